@@ -1,0 +1,232 @@
+"""The tick loop: collect -> render, with the sysctl guard around it.
+
+Everything that touches the world (clock, sleep, streams, /proc/sys root)
+is passed in, so tests can drive it.
+"""
+
+import errno
+import os
+import sys
+import time
+
+from . import conntrack
+from .netlink.errors import DecodeError, NetlinkError
+from .recording import Recorder, RecordingError
+from .sysctl import SysctlGuard, Terminated, exit_status_for
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+
+
+class FlowtopError(Exception):
+    """An error with a one-line explanation for the user; exit status 1."""
+
+
+class KernelSource:
+    """Snapshots from the kernel over one ctnetlink socket."""
+
+    live = True
+
+    def __init__(self, opts, clock=time.time):
+        self.opts = opts
+        self.clock = clock
+        self.sock = None
+        self.recorder = None
+        self._record_file = None
+
+    def open(self):
+        """Open the socket and prove we may read the table, before any sysctl
+        is touched: without permission we say so and change nothing."""
+        self.sock = conntrack.open_socket()
+        conntrack.count(self.sock)
+        if self.opts.record:
+            self._record_file = open(self.opts.record, "wb")
+            self.recorder = Recorder(self._record_file, self.clock)
+
+    def snapshot(self, wants="list"):
+        """(time, items): for ``wants`` "list" a list of flows; "stream" an
+        iterator of flows holding one datagram at a time; "json" an
+        iterator of JSON lines."""
+        now = self.clock()
+        o = self.opts
+        if wants == "list":
+            flows = conntrack.dump(o.families, o.protocols, self.sock, self.recorder)
+            if self.recorder is not None:
+                self.recorder.commit(now)
+            return now, flows
+        if wants == "json":
+            items = conntrack.json_lines(o.families, o.protocols, self.sock, self.recorder, now)
+        else:
+            items = conntrack.stream(o.families, o.protocols, self.sock, self.recorder)
+        return now, self._committing(items, now)
+
+    def _committing(self, items, now):
+        yield from items
+        if self.recorder is not None:
+            self.recorder.commit(now)
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+        if self._record_file is not None:
+            self._record_file.close()
+
+
+class ReplaySource:
+    """Snapshots from a ``--record`` file, one per tick, then the end."""
+
+    live = False
+
+    def __init__(self, opts):
+        self.opts = opts
+        self._file = None
+        self._dumps = None
+        self._next = None
+
+    def open(self):
+        self._file = open(self.opts.replay, "rb")
+        self._dumps = conntrack.replay(self._file, self.opts.families, self.opts.protocols)
+        self._next = next(self._dumps, None)
+
+    @property
+    def finished(self):
+        return self._next is None
+
+    def snapshot(self, wants="list"):
+        """Next recorded dump, or None at the end of the recording."""
+        snap, self._next = self._next, next(self._dumps, None)
+        if snap is not None and wants == "json":
+            from .views.records import json_line
+            now, flows = snap
+            return now, [json_line(f, now) for f in flows]
+        return snap
+
+    def close(self):
+        if self._file is not None:
+            self._file.close()
+
+
+def make_writer(opts, stream):
+    if opts.output == "json":
+        from .views.records import JsonLinesWriter
+        return JsonLinesWriter(stream)
+    if opts.output == "csv":
+        from .views.records import CsvWriter
+        return CsvWriter(stream)
+    return TextWriter(stream, opts)
+
+
+class TextWriter:
+    """The plain table; between frames of a continuous run, a blank line."""
+
+    def __init__(self, stream, opts, notes=()):
+        self.stream = stream
+        self.opts = opts
+        self.notes = list(notes)
+        self._frames = 0
+
+    def write(self, flows, now):
+        from .views.table import render
+        if self._frames:
+            self.stream.write("\n")
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+        self.stream.write(render(flows, now, self.opts.units, [stamp] + self.notes))
+        self.stream.flush()
+        self._frames += 1
+
+
+def explain(exc, opts):
+    """A one-line reason and remedy for an error the user can fix."""
+    if isinstance(exc, FlowtopError):
+        return str(exc)
+    if isinstance(exc, RecordingError) or (opts.replay and isinstance(exc, DecodeError)):
+        return "cannot replay %s: %s" % (opts.replay, exc)
+    if isinstance(exc, DecodeError):
+        return "malformed data from the kernel: %s" % exc
+    code = getattr(exc, "errno", None)
+    if isinstance(exc, NetlinkError) and code in (errno.EPERM, errno.EACCES):
+        return ("permission denied: reading the conntrack table needs CAP_NET_ADMIN; "
+                "run flowtop as root (sudo flowtop)")
+    if code in (errno.EPROTONOSUPPORT, errno.EOPNOTSUPP, errno.EAFNOSUPPORT):
+        return ("the kernel has no conntrack netlink interface: load it with "
+                "'modprobe nf_conntrack_netlink' (OpenWrt: install kmod-nf-conntrack-netlink)")
+    if isinstance(exc, OSError) and getattr(exc, "filename", None):
+        return "%s: %s" % (exc.filename, exc.strerror or exc)
+    if isinstance(exc, OSError):
+        return "system error: %s" % (exc.strerror or exc)
+    return str(exc)
+
+
+def _sysctl_notes(guard):
+    notes = []
+    if guard.acct is False:
+        notes.append("accounting is off (net.netfilter.nf_conntrack_acct=0): "
+                     "byte and packet counters are absent")
+    if guard.timestamp is False:
+        notes.append("timestamps are off (net.netfilter.nf_conntrack_timestamp=0): "
+                     "ages are absent")
+    return notes
+
+
+def loop(source, writer, opts, sleep=time.sleep, monotonic=time.monotonic):
+    """Snapshot, write, wait; until --once is done or a replay ends."""
+    deadline = monotonic()
+    wants = getattr(writer, "wants", "list")
+    while True:
+        snap = source.snapshot(wants)
+        if snap is None:
+            return
+        now, flows = snap
+        writer.write(flows, now)
+        if opts.once or getattr(source, "finished", False):
+            return
+        deadline += opts.interval
+        delay = deadline - monotonic()
+        if delay > 0:
+            sleep(delay)
+        else:
+            deadline = monotonic()
+
+
+def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
+    """Run flowtop with ``opts``; return the exit status.  Never a traceback
+    for conditions a user can meet: one line on stderr instead."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+
+    def say(line):
+        stderr.write("flowtop: %s\n" % line)
+        stderr.flush()
+
+    source = ReplaySource(opts) if opts.replay else KernelSource(opts)
+    try:
+        try:
+            source.open()
+            guard = SysctlGuard(root=sysctl_root, enabled=opts.sysctl and source.live, warn=say)
+            with guard:
+                writer = make_writer(opts, stdout)
+                if isinstance(writer, TextWriter) and source.live:
+                    writer.notes.extend(_sysctl_notes(guard))
+                loop(source, writer, opts)
+        finally:
+            source.close()
+    except (KeyboardInterrupt, Terminated) as exc:
+        return exit_status_for(exc)
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_OK
+    except (FlowtopError, RecordingError, DecodeError, OSError) as exc:
+        say(explain(exc, opts))
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _silence_stdout():
+    """The reader went away (``| head``): point stdout at /dev/null so the
+    interpreter's final flush does not print a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,108 @@
+"""argv -> a frozen Options, then hand over to ``app``.
+
+Option letters follow netsniff-ng's flowtop so its users' habits and
+scripts carry over.
+"""
+
+import argparse
+import sys
+from collections import namedtuple
+
+from . import __version__
+
+PROTOCOL_FLAGS = (
+    # dest, short, long, protocols, help
+    ("tcp", "-T", "--tcp", ("tcp",), "show TCP flows"),
+    ("udp", "-U", "--udp", ("udp", "udplite"), "show UDP and UDP-lite flows"),
+    ("dccp", "-D", "--dccp", ("dccp",), "show DCCP flows"),
+    ("icmp", "-I", "--icmp", ("icmp", "icmpv6"), "show ICMP and ICMPv6 flows"),
+    ("sctp", "-S", "--sctp", ("sctp",), "show SCTP flows"),
+)
+
+Options = namedtuple("Options", (
+    "families",      # frozenset of "ipv4"/"ipv6"; empty = both
+    "protocols",     # frozenset of protocol names; empty = every protocol
+    "interval",      # seconds between snapshots
+    "once",          # one snapshot, then exit
+    "output",        # "text" | "json" | "csv"
+    "record",        # path or None
+    "replay",        # path or None
+    "sysctl",        # manage nf_conntrack_acct/timestamp
+    "dns",           # reverse DNS wanted (-n turns it off)
+    "geoip",         # GeoIP wanted (-G turns it off)
+    "units",         # "si" | "iec" | "raw"
+))
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a number: %r" % text) from None
+    if not value > 0 or value > 86400:
+        raise argparse.ArgumentTypeError("must be between 0 and 86400 seconds: %r" % text)
+    return value
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="flowtop",
+        description="A top-like viewer of the Linux netfilter connection-tracking table.",
+        epilog="With no protocol or family option every protocol of both families is shown "
+               "(netsniff-ng's flowtop showed TCP only; QUIC made UDP essential). "
+               "Needs CAP_NET_ADMIN (root).",
+    )
+    g = p.add_argument_group("what to show")
+    g.add_argument("-4", "--ipv4", dest="ipv4", action="store_true", help="show IPv4 flows")
+    g.add_argument("-6", "--ipv6", dest="ipv6", action="store_true", help="show IPv6 flows")
+    for dest, short, long_, _protos, text in PROTOCOL_FLAGS:
+        g.add_argument(short, long_, dest=dest, action="store_true", help=text)
+    g.add_argument("-n", "--no-dns", dest="dns", action="store_false",
+                   help="no reverse DNS lookups (numeric addresses)")
+    g.add_argument("-G", "--no-geoip", dest="geoip", action="store_false",
+                   help="no GeoIP lookups")
+    o = p.add_argument_group("output")
+    o.add_argument("--once", action="store_true", help="print one snapshot and exit")
+    fmt = o.add_mutually_exclusive_group()
+    fmt.add_argument("--json", dest="output", action="store_const", const="json",
+                     help="JSON Lines: one object per flow per line")
+    fmt.add_argument("--csv", dest="output", action="store_const", const="csv",
+                     help="CSV with a header row")
+    o.add_argument("-t", "--interval", type=positive_float, default=1.0, metavar="SECONDS",
+                   help="seconds between snapshots (default 1)")
+    o.add_argument("--units", choices=("si", "iec", "raw"), default="si",
+                   help="byte units in the text table (default si)")
+    k = p.add_argument_group("kernel and files")
+    src = k.add_mutually_exclusive_group()
+    src.add_argument("--record", metavar="FILE",
+                     help="also write the raw kernel dumps to FILE (for bug reports, tests)")
+    src.add_argument("--replay", metavar="FILE",
+                     help="read dumps from a --record FILE instead of the kernel")
+    k.add_argument("--no-sysctl", dest="sysctl", action="store_false",
+                   help="leave net.netfilter.nf_conntrack_acct/_timestamp alone")
+    p.add_argument("-v", "--version", action="version", version="flowtop " + __version__)
+    return p
+
+
+def parse(argv=None):
+    """argv -> Options (argparse exits 2 with its usage on bad input)."""
+    ns = build_parser().parse_args(argv)
+    families = frozenset(f for f, on in (("ipv4", ns.ipv4), ("ipv6", ns.ipv6)) if on)
+    protocols = frozenset(p for dest, _s, _l, protos, _h in PROTOCOL_FLAGS
+                          if getattr(ns, dest) for p in protos)
+    return Options(
+        families=families, protocols=protocols, interval=ns.interval, once=ns.once,
+        output=ns.output or "text", record=ns.record, replay=ns.replay, sysctl=ns.sysctl,
+        dns=ns.dns, geoip=ns.geoip, units=ns.units,
+    )
+
+
+def main(argv=None):
+    """Parse, run, and return the exit status."""
+    opts = parse(argv)
+    from . import app
+    return app.main(opts)
+
+
+def run():
+    sys.exit(main())

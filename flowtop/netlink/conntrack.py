@@ -1,0 +1,170 @@
+"""The ctnetlink conversation: dump requests and their replies.
+
+Protocol rules live here, in one place: each reply must carry our sequence
+number and port id (others are stale and dropped), NLMSG_DONE ends a dump,
+NLMSG_ERROR becomes NetlinkError with its errno, a message flagged
+NLM_F_DUMP_INTR means the table changed mid-dump and the dump is redone.
+"""
+
+import gc
+import itertools
+
+from . import ctnetlink, nlmsg
+from .errors import DecodeError, DumpInterrupted, NetlinkError
+from .uapi import (IPCTNL_MSG_CT_DELETE, IPCTNL_MSG_CT_NEW, NFNL_SUBSYS_CTNETLINK,
+                   NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NLMSG_OVERRUN,
+                   NLMSG_HDRLEN, AF_UNSPEC)
+
+_CT_NEW = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW
+_CT_DELETE = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE
+
+MAX_DUMP_RETRIES = 5
+_seq = itertools.count(int.from_bytes(__import__("os").urandom(2), "big") + 1)
+
+
+class DumpState:
+    """Running result of one dump: what was decoded and what was dropped."""
+
+    __slots__ = ("done", "interrupted", "dropped", "foreign")
+
+    def __init__(self):
+        self.done = False
+        self.interrupted = False
+        self.dropped = 0      # malformed messages skipped
+        self.foreign = 0      # replies to another request (stale seq/port)
+
+
+def feed(chunk, out, state, seq=None, port=None, decode=ctnetlink.decode_entry):
+    """Apply one received datagram of a dump to ``out`` (a list of entries).
+
+    Pure: ``chunk`` is bytes.  ``seq``/``port`` None skip the checks (replay
+    of a recording).  A malformed entry is counted in ``state.dropped`` and
+    the rest of the datagram goes on; a malformed message header raises
+    DecodeError, since nothing after it can be trusted.  The message walk is
+    ``nlmsg.iter_messages`` inlined: this loop runs once per flow.
+    """
+    unpack = nlmsg.NLMSGHDR.unpack_from
+    append = out.append
+    # A Decoder offers, per body length, a function that decodes a body of
+    # a layout it knows (else returns None): one Python call per flow.
+    fast_get = getattr(decode, "fast", {}).get
+    off = 0
+    end = len(chunk)
+    while off < end:
+        if end - off < NLMSG_HDRLEN:
+            raise DecodeError("netlink header cut short: %d bytes at offset %d" % (end - off, off))
+        length, mtype, flags, mseq, mpid = unpack(chunk, off)
+        if length < NLMSG_HDRLEN or length > end - off:
+            raise DecodeError("netlink message length %d invalid at offset %d" % (length, off))
+        body = off + NLMSG_HDRLEN
+        mend = off + length
+        off += (length + 3) & ~3
+        if (seq is not None and mseq != seq) or (port is not None and mpid != port):
+            state.foreign += 1
+            continue
+        if flags & NLM_F_DUMP_INTR:
+            state.interrupted = True
+        if mtype == _CT_NEW:
+            fast = fast_get(mend - body)
+            entry = fast(chunk, body) if fast is not None else None
+            if entry is None:
+                try:
+                    entry = decode(chunk, body, mend)
+                except DecodeError:
+                    state.dropped += 1
+                    continue
+            append(entry)
+        elif mtype == NLMSG_DONE:
+            state.done = True
+            err = nlmsg.error_code(chunk, body, mend)
+            if err < 0:
+                raise NetlinkError(-err)
+            return
+        elif mtype == NLMSG_ERROR:
+            err = nlmsg.error_code(chunk, body, mend)
+            if err < 0:
+                raise NetlinkError(-err)
+            state.done = True     # a bare ACK
+            return
+        elif mtype == NLMSG_OVERRUN:
+            raise DecodeError("netlink overrun")
+
+
+def iter_dump(sock, family=AF_UNSPEC, recorder=None, decode=ctnetlink.decode_entry,
+              state=None):
+    """Send one dump request; yield the entries of each datagram as a list.
+
+    Memory stays at one datagram's worth: for writers that stream.  Raises
+    DumpInterrupted at the end when the kernel flagged NLM_F_DUMP_INTR
+    (what was yielded may then miss or repeat flows).  ``recorder(chunk)``
+    sees every datagram as received.
+    """
+    seq = next(_seq) & 0xFFFFFFFF
+    sock.send(ctnetlink.dump_request(seq, family))
+    if state is None:
+        state = DumpState()
+    while not state.done:
+        chunk = sock.recv()
+        if recorder is not None:
+            recorder(chunk)
+        batch = []
+        feed(chunk, batch, state, seq, sock.port, decode)
+        if batch:
+            yield batch
+    if state.interrupted:
+        raise DumpInterrupted()
+
+
+def dump_once(sock, family=AF_UNSPEC, recorder=None, decode=ctnetlink.decode_entry):
+    """One dump over ``sock``.  Returns (entries, DumpState).
+
+    Raises DumpInterrupted when the kernel flagged NLM_F_DUMP_INTR.
+    """
+    out = []
+    state = DumpState()
+    for batch in iter_dump(sock, family, recorder, decode, state):
+        out.extend(batch)
+    return out, state
+
+
+def dump(sock, family=AF_UNSPEC, recorder=None, decode=ctnetlink.decode_entry,
+         retries=MAX_DUMP_RETRIES):
+    """A consistent dump: redone while the kernel says it was interrupted.
+
+    ``recorder`` (or None) has ``begin()``, called as each attempt starts so
+    only the final attempt is kept, and ``chunk(bytes)``.
+    """
+    # A dump allocates one acyclic record per flow: at 100k flows the cyclic
+    # garbage collector would rescan them again and again for nothing.
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        for attempt in range(retries + 1):
+            if recorder is not None:
+                recorder.begin()
+            try:
+                return dump_once(sock, family, recorder.chunk if recorder is not None else None,
+                                 decode)[0]
+            except DumpInterrupted:
+                if attempt == retries:
+                    raise
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def count(sock):
+    """Number of entries in the table (``conntrack -C``)."""
+    seq = next(_seq) & 0xFFFFFFFF
+    sock.send(ctnetlink.stats_request(seq))
+    while True:
+        chunk = sock.recv()
+        for mtype, flags, mseq, mpid, body, end in nlmsg.iter_messages(chunk):
+            if mseq != seq or mpid != sock.port:
+                continue
+            if mtype == NLMSG_ERROR:
+                err = nlmsg.error_code(chunk, body, end)
+                if err < 0:
+                    raise NetlinkError(-err)
+            elif mtype >> 8 == NFNL_SUBSYS_CTNETLINK:
+                return ctnetlink.decode_stats(chunk, body, end)

@@ -1,0 +1,74 @@
+"""AF_NETLINK sockets: the only module in flowtop that makes netlink syscalls."""
+
+import errno
+import socket as _socket
+
+from .errors import DecodeError
+from .uapi import (NETLINK_ADD_MEMBERSHIP, NETLINK_NETFILTER, NETLINK_NO_ENOBUFS,
+                   SO_RCVBUFFORCE, SOL_NETLINK)
+
+RECV_BUFFER = 1 << 20     # the kernel hands back ~32 KiB per recv; leave room
+
+
+class NetlinkSocket:
+    """A bound netlink socket that receives into one preallocated buffer.
+
+    ``recv()`` returns the bytes of one datagram (whole messages).  Replies
+    not sent by the kernel (port 0) are dropped: only the kernel may talk to
+    us on this socket.
+    """
+
+    def __init__(self, protocol=NETLINK_NETFILTER, groups=0, rcvbuf=None, sock_factory=None):
+        factory = sock_factory or _socket.socket
+        self.sock = factory(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, protocol)
+        try:
+            if rcvbuf:
+                try:
+                    self.sock.setsockopt(_socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+                except PermissionError:
+                    self.sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF, rcvbuf)
+            self.sock.bind((0, groups))
+            self.port = self.sock.getsockname()[0]
+        except BaseException:
+            self.sock.close()
+            raise
+        self._buf = bytearray(RECV_BUFFER)
+        self._view = memoryview(self._buf)
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def send(self, data):
+        self.sock.sendto(data, (0, 0))
+
+    def subscribe(self, group):
+        self.sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group)
+
+    def no_enobufs(self):
+        self.sock.setsockopt(SOL_NETLINK, NETLINK_NO_ENOBUFS, 1)
+
+    def settimeout(self, seconds):
+        self.sock.settimeout(seconds)
+
+    def recv(self):
+        """One datagram from the kernel as bytes."""
+        while True:
+            n, addr = self.sock.recvfrom_into(self._buf)
+            if n >= len(self._buf):
+                raise DecodeError("netlink datagram larger than the %d-byte buffer" % len(self._buf))
+            if addr[0] != 0:
+                continue            # not from the kernel: ignore
+            return bytes(self._view[:n])
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def is_enobufs(exc):
+    return isinstance(exc, OSError) and exc.errno == errno.ENOBUFS

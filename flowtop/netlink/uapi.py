@@ -1,0 +1,249 @@
+"""Kernel constants under their kernel names, grouped by C enum and header.
+
+Values are written out, never numbered by position, so each one can be
+checked against the header it comes from.  Friendly names live in
+``flowtop.model``.
+"""
+
+# --- include/uapi/linux/netlink.h -------------------------------------------
+NETLINK_ROUTE = 0
+NETLINK_SOCK_DIAG = 4
+NETLINK_NETFILTER = 12
+
+# struct nlmsghdr flags
+NLM_F_REQUEST = 0x01
+NLM_F_MULTI = 0x02
+NLM_F_ACK = 0x04
+NLM_F_ECHO = 0x08
+NLM_F_DUMP_INTR = 0x10
+NLM_F_DUMP_FILTERED = 0x20
+NLM_F_ROOT = 0x100
+NLM_F_MATCH = 0x200
+NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH
+# modifiers to NEW requests
+NLM_F_REPLACE = 0x100
+NLM_F_EXCL = 0x200
+NLM_F_CREATE = 0x400
+# flags of NLMSG_ERROR acknowledgements
+NLM_F_CAPPED = 0x100
+NLM_F_ACK_TLVS = 0x200
+
+# reserved control message types
+NLMSG_NOOP = 0x1
+NLMSG_ERROR = 0x2
+NLMSG_DONE = 0x3
+NLMSG_OVERRUN = 0x4
+NLMSG_MIN_TYPE = 0x10
+
+NLMSG_ALIGNTO = 4
+NLMSG_HDRLEN = 16          # sizeof(struct nlmsghdr)
+
+# struct nlattr
+NLA_F_NESTED = 1 << 15
+NLA_F_NET_BYTEORDER = 1 << 14
+NLA_TYPE_MASK = ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER) & 0xFFFF
+NLA_ALIGNTO = 4
+NLA_HDRLEN = 4
+
+# socket options, level SOL_NETLINK
+SOL_NETLINK = 270
+NETLINK_ADD_MEMBERSHIP = 1
+NETLINK_DROP_MEMBERSHIP = 2
+NETLINK_BROADCAST_ERROR = 4
+NETLINK_NO_ENOBUFS = 5
+NETLINK_CAP_ACK = 10
+NETLINK_EXT_ACK = 11
+NETLINK_GET_STRICT_CHK = 12
+
+# --- include/uapi/asm-generic/socket.h ---------------------------------------
+SO_RCVBUFFORCE = 33
+
+# --- include/uapi/linux/netfilter/nfnetlink.h --------------------------------
+NFNETLINK_V0 = 0
+NFNL_SUBSYS_NONE = 0
+NFNL_SUBSYS_CTNETLINK = 1
+NFNL_SUBSYS_CTNETLINK_EXP = 2
+NFNLGRP_CONNTRACK_NEW = 1
+NFNLGRP_CONNTRACK_UPDATE = 2
+NFNLGRP_CONNTRACK_DESTROY = 3
+NFGENMSG_LEN = 4           # sizeof(struct nfgenmsg)
+
+# --- include/uapi/linux/netfilter/nfnetlink_conntrack.h ----------------------
+# enum cntl_msg_types
+IPCTNL_MSG_CT_NEW = 0
+IPCTNL_MSG_CT_GET = 1
+IPCTNL_MSG_CT_DELETE = 2
+IPCTNL_MSG_CT_GET_CTRZERO = 3
+IPCTNL_MSG_CT_GET_STATS_CPU = 4
+IPCTNL_MSG_CT_GET_STATS = 5
+IPCTNL_MSG_CT_GET_DYING = 6
+IPCTNL_MSG_CT_GET_UNCONFIRMED = 7
+
+# enum ctattr_type
+CTA_UNSPEC = 0
+CTA_TUPLE_ORIG = 1
+CTA_TUPLE_REPLY = 2
+CTA_STATUS = 3
+CTA_PROTOINFO = 4
+CTA_HELP = 5
+CTA_NAT_SRC = 6
+CTA_TIMEOUT = 7
+CTA_MARK = 8
+CTA_COUNTERS_ORIG = 9
+CTA_COUNTERS_REPLY = 10
+CTA_USE = 11
+CTA_ID = 12
+CTA_NAT_DST = 13
+CTA_TUPLE_MASTER = 14
+CTA_SEQ_ADJ_ORIG = 15
+CTA_SEQ_ADJ_REPLY = 16
+CTA_SECMARK = 17
+CTA_ZONE = 18
+CTA_SECCTX = 19
+CTA_TIMESTAMP = 20
+CTA_MARK_MASK = 21
+CTA_LABELS = 22
+CTA_LABELS_MASK = 23
+CTA_SYNPROXY = 24
+CTA_FILTER = 25
+CTA_STATUS_MASK = 26
+CTA_TIMESTAMP_EVENT = 27
+
+# enum ctattr_tuple
+CTA_TUPLE_IP = 1
+CTA_TUPLE_PROTO = 2
+CTA_TUPLE_ZONE = 3
+
+# enum ctattr_ip
+CTA_IP_V4_SRC = 1
+CTA_IP_V4_DST = 2
+CTA_IP_V6_SRC = 3
+CTA_IP_V6_DST = 4
+
+# enum ctattr_l4proto
+CTA_PROTO_NUM = 1
+CTA_PROTO_SRC_PORT = 2
+CTA_PROTO_DST_PORT = 3
+CTA_PROTO_ICMP_ID = 4
+CTA_PROTO_ICMP_TYPE = 5
+CTA_PROTO_ICMP_CODE = 6
+CTA_PROTO_ICMPV6_ID = 7
+CTA_PROTO_ICMPV6_TYPE = 8
+CTA_PROTO_ICMPV6_CODE = 9
+
+# enum ctattr_protoinfo
+CTA_PROTOINFO_TCP = 1
+CTA_PROTOINFO_DCCP = 2
+CTA_PROTOINFO_SCTP = 3
+
+# enum ctattr_protoinfo_tcp
+CTA_PROTOINFO_TCP_STATE = 1
+CTA_PROTOINFO_TCP_WSCALE_ORIGINAL = 2
+CTA_PROTOINFO_TCP_WSCALE_REPLY = 3
+CTA_PROTOINFO_TCP_FLAGS_ORIGINAL = 4
+CTA_PROTOINFO_TCP_FLAGS_REPLY = 5
+
+# enum ctattr_protoinfo_dccp
+CTA_PROTOINFO_DCCP_STATE = 1
+CTA_PROTOINFO_DCCP_ROLE = 2
+CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ = 3
+
+# enum ctattr_protoinfo_sctp
+CTA_PROTOINFO_SCTP_STATE = 1
+CTA_PROTOINFO_SCTP_VTAG_ORIGINAL = 2
+CTA_PROTOINFO_SCTP_VTAG_REPLY = 3
+
+# enum ctattr_counters
+CTA_COUNTERS_PACKETS = 1
+CTA_COUNTERS_BYTES = 2
+CTA_COUNTERS32_PACKETS = 3
+CTA_COUNTERS32_BYTES = 4
+CTA_COUNTERS_PAD = 5
+
+# enum ctattr_tstamp
+CTA_TIMESTAMP_START = 1
+CTA_TIMESTAMP_STOP = 2
+CTA_TIMESTAMP_PAD = 3
+
+# enum ctattr_filter
+CTA_FILTER_ORIG_FLAGS = 1
+CTA_FILTER_REPLY_FLAGS = 2
+
+# enum ctattr_stats_global
+CTA_STATS_GLOBAL_ENTRIES = 1
+CTA_STATS_GLOBAL_MAX_ENTRIES = 2
+
+# --- include/uapi/linux/netfilter/nf_conntrack_common.h ----------------------
+# enum ip_conntrack_status (bit numbers)
+IPS_EXPECTED_BIT = 0
+IPS_SEEN_REPLY_BIT = 1
+IPS_ASSURED_BIT = 2
+IPS_CONFIRMED_BIT = 3
+IPS_SRC_NAT_BIT = 4
+IPS_DST_NAT_BIT = 5
+IPS_SEQ_ADJUST_BIT = 6
+IPS_SRC_NAT_DONE_BIT = 7
+IPS_DST_NAT_DONE_BIT = 8
+IPS_DYING_BIT = 9
+IPS_FIXED_TIMEOUT_BIT = 10
+IPS_TEMPLATE_BIT = 11
+IPS_NAT_CLASH_BIT = 12
+IPS_HELPER_BIT = 13
+IPS_OFFLOAD_BIT = 14
+IPS_HW_OFFLOAD_BIT = 15
+
+# --- include/uapi/linux/netfilter/nf_conntrack_tcp.h -------------------------
+# enum tcp_conntrack
+TCP_CONNTRACK_NONE = 0
+TCP_CONNTRACK_SYN_SENT = 1
+TCP_CONNTRACK_SYN_RECV = 2
+TCP_CONNTRACK_ESTABLISHED = 3
+TCP_CONNTRACK_FIN_WAIT = 4
+TCP_CONNTRACK_CLOSE_WAIT = 5
+TCP_CONNTRACK_LAST_ACK = 6
+TCP_CONNTRACK_TIME_WAIT = 7
+TCP_CONNTRACK_CLOSE = 8
+TCP_CONNTRACK_SYN_SENT2 = 9
+TCP_CONNTRACK_MAX = 10
+TCP_CONNTRACK_IGNORE = 11
+
+# --- include/uapi/linux/netfilter/nf_conntrack_sctp.h ------------------------
+# enum sctp_conntrack
+SCTP_CONNTRACK_NONE = 0
+SCTP_CONNTRACK_CLOSED = 1
+SCTP_CONNTRACK_COOKIE_WAIT = 2
+SCTP_CONNTRACK_COOKIE_ECHOED = 3
+SCTP_CONNTRACK_ESTABLISHED = 4
+SCTP_CONNTRACK_SHUTDOWN_SENT = 5
+SCTP_CONNTRACK_SHUTDOWN_RECD = 6
+SCTP_CONNTRACK_SHUTDOWN_ACK_SENT = 7
+SCTP_CONNTRACK_HEARTBEAT_SENT = 8
+SCTP_CONNTRACK_HEARTBEAT_ACKED = 9   # gone from newer kernels; kept for older ones
+
+# --- include/uapi/linux/netfilter/nf_conntrack_dccp.h (gone from newer kernels)
+# enum ct_dccp_states
+CT_DCCP_NONE = 0
+CT_DCCP_REQUEST = 1
+CT_DCCP_RESPOND = 2
+CT_DCCP_PARTOPEN = 3
+CT_DCCP_OPEN = 4
+CT_DCCP_CLOSEREQ = 5
+CT_DCCP_CLOSING = 6
+CT_DCCP_TIMEWAIT = 7
+CT_DCCP_IGNORE = 8
+CT_DCCP_INVALID = 9
+
+# --- include/uapi/linux/in.h, in6.h -----------------------------------------
+IPPROTO_ICMP = 1
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+IPPROTO_DCCP = 33
+IPPROTO_GRE = 47
+IPPROTO_ICMPV6 = 58
+IPPROTO_SCTP = 132
+IPPROTO_UDPLITE = 136
+
+# --- include/linux/socket.h --------------------------------------------------
+AF_UNSPEC = 0
+AF_INET = 2
+AF_INET6 = 10

@@ -1,0 +1,95 @@
+"""``--record`` / ``--replay``: raw dumps in a file, so a real table can
+travel in a bug report or a test.
+
+Format (version 1)::
+
+    b"FLOWTOP-RECORDING\\n"
+    one JSON line: {"format": 1, "byteorder": "little"|"big",
+                    "kernel": uname release, "time": epoch seconds, ...}
+    per dump: b"DUMP", struct ">dI" (epoch seconds, length), then the
+              datagrams of that dump exactly as recv() returned them.
+
+Netlink headers are in the recording machine's byte order, which the
+header names; replay refuses a recording of the other byte order.
+"""
+
+import json
+import os
+import struct
+import sys
+import time
+
+MAGIC = b"FLOWTOP-RECORDING\n"
+FORMAT = 1
+_DUMP = b"DUMP"
+_DUMP_HDR = struct.Struct(">dI")
+MAX_HEADER = 4096
+
+
+class RecordingError(Exception):
+    """A recording that cannot be read (not one, cut short, other byte order)."""
+
+
+class Recorder:
+    """Collects the datagrams of each dump attempt and appends finished dumps."""
+
+    def __init__(self, stream, clock=time.time, extra=None):
+        self.stream = stream
+        self._chunks = []
+        header = {"format": FORMAT, "byteorder": sys.byteorder,
+                  "kernel": os.uname().release, "time": round(clock(), 6)}
+        header.update(extra or {})
+        stream.write(MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n")
+        stream.flush()
+
+    def begin(self):
+        """A dump (re)starts: forget the datagrams of an interrupted attempt."""
+        self._chunks = []
+
+    def chunk(self, data):
+        self._chunks.append(bytes(data))
+
+    def commit(self, when):
+        data = b"".join(self._chunks)
+        self._chunks = []
+        self.stream.write(_DUMP + _DUMP_HDR.pack(when, len(data)) + data)
+        self.stream.flush()
+
+
+def read_header(stream):
+    magic = stream.read(len(MAGIC))
+    if magic != MAGIC:
+        raise RecordingError("not a flowtop recording (bad magic)")
+    line = stream.readline(MAX_HEADER)
+    if not line.endswith(b"\n"):
+        raise RecordingError("recording header is cut short or too long")
+    try:
+        header = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise RecordingError("recording header is not valid JSON") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise RecordingError("unsupported recording format %r" % (
+            header.get("format") if isinstance(header, dict) else header))
+    if header.get("byteorder") != sys.byteorder:
+        raise RecordingError("recording was made on a %s-endian machine; this one is %s-endian"
+                             % (header.get("byteorder"), sys.byteorder))
+    return header
+
+
+def iter_dumps(stream):
+    """Yield ``(time, bytes)`` per recorded dump; RecordingError when cut short."""
+    n = 0
+    while True:
+        tag = stream.read(len(_DUMP))
+        if not tag:
+            return
+        hdr = stream.read(_DUMP_HDR.size)
+        if tag != _DUMP or len(hdr) != _DUMP_HDR.size:
+            raise RecordingError("recording is damaged after %d dump(s)" % n)
+        when, length = _DUMP_HDR.unpack(hdr)
+        data = stream.read(length)
+        if len(data) != length:
+            raise RecordingError("recording is cut short in dump %d (%d of %d bytes)"
+                                 % (n + 1, len(data), length))
+        n += 1
+        yield when, data

@@ -1,0 +1,243 @@
+"""Turn on conntrack accounting and timestamps for the life of a viewer, then put them back.
+
+Without ``nf_conntrack_acct`` the kernel reports no byte/packet counters and without
+``nf_conntrack_timestamp`` no flow start times.  A viewer may switch them on, but it must
+leave the host as it found it, also when it is killed by SIGTERM or SIGHUP; and when it
+cannot switch them on it must say so once and show those columns as absent, not as zero.
+
+The root directory is a parameter so tests run on a temp dir without root.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+from typing import Callable, Dict, Iterable, Optional, Tuple
+
+ACCT = "net.netfilter.nf_conntrack_acct"
+TIMESTAMP = "net.netfilter.nf_conntrack_timestamp"
+DEFAULT_NAMES = (ACCT, TIMESTAMP)
+
+# What the user loses when a sysctl stays off; shown in the one warning line.
+_CONSEQUENCE = {
+    ACCT: "byte/packet counters will be shown as absent",
+    TIMESTAMP: "flow durations will be shown as absent",
+}
+
+# SIGINT is left alone: Python already turns it into KeyboardInterrupt.
+_SIGNALS = tuple(
+    getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)
+)
+
+
+class Terminated(BaseException):
+    """Raised by the guard's SIGTERM/SIGHUP handler so ``with`` unwinding restores sysctls.
+
+    A BaseException, like KeyboardInterrupt, so ``except Exception`` does not swallow it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = int(signum)
+
+    def __str__(self) -> str:
+        try:
+            return "terminated by " + signal.Signals(self.signum).name
+        except ValueError:
+            return f"terminated by signal {self.signum}"
+
+
+def exit_status_for(exc: Optional[BaseException]) -> int:
+    """Shell-style exit status: 0 for None, 128+signum for Terminated, 130 for Ctrl-C, else 1."""
+    if exc is None:
+        return 0
+    if isinstance(exc, Terminated):
+        return 128 + exc.signum
+    if isinstance(exc, KeyboardInterrupt):
+        return 128 + int(signal.SIGINT)
+    return 1
+
+
+def _warn_stderr(line: str) -> None:
+    # sys.stderr is looked up per call, so a redirected stderr (tests, curses) is honoured.
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+class SysctlGuard:
+    """Context manager: enable the given sysctls on enter, restore the ones it changed on exit.
+
+    After enter, ``acct``/``timestamp`` (and ``state`` for any name) are True/False/None:
+    on, off, or unknown (missing or unreadable) -- the value in effect now, so callers can
+    show counters as absent rather than zero. Failures become one ``warn`` line per name,
+    never an exception. ``enabled=False`` only reads.
+    """
+
+    def __init__(
+        self,
+        names: Iterable[str] = DEFAULT_NAMES,
+        root: str = "/proc/sys",
+        enabled: bool = True,
+        warn: Callable[[str], None] = _warn_stderr,
+    ) -> None:
+        self.names: Tuple[str, ...] = tuple(names)
+        self.root = os.fspath(root)
+        self.enabled = enabled
+        self.warn = warn
+        self.state: Dict[str, Optional[bool]] = {n: None for n in self.names}
+        self._changed: Dict[str, bytes] = {}  # name -> exact bytes read before we wrote
+        self._old_handlers: Dict[int, object] = {}
+        self._active = False
+        self._deferring = False
+        self._pending: Optional[int] = None
+
+    # -- values in effect -------------------------------------------------------------
+
+    @property
+    def acct(self) -> Optional[bool]:
+        return self.state.get(ACCT)
+
+    @property
+    def timestamp(self) -> Optional[bool]:
+        return self.state.get(TIMESTAMP)
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.root, *name.split("."))
+
+    # -- context manager --------------------------------------------------------------
+
+    def __enter__(self) -> "SysctlGuard":
+        if self._active:
+            raise RuntimeError("SysctlGuard is already active")
+        self._active = True
+        self._deferring = False
+        self._pending = None
+        try:
+            # Handlers and atexit first: a signal that lands between a write and the
+            # handler install would otherwise kill us with the sysctl left changed.
+            self._install_handlers()
+            atexit.register(self.restore)
+            for name in self.names:
+                self._enable(name)
+        except BaseException:
+            # Terminated/KeyboardInterrupt mid-enter: __exit__ will not run, so undo here.
+            self._close()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        pending = self._close()
+        if pending is not None and exc_type is None:
+            raise Terminated(pending)
+        return False
+
+    def restore(self) -> None:
+        """Write back the previous value of each sysctl this guard changed; idempotent."""
+        for name in list(self._changed):
+            old = self._changed[name]
+            try:
+                self._write(name, old)
+            except OSError as e:
+                value = old.decode("ascii", "replace").strip()
+                self.warn(f"flowtop: cannot restore {name} to {value} ({_reason(e)})")
+            else:
+                self.state[name] = self._parse(old)
+            # Dropped only after the attempt: an interrupt before this line means atexit
+            # writes the same old value again, which is harmless.
+            del self._changed[name]
+
+    # -- internals --------------------------------------------------------------------
+
+    def _close(self) -> Optional[int]:
+        """Restore sysctls, then handlers; return a signal that arrived meanwhile, if any."""
+        if not self._active:
+            return None
+        # From here a SIGTERM/SIGHUP is only noted: raising it mid-restore would leave a
+        # sysctl changed. atexit stays registered until restore is done, as a backstop.
+        self._deferring = True
+        self.restore()
+        self._restore_handlers()
+        atexit.unregister(self.restore)
+        self._active = False
+        return self._pending
+
+    def _enable(self, name: str) -> None:
+        try:
+            raw = self._read(name)
+            on = self._parse(raw)
+        except (OSError, ValueError) as e:
+            self.state[name] = None
+            self._warn_off(name, e, "enable" if self.enabled else "read")
+            return
+        self.state[name] = on
+        if on or not self.enabled:
+            return
+        try:
+            self._write(name, b"1\n")
+        except OSError as e:
+            self._warn_off(name, e, "enable")
+            return
+        self._changed[name] = raw
+        self.state[name] = True
+
+    def _warn_off(self, name: str, exc: BaseException, verb: str) -> None:
+        line = f"flowtop: cannot {verb} {name} ({_reason(exc)})"
+        if name in _CONSEQUENCE:
+            line += ": " + _CONSEQUENCE[name]
+        self.warn(line)
+
+    @staticmethod
+    def _parse(raw: bytes) -> bool:
+        text = raw.decode("ascii").strip()
+        try:
+            return int(text) != 0
+        except ValueError:
+            raise ValueError(f"unexpected value {text!r}") from None
+
+    def _read(self, name: str) -> bytes:
+        with open(self.path(name), "rb") as f:
+            return f.read(4096)
+
+    def _write(self, name: str, data: bytes) -> None:
+        # No O_CREAT: a sysctl that vanished must not turn into a stray file.
+        fd = os.open(self.path(name), os.O_WRONLY | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0))
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if self._deferring:
+            self._pending = signum
+            return
+        raise Terminated(signum)
+
+    def _install_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal.signal only works in the main thread
+        for sig in _SIGNALS:
+            old = signal.getsignal(sig)
+            if old == signal.SIG_IGN:
+                continue  # e.g. under nohup: the process is meant to survive it
+            signal.signal(sig, self._on_signal)
+            self._old_handlers[sig] = old
+
+    def _restore_handlers(self) -> None:
+        for sig in list(self._old_handlers):
+            old = self._old_handlers.pop(sig)
+            # None: the previous handler was not set from Python and cannot be put back.
+            signal.signal(sig, signal.SIG_DFL if old is None else old)

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Install what the test suite needs on Debian/Ubuntu (run as root):
+# nftables and conntrack-tools for the kernel tests, tmux for the screen
+# tests, and the package's `test` extra (pytest, hypothesis).
+set -eu
+cd "$(dirname "$0")/.."
+need=""
+command -v nft >/dev/null 2>&1 || need="$need nftables"
+command -v conntrack >/dev/null 2>&1 || need="$need conntrack"
+command -v tmux >/dev/null 2>&1 || need="$need tmux"
+command -v ip >/dev/null 2>&1 || need="$need iproute2"
+command -v ping >/dev/null 2>&1 || need="$need iputils-ping"
+command -v setpriv >/dev/null 2>&1 || need="$need util-linux"
+if [ -n "$need" ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq $need >/dev/null
+fi
+# Debian's own python3 refuses pip installs unless told (PEP 668); older pips ignore this.
+PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
