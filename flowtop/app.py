@@ -141,6 +141,9 @@ def explain(exc, opts):
         return str(exc)
     if isinstance(exc, RecordingError) or (opts.replay and isinstance(exc, DecodeError)):
         return "cannot replay %s: %s" % (opts.replay, exc)
+    if opts.replay and isinstance(exc, NetlinkError):
+        return "cannot replay %s: the recording ends in a kernel error (%s)" % (
+            opts.replay, exc.strerror)
     if isinstance(exc, DecodeError):
         return "malformed data from the kernel: %s" % exc
     code = getattr(exc, "errno", None)
