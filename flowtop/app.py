@@ -191,6 +191,39 @@ def loop(source, writer, opts, sleep=time.sleep, monotonic=time.monotonic):
             deadline = monotonic()
 
 
+def screen_problem(stdout, environ=os.environ):
+    """Why the full-screen view cannot run here, or None."""
+    try:
+        tty = stdout.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    if not tty:
+        return "stdout is not a terminal"
+    if environ.get("TERM", "dumb") in ("", "dumb"):
+        return "TERM is %r" % environ.get("TERM", "")
+    return None
+
+
+def run_refreshing(source, opts, stdout, say, notes, info):
+    """Everything that refreshes: the curses view (default on a terminal),
+    text frames (-c, or the fallback), streaming JSON/CSV."""
+    from . import live
+    if opts.output in ("json", "csv"):
+        live.stream(source, make_writer(opts, stdout), opts)
+        return
+    if not opts.continuous:
+        problem = screen_problem(stdout)
+        if problem is None:
+            problem = live.run_screen(source, opts, info)
+            if problem is None:
+                return
+        else:
+            problem = "no full-screen view (%s): printing text frames; -c asks for them" % problem
+        say(problem)
+    from .views.frames import TextFrames
+    live.stream(source, TextFrames(stdout, opts, notes), opts)
+
+
 def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
     """Run flowtop with ``opts``; return the exit status.  Never a traceback
     for conditions a user can meet: one line on stderr instead."""
@@ -207,10 +240,15 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
             source.open()
             guard = SysctlGuard(root=sysctl_root, enabled=opts.sysctl and source.live, warn=say)
             with guard:
-                writer = make_writer(opts, stdout)
-                if isinstance(writer, TextWriter) and source.live:
-                    writer.notes.extend(_sysctl_notes(guard))
-                loop(source, writer, opts)
+                notes = _sysctl_notes(guard) if source.live else []
+                if opts.once:
+                    writer = make_writer(opts, stdout)
+                    if isinstance(writer, TextWriter):
+                        writer.notes.extend(notes)
+                    loop(source, writer, opts)
+                else:
+                    run_refreshing(source, opts, stdout, say, notes,
+                                   {"acct": guard.acct, "timestamp": guard.timestamp})
         finally:
             source.close()
     except (KeyboardInterrupt, Terminated) as exc:

@@ -9,6 +9,7 @@ import sys
 from collections import namedtuple
 
 from . import __version__
+from .views.rows import SORTS
 
 PROTOCOL_FLAGS = (
     # dest, short, long, protocols, help
@@ -31,7 +32,23 @@ Options = namedtuple("Options", (
     "dns",           # reverse DNS wanted (-n turns it off)
     "geoip",         # GeoIP wanted (-G turns it off)
     "units",         # "si" | "iec" | "raw"
+    "continuous",    # plain text frames instead of the curses view
+    "sort",          # "[+]column" of views.rows.SORTS ("+": ascending)
+    "threshold",     # bytes/s: hide flows slower than this (0: none)
+    "active",        # only flows with a non-zero rate
+    "bits",          # rates in bits/s
+    "show_src",      # show the source column
+    "redact_local",  # obfuscate this host's addresses
+    "redact_remote", # obfuscate the other ends' addresses
+    "show_id",       # show the conntrack id column
+    "age",           # "human" | "seconds" | "none"
+    "wide",          # every column, scroll sideways
+    "loopback",      # include flows on loopback addresses
+    "numeric_port",  # port numbers instead of service names
 ))
+
+_UNITS = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12,
+          "ki": 1024, "mi": 1024 ** 2, "gi": 1024 ** 3, "ti": 1024 ** 4}
 
 
 def positive_float(text):
@@ -42,6 +59,32 @@ def positive_float(text):
     if not value > 0 or value > 86400:
         raise argparse.ArgumentTypeError("must be between 0 and 86400 seconds: %r" % text)
     return value
+
+
+def rate_value(text):
+    """'10k', '1.5M', '2Mi', '800' -> a number (per second); units SI or IEC."""
+    t = text.strip().lower()
+    for suffix in ("b/s", "bps", "/s", "b"):
+        if t.endswith(suffix) and len(t) > len(suffix):
+            t = t[:-len(suffix)]
+            break
+    num = t.rstrip("kmgti")
+    unit = t[len(num):]
+    try:
+        value = float(num) * _UNITS[unit]
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError("not a rate: %r (e.g. 800, 10k, 1.5M, 2Mi)" % text) from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("not a rate: %r" % text)
+    return value
+
+
+def sort_spec(text):
+    col = text.lstrip("+")
+    if col not in SORTS:
+        raise argparse.ArgumentTypeError("sort by one of %s, '+' first for ascending: %r"
+                                         % (", ".join(SORTS), text))
+    return text
 
 
 def build_parser():
@@ -71,7 +114,28 @@ def build_parser():
     o.add_argument("-t", "--interval", type=positive_float, default=1.0, metavar="SECONDS",
                    help="seconds between snapshots (default 1)")
     o.add_argument("--units", choices=("si", "iec", "raw"), default="si",
-                   help="byte units in the text table (default si)")
+                   help="units of bytes and rates (default si)")
+    o.add_argument("-c", "--continuous", action="store_true",
+                   help="plain text frames, one per interval, instead of the full-screen view")
+    v = p.add_argument_group("live view (full screen and -c)")
+    v.add_argument("--sort", type=sort_spec, default="rate", metavar="[+]COLUMN",
+                   help="sort by %s (default rate; largest first, names A-Z; "
+                        "'+' flips the order)" % ", ".join(SORTS))
+    v.add_argument("--threshold", type=rate_value, default=0.0, metavar="RATE",
+                   help="hide flows slower than RATE (bytes/s, or bits/s with -b; 10k, 1M, 2Mi)")
+    v.add_argument("--active", action="store_true", help="only flows with a non-zero rate")
+    v.add_argument("-b", "--bits", action="store_true", help="rates in bits per second")
+    v.add_argument("-s", "--show-src", action="store_true", help="also show the source")
+    v.add_argument("--redact-local", action="store_true", help="obfuscate local addresses")
+    v.add_argument("--redact-remote", action="store_true", help="obfuscate remote addresses")
+    v.add_argument("--show-id", action="store_true", help="show the conntrack id")
+    v.add_argument("--age", choices=("none", "seconds", "human"), default="human",
+                   help="age column format (default human)")
+    v.add_argument("--wide", action="store_true", help="every column, both ends; scroll sideways")
+    v.add_argument("--loopback", action="store_true",
+                   help="include flows on loopback addresses (hidden by default)")
+    v.add_argument("-P", "--numeric-port", action="store_true",
+                   help="port numbers instead of service names")
     k = p.add_argument_group("kernel and files")
     src = k.add_mutually_exclusive_group()
     src.add_argument("--record", metavar="FILE",
@@ -93,7 +157,11 @@ def parse(argv=None):
     return Options(
         families=families, protocols=protocols, interval=ns.interval, once=ns.once,
         output=ns.output or "text", record=ns.record, replay=ns.replay, sysctl=ns.sysctl,
-        dns=ns.dns, geoip=ns.geoip, units=ns.units,
+        dns=ns.dns, geoip=ns.geoip, units=ns.units, continuous=ns.continuous,
+        sort=ns.sort, threshold=ns.threshold / 8 if ns.bits else ns.threshold,
+        active=ns.active, bits=ns.bits, show_src=ns.show_src, redact_local=ns.redact_local,
+        redact_remote=ns.redact_remote, show_id=ns.show_id, age=ns.age, wide=ns.wide,
+        loopback=ns.loopback, numeric_port=ns.numeric_port,
     )
 
 

@@ -53,8 +53,8 @@ def test_replay_json_schema():
 
 
 def test_replay_csv_matches_json():
-    _, js, _ = run("--replay", MIXED, "--json")
-    _, cs, _ = run("--replay", MIXED, "--csv")
+    _, js, _ = run("--replay", MIXED, "--json", "--once")
+    _, cs, _ = run("--replay", MIXED, "--csv", "--once")
     rows = list(csv.reader(io.StringIO(cs)))
     assert rows[0] == list(COLUMNS)
     assert len(rows) - 1 == len(js.splitlines())
@@ -121,7 +121,8 @@ def test_record_then_replay_roundtrip(tmp_path):
     rec.commit(when)
     p = tmp_path / "again.rec"
     p.write_bytes(out.getvalue())
-    assert run("--replay", str(p), "--json")[1] == run("--replay", MIXED, "--json")[1]
+    assert run("--replay", str(p), "--json", "--once")[1] == \
+        run("--replay", MIXED, "--json", "--once")[1]
 
 
 def test_sanitize_strips_control_and_bidi():

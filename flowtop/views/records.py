@@ -246,6 +246,20 @@ class JsonTarget:
 
 
 BATCH = 2048
+RATE_COLUMNS = ("rate_orig", "rate_reply", "pps_orig", "pps_reply")
+
+
+def _num(v):
+    return "null" if v is None else "%.3f" % v
+
+
+def rate_values(row):
+    return (row.rate_orig, row.rate_reply, row.pps_orig, row.pps_reply)
+
+
+def open_rows(table):
+    """Rows the kernel still lists (streaming outputs skip the lingering)."""
+    return [r for r in table if not r.closed]
 
 
 class JsonLinesWriter:
@@ -267,6 +281,15 @@ class JsonLinesWriter:
         write("".join(batch))
         self.stream.flush()
 
+    def write_rows(self, table, wall):
+        """Streaming: each open flow of the table, with its rates (null until
+        a flow has been seen twice)."""
+        stamp = "%.3f" % wall
+        tail = '%s,"rate_orig":%s,"rate_reply":%s,"pps_orig":%s,"pps_reply":%s}\n'
+        self.write((tail % ((json_line(r.entry, wall, stamp)[:-2],)
+                            + tuple(_num(v) for v in rate_values(r)))
+                    for r in open_rows(table)), wall)
+
 
 class CsvWriter:
     """CSV with a header row (once); status names joined with '|'."""
@@ -279,11 +302,23 @@ class CsvWriter:
         self._header = False
 
     def write(self, flows, now):
-        if not self._header:
-            self._writer.writerow(COLUMNS)
-            self._header = True
+        self._head(COLUMNS)
         self._writer.writerows(self._rows(flows, now))
         self.stream.flush()
+
+    def write_rows(self, table, wall):
+        """Streaming: the same columns plus the rates."""
+        self._head(COLUMNS + RATE_COLUMNS)
+        rows = open_rows(table)
+        self._writer.writerows(
+            cells + ["" if v is None else round(v, 3) for v in rate_values(r)]
+            for cells, r in zip(self._rows([r.entry for r in rows], wall), rows))
+        self.stream.flush()
+
+    def _head(self, columns):
+        if not self._header:
+            self._writer.writerow(columns)
+            self._header = True
 
     @staticmethod
     def _rows(flows, now):

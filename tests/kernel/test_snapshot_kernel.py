@@ -104,11 +104,16 @@ def conntrack_entries(ns):
     return index(entries, ct_key, "conntrack")
 
 
-def parse_json(text):
+RATE_KEYS = ["rate_orig", "rate_reply", "pps_orig", "pps_reply"]
+
+
+def parse_json(text, streaming=False):
+    """Records of --json output: --once has KEYS; streaming adds the rates."""
     recs = []
     for line in text.splitlines():
         rec = json.loads(line)
-        assert list(rec) == KEYS, "JSON keys/order differ: %r" % list(rec)
+        want = KEYS + RATE_KEYS if streaming else KEYS
+        assert list(rec) == want, "JSON keys/order differ: %r" % list(rec)
         recs.append(rec)
     return recs
 
@@ -231,7 +236,7 @@ def test_record_then_replay_matches_conntrack(tmp_path):
         live = parse_json(out)
         compare(before, after, live, "flowtop --record")
     # Replayed outside the namespace, after it is gone, as a plain process.
-    r = subprocess.run([sys.executable, "-m", "flowtop", "--replay", str(rec_file), "--json",
+    r = subprocess.run([sys.executable, "-m", "flowtop", "--replay", str(rec_file), "--once", "--json",
                         "--no-sysctl"],
                        capture_output=True, text=True, timeout=20, env=flowtop_env(), cwd=REPO)
     assert r.returncode == 0, r.stderr
@@ -360,7 +365,7 @@ def test_streaming_json_until_sigint(tmp_path):
         after = conntrack_entries(ns)
     assert p.returncode in (130, 0), err
     assert "Traceback" not in err and err == "", err
-    recs = parse_json(out_path.read_text())
+    recs = parse_json(out_path.read_text(), streaming=True)
     snaps = {}
     for rec in recs:
         snaps.setdefault(rec["time"], []).append(rec)
@@ -371,6 +376,13 @@ def test_streaming_json_until_sigint(tmp_path):
     assert all(0.2 <= g <= 1.0 for g in gaps), gaps
     for t in times:
         compare(before, after, snaps[t], "snapshot at %s" % t)
+    # Rates: unknown on the first snapshot, known (>= 0) from the second on
+    # for every flow with counters; the populate() flows are idle, so 0.
+    assert all(r[k] is None for r in snaps[times[0]] for k in RATE_KEYS)
+    for t in times[1:]:
+        for r in snaps[t]:
+            if r["bytes_orig"] is not None:
+                assert all(r[k] is not None and r[k] >= 0 for k in RATE_KEYS), r
 
 
 def _udp_burst(ns, n, base=20000):
@@ -501,7 +513,7 @@ def test_no_sysctl_leaves_them_off_and_counters_null(tmp_path):
         assert (ns.sysctl(ACCT), ns.sysctl(TIMESTAMP)) == ("0", "0")
     assert p.returncode == 143, err
     assert "Traceback" not in err and err == "", err
-    recs = parse_json(out_path.read_text())
+    recs = parse_json(out_path.read_text(), streaming=True)
     first = [r for r in recs if r["time"] == recs[0]["time"]]
     # conntrack prints no packets=/bytes= either: expected() wants None for them.
     compare(before, after, first)

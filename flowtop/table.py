@@ -1,0 +1,193 @@
+"""The refresh engine: one conntrack snapshot per tick in, rows with rates out.
+
+Pure: no I/O and no clock reads.  The caller reads the monotonic and the
+wall clock once per tick and passes both in, so every row of a tick shares
+one time and tests drive the engine with a fake clock.
+
+Identity is ``entry.key`` (raw original tuple + zone).  The conntrack id is
+a 32-bit hash that repeats across flows, so it is only a check: the same key
+with another id or another kernel start timestamp is a flow the kernel
+destroyed and re-created, and starts over as new.
+
+Each apply builds fresh Row objects and swaps in a new dict at the end, so
+the rows a caller took from an earlier tick (a published snapshot another
+thread is drawing) never change under it.
+"""
+
+from .netlink.ctnetlink import FIELDS
+
+_KEY = FIELDS.index("key")
+_ID = FIELDS.index("id")
+_START = FIELDS.index("start")
+_PROTO = FIELDS.index("l4proto")
+_PO = FIELDS.index("packets_orig")
+_BO = FIELDS.index("bytes_orig")
+_PR = FIELDS.index("packets_reply")
+_BR = FIELDS.index("bytes_reply")
+
+MIN_INTERVAL = 0.001      # seconds; below this a delta is noise (or a repeated sample)
+MAX_DELTA = 1 << 62       # a larger counter step is a reset or garbage, not traffic
+
+
+class Row:
+    """One flow of the table: the latest entry plus what only history knows.
+
+    Rates are bytes/packets per second over the last interval, None when
+    unknown (first sight, accounting off, counter reset, closed).  ``closed``
+    is 0 while the kernel lists the flow, then 1, 2... on the ticks after it
+    vanished (shown dimmed) until the table's linger runs out.
+    """
+
+    __slots__ = ("entry", "key", "first_seen", "seen", "start_wall", "age_approx",
+                 "rate_orig", "rate_reply", "pps_orig", "pps_reply", "is_new", "closed")
+
+    def age(self, wall):
+        """Seconds since the flow started, at wall time ``wall`` (>= 0)."""
+        return max(0.0, wall - self.start_wall)
+
+    def __repr__(self):
+        return "Row(%s)" % ", ".join("%s=%r" % (n, getattr(self, n, None))
+                                     for n in self.__slots__ if n != "key")
+
+
+_new = object.__new__
+
+
+class FlowTable:
+    """Flows by key, updated once per tick by ``apply``.
+
+    Cost is linear in the number of flows: one dict lookup, one Row and a
+    few comparisons per entry, then one pass over the flows that vanished.
+    """
+
+    def __init__(self, linger=2):
+        self.linger = linger      # ticks a vanished flow stays (dimmed) before it is dropped
+        self.rows = {}            # key -> Row, open rows in dump order, then closed ones
+        self._totals = None
+        self._counts = None
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows.values())
+
+    def __contains__(self, key):
+        return key in self.rows
+
+    def get(self, key):
+        return self.rows.get(key)
+
+    def apply(self, entries, now, wall):
+        """Apply one full snapshot (an iterable of CtEntry) taken at monotonic
+        time ``now`` and wall time ``wall`` (epoch seconds)."""
+        # Pop from a copy: what is left at the end is exactly what vanished,
+        # and self.rows stays whole if ``entries`` raises half way.
+        old = dict(self.rows)
+        pop = old.pop
+        rows = {}
+        new = _new
+        min_dt, max_d = MIN_INTERVAL, MAX_DELTA
+        # One inlined loop: at 100k flows a function call per flow would cost
+        # as much as the rest of the work.
+        for e in entries:
+            key = e[_KEY]
+            prev = pop(key, None)
+            if prev is None:
+                prev = rows.get(key)    # a key listed twice in one dump: dt 0, rates kept
+            r = new(Row)
+            r.entry = e
+            r.key = key
+            r.seen = now
+            r.closed = 0
+            if prev is not None:
+                pe = prev.entry
+                if e[_ID] != pe[_ID] or e[_START] != pe[_START]:
+                    prev = None         # destroyed and re-created under the same tuple
+            if prev is None:
+                start = e[_START]
+                r.first_seen = now
+                if start:
+                    r.start_wall = start / 1e9
+                    r.age_approx = False
+                else:
+                    r.start_wall = wall
+                    r.age_approx = True
+                r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = None
+                r.is_new = True
+            else:
+                r.first_seen = prev.first_seen
+                r.start_wall = prev.start_wall
+                r.age_approx = prev.age_approx
+                r.is_new = prev.is_new and prev.seen == now    # same tick only
+                dt = now - prev.seen
+                if dt < min_dt:
+                    # Too short to divide by (or the clock stepped back): keep the
+                    # last rates; the new sample is the base for the next delta.
+                    r.rate_orig, r.rate_reply = prev.rate_orig, prev.rate_reply
+                    r.pps_orig, r.pps_reply = prev.pps_orig, prev.pps_reply
+                else:
+                    # Counters None (accounting off), stepping back (reset) or
+                    # absurdly far: rate unknown; the new value is the base.
+                    c, p = e[_BO], pe[_BO]
+                    r.rate_orig = ((c - p) / dt if c is not None and p is not None
+                                   and 0 <= c - p <= max_d else None)
+                    c, p = e[_BR], pe[_BR]
+                    r.rate_reply = ((c - p) / dt if c is not None and p is not None
+                                    and 0 <= c - p <= max_d else None)
+                    c, p = e[_PO], pe[_PO]
+                    r.pps_orig = ((c - p) / dt if c is not None and p is not None
+                                  and 0 <= c - p <= max_d else None)
+                    c, p = e[_PR], pe[_PR]
+                    r.pps_reply = ((c - p) / dt if c is not None and p is not None
+                                   and 0 <= c - p <= max_d else None)
+            rows[key] = r
+        if old:
+            self._linger(old, rows)
+        self.rows = rows
+        self._totals = self._counts = None
+
+    def _linger(self, vanished, rows):
+        """Keep vanished flows ``linger`` ticks with closed = 1, 2...; their
+        rates become unknown (nothing was measured)."""
+        linger = self.linger
+        for key, prev in vanished.items():
+            if prev.closed >= linger:
+                continue
+            r = _new(Row)
+            r.entry, r.key, r.first_seen, r.seen = prev.entry, key, prev.first_seen, prev.seen
+            r.start_wall, r.age_approx = prev.start_wall, prev.age_approx
+            r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = None
+            r.is_new = False
+            r.closed = prev.closed + 1
+            rows[key] = r
+
+    def counts(self):
+        """Protocol number -> number of open rows (cached per tick)."""
+        if self._counts is None:
+            counts = {}
+            for r in self.rows.values():
+                if not r.closed:
+                    p = r.entry[_PROTO]
+                    counts[p] = counts.get(p, 0) + 1
+            self._counts = counts
+        return dict(self._counts)
+
+    def totals(self):
+        """(bytes/s orig, bytes/s reply, any rate known) over open rows;
+        an unknown rate counts as 0 (cached per tick)."""
+        if self._totals is None:
+            tx = rx = 0.0
+            known = False
+            for r in self.rows.values():
+                if r.closed:
+                    continue
+                a, b = r.rate_orig, r.rate_reply
+                if a is not None:
+                    tx += a
+                    known = True
+                if b is not None:
+                    rx += b
+                    known = True
+            self._totals = (tx, rx, known)
+        return self._totals

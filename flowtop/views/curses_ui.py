@@ -1,0 +1,389 @@
+"""The full-screen live view: the only module that imports curses.
+
+It draws what ``views.rows`` builds and turns keys into changes of the
+ViewState.  Data arrives from a collector thread as snapshots; the screen
+loop never waits for a dump, so keys work while one is being collected.
+"""
+
+import curses
+import locale
+import time
+
+from .. import __version__
+from ..text import sanitize
+from . import rows as vm
+
+MIN_W, MIN_H = 40, 10
+TICK = 0.05                       # key poll: a key's effect shows within ~50 ms
+INTERVALS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
+THRESHOLDS = (0.0, 1e3, 1e4, 1e5, 1e6)
+
+HELP = (
+    ("Navigation", ""),
+    ("Up/k/u, Down/j/d", "move the selection"),
+    ("PgUp PgDn Home End", "page, first, last"),
+    ("Left Right", "scroll sideways when rows are wider than the screen"),
+    ("Enter", "details of the selected flow (Esc/q closes)"),
+    ("q", "quit"),
+    ("Display", ""),
+    ("o / r", "cycle sort column / reverse order"),
+    ("/", "filter by text (Esc clears)"),
+    ("a", "active flows only (rate > 0)"),
+    ("t", "cycle rate threshold"),
+    ("T U D I S", "toggle TCP, UDP, DCCP, ICMP, SCTP"),
+    ("4 6", "toggle IPv4, IPv6"),
+    ("L", "toggle loopback flows"),
+    ("s", "show source"),
+    ("w", "wide: every column"),
+    ("i", "show conntrack id"),
+    ("P", "port numbers instead of service names"),
+    ("A", "age: human, seconds, hidden"),
+    ("b / B", "bits or bytes / units SI, IEC, raw"),
+    ("x / X", "redact local / remote addresses"),
+    ("p or space", "pause the screen (collection goes on)"),
+    ("+ -", "refresh interval"),
+    ("?", "this help"),
+)
+
+
+class Screen:
+    """One curses session.  ``collector`` publishes snapshots (``latest()``)
+    and takes ``set_interval``; ``info`` is a dict of header facts."""
+
+    def __init__(self, stdscr, state, formatter, collector, info, clock=time.monotonic):
+        self.scr = stdscr
+        self.state = state
+        self.fmt = formatter
+        self.collector = collector
+        self.info = info
+        self.clock = clock
+        self.snap = None           # the snapshot on screen
+        self.view = []             # its rows, filtered and sorted
+        self.selected = 0
+        self.selected_key = None
+        self.top = 0
+        self.hscroll = 0
+        self.mode = "table"        # table | details | help | filter
+        self.message = ""
+        self.dirty = True
+        self.colors = {}
+
+    # -- setup ------------------------------------------------------------------------
+    def setup(self):
+        try:
+            curses.curs_set(0)
+        except curses.error:
+            pass
+        self.scr.keypad(True)
+        self.scr.timeout(int(TICK * 1000))
+        if curses.has_colors():
+            try:
+                curses.start_color()
+                curses.use_default_colors()
+                curses.init_pair(1, curses.COLOR_BLACK, curses.COLOR_CYAN)
+                curses.init_pair(2, curses.COLOR_GREEN, -1)
+                curses.init_pair(3, curses.COLOR_YELLOW, -1)
+                self.colors = {"bar": curses.color_pair(1), "new": curses.color_pair(2),
+                               "warn": curses.color_pair(3)}
+            except curses.error:
+                self.colors = {}
+
+    # -- loop -------------------------------------------------------------------------
+    def run(self):
+        self.setup()
+        while True:
+            snap = self.collector.latest()
+            if snap is not None and snap is not self.snap and not self.state.paused:
+                self.snap = snap
+                self.dirty = True
+            if self.dirty:
+                self.rebuild()
+                self.draw()
+                self.dirty = False
+            try:
+                ch = self.scr.get_wch()
+            except curses.error:
+                continue
+            except KeyboardInterrupt:
+                return
+            if self.handle(ch) is False:
+                return
+            self.dirty = True
+
+    def rebuild(self):
+        if self.snap is None:
+            self.view = []
+            return
+        self.view = vm.select(self.snap.rows, self.state, self.fmt)
+        if self.selected_key is not None:
+            for i, r in enumerate(self.view):
+                if r.key == self.selected_key:
+                    self.selected = i
+                    break
+        self.selected = max(0, min(self.selected, len(self.view) - 1))
+        self.selected_key = self.view[self.selected].key if self.view else None
+
+    # -- keys -------------------------------------------------------------------------
+    def handle(self, ch):
+        """Apply one key; False means quit."""
+        if ch == curses.KEY_RESIZE:
+            curses.update_lines_cols()
+            return True
+        if self.mode == "filter":
+            return self._filter_key(ch)
+        if self.mode in ("details", "help"):
+            if ch in ("q", "\x1b", "\n", "\r", curses.KEY_ENTER, "?"):
+                self.mode = "table"
+            return True
+        st = self.state
+        page = max(1, self._rows_room())
+        moves = {curses.KEY_UP: -1, "k": -1, "u": -1, curses.KEY_DOWN: 1, "j": 1, "d": 1,
+                 curses.KEY_PPAGE: -page, curses.KEY_NPAGE: page}
+        if ch == "q":
+            return False
+        if ch in moves:
+            self._move(moves[ch])
+        elif ch in (curses.KEY_HOME, "g"):
+            self._move(-len(self.view))
+        elif ch in (curses.KEY_END, "G"):
+            self._move(len(self.view))
+        elif ch == curses.KEY_LEFT:
+            self.hscroll = max(0, self.hscroll - 8)
+        elif ch == curses.KEY_RIGHT:
+            self.hscroll += 8
+        elif ch in ("\n", "\r", curses.KEY_ENTER):
+            if self.view:
+                self.mode = "details"
+        elif ch == "?":
+            self.mode = "help"
+        elif ch == "/":
+            self.mode = "filter"
+            self._filter_before = st.filter
+        elif ch == "\x1b":
+            st.filter = ""
+        elif ch == "o":
+            st.sort = vm.SORTS[(vm.SORTS.index(st.sort) + 1) % len(vm.SORTS)] \
+                if st.sort in vm.SORTS else vm.SORTS[0]
+            st.reverse = False
+        elif ch == "r":
+            st.reverse = not st.reverse
+        elif ch == "a":
+            st.active_only = not st.active_only
+        elif ch == "t":
+            st.threshold = _next(THRESHOLDS, st.threshold)
+        elif ch in vm.GROUPS:
+            st.toggle_group(ch)
+        elif ch in vm.FAMILIES:
+            st.toggle_family(ch)
+        elif ch == "L":
+            st.loopback = not st.loopback
+        elif ch == "s":
+            st.show_src = not st.show_src
+        elif ch == "w":
+            st.wide = not st.wide
+        elif ch == "i":
+            st.show_id = not st.show_id
+        elif ch == "P":
+            st.numeric_port = not st.numeric_port
+        elif ch == "A":
+            st.age = _next(vm.AGE_FORMATS, st.age)
+        elif ch == "b":
+            st.bits = not st.bits
+        elif ch == "B":
+            st.units = _next(vm.UNITS, st.units)
+        elif ch == "x":
+            st.redact_local = not st.redact_local
+        elif ch == "X":
+            st.redact_remote = not st.redact_remote
+        elif ch in ("p", " "):
+            st.paused = not st.paused
+        elif ch in ("+", "="):
+            st.interval = _up(INTERVALS, st.interval)
+            self.collector.set_interval(st.interval)
+        elif ch in ("-", "_"):
+            st.interval = _prev(INTERVALS, st.interval)
+            self.collector.set_interval(st.interval)
+        return True
+
+    def _filter_key(self, ch):
+        st = self.state
+        if ch in ("\n", "\r", curses.KEY_ENTER):
+            self.mode = "table"
+        elif ch == "\x1b":
+            st.filter = ""
+            self.mode = "table"
+        elif ch in (curses.KEY_BACKSPACE, "\x7f", "\b"):
+            st.filter = st.filter[:-1]
+        elif isinstance(ch, str) and ch.isprintable() and len(st.filter) < 64:
+            st.filter += ch
+        return True
+
+    def _move(self, delta):
+        if not self.view:
+            return
+        self.selected = max(0, min(len(self.view) - 1, self.selected + delta))
+        self.selected_key = self.view[self.selected].key
+
+    def _rows_room(self):
+        h, _w = self.scr.getmaxyx()
+        return h - 4
+
+    # -- drawing ----------------------------------------------------------------------
+    def draw(self):
+        scr = self.scr
+        h, w = scr.getmaxyx()
+        scr.erase()
+        if h < MIN_H or w < MIN_W:
+            self._put(0, 0, "terminal too small (%dx%d): flowtop needs %dx%d" % (
+                w, h, MIN_W, MIN_H), w)
+            scr.refresh()
+            return
+        self._header(w)
+        room = h - 4
+        if self.selected < self.top:
+            self.top = self.selected
+        elif self.selected >= self.top + room:
+            self.top = self.selected - room + 1
+        self.top = max(0, min(self.top, max(0, len(self.view) - room)))
+        shown = self.view[self.top:self.top + room]
+        flex = max([len(self.fmt.endpoint(r.entry.family, r.entry.dst, r.entry.dport))
+                    for r in shown] or [21])
+        cols = vm.layout(w, self.state, flex)
+        head = " ".join(c.title.rjust(cw) if c.right else c.title.ljust(cw) for c, cw in cols)
+        self._put(2, 0, head[self.hscroll:], w, curses.A_REVERSE | curses.A_BOLD)
+        wall = self.snap.wall if self.snap else time.time()
+        for i, r in enumerate(shown):
+            line = self.fmt.line(r, cols, wall)[self.hscroll:]
+            attr = 0
+            if r.closed:
+                attr = curses.A_DIM
+            elif r.is_new:
+                attr = self.colors.get("new", curses.A_BOLD)
+            if self.top + i == self.selected:
+                attr = curses.A_REVERSE
+            self._put(3 + i, 0, line, w, attr)
+        if not self.view:
+            self._put(4, 2, "no flows" + (" match" if self.state.filter else ""), w)
+        self._footer(h, w)
+        scr.noutrefresh()          # the table first, overlays on top of it
+        if self.mode == "details":
+            self._details(h, w, wall)
+        elif self.mode == "help":
+            self._help(h, w)
+        curses.doupdate()
+
+    def _header(self, w):
+        snap, st = self.snap, self.state
+        if snap is None:
+            self._put(0, 0, "flowtop %s  collecting..." % __version__, w, curses.A_BOLD)
+            return
+        counts = vm.summary(snap.rows)
+        total = sum(counts.values())
+        per = ", ".join("%s %d" % kv for kv in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        tx, rx = snap.totals
+        line0 = "flowtop %s  %d flows%s  TX %s  RX %s" % (
+            __version__, total, " (%s)" % per if per else "",
+            self.fmt.rate(tx), self.fmt.rate(rx))
+        self._put(0, 0, line0, w, curses.A_BOLD)
+        order = "asc" if (st.sort in vm.ASCENDING) != st.reverse else "desc"
+        facts = ["every %gs" % st.interval,
+                 "acct %s" % _onoff(self.info.get("acct")),
+                 "tstamp %s" % _onoff(self.info.get("timestamp")),
+                 "sort %s %s" % (st.sort, order),
+                 "shown %d" % len(self.view)]
+        filters = st.filters_text()
+        if filters:
+            facts.append("filter %s" % filters)
+        if st.paused:
+            facts.append("PAUSED")
+        if snap.error:
+            facts.append("error: %s" % snap.error)
+        self._put(1, 0, "  ".join(facts), w, self.colors.get("warn", 0) if snap.error else 0)
+
+    def _footer(self, h, w):
+        if self.mode == "filter":
+            self._put(h - 1, 0, "filter: %s_  (Enter keeps, Esc clears)" % self.state.filter, w,
+                      curses.A_BOLD)
+            return
+        hint = ("q quit  ? help  Enter details  / filter  o sort  r reverse  "
+                "p pause  s source  b bits  +/- interval")
+        self._put(h - 1, 0, hint, w, self.colors.get("bar", curses.A_REVERSE))
+
+    def _box(self, h, w, title, lines):
+        bh = min(h - 2, len(lines) + 2)
+        bw = min(w - 2, max(len(title) + 6, max(len(a) for a in lines) + 4))
+        y, x = max(1, (h - bh) // 2), max(1, (w - bw) // 2)
+        try:
+            win = curses.newwin(bh, bw, y, x)
+            win.erase()
+            win.box()
+            win.addnstr(0, 2, " %s " % title, bw - 4, curses.A_BOLD)
+            for i, text in enumerate(lines[:bh - 2]):
+                win.addnstr(1 + i, 2, sanitize(text, 400), bw - 4)
+            win.noutrefresh()
+        except curses.error:
+            pass
+
+    def _details(self, h, w, wall):
+        if not self.view:
+            self.mode = "table"
+            return
+        row = self.view[self.selected]
+        pairs = self.fmt.details(row, wall)
+        width = max(len(k) for k, _ in pairs)
+        self._box(h, w, "Flow details (Esc closes)", ["%s  %s" % (k.ljust(width), v)
+                                                      for k, v in pairs])
+
+    def _help(self, h, w):
+        lines = []
+        for k, v in HELP:
+            lines.append(k if not v else "  %-20s %s" % (k, v))
+        self._box(h, w, "Help (any of Esc q ? closes)", lines)
+
+    def _put(self, y, x, text, w, attr=0):
+        try:
+            self.scr.addnstr(y, x, sanitize(text, 1000), max(0, w - x - (1 if y else 0)), attr)
+        except curses.error:
+            pass   # the bottom-right cell, or a resize under our feet
+
+
+def _onoff(v):
+    return {True: "on", False: "OFF", None: "?"}[v]
+
+
+def _next(seq, value):
+    """The item after ``value`` in ``seq``, wrapping round (cycling keys)."""
+    i = seq.index(value) if value in seq else -1
+    return seq[(i + 1) % len(seq)]
+
+
+def _up(seq, value):
+    """The next larger step, or the largest (the interval keys stop at the ends)."""
+    larger = [v for v in seq if v > value]
+    return larger[0] if larger else seq[-1]
+
+
+def _prev(seq, value):
+    smaller = [v for v in seq if v < value]
+    return smaller[-1] if smaller else seq[0]
+
+
+def run(state, formatter, collector, info):
+    """Enter curses, run the screen, and always leave the terminal sane."""
+    locale.setlocale(locale.LC_ALL, "")
+    try:
+        curses.set_escdelay(25)
+    except AttributeError:          # Python < 3.9.? has no set_escdelay
+        pass
+    stdscr = curses.initscr()
+    try:
+        curses.noecho()
+        curses.cbreak()
+        Screen(stdscr, state, formatter, collector, info).run()
+    finally:
+        try:
+            stdscr.keypad(False)
+            curses.nocbreak()
+            curses.echo()
+        finally:
+            curses.endwin()

@@ -1,0 +1,371 @@
+"""The view-model of the live views: which flows, in what order, which
+columns, and the text of each cell.
+
+Built once per tick (or key press) from the table's rows; curses and the
+continuous text output only place these strings.  Only the rows that are
+shown get formatted.
+"""
+
+import hashlib
+
+from ..model import ICMP_PROTOS, proto_name, state_name, status_names
+from ..netlink.uapi import AF_INET6, IPPROTO_GRE
+from ..text import duration, human, sanitize
+
+SORTS = ("state", "rate", "bytes", "packets", "age", "proto", "dst", "port")
+
+# Protocol groups for flowtop's toggles, by key letter.
+GROUPS = {
+    "T": frozenset((6,)), "U": frozenset((17, 136)), "D": frozenset((33,)),
+    "I": frozenset((1, 58)), "S": frozenset((132,)),
+}
+GROUP_OF = {p: k for k, ps in GROUPS.items() for p in ps}
+FAMILIES = {"4": 2, "6": 10}
+
+AGE_FORMATS = ("human", "seconds", "none")
+UNITS = ("si", "iec", "raw")
+
+
+class ViewState:
+    """What the user changed with keys (and options): never the data.
+
+    Key handlers in the UI change these fields; ``build`` reads them.
+    """
+
+    def __init__(self, opts):
+        protos = set(opts.protocols and _numbers(opts.protocols))
+        self.hidden_groups = set() if not protos else {
+            k for k, ps in GROUPS.items() if not ps & protos}
+        self.show_other = not protos          # protocols outside the groups (GRE, ...)
+        self.hidden_families = set() if not opts.families else {
+            n for k, n in FAMILIES.items() if {"4": "ipv4", "6": "ipv6"}[k] not in opts.families}
+        sort = getattr(opts, "sort", "rate") or "rate"
+        self.sort = sort.lstrip("+")
+        self.reverse = sort.startswith("+")   # "+col": ascending
+        self.filter = ""
+        self.active_only = getattr(opts, "active", False)
+        self.threshold = getattr(opts, "threshold", 0.0) or 0.0
+        self.show_src = getattr(opts, "show_src", False)
+        self.bits = getattr(opts, "bits", False)
+        self.units = opts.units
+        self.numeric_port = getattr(opts, "numeric_port", False)
+        self.loopback = getattr(opts, "loopback", False)
+        self.show_id = getattr(opts, "show_id", False)
+        self.age = getattr(opts, "age", "human")
+        self.wide = getattr(opts, "wide", False)
+        self.redact_local = getattr(opts, "redact_local", False)
+        self.redact_remote = getattr(opts, "redact_remote", False)
+        self.interval = opts.interval
+        self.paused = False
+        self.has_process = False          # set once a process enricher runs
+
+    def toggle_group(self, key):
+        self.hidden_groups ^= {key}
+        if not self.show_other and not self.hidden_groups:
+            self.show_other = True
+
+    def toggle_family(self, key):
+        self.hidden_families ^= {FAMILIES[key]}
+
+    def filters_text(self):
+        """Short description of the active filters, for the header."""
+        parts = []
+        shown = [k for k in "TUDIS" if k not in self.hidden_groups]
+        if self.hidden_groups or not self.show_other:
+            parts.append("-" + "".join(shown) + ("" if not self.show_other else "+other"))
+        if self.hidden_families:
+            parts.append("ipv6 only" if 2 in self.hidden_families else "ipv4 only")
+        if self.active_only:
+            parts.append("active")
+        if self.threshold:
+            parts.append(">=" + human(self.threshold, self.units, "B/s"))
+        if not self.loopback:
+            parts.append("no loopback")
+        if self.filter:
+            parts.append("/" + self.filter)
+        return " ".join(parts)
+
+
+def _numbers(names):
+    from ..model import PROTO_NUMBERS
+    return {PROTO_NUMBERS[n] for n in names if n in PROTO_NUMBERS}
+
+
+def is_loopback(addr):
+    return addr is not None and (addr.startswith("127.") or addr == "::1"
+                                 or addr.startswith("::ffff:127."))
+
+
+class Column:
+    __slots__ = ("name", "title", "width", "right", "priority", "flex")
+
+    def __init__(self, name, title, width, right=False, priority=5, flex=False):
+        self.name, self.title, self.width = name, title, width
+        self.right, self.priority, self.flex = right, priority, flex
+
+
+COLUMNS = (
+    Column("process", "PROCESS", 14, priority=9),
+    Column("proto", "PROTO", 7, priority=1),
+    Column("state", "STATE", 11, priority=2),
+    Column("service", "SERVICE", 9, priority=4),
+    Column("id", "ID", 10, right=True, priority=3),
+    Column("src", "SOURCE", 21, priority=3, flex=True),
+    Column("dst", "DESTINATION", 21, priority=1, flex=True),
+    Column("bytes_tx", "TX", 8, right=True, priority=5),
+    Column("bytes_rx", "RX", 8, right=True, priority=5),
+    Column("pkts_tx", "PKTS_TX", 8, right=True, priority=8),
+    Column("pkts_rx", "PKTS_RX", 8, right=True, priority=8),
+    Column("rate_tx", "RATE_TX", 10, right=True, priority=2),
+    Column("rate_rx", "RATE_RX", 10, right=True, priority=2),
+    Column("age", "AGE", 7, right=True, priority=6),
+)
+MAX_FLEX = 47         # "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"
+
+
+def layout(width, state, flex_want=21):
+    """Columns to show at ``width`` characters: by priority, then shown in
+    their fixed order; address columns take the room left (up to what the
+    widest shown address needs).  Returns [(Column, width)]."""
+    wanted = [c for c in COLUMNS if _enabled(c, state)]
+    if state.wide:
+        chosen = wanted
+    else:
+        chosen, used = [], 0
+        for c in sorted(wanted, key=lambda c: c.priority):
+            need = c.width + (1 if chosen else 0)
+            if used + need <= width:
+                chosen.append(c)
+                used += need
+    chosen = [c for c in COLUMNS if c in chosen]
+    fixed = sum(c.width for c in chosen if not c.flex) + len(chosen) - 1
+    flex = [c for c in chosen if c.flex]
+    out = []
+    room = max(0, width - fixed)
+    each = min(MAX_FLEX, max(flex_want, 21)) if flex else 0
+    if flex and not state.wide:
+        each = max(21, min(each, room // len(flex)))
+    for c in chosen:
+        out.append((c, each if c.flex else c.width))
+    return out
+
+
+def _enabled(c, state):
+    if c.name == "src":
+        return state.show_src or state.wide
+    if c.name == "id":
+        return state.show_id
+    if c.name == "age":
+        return state.age != "none"
+    if c.name == "process":
+        return state.has_process
+    return True
+
+
+class Formatter:
+    """Cell text of a row, with the user's units and choices."""
+
+    def __init__(self, state, services, local_addresses=frozenset(), process_of=None):
+        self.state = state
+        self.services = services
+        self.local = local_addresses
+        self.process_of = process_of
+
+    def rate(self, value):
+        if value is None:
+            return "-"
+        if self.state.bits:
+            return human(value * 8, self.state.units, "b/s")
+        return human(value, self.state.units, "B/s")
+
+    def amount(self, value):
+        return human(value, self.state.units, "B")
+
+    def address(self, addr):
+        """An address, redacted when the user asked for it."""
+        if addr is None:
+            return "-"
+        local = addr in self.local or is_loopback(addr)
+        if (local and self.state.redact_local) or (not local and self.state.redact_remote):
+            tag = hashlib.sha1(addr.encode()).hexdigest()[:6]
+            return ("local#" if local else "remote#") + tag
+        return addr
+
+    def endpoint(self, family, addr, port):
+        text = self.address(addr)
+        if port is None:
+            return text
+        if family == AF_INET6 and "#" not in text:
+            return "[%s]:%d" % (text, port)
+        return "%s:%d" % (text, port)
+
+    def cells(self, row, wall):
+        """Every column's text for one table row, keyed by column name."""
+        e = row.entry
+        gre = e.l4proto == IPPROTO_GRE
+        sport = None if gre else e.sport
+        dport = None if gre else e.dport
+        st = self.state
+        age = row.age(wall)
+        if st.age == "seconds":
+            age_s = "%d%s" % (age, "~" if row.age_approx else "")
+        else:
+            age_s = duration(age) + ("~" if row.age_approx else "")
+        return {
+            "process": self.process_of(row) if self.process_of else "",
+            "proto": proto_name(e.l4proto),
+            "state": state_name(e.l4proto, e.state) or "",
+            "service": self.services.of_flow(sport, dport, e.l4proto, st.numeric_port)
+            if dport is not None else _icmp_label(e),
+            "id": "-" if e.id is None else str(e.id),
+            "src": self.endpoint(e.family, e.src, sport),
+            "dst": self.endpoint(e.family, e.dst, dport),
+            "bytes_tx": self.amount(e.bytes_orig),
+            "bytes_rx": self.amount(e.bytes_reply),
+            "pkts_tx": "-" if e.packets_orig is None else str(e.packets_orig),
+            "pkts_rx": "-" if e.packets_reply is None else str(e.packets_reply),
+            "rate_tx": self.rate(row.rate_orig),
+            "rate_rx": self.rate(row.rate_reply),
+            "age": age_s,
+        }
+
+    def line(self, row, cols, wall):
+        """One screen line of ``row`` for the layout ``cols``."""
+        cells = self.cells(row, wall)
+        out = []
+        for c, w in cols:
+            text = sanitize(cells[c.name], 200)
+            if len(text) > w:
+                text = text[:w - 1] + "\u2026"
+            out.append(text.rjust(w) if c.right else text.ljust(w))
+        return " ".join(out)
+
+    def search_text(self, row):
+        """What '/' matches: the text of the columns a user can show."""
+        e = row.entry
+        cells = self.cells(row, 0.0)
+        return " ".join((cells["process"], cells["proto"], cells["state"], cells["service"],
+                         cells["src"], cells["dst"], str(e.sport or ""), str(e.dport or ""))
+                        ).lower()
+
+    def details(self, row, wall):
+        """Every field of one flow, as (label, value) lines for the details pane."""
+        e = row.entry
+        f = self
+        lines = [
+            ("protocol", "%s (%d), %s" % (proto_name(e.l4proto), e.l4proto,
+                                          "ipv6" if e.family == AF_INET6 else "ipv4")),
+            ("state", state_name(e.l4proto, e.state) or "-"),
+            ("original", "%s -> %s" % (f.endpoint(e.family, e.src, e.sport),
+                                       f.endpoint(e.family, e.dst, e.dport))),
+            ("reply", "%s -> %s" % (f.endpoint(e.family, e.reply_src, e.reply_sport),
+                                    f.endpoint(e.family, e.reply_dst, e.reply_dport))),
+        ]
+        if e.l4proto in ICMP_PROTOS:
+            lines.append(("icmp", "type %s code %s id %s" % (e.icmp_type, e.icmp_code, e.icmp_id)))
+        if e.l4proto == IPPROTO_GRE:
+            lines.append(("gre keys", "%s / %s" % (e.gre_key, e.gre_reply_key)))
+        lines += [
+            ("sent", "%s in %s packets" % (f.amount(e.bytes_orig), _n(e.packets_orig))),
+            ("received", "%s in %s packets" % (f.amount(e.bytes_reply), _n(e.packets_reply))),
+            ("rate out", "%s, %s packets/s" % (f.rate(row.rate_orig), _r(row.pps_orig))),
+            ("rate in", "%s, %s packets/s" % (f.rate(row.rate_reply), _r(row.pps_reply))),
+            ("age", duration(row.age(wall)) + (" (approximate: no kernel timestamp)"
+                                               if row.age_approx else "")),
+            ("timeout", "%ss" % _n(e.timeout)),
+            ("status", " ".join(status_names(e.status)) or "-"),
+            ("mark", _n(e.mark)),
+            ("zone", _n(e.zone)),
+            ("id", _n(e.id)),
+        ]
+        if row.closed:
+            lines.append(("closed", "no longer in the kernel's table"))
+        return lines
+
+
+def _icmp_label(e):
+    if e.l4proto in ICMP_PROTOS and e.icmp_type is not None:
+        return "type %d" % e.icmp_type
+    return ""
+
+
+def _n(v):
+    return "-" if v is None else str(v)
+
+
+def _r(v):
+    return "-" if v is None else "%.1f" % v
+
+
+def _rate_sum(row):
+    return (row.rate_orig or 0.0) + (row.rate_reply or 0.0)
+
+
+def _bytes_sum(row):
+    e = row.entry
+    return (e.bytes_orig or 0) + (e.bytes_reply or 0)
+
+
+def _pkts_sum(row):
+    e = row.entry
+    return (e.packets_orig or 0) + (e.packets_reply or 0)
+
+
+SORT_KEYS = {
+    "state": lambda r: (r.entry.l4proto, r.entry.state if r.entry.state is not None else -1),
+    "rate": _rate_sum,
+    "bytes": _bytes_sum,
+    "packets": _pkts_sum,
+    "age": lambda r: -r.start_wall,
+    "proto": lambda r: (proto_name(r.entry.l4proto), r.entry.family),
+    "dst": lambda r: (r.entry.family, r.entry.dst or "", r.entry.dport or 0),
+    "port": lambda r: (r.entry.dport or 0, r.entry.l4proto),
+}
+# Columns whose natural order is ascending (names, ports); the others
+# (rate, bytes, age) read best largest first.
+ASCENDING = {"state", "proto", "dst", "port"}
+
+
+def select(rows, state, formatter):
+    """The rows to show, filtered and sorted by ``state``."""
+    hidden = set()
+    for k in state.hidden_groups:
+        hidden |= GROUPS[k]
+    fams = state.hidden_families
+    other = state.show_other
+    loop = state.loopback
+    active = state.active_only
+    threshold = state.threshold
+    needle = state.filter.lower()
+    out = []
+    for r in rows:
+        e = r.entry
+        p = e.l4proto
+        if p in hidden or e.family in fams or (not other and p not in GROUP_OF):
+            continue
+        if not loop and (is_loopback(e.src) or is_loopback(e.dst)):
+            continue
+        if active and not _rate_sum(r) > 0:
+            continue
+        if threshold and _rate_sum(r) < threshold:
+            continue
+        if needle and needle not in formatter.search_text(r):
+            continue
+        out.append(r)
+    descending = state.sort not in ASCENDING
+    if state.reverse:
+        descending = not descending
+    # Stable tie-break on the identity key keeps rows from jumping.
+    out.sort(key=lambda r: r.key)
+    out.sort(key=SORT_KEYS.get(state.sort, _rate_sum), reverse=descending)
+    return out
+
+
+def summary(rows):
+    """Open flows per protocol name, most first: 'tcp 10, udp 4'."""
+    counts = {}
+    for r in rows:
+        if not r.closed:
+            name = proto_name(r.entry.l4proto)
+            counts[name] = counts.get(name, 0) + 1
+    return counts

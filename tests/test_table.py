@@ -1,0 +1,322 @@
+"""FlowTable: identity, rates and lingering, driven by a fake clock.
+
+Records are built with the CtEntry keyword constructor (engine input, not
+kernel bytes); the recorded fixtures feed real flows through the same path.
+"""
+
+import os
+
+import pytest
+
+from flowtop import conntrack
+from flowtop.netlink.ctnetlink import CtEntry
+from flowtop.table import MAX_DELTA, FlowTable, Row
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+WALL0 = 1_700_000_000.0
+T0 = 1000.0
+
+
+def ent(key=b"k1", id=1, start=None, bo=0, br=0, po=0, pr=0, proto=6, **more):
+    """One entry; counters default to 0 (accounting on), pass None for off."""
+    return CtEntry(key=key, id=id, start=start, l4proto=proto, bytes_orig=bo,
+                   bytes_reply=br, packets_orig=po, packets_reply=pr, **more)
+
+
+class Clock:
+    """Monotonic and wall time moving together, read once per tick."""
+
+    def __init__(self):
+        self.now, self.wall = T0, WALL0
+
+    def apply(self, table, entries, dt=1.0):
+        self.now += dt
+        self.wall += dt
+        table.apply(entries, self.now, self.wall)
+        return table
+
+
+def fresh(entries, linger=2):
+    table = FlowTable(linger=linger)
+    table.apply(entries, T0, WALL0)
+    return table, Clock()
+
+
+def rates(row):
+    return (row.rate_orig, row.rate_reply, row.pps_orig, row.pps_reply)
+
+
+def replay(name):
+    with open(os.path.join(FIXTURES, name), "rb") as f:
+        return list(conntrack.replay(f))
+
+
+# --- rates --------------------------------------------------------------------
+
+def test_first_sight_is_new_with_unknown_rates():
+    table, clock = fresh([ent(bo=500, br=900, po=5, pr=9)])
+    row = table.get(b"k1")
+    assert isinstance(row, Row)
+    assert row.is_new and row.closed == 0
+    assert rates(row) == (None, None, None, None)
+    assert row.first_seen == row.seen == T0
+    clock.apply(table, [ent(bo=500, br=900, po=5, pr=9)])
+    row = table.get(b"k1")
+    assert not row.is_new
+    assert rates(row) == (0.0, 0.0, 0.0, 0.0)
+    assert row.first_seen == T0 and row.seen == T0 + 1
+
+
+def test_rates_exact_both_directions():
+    table, clock = fresh([ent(bo=1000, br=2000, po=10, pr=20)])
+    clock.apply(table, [ent(bo=3000, br=2500, po=30, pr=25)], dt=2.0)
+    assert rates(table.get(b"k1")) == (1000.0, 250.0, 10.0, 2.5)
+    clock.apply(table, [ent(bo=3400, br=2500, po=34, pr=25)], dt=0.5)
+    assert rates(table.get(b"k1")) == (800.0, 0.0, 8.0, 0.0)
+
+
+def test_accounting_off_gives_none():
+    off = dict(bo=None, br=None, po=None, pr=None)
+    table, clock = fresh([ent(**off)])
+    clock.apply(table, [ent(**off)])
+    assert rates(table.get(b"k1")) == (None, None, None, None)
+    assert table.totals() == (0.0, 0.0, False)
+    # accounting switched on mid-run: the first counted sample is only a base
+    clock.apply(table, [ent(bo=100, br=100, po=1, pr=1)])
+    assert rates(table.get(b"k1")) == (None, None, None, None)
+    clock.apply(table, [ent(bo=300, br=100, po=3, pr=1)])
+    assert rates(table.get(b"k1")) == (200.0, 0.0, 2.0, 0.0)
+
+
+def test_counter_reset_is_none_then_rebased():
+    table, clock = fresh([ent(bo=5000, br=7000, po=50, pr=70)])
+    clock.apply(table, [ent(bo=100, br=40, po=1, pr=1)])      # conntrack -Z
+    row = table.get(b"k1")
+    assert rates(row) == (None, None, None, None)
+    assert not row.is_new and row.first_seen == T0            # same flow, not a new one
+    clock.apply(table, [ent(bo=600, br=140, po=6, pr=3)])
+    assert rates(table.get(b"k1")) == (500.0, 100.0, 5.0, 2.0)
+
+
+def test_one_counter_reset_leaves_the_others():
+    table, clock = fresh([ent(bo=5000, br=7000, po=50, pr=70)])
+    clock.apply(table, [ent(bo=10, br=7100, po=51, pr=71)])
+    assert rates(table.get(b"k1")) == (None, 100.0, 1.0, 1.0)
+
+
+def test_absurd_delta_is_treated_as_reset():
+    table, clock = fresh([ent(bo=0, br=0)])
+    clock.apply(table, [ent(bo=MAX_DELTA + 1, br=MAX_DELTA)])
+    row = table.get(b"k1")
+    assert row.rate_orig is None
+    assert row.rate_reply == float(MAX_DELTA)    # the limit itself still counts
+    clock.apply(table, [ent(bo=MAX_DELTA + 11, br=MAX_DELTA)])
+    assert table.get(b"k1").rate_orig == 10.0
+
+
+def test_tiny_interval_keeps_previous_rates():
+    table, clock = fresh([ent(bo=0, po=0)])
+    clock.apply(table, [ent(bo=1000, po=10)])
+    assert table.get(b"k1").rate_orig == 1000.0
+    clock.apply(table, [ent(bo=1003, po=11)], dt=0.0005)       # no division by 0.5 ms
+    row = table.get(b"k1")
+    assert (row.rate_orig, row.pps_orig) == (1000.0, 10.0)
+    assert row.entry.bytes_orig == 1003 and row.seen == clock.now
+    clock.apply(table, [ent(bo=1503, po=16)])                  # based on that sample
+    assert (table.get(b"k1").rate_orig, table.get(b"k1").pps_orig) == (500.0, 5.0)
+
+
+def test_same_time_and_clock_step_back_never_divide():
+    table, clock = fresh([ent(bo=0)])
+    table.apply([ent(bo=100)], T0, WALL0)                      # same now: dt 0
+    assert table.get(b"k1").rate_orig is None and table.get(b"k1").is_new
+    table.apply([ent(bo=200)], T0 - 5, WALL0)                  # replay clock went back
+    assert table.get(b"k1").rate_orig is None
+
+
+# --- identity -------------------------------------------------------------------
+
+def test_id_reuse_with_same_key_is_a_new_flow():
+    table, clock = fresh([ent(id=7, bo=1000)])
+    clock.apply(table, [ent(id=7, bo=2000)])
+    assert table.get(b"k1").rate_orig == 1000.0
+    clock.apply(table, [ent(id=8, bo=50)])
+    row = table.get(b"k1")
+    assert row.is_new and row.first_seen == clock.now
+    assert rates(row) == (None, None, None, None)
+    assert row.start_wall == clock.wall and row.age_approx
+    assert len(table) == 1
+
+
+def test_start_change_is_a_new_flow():
+    s1, s2 = int((WALL0 - 30) * 1e9), int((WALL0 + 0.5) * 1e9)
+    table, clock = fresh([ent(start=s1, bo=100)])
+    clock.apply(table, [ent(start=s2, bo=200)])     # same key and id, re-created
+    row = table.get(b"k1")
+    assert row.is_new and rates(row) == (None, None, None, None)
+    assert row.start_wall == s2 / 1e9 and not row.age_approx
+
+
+def test_same_id_different_keys_are_two_rows():
+    table, clock = fresh([ent(key=b"a", id=99, bo=0), ent(key=b"b", id=99, bo=0)])
+    clock.apply(table, [ent(key=b"a", id=99, bo=10), ent(key=b"b", id=99, bo=20)])
+    assert len(table) == 2
+    assert (table.get(b"a").rate_orig, table.get(b"b").rate_orig) == (10.0, 20.0)
+    assert not table.get(b"a").is_new and not table.get(b"b").is_new
+
+
+def test_key_listed_twice_in_one_dump_is_one_row():
+    table, clock = fresh([ent(bo=0)])
+    clock.apply(table, [ent(bo=100), ent(key=b"x"), ent(bo=100)])
+    assert len(table) == 2 and table.get(b"k1").rate_orig == 100.0
+    t2 = FlowTable()
+    t2.apply([ent(), ent()], T0, WALL0)
+    assert len(t2) == 1 and t2.get(b"k1").is_new
+
+
+# --- closing and lingering ------------------------------------------------------
+
+def test_vanished_flow_lingers_then_is_dropped():
+    table, clock = fresh([ent(key=b"a", bo=0), ent(key=b"b", bo=0, proto=17)])
+    clock.apply(table, [ent(key=b"a", bo=10), ent(key=b"b", bo=10, proto=17)])
+    last_seen = table.get(b"b").seen
+    for closed in (1, 2):
+        clock.apply(table, [ent(key=b"a", bo=10)])
+        row = table.get(b"b")
+        assert row.closed == closed and not row.is_new
+        assert rates(row) == (None, None, None, None)
+        assert row.seen == last_seen and row.entry.bytes_orig == 10
+        assert len(table) == 2 and table.counts() == {6: 1}
+    clock.apply(table, [ent(key=b"a", bo=10)])
+    assert table.get(b"b") is None and len(table) == 1
+    assert [r.key for r in table] == [b"a"]
+
+
+@pytest.mark.parametrize("linger", [0, 1, 3])
+def test_linger_is_configurable(linger):
+    table, clock = fresh([ent()], linger=linger)
+    seen = []
+    for _ in range(linger + 2):
+        clock.apply(table, [])
+        seen.append(table.get(b"k1").closed if b"k1" in table else None)
+    assert seen == list(range(1, linger + 1)) + [None, None]
+
+
+def test_reappearing_flow_is_open_again():
+    table, clock = fresh([ent(bo=0)])
+    clock.apply(table, [])
+    assert table.get(b"k1").closed == 1
+    clock.apply(table, [ent(bo=400, po=4)])           # 2 s after its last sample
+    row = table.get(b"k1")
+    assert row.closed == 0 and not row.is_new and row.first_seen == T0
+    assert (row.rate_orig, row.pps_orig) == (200.0, 2.0)
+
+
+def test_reappearing_flow_with_other_id_is_new():
+    table, clock = fresh([ent(id=1, bo=0)])
+    clock.apply(table, [])
+    clock.apply(table, [ent(id=2, bo=400)])
+    row = table.get(b"k1")
+    assert row.closed == 0 and row.is_new and row.rate_orig is None
+
+
+# --- totals, counts, age ----------------------------------------------------------
+
+def test_totals_and_counts_over_open_rows():
+    table, clock = fresh([ent(key=b"a", bo=0, br=0), ent(key=b"b", bo=0, br=0, proto=17),
+                          ent(key=b"c", bo=None, br=None, proto=17),
+                          ent(key=b"d", bo=0, br=0, proto=1)])
+    assert table.totals() == (0.0, 0.0, False)
+    assert table.counts() == {6: 1, 17: 2, 1: 1}
+    clock.apply(table, [ent(key=b"a", bo=100, br=1000), ent(key=b"b", bo=50, br=5, proto=17),
+                        ent(key=b"c", bo=None, br=None, proto=17),
+                        ent(key=b"new", bo=9999, br=9999, proto=1)])
+    assert table.totals() == (150.0, 1005.0, True)     # c unknown, new unknown, d closed
+    assert table.counts() == {6: 1, 17: 2, 1: 1}       # d (closed) is not counted
+    assert len(table) == 5
+    counts = table.counts()
+    counts[6] = 100                                    # a copy: the cache stays right
+    assert table.counts()[6] == 1
+
+
+def test_age_from_kernel_start():
+    start = int((WALL0 - 90.25) * 1e9)
+    table, clock = fresh([ent(start=start)])
+    row = table.get(b"k1")
+    assert not row.age_approx and row.start_wall == start / 1e9
+    assert row.age(WALL0) == pytest.approx(90.25)
+    clock.apply(table, [ent(start=start)], dt=10)
+    assert table.get(b"k1").age(clock.wall) == pytest.approx(100.25)
+
+
+def test_age_approximate_from_first_sight():
+    table, clock = fresh([ent(start=None)])
+    row = table.get(b"k1")
+    assert row.age_approx and row.start_wall == WALL0 and row.age(WALL0) == 0.0
+    clock.apply(table, [ent(start=None)], dt=10)
+    row = table.get(b"k1")
+    assert row.start_wall == WALL0 and row.age(clock.wall) == 10.0
+    assert row.age(WALL0 - 100) == 0.0                  # wall clock stepped back: never < 0
+
+
+# --- robustness -----------------------------------------------------------------
+
+def test_rows_of_an_earlier_tick_never_change():
+    table, clock = fresh([ent(key=b"a", bo=0), ent(key=b"b", bo=0)])
+    before = list(table)                 # what a published snapshot holds
+    state = [(r.key, r.seen, rates(r), r.closed, r.is_new, r.entry) for r in before]
+    clock.apply(table, [ent(key=b"a", bo=100)])
+    assert [(r.key, r.seen, rates(r), r.closed, r.is_new, r.entry) for r in before] == state
+
+
+def test_failing_iterable_leaves_table_unchanged():
+    table, clock = fresh([ent(key=b"a"), ent(key=b"b")])
+
+    def broken():
+        yield ent(key=b"a", bo=5)
+        raise OSError("dump interrupted")
+
+    before = dict(table.rows)
+    with pytest.raises(OSError):
+        table.apply(broken(), T0 + 1, WALL0 + 1)
+    assert table.rows == before and all(not r.closed for r in table)
+
+
+def test_recorded_flows_twice_with_modified_counters():
+    (when, flows), = replay("mixed.rec")
+    assert len(flows) > 5 and all(f.packets_orig is not None for f in flows)
+    table = FlowTable()
+    table.apply(flows, 50.0, when)
+    assert len(table) == len(flows) and all(r.is_new for r in table)
+    assert all(not r.age_approx and r.start_wall == f.start / 1e9 for r, f in zip(table, flows))
+    later = [type(f)(**dict(f.as_dict(), bytes_orig=f.bytes_orig + 100 * i,
+                            bytes_reply=f.bytes_reply + 300 * i,
+                            packets_orig=f.packets_orig + i, packets_reply=f.packets_reply + 2 * i))
+             for i, f in enumerate(flows)]
+    table.apply(later, 52.0, when + 2)
+    assert len(table) == len(flows)
+    for i, f in enumerate(flows):
+        row = table.get(f.key)
+        assert row.entry is later[i] and not row.is_new and row.closed == 0
+        assert rates(row) == (50.0 * i, 150.0 * i, 0.5 * i, 1.0 * i)
+    n = len(flows)
+    assert table.totals() == (50.0 * n * (n - 1) / 2, 150.0 * n * (n - 1) / 2, True)
+    want = {}
+    for f in flows:
+        want[f.l4proto] = want.get(f.l4proto, 0) + 1
+    assert table.counts() == want
+    # the whole dump vanishes: every flow lingers, none is counted
+    table.apply([], 53.0, when + 3)
+    assert len(table) == n and table.counts() == {} and table.totals() == (0.0, 0.0, False)
+
+
+def test_recorded_flows_without_accounting():
+    (when, flows), = replay("acct_off.rec")
+    table = FlowTable()
+    table.apply(flows, 10.0, when)
+    table.apply(flows, 11.0, when + 1)
+    assert len(table) == len(flows)
+    for row in table:
+        assert rates(row) == (None, None, None, None) and row.age_approx
+        assert row.start_wall == when and row.age(when + 1) == 1.0
+    assert table.totals() == (0.0, 0.0, False)
