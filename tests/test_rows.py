@@ -1,0 +1,106 @@
+"""The live views' view-model: layout, filters, sort, cells (no curses)."""
+
+import io
+import os
+
+import pytest
+
+from flowtop import cli, conntrack
+from flowtop.table import FlowTable
+from flowtop.views import rows as vm
+from flowtop.views.frames import TextFrames
+
+MIXED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "mixed.rec")
+
+
+class FakeServices:
+    def of_flow(self, sport, dport, proto, numeric=False):
+        return str(dport)
+
+
+def table_of(*argv):
+    with open(MIXED, "rb") as f:
+        when, flows = next(conntrack.replay(f))
+    t = FlowTable()
+    t.apply(flows, 100.0, when)
+    return t, when
+
+
+def state_of(*argv):
+    return vm.ViewState(cli.parse(list(argv)))
+
+
+def test_layout_fits_the_width():
+    st = state_of()
+    for width in (40, 70, 80, 120, 200):
+        cols = vm.layout(width, st)
+        used = sum(w for _c, w in cols) + len(cols) - 1
+        assert used <= width, (width, used)
+        names = [c.name for c, _w in cols]
+        assert "dst" in names and "proto" in names
+    assert {"rate_tx", "rate_rx", "state"} <= {c.name for c, _ in vm.layout(80, st)}
+    wide = {c.name for c, _ in vm.layout(200, state_of("-s", "--show-id"))}
+    assert {"src", "dst", "bytes_tx", "bytes_rx", "pkts_tx", "pkts_rx", "age", "id"} <= wide
+
+
+def test_loopback_hidden_unless_asked():
+    t, _ = table_of()
+    fmt = vm.Formatter(state_of(), FakeServices())
+    shown = vm.select(list(t), state_of(), fmt)
+    assert shown and not any(vm.is_loopback(r.entry.dst) for r in shown)
+    everything = vm.select(list(t), state_of("--loopback"), fmt)
+    assert len(everything) == len(t)
+
+
+def test_protocol_and_family_filters():
+    t, _ = table_of()
+    fmt = vm.Formatter(state_of(), FakeServices())
+    only_tcp = vm.select(list(t), state_of("--loopback", "-T"), fmt)
+    assert only_tcp and all(r.entry.l4proto == 6 for r in only_tcp)
+    st = state_of("--loopback")
+    st.toggle_group("T")
+    assert not any(r.entry.l4proto == 6 for r in vm.select(list(t), st, fmt))
+    st.toggle_family("4")
+    assert all(r.entry.family == 10 for r in vm.select(list(t), st, fmt))
+
+
+def test_text_filter_and_sort():
+    t, _ = table_of()
+    st = state_of("--loopback", "--sort", "+port")
+    fmt = vm.Formatter(st, FakeServices())
+    rows = vm.select(list(t), st, fmt)
+    ports = [r.entry.dport or 0 for r in rows]
+    assert ports == sorted(ports, reverse=True)       # '+' flips port's natural A-Z order
+    st.reverse = False
+    ports = [r.entry.dport or 0 for r in vm.select(list(t), st, fmt)]
+    assert ports == sorted(ports)
+    st.filter = "5001"
+    assert [r.entry.dport for r in vm.select(list(t), st, fmt)] == [5001]
+
+
+def test_cells_show_absent_as_dash_and_redact():
+    t, when = table_of()
+    st = state_of("--loopback", "--redact-local")
+    fmt = vm.Formatter(st, FakeServices())
+    row = next(r for r in t if r.entry.dport == 5001)
+    cells = fmt.cells(row, when)
+    assert cells["rate_tx"] == "-"               # first sight: rate unknown, not 0
+    assert cells["dst"].startswith("local#")
+    assert cells["bytes_rx"] == "70.3kB"
+
+
+def test_text_frames(monkeypatch):
+    t, when = table_of()
+    out = io.StringIO()
+    frames = TextFrames(out, cli.parse(["-c", "--loopback"]))
+    frames.write_rows(t, when)
+    text = out.getvalue().splitlines()
+    assert "14 flows" in text[0]
+    assert text[1].split()[:2] == ["PROTO", "STATE"]
+    assert len(text) == 2 + 14
+
+
+@pytest.mark.parametrize("spec,value", [("800", 800), ("10k", 1e4), ("1.5M", 1.5e6),
+                                        ("2Mi", 2 * 1024 ** 2), ("10kB/s", 1e4)])
+def test_threshold_units(spec, value):
+    assert cli.rate_value(spec) == value
