@@ -10,8 +10,10 @@ with another id or another kernel start timestamp is a flow the kernel
 destroyed and re-created, and starts over as new.
 
 Each apply builds fresh Row objects and swaps in a new dict at the end, so
-the rows a caller took from an earlier tick (a published snapshot another
-thread is drawing) never change under it.
+rows taken from an earlier tick (live.Snapshot, drawn by another thread)
+never change under their reader.  Treat rows as read-only.  Updating rows
+in place measured ~0.4 us/flow cheaper at 100k (up to ~2 us when the
+allocations trigger a full GC), at the price of that guarantee.
 """
 
 from .netlink.ctnetlink import FIELDS
@@ -56,8 +58,9 @@ _new = object.__new__
 class FlowTable:
     """Flows by key, updated once per tick by ``apply``.
 
-    Cost is linear in the number of flows: one dict lookup, one Row and a
-    few comparisons per entry, then one pass over the flows that vanished.
+    Cost is linear in the number of flows: one dict pop, one Row and a few
+    comparisons per entry (no arithmetic for idle flows), then one pass over
+    the flows that vanished.
     """
 
     def __init__(self, linger=2):
@@ -127,20 +130,26 @@ class FlowTable:
                     r.rate_orig, r.rate_reply = prev.rate_orig, prev.rate_reply
                     r.pps_orig, r.pps_reply = prev.pps_orig, prev.pps_reply
                 else:
-                    # Counters None (accounting off), stepping back (reset) or
-                    # absurdly far: rate unknown; the new value is the base.
-                    c, p = e[_BO], pe[_BO]
-                    r.rate_orig = ((c - p) / dt if c is not None and p is not None
-                                   and 0 <= c - p <= max_d else None)
-                    c, p = e[_BR], pe[_BR]
-                    r.rate_reply = ((c - p) / dt if c is not None and p is not None
-                                    and 0 <= c - p <= max_d else None)
-                    c, p = e[_PO], pe[_PO]
-                    r.pps_orig = ((c - p) / dt if c is not None and p is not None
-                                  and 0 <= c - p <= max_d else None)
-                    c, p = e[_PR], pe[_PR]
-                    r.pps_reply = ((c - p) / dt if c is not None and p is not None
-                                   and 0 <= c - p <= max_d else None)
+                    bo, br, po, pr = e[_BO], e[_BR], e[_PO], e[_PR]
+                    if (bo == pe[_BO] and br == pe[_BR] and po == pe[_PO] and pr == pe[_PR]
+                            and bo is not None):
+                        # Idle: the common case in a big table, worth skipping the sums.
+                        r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = 0.0
+                    else:
+                        # A counter None (accounting off), stepping back (reset) or
+                        # moving absurdly far: rate unknown, the new value is the base.
+                        p = pe[_BO]
+                        r.rate_orig = ((bo - p) / dt if bo is not None and p is not None
+                                       and 0 <= bo - p <= max_d else None)
+                        p = pe[_BR]
+                        r.rate_reply = ((br - p) / dt if br is not None and p is not None
+                                        and 0 <= br - p <= max_d else None)
+                        p = pe[_PO]
+                        r.pps_orig = ((po - p) / dt if po is not None and p is not None
+                                      and 0 <= po - p <= max_d else None)
+                        p = pe[_PR]
+                        r.pps_reply = ((pr - p) / dt if pr is not None and p is not None
+                                       and 0 <= pr - p <= max_d else None)
             rows[key] = r
         if old:
             self._linger(old, rows)

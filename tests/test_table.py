@@ -104,6 +104,17 @@ def test_one_counter_reset_leaves_the_others():
     assert rates(table.get(b"k1")) == (None, 100.0, 1.0, 1.0)
 
 
+@pytest.mark.parametrize("which", ["bo", "br", "po", "pr"])
+def test_idle_shortcut_needs_every_counter_equal(which):
+    counters = dict(bo=5000, br=70, po=5, pr=1)
+    table, clock = fresh([ent(**counters)])
+    clock.apply(table, [ent(**counters)])
+    assert rates(table.get(b"k1")) == (0.0, 0.0, 0.0, 0.0)
+    clock.apply(table, [ent(**dict(counters, **{which: 0}))])   # only this one was reset
+    want = tuple(None if name == which else 0.0 for name in ("bo", "br", "po", "pr"))
+    assert rates(table.get(b"k1")) == want
+
+
 def test_absurd_delta_is_treated_as_reset():
     table, clock = fresh([ent(bo=0, br=0)])
     clock.apply(table, [ent(bo=MAX_DELTA + 1, br=MAX_DELTA)])
