@@ -6,8 +6,6 @@ continuous text output only place these strings.  Only the rows that are
 shown get formatted.
 """
 
-import hashlib
-
 from ..model import ICMP_PROTOS, proto_name, state_name, status_names
 from ..netlink.uapi import AF_INET6, IPPROTO_GRE
 from ..text import duration, human, sanitize
@@ -187,7 +185,10 @@ class Formatter:
             return "-"
         local = addr in self.local or is_loopback(addr)
         if (local and self.state.redact_local) or (not local and self.state.redact_remote):
-            tag = hashlib.sha1(addr.encode()).hexdigest()[:6]
+            # str hashes are salted per process: stable within this run (rows
+            # stay tellable apart), unlinkable across runs; and no hashlib,
+            # which OpenWrt's python3-light may lack.
+            tag = "%06x" % (hash(("flowtop", addr)) & 0xFFFFFF)
             return ("local#" if local else "remote#") + tag
         return addr
 
