@@ -1,23 +1,65 @@
-"""Port -> service name (``443`` -> ``https``), cached.
+"""Port -> service name (``443`` -> ``https``).
 
-From the system's services database for now (``getservbyport`` reads
-/etc/services); the shipped conf files arrive with the enrichment work.
-Every name passes ``text.sanitize``: a services file is input too.
+Names come from netsniff-ng-format files ("port, name" lines): first
+``/etc/flowtop/{tcp,udp}.conf`` when present, else the ones shipped in the
+package (``pkgutil.get_data``, so a zipapp works), then the system's
+services database (``getservbyport``) for ports neither lists.  A conf file
+is input like any other: names pass ``text.sanitize``.
 """
 
+import pkgutil
 import socket
 
 from .text import sanitize
 
-_DB_PROTO = {6: "tcp", 17: "udp", 136: "udp", 132: "sctp", 33: "dccp"}
+ETC_DIR = "/etc/flowtop"
+# Which file names a protocol's ports: SCTP and DCCP share TCP's port names.
+_CONF_OF = {6: "tcp", 132: "tcp", 33: "tcp", 17: "udp", 136: "udp"}
+MAX_CONF = 1 << 20
+
+
+def parse_conf(text):
+    """'port, name' lines -> {port: name}; comments (#) and junk skipped."""
+    out = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or "," not in line:
+            continue
+        port, _, name = line.partition(",")
+        try:
+            port = int(port)
+        except ValueError:
+            continue
+        name = sanitize(name.strip(), 16)
+        if 0 < port < 65536 and name:
+            out.setdefault(port, name)
+    return out
+
+
+def load_conf(proto, etc_dir=ETC_DIR):
+    """The port table of ``proto`` ("tcp"/"udp"): /etc/flowtop's file when
+    readable, else the packaged one, else empty."""
+    try:
+        with open("%s/%s.conf" % (etc_dir, proto), "rb") as f:
+            return parse_conf(f.read(MAX_CONF).decode("utf-8", "replace"))
+    except OSError:
+        pass
+    try:
+        data = pkgutil.get_data("flowtop", "conf/%s.conf" % proto)
+    except OSError:
+        data = None
+    return parse_conf(data.decode("utf-8", "replace")) if data else {}
 
 
 class Services:
     """Names ports; the side of a flow with a known name (or the lower
-    port) is the service."""
+    port) is the service.  Tables load on first use."""
 
-    def __init__(self, lookup=socket.getservbyport):
+    def __init__(self, etc_dir=ETC_DIR, lookup=socket.getservbyport, load=load_conf):
+        self._etc = etc_dir
         self._lookup = lookup
+        self._load = load
+        self._tables = {}
         self._cache = {}
 
     def name(self, port, l4proto):
@@ -26,27 +68,32 @@ class Services:
         key = (port, l4proto)
         if key in self._cache:
             return self._cache[key]
+        proto = _CONF_OF.get(l4proto)
         name = None
-        proto = _DB_PROTO.get(l4proto)
         if proto is not None:
-            for p in (proto, "tcp") if proto not in ("tcp", "udp") else (proto,):
+            table = self._tables.get(proto)
+            if table is None:
+                table = self._tables[proto] = self._load(proto, self._etc)
+            name = table.get(port)
+            if name is None:
                 try:
-                    name = sanitize(self._lookup(port, p), 16)
-                    break
+                    name = sanitize(self._lookup(port, proto), 16) or None
                 except (OSError, OverflowError, TypeError):
-                    pass
+                    name = None
         if len(self._cache) < 65536:
             self._cache[key] = name
         return name
 
     def of_flow(self, sport, dport, l4proto, numeric=False):
-        """Service label of a flow: the named port, else the lower port."""
+        """Service label of a flow: the named port (destination first),
+        else the lower port number."""
         if dport is None:
             return ""
+        low = dport if sport is None or dport <= sport else sport
         if numeric:
-            return str(dport if sport is None or dport <= sport else sport)
+            return str(low)
         for port in (dport, sport):
             name = self.name(port, l4proto)
             if name:
                 return name
-        return str(dport if sport is None or dport <= sport else sport)
+        return str(low)

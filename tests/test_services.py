@@ -1,0 +1,30 @@
+"""Service names from netsniff-ng-format conf files."""
+
+from flowtop.services import Services, load_conf, parse_conf
+
+
+def test_parse_conf_skips_junk_and_sanitizes():
+    text = "# comment\n80, http\n\nbogus line\n70000, toolarge\n22 , ssh \n99, ev\x1b[2Jil\n"
+    assert parse_conf(text) == {80: "http", 22: "ssh", 99: "ev?[2Jil"}
+
+
+def test_packaged_conf_loads_via_pkgutil(tmp_path):
+    tcp = load_conf("tcp", etc_dir=str(tmp_path))        # nothing in the fake /etc/flowtop
+    assert tcp[443] == "https" and tcp[22] == "ssh"
+    assert load_conf("udp", etc_dir=str(tmp_path))[53] == "domain"
+
+
+def test_etc_overrides_packaged(tmp_path):
+    (tmp_path / "tcp.conf").write_text("443, mytls\n")
+    s = Services(etc_dir=str(tmp_path), lookup=lambda p, proto: "sys-%d" % p)
+    assert s.name(443, 6) == "mytls"
+    assert s.name(80, 6) == "sys-80"                      # not in the file: services db
+
+
+def test_flow_label_prefers_named_then_lower_port(tmp_path):
+    s = Services(etc_dir=str(tmp_path), lookup=lambda p, proto: (_ for _ in ()).throw(OSError()))
+    assert s.of_flow(51515, 443, 6) == "https"
+    assert s.of_flow(53, 40000, 17) == "domain"           # the named side, even as source
+    assert s.of_flow(40001, 40000, 17) == "40000"
+    assert s.of_flow(51515, 443, 6, numeric=True) == "443"
+    assert s.of_flow(None, None, 1) == ""

@@ -1,0 +1,231 @@
+"""A private tmux server for driving full-screen programs in tests.
+
+Each ``Tmux`` runs its own server on its own socket (``tmux -L NAME``, no
+config file), so nothing collides with anyone else's tmux and killing it
+kills only what the test started.  No pytest here.
+
+    with Tmux("screen") as tm:
+        tm.start("some command", 120, 40)
+        tm.send("o")
+        lines = tm.wait_for(lambda ls: "sort" in ls[1], 5, "the sort to change")
+
+Also the table parser the screen tests read flowtop's curses view with, and
+``pane_command``: the shell line that runs flowtop in the pane and records
+the terminal settings before and after it, and its exit status.
+"""
+
+import os
+import re
+import secrets
+import shlex
+import subprocess
+import time
+
+SESSION = "t"
+
+
+class TmuxError(AssertionError):
+    pass
+
+
+class Tmux:
+    def __init__(self, tag):
+        self.socket = "ftest-%s-%d-%s" % (tag, os.getpid(), secrets.token_hex(3))
+        self.started = False
+        self.path = None         # the server's socket file (tmux leaves it behind)
+        self.last = []           # the last capture, for failure messages
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+
+    # -- plumbing -----------------------------------------------------------------------
+    def tmux(self, *args, check=True):
+        env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+        r = subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null"] + [str(a) for a in args],
+                           capture_output=True, text=True, timeout=10, env=env)
+        if check and r.returncode != 0:
+            raise TmuxError("tmux %s: %s" % (" ".join(map(str, args)), r.stderr.strip()))
+        return r
+
+    def start(self, command, width, height):
+        """A detached session of ``width`` x ``height`` running ``command`` (a
+        shell line)."""
+        self.started = True
+        self.tmux("new-session", "-d", "-s", SESSION, "-x", width, "-y", height, command)
+        self.path = self.tmux("display-message", "-p", "#{socket_path}").stdout.strip()
+
+    def alive(self):
+        return self.tmux("has-session", "-t", SESSION, check=False).returncode == 0
+
+    def kill(self):
+        if self.started:
+            self.tmux("kill-server", check=False)
+            self.started = False
+        if self.path and os.path.basename(self.path) == self.socket:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+            self.path = None
+
+    # -- keys and size ------------------------------------------------------------------
+    def send(self, *keys):
+        """tmux key names: "o", "Enter", "Escape", "Down", "NPage", "C-c"..."""
+        self.tmux("send-keys", "-t", SESSION, *keys)
+
+    def type(self, text):
+        """Literal text, character by character."""
+        self.tmux("send-keys", "-t", SESSION, "-l", text)
+
+    def send_bytes(self, data):
+        """Exactly these bytes, as if typed (``send-keys -H``): for keys whose
+        sequence must match the program's TERM rather than tmux's own."""
+        self.tmux("send-keys", "-t", SESSION, "-H", *("%02x" % b for b in data))
+
+    def resize(self, width, height):
+        self.tmux("resize-window", "-t", SESSION, "-x", width, "-y", height)
+
+    def size(self):
+        out = self.tmux("display-message", "-p", "-t", SESSION,
+                        "#{pane_width} #{pane_height}").stdout.split()
+        return int(out[0]), int(out[1])
+
+    # -- reading the screen -------------------------------------------------------------
+    def capture(self, escapes=False):
+        """The visible pane as a list of lines (trailing blanks trimmed by tmux);
+        with ``escapes`` the SGR sequences of the attributes are kept."""
+        args = ["capture-pane", "-p", "-t", SESSION] + (["-e"] if escapes else [])
+        lines = self.tmux(*args).stdout.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        if not escapes:
+            self.last = lines
+        return lines
+
+    def wait_for(self, predicate, timeout, what="the screen", escapes=False, interval=0.02):
+        """Capture until ``predicate(lines)`` is truthy; returns the lines.
+        On timeout an AssertionError shows the last screen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.capture(escapes)
+            try:
+                ok = predicate(lines)
+            except (IndexError, ValueError, KeyError):
+                ok = False
+            if ok:
+                return lines
+            if time.monotonic() > deadline:
+                raise TmuxError("timed out after %gs waiting for %s; screen:\n%s"
+                                % (timeout, what, screen_text(lines)))
+            time.sleep(interval)
+
+
+def screen_text(lines):
+    return "\n".join("|%s" % l for l in lines)
+
+
+def wait_file(path, predicate, timeout, what="a file"):
+    """Poll ``path`` until ``predicate(text)``; returns the text."""
+    deadline = time.monotonic() + timeout
+    text = None
+    while True:
+        try:
+            with open(path) as f:
+                text = f.read()
+        except FileNotFoundError:
+            text = None
+        if text is not None and predicate(text):
+            return text
+        if time.monotonic() > deadline:
+            raise TmuxError("timed out after %gs waiting for %s (%s): %r"
+                            % (timeout, what, path, text))
+        time.sleep(0.05)
+
+
+def pane_command(argv, workdir, env=()):
+    """The pane's shell line: ``stty -a`` into workdir/stty.before, run
+    ``argv`` (stderr into workdir/stderr), then ``stty -a`` into
+    workdir/stty.after followed by ``EXITED <status>``."""
+    j = lambda name: shlex.quote(os.path.join(workdir, name))  # noqa: E731
+    run = " ".join(shlex.quote(a) for a in argv)
+    return ("stty -a > {b}; {run} 2> {err}; rc=$?; stty -a > {a}.tmp; "
+            "echo EXITED $rc >> {a}.tmp; mv {a}.tmp {a}").format(
+        b=j("stty.before"), a=j("stty.after"), err=j("stderr"), run=run)
+
+
+def read_exit(workdir, timeout):
+    """(status, stty -a after) once the pane's command has finished."""
+    text = wait_file(os.path.join(workdir, "stty.after"), lambda t: "EXITED" in t, timeout,
+                     "the program to exit")
+    body, _, tail = text.rpartition("EXITED ")
+    return int(tail.split()[0]), body
+
+
+# -- flowtop's table, read back from the screen ---------------------------------------
+
+# Left-aligned columns (the others are right-aligned and never hold a space).
+LEFT = {"PROCESS", "PROTO", "STATE", "SERVICE", "SOURCE", "DESTINATION"}
+TITLES = LEFT | {"ID", "TX", "RX", "PKTS_TX", "PKTS_RX", "RATE_TX", "RATE_RX", "AGE"}
+
+
+def title_index(lines):
+    for i, line in enumerate(lines):
+        words = line.split()
+        if words and words[0] in TITLES and "DESTINATION" in words and set(words) <= TITLES:
+            return i
+    return None
+
+
+def column_spans(title):
+    """[(name, start, end, left)] of the title line; start/end are where
+    the title text is, which is the cell's start (left-aligned) or end
+    (right-aligned)."""
+    return [(m.group(0), m.start(), m.end(), m.group(0) in LEFT)
+            for m in re.finditer(r"\S+", title)]
+
+
+def split_row(line, spans):
+    """One table line -> {column: text}."""
+    cells = {}
+    line = line.ljust(max(e for _n, _s, e, _l in spans))
+    i = 0
+    while i < len(spans):
+        name, start, end, left = spans[i]
+        if not left:
+            prev_end = spans[i - 1][2] if i else 0
+            cells[name] = line[prev_end:end].strip()
+            i += 1
+            continue
+        nxt = spans[i + 1] if i + 1 < len(spans) else None
+        if nxt is None:
+            cells[name] = line[start:].strip()
+            i += 1
+        elif nxt[3]:                      # left, left: the next title starts its cell
+            cells[name] = line[start:nxt[1]].strip()
+            i += 1
+        else:                             # left, right: the right cell is the last word
+            region = line[start:nxt[2]].rstrip()
+            head, _, last = region.rpartition(" ")
+            cells[name] = head.strip()
+            cells[nxt[0]] = last
+            i += 2
+    return cells
+
+
+def parse_table(lines):
+    """(header lines, titles, rows) of a flowtop screen; rows are dicts of
+    cell text, from the line after the titles to the first blank line.
+    Raises ValueError when there is no title line."""
+    ti = title_index(lines)
+    if ti is None:
+        raise ValueError("no column titles on the screen")
+    spans = column_spans(lines[ti])
+    rows = []
+    for line in lines[ti + 1:]:
+        if not line.strip() or line.startswith("q quit"):
+            break
+        rows.append(split_row(line, spans))
+    return lines[:ti], [s[0] for s in spans], rows
