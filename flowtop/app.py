@@ -12,6 +12,7 @@ import time
 from . import conntrack
 from .netlink.errors import DecodeError, NetlinkError
 from .recording import Recorder, RecordingError
+from .enrich.bundle import from_options
 from .sysctl import SysctlGuard, Terminated, exit_status_for
 
 EXIT_OK = 0
@@ -43,10 +44,10 @@ class KernelSource:
             self._record_file = open(self.opts.record, "wb")
             self.recorder = Recorder(self._record_file, self.clock)
 
-    def snapshot(self, wants="list"):
+    def snapshot(self, wants="list", tail=None):
         """(time, items): for ``wants`` "list" a list of flows; "stream" an
         iterator of flows holding one datagram at a time; "json" an
-        iterator of JSON lines."""
+        iterator of JSON lines (``tail(entry)`` adds keys to each)."""
         now = self.clock()
         o = self.opts
         if wants == "list":
@@ -55,7 +56,8 @@ class KernelSource:
                 self.recorder.commit(now)
             return now, flows
         if wants == "json":
-            items = conntrack.json_lines(o.families, o.protocols, self.sock, self.recorder, now)
+            items = conntrack.json_lines(o.families, o.protocols, self.sock, self.recorder, now,
+                                         tail)
         else:
             items = conntrack.stream(o.families, o.protocols, self.sock, self.recorder)
         return now, self._committing(items, now)
@@ -92,13 +94,9 @@ class ReplaySource:
     def finished(self):
         return self._next is None
 
-    def snapshot(self, wants="list"):
+    def snapshot(self, wants="list", tail=None):
         """Next recorded dump, or None at the end of the recording."""
         snap, self._next = self._next, next(self._dumps, None)
-        if snap is not None and wants == "json":
-            from .views.records import json_line
-            now, flows = snap
-            return now, [json_line(f, now) for f in flows]
         return snap
 
     def close(self):
@@ -106,33 +104,52 @@ class ReplaySource:
             self._file.close()
 
 
-def make_writer(opts, stream):
+DNS_WAIT = 1.0     # --once: seconds to wait for reverse DNS names, in total
+
+
+def make_writer(opts, stream, enrich=None, notes=()):
+    """The writer of ``opts``' format; each has ``write_rows(table, wall)``."""
     if opts.output == "json":
         from .views.records import JsonLinesWriter
-        return JsonLinesWriter(stream)
+        return JsonLinesWriter(stream, enrich.json_tail if enrich is not None else None)
     if opts.output == "csv":
         from .views.records import CsvWriter
-        return CsvWriter(stream)
-    return TextWriter(stream, opts)
+        return CsvWriter(stream, enrich)
+    from .views.frames import TextFrames
+    return TextFrames(stream, opts, enrich, notes)
 
 
-class TextWriter:
-    """The plain table; between frames of a continuous run, a blank line."""
+def once(source, opts, stdout, enrich, notes):
+    """``--once``: one snapshot in the chosen format.
 
-    def __init__(self, stream, opts, notes=()):
-        self.stream = stream
-        self.opts = opts
-        self.notes = list(notes)
-        self._frames = 0
-
-    def write(self, flows, now):
-        from .views.table import render
-        if self._frames:
-            self.stream.write("\n")
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
-        self.stream.write(render(flows, now, self.opts.units, [stamp] + self.notes))
-        self.stream.flush()
-        self._frames += 1
+    JSON without reverse DNS streams straight from the kernel's bytes (the
+    fast path); everything else takes the whole table first, so that
+    reverse-DNS names resolved within DNS_WAIT seconds can be used.
+    """
+    from .table import FlowTable
+    if opts.output == "json" and enrich.dns is None and source.live:
+        enrich.tick(())
+        now, lines = source.snapshot("json", enrich.json_tail)
+        make_writer(opts, stdout, enrich).write(lines, now)
+        return
+    snap = source.snapshot("list")
+    if snap is None:
+        return
+    now, flows = snap
+    table = FlowTable()
+    table.apply(flows, now, now)
+    enrich.tick(list(table))
+    if enrich.dns is not None:
+        addrs = {a for f in flows for a in (f.src, f.dst)}
+        enrich.dns.wait(sorted(addrs), DNS_WAIT)
+    writer = make_writer(opts, stdout, enrich, notes)
+    if opts.output == "json":
+        from .views.records import json_line
+        writer.write((json_line(f, now)[:-2] + enrich.json_tail(f) + "}\n" for f in flows), now)
+    elif opts.output == "csv":
+        writer.write(flows, now)
+    else:
+        writer.write_rows(table, now)
 
 
 def explain(exc, opts):
@@ -171,26 +188,6 @@ def _sysctl_notes(guard):
     return notes
 
 
-def loop(source, writer, opts, sleep=time.sleep, monotonic=time.monotonic):
-    """Snapshot, write, wait; until --once is done or a replay ends."""
-    deadline = monotonic()
-    wants = getattr(writer, "wants", "list")
-    while True:
-        snap = source.snapshot(wants)
-        if snap is None:
-            return
-        now, flows = snap
-        writer.write(flows, now)
-        if opts.once or getattr(source, "finished", False):
-            return
-        deadline += opts.interval
-        delay = deadline - monotonic()
-        if delay > 0:
-            sleep(delay)
-        else:
-            deadline = monotonic()
-
-
 def screen_problem(stdout, environ=os.environ):
     """Why the full-screen view cannot run here, or None."""
     try:
@@ -204,24 +201,22 @@ def screen_problem(stdout, environ=os.environ):
     return None
 
 
-def run_refreshing(source, opts, stdout, say, notes, info):
+def run_refreshing(source, opts, stdout, say, notes, enrich, info):
     """Everything that refreshes: the curses view (default on a terminal),
     text frames (-c, or the fallback), streaming JSON/CSV."""
     from . import live
-    if opts.output in ("json", "csv"):
-        live.stream(source, make_writer(opts, stdout), opts)
+    if opts.output in ("json", "csv") or opts.continuous:
+        live.stream(source, make_writer(opts, stdout, enrich, notes), opts, enrich)
         return
-    if not opts.continuous:
-        problem = screen_problem(stdout)
+    problem = screen_problem(stdout)
+    if problem is None:
+        problem = live.run_screen(source, opts, enrich, info)
         if problem is None:
-            problem = live.run_screen(source, opts, info)
-            if problem is None:
-                return
-        else:
-            problem = "no full-screen view (%s): printing text frames; -c asks for them" % problem
-        say(problem)
-    from .views.frames import TextFrames
-    live.stream(source, TextFrames(stdout, opts, notes), opts)
+            return
+    else:
+        problem = "no full-screen view (%s): printing text frames; -c asks for them" % problem
+    say(problem)
+    live.stream(source, make_writer(opts, stdout, enrich, notes), opts, enrich)
 
 
 def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
@@ -241,14 +236,15 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
             guard = SysctlGuard(root=sysctl_root, enabled=opts.sysctl and source.live, warn=say)
             with guard:
                 notes = _sysctl_notes(guard) if source.live else []
-                if opts.once:
-                    writer = make_writer(opts, stdout)
-                    if isinstance(writer, TextWriter):
-                        writer.notes.extend(notes)
-                    loop(source, writer, opts)
-                else:
-                    run_refreshing(source, opts, stdout, say, notes,
-                                   {"acct": guard.acct, "timestamp": guard.timestamp})
+                enrich = from_options(opts, live=source.live, warn=say)
+                try:
+                    if opts.once:
+                        once(source, opts, stdout, enrich, notes)
+                    else:
+                        run_refreshing(source, opts, stdout, say, notes, enrich,
+                                       {"acct": guard.acct, "timestamp": guard.timestamp})
+                finally:
+                    enrich.close()
         finally:
             source.close()
     except (KeyboardInterrupt, Terminated) as exc:

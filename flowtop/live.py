@@ -5,7 +5,6 @@ FlowTable, which yields rates.  For the curses view a collector thread does
 this, so the screen keeps answering keys while a dump is being read.
 """
 
-import sys
 import threading
 import time
 
@@ -22,15 +21,17 @@ class Snapshot:
         self.rows, self.wall, self.totals, self.error, self.seq = rows, wall, totals, error, seq
 
 
-def tick(source, table, monotonic=time.monotonic):
-    """One refresh: snapshot the source and apply it.  Returns the wall
-    time of the snapshot, or None when a replay has ended."""
+def tick(source, table, enrich=None, monotonic=time.monotonic):
+    """One refresh: snapshot the source, apply it, refresh the enrichers.
+    Returns the wall time of the snapshot, or None when a replay has ended."""
     mono = monotonic()
     snap = source.snapshot("list")
     if snap is None:
         return None
     wall, flows = snap
     table.apply(flows, mono if source.live else wall, wall)
+    if enrich is not None:
+        enrich.tick(list(table))
     return wall
 
 
@@ -38,9 +39,10 @@ class Collector(threading.Thread):
     """Refreshes the table every ``interval`` seconds in the background and
     publishes a Snapshot; errors are published too, and retried."""
 
-    def __init__(self, source, interval, table=None, monotonic=time.monotonic):
+    def __init__(self, source, interval, enrich=None, table=None, monotonic=time.monotonic):
         super().__init__(name="flowtop-collector", daemon=True)
         self.source = source
+        self.enrich = enrich
         self.interval = interval
         self.table = table or FlowTable()
         self.monotonic = monotonic
@@ -68,7 +70,7 @@ class Collector(threading.Thread):
             wall = None
             if not ended:
                 try:
-                    wall = tick(self.source, self.table, self.monotonic)
+                    wall = tick(self.source, self.table, self.enrich, self.monotonic)
                     ended = wall is None
                 except (OSError, DecodeError) as exc:
                     error = str(exc)[:120]
@@ -84,13 +86,13 @@ class Collector(threading.Thread):
             self._wake.clear()
 
 
-def stream(source, writer, opts, sleep=time.sleep, monotonic=time.monotonic):
+def stream(source, writer, opts, enrich=None, sleep=time.sleep, monotonic=time.monotonic):
     """Streaming JSON/CSV and continuous text: every interval a snapshot,
     applied to the table, written with rates."""
     table = FlowTable()
     deadline = monotonic()
     while True:
-        wall = tick(source, table, monotonic)
+        wall = tick(source, table, enrich, monotonic)
         if wall is None:
             return
         writer.write_rows(table, wall)
@@ -104,10 +106,9 @@ def stream(source, writer, opts, sleep=time.sleep, monotonic=time.monotonic):
             deadline = monotonic()
 
 
-def run_screen(source, opts, info, stderr=sys.stderr):
-    """The curses view, or None when curses cannot run here (the caller then
-    falls back to text frames and has been told why in one line)."""
-    from .services import Services
+def run_screen(source, opts, enrich, info):
+    """The curses view; or, when curses cannot run here, the one line that
+    says why (the caller then falls back to text frames)."""
     from .views.rows import Formatter, ViewState
     try:
         from .views import curses_ui
@@ -115,10 +116,10 @@ def run_screen(source, opts, info, stderr=sys.stderr):
         return ("the live view needs Python's curses module (OpenWrt: opkg install "
                 "python3-ncurses); printing text frames instead")
     state = ViewState(opts)
-    collector = Collector(source, opts.interval)
+    collector = Collector(source, opts.interval, enrich)
     collector.start()
     try:
-        curses_ui.run(state, Formatter(state, Services()), collector, info)
+        curses_ui.run(state, Formatter(state, enrich), collector, info)
     finally:
         collector.stop()
     return None

@@ -9,6 +9,7 @@ import pytest
 
 from flowtop import app, cli
 from flowtop.text import duration, human, sanitize
+from flowtop.enrich.bundle import FIELDS
 from flowtop.views.records import COLUMNS
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
@@ -48,7 +49,7 @@ def test_replay_json_schema():
     assert status == 0 and err == ""
     lines = [json.loads(line) for line in out.splitlines()]
     assert len(lines) == 14
-    assert all(list(r) == list(COLUMNS) for r in lines)
+    assert all(list(r) == list(COLUMNS) + list(FIELDS) for r in lines)
     assert len({r["time"] for r in lines}) == 1
 
 
@@ -56,7 +57,7 @@ def test_replay_csv_matches_json():
     _, js, _ = run("--replay", MIXED, "--json", "--once")
     _, cs, _ = run("--replay", MIXED, "--csv", "--once")
     rows = list(csv.reader(io.StringIO(cs)))
-    assert rows[0] == list(COLUMNS)
+    assert rows[0] == list(COLUMNS) + list(FIELDS)
     assert len(rows) - 1 == len(js.splitlines())
     by_id = {json.loads(line)["id"]: json.loads(line) for line in js.splitlines()}
     for row in rows[1:]:

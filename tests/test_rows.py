@@ -6,6 +6,7 @@ import os
 import pytest
 
 from flowtop import cli, conntrack
+from flowtop.enrich.bundle import Enrichment
 from flowtop.table import FlowTable
 from flowtop.views import rows as vm
 from flowtop.views.frames import TextFrames
@@ -16,6 +17,10 @@ MIXED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "mi
 class FakeServices:
     def of_flow(self, sport, dport, proto, numeric=False):
         return str(dport)
+
+
+def FakeEnrich(*providers):
+    return Enrichment(FakeServices())
 
 
 def table_of(*argv):
@@ -45,7 +50,7 @@ def test_layout_fits_the_width():
 
 def test_loopback_hidden_unless_asked():
     t, _ = table_of()
-    fmt = vm.Formatter(state_of(), FakeServices())
+    fmt = vm.Formatter(state_of(), FakeEnrich())
     shown = vm.select(list(t), state_of(), fmt)
     assert shown and not any(vm.is_loopback(r.entry.dst) for r in shown)
     everything = vm.select(list(t), state_of("--loopback"), fmt)
@@ -54,7 +59,7 @@ def test_loopback_hidden_unless_asked():
 
 def test_protocol_and_family_filters():
     t, _ = table_of()
-    fmt = vm.Formatter(state_of(), FakeServices())
+    fmt = vm.Formatter(state_of(), FakeEnrich())
     only_tcp = vm.select(list(t), state_of("--loopback", "-T"), fmt)
     assert only_tcp and all(r.entry.l4proto == 6 for r in only_tcp)
     st = state_of("--loopback")
@@ -67,7 +72,7 @@ def test_protocol_and_family_filters():
 def test_text_filter_and_sort():
     t, _ = table_of()
     st = state_of("--loopback", "--sort", "+port")
-    fmt = vm.Formatter(st, FakeServices())
+    fmt = vm.Formatter(st, FakeEnrich())
     rows = vm.select(list(t), st, fmt)
     ports = [r.entry.dport or 0 for r in rows]
     assert ports == sorted(ports, reverse=True)       # '+' flips port's natural A-Z order
@@ -81,7 +86,7 @@ def test_text_filter_and_sort():
 def test_cells_show_absent_as_dash_and_redact():
     t, when = table_of()
     st = state_of("--loopback", "--redact-local")
-    fmt = vm.Formatter(st, FakeServices())
+    fmt = vm.Formatter(st, FakeEnrich())
     row = next(r for r in t if r.entry.dport == 5001)
     cells = fmt.cells(row, when)
     assert cells["rate_tx"] == "-"               # first sight: rate unknown, not 0
@@ -92,10 +97,10 @@ def test_cells_show_absent_as_dash_and_redact():
 def test_text_frames(monkeypatch):
     t, when = table_of()
     out = io.StringIO()
-    frames = TextFrames(out, cli.parse(["-c", "--loopback"]))
+    frames = TextFrames(out, cli.parse(["-c", "--loopback"]), FakeEnrich())
     frames.write_rows(t, when)
     text = out.getvalue().splitlines()
-    assert "14 flows" in text[0]
+    assert text[0].startswith("14 flows (tcp 4")
     assert text[1].split()[:2] == ["PROTO", "STATE"]
     assert len(text) == 2 + 14
 

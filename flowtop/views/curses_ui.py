@@ -11,6 +11,7 @@ import time
 
 from .. import __version__
 from ..text import sanitize
+from . import aggregate as agg
 from . import rows as vm
 
 MIN_W, MIN_H = 40, 10
@@ -20,6 +21,8 @@ THRESHOLDS = (0.0, 1e3, 1e4, 1e5, 1e6)
 
 HELP = (
     ("Navigation", ""),
+    ("Tab, Shift-Tab", "views: flows, processes, hosts, countries, interfaces"),
+    ("Enter on a group", "its flows (Esc goes back)"),
     ("Up/k/u, Down/j/d", "move the selection"),
     ("PgUp PgDn Home End", "page, first, last"),
     ("Left Right", "scroll sideways when rows are wider than the screen"),
@@ -114,7 +117,7 @@ class Screen:
         if self.snap is None:
             self.view = []
             return
-        self.view = vm.select(self.snap.rows, self.state, self.fmt)
+        self.view = vm.build(self.snap.rows, self.state, self.fmt)
         if self.selected_key is not None:
             for i, r in enumerate(self.view):
                 if r.key == self.selected_key:
@@ -151,8 +154,18 @@ class Screen:
             self.hscroll = max(0, self.hscroll - 8)
         elif ch == curses.KEY_RIGHT:
             self.hscroll += 8
+        elif ch in ("\t", curses.KEY_BTAB):
+            step = 1 if ch == "\t" else -1
+            st.view = agg.VIEWS[(agg.VIEWS.index(st.view) + step) % len(agg.VIEWS)]
+            st.group = None
+            self.selected, self.selected_key, self.top = 0, None, 0
         elif ch in ("\n", "\r", curses.KEY_ENTER):
-            if self.view:
+            if self.view and st.view != "flows":
+                g = self.view[self.selected]
+                st.group = (st.view, g.key, g.label)   # its flows, Esc goes back
+                st.view = "flows"
+                self.selected, self.selected_key, self.top = 0, None, 0
+            elif self.view:
                 self.mode = "details"
         elif ch == "?":
             self.mode = "help"
@@ -161,6 +174,10 @@ class Screen:
             self._filter_before = st.filter
         elif ch == "\x1b":
             st.filter = ""
+            if st.group is not None:                  # back to the aggregate view
+                st.view, key = st.group[0], st.group[1]
+                st.group = None
+                self.selected_key = key
         elif ch == "o":
             st.sort = vm.SORTS[(vm.SORTS.index(st.sort) + 1) % len(vm.SORTS)] \
                 if st.sort in vm.SORTS else vm.SORTS[0]
@@ -211,6 +228,10 @@ class Screen:
             self.mode = "table"
         elif ch == "\x1b":
             st.filter = ""
+            if st.group is not None:                  # back to the aggregate view
+                st.view, key = st.group[0], st.group[1]
+                st.group = None
+                self.selected_key = key
             self.mode = "table"
         elif ch in (curses.KEY_BACKSPACE, "\x7f", "\b"):
             st.filter = st.filter[:-1]
@@ -246,14 +267,19 @@ class Screen:
             self.top = self.selected - room + 1
         self.top = max(0, min(self.top, max(0, len(self.view) - room)))
         shown = self.view[self.top:self.top + room]
-        flex = max([len(self.fmt.endpoint(r.entry.family, r.entry.dst, r.entry.dport))
-                    for r in shown] or [21])
-        cols = vm.layout(w, self.state, flex)
+        flows = self.state.view == "flows"
+        if flows:
+            flex = max([len(self.fmt.endpoint(r.entry.family, r.entry.dst, r.entry.dport))
+                        for r in shown] or [21])
+            cols = vm.layout(w, self.state, flex)
+        else:
+            cols = vm.group_layout(w, self.state.view)
         head = " ".join(c.title.rjust(cw) if c.right else c.title.ljust(cw) for c, cw in cols)
         self._put(2, 0, head[self.hscroll:], w, curses.A_REVERSE | curses.A_BOLD)
         wall = self.snap.wall if self.snap else time.time()
         for i, r in enumerate(shown):
-            line = self.fmt.line(r, cols, wall)[self.hscroll:]
+            line = (self.fmt.line(r, cols, wall) if flows else self.fmt.group_line(r, cols))
+            line = line[self.hscroll:]
             attr = 0
             if r.closed:
                 attr = curses.A_DIM
@@ -286,7 +312,8 @@ class Screen:
             self.fmt.rate(tx), self.fmt.rate(rx))
         self._put(0, 0, line0, w, curses.A_BOLD)
         order = "asc" if (st.sort in vm.ASCENDING) != st.reverse else "desc"
-        facts = ["every %gs" % st.interval,
+        tabs = " ".join(("[%s]" if v == st.view else "%s") % agg.TITLES[v] for v in agg.VIEWS)
+        facts = [tabs, "every %gs" % st.interval,
                  "acct %s" % _onoff(self.info.get("acct")),
                  "tstamp %s" % _onoff(self.info.get("timestamp")),
                  "sort %s %s" % (st.sort, order),
@@ -305,7 +332,7 @@ class Screen:
             self._put(h - 1, 0, "filter: %s_  (Enter keeps, Esc clears)" % self.state.filter, w,
                       curses.A_BOLD)
             return
-        hint = ("q quit  ? help  Enter details  / filter  o sort  r reverse  "
+        hint = ("q quit  ? help  Tab view  Enter details  / filter  o sort  r reverse  "
                 "p pause  s source  b bits  +/- interval")
         self._put(h - 1, 0, hint, w, self.colors.get("bar", curses.A_REVERSE))
 
@@ -325,7 +352,7 @@ class Screen:
             pass
 
     def _details(self, h, w, wall):
-        if not self.view:
+        if not self.view or self.state.view != "flows":
             self.mode = "table"
             return
         row = self.view[self.selected]

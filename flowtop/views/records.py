@@ -163,9 +163,13 @@ class JsonTarget:
     before each dump: it is the snapshot's ``time`` and the base of ``age``.
     """
 
-    def __init__(self, families=(), protocols=()):
+    def __init__(self, families=(), protocols=(), tail=None, cls=None):
         self.families = frozenset(families)
         self.protocols = frozenset(protocols)
+        # tail(entry) -> text of extra keys (",\"pid\":1,..."): the enrichment;
+        # the formatter then also builds the entry (class ``cls``) to pass it.
+        self.tail = tail
+        self.cls = cls
         self.now = 0.0
         self._status = _Memo(_status_json)
 
@@ -185,7 +189,8 @@ class JsonTarget:
     def convert(self, entry):
         if not self.wanted(entry.family, entry.l4proto):
             return ""
-        return json_line(entry, self.now)
+        line = json_line(entry, self.now)
+        return line if self.tail is None else line[:-2] + self.tail(entry) + "}\n"
 
     def compile(self, exprs, consts):
         family, proto = consts["family"], consts["l4proto"]
@@ -241,6 +246,11 @@ class JsonTarget:
                 put(c, "%s", "STATUS[%s]" % e) if e != "None" else const(c, [])
             else:
                 put(c, "%d", e) if e != "None" else const(c, None)
+        if self.tail is not None:
+            from ..netlink.ctnetlink import FIELDS
+            env.update(TAIL=self.tail, new=tuple.__new__, cls=self.cls)
+            parts[-1] += "%s"
+            args.append("TAIL(new(cls, (%s,)))" % ",".join(exprs[n] for n in FIELDS))
         template = "{" + ",".join(parts) + "}\n"
         return prelude, "%r %% (%s,)" % (template, ",".join(args)), env
 
@@ -263,12 +273,15 @@ def open_rows(table):
 
 
 class JsonLinesWriter:
-    """Writes JSON Lines text (from ``json_line`` or a JsonTarget) as it comes."""
+    """Writes JSON Lines text (from ``json_line`` or a JsonTarget) as it comes.
+
+    ``tail(entry)`` adds the enrichment keys to the streaming records."""
 
     wants = "json"
 
-    def __init__(self, stream):
+    def __init__(self, stream, tail=None):
         self.stream = stream
+        self.tail = tail
 
     def write(self, lines, now):
         write = self.stream.write
@@ -285,30 +298,37 @@ class JsonLinesWriter:
         """Streaming: each open flow of the table, with its rates (null until
         a flow has been seen twice)."""
         stamp = "%.3f" % wall
-        tail = '%s,"rate_orig":%s,"rate_reply":%s,"pps_orig":%s,"pps_reply":%s}\n'
-        self.write((tail % ((json_line(r.entry, wall, stamp)[:-2],)
-                            + tuple(_num(v) for v in rate_values(r)))
-                    for r in open_rows(table)), wall)
+        rates = '%s%s,"rate_orig":%s,"rate_reply":%s,"pps_orig":%s,"pps_reply":%s}\n'
+        extra = self.tail or (lambda e: "")
+        self.write((rates % ((json_line(r.entry, wall, stamp)[:-2], extra(r.entry))
+                             + tuple(_num(v) for v in rate_values(r))) for r in open_rows(table)),
+                   wall)
 
 
 class CsvWriter:
-    """CSV with a header row (once); status names joined with '|'."""
+    """CSV with a header row (once); status names joined with '|'.
+    ``enrich`` (an Enrichment) adds its FIELDS columns."""
 
     wants = "stream"
 
-    def __init__(self, stream):
+    def __init__(self, stream, enrich=None):
         self.stream = stream
+        self.enrich = enrich
         self._writer = csv.writer(stream, lineterminator="\n")
         self._header = False
 
+    def _columns(self):
+        from ..enrich.bundle import FIELDS
+        return COLUMNS + (FIELDS if self.enrich is not None else ())
+
     def write(self, flows, now):
-        self._head(COLUMNS)
+        self._head(self._columns())
         self._writer.writerows(self._rows(flows, now))
         self.stream.flush()
 
     def write_rows(self, table, wall):
         """Streaming: the same columns plus the rates."""
-        self._head(COLUMNS + RATE_COLUMNS)
+        self._head(self._columns() + RATE_COLUMNS)
         rows = open_rows(table)
         self._writer.writerows(
             cells + ["" if v is None else round(v, 3) for v in rate_values(r)]
@@ -320,9 +340,11 @@ class CsvWriter:
             self._writer.writerow(columns)
             self._header = True
 
-    @staticmethod
-    def _rows(flows, now):
+    def _rows(self, flows, now):
+        enrich = self.enrich
         for f in flows:
             r = record(f, now)
             r["status"] = "|".join(r["status"])
+            if enrich is not None:
+                r.update(enrich.fields(f))
             yield ["" if v is None else v for v in r.values()]

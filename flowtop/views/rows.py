@@ -55,7 +55,12 @@ class ViewState:
         self.redact_remote = getattr(opts, "redact_remote", False)
         self.interval = opts.interval
         self.paused = False
-        self.has_process = False          # set once a process enricher runs
+        self.view = getattr(opts, "view", "flows") or "flows"
+        self.group = None                 # (view, key, label): flows of one aggregate row
+        self.show_rates = not getattr(opts, "once", False)   # a single snapshot has none
+        self.has_process = False          # set by the Formatter from its enrichment
+        self.has_geo = False
+        self.has_iface = False
 
     def toggle_group(self, key):
         self.hidden_groups ^= {key}
@@ -81,6 +86,8 @@ class ViewState:
             parts.append("no loopback")
         if self.filter:
             parts.append("/" + self.filter)
+        if self.group:
+            parts.append("%s=%s" % (self.group[0], self.group[2]))
         return " ".join(parts)
 
 
@@ -110,6 +117,9 @@ COLUMNS = (
     Column("id", "ID", 10, right=True, priority=3),
     Column("src", "SOURCE", 21, priority=3, flex=True),
     Column("dst", "DESTINATION", 21, priority=1, flex=True),
+    Column("country", "GEO", 4, priority=4),
+    Column("in_iface", "IN", 8, priority=7),
+    Column("out_iface", "OUT", 8, priority=7),
     Column("bytes_tx", "TX", 8, right=True, priority=5),
     Column("bytes_rx", "RX", 8, right=True, priority=5),
     Column("pkts_tx", "PKTS_TX", 8, right=True, priority=8),
@@ -155,19 +165,27 @@ def _enabled(c, state):
         return state.show_id
     if c.name == "age":
         return state.age != "none"
+    if c.name in ("rate_tx", "rate_rx"):
+        return state.show_rates
     if c.name == "process":
         return state.has_process
+    if c.name == "country":
+        return state.has_geo
+    if c.name in ("in_iface", "out_iface"):
+        return state.has_iface
     return True
 
 
 class Formatter:
     """Cell text of a row, with the user's units and choices."""
 
-    def __init__(self, state, services, local_addresses=frozenset(), process_of=None):
+    def __init__(self, state, enrich):
         self.state = state
-        self.services = services
-        self.local = local_addresses
-        self.process_of = process_of
+        self.enrich = enrich
+        self.services = enrich.services
+        state.has_process = enrich.process is not None
+        state.has_geo = enrich.geo is not None
+        state.has_iface = enrich.ifaces is not None
 
     def rate(self, value):
         if value is None:
@@ -183,7 +201,7 @@ class Formatter:
         """An address, redacted when the user asked for it."""
         if addr is None:
             return "-"
-        local = addr in self.local or is_loopback(addr)
+        local = self.enrich.is_local(addr)
         if (local and self.state.redact_local) or (not local and self.state.redact_remote):
             # str hashes are salted per process: stable within this run (rows
             # stay tellable apart), unlinkable across runs; and no hashlib,
@@ -192,8 +210,14 @@ class Formatter:
             return ("local#" if local else "remote#") + tag
         return addr
 
-    def endpoint(self, family, addr, port):
+    def endpoint(self, family, addr, port, names=True):
+        """addr:port, with the reverse-DNS name in place of the address when
+        one is known (and not redacted)."""
         text = self.address(addr)
+        if names and text == addr:
+            name = self.enrich.host(addr)
+            if name:
+                family, text = None, name
         if port is None:
             return text
         if family == AF_INET6 and "#" not in text:
@@ -208,12 +232,18 @@ class Formatter:
         dport = None if gre else e.dport
         st = self.state
         age = row.age(wall)
+        enrich = self.enrich
+        if enrich.ifaces is not None:
+            iin, iout = enrich.ifaces_of(e)
+        else:
+            iin = iout = None
+        geo = enrich.geo_of(enrich.remote_of(e)) if enrich.geo is not None else None
         if st.age == "seconds":
             age_s = "%d%s" % (age, "~" if row.age_approx else "")
         else:
             age_s = duration(age) + ("~" if row.age_approx else "")
         return {
-            "process": self.process_of(row) if self.process_of else "",
+            "process": enrich.process_label(e) if enrich.process is not None else "",
             "proto": proto_name(e.l4proto),
             "state": state_name(e.l4proto, e.state) or "",
             "service": self.services.of_flow(sport, dport, e.l4proto, st.numeric_port)
@@ -221,6 +251,9 @@ class Formatter:
             "id": "-" if e.id is None else str(e.id),
             "src": self.endpoint(e.family, e.src, sport),
             "dst": self.endpoint(e.family, e.dst, dport),
+            "country": getattr(geo, "country", None) or "",
+            "in_iface": iin or "",
+            "out_iface": iout or "",
             "bytes_tx": self.amount(e.bytes_orig),
             "bytes_rx": self.amount(e.bytes_reply),
             "pkts_tx": "-" if e.packets_orig is None else str(e.packets_orig),
@@ -232,7 +265,10 @@ class Formatter:
 
     def line(self, row, cols, wall):
         """One screen line of ``row`` for the layout ``cols``."""
-        cells = self.cells(row, wall)
+        return self._place(self.cells(row, wall), cols)
+
+    @staticmethod
+    def _place(cells, cols):
         out = []
         for c, w in cols:
             text = sanitize(cells[c.name], 200)
@@ -241,13 +277,23 @@ class Formatter:
             out.append(text.rjust(w) if c.right else text.ljust(w))
         return " ".join(out)
 
+    def group_cells(self, g):
+        return {"label": g.label, "flows": str(g.flows),
+                "bytes_tx": self.amount(g.bytes_tx), "bytes_rx": self.amount(g.bytes_rx),
+                "pkts_tx": str(g.pkts_tx), "pkts_rx": str(g.pkts_rx),
+                "rate_tx": self.rate(g.rate_tx), "rate_rx": self.rate(g.rate_rx)}
+
+    def group_line(self, g, cols):
+        return self._place(self.group_cells(g), cols)
+
     def search_text(self, row):
         """What '/' matches: the text of the columns a user can show."""
         e = row.entry
         cells = self.cells(row, 0.0)
         return " ".join((cells["process"], cells["proto"], cells["state"], cells["service"],
-                         cells["src"], cells["dst"], str(e.sport or ""), str(e.dport or ""))
-                        ).lower()
+                         cells["src"], cells["dst"], cells["country"], cells["in_iface"],
+                         cells["out_iface"], e.src or "", e.dst or "", str(e.sport or ""),
+                         str(e.dport or ""))).lower()
 
     def details(self, row, wall):
         """Every field of one flow, as (label, value) lines for the details pane."""
@@ -262,6 +308,29 @@ class Formatter:
             ("reply", "%s -> %s" % (f.endpoint(e.family, e.reply_src, e.reply_sport),
                                     f.endpoint(e.family, e.reply_dst, e.reply_dport))),
         ]
+        enrich = self.enrich
+        if enrich.process is not None:
+            p = enrich.proc(e)
+            lines.append(("process", "-" if p is None else (
+                enrich.process_label(e) + ("" if getattr(p, "user", None) is None
+                                           else " user %s" % p.user))))
+        for label, addr in (("source", e.src), ("destination", e.dst)):
+            extra = []
+            name = enrich.host(addr)
+            if name:
+                extra.append(name)
+            g = enrich.geo_of(addr)
+            if g is not None:
+                extra.append(" ".join(str(x) for x in (
+                    getattr(g, "country", None), getattr(g, "country_name", None),
+                    getattr(g, "city", None),
+                    "AS%s" % g.asn if getattr(g, "asn", None) else None,
+                    getattr(g, "org", None)) if x))
+            if extra:
+                lines.append((label, "%s  %s" % (addr, "  ".join(extra))))
+        if enrich.ifaces is not None:
+            iin, iout = enrich.ifaces_of(e)
+            lines.append(("interfaces", "in %s, out %s" % (iin or "?", iout or "?")))
         if e.l4proto in ICMP_PROTOS:
             lines.append(("icmp", "type %s code %s id %s" % (e.icmp_type, e.icmp_code, e.icmp_id)))
         if e.l4proto == IPPROTO_GRE:
@@ -327,8 +396,56 @@ SORT_KEYS = {
 ASCENDING = {"state", "proto", "dst", "port"}
 
 
-def select(rows, state, formatter):
-    """The rows to show, filtered and sorted by ``state``."""
+def build(rows, state, formatter):
+    """What the current view shows: flows, or aggregate Groups."""
+    if state.view == "flows":
+        return select(rows, state, formatter)
+    from . import aggregate as agg
+    groups = agg.aggregate(select(rows, state, formatter, sort=False), state.view,
+                           formatter.enrich)
+    needle = state.filter.lower()
+    if needle:
+        groups = [g for g in groups if needle in g.label.lower()]
+    return agg.sort_groups(groups, state.sort, state.reverse)
+
+
+GROUP_COLUMNS = (
+    Column("label", "NAME", 24, priority=1, flex=True),
+    Column("flows", "FLOWS", 6, right=True, priority=1),
+    Column("bytes_tx", "SENT", 8, right=True, priority=3),
+    Column("bytes_rx", "RECEIVED", 8, right=True, priority=3),
+    Column("pkts_tx", "PKTS_SENT", 9, right=True, priority=5),
+    Column("pkts_rx", "PKTS_RECV", 9, right=True, priority=5),
+    Column("rate_tx", "RATE_SENT", 10, right=True, priority=2),
+    Column("rate_rx", "RATE_RECV", 10, right=True, priority=2),
+)
+
+
+def group_layout(width, view):
+    """Columns of an aggregate view at ``width``: by priority, the name
+    taking what is left."""
+    from .aggregate import KEY_TITLES
+    chosen, used = [], 0
+    for c in sorted(GROUP_COLUMNS, key=lambda c: c.priority):
+        need = c.width + (1 if chosen else 0)
+        if used + need <= width:
+            chosen.append(c)
+            used += need
+    chosen = [c for c in GROUP_COLUMNS if c in chosen]
+    room = width - (used - 24)
+    out = []
+    for c in chosen:
+        if c.flex:
+            c = Column(c.name, KEY_TITLES.get(view, c.title), c.width, priority=c.priority,
+                       flex=True)
+            out.append((c, max(c.width, min(room, 48))))
+        else:
+            out.append((c, c.width))
+    return out
+
+
+def select(rows, state, formatter, sort=True):
+    """The flows to show, filtered (and sorted) by ``state``."""
     hidden = set()
     for k in state.hidden_groups:
         hidden |= GROUPS[k]
@@ -338,6 +455,9 @@ def select(rows, state, formatter):
     active = state.active_only
     threshold = state.threshold
     needle = state.filter.lower()
+    group = state.group
+    if group is not None:
+        from .aggregate import in_group
     out = []
     for r in rows:
         e = r.entry
@@ -350,9 +470,13 @@ def select(rows, state, formatter):
             continue
         if threshold and _rate_sum(r) < threshold:
             continue
-        if needle and needle not in formatter.search_text(r):
+        if group is not None and not in_group(r, group[0], group[1], formatter.enrich):
+            continue
+        if needle and state.view == "flows" and needle not in formatter.search_text(r):
             continue
         out.append(r)
+    if not sort:
+        return out
     descending = state.sort not in ASCENDING
     if state.reverse:
         descending = not descending

@@ -43,6 +43,10 @@ KEYS = [
     "packets_orig", "bytes_orig", "packets_reply", "bytes_reply",
     "start", "age", "timeout", "mark", "zone", "status",
     "gre_key", "gre_reply_key",
+    # what flowtop adds (who and where)
+    "pid", "process", "user", "service", "src_host", "dst_host",
+    "src_country", "src_city", "src_asn", "dst_country", "dst_city", "dst_asn",
+    "in_iface", "out_iface",
 ]
 
 ICMP, TCP, UDP, DCCP, GRE, ICMPV6, SCTP, UDPLITE = 1, 6, 17, 33, 47, 58, 132, 136
@@ -274,13 +278,13 @@ def test_csv_matches_json():
             assert cells[k] == want, (k, cells, rec)
 
 
-_SUMMARY = re.compile(r"^(\d+) flows? \((.*)\)$")
+_SUMMARY = re.compile(r"^(\d+) flows? \(([^)]*)\)")
 
 
 def test_text_once_counts_and_rows():
     with Netns("snaptext") as ns:
         populate(ns)
-        before, after, out = snapshot_vs_conntrack(ns, "--once", "--no-sysctl")
+        before, after, out = snapshot_vs_conntrack(ns, "--once", "--no-sysctl", "-n")
     lines = out.splitlines()
     m = _SUMMARY.match(lines[0])
     assert m, lines[0]
@@ -288,11 +292,12 @@ def test_text_once_counts_and_rows():
     per = dict((name, int(n)) for name, n in (p.split() for p in m.group(2).split(", ")))
     want = Counter(e["proto"] for e in after.values())
     assert per == want
-    heads = [i for i, l in enumerate(lines) if l.split()[:2] == ["PROTO", "STATE"]]
+    heads = [i for i, l in enumerate(lines) if {"PROTO", "STATE"} <= set(l.split())]
     assert len(heads) == 1, lines
+    at = lines[heads[0]].index("PROTO")       # columns are fixed-width: read PROTO's
     rows = lines[heads[0] + 1:]
     assert len(rows) == len(after), out
-    assert Counter(r.split()[0] for r in rows) == want
+    assert Counter(r[at:].split()[0] for r in rows) == want
     # Every flow's source endpoint is on some row.
     for e in after.values():
         o = e["orig"]

@@ -1,0 +1,217 @@
+"""What flowtop adds to a raw flow, in one place for every output.
+
+``Enrichment`` holds the optional providers - processes, reverse DNS,
+GeoIP, interfaces - and answers per flow from their caches.  Nothing here
+waits: a DNS miss is queued and shows as an address until a worker has
+the name; the process map and route lookups are refreshed once per tick
+by ``tick``.  Every string it returns has passed ``text.sanitize`` in its
+provider.
+"""
+
+import json
+
+from ..text import sanitize
+
+FIELDS = ("pid", "process", "user", "service", "src_host", "dst_host",
+          "src_country", "src_city", "src_asn", "dst_country", "dst_city", "dst_asn",
+          "in_iface", "out_iface")
+
+
+def is_loopback(addr):
+    return addr is not None and (addr.startswith("127.") or addr == "::1"
+                                 or addr.startswith("::ffff:127."))
+
+
+class Enrichment:
+    """Optional providers behind one per-flow interface.
+
+    ``process``: flowtop.enrich.process.ProcessMap-like (refresh, lookup, retain);
+    ``dns``: flowtop.enrich.dns.Resolver-like (lookup);
+    ``geo``: flowtop.enrich.geoip provider (lookup -> record);
+    ``ifaces``: flowtop.enrich.iface.Interfaces-like (prefetch, of_flow);
+    ``services``: flowtop.services.Services;
+    ``local``: callable -> set of this host's addresses.
+    ``numeric_local``/``numeric_remote``: resolve only the other side (nftop).
+    """
+
+    def __init__(self, services, process=None, dns=None, geo=None, ifaces=None, local=None,
+                 numeric_local=False, numeric_remote=False):
+        self.services = services
+        self.process = process
+        self.dns = dns
+        self.geo = geo
+        self.ifaces = ifaces
+        self._local_fn = local
+        self.local = frozenset()
+        self.numeric_local = numeric_local
+        self.numeric_remote = numeric_remote
+        self._jstr = {}
+
+    # -- once per tick --------------------------------------------------------------
+    def tick(self, rows):
+        """Refresh what is refreshed per tick (never per flow)."""
+        if self._local_fn is not None:
+            try:
+                self.local = frozenset(self._local_fn())
+            except OSError:
+                pass
+        entries = [r.entry for r in rows if not r.closed]
+        if self.process is not None:
+            try:
+                self.process.refresh()
+            except OSError:
+                pass
+            self.process.retain({e.key for e in entries})
+        if self.ifaces is not None:
+            try:
+                self.ifaces.prefetch(entries)
+            except OSError:
+                pass
+
+    def close(self):
+        for p in (self.dns, self.geo, self.ifaces):
+            if p is not None and hasattr(p, "close"):
+                p.close()
+
+    # -- per flow ---------------------------------------------------------------------
+    def is_local(self, addr):
+        return addr in self.local or is_loopback(addr)
+
+    def remote_of(self, e):
+        """The other end of a flow, seen from this host (a router: the
+        destination)."""
+        if self.is_local(e.src) and not self.is_local(e.dst):
+            return e.dst
+        if self.is_local(e.dst) and not self.is_local(e.src):
+            return e.src
+        return e.dst
+
+    def proc(self, e):
+        """ProcInfo, the FORWARDED marker, or None."""
+        if self.process is None:
+            return None
+        try:
+            return self.process.lookup(e)
+        except OSError:
+            return None
+
+    def process_label(self, e):
+        p = self.proc(e)
+        if p is None:
+            return ""
+        pid = getattr(p, "pid", None)
+        name = getattr(p, "name", None) or ""
+        if pid is None:
+            return sanitize(name or "forwarded", 32)
+        return "%s/%d" % (sanitize(name, 24), pid)
+
+    def host(self, addr):
+        """Reverse-DNS name when known (never waits), else None."""
+        if self.dns is None or addr is None:
+            return None
+        local = self.is_local(addr)
+        if (local and self.numeric_local) or (not local and self.numeric_remote):
+            return None
+        return self.dns.lookup(addr)
+
+    def geo_of(self, addr):
+        if self.geo is None or addr is None:
+            return None
+        return self.geo.lookup(addr)
+
+    def ifaces_of(self, e):
+        if self.ifaces is None:
+            return (None, None)
+        return self.ifaces.of_flow(e)
+
+    def json_tail(self, e):
+        """``fields(e)`` as the text of extra JSON keys: ',"pid":1,...'."""
+        values = self.fields(e)
+        jstr = self._jstr
+        return "".join([',"%s":%s' % (k, "null" if v is None else v if type(v) is int
+                                      else jstr.get(v) or self._json(v))
+                        for k, v in values.items()])
+
+    def _json(self, value):
+        text = json.dumps(value)
+        if len(self._jstr) < 65536:
+            self._jstr[value] = text
+        return text
+
+    def fields(self, e):
+        """The enrichment keys of the JSON/CSV records (FIELDS order)."""
+        p = self.proc(e)
+        sg, dg = self.geo_of(e.src), self.geo_of(e.dst)
+        ii, oi = self.ifaces_of(e)
+        return {
+            "pid": getattr(p, "pid", None),
+            "process": (getattr(p, "name", None) or "forwarded") if p is not None else None,
+            "user": getattr(p, "user", None),
+            "service": self.services.of_flow(e.sport, e.dport, e.l4proto) or None,
+            "src_host": self.host(e.src),
+            "dst_host": self.host(e.dst),
+            "src_country": getattr(sg, "country", None),
+            "src_city": getattr(sg, "city", None),
+            "src_asn": getattr(sg, "asn", None),
+            "dst_country": getattr(dg, "country", None),
+            "dst_city": getattr(dg, "city", None),
+            "dst_asn": getattr(dg, "asn", None),
+            "in_iface": ii,
+            "out_iface": oi,
+        }
+
+
+def from_options(opts, live=True, services=None, warn=None):
+    """The Enrichment that ``opts`` ask for, with whatever providers this
+    machine has.  A provider that cannot start is left out, and ``warn``
+    (if given) hears one line why; nothing here raises for that.  For a
+    replayed recording (``live`` False) this host's processes, addresses
+    and routes say nothing, so only names (DNS, GeoIP, services) apply."""
+    from ..services import Services
+    services = services or Services()
+    process = dns = geo = ifaces = local = None
+    if live and getattr(opts, "process", True):
+        try:
+            from .process import ProcessMap
+            process = ProcessMap()
+        except ImportError:
+            process = None
+        except OSError as exc:
+            _say(warn, "no process names: %s" % exc)
+    if live:
+        try:
+            from ..netlink.route import local_addresses
+            local = local_addresses
+        except ImportError:
+            local = None
+    if opts.dns:
+        try:
+            from .dns import Resolver
+            dns = Resolver()
+        except ImportError:         # threading-less Python: names stay addresses
+            dns = None
+    if opts.geoip:
+        try:
+            from .geoip import GeoIP
+            provider = GeoIP.open(paths=getattr(opts, "geoip_db", None) or ())
+            if provider.available:
+                geo = provider
+            elif getattr(opts, "geoip_db", None):
+                _say(warn, provider.reason)
+        except ImportError:
+            pass
+    if live and getattr(opts, "ifaces", False):
+        try:
+            from .iface import Interfaces
+            ifaces = Interfaces()
+        except ImportError:
+            ifaces = None
+        except OSError as exc:
+            _say(warn, "no interfaces: %s" % exc)
+    return Enrichment(services, process, dns, geo, ifaces, local,
+                      getattr(opts, "numeric_local", False), getattr(opts, "numeric_remote", False))
+
+
+def _say(warn, line):
+    if warn is not None:
+        warn(line)
