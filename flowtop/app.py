@@ -229,6 +229,13 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
         stderr.write("flowtop: %s\n" % line)
         stderr.flush()
 
+    if opts.update:
+        from .enrich.geoupdate import update
+        try:
+            return update(say=lambda line: say(line) if line else None,
+                          info=lambda line: (stdout.write(line + "\n"), stdout.flush()))
+        except KeyboardInterrupt:
+            return 130
     source = ReplaySource(opts) if opts.replay else KernelSource(opts)
     try:
         try:

@@ -45,7 +45,17 @@ Options = namedtuple("Options", (
     "wide",          # every column, scroll sideways
     "loopback",      # include flows on loopback addresses
     "numeric_port",  # port numbers instead of service names
+    "view",          # flows | process | host | country | iface
+    "update",        # -u: fetch GeoIP databases and exit
+    "geoip_db",      # tuple of explicit GeoIP database paths
+    "numeric_local", # no reverse DNS for this host's addresses
+    "numeric_remote",  # no reverse DNS for the other ends
+    "in_iface",      # input interface filter (nftop: trailing + is a wildcard)
+    "out_iface",     # output interface filter
+    "ifaces",        # look up in/out interfaces (route lookups)
 ))
+
+VIEWS = ("flows", "process", "host", "country", "iface")
 
 _UNITS = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12,
           "ki": 1024, "mi": 1024 ** 2, "gi": 1024 ** 3, "ti": 1024 ** 4}
@@ -104,6 +114,22 @@ def build_parser():
                    help="no reverse DNS lookups (numeric addresses)")
     g.add_argument("-G", "--no-geoip", dest="geoip", action="store_false",
                    help="no GeoIP lookups")
+    g.add_argument("--numeric-local", action="store_true",
+                   help="no reverse DNS for this host's own addresses")
+    g.add_argument("--numeric-remote", action="store_true",
+                   help="no reverse DNS for the remote ends")
+    g.add_argument("--geoip-db", action="append", default=[], metavar="PATH",
+                   help="a GeoIP .mmdb database to use (repeatable); default: search "
+                        "/etc/flowtop, /usr/share/GeoIP, /var/lib/GeoIP, /usr/local/share/GeoIP, "
+                        "/var/GeoIP")
+    g.add_argument("-u", "--update", action="store_true",
+                   help="download the GeoIP databases named in geoip.conf, then exit")
+    g.add_argument("--in-iface", metavar="NAME",
+                   help="only flows entering through NAME ('vlan+' matches vlan0, vlan10, ...)")
+    g.add_argument("--out-iface", metavar="NAME",
+                   help="only flows leaving through NAME (trailing + is a wildcard)")
+    g.add_argument("--no-iface", dest="ifaces", action="store_false",
+                   help="no route lookups for the in/out interfaces")
     o = p.add_argument_group("output")
     o.add_argument("--once", action="store_true", help="print one snapshot and exit")
     fmt = o.add_mutually_exclusive_group()
@@ -136,6 +162,9 @@ def build_parser():
                    help="include flows on loopback addresses (hidden by default)")
     v.add_argument("-P", "--numeric-port", action="store_true",
                    help="port numbers instead of service names")
+    v.add_argument("--view", choices=VIEWS, default="flows",
+                   help="flows (default), or totals per process, remote host, country or "
+                        "interface (Tab in the live view)")
     k = p.add_argument_group("kernel and files")
     src = k.add_mutually_exclusive_group()
     src.add_argument("--record", metavar="FILE",
@@ -161,7 +190,10 @@ def parse(argv=None):
         sort=ns.sort, threshold=ns.threshold / 8 if ns.bits else ns.threshold,
         active=ns.active, bits=ns.bits, show_src=ns.show_src, redact_local=ns.redact_local,
         redact_remote=ns.redact_remote, show_id=ns.show_id, age=ns.age, wide=ns.wide,
-        loopback=ns.loopback, numeric_port=ns.numeric_port,
+        loopback=ns.loopback, numeric_port=ns.numeric_port, view=ns.view, update=ns.update,
+        geoip_db=tuple(ns.geoip_db), numeric_local=ns.numeric_local,
+        numeric_remote=ns.numeric_remote, in_iface=ns.in_iface, out_iface=ns.out_iface,
+        ifaces=ns.ifaces or bool(ns.in_iface or ns.out_iface),
     )
 
 

@@ -33,6 +33,7 @@ class Tmux:
         self.socket = "ftest-%s-%d-%s" % (tag, os.getpid(), secrets.token_hex(3))
         self.started = False
         self.path = None         # the server's socket file (tmux leaves it behind)
+        self.workdir = None
         self.last = []           # the last capture, for failure messages
 
     def __enter__(self):
@@ -45,14 +46,34 @@ class Tmux:
     def tmux(self, *args, check=True):
         env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
         r = subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null"] + [str(a) for a in args],
-                           capture_output=True, text=True, timeout=10, env=env)
+                           capture_output=True, text=True, timeout=10, env=env, check=False)
         if check and r.returncode != 0:
-            raise TmuxError("tmux %s: %s" % (" ".join(map(str, args)), r.stderr.strip()))
+            raise TmuxError("tmux %s: %s%s" % (" ".join(map(str, args)), r.stderr.strip(),
+                                               self.ended()))
         return r
 
-    def start(self, command, width, height):
+    def ended(self):
+        """How the pane's program ended, if it has (for failure messages)."""
+        if not self.workdir:
+            return ""
+        out = []
+        for name in ("stty.after", "stderr"):
+            try:
+                with open(os.path.join(self.workdir, name)) as f:
+                    text = f.read()
+            except OSError:
+                continue
+            if name == "stty.after":
+                text = text[text.rfind("EXITED"):].strip()
+            if text:
+                out.append("%s: %s" % (name, text[-3000:]))
+        return "".join("\n" + o for o in out)
+
+    def start(self, command, width, height, workdir=None):
         """A detached session of ``width`` x ``height`` running ``command`` (a
-        shell line)."""
+        shell line; from ``pane_command``, pass its ``workdir`` so a failure
+        can tell how the program ended)."""
+        self.workdir = workdir
         self.started = True
         self.tmux("new-session", "-d", "-s", SESSION, "-x", width, "-y", height, command)
         self.path = self.tmux("display-message", "-p", "#{socket_path}").stdout.strip()
@@ -113,13 +134,13 @@ class Tmux:
             lines = self.capture(escapes)
             try:
                 ok = predicate(lines)
-            except (IndexError, ValueError, KeyError):
+            except (IndexError, ValueError, KeyError, StopIteration):
                 ok = False
             if ok:
                 return lines
             if time.monotonic() > deadline:
-                raise TmuxError("timed out after %gs waiting for %s; screen:\n%s"
-                                % (timeout, what, screen_text(lines)))
+                raise TmuxError("timed out after %gs waiting for %s; screen:\n%s%s"
+                                % (timeout, what, screen_text(lines), self.ended()))
             time.sleep(interval)
 
 
@@ -149,7 +170,9 @@ def pane_command(argv, workdir, env=()):
     """The pane's shell line: ``stty -a`` into workdir/stty.before, run
     ``argv`` (stderr into workdir/stderr), then ``stty -a`` into
     workdir/stty.after followed by ``EXITED <status>``."""
-    j = lambda name: shlex.quote(os.path.join(workdir, name))  # noqa: E731
+    def j(name):
+        return shlex.quote(os.path.join(workdir, name))
+
     run = " ".join(shlex.quote(a) for a in argv)
     return ("stty -a > {b}; {run} 2> {err}; rc=$?; stty -a > {a}.tmp; "
             "echo EXITED $rc >> {a}.tmp; mv {a}.tmp {a}").format(
@@ -166,15 +189,18 @@ def read_exit(workdir, timeout):
 
 # -- flowtop's table, read back from the screen ---------------------------------------
 
-# Left-aligned columns (the others are right-aligned and never hold a space).
-LEFT = {"PROCESS", "PROTO", "STATE", "SERVICE", "SOURCE", "DESTINATION"}
-TITLES = LEFT | {"ID", "TX", "RX", "PKTS_TX", "PKTS_RX", "RATE_TX", "RATE_RX", "AGE"}
+# Right-aligned columns: numbers, never a space in them.  Every other column
+# (PROTO, STATE, SERVICE, SOURCE, DESTINATION, PROCESS, ones added later) is
+# left-aligned.
+RIGHT = {"ID", "TX", "RX", "PKTS_TX", "PKTS_RX", "RATE_TX", "RATE_RX", "AGE"}
 
 
 def title_index(lines):
+    """The line of column titles: upper-case words, PROTO and DESTINATION among them."""
     for i, line in enumerate(lines):
         words = line.split()
-        if words and words[0] in TITLES and "DESTINATION" in words and set(words) <= TITLES:
+        if ("PROTO" in words and "DESTINATION" in words
+                and all(re.fullmatch(r"[A-Z][A-Z_]*", w) for w in words)):
             return i
     return None
 
@@ -183,7 +209,7 @@ def column_spans(title):
     """[(name, start, end, left)] of the title line; start/end are where
     the title text is, which is the cell's start (left-aligned) or end
     (right-aligned)."""
-    return [(m.group(0), m.start(), m.end(), m.group(0) in LEFT)
+    return [(m.group(0), m.start(), m.end(), m.group(0) not in RIGHT)
             for m in re.finditer(r"\S+", title)]
 
 

@@ -68,6 +68,7 @@ class Screen:
         self.hscroll = 0
         self.mode = "table"        # table | details | help | filter
         self.message = ""
+        self.help_top = 0
         self.dirty = True
         self.colors = {}
 
@@ -107,8 +108,8 @@ class Screen:
                 ch = self.scr.get_wch()
             except curses.error:
                 continue
-            except KeyboardInterrupt:
-                return
+            if ch == "\x1b" and self._escape_sequence():
+                continue                 # an unknown key's escape sequence: ignore it whole
             if self.handle(ch) is False:
                 return
             self.dirty = True
@@ -127,6 +128,29 @@ class Screen:
         self.selected_key = self.view[self.selected].key if self.view else None
 
     # -- keys -------------------------------------------------------------------------
+    def _escape_sequence(self):
+        """After ESC: swallow the rest of a CSI/SS3 sequence curses did not
+        decode (a key this terminfo does not know) or an Alt-key, so its
+        bytes are not read as keys.  False for a lone Esc."""
+        self.scr.nodelay(True)
+        try:
+            try:
+                nxt = self.scr.get_wch()
+            except curses.error:
+                return False             # nothing follows: the Esc key itself
+            if nxt in ("[", "O"):
+                for _ in range(16):      # parameters, then a final byte @..~
+                    try:
+                        c = self.scr.get_wch()
+                    except curses.error:
+                        break
+                    if isinstance(c, str) and "@" <= c <= "~" and not (nxt == "[" and c == "["):
+                        break
+            return True
+        finally:
+            self.scr.nodelay(False)
+            self.scr.timeout(int(TICK * 1000))
+
     def handle(self, ch):
         """Apply one key; False means quit."""
         if ch == curses.KEY_RESIZE:
@@ -134,6 +158,12 @@ class Screen:
             return True
         if self.mode == "filter":
             return self._filter_key(ch)
+        if self.mode == "help" and ch in (curses.KEY_DOWN, "j", curses.KEY_NPAGE, " "):
+            self.help_top += 1 if ch in (curses.KEY_DOWN, "j") else 10
+            return True
+        if self.mode == "help" and ch in (curses.KEY_UP, "k", curses.KEY_PPAGE):
+            self.help_top = max(0, self.help_top - (1 if ch in (curses.KEY_UP, "k") else 10))
+            return True
         if self.mode in ("details", "help"):
             if ch in ("q", "\x1b", "\n", "\r", curses.KEY_ENTER, "?"):
                 self.mode = "table"
@@ -169,6 +199,7 @@ class Screen:
                 self.mode = "details"
         elif ch == "?":
             self.mode = "help"
+            self.help_top = 0
         elif ch == "/":
             self.mode = "filter"
             self._filter_before = st.filter
@@ -255,8 +286,7 @@ class Screen:
         h, w = scr.getmaxyx()
         scr.erase()
         if h < MIN_H or w < MIN_W:
-            self._put(0, 0, "terminal too small (%dx%d): flowtop needs %dx%d" % (
-                w, h, MIN_W, MIN_H), w)
+            self._put(0, 0, "too small: %dx%d, need %dx%d" % (w, h, MIN_W, MIN_H), w)
             scr.refresh()
             return
         self._header(w)
@@ -365,6 +395,12 @@ class Screen:
         lines = []
         for k, v in HELP:
             lines.append(k if not v else "  %-20s %s" % (k, v))
+        room = max(1, h - 4)
+        if len(lines) > room:               # scrolls: Up/Down, with a mark for the rest
+            self.help_top = min(self.help_top, len(lines) - room + 1)
+            rest = len(lines) - self.help_top - (room - 1)
+            lines = lines[self.help_top:self.help_top + room - 1] + (
+                ["  -- %d more: Down/PgDn --" % rest] if rest > 0 else ["  -- end: Up/PgUp --"])
         self._box(h, w, "Help (any of Esc q ? closes)", lines)
 
     def _put(self, y, x, text, w, attr=0):

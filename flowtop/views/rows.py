@@ -56,6 +56,8 @@ class ViewState:
         self.interval = opts.interval
         self.paused = False
         self.view = getattr(opts, "view", "flows") or "flows"
+        self.in_iface = getattr(opts, "in_iface", None)
+        self.out_iface = getattr(opts, "out_iface", None)
         self.group = None                 # (view, key, label): flows of one aggregate row
         self.show_rates = not getattr(opts, "once", False)   # a single snapshot has none
         self.has_process = False          # set by the Formatter from its enrichment
@@ -292,8 +294,7 @@ class Formatter:
         cells = self.cells(row, 0.0)
         return " ".join((cells["process"], cells["proto"], cells["state"], cells["service"],
                          cells["src"], cells["dst"], cells["country"], cells["in_iface"],
-                         cells["out_iface"], e.src or "", e.dst or "", str(e.sport or ""),
-                         str(e.dport or ""))).lower()
+                         cells["out_iface"], e.src or "", e.dst or "")).lower()
 
     def details(self, row, wall):
         """Every field of one flow, as (label, value) lines for the details pane."""
@@ -367,6 +368,11 @@ def _r(v):
     return "-" if v is None else "%.1f" % v
 
 
+def _port(e):
+    """The destination port for sorting; GRE keys are not ports."""
+    return 0 if e.dport is None or e.l4proto == IPPROTO_GRE else e.dport
+
+
 def _rate_sum(row):
     return (row.rate_orig or 0.0) + (row.rate_reply or 0.0)
 
@@ -388,8 +394,8 @@ SORT_KEYS = {
     "packets": _pkts_sum,
     "age": lambda r: -r.start_wall,
     "proto": lambda r: (proto_name(r.entry.l4proto), r.entry.family),
-    "dst": lambda r: (r.entry.family, r.entry.dst or "", r.entry.dport or 0),
-    "port": lambda r: (r.entry.dport or 0, r.entry.l4proto),
+    "dst": lambda r: (r.entry.family, r.entry.dst or "", _port(r.entry)),
+    "port": lambda r: (_port(r.entry), r.entry.l4proto),
 }
 # Columns whose natural order is ascending (names, ports); the others
 # (rate, bytes, age) read best largest first.
@@ -458,6 +464,9 @@ def select(rows, state, formatter, sort=True):
     group = state.group
     if group is not None:
         from .aggregate import in_group
+    want_in, want_out = state.in_iface, state.out_iface
+    if want_in or want_out:
+        from ..enrich.iface import iface_match
     out = []
     for r in rows:
         e = r.entry
@@ -472,6 +481,11 @@ def select(rows, state, formatter, sort=True):
             continue
         if group is not None and not in_group(r, group[0], group[1], formatter.enrich):
             continue
+        if want_in or want_out:
+            iin, iout = formatter.enrich.ifaces_of(e)
+            if (want_in and not iface_match(want_in, iin or "")) or \
+                    (want_out and not iface_match(want_out, iout or "")):
+                continue
         if needle and state.view == "flows" and needle not in formatter.search_text(r):
             continue
         out.append(r)

@@ -128,7 +128,7 @@ def test_json_stream_rate(tmp_path):
     with new_ns("ratejs") as ns:
         cport = start_sender(ns, log)
         time.sleep(0.3)                           # the pace settles
-        p = ns.popen(sys.executable, "-m", "flowtop", "--json", "-t", "1", "-T",
+        p = ns.popen(sys.executable, "-m", "flowtop", "--json", "-n", "-t", "1", "-T",
                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                      env=dict(os.environ, PYTHONPATH=REPO),
                      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -171,8 +171,8 @@ def test_curses_rate(tmp_path):
         start_sender(ns, log)
         time.sleep(0.3)
         argv = ns.argv("env", "TERM=xterm-256color", "PYTHONPATH=" + REPO, sys.executable,
-                       "-m", "flowtop", "--loopback", "-t", "1", "--units", "raw")
-        tm.start(pane_command(argv, str(work)), 120, 30)
+                       "-m", "flowtop", "--loopback", "-n", "-t", "1", "--units", "raw")
+        tm.start(pane_command(argv, str(work)), 120, 30, str(work))
         dest = "127.0.0.1:%d" % PORT
 
         def row(ls):
@@ -193,7 +193,7 @@ def test_curses_rate(tmp_path):
             if not seen or r["TX"] != seen[-1][1]["TX"]:
                 seen.append((time.time(), r))
             time.sleep(0.02)
-        (w1, r1), (w2, r2), (w3, r3) = seen
+        (_w1, r1), (w2, _r2), (w3, r3) = seen
         assert r1["RATE_TX"] == "-", r1
         m = RAW_RATE.fullmatch(r3["RATE_TX"])
         assert m, r3

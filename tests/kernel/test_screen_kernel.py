@@ -2,7 +2,8 @@
 
 flowtop runs in a tmux pane inside a populated ``ftest-*`` namespace, as a
 user would run it (``--loopback``: the test traffic is on the namespace's
-loopback, hidden by default), with the sysctl guard on.  Keys go in with
+loopback, hidden by default; ``-n``: numeric addresses, as conntrack prints
+them), with the sysctl guard on.  Keys go in with
 ``send-keys`` and every step is checked on ``capture-pane`` text against
 ``conntrack -L`` in the same namespace.  The pane's shell records
 ``stty -a`` before flowtop starts and after it exits, and its exit status.
@@ -81,7 +82,7 @@ def ns_sysctls(ns):
 def flowtop_pid(ns):
     """The pid of flowtop inside the namespace (``ip netns exec`` execs it)."""
     pids = subprocess.run(["ip", "netns", "pids", ns.name], capture_output=True,
-                          text=True).stdout.split()
+                          text=True, check=True).stdout.split()
     found = []
     for pid in pids:
         try:
@@ -175,7 +176,7 @@ class Screen:
 
     def start(self, args, width, height, term="xterm-256color"):
         self.tm.start(pane_command(flowtop_argv(self.ns, *args, term=term), self.workdir),
-                      width, height)
+                      width, height, self.workdir)
 
     def stderr(self):
         with open(os.path.join(self.workdir, "stderr")) as f:
@@ -206,7 +207,7 @@ def step_header_and_rows(scr, entries):
     m = re.search(r"\b(\d+) flows \(([^)]*)\)", lines[0])
     assert m, lines[0]
     assert int(m.group(1)) == n, lines[0]
-    shown = dict((name, int(k)) for name, k in (p.rsplit(" ", 1) for p in m.group(2).split(", ")))
+    shown = {name: int(k) for name, k in (p.rsplit(" ", 1) for p in m.group(2).split(", "))}
     assert shown == dict(Counter(e["proto"] for e in entries)), (lines[0], entries)
     rows = rows_of(lines)
     assert len(rows) == n
@@ -231,7 +232,7 @@ def step_sort(scr, entries, latencies):
         text = "sort %s %s" % (col, order)
         t0 = time.monotonic()
         tm.send("o")
-        tm.wait_for(lambda ls: text in header(ls), KEY_LIMIT * 4, repr(text))
+        tm.wait_for(lambda ls, text=text: text in header(ls), KEY_LIMIT * 4, repr(text))
         latencies.append(time.monotonic() - t0)
         if col == "proto":
             tm.wait_for(lambda ls: [r["PROTO"] for r in rows_of(ls)]
@@ -242,6 +243,10 @@ def step_sort(scr, entries, latencies):
     tm.send("r")
     tm.wait_for(lambda ls: "sort port desc" in header(ls)
                 and ported(ls) == list(reversed(want_ports)), WAIT, "ports descending")
+    # The cycle wraps round to its first column, and a new column starts in its
+    # natural order again.
+    tm.send("o")
+    tm.wait_for(lambda ls: "sort state asc" in header(ls), WAIT, "'sort state asc'")
 
 
 def step_filter(scr, entries):
@@ -420,7 +425,8 @@ def step_toggles(scr, entries):
         want = flow_ids([e for e in entries if not hides(e)])
         assert want != everything and sum(want.values()) > 0, key
         tm.send(key)
-        lines = tm.wait_for(lambda ls: row_ids(rows_of(ls)) == want and "filter" in header(ls),
+        lines = tm.wait_for(lambda ls, want=want: row_ids(rows_of(ls)) == want
+                            and "filter" in header(ls),
                             WAIT, "%s hiding its flows" % key)
         if key == "T":
             assert not any(l.startswith("tcp") for l in lines), screen_text(lines)
@@ -454,16 +460,15 @@ def step_resize(scr, entries, titles):
     tm.resize(70, 20)
     lines = tm.wait_for(lambda ls: len(ls) == 20 and len(rows_of(ls)) == n
                         and all(len(l) <= 70 for l in ls), WAIT, "a 70x20 table")
-    assert lines[0].startswith("flowtop ") and "sort" in header(lines)
+    assert lines[0].startswith("flowtop ") and header(lines).strip(), screen_text(lines)
     _head, small_titles, rows = parse_table(lines)
     assert {"PROTO", "DESTINATION"} <= set(small_titles), small_titles
     assert set(small_titles) < set(titles), small_titles
     assert row_ids(rows) == flow_ids(entries)
     assert lines[-1].startswith("q quit")
     tm.resize(30, 8)
-    lines = tm.wait_for(lambda ls: [l for l in ls if l.strip()]
-                        and [l for l in ls if l.strip()][0].startswith("terminal too small (30x8)"),
-                        WAIT, "'terminal too small'")
+    lines = tm.wait_for(lambda ls: next(l for l in ls if l.strip()).rstrip()
+                        == "too small: 30x8, need 40x10", WAIT, "'too small'")
     assert len([l for l in lines if l.strip()]) == 1, screen_text(lines)
     tm.resize(120, 40)
     lines = tm.wait_for(lambda ls: len(ls) == 40 and len(rows_of(ls)) == n, WAIT,
@@ -482,7 +487,7 @@ def test_live_screen_walkthrough(tmp_path):
         entries = ctparse.parse(ns.conntrack_list())
         assert len(entries) >= 12, entries
         scr = Screen(ns, tm, str(tmp_path))
-        scr.start(["--loopback"], 120, 40)
+        scr.start(["--loopback", "-n"], 120, 40)
 
         rows = step_header_and_rows(scr, entries)
         assert ns_sysctls(ns) == ("1", "1")
@@ -520,7 +525,7 @@ def test_sigterm_restores_everything(tmp_path):
         ns.run("conntrack", "-I", "-p", "tcp", "-s", "127.0.0.1", "-d", "127.0.0.1",
                "--sport", "4000", "--dport", "5001", "--state", "ESTABLISHED", "-t", "300")
         scr = Screen(ns, tm, str(tmp_path))
-        scr.start(["--loopback"], 100, 30)
+        scr.start(["--loopback", "-n"], 100, 30)
         tm.wait_for(lambda ls: "127.0.0.1:5001" in "\n".join(ls) and "acct on" in header(ls),
                     10, "the screen")
         assert ns_sysctls(ns) == ("1", "1")
@@ -532,8 +537,23 @@ def test_sigterm_restores_everything(tmp_path):
         assert ns_sysctls(ns) == ("0", "0")
 
 
+def test_ctrl_c_exits_130(tmp_path):
+    with Netns("scrintr", sysctls={ACCT: 0, TIMESTAMP: 0}) as ns, Tmux("scrintr") as tm:
+        scr = Screen(ns, tm, str(tmp_path))
+        scr.start(["--loopback", "-n"], 100, 30)
+        tm.wait_for(lambda ls: "acct on" in header(ls), 10, "the screen")
+        tm.send("C-c")
+        status, stty_after = read_exit(scr.workdir, WAIT)
+        assert stty_after == scr.stty_before()
+        assert ns_sysctls(ns) == ("0", "0")
+        assert scr.stderr() == ""
+        assert status == 130
+
+
 def frame_headers(lines):
-    return [l for l in lines if re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  \d+ flows", l)]
+    """The first line of each text frame: a time stamp and the flow count."""
+    return [l for l in lines if re.search(r"\b\d+ flows\b", l)
+            and re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", l)]
 
 
 def test_term_dumb_falls_back_to_text_frames(tmp_path):
@@ -541,15 +561,15 @@ def test_term_dumb_falls_back_to_text_frames(tmp_path):
         ns.run("conntrack", "-I", "-p", "udp", "-s", "127.0.0.1", "-d", "127.0.0.1",
                "--sport", "4000", "--dport", "5353", "-t", "300")
         scr = Screen(ns, tm, str(tmp_path))
-        scr.start(["--loopback", "-t", "0.5"], 120, 30, term="dumb")
+        scr.start(["--loopback", "-n", "-t", "0.5"], 120, 30, term="dumb")
         lines = tm.wait_for(lambda ls: len(frame_headers(ls)) >= 2, 10, "two text frames")
-        assert any(l.split()[:2] == ["PROTO", "STATE"] for l in lines), screen_text(lines)
+        assert any({"PROTO", "STATE"} <= set(l.split()) for l in lines), screen_text(lines)
         assert any("127.0.0.1:5353" in l for l in lines), screen_text(lines)
         esc = "\n".join(tm.capture(escapes=True))
         assert "\x1b" not in esc, repr(esc)        # no attributes, no curses drawing
-        assert scr.stderr().splitlines() == [
+        assert scr.stderr().splitlines() == [(
             "flowtop: no full-screen view (TERM is 'dumb'): printing text frames; "
-            "-c asks for them"], scr.stderr()
+            "-c asks for them")], scr.stderr()
         tm.send("C-c")
         status, stty_after = read_exit(scr.workdir, WAIT)
         assert status == 130
@@ -564,7 +584,7 @@ def test_stdout_not_a_tty_falls_back_to_text_frames(tmp_path):
         ns.run("conntrack", "-I", "-p", "tcp", "-s", "127.0.0.1", "-d", "127.0.0.1",
                "--sport", "4000", "--dport", "5001", "--state", "ESTABLISHED", "-t", "300")
         with open(out, "w") as f:
-            p = ns.popen(sys.executable, "-m", "flowtop", "--loopback", "-t", "0.5",
+            p = ns.popen(sys.executable, "-m", "flowtop", "--loopback", "-n", "-t", "0.5",
                          stdout=f, stderr=subprocess.PIPE, text=True,
                          env=dict(os.environ, PYTHONPATH=REPO),
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -576,9 +596,9 @@ def test_stdout_not_a_tty_falls_back_to_text_frames(tmp_path):
             _, err = p.communicate(timeout=WAIT)
         text = out.read_text()
         assert p.returncode == 130, (p.returncode, err)
-        assert err.splitlines() == [
+        assert err.splitlines() == [(
             "flowtop: no full-screen view (stdout is not a terminal): printing text frames; "
-            "-c asks for them"], err
+            "-c asks for them")], err
         assert len(frame_headers(text.splitlines())) >= 3, text
         assert "\x1b" not in text
         assert "127.0.0.1:5001" in text, text

@@ -1,0 +1,252 @@
+"""Reverse DNS that never blocks the screen, a snapshot or the tick.
+
+``Resolver.lookup`` answers from a cache and otherwise queues the address
+for a few daemon worker threads and returns None at once, so the caller
+shows the address until a later tick has the name (bandwhich's DNS client).
+The queue is bounded: when it is full the request is dropped, not waited
+for, and the next lookup of that address tries again.  Failures are cached
+too (for a shorter time), so an address without a PTR record is asked about
+once per ``negative_ttl``, not once per tick.
+
+Names come from whoever controls the reverse zone of a remote address, so
+a name that is not a plain hostname (ASCII letters, digits, ``.-_``) is
+discarded and the address is shown instead.  That whitelist is stricter
+than ``text.sanitize``: an accepted name has nothing for sanitize to
+change.
+
+Resolution is ``socket.getnameinfo(..., NI_NAMEREQD)``: unlike
+``gethostbyaddr`` on a str it needs no idna codec, which OpenWrt's
+python3-light lacks.  Before Python 3.11.4 getnameinfo holds the GIL for
+the whole lookup (CPython gh-104308), which would freeze the tick for as
+long as DNS takes; there ``gethostbyaddr`` on ASCII bytes is used instead:
+it releases the GIL and, given bytes, needs no codec either.  ``threading``
+and ``queue`` are imported when a Resolver is made, so importing this
+module costs nothing when names are off.
+"""
+
+import socket
+import sys
+import time
+from collections import OrderedDict
+
+MAX_NAME = 253
+MAX_LABEL = 63
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
+_STOP = object()
+_GETNAMEINFO_FREES_GIL = sys.version_info >= (3, 11, 4)
+
+
+def plain_hostname(name):
+    """True if ``name`` is safe to show as is: ASCII letters, digits, '.',
+    '-', '_'; at most 253 characters; labels of 1..63 characters (one
+    trailing dot allowed)."""
+    if not isinstance(name, str):
+        return False
+    name = name.removesuffix(".")
+    if not name or len(name) > MAX_NAME or not _HOST_CHARS.issuperset(name):
+        return False
+    return all(0 < len(label) <= MAX_LABEL for label in name.split("."))
+
+
+def resolve_ptr(addr):
+    """The PTR name of an IPv4/IPv6 address string (a scope id ignored);
+    raises OSError when there is none (UnicodeError for a non-UTF-8 name)."""
+    addr = addr.split("%", 1)[0]
+    if _GETNAMEINFO_FREES_GIL:
+        return socket.getnameinfo((addr, 0), socket.NI_NAMEREQD)[0]
+    return socket.gethostbyaddr(addr.encode("ascii"))[0]
+
+
+def should_resolve(is_local, numeric_local=False, numeric_remote=False):
+    """nftop's ``--numeric-local``/``--numeric-remote``: whether the caller
+    should ask for the name of an address on that side."""
+    return not (numeric_local if is_local else numeric_remote)
+
+
+class Resolver:
+    """Cached, non-blocking reverse DNS.
+
+    ``resolve(addr) -> name`` (default ``resolve_ptr``) runs on the workers,
+    which start on the first lookup.  ``clock`` dates cache entries only;
+    ``wait`` bounds its real waiting with ``time.monotonic``, because a fake
+    clock that never moves must not make it wait forever.  A positive entry
+    past its TTL is still returned while a refresh is queued, so a known
+    name does not flicker back to an address every ``ttl`` seconds.
+    """
+
+    def __init__(self, workers=3, cache_size=8192, ttl=600.0, negative_ttl=120.0,
+                 queue_size=2048, resolve=None, clock=time.monotonic):
+        import queue
+        import threading
+
+        self.workers = max(1, int(workers))
+        self.cache_size = max(1, int(cache_size))
+        self.ttl = float(ttl)
+        self.negative_ttl = float(negative_ttl)
+        self._resolve = resolve or resolve_ptr
+        self._clock = clock
+        self._queue = queue.Queue(max(1, int(queue_size)))
+        self._full = queue.Full
+        self._lock = threading.Lock()
+        self._done = threading.Condition(self._lock)
+        self._cache = OrderedDict()     # addr -> (name or None, expires)
+        self._pending = set()           # queued or being resolved
+        self._threads = []
+        self._closed = False
+        self._stats = dict.fromkeys(
+            ("hits", "misses", "queued", "dropped", "rejected", "failures"), 0)
+
+    @property
+    def stats(self):
+        """Counters (a copy): cache ``hits`` (failures included) and
+        ``misses``; ``queued`` and ``dropped`` (queue full) requests;
+        ``rejected`` names that were not plain hostnames; ``failures`` of the
+        resolve function.  Also the current ``cached`` and ``pending`` sizes."""
+        with self._lock:
+            out = dict(self._stats)
+            out["cached"] = len(self._cache)
+            out["pending"] = len(self._pending)
+        return out
+
+    # -- caller side ------------------------------------------------------------------
+    def lookup(self, addr):
+        """The cached name of ``addr``, else None (and the address queued).
+
+        Never waits for DNS: only a short lock around the cache."""
+        if not addr:
+            return None
+        with self._lock:
+            return self._lookup_locked(addr, self._clock())
+
+    def _lookup_locked(self, addr, now):
+        entry = self._cache.get(addr)
+        if entry is not None:
+            name, expires = entry
+            self._cache.move_to_end(addr)
+            if now < expires:
+                self._stats["hits"] += 1
+                return name
+            if name is None:
+                del self._cache[addr]
+        self._stats["misses"] += 1
+        self._enqueue_locked(addr)
+        return entry[0] if entry is not None else None
+
+    def _enqueue_locked(self, addr):
+        if addr in self._pending or self._closed:
+            return
+        if not self._threads:
+            self._start_locked()
+        try:
+            self._queue.put_nowait(addr)
+        except self._full:          # retried by a later lookup, never waited for
+            self._stats["dropped"] += 1
+            return
+        self._pending.add(addr)
+        self._stats["queued"] += 1
+
+    def wait(self, addrs, timeout):
+        """For one-shot output: queue every address and wait until all have an
+        answer or ``timeout`` seconds have passed, whichever comes first (the
+        total wait, not per address; a resolve still running then keeps
+        running in the background).  Returns ``{addr: name or None}``."""
+        addrs = [a for a in dict.fromkeys(addrs) if a]
+        deadline = time.monotonic() + max(0.0, float(timeout))
+        with self._lock:
+            while True:
+                now = self._clock()
+                out, missing = {}, False
+                for a in addrs:
+                    entry = self._cache.get(a)
+                    if entry is not None and now < entry[1]:
+                        out[a] = entry[0]
+                    else:
+                        out[a] = entry[0] if entry is not None else None
+                        missing = True
+                        self._enqueue_locked(a)     # again, if dropped as full
+                left = deadline - time.monotonic()
+                if not missing or left <= 0 or self._closed:
+                    return out
+                # Woken per finished resolve; a short cap retries dropped ones.
+                self._done.wait(min(left, 0.05))
+
+    def close(self, timeout=0.5):
+        """Stop the workers: drop what is queued, join for at most ``timeout``
+        seconds in all (a worker stuck in a slow resolve is a daemon thread
+        and is left to finish on its own)."""
+        import queue
+
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            threads, self._threads = self._threads, []
+            self._done.notify_all()
+        while True:             # drop what is queued; workers pass one stop on
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        if threads:
+            try:
+                self._queue.put_nowait(_STOP)
+            except queue.Full:  # refilled meanwhile; workers see _closed
+                pass
+        deadline = time.monotonic() + timeout
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            self._pending.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- worker side --------------------------------------------------------------------
+    def _start_locked(self):
+        import threading
+
+        for i in range(self.workers):
+            t = threading.Thread(target=self._work, name="flowtop-dns-%d" % i, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _work(self):
+        import queue
+
+        while True:
+            addr = self._queue.get()
+            if addr is _STOP or self._closed:
+                try:                # pass the stop on to the next worker
+                    self._queue.put_nowait(_STOP)
+                except queue.Full:
+                    pass
+                return
+            name, outcome = self._answer(addr)
+            with self._lock:
+                if outcome:
+                    self._stats[outcome] += 1
+                ttl = self.ttl if name is not None else self.negative_ttl
+                self._cache[addr] = (name, self._clock() + ttl)
+                self._cache.move_to_end(addr)
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+                self._pending.discard(addr)
+                self._done.notify_all()
+
+    def _answer(self, addr):
+        """(name or None, the stats key to count or None)."""
+        try:
+            name = self._resolve(addr)
+        except Exception:  # noqa: BLE001 - OSError, UnicodeError, a broken resolve fn:
+            return None, "failures"     # the worker must outlive any one answer
+        if name is None:
+            return None, "failures"
+        if not plain_hostname(name):
+            return None, "rejected"
+        name = name.removesuffix(".")
+        if name == addr.split("%", 1)[0]:
+            return None, "failures"     # some resolvers echo the address back
+        return name, None

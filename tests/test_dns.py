@@ -1,0 +1,437 @@
+"""Reverse DNS (flowtop.enrich.dns) with an injected resolve function and a
+fake clock, and the test DNS server (tests/dnsutil.py) over loopback UDP.
+No root needed."""
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from flowtop.enrich import dns
+from flowtop.enrich.dns import Resolver, plain_hostname, resolve_ptr, should_resolve
+from tests import dnsutil
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FAST = 0.010        # a lookup must return within this, whatever DNS does
+
+
+class Clock:
+    def __init__(self, t=1000.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+class Table:
+    """A resolve function over a dict; a missing address raises like
+    getnameinfo; counts calls; can be held on ``gate``."""
+
+    def __init__(self, names, gate=None, hold=5.0):
+        self.names = dict(names)
+        self.calls = []
+        self.gate = gate
+        self.hold = hold
+        self.started = threading.Event()
+
+    def __call__(self, addr):
+        self.calls.append(addr)
+        self.started.set()
+        if self.gate is not None:
+            self.gate.wait(self.hold)
+        if addr not in self.names:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        value = self.names[addr]
+        if isinstance(value, BaseException):
+            raise value
+        return value
+
+
+@pytest.fixture
+def make():
+    """Resolvers closed, and held resolve functions released, at teardown."""
+    made, gates = [], []
+
+    def factory(names=(), gate=None, **kw):
+        table = Table(names, gate)
+        if gate is not None:
+            gates.append(gate)
+        kw.setdefault("clock", Clock())
+        r = Resolver(resolve=table, **kw)
+        made.append(r)
+        return r, table
+
+    yield factory
+    for g in gates:
+        g.set()
+    for r in made:
+        r.close()
+
+
+def timed(fn, *args):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t0
+
+
+# -- the name filter ----------------------------------------------------------------------
+
+HOSTILE = [
+    "\x1b[2J",
+    "evil\x1b[2J.example.test",
+    "line\nbreak.example.test",
+    "\u202emoc.example",
+    "has space.example.test",
+    "tab\there.example",
+    "nul\x00.example",
+    "del\x7f.example",
+    "csi\x9b2J.example",
+    "caf\u00e9.example",
+    "slash/.example",
+    "back\\slash.example",
+    "a" * 254,
+    ("a" * 64) + ".example",
+    "a..b.example",
+    ".leading.example",
+    "",
+    ".",
+    b"bytes.example",
+    42,
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE, ids=repr)
+def test_hostile_names_are_not_plain(name):
+    assert not plain_hostname(name)
+
+
+@pytest.mark.parametrize("name", [
+    "good.example.test", "good.example.test.", "under_score.example", "x-1.example",
+    "localhost", "A.B.C", ".".join(["a" * 63] * 3) + "." + "b" * 61,     # 253 characters
+])
+def test_plain_names_pass(name):
+    assert plain_hostname(name)
+
+
+@pytest.mark.parametrize("name", HOSTILE, ids=repr)
+def test_hostile_names_are_rejected_and_the_address_shown(make, name):
+    r, table = make({"10.0.0.9": name})
+    assert r.lookup("10.0.0.9") is None
+    assert r.wait(["10.0.0.9"], 2) == {"10.0.0.9": None}
+    assert r.lookup("10.0.0.9") is None             # cached as a failure: not asked again
+    assert table.calls == ["10.0.0.9"]
+    s = r.stats
+    assert (s["rejected"], s["failures"]) == (1, 0)
+
+
+def test_trailing_dot_dropped_and_echoed_address_is_no_name(make):
+    r, _ = make({"10.0.0.1": "one.example.", "10.0.0.2": "10.0.0.2"})
+    assert r.wait(["10.0.0.1", "10.0.0.2"], 2) == {"10.0.0.1": "one.example", "10.0.0.2": None}
+    assert r.stats["failures"] == 1
+
+
+# -- cache ----------------------------------------------------------------------------------
+
+def test_cache_hit_after_one_resolve(make):
+    r, table = make({"192.0.2.1": "a.example"})
+    assert r.lookup("192.0.2.1") is None
+    assert r.wait(["192.0.2.1"], 2) == {"192.0.2.1": "a.example"}
+    for _ in range(5):
+        assert r.lookup("192.0.2.1") == "a.example"
+    assert table.calls == ["192.0.2.1"]
+    s = r.stats
+    assert (s["hits"], s["misses"], s["queued"], s["cached"], s["pending"]) == (5, 1, 1, 1, 0)
+
+
+def test_pending_address_is_queued_once(make):
+    gate = threading.Event()
+    r, table = make({"192.0.2.1": "a.example"}, gate=gate)
+    for _ in range(20):
+        assert r.lookup("192.0.2.1") is None
+    gate.set()
+    assert r.wait(["192.0.2.1"], 2)["192.0.2.1"] == "a.example"
+    assert table.calls == ["192.0.2.1"]
+    assert r.stats["queued"] == 1
+
+
+def test_ttl_expiry_refreshes_and_keeps_the_old_name_meanwhile(make):
+    clock = Clock()
+    r, table = make({"192.0.2.1": "old.example"}, ttl=10.0, clock=clock)
+    r.wait(["192.0.2.1"], 2)
+    clock.t += 9.9
+    assert r.lookup("192.0.2.1") == "old.example"
+    assert len(table.calls) == 1
+    table.names["192.0.2.1"] = "new.example"
+    clock.t += 0.2                                  # past the TTL
+    assert r.lookup("192.0.2.1") == "old.example"   # shown while the refresh runs
+    assert r.wait(["192.0.2.1"], 2) == {"192.0.2.1": "new.example"}
+    assert r.lookup("192.0.2.1") == "new.example"
+    assert len(table.calls) == 2
+
+
+def test_negative_caching_uses_the_shorter_ttl(make):
+    clock = Clock()
+    r, table = make({}, ttl=600.0, negative_ttl=30.0, clock=clock)
+    assert r.wait(["198.51.100.7"], 2) == {"198.51.100.7": None}
+    clock.t += 29
+    assert r.lookup("198.51.100.7") is None
+    assert len(table.calls) == 1                    # remembered, not asked again
+    assert r.stats["failures"] == 1
+    table.names["198.51.100.7"] = "late.example"
+    clock.t += 2
+    assert r.lookup("198.51.100.7") is None         # expired failure: asked again
+    assert r.wait(["198.51.100.7"], 2) == {"198.51.100.7": "late.example"}
+    assert len(table.calls) == 2
+
+
+def test_cache_is_bounded_least_recently_used_first(make):
+    names = {"10.1.0.%d" % i: "h%d.example" % i for i in range(6)}
+    r, _ = make(names, cache_size=3)
+    r.wait(list(names)[:3], 2)
+    assert r.lookup("10.1.0.0") == "h0.example"     # now the most recent
+    r.wait(list(names)[3:5], 2)
+    s = r.stats
+    assert s["cached"] == 3
+    assert r.lookup("10.1.0.0") == "h0.example"
+    assert r.lookup("10.1.0.1") is None             # evicted
+
+
+def test_worker_survives_a_broken_resolve_function(make):
+    r, _ = make({"10.0.0.1": RuntimeError("boom"), "10.0.0.2": "two.example",
+                 "10.0.0.3": "\xff\xfe".encode("latin-1")})
+    out = r.wait(["10.0.0.1", "10.0.0.3", "10.0.0.2"], 2)
+    assert out == {"10.0.0.1": None, "10.0.0.3": None, "10.0.0.2": "two.example"}
+    assert r.stats["failures"] == 1 and r.stats["rejected"] == 1
+
+
+# -- never blocking ---------------------------------------------------------------------------
+
+def test_lookup_never_waits_for_a_slow_resolve(make):
+    gate = threading.Event()                        # resolution takes 2 s (or until teardown)
+    r, table = make({}, gate=gate, workers=2)
+    table.hold = 2.0
+    addrs = ["203.0.113.%d" % i for i in range(1, 40)]
+    worst = 0.0
+    for _ in range(3):
+        for a in addrs:
+            out, took = timed(r.lookup, a)
+            assert out is None
+            worst = max(worst, took)
+    assert table.started.wait(2)                    # a worker is inside the slow resolve
+    for a in addrs:
+        _, took = timed(r.lookup, a)
+        worst = max(worst, took)
+    assert worst < FAST, worst
+    assert r.stats["pending"] == len(addrs)
+
+
+def test_full_queue_drops_without_blocking_and_retries_later(make):
+    gate = threading.Event()
+    r, table = make({"10.2.0.%d" % i: "q%d.example" % i for i in range(1, 6)}, gate=gate,
+                    workers=1, queue_size=2)
+    assert r.lookup("10.2.0.1") is None
+    assert table.started.wait(2)                    # the worker holds 10.2.0.1
+    assert r.lookup("10.2.0.2") is None
+    assert r.lookup("10.2.0.3") is None             # the queue is now full
+    _, took = timed(r.lookup, "10.2.0.4")
+    assert took < FAST
+    r.lookup("10.2.0.4")
+    s = r.stats
+    assert (s["queued"], s["dropped"], s["pending"]) == (3, 2, 3)
+    gate.set()
+    out = r.wait(["10.2.0.%d" % i for i in range(1, 5)], 3)     # re-queues the dropped one
+    assert out == {"10.2.0.%d" % i: "q%d.example" % i for i in range(1, 5)}
+
+
+def test_wait_is_bounded_by_its_timeout(make):
+    gate = threading.Event()
+    r, _ = make({"10.3.0.1": "slow.example"}, gate=gate)
+    out, took = timed(r.wait, ["10.3.0.1", "10.3.0.2"], 0.3)
+    assert out == {"10.3.0.1": None, "10.3.0.2": None}
+    assert 0.29 <= took < 0.6, took
+    out, took = timed(r.wait, ["10.3.0.1"], 0)
+    assert out == {"10.3.0.1": None} and took < 0.05
+
+
+def test_wait_returns_early_when_all_are_answered(make):
+    r, _ = make({"10.4.0.1": "a.example", "10.4.0.2": "b.example"})
+    out, took = timed(r.wait, ["10.4.0.1", "10.4.0.2", "10.4.0.3", "10.4.0.1"], 5)
+    assert out == {"10.4.0.1": "a.example", "10.4.0.2": "b.example", "10.4.0.3": None}
+    assert took < 1.0
+
+
+def test_wait_does_not_hang_on_a_frozen_fake_clock(make):
+    gate = threading.Event()
+    r, _ = make({}, gate=gate, clock=lambda: 5.0)
+    _, took = timed(r.wait, ["10.5.0.1"], 0.2)
+    assert took < 0.5
+
+
+# -- lifecycle ----------------------------------------------------------------------------------
+
+def dns_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("flowtop-dns-")]
+
+
+def test_no_threads_until_first_lookup_and_close_joins(make):
+    before = len(dns_threads())
+    r, _ = make({"10.6.0.1": "x.example"}, workers=3)
+    assert len(dns_threads()) == before
+    r.wait(["10.6.0.1"], 2)
+    assert len(dns_threads()) == before + 3
+    threads = list(r._threads)
+    r.close()
+    assert not any(t.is_alive() for t in threads)
+    queued = r.stats["queued"]
+    assert r.lookup("10.6.0.1") == "x.example"      # the cache still answers
+    assert r.lookup("10.6.0.2") is None
+    assert r.stats["queued"] == queued              # nothing queued, no thread restarted
+    assert not any(t.is_alive() for t in r._threads)
+    r.close()                                       # twice is fine
+
+
+def test_close_with_a_stuck_worker_returns_within_its_timeout(make):
+    gate = threading.Event()
+    r, table = make({}, gate=gate, workers=2, queue_size=1)
+    for i in range(5):
+        r.lookup("10.7.0.%d" % i)
+    assert table.started.wait(2)
+    threads = list(r._threads)
+    _, took = timed(r.close, 0.2)
+    assert took < 0.5
+    gate.set()                                      # the stuck resolve ends; its thread stops
+    for t in threads:
+        t.join(3)
+    assert not any(t.is_alive() for t in threads)
+
+
+def test_import_starts_nothing():
+    code = ("import sys; before = set(sys.modules); import flowtop.enrich.dns as d; "
+            "new = {'threading', 'queue'} & (set(sys.modules) - before); "
+            "import threading; n = threading.active_count(); d.Resolver(); "
+            "print(sorted(new), threading.active_count() - n)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["[]", "0"]
+
+
+# -- the default resolve function and the policy helper -------------------------------------
+
+def test_resolve_ptr_uses_getnameinfo_without_scope(monkeypatch):
+    seen = []
+
+    def fake(sockaddr, flags):
+        seen.append((sockaddr, flags))
+        return ("host.example", "0")
+
+    monkeypatch.setattr(dns, "_GETNAMEINFO_FREES_GIL", True)
+    monkeypatch.setattr(dns.socket, "getnameinfo", fake)
+    assert resolve_ptr("fe80::1%eth0") == "host.example"
+    assert resolve_ptr("192.0.2.1") == "host.example"
+    assert seen == [(("fe80::1", 0), socket.NI_NAMEREQD), (("192.0.2.1", 0), socket.NI_NAMEREQD)]
+
+
+def test_resolve_ptr_before_3_11_4_uses_gethostbyaddr_on_bytes(monkeypatch):
+    """getnameinfo holds the GIL there (CPython gh-104308); bytes need no idna."""
+    seen = []
+
+    def fake(addr):
+        seen.append(addr)
+        return ("host.example", [], [addr])
+
+    monkeypatch.setattr(dns, "_GETNAMEINFO_FREES_GIL", False)
+    monkeypatch.setattr(dns.socket, "gethostbyaddr", fake)
+    assert resolve_ptr("fe80::1%eth0") == "host.example"
+    assert resolve_ptr("192.0.2.1") == "host.example"
+    assert seen == [b"fe80::1", b"192.0.2.1"]
+
+
+def test_default_resolve_path_matches_this_python():
+    assert dns._GETNAMEINFO_FREES_GIL == (sys.version_info >= (3, 11, 4))
+
+
+def test_scoped_address_is_cached_under_its_own_key(make):
+    r, _ = make({"fe80::1%eth0": "link.example"})
+    assert r.wait(["fe80::1%eth0"], 2) == {"fe80::1%eth0": "link.example"}
+
+
+@pytest.mark.parametrize("is_local,nl,nr,want", [
+    (True, False, False, True), (False, False, False, True),
+    (True, True, False, False), (False, True, False, True),
+    (True, False, True, True), (False, False, True, False),
+])
+def test_should_resolve(is_local, nl, nr, want):
+    assert should_resolve(is_local, nl, nr) is want
+
+
+# -- the test DNS server ------------------------------------------------------------------------
+
+HOSTILE_LABELS = [b"evil\x1b[2J", b"line\nbreak", "\u202e".encode(), b"test"]
+
+
+def test_dns_server_answers_ptr_hostile_bytes_and_nxdomain():
+    answers = {"10.9.0.2": "good.example.test", "10.9.0.3": HOSTILE_LABELS,
+               "2001:db8::2": "six.example.test"}
+    with dnsutil.DnsServer(answers, {"10.9.0.4": 0.5}) as srv:
+        assert dnsutil.ask_ptr("10.9.0.2", srv.address) == (0, [b"good", b"example", b"test"])
+        assert dnsutil.ask_ptr("10.9.0.3", srv.address) == (0, HOSTILE_LABELS)
+        assert dnsutil.ask_ptr("2001:db8::2", srv.address)[1] == [b"six", b"example", b"test"]
+        assert dnsutil.ask_ptr("10.9.0.99", srv.address) == (3, None)
+        assert ("2.0.9.10.in-addr.arpa", dnsutil.T_PTR) in srv.queries
+
+
+def test_dns_server_delays_one_name_not_the_others():
+    answers = {"10.9.0.2": "good.example.test", "10.9.0.4": "slow.example.test"}
+    with dnsutil.DnsServer(answers, {"10.9.0.4": 0.6}) as srv:
+        result = {}
+        t = threading.Thread(target=lambda: result.update(
+            slow=timed(dnsutil.ask_ptr, "10.9.0.4", srv.address)))
+        t.start()
+        time.sleep(0.05)
+        (_, labels), took = timed(dnsutil.ask_ptr, "10.9.0.2", srv.address)
+        assert labels == [b"good", b"example", b"test"] and took < 0.3
+        t.join(3)
+        (_, labels), took = result["slow"]
+        assert labels[0] == b"slow" and took >= 0.55
+
+
+def test_resolver_over_the_dns_server_rejects_what_the_wire_brings():
+    """The injection seam end to end: bytes from a PTR answer, decoded the way
+    a lenient resolver (musl) would pass them on, never become a name."""
+    answers = {"10.9.0.2": "good.example.test", "10.9.0.3": HOSTILE_LABELS,
+               "10.9.0.5": [b"caf\xc3\xa9", b"test"]}
+    with dnsutil.DnsServer(answers) as srv:
+        def resolve(addr):
+            _rcode, labels = dnsutil.ask_ptr(addr, srv.address)
+            if labels is None:
+                raise socket.gaierror(socket.EAI_NONAME, "no name")
+            return ".".join(l.decode("utf-8", "surrogateescape") for l in labels)
+
+        r = Resolver(resolve=resolve)
+        try:
+            out = r.wait(["10.9.0.2", "10.9.0.3", "10.9.0.5", "10.9.0.6"], 3)
+        finally:
+            r.close()
+    assert out == {"10.9.0.2": "good.example.test", "10.9.0.3": None, "10.9.0.5": None,
+                   "10.9.0.6": None}
+    assert (r.stats["rejected"], r.stats["failures"]) == (2, 1)
+
+
+def test_dns_server_child_process_serves_until_stdin_closes():
+    p = subprocess.Popen(dnsutil.serve_argv({"10.9.0.3": HOSTILE_LABELS}, port=0),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        assert line.startswith("ready ")
+        port = int(line.split()[1])
+        assert dnsutil.ask_ptr("10.9.0.3", ("127.0.0.1", port)) == (0, HOSTILE_LABELS)
+        p.stdin.close()
+        assert p.wait(5) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
