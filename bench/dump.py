@@ -119,8 +119,11 @@ def measure_inside(repeat):
     from flowtop.netlink.ctnetlink import Decoder
 
     res = {name: {"walls": [], "cpus": [], "na": None} for name in ROWS}
-    commands = {"flowtop --once --json": [sys.executable, "-m", "flowtop", "--once", "--json"],
-                "flowtop --once": [sys.executable, "-m", "flowtop", "--once"],
+    # -n -G: reverse DNS and GeoIP are network and database costs that
+    # conntrack -L does not pay; processes and interfaces stay on.
+    commands = {"flowtop --once --json": [sys.executable, "-m", "flowtop", "--once", "--json",
+                                          "-n", "-G"],
+                "flowtop --once": [sys.executable, "-m", "flowtop", "--once", "-n", "-G"],
                 CONNTRACK: ["conntrack", "-L", "-o", "extended"]}
     if not os.path.exists(os.path.join(ROOT, "flowtop", "__main__.py")):
         for name in ROWS[:2]:

@@ -4,7 +4,8 @@
     sudo python3 bench/refresh.py 10000 [--ticks 10]
 
 Fills a namespace like dump.py, then, inside it, runs the live view's tick
-as the collector thread does - dump, FlowTable.apply - plus what the screen
+as the collector thread does - dump, FlowTable.apply, the enrichers'
+per-tick refresh (processes, interfaces; no DNS or GeoIP) - plus what the screen
 does with it (filter and sort every row, format one screen of rows), and
 reports median CPU and wall per refresh, the share of one core at a 1 s
 interval, and conntrack -L's CPU for one listing in the same run.
@@ -29,23 +30,26 @@ from dump import fill  # noqa: E402
 def measure_inside(ticks):
     from flowtop import cli
     from flowtop.app import KernelSource
+    from flowtop.enrich.bundle import from_options
     from flowtop.live import tick
-    from flowtop.services import Services
     from flowtop.table import FlowTable
     from flowtop.views import rows as vm
 
-    opts = cli.parse(["--loopback", "--no-sysctl"])
+    # As the live benchmark runs flowtop: no DNS, no GeoIP (network and
+    # database costs, not flowtop's); processes and interfaces on.
+    opts = cli.parse(["--loopback", "--no-sysctl", "-n", "-G"])
     source = KernelSource(opts)
     source.open()
     table = FlowTable()
     state = vm.ViewState(opts)
-    fmt = vm.Formatter(state, Services())
+    enrich = from_options(opts)
+    fmt = vm.Formatter(state, enrich)
     collect, screen, walls = [], [], []
     for _ in range(ticks + 1):
         c0, w0 = time.process_time(), time.perf_counter()
-        wall = tick(source, table)
+        wall = tick(source, table, enrich)
         c1 = time.process_time()
-        shown = vm.select(list(table), state, fmt)
+        shown = vm.build(list(table), state, fmt)
         cols = vm.layout(200, state)
         for r in shown[:47]:
             fmt.line(r, cols, wall)
@@ -55,6 +59,7 @@ def measure_inside(ticks):
         walls.append(w2 - w0)
         time.sleep(0.2)
     source.close()
+    enrich.close()
     # the first tick learns layouts and sees every flow as new: report it apart
     return {"flows": len(table), "first_cpu": collect[0] + screen[0],
             "collect_cpu": statistics.median(collect[1:]),

@@ -2,13 +2,14 @@
 
 Names come from netsniff-ng-format files ("port, name" lines): first
 ``/etc/flowtop/{tcp,udp}.conf`` when present, else the ones shipped in the
-package (``pkgutil.get_data``, so a zipapp works), then the system's
-services database (``getservbyport``) for ports neither lists.  A conf file
-is input like any other: names pass ``text.sanitize``.
+package (``pkgutil.get_data``, so a zipapp works), then /etc/services for
+ports neither lists - read once into a table: getservbyport rereads the
+file on every call (~25 us), far too slow for 64k ports.  A conf file is
+input like any other: names pass ``text.sanitize``.
 """
 
 import pkgutil
-import socket
+import re
 
 from .text import sanitize
 
@@ -36,6 +37,29 @@ def parse_conf(text):
     return out
 
 
+_SERVICES_LINE = re.compile(r"^([A-Za-z0-9][\w.+-]*)\s+(\d+)/(tcp|udp|sctp|dccp)\b")
+
+
+def parse_services(text):
+    """services(5) text -> {proto: {port: first name}}."""
+    out = {}
+    for line in text.splitlines():
+        m = _SERVICES_LINE.match(line.split("#", 1)[0].strip())
+        if m:
+            port = int(m.group(2))
+            if 0 < port < 65536:
+                out.setdefault(m.group(3), {}).setdefault(port, sanitize(m.group(1), 16))
+    return out
+
+
+def load_system(path="/etc/services"):
+    try:
+        with open(path, "rb") as f:
+            return parse_services(f.read(MAX_CONF).decode("utf-8", "replace"))
+    except OSError:
+        return {}
+
+
 def load_conf(proto, etc_dir=ETC_DIR):
     """The port table of ``proto`` ("tcp"/"udp"): /etc/flowtop's file when
     readable, else the packaged one, else empty."""
@@ -55,9 +79,10 @@ class Services:
     """Names ports; the side of a flow with a known name (or the lower
     port) is the service.  Tables load on first use."""
 
-    def __init__(self, etc_dir=ETC_DIR, lookup=socket.getservbyport, load=load_conf):
+    def __init__(self, etc_dir=ETC_DIR, system=load_system, load=load_conf):
         self._etc = etc_dir
-        self._lookup = lookup
+        self._system_fn = system
+        self._system = None
         self._load = load
         self._tables = {}
         self._cache = {}
@@ -76,10 +101,9 @@ class Services:
                 table = self._tables[proto] = self._load(proto, self._etc)
             name = table.get(port)
             if name is None:
-                try:
-                    name = sanitize(self._lookup(port, proto), 16) or None
-                except (OSError, OverflowError, TypeError):
-                    name = None
+                if self._system is None:
+                    self._system = self._system_fn()
+                name = self._system.get(proto, {}).get(port)
         if len(self._cache) < 65536:
             self._cache[key] = name
         return name

@@ -16,15 +16,26 @@ def test_packaged_conf_loads_via_pkgutil(tmp_path):
 
 def test_etc_overrides_packaged(tmp_path):
     (tmp_path / "tcp.conf").write_text("443, mytls\n")
-    s = Services(etc_dir=str(tmp_path), lookup=lambda p, proto: "sys-%d" % p)
+    s = Services(etc_dir=str(tmp_path), system=lambda: {"tcp": {80: "sys-80"}})
     assert s.name(443, 6) == "mytls"
     assert s.name(80, 6) == "sys-80"                      # not in the file: services db
 
 
 def test_flow_label_prefers_named_then_lower_port(tmp_path):
-    s = Services(etc_dir=str(tmp_path), lookup=lambda p, proto: (_ for _ in ()).throw(OSError()))
+    s = Services(etc_dir=str(tmp_path), system=dict)
     assert s.of_flow(51515, 443, 6) == "https"
     assert s.of_flow(53, 40000, 17) == "domain"           # the named side, even as source
     assert s.of_flow(40001, 40000, 17) == "40000"
     assert s.of_flow(51515, 443, 6, numeric=True) == "443"
     assert s.of_flow(None, None, 1) == ""
+
+
+def test_system_services_parsed_once():
+    from flowtop.services import parse_services
+    db = parse_services("http 80/tcp www # web\nbad\ndomain 53/udp\nx\x1b 9/tcp\n")
+    assert db == {"tcp": {80: "http"}, "udp": {53: "domain"}}     # "x\\x1b": not a name
+    calls = []
+    s = Services(etc_dir="/nonexistent", system=lambda: calls.append(1) or {"tcp": {}})
+    for port in range(20000, 20100):
+        s.name(port, 6)
+    assert calls == [1]

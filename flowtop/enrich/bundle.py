@@ -46,6 +46,7 @@ class Enrichment:
         self.numeric_local = numeric_local
         self.numeric_remote = numeric_remote
         self._jstr = {}
+        self._tail_template = None
 
     # -- once per tick --------------------------------------------------------------
     def tick(self, rows):
@@ -125,12 +126,49 @@ class Enrichment:
         return self.ifaces.of_flow(e)
 
     def json_tail(self, e):
-        """``fields(e)`` as the text of extra JSON keys: ',"pid":1,...'."""
-        values = self.fields(e)
+        """``fields(e)`` as the text of extra JSON keys: ',"pid":1,...'.
+
+        The hot path of ``--json`` (once per flow): what a missing provider
+        would give is baked into the template as null."""
+        tpl = self._tail_template
+        if tpl is None:
+            tpl = self._tail_template = self._make_tail_template()
         jstr = self._jstr
-        return "".join([',"%s":%s' % (k, "null" if v is None else v if type(v) is int
-                                      else jstr.get(v) or self._json(v))
-                        for k, v in values.items()])
+        p = self.proc(e) if self.process is not None else None
+        if p is None:
+            pid = name = user = "null"
+        else:
+            pid = "null" if p.pid is None else p.pid
+            name = p.name or "forwarded"
+            name = jstr.get(name) or self._json(name)
+            user = "null" if p.user is None else (jstr.get(p.user) or self._json(p.user))
+        service = self.services.of_flow(e.sport, e.dport, e.l4proto)
+        service = jstr.get(service) or self._json(service) if service else "null"
+        values = [pid, name, user, service]
+        if self.dns is not None:
+            values += [self._jopt(self.host(e.src)), self._jopt(self.host(e.dst))]
+        if self.geo is not None:
+            for addr in (e.src, e.dst):
+                g = self.geo_of(addr)
+                values += [self._jopt(getattr(g, "country", None)),
+                           self._jopt(getattr(g, "city", None)),
+                           "null" if getattr(g, "asn", None) is None else int(g.asn)]
+        if self.ifaces is not None:
+            iin, iout = self.ifaces_of(e)
+            values += [self._jopt(iin), self._jopt(iout)]
+        return tpl % tuple(values)
+
+    def _make_tail_template(self):
+        have = {"pid": True, "process": True, "user": True, "service": True,
+                "src_host": self.dns is not None, "dst_host": self.dns is not None,
+                "in_iface": self.ifaces is not None, "out_iface": self.ifaces is not None}
+        geo = self.geo is not None
+        return "".join(',"%s":%s' % (k, "%s" if have.get(k, geo) else "null") for k in FIELDS)
+
+    def _jopt(self, value):
+        if value is None:
+            return "null"
+        return self._jstr.get(value) or self._json(value)
 
     def _json(self, value):
         text = json.dumps(value)
