@@ -247,3 +247,183 @@ IPPROTO_UDPLITE = 136
 AF_UNSPEC = 0
 AF_INET = 2
 AF_INET6 = 10
+
+# =============================================================================
+# rtnetlink (NETLINK_ROUTE): links, addresses, route lookups.  Used by
+# flowtop.netlink.route.  Unlike ctnetlink, rtnetlink integers (RTA_OIF,
+# RTA_TABLE, RTA_MARK, ...) are in host byte order; addresses are raw bytes.
+# =============================================================================
+
+# --- include/uapi/linux/rtnetlink.h ------------------------------------------
+# message types (enum, RTM_BASE = 16)
+RTM_NEWLINK = 16
+RTM_DELLINK = 17
+RTM_GETLINK = 18
+RTM_NEWADDR = 20
+RTM_DELADDR = 21
+RTM_GETADDR = 22
+RTM_NEWROUTE = 24
+RTM_DELROUTE = 25
+RTM_GETROUTE = 26
+
+RTMSG_LEN = 12             # sizeof(struct rtmsg)
+RTGENMSG_LEN = 1           # sizeof(struct rtgenmsg)
+
+# IFLA_EXT_MASK bits (RTEXT_FILTER_*)
+RTEXT_FILTER_VF = 1 << 0
+RTEXT_FILTER_SKIP_STATS = 1 << 3
+
+# enum rtattr_type_t
+RTA_UNSPEC = 0
+RTA_DST = 1
+RTA_SRC = 2
+RTA_IIF = 3
+RTA_OIF = 4
+RTA_GATEWAY = 5
+RTA_PRIORITY = 6
+RTA_PREFSRC = 7
+RTA_METRICS = 8
+RTA_MULTIPATH = 9
+RTA_PROTOINFO = 10
+RTA_FLOW = 11
+RTA_CACHEINFO = 12
+RTA_SESSION = 13
+RTA_MP_ALGO = 14
+RTA_TABLE = 15
+RTA_MARK = 16
+RTA_MFC_STATS = 17
+RTA_VIA = 18
+RTA_NEWDST = 19
+RTA_PREF = 20
+RTA_ENCAP_TYPE = 21
+RTA_ENCAP = 22
+RTA_EXPIRES = 23
+RTA_PAD = 24
+RTA_UID = 25
+RTA_TTL_PROPAGATE = 26
+RTA_IP_PROTO = 27
+RTA_SPORT = 28
+RTA_DPORT = 29
+RTA_NH_ID = 30
+
+# rtm_type
+RTN_UNSPEC = 0
+RTN_UNICAST = 1
+RTN_LOCAL = 2
+RTN_BROADCAST = 3
+RTN_ANYCAST = 4
+RTN_MULTICAST = 5
+RTN_BLACKHOLE = 6
+RTN_UNREACHABLE = 7
+RTN_PROHIBIT = 8
+RTN_THROW = 9
+RTN_NAT = 10
+RTN_XRESOLVE = 11
+
+# enum rt_scope_t
+RT_SCOPE_UNIVERSE = 0
+RT_SCOPE_SITE = 200
+RT_SCOPE_LINK = 253
+RT_SCOPE_HOST = 254
+RT_SCOPE_NOWHERE = 255
+
+# rtm_flags
+RTM_F_NOTIFY = 0x100
+RTM_F_CLONED = 0x200
+RTM_F_EQUALIZE = 0x400
+RTM_F_PREFIX = 0x800
+RTM_F_LOOKUP_TABLE = 0x1000
+RTM_F_FIB_MATCH = 0x2000
+RTM_F_OFFLOAD = 0x4000
+RTM_F_TRAP = 0x8000
+
+# enum rt_class_t
+RT_TABLE_UNSPEC = 0
+RT_TABLE_COMPAT = 252
+RT_TABLE_DEFAULT = 253
+RT_TABLE_MAIN = 254
+RT_TABLE_LOCAL = 255
+
+# --- include/uapi/linux/if_link.h --------------------------------------------
+IFINFOMSG_LEN = 16         # sizeof(struct ifinfomsg)
+
+# enum (IFLA_*), the ones flowtop reads
+IFLA_UNSPEC = 0
+IFLA_ADDRESS = 1
+IFLA_BROADCAST = 2
+IFLA_IFNAME = 3
+IFLA_MTU = 4
+IFLA_LINK = 5
+IFLA_MASTER = 10
+IFLA_OPERSTATE = 16
+IFLA_EXT_MASK = 29
+IFLA_ALT_IFNAME = 53
+
+# --- include/uapi/linux/if_addr.h --------------------------------------------
+IFADDRMSG_LEN = 8          # sizeof(struct ifaddrmsg)
+
+# enum (IFA_*)
+IFA_UNSPEC = 0
+IFA_ADDRESS = 1
+IFA_LOCAL = 2
+IFA_LABEL = 3
+IFA_BROADCAST = 4
+IFA_ANYCAST = 5
+IFA_CACHEINFO = 6
+IFA_MULTICAST = 7
+IFA_FLAGS = 8
+IFA_RT_PRIORITY = 9
+IFA_TARGET_NETNSID = 10
+IFA_PROTO = 11
+
+# --- include/uapi/linux/if.h -------------------------------------------------
+IFF_UP = 0x1
+IFF_LOOPBACK = 0x8
+IFNAMSIZ = 16
+
+# =============================================================================
+# sock_diag (NETLINK_SOCK_DIAG): the socket table, for flowtop.enrich.process
+# via flowtop.netlink.sockdiag.  inet_diag_msg ports and addresses are
+# network-order bytes; every other integer is in host order.
+# =============================================================================
+
+# --- include/uapi/linux/sock_diag.h ------------------------------------------
+SOCK_DIAG_BY_FAMILY = 20
+SOCK_DESTROY = 21
+
+# --- include/uapi/linux/inet_diag.h ------------------------------------------
+INET_DIAG_REQ_V2_LEN = 56  # sizeof(struct inet_diag_req_v2)
+INET_DIAG_SOCKID_LEN = 48  # sizeof(struct inet_diag_sockid)
+INET_DIAG_MSG_LEN = 72     # sizeof(struct inet_diag_msg)
+INET_DIAG_NOCOOKIE = 0xFFFFFFFF
+
+# enum (INET_DIAG_*), the attributes of an inet_diag_msg
+INET_DIAG_NONE = 0
+INET_DIAG_MEMINFO = 1
+INET_DIAG_INFO = 2
+INET_DIAG_VEGASINFO = 3
+INET_DIAG_CONG = 4
+INET_DIAG_TOS = 5
+INET_DIAG_TCLASS = 6
+INET_DIAG_SKMEMINFO = 7
+INET_DIAG_SHUTDOWN = 8
+INET_DIAG_DCTCPINFO = 9
+INET_DIAG_PROTOCOL = 10
+INET_DIAG_SKV6ONLY = 11
+
+# --- include/net/tcp_states.h (not uapi; the values ss and /proc/net use) -----
+TCP_ESTABLISHED = 1
+TCP_SYN_SENT = 2
+TCP_SYN_RECV = 3
+TCP_FIN_WAIT1 = 4
+TCP_FIN_WAIT2 = 5
+TCP_TIME_WAIT = 6
+TCP_CLOSE = 7
+TCP_CLOSE_WAIT = 8
+TCP_LAST_ACK = 9
+TCP_LISTEN = 10
+TCP_CLOSING = 11
+TCP_NEW_SYN_RECV = 12
+
+# --- include/uapi/linux/in.h (beyond the section above) -----------------------
+IPPROTO_RAW = 255

@@ -1,0 +1,340 @@
+"""The input and output interface of each flow, from route lookups (nftop's
+in/out interface columns and its ``-i``/``-o`` filters).
+
+Conntrack does not record interfaces, so they are inferred by asking the
+kernel's routing table - ``ip route get`` over rtnetlink - per flow end.
+
+Which lookups
+-------------
+A flow's original tuple is ``src -> dst``; its reply tuple ``reply_src ->
+reply_dst``.  ``src`` is the originator as its packets arrive here;
+``reply_src`` is where the original-direction packets are finally sent (it
+equals ``dst`` unless DNAT rewrote the destination - then ``dst`` is often
+this router's own public address, and routing to it would say "local").
+"in" is the interface the original-direction packets arrive on, "out" the
+one they leave through; reply packets go the other way (arrive on "out",
+leave through "in").
+
+* A flow through a router (neither end local):
+  in  = oif of ``route get <src> mark <ctmark>`` - the interface the
+  originator is reachable through (the reverse path that rp_filter checks);
+  out = oif of ``route get <reply_src> mark <ctmark>``.
+* One end is this host (the route lookup answers type RTN_LOCAL): the route
+  to a local address always says ``lo``, which is not where the flow's
+  packets are.  That end takes the interface that owns the address
+  (RTM_GETADDR); an address no interface owns (127.0.0.2 in 127/8) keeps
+  the route's answer.  The other end is looked up as above.  So a
+  connection from this host's eth0 address to the Internet is eth0 -> eth0,
+  and a LAN client reaching this router's WAN address is lan0 -> wan0 -
+  "out" then names the address the flow is for, though its packets never
+  leave through wan0 (``iface_totals`` counts only the wire side).
+* Both ends local: the packets really cross the loopback device, and the
+  route's answer (``lo``) is kept for both.
+
+Lookups are cached per (address, ctmark) - both directions of many flows
+share them - with a bound, and refreshed lazily after ``ttl`` seconds since
+routes change.  ``prefetch(entries)`` sends every missing or stale lookup of
+a tick in one batch (``route.route_get_many``); ``of_flow`` then only reads
+the cache (a miss costs one lookup).  Interface names come from one
+RTM_GETLINK dump, refreshed after ``ttl`` or when an unknown ifindex shows
+up (at most once a second), and pass ``text.sanitize``.
+
+Caveats (nftop's README says as much): this is the kernel's *current*
+answer for a *simplified* packet, not what happened to the flow's packets.
+It can be wrong with policy routing that matches on anything but the
+destination and the mark - source address (``ip rule from``), input
+interface (``iif``), uid, tos, ports -, with a packet fwmark that differs
+from the conntrack mark (the ct mark is used; setups that copy it with
+``meta mark set ct mark`` / ``CONNMARK --restore-mark`` agree), with
+multipath/ECMP routes (the kernel hashes each flow), asymmetric routing,
+VRFs, tunnels and bridges (the route names the bridge, not its port), and
+after a route changed since the flow began.  IPv6 link-local addresses
+carry no scope in conntrack, so the owner of an address that exists on
+several interfaces is one of them.
+"""
+
+import time
+from collections import namedtuple
+
+from ..netlink import route as _route
+from ..netlink.errors import DecodeError, NetlinkError
+from ..netlink.uapi import RTN_LOCAL
+from ..text import sanitize
+
+MAX_ENTRIES = 65536       # cached (address, mark) lookups
+RETRY = 5.0               # seconds before a failed (not "no route") lookup is retried
+NAMES_MIN_INTERVAL = 1.0  # an unknown ifindex re-dumps the links at most this often
+
+FlowIfaces = namedtuple("FlowIfaces", "in_iface out_iface src_local dst_local")
+FlowIfaces.__doc__ = """``in_iface``/``out_iface`` names (None when unknown) and whether
+the flow's originator (``src``) and its final destination (``reply_src``)
+are this host."""
+
+_FAILED = object()        # a transient failure, cached for RETRY seconds
+
+
+def iface_match(pattern, name):
+    """nftop/iptables interface matching: ``vlan+`` matches every name that
+    starts with ``vlan`` (vlan, vlan0, vlan10); ``+`` alone matches any
+    interface; anything else must be equal.  A missing name never matches."""
+    if name is None or pattern is None:
+        return False
+    if pattern.endswith("+"):
+        return name.startswith(pattern[:-1])
+    return name == pattern
+
+
+class Interfaces:
+    """In/out interface names per flow from cached route lookups.
+
+    ``route_sock_factory()`` opens the NETLINK_ROUTE socket (lazily, once;
+    reopened after an error); ``clock`` is monotonic seconds; ``ttl`` how
+    long a route or the name table is trusted.  The tests' seams:
+    ``lookup(keys)`` - a list of ``(address, mark)`` to a list of
+    ``RouteInfo``/None/NetlinkError (default: ``route.route_get_many``),
+    ``links()`` - ``{ifindex: name}`` (default: ``route.interfaces``),
+    ``owners()`` - ``{address: ifindex}`` (default: from
+    ``route.addresses``).
+    """
+
+    def __init__(self, route_sock_factory=_route.open_socket, clock=time.monotonic, ttl=30.0,
+                 max_entries=MAX_ENTRIES, lookup=None, links=None, owners=None):
+        self._factory = route_sock_factory
+        self.clock = clock
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._lookup_fn = lookup or self._kernel_lookup
+        self._links_fn = links or self._kernel_links
+        self._owners_fn = owners or self._kernel_owners
+        self._sock = None
+        self._cache = {}          # (address, mark) -> (RouteInfo | None | _FAILED, expires)
+        self._names = {}          # ifindex -> name
+        self._owners = {}         # address -> ifindex
+        self._names_expire = None
+        self._names_tried = None
+        self.lookups = 0          # route lookups asked for, all told (for tests and stats)
+
+    # -- the kernel -------------------------------------------------------------------
+    def _socket(self):
+        if self._sock is None:
+            self._sock = self._factory()
+        return self._sock
+
+    def _drop_socket(self):
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+            self._sock = None
+
+    def _kernel(self, fn):
+        try:
+            return fn(self._socket())
+        except (OSError, DecodeError):
+            self._drop_socket()         # a fresh socket next time: no stale replies
+            raise
+
+    def _kernel_lookup(self, keys):
+        return self._kernel(lambda s: _route.route_get_many(
+            [(addr, None, mark or None, None) for addr, mark in keys], sock=s))
+
+    def _kernel_links(self):
+        return self._kernel(_route.interfaces)
+
+    def _kernel_owners(self):
+        owners = {}
+        for a in self._kernel(_route.addresses):
+            owners.setdefault(a.address, a.index)
+        return owners
+
+    # -- the route cache ----------------------------------------------------------------
+    def _store(self, key, result, now):
+        if isinstance(result, NetlinkError) or result is _FAILED:
+            value, expires = _FAILED, now + min(RETRY, self.ttl)
+        else:
+            value, expires = result, now + self.ttl
+        cache = self._cache
+        cache.pop(key, None)
+        cache[key] = (value, expires)
+        while len(cache) > self.max_entries:
+            del cache[next(iter(cache))]      # the least recently refreshed
+
+    def _resolve(self, keys, now):
+        if not keys:
+            return
+        self.lookups += len(keys)
+        try:
+            results = self._lookup_fn(keys)
+        except (OSError, DecodeError):
+            results = [_FAILED] * len(keys)
+        for key, result in zip(keys, results):
+            self._store(key, result, now)
+
+    def _fresh(self, key, now):
+        hit = self._cache.get(key)
+        return hit is not None and hit[1] > now
+
+    def prefetch(self, entries):
+        """Look up, in one batch, every (address, mark) of ``entries`` that is
+        not cached or has gone stale.  Returns the number of lookups sent."""
+        now = self.clock()
+        want = {}
+        for e in entries:
+            mark = e.mark or 0
+            for addr in (e.src, e.reply_src if e.reply_src is not None else e.dst):
+                if addr is not None:
+                    key = (addr, mark)
+                    if key not in want and not self._fresh(key, now):
+                        want[key] = True
+        keys = list(want)
+        self._resolve(keys, now)
+        self._names_for(now)
+        return len(keys)
+
+    def route(self, addr, mark=0):
+        """The cached RouteInfo (None: no route or unknown) for ``addr``; a
+        miss or a stale entry costs one lookup now."""
+        if addr is None:
+            return None
+        key = (addr, mark or 0)
+        now = self.clock()
+        if not self._fresh(key, now):
+            self._resolve([key], now)
+        value = self._cache[key][0]
+        return None if value is _FAILED else value
+
+    # -- names --------------------------------------------------------------------------
+    def _names_for(self, now, unknown=None):
+        """Refresh the ifindex -> name and address -> ifindex maps when they
+        expired, or when ``unknown`` ifindex is asked for (rate-limited)."""
+        expired = self._names_expire is None or now >= self._names_expire
+        if not expired:
+            if unknown is None or unknown in self._names:
+                return
+            if self._names_tried is not None and now - self._names_tried < NAMES_MIN_INTERVAL:
+                return
+        self._names_tried = now
+        try:
+            names = self._links_fn()
+            owners = self._owners_fn()
+        except (OSError, DecodeError):
+            self._names_expire = now + min(RETRY, self.ttl)
+            return
+        self._names = {int(i): sanitize(n) for i, n in names.items()}
+        self._owners = dict(owners)
+        self._names_expire = now + self.ttl
+
+    def name(self, ifindex):
+        """The name of ``ifindex`` (None when unknown)."""
+        if ifindex is None:
+            return None
+        name = self._names.get(ifindex)
+        if name is None:
+            self._names_for(self.clock(), unknown=ifindex)
+            name = self._names.get(ifindex)
+        return name
+
+    def owner(self, addr):
+        """The ifindex of the interface that has ``addr`` configured, or None."""
+        self._names_for(self.clock())
+        return self._owners.get(addr)
+
+    # -- per flow -------------------------------------------------------------------------
+    def flow_ifaces(self, entry):
+        """FlowIfaces of a conntrack entry (see the module docstring)."""
+        mark = entry.mark or 0
+        a = entry.src
+        b = entry.reply_src if entry.reply_src is not None else entry.dst
+        ra = self.route(a, mark)
+        rb = self.route(b, mark)
+        a_local = ra is not None and ra.type == RTN_LOCAL
+        b_local = rb is not None and rb.type == RTN_LOCAL
+        if a_local and b_local:       # host-internal: it really is the loopback
+            return FlowIfaces(self.name(ra.oif), self.name(rb.oif), True, True)
+        return FlowIfaces(self._end(a, ra, a_local), self._end(b, rb, b_local),
+                          a_local, b_local)
+
+    def _end(self, addr, info, local):
+        if info is None:
+            return None
+        if local:
+            index = self.owner(addr)
+            if index is not None:
+                return self.name(index)
+        return self.name(info.oif)
+
+    def of_flow(self, entry):
+        """``(in_name, out_name)`` of a conntrack entry; None where unknown."""
+        try:
+            f = self.flow_ifaces(entry)
+        except (OSError, DecodeError):
+            return (None, None)
+        return (f.in_iface, f.out_iface)
+
+    def close(self):
+        self._drop_socket()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def iface_totals(flows, interfaces):
+    """Bytes and packets per interface, summed from the flows' counters.
+
+    ``interfaces``: an ``Interfaces`` (or anything with ``flow_ifaces``), or
+    a callable ``flow -> (in_name, out_name)`` (every end then counts as
+    remote, as on a router).  Returns ``{name: {"rx_bytes", "rx_packets",
+    "tx_bytes", "tx_packets"}}``; name None collects what went through an
+    interface that is not known.
+
+    Per flow, the original direction (``bytes_orig``/``packets_orig``) is
+    received on the in interface and transmitted on the out interface; the
+    reply direction (``*_reply``) is received on out and transmitted on in.
+    A side that is this host neither receives from nor transmits to the wire:
+    a flow this host originated adds no rx on its in interface for the
+    original direction and no tx there for the reply, and likewise for a
+    local destination on the out interface.  A flow with both ends local
+    crosses the loopback once each way: rx and tx on it for both directions
+    (as lo's own counters count).  Flows without counters (accounting off)
+    are skipped.  Conntrack counts layer-3 bytes, so these stay below the
+    interface's own (layer-2, all traffic) counters.
+    """
+    flow_ifaces = getattr(interfaces, "flow_ifaces", None)
+    totals = {}
+
+    def add(name, what, nbytes, npackets):
+        t = totals.get(name)
+        if t is None:
+            t = totals[name] = {"rx_bytes": 0, "rx_packets": 0, "tx_bytes": 0, "tx_packets": 0}
+        t[what + "_bytes"] += nbytes
+        t[what + "_packets"] += npackets
+
+    for f in flows:
+        if f.bytes_orig is None or f.bytes_reply is None:
+            continue
+        if flow_ifaces is not None:
+            in_if, out_if, a_local, b_local = flow_ifaces(f)
+        else:
+            in_if, out_if = interfaces(f)
+            a_local = b_local = False
+        ob, op = f.bytes_orig, f.packets_orig or 0
+        rb, rp = f.bytes_reply, f.packets_reply or 0
+        if a_local and b_local:
+            for name, nb, np_ in ((in_if, ob, op), (out_if, rb, rp)):
+                add(name, "tx", nb, np_)
+                add(name, "rx", nb, np_)
+            continue
+        if not a_local:
+            add(in_if, "rx", ob, op)      # original direction arrives on in
+            add(in_if, "tx", rb, rp)      # replies leave through in
+        if not b_local:
+            add(out_if, "tx", ob, op)     # original direction leaves through out
+            add(out_if, "rx", rb, rp)     # replies arrive on out
+    return totals
+
+
+__all__ = ["Interfaces", "FlowIfaces", "iface_match", "iface_totals"]
