@@ -231,9 +231,14 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
 
     if opts.update:
         from .enrich.geoupdate import update
+        def report(line):
+            if line.startswith("error:"):
+                say(line[len("error:"):].strip())
+            else:
+                stdout.write(line + "\n")
+                stdout.flush()
         try:
-            return update(say=lambda line: say(line) if line else None,
-                          info=lambda line: (stdout.write(line + "\n"), stdout.flush()))
+            return update(say=report)
         except KeyboardInterrupt:
             return 130
     source = ReplaySource(opts) if opts.replay else KernelSource(opts)
