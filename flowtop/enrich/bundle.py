@@ -12,7 +12,7 @@ import json
 
 from ..text import sanitize
 
-FIELDS = ("pid", "process", "user", "service", "src_host", "dst_host",
+FIELDS = ("pid", "process", "user", "peer_pid", "peer_process", "service", "src_host", "dst_host",
           "src_country", "src_city", "src_asn", "dst_country", "dst_city", "dst_asn",
           "in_iface", "out_iface")
 
@@ -96,6 +96,20 @@ class Enrichment:
         except OSError:
             return None
 
+    def procs(self, e):
+        """(local process, its peer): the flow's local process (the opener
+        when local, else the answerer) and, when both ends are on this host,
+        the other one; None where unknown."""
+        if self.process is None:
+            return None, None
+        try:
+            orig, reply = self.process.lookup_both(e)
+        except OSError:
+            return None, None
+        if orig is None:
+            return reply, None
+        return orig, (reply if reply is not orig else None)
+
     def process_label(self, e):
         p = self.proc(e)
         if p is None:
@@ -134,7 +148,7 @@ class Enrichment:
         if tpl is None:
             tpl = self._tail_template = self._make_tail_template()
         jstr = self._jstr
-        p = self.proc(e) if self.process is not None else None
+        p, peer = self.procs(e)
         if p is None:
             pid = name = user = "null"
         else:
@@ -142,9 +156,14 @@ class Enrichment:
             name = p.name or "forwarded"
             name = jstr.get(name) or self._json(name)
             user = "null" if p.user is None else (jstr.get(p.user) or self._json(p.user))
+        if peer is None:
+            ppid = pname = "null"
+        else:
+            ppid = "null" if peer.pid is None else peer.pid
+            pname = self._jopt(peer.name)
         service = self.services.of_flow(e.sport, e.dport, e.l4proto)
         service = jstr.get(service) or self._json(service) if service else "null"
-        values = [pid, name, user, service]
+        values = [pid, name, user, ppid, pname, service]
         if self.dns is not None:
             values += [self._jopt(self.host(e.src)), self._jopt(self.host(e.dst))]
         if self.geo is not None:
@@ -159,7 +178,8 @@ class Enrichment:
         return tpl % tuple(values)
 
     def _make_tail_template(self):
-        have = {"pid": True, "process": True, "user": True, "service": True,
+        have = {"pid": True, "process": True, "user": True, "peer_pid": True,
+                "peer_process": True, "service": True,
                 "src_host": self.dns is not None, "dst_host": self.dns is not None,
                 "in_iface": self.ifaces is not None, "out_iface": self.ifaces is not None}
         geo = self.geo is not None
@@ -178,13 +198,15 @@ class Enrichment:
 
     def fields(self, e):
         """The enrichment keys of the JSON/CSV records (FIELDS order)."""
-        p = self.proc(e)
+        p, peer = self.procs(e)
         sg, dg = self.geo_of(e.src), self.geo_of(e.dst)
         ii, oi = self.ifaces_of(e)
         return {
             "pid": getattr(p, "pid", None),
             "process": (getattr(p, "name", None) or "forwarded") if p is not None else None,
             "user": getattr(p, "user", None),
+            "peer_pid": getattr(peer, "pid", None),
+            "peer_process": getattr(peer, "name", None),
             "service": self.services.of_flow(e.sport, e.dport, e.l4proto) or None,
             "src_host": self.host(e.src),
             "dst_host": self.host(e.dst),

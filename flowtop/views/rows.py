@@ -312,10 +312,13 @@ class Formatter:
         ]
         enrich = self.enrich
         if enrich.process is not None:
-            p = enrich.proc(e)
-            lines.append(("process", "-" if p is None else (
-                enrich.process_label(e) + ("" if getattr(p, "user", None) is None
-                                           else " user %s" % p.user))))
+            p, peer = enrich.procs(e)
+            for label, who in (("process", p), ("peer", peer)):
+                if who is None and label == "peer":
+                    continue
+                lines.append((label, "-" if who is None else "%s%s%s" % (
+                    who.name or "?", "" if who.pid is None else "/%d" % who.pid,
+                    "" if who.user is None else " user %s" % who.user)))
         for label, addr in (("source", e.src), ("destination", e.dst)):
             extra = []
             name = enrich.host(addr)
