@@ -109,6 +109,10 @@ DNS_WAIT = 1.0     # --once: seconds to wait for reverse DNS names, in total
 
 def make_writer(opts, stream, enrich=None, notes=()):
     """The writer of ``opts``' format; each has ``write_rows(table, wall)``."""
+    if opts.output in ("json", "csv") and opts.view != "flows":
+        from .views.records import GroupWriter
+        sort = opts.sort.lstrip("+")
+        return GroupWriter(stream, opts.view, enrich, opts.output, sort, opts.sort.startswith("+"))
     if opts.output == "json":
         from .views.records import JsonLinesWriter
         return JsonLinesWriter(stream, enrich.json_tail if enrich is not None else None)
@@ -127,7 +131,7 @@ def once(source, opts, stdout, enrich, notes):
     reverse-DNS names resolved within DNS_WAIT seconds can be used.
     """
     from .table import FlowTable
-    if opts.output == "json" and enrich.dns is None and source.live:
+    if opts.output == "json" and enrich.dns is None and source.live and opts.view == "flows":
         enrich.tick(())
         now, lines = source.snapshot("json", enrich.json_tail)
         make_writer(opts, stdout, enrich).write(lines, now)
@@ -143,7 +147,9 @@ def once(source, opts, stdout, enrich, notes):
         addrs = {a for f in flows for a in (f.src, f.dst)}
         enrich.dns.wait(sorted(addrs), DNS_WAIT)
     writer = make_writer(opts, stdout, enrich, notes)
-    if opts.output == "json":
+    if opts.output != "text" and opts.view != "flows":
+        writer.write_rows(table, now)
+    elif opts.output == "json":
         from .views.records import json_line
         writer.write((json_line(f, now)[:-2] + enrich.json_tail(f) + "}\n" for f in flows), now)
     elif opts.output == "csv":

@@ -305,36 +305,40 @@ def iface_totals(flows, interfaces):
     """
     flow_ifaces = getattr(interfaces, "flow_ifaces", None)
     totals = {}
-
-    def add(name, what, nbytes, npackets):
-        t = totals.get(name)
-        if t is None:
-            t = totals[name] = {"rx_bytes": 0, "rx_packets": 0, "tx_bytes": 0, "tx_packets": 0}
-        t[what + "_bytes"] += nbytes
-        t[what + "_packets"] += npackets
-
     for f in flows:
         if f.bytes_orig is None or f.bytes_reply is None:
             continue
         if flow_ifaces is not None:
-            in_if, out_if, a_local, b_local = flow_ifaces(f)
+            fi = flow_ifaces(f)
         else:
-            in_if, out_if = interfaces(f)
-            a_local = b_local = False
-        ob, op = f.bytes_orig, f.packets_orig or 0
-        rb, rp = f.bytes_reply, f.packets_reply or 0
-        if a_local and b_local:
-            for name, nb, np_ in ((in_if, ob, op), (out_if, rb, rp)):
-                add(name, "tx", nb, np_)
-                add(name, "rx", nb, np_)
-            continue
-        if not a_local:
-            add(in_if, "rx", ob, op)      # original direction arrives on in
-            add(in_if, "tx", rb, rp)      # replies leave through in
-        if not b_local:
-            add(out_if, "tx", ob, op)     # original direction leaves through out
-            add(out_if, "rx", rb, rp)     # replies arrive on out
+            fi = FlowIfaces(*interfaces(f), False, False)
+        for name, what, which in crossings(fi):
+            t = totals.get(name)
+            if t is None:
+                t = totals[name] = {"rx_bytes": 0, "rx_packets": 0, "tx_bytes": 0,
+                                    "tx_packets": 0}
+            if which == "orig":
+                nbytes, npackets = f.bytes_orig, f.packets_orig or 0
+            else:
+                nbytes, npackets = f.bytes_reply, f.packets_reply or 0
+            t[what + "_bytes"] += nbytes
+            t[what + "_packets"] += npackets
     return totals
 
 
-__all__ = ["Interfaces", "FlowIfaces", "iface_match", "iface_totals"]
+def crossings(fi):
+    """Where a flow's two directions cross interfaces: [(name, "rx"|"tx",
+    "orig"|"reply")] for FlowIfaces ``fi`` (see ``iface_totals``)."""
+    in_if, out_if, a_local, b_local = fi
+    if a_local and b_local:       # once each way through the loopback
+        return [(in_if, "tx", "orig"), (in_if, "rx", "orig"),
+                (out_if, "tx", "reply"), (out_if, "rx", "reply")]
+    parts = []
+    if not a_local:
+        parts += [(in_if, "rx", "orig"), (in_if, "tx", "reply")]    # arrives on in; replies leave
+    if not b_local:
+        parts += [(out_if, "tx", "orig"), (out_if, "rx", "reply")]  # leaves through out
+    return parts
+
+
+__all__ = ["Interfaces", "FlowIfaces", "iface_match", "iface_totals", "crossings"]

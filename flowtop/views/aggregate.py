@@ -4,8 +4,9 @@ interface (flowtop's Processes tab, nftop's device table).
 "Sent" and "received" are seen from this host: for a flow it opened, the
 original direction is sent; for a flow to one of its servers, the reply
 direction is; a forwarded flow counts its original direction as sent
-toward the remote end.  Per interface, a flow counts twice: what arrives
-on its input interface and what leaves through its output one.
+toward the remote end.  Per interface, sent and received are what the
+flow's directions transmit and receive there (``enrich.iface.crossings``:
+nftop's device table, and what ``iface_totals`` sums).
 """
 
 from ..text import sanitize
@@ -30,6 +31,24 @@ class Group:
         self.rate_tx = self.rate_rx = 0.0
         self.closed = 0
         self.is_new = False
+
+    def add_crossing(self, row, what, which, first):
+        """Count one direction of ``row`` crossing this interface."""
+        e = row.entry
+        if which == "orig":
+            nb, np_, rate = e.bytes_orig or 0, e.packets_orig or 0, row.rate_orig or 0.0
+        else:
+            nb, np_, rate = e.bytes_reply or 0, e.packets_reply or 0, row.rate_reply or 0.0
+        if first:
+            self.flows += 1
+        if what == "tx":
+            self.bytes_tx += nb
+            self.pkts_tx += np_
+            self.rate_tx += rate
+        else:
+            self.bytes_rx += nb
+            self.pkts_rx += np_
+            self.rate_rx += rate
 
     def add(self, row, outbound):
         """Count ``row``; ``outbound``: its original direction is "sent"."""
@@ -76,10 +95,26 @@ def keys_of(view, row, enrich):
         cname = getattr(g, "country_name", None) or ("unknown" if code == "-" else "")
         return [((code,), ("%s %s" % (code, cname)).strip(), _outbound(e, enrich))]
     if view == "iface":
-        iin, iout = enrich.ifaces_of(e)
-        # arriving on the input interface: the original direction is received there
-        return [((iin or "?",), iin or "?", False), ((iout or "?",), iout or "?", True)]
+        return [((name or "?",), name or "?", None) for name in _iface_names(e, enrich)]
     raise ValueError("not an aggregate view: %r" % view)
+
+
+def _iface_crossings(e, enrich):
+    if enrich.ifaces is None:
+        return [(None, "rx", "orig")]
+    from ..enrich.iface import crossings
+    try:
+        return crossings(enrich.ifaces.flow_ifaces(e))
+    except (OSError, ValueError):
+        return [(None, "rx", "orig")]
+
+
+def _iface_names(e, enrich):
+    names = []
+    for name, _what, _which in _iface_crossings(e, enrich):
+        if name not in names:
+            names.append(name)
+    return names
 
 
 def aggregate(rows, view, enrich):
@@ -87,6 +122,16 @@ def aggregate(rows, view, enrich):
     groups = {}
     for r in rows:
         if r.closed:
+            continue
+        if view == "iface":      # each direction where it crosses an interface
+            seen = set()
+            for name, what, which in _iface_crossings(r.entry, enrich):
+                label = name or "?"
+                g = groups.get((label,))
+                if g is None:
+                    g = groups[(label,)] = Group((label,), sanitize(label, 64))
+                g.add_crossing(r, what, which, label not in seen)
+                seen.add(label)
             continue
         for key, label, outbound in keys_of(view, r, enrich):
             g = groups.get(key)

@@ -348,3 +348,35 @@ class CsvWriter:
             if enrich is not None:
                 r.update(enrich.fields(f))
             yield ["" if v is None else v for v in r.values()]
+
+
+class GroupWriter:
+    """JSON Lines or CSV of an aggregate view (--view process|host|country|
+    iface): one record per group per snapshot."""
+
+    wants = "list"
+
+    def __init__(self, stream, view, enrich, fmt="json", sort="rate", reverse=False):
+        from . import aggregate
+        self.stream = stream
+        self.view = view
+        self.enrich = enrich
+        self.fmt = fmt
+        self.sort, self.reverse = sort, reverse
+        self._agg = aggregate
+        self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
+        self._header = False
+
+    def write_rows(self, table, wall):
+        agg = self._agg
+        groups = agg.sort_groups(agg.aggregate(list(table), self.view, self.enrich),
+                                 self.sort, self.reverse)
+        recs = [agg.record(g, self.view, wall) for g in groups]
+        if self._csv is not None:
+            if not self._header:
+                self._csv.writerow(agg.RECORD_COLUMNS)
+                self._header = True
+            self._csv.writerows([list(r.values()) for r in recs])
+        else:
+            self.stream.write("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in recs))
+        self.stream.flush()
