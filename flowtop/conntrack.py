@@ -19,7 +19,7 @@ from .netlink.socket import NetlinkSocket
 from .netlink.uapi import AF_UNSPEC
 from .recording import RecordingError, iter_dumps, read_header
 
-__all__ = ["Flow", "dump", "stream", "json_lines", "replay", "make_filter", "open_socket", "count",
+__all__ = ["Flow", "dump", "stream", "json_lines", "replay", "refresh", "open_events", "events", "make_filter", "open_socket", "count",
            "DecodeError", "NetlinkError", "DumpInterrupted", "RecordingError"]
 
 _FAMILY_NUMBERS = {v: k for k, v in FAMILY_NAMES.items()}
@@ -143,6 +143,26 @@ def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None
     finally:
         if own:
             sock.close()
+
+
+def refresh(flows, sock):
+    """Fresh copies of some flows by batched per-flow GET requests:
+    (list of Flow, keys of the flows the kernel no longer has)."""
+    return _ct.get_many(sock, flows, _decoder_for(sock))
+
+
+def open_events():
+    """A socket subscribed to NEW and DESTROY events (see ``events``)."""
+    sock = _ct.open_events()
+    sock.decoder = _decoder()
+    return sock
+
+
+def events(sock):
+    """The next batch of events from an ``open_events`` socket (blocks):
+    [("new"|"destroy", Flow)], or [("overflow", None)] when the kernel
+    dropped events and a fresh dump is needed."""
+    return _ct.read_events(sock, _decoder_for(sock))
 
 
 def count(sock=None):

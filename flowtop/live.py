@@ -5,27 +5,34 @@ FlowTable, which yields rates.  For the curses view a collector thread does
 this, so the screen keeps answering keys while a dump is being read.
 """
 
+import gc
 import threading
 import time
 
-from .netlink.errors import DecodeError
+from .netlink.errors import DecodeError, DumpInterrupted
 from .table import FlowTable
 
 
 class Snapshot:
-    """What one tick produced, immutable once published."""
+    """What one tick produced, immutable once published.  ``rates_every``:
+    seconds between full refreshes (rates of rows off screen are up to that
+    old); ``resyncs``: event overflows that forced a fresh dump."""
 
-    __slots__ = ("rows", "wall", "totals", "error", "seq")
+    __slots__ = ("rows", "wall", "totals", "error", "seq", "full", "rates_every", "resyncs")
 
-    def __init__(self, rows, wall, totals, error, seq):
+    def __init__(self, rows, wall, totals, error, seq, full=True, rates_every=None, resyncs=0):
         self.rows, self.wall, self.totals, self.error, self.seq = rows, wall, totals, error, seq
+        self.full, self.rates_every, self.resyncs = full, rates_every, resyncs
 
 
 def tick(source, table, enrich=None, monotonic=time.monotonic):
-    """One refresh: snapshot the source, apply it, refresh the enrichers.
-    Returns the wall time of the snapshot, or None when a replay has ended."""
+    """One full refresh: snapshot the source, apply it, refresh the
+    enrichers.  Returns the wall time of the snapshot, or None when a
+    replay has ended."""
     mono = monotonic()
-    snap = source.snapshot("list")
+    # Streamed: the table takes each datagram's flows as they are decoded,
+    # so a full dump never holds a second copy of the table.
+    snap = source.snapshot("stream")
     if snap is None:
         return None
     wall, flows = snap
@@ -35,17 +42,79 @@ def tick(source, table, enrich=None, monotonic=time.monotonic):
     return wall
 
 
-class Collector(threading.Thread):
-    """Refreshes the table every ``interval`` seconds in the background and
-    publishes a Snapshot; errors are published too, and retried."""
+class EventReader(threading.Thread):
+    """Drains conntrack NEW/DESTROY events continuously into a list (one
+    recv per event: read per tick, they would overflow the socket)."""
 
-    def __init__(self, source, interval, enrich=None, table=None, monotonic=time.monotonic):
+    def __init__(self, open_events=None, read=None):
+        super().__init__(name="flowtop-events", daemon=True)
+        from . import conntrack
+        self.sock = (open_events or conntrack.open_events)()
+        self.sock.settimeout(0.5)         # to notice stop()
+        self._read = read or conntrack.events
+        self._lock = threading.Lock()
+        self._events = []
+        self.overflowed = False
+        self._halt = threading.Event()
+
+    def run(self):
+        import socket as _socket
+        while not self._halt.is_set():
+            try:
+                batch = self._read(self.sock)
+            except _socket.timeout:
+                continue
+            except OSError:
+                if self._halt.is_set():
+                    break
+                continue
+            with self._lock:
+                for kind, entry in batch:
+                    if entry is None:
+                        self.overflowed = True
+                    else:
+                        self._events.append((kind, entry))
+        self.sock.close()
+
+    def drain(self):
+        """(events since the last drain, whether some were lost)."""
+        with self._lock:
+            events, self._events = self._events, []
+            lost, self.overflowed = self.overflowed, False
+        return events, lost
+
+    def stop(self):
+        self._halt.set()
+
+
+class Collector(threading.Thread):
+    """Refreshes the table in the background and publishes Snapshots;
+    errors are published too, and retried.
+
+    A full dump costs ~7 us a flow.  At a few thousand flows that is
+    nothing and every tick is a full refresh.  At 100k it is most of a core
+    at 1 Hz, so full dumps come only as often as BUDGET of one core allows
+    (every 3 s at most: MAX_AGE), and the ticks between refresh the rows on
+    screen by per-flow GETs while NEW and DESTROY events add and close
+    flows as they happen.  An event overflow forces a full dump.
+    """
+
+    BUDGET = 0.25        # share of one core the full dumps may take
+    MAX_AGE = 3.0        # no rate is older than this
+
+    def __init__(self, source, interval, enrich=None, table=None, monotonic=time.monotonic,
+                 events=True):
         super().__init__(name="flowtop-collector", daemon=True)
         self.source = source
         self.enrich = enrich
         self.interval = interval
         self.table = table or FlowTable()
         self.monotonic = monotonic
+        self.visible = ()            # keys the screen shows: refreshed every tick
+        self.full_every = interval
+        self.resyncs = 0
+        self._want_events = events and source.live
+        self.events = None
         self._latest = None
         self._wake = threading.Event()
         self._halt = threading.Event()
@@ -61,17 +130,50 @@ class Collector(threading.Thread):
     def stop(self):
         self._halt.set()
         self._wake.set()
+        if self.events is not None:
+            self.events.stop()
+
+    def _start_events(self):
+        if self._want_events and self.events is None:
+            try:
+                self.events = EventReader()
+                self.events.start()
+            except OSError:
+                self.events = None
+                self._want_events = False     # full dumps every tick, then
 
     def run(self):
         ended = False
+        last_full = None
+        self._start_events()
         while not self._halt.is_set():
             started = self.monotonic()
             error = None
             wall = None
+            full = False
             if not ended:
                 try:
-                    wall = tick(self.source, self.table, self.enrich, self.monotonic)
-                    ended = wall is None
+                    lost = False
+                    events = ()
+                    if self.events is not None:
+                        events, lost = self.events.drain()
+                        if lost:
+                            self.resyncs += 1
+                    full = (last_full is None or lost or self.events is None
+                            or started - last_full >= self.full_every - 0.01)
+                    if full:
+                        cpu = time.process_time()
+                        wall = self._full()
+                        ended = wall is None
+                        last_full = started
+                        cost = time.process_time() - cpu
+                        self.full_every = min(self.MAX_AGE, max(self.interval,
+                                                                cost / self.BUDGET))
+                    else:
+                        wall = self._partial(events)
+                except DumpInterrupted:
+                    last_full = None          # the table changed mid-dump: again, now
+                    error = "dump interrupted; retrying"
                 except (OSError, DecodeError) as exc:
                     error = str(exc)[:120]
             if wall is not None or error is not None:
@@ -80,10 +182,40 @@ class Collector(threading.Thread):
                 if wall is None:        # keep the rows we had, say what failed
                     wall = previous.wall if previous else time.time()
                 self._latest = Snapshot(list(self.table), wall, self.table.totals()[:2],
-                                        error, self._seq)
+                                        error, self._seq, full, self.full_every, self.resyncs)
             delay = self.interval - (self.monotonic() - started)
             self._wake.wait(max(0.0, delay) if not ended else None)
             self._wake.clear()
+
+    def _full(self):
+        # A dump allocates a record per flow, all acyclic: keep the cyclic
+        # collector from rescanning 100k of them, and freeze what survives.
+        gc_on = gc.isenabled()
+        gc.disable()
+        try:
+            return tick(self.source, self.table, self.enrich, self.monotonic)
+        finally:
+            if gc_on:
+                gc.enable()
+                gc.freeze()
+
+    def _partial(self, events):
+        """Between full dumps: the rows on screen by GET, flows from events."""
+        from . import conntrack
+        now, wall = self.monotonic(), time.time()
+        table = self.table
+        news = [e for kind, e in events if kind == "new"]
+        gone = [e.key for kind, e in events if kind == "destroy"]
+        wanted = []
+        for key in self.visible:
+            r = table.get(key)
+            if r is not None and not r.closed:
+                wanted.append(r.entry)
+        found, vanished = conntrack.refresh(wanted, self.source.sock) if wanted else ((), ())
+        table.update(news + list(found), now, wall, gone + list(vanished))
+        if self.enrich is not None and news:
+            self.enrich.tick_new(news)
+        return wall
 
 
 def stream(source, writer, opts, enrich=None, sleep=time.sleep, monotonic=time.monotonic):

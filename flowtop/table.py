@@ -25,6 +25,9 @@ _PROTO = FIELDS.index("l4proto")
 _PO = FIELDS.index("packets_orig")
 _BO = FIELDS.index("bytes_orig")
 _PR = FIELDS.index("packets_reply")
+_STATE = FIELDS.index("state")
+_STATUS = FIELDS.index("status")
+_MARK = FIELDS.index("mark")
 _BR = FIELDS.index("bytes_reply")
 
 MIN_INTERVAL = 0.001      # seconds; below this a delta is noise (or a repeated sample)
@@ -53,6 +56,17 @@ class Row:
 
 
 _new = object.__new__
+
+
+def _closed_copy(prev, closed):
+    """``prev`` as a closed row (rates unknown: nothing was measured)."""
+    r = _new(Row)
+    r.entry, r.key, r.first_seen, r.seen = prev.entry, prev.key, prev.first_seen, prev.seen
+    r.start_wall, r.age_approx = prev.start_wall, prev.age_approx
+    r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = None
+    r.is_new = False
+    r.closed = closed
+    return r
 
 
 class FlowTable:
@@ -98,15 +112,28 @@ class FlowTable:
             prev = pop(key, None)
             if prev is None:
                 prev = rows.get(key)    # a key listed twice in one dump: dt 0, rates kept
+            if prev is not None:
+                pe = prev.entry
+                if e[_ID] != pe[_ID] or e[_START] != pe[_START]:
+                    prev = None         # destroyed and re-created under the same tuple
+                elif (e[_BO] == pe[_BO] and e[_BR] == pe[_BR] and e[_PO] == pe[_PO]
+                      and e[_PR] == pe[_PR] and e[_BO] is not None and e[_STATE] == pe[_STATE]
+                      and e[_STATUS] == pe[_STATUS] and e[_MARK] == pe[_MARK]):
+                    # Nothing moved (only the timeout counts down): keep the
+                    # old record, and the old row too when it already says
+                    # "idle", so a big idle table costs no allocation a tick.
+                    if (prev.rate_orig == 0.0 and prev.rate_reply == 0.0 and not prev.closed
+                            and prev.pps_orig == 0.0 and prev.pps_reply == 0.0
+                            and not prev.is_new and now - prev.seen >= min_dt):
+                        prev.seen = now  # in place: readers of a snapshot never use it
+                        rows[key] = prev
+                        continue
+                    e = pe
             r = new(Row)
             r.entry = e
             r.key = key
             r.seen = now
             r.closed = 0
-            if prev is not None:
-                pe = prev.entry
-                if e[_ID] != pe[_ID] or e[_START] != pe[_START]:
-                    prev = None         # destroyed and re-created under the same tuple
             if prev is None:
                 start = e[_START]
                 r.first_seen = now
@@ -156,20 +183,51 @@ class FlowTable:
         self.rows = rows
         self._totals = self._counts = None
 
+    def update(self, entries, now, wall, gone=()):
+        """Apply a partial sample between full snapshots: fresh ``entries``
+        (answers to per-flow GETs, NEW events) and the keys in ``gone``
+        (DESTROY events, flows a GET no longer finds).  Every other row
+        stays as it is - its rate is as old as its last sample - except
+        that closed rows age one tick and leave after ``linger``."""
+        entries = list(entries)
+        closing = self._closing()
+        if not entries and not gone and not closing:
+            return
+        sub = FlowTable(self.linger)
+        old = self.rows
+        sub.rows = {e[_KEY]: old[e[_KEY]] for e in entries if e[_KEY] in old}
+        sub.apply(entries, now, wall)
+        rows = dict(old)
+        for key in closing:
+            r = rows.get(key)
+            if r is None or not r.closed:
+                continue
+            if r.closed >= self.linger:
+                del rows[key]
+            else:
+                rows[key] = _closed_copy(r, r.closed + 1)
+        rows.update(sub.rows)
+        for key in gone:
+            r = rows.get(key)
+            if r is not None and not r.closed and key not in sub.rows:
+                rows[key] = _closed_copy(r, 1)
+        self.rows = rows
+        self._totals = self._counts = None
+
+    def _closing(self):
+        """Keys of closed rows: the rows that age on a partial tick."""
+        return [k for k, r in self.rows.items() if r.closed]
+
     def _linger(self, vanished, rows):
         """Keep vanished flows ``linger`` ticks with closed = 1, 2...; their
         rates become unknown (nothing was measured)."""
         linger = self.linger
         for key, prev in vanished.items():
-            if prev.closed >= linger:
-                continue
-            r = _new(Row)
-            r.entry, r.key, r.first_seen, r.seen = prev.entry, key, prev.first_seen, prev.seen
-            r.start_wall, r.age_approx = prev.start_wall, prev.age_approx
-            r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = None
-            r.is_new = False
-            r.closed = prev.closed + 1
-            rows[key] = r
+            if prev.closed < linger:
+                rows[key] = _closed_copy(prev, prev.closed + 1)
+
+    def open_keys(self):
+        return [k for k, r in self.rows.items() if not r.closed]
 
     def counts(self):
         """Protocol number -> number of open rows (cached per tick)."""

@@ -308,7 +308,8 @@ def test_recorded_flows_twice_with_modified_counters():
     assert len(table) == len(flows)
     for i, f in enumerate(flows):
         row = table.get(f.key)
-        assert row.entry is later[i] and not row.is_new and row.closed == 0
+        # an unchanged flow keeps its old record (only its timeout would differ)
+        assert row.entry is (later[i] if i else flows[0]) and not row.is_new and row.closed == 0
         assert rates(row) == (50.0 * i, 150.0 * i, 0.5 * i, 1.0 * i)
     n = len(flows)
     assert table.totals() == (50.0 * n * (n - 1) / 2, 150.0 * n * (n - 1) / 2, True)
@@ -331,3 +332,40 @@ def test_recorded_flows_without_accounting():
         assert rates(row) == (None, None, None, None) and row.age_approx
         assert row.start_wall == when and row.age(when + 1) == 1.0
     assert table.totals() == (0.0, 0.0, False)
+
+
+def _entry(key, id_=1, bo=0, br=0, start=None):
+    return CtEntry(family=2, l4proto=17, src="10.0.0.1", dst="10.0.0.2", sport=1, dport=2,
+                   id=id_, bytes_orig=bo, bytes_reply=br, packets_orig=bo // 100,
+                   packets_reply=br // 100, start=start, key=key)
+
+
+def test_partial_update_refreshes_only_given_rows():
+    t = FlowTable(linger=2)
+    a, b = _entry(b"a"), _entry(b"b")
+    t.apply([a, b], 10.0, 1000.0)
+    t.apply([_entry(b"a", bo=1000), _entry(b"b", bo=500)], 11.0, 1001.0)
+    before_b = t.get(b"b")
+    t.update([_entry(b"a", bo=3000)], 12.0, 1002.0)
+    assert t.get(b"a").rate_orig == 2000.0
+    assert t.get(b"b") is before_b                      # untouched: its rate is older
+    t.update([], 13.0, 1003.0, gone=[b"b"])
+    assert t.get(b"b").closed == 1 and t.get(b"b").rate_orig is None
+    t.update([_entry(b"c")], 14.0, 1004.0)            # a NEW event
+    assert t.get(b"c").is_new and t.get(b"b").closed == 2
+    t.update([], 15.0, 1005.0)
+    assert t.get(b"b") is None and len(t) == 2
+
+
+def test_idle_flows_keep_their_row_and_record():
+    """A big idle table allocates nothing per tick: same Row, same record."""
+    t = FlowTable()
+    e1 = _entry(b"k", bo=100)
+    t.apply([e1], 10.0, 1000.0)
+    t.apply([_entry(b"k", bo=100)], 11.0, 1001.0)     # idle: rates 0.0
+    row = t.get(b"k")
+    assert row.rate_orig == 0.0 and row.entry is e1
+    t.apply([_entry(b"k", bo=100)], 12.0, 1002.0)
+    assert t.get(b"k") is row and row.seen == 12.0
+    t.apply([_entry(b"k", bo=400)], 13.0, 1003.0)     # moves again: a new row, right rate
+    assert t.get(b"k") is not row and t.get(b"k").rate_orig == 300.0

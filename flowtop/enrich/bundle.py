@@ -69,6 +69,20 @@ class Enrichment:
             except OSError:
                 pass
 
+    def tick_new(self, entries):
+        """Between full refreshes: get ready for flows that just appeared
+        (their sockets and routes), without the per-flow sweep of ``tick``."""
+        if self.process is not None:
+            try:
+                self.process.refresh()
+            except OSError:
+                pass
+        if self.ifaces is not None:
+            try:
+                self.ifaces.prefetch(entries)
+            except OSError:
+                pass
+
     def close(self):
         for p in (self.dns, self.geo, self.ifaces):
             if p is not None and hasattr(p, "close"):

@@ -6,12 +6,15 @@ NLMSG_ERROR becomes NetlinkError with its errno, a message flagged
 NLM_F_DUMP_INTR means the table changed mid-dump and the dump is redone.
 """
 
+import errno
 import gc
 import itertools
 
 from . import ctnetlink, nlmsg
 from .errors import DecodeError, DumpInterrupted, NetlinkError
+from .socket import NetlinkSocket
 from .uapi import (IPCTNL_MSG_CT_DELETE, IPCTNL_MSG_CT_NEW, NFNL_SUBSYS_CTNETLINK,
+                   NFNLGRP_CONNTRACK_DESTROY, NFNLGRP_CONNTRACK_NEW,
                    NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NLMSG_OVERRUN,
                    NLMSG_HDRLEN, AF_UNSPEC)
 
@@ -151,6 +154,88 @@ def dump(sock, family=AF_UNSPEC, recorder=None, decode=ctnetlink.decode_entry,
     finally:
         if gc_was_on:
             gc.enable()
+
+
+GET_BATCH = 256
+
+
+def get_many(sock, flows, decode=ctnetlink.decode_entry):
+    """Fresh copies of ``flows`` (entries: family and key are used) by
+    batched IPCTNL_MSG_CT_GET requests: (found entries, keys gone).
+
+    One send per batch; each request draws exactly one answer with its
+    sequence number.  A flow the kernel no longer has answers ENOENT.
+    """
+    found, gone = [], []
+    flows = list(flows)
+    for start in range(0, len(flows), GET_BATCH):
+        batch = flows[start:start + GET_BATCH]
+        first = next(_seq) & 0xFFFFFFFF
+        for _ in range(len(batch) - 1):
+            next(_seq)
+        seqs = {}
+        out = []
+        for i, f in enumerate(batch):
+            seq = (first + i) & 0xFFFFFFFF
+            seqs[seq] = f
+            out.append(ctnetlink.get_request(seq, f.family, f.key))
+        sock.send(b"".join(out))
+        while seqs:
+            chunk = sock.recv()
+            for mtype, _flags, mseq, mpid, body, end in nlmsg.iter_messages(chunk):
+                f = seqs.pop(mseq, None)
+                if f is None or mpid != sock.port:
+                    continue
+                if mtype == _CT_NEW:
+                    try:
+                        found.append(decode(chunk, body, end))
+                    except DecodeError:
+                        gone.append(f.key)
+                elif mtype == NLMSG_ERROR:
+                    err = nlmsg.error_code(chunk, body, end)
+                    if err == -errno.ENOENT:
+                        gone.append(f.key)
+                    elif err < 0:
+                        raise NetlinkError(-err)
+    return found, gone
+
+
+EVENT_NEW, EVENT_DESTROY, EVENT_OVERFLOW = "new", "destroy", "overflow"
+
+
+def open_events(rcvbuf=64 << 20):
+    """A socket subscribed to conntrack NEW and DESTROY events, with a
+    large receive buffer: at thousands of new flows a second the default
+    one overflows (ENOBUFS) within a second."""
+    sock = NetlinkSocket(rcvbuf=rcvbuf)
+    sock.subscribe(NFNLGRP_CONNTRACK_NEW)
+    sock.subscribe(NFNLGRP_CONNTRACK_DESTROY)
+    return sock
+
+
+def read_events(sock, decode=ctnetlink.decode_entry):
+    """Block for the next datagram of events: [(EVENT_NEW|EVENT_DESTROY,
+    entry)], or [(EVENT_OVERFLOW, None)] when the kernel dropped events
+    (ENOBUFS): the caller must resynchronise with a dump."""
+    try:
+        chunk = sock.recv()
+    except OSError as exc:
+        if exc.errno == errno.ENOBUFS:
+            return [(EVENT_OVERFLOW, None)]
+        raise
+    events = []
+    for mtype, _flags, _seq, _pid, body, end in nlmsg.iter_messages(chunk):
+        if mtype == _CT_NEW:
+            kind = EVENT_NEW
+        elif mtype == _CT_DELETE:
+            kind = EVENT_DESTROY
+        else:
+            continue
+        try:
+            events.append((kind, decode(chunk, body, end)))
+        except DecodeError:
+            continue
+    return events
 
 
 def count(sock):

@@ -27,8 +27,7 @@ from .uapi import (
     CTA_TIMESTAMP, CTA_TIMESTAMP_START, CTA_TIMESTAMP_STOP, CTA_TUPLE_IP, CTA_TUPLE_ORIG,
     CTA_TUPLE_PROTO, CTA_TUPLE_REPLY, CTA_TUPLE_ZONE, CTA_USE, CTA_ZONE, IPCTNL_MSG_CT_GET,
     IPCTNL_MSG_CT_DELETE, IPCTNL_MSG_CT_GET_STATS, IPCTNL_MSG_CT_NEW, IPPROTO_GRE,
-    NFGENMSG_LEN, NFNETLINK_V0, NFNL_SUBSYS_CTNETLINK, NLM_F_ACK,
-    NLM_F_DUMP, NLM_F_REQUEST, CTA_STATS_GLOBAL_ENTRIES, AF_UNSPEC,
+    NFGENMSG_LEN, NFNETLINK_V0, NFNL_SUBSYS_CTNETLINK, NLM_F_DUMP, NLM_F_REQUEST, CTA_STATS_GLOBAL_ENTRIES, AF_UNSPEC,
 )
 
 MSG_CT_NEW = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW
@@ -312,7 +311,12 @@ class Decoder:
                 e = "v[%d]" % index["tuple_zone"][0] if "tuple_zone" in index else "0"
             elif name in index:
                 i, kind = index[name]
-                e = "addr[v[%d]]" % i if kind in _AF else "v[%d]" % i
+                if kind in _AF:
+                    e = "addr[v[%d]]" % i
+                elif kind == "be16":
+                    e = "ports[v[%d]]" % i     # one shared int object per port number
+                else:
+                    e = "v[%d]" % i
             else:
                 e = "None"
             exprs[name] = e
@@ -322,12 +326,23 @@ class Decoder:
                "    v = unpack(buf, off)\n%s"
                "    return %s\n" % (prelude, result))
         env = dict(env, check=check.unpack_from, expect=expect, unpack=values.unpack_from,
-                   addr=self._addresses)
+                   addr=self._addresses, ports=_ports())
         exec(compile(src, "<ctnetlink layout>", "exec"), env)   # ints and names only
         same = self._by_length.setdefault(end - off, [])
         same.append(env["fast"])
         self.fast[end - off] = same[0] if len(same) == 1 else _first_of(tuple(same))
         self._count += 1
+
+
+_PORTS = []
+
+
+def _ports():
+    """All 65536 port numbers as int objects, built on first use: a table
+    of 100k flows then shares them instead of holding ~4 ints each."""
+    if not _PORTS:
+        _PORTS.extend(range(65536))
+    return _PORTS
 
 
 def _first_of(candidates):
@@ -390,12 +405,29 @@ def dump_request(seq, family=AF_UNSPEC, zero_counters=False):
     return nlmsg.pack(mtype, NLM_F_REQUEST | NLM_F_DUMP, seq, nfgenmsg(family))
 
 
-def get_request(seq, family, orig_tuple_raw, zone_raw=b""):
-    """IPCTNL_MSG_CT_GET of one flow, by its raw CTA_TUPLE_ORIG payload."""
-    body = nfgenmsg(family) + attrs.pack_attr(CTA_TUPLE_ORIG, orig_tuple_raw, nested=True)
-    if zone_raw:
-        body += attrs.pack_attr(CTA_ZONE, zone_raw)
-    return nlmsg.pack(MSG_CT_GET, NLM_F_REQUEST | NLM_F_ACK, seq, body)
+def split_key(key):
+    """A flow key (raw CTA_TUPLE_ORIG payload + raw zone) -> (tuple, zone):
+    the tuple is whole attributes; what is left after them is the zone."""
+    off = 0
+    end = len(key)
+    while end - off >= 4:
+        length = attrs.NLATTR.unpack_from(key, off)[0]
+        if length < 4 or off + length > end:
+            break
+        off += (length + 3) & ~3
+    off = min(off, end)
+    return key[:off], key[off:]
+
+
+def get_request(seq, family, key):
+    """IPCTNL_MSG_CT_GET of one flow by its key (see CtEntry.key).  No ACK
+    is asked for: the kernel answers each request with exactly one
+    message, the flow or an error (ENOENT once it is gone)."""
+    orig, zone = split_key(key)
+    body = nfgenmsg(family) + attrs.pack_attr(CTA_TUPLE_ORIG, orig, nested=True)
+    if zone:
+        body += attrs.pack_attr(CTA_ZONE, zone)
+    return nlmsg.pack(MSG_CT_GET, NLM_F_REQUEST, seq, body)
 
 
 def stats_request(seq):

@@ -307,6 +307,8 @@ class Screen:
         head = " ".join(c.title.rjust(cw) if c.right else c.title.ljust(cw) for c, cw in cols)
         self._put(2, 0, head[self.hscroll:], w, curses.A_REVERSE | curses.A_BOLD)
         wall = self.snap.wall if self.snap else time.time()
+        # the collector refreshes these rows every tick, even between full dumps
+        self.collector.visible = [r.key for r in shown] if flows else ()
         for i, r in enumerate(shown):
             line = (self.fmt.line(r, cols, wall) if flows else self.fmt.group_line(r, cols))
             line = line[self.hscroll:]
@@ -343,7 +345,12 @@ class Screen:
         self._put(0, 0, line0, w, curses.A_BOLD)
         order = "asc" if (st.sort in vm.ASCENDING) != st.reverse else "desc"
         tabs = " ".join(("[%s]" if v == st.view else "%s") % agg.TITLES[v] for v in agg.VIEWS)
-        facts = [tabs, "every %gs" % st.interval,
+        every = "every %gs" % st.interval
+        if snap.rates_every and snap.rates_every > st.interval + 0.05:
+            every += " (rates: shown rows every tick, others every %.1fs)" % snap.rates_every
+        if snap.resyncs:
+            every += " resynced %d" % snap.resyncs
+        facts = [tabs, every,
                  "acct %s" % _onoff(self.info.get("acct")),
                  "tstamp %s" % _onoff(self.info.get("timestamp")),
                  "sort %s %s" % (st.sort, order),
