@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install what the test suite needs on Debian/Ubuntu (run as root):
 # nftables and conntrack-tools for the kernel tests, tmux for the screen
-# tests, and the package's `test` extra (pytest, hypothesis).
+# tests, curl and wget for the GeoIP download fallbacks, and the package's
+# `test` extra (pytest, hypothesis, maxminddb).
 set -eu
 cd "$(dirname "$0")/.."
 need=""
@@ -11,6 +12,8 @@ command -v tmux >/dev/null 2>&1 || need="$need tmux"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
 command -v ping >/dev/null 2>&1 || need="$need iputils-ping"
 command -v setpriv >/dev/null 2>&1 || need="$need util-linux"
+command -v curl >/dev/null 2>&1 || need="$need curl"
+command -v wget >/dev/null 2>&1 || need="$need wget"
 if [ -n "$need" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
