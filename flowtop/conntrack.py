@@ -97,21 +97,26 @@ def stream(families=None, protocols=None, sock=None, recorder=None):
     first; the caller commits.
     """
     keep = make_filter(families, protocols)
+    for batch in _batches(families, sock, recorder, None):
+        if keep is None:
+            yield from batch
+        else:
+            for flow in batch:
+                if keep(flow):
+                    yield flow
+
+
+def _batches(families, sock, recorder, decoder):
+    """The datagrams of one dump as lists, on ``sock`` or a socket of our own."""
     own = sock is None
     if own:
         sock = open_socket()
     try:
         if recorder is not None:
             recorder.begin()
-        for batch in _ct.iter_dump(sock, _family_for(families),
-                                   recorder.chunk if recorder is not None else None,
-                                   _decoder_for(sock)):
-            if keep is None:
-                yield from batch
-            else:
-                for flow in batch:
-                    if keep(flow):
-                        yield flow
+        yield from _ct.iter_dump(sock, _family_for(families),
+                                 recorder.chunk if recorder is not None else None,
+                                 decoder or _decoder_for(sock))
     finally:
         if own:
             sock.close()
@@ -130,19 +135,8 @@ def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None
     protos = {(PROTO_NUMBERS[p] if isinstance(p, str) else int(p)) for p in (protocols or ())}
     target = JsonTarget(fams, protos, tail, Flow)
     target.now = time.time() if now is None else now
-    decoder = _ctnl.Decoder(Flow, target)
-    own = sock is None
-    if own:
-        sock = open_socket()
-    try:
-        if recorder is not None:
-            recorder.begin()
-        for batch in _ct.iter_dump(sock, _family_for(families),
-                                   recorder.chunk if recorder is not None else None, decoder):
-            yield from batch
-    finally:
-        if own:
-            sock.close()
+    for batch in _batches(families, sock, recorder, _ctnl.Decoder(Flow, target)):
+        yield from batch
 
 
 def refresh(flows, sock):
