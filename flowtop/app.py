@@ -107,18 +107,28 @@ class ReplaySource:
 DNS_WAIT = 1.0     # --once: seconds to wait for reverse DNS names, in total
 
 
+def iface_keep(opts, enrich):
+    """The --in-iface/--out-iface predicate over flows, or None."""
+    if enrich is None or not (opts.in_iface or opts.out_iface):
+        return None
+    from .enrich.iface import iface_filter
+    return iface_filter(opts.in_iface, opts.out_iface, enrich.ifaces_of)
+
+
 def make_writer(opts, stream, enrich=None, notes=()):
     """The writer of ``opts``' format; each has ``write_rows(table, wall)``."""
+    keep = iface_keep(opts, enrich)
     if opts.output in ("json", "csv") and opts.view != "flows":
         from .views.records import GroupWriter
         sort = opts.sort.lstrip("+")
-        return GroupWriter(stream, opts.view, enrich, opts.output, sort, opts.sort.startswith("+"))
+        return GroupWriter(stream, opts.view, enrich, opts.output, sort, opts.sort.startswith("+"),
+                           keep)
     if opts.output == "json":
         from .views.records import JsonLinesWriter
-        return JsonLinesWriter(stream, enrich.json_tail if enrich is not None else None)
+        return JsonLinesWriter(stream, enrich.json_tail if enrich is not None else None, keep)
     if opts.output == "csv":
         from .views.records import CsvWriter
-        return CsvWriter(stream, enrich)
+        return CsvWriter(stream, enrich, keep)
     from .views.frames import TextFrames
     return TextFrames(stream, opts, enrich, notes)
 
@@ -131,7 +141,9 @@ def once(source, opts, stdout, enrich, notes):
     reverse-DNS names resolved within DNS_WAIT seconds can be used.
     """
     from .table import FlowTable
-    if opts.output == "json" and enrich.dns is None and source.live and opts.view == "flows":
+    keep = iface_keep(opts, enrich)
+    if (opts.output == "json" and enrich.dns is None and source.live and opts.view == "flows"
+            and keep is None):
         enrich.tick(())
         now, lines = source.snapshot("json", enrich.json_tail)
         make_writer(opts, stdout, enrich).write(lines, now)
@@ -143,6 +155,8 @@ def once(source, opts, stdout, enrich, notes):
     table = FlowTable()
     table.apply(flows, now, now)
     enrich.tick(list(table))
+    if keep is not None:
+        flows = [f for f in flows if keep(f)]
     if enrich.dns is not None:
         addrs = {a for f in flows for a in (f.src, f.dst)}
         enrich.dns.wait(sorted(addrs), DNS_WAIT)
@@ -243,8 +257,16 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
             else:
                 stdout.write(line + "\n")
                 stdout.flush()
+        kwargs = {}
+        if opts.geoip_conf:
+            if not os.access(opts.geoip_conf, os.R_OK):    # no silent fallback to the default
+                say("cannot read %s: no such readable file" % opts.geoip_conf)
+                return EXIT_ERROR
+            kwargs["conf_paths"] = (opts.geoip_conf,)
+        if opts.geoip_dir:
+            kwargs["dest_dirs"] = (opts.geoip_dir,)
         try:
-            return update(say=report)
+            return update(say=report, **kwargs)
         except KeyboardInterrupt:
             return 130
     source = ReplaySource(opts) if opts.replay else KernelSource(opts)

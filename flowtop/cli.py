@@ -53,6 +53,8 @@ Options = namedtuple("Options", (
     "in_iface",      # input interface filter (nftop: trailing + is a wildcard)
     "out_iface",     # output interface filter
     "ifaces",        # look up in/out interfaces (route lookups)
+    "geoip_conf",    # -u: the geoip.conf to read (None: /etc/flowtop, else packaged)
+    "geoip_dir",     # -u: where to install; also searched first for databases
 ))
 
 VIEWS = ("flows", "process", "host", "country", "iface")
@@ -124,6 +126,12 @@ def build_parser():
                         "/var/GeoIP")
     g.add_argument("-u", "--update", action="store_true",
                    help="download the GeoIP databases named in geoip.conf, then exit")
+    g.add_argument("--geoip-conf", metavar="PATH",
+                   help="the geoip.conf for -u (default /etc/flowtop/geoip.conf, else the "
+                        "packaged one)")
+    g.add_argument("--geoip-dir", metavar="DIR",
+                   help="where -u installs databases (default /var/lib/GeoIP, else "
+                        "/usr/share/GeoIP); also searched first for databases")
     g.add_argument("--in-iface", metavar="NAME",
                    help="only flows entering through NAME ('vlan+' matches vlan0, vlan10, ...)")
     g.add_argument("--out-iface", metavar="NAME",
@@ -194,6 +202,7 @@ def parse(argv=None):
         geoip_db=tuple(ns.geoip_db), numeric_local=ns.numeric_local,
         numeric_remote=ns.numeric_remote, in_iface=ns.in_iface, out_iface=ns.out_iface,
         ifaces=ns.ifaces or bool(ns.in_iface or ns.out_iface),
+        geoip_conf=ns.geoip_conf, geoip_dir=ns.geoip_dir,
     )
 
 

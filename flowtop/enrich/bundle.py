@@ -267,7 +267,10 @@ def from_options(opts, live=True, services=None, warn=None):
     if opts.geoip:
         try:
             from .geoip import GeoIP
-            provider = GeoIP.open(paths=getattr(opts, "geoip_db", None) or ())
+            from .geoip import DEFAULT_DIRS
+            extra = (opts.geoip_dir,) if getattr(opts, "geoip_dir", None) else ()
+            provider = GeoIP.open(paths=getattr(opts, "geoip_db", None) or (),
+                                  dirs=extra + tuple(DEFAULT_DIRS))
             if provider.available:
                 geo = provider
             elif getattr(opts, "geoip_db", None):

@@ -326,6 +326,19 @@ def iface_totals(flows, interfaces):
     return totals
 
 
+def iface_filter(in_pattern, out_pattern, of_flow):
+    """A predicate over flows for --in-iface/--out-iface (None when neither
+    is given); ``of_flow(entry) -> (in, out)``."""
+    if not in_pattern and not out_pattern:
+        return None
+
+    def keep(entry):
+        iin, iout = of_flow(entry)
+        return ((not in_pattern or iface_match(in_pattern, iin or ""))
+                and (not out_pattern or iface_match(out_pattern, iout or "")))
+    return keep
+
+
 def crossings(fi):
     """Where a flow's two directions cross interfaces: [(name, "rx"|"tx",
     "orig"|"reply")] for FlowIfaces ``fi`` (see ``iface_totals``)."""
@@ -341,4 +354,5 @@ def crossings(fi):
     return parts
 
 
-__all__ = ["Interfaces", "FlowIfaces", "iface_match", "iface_totals", "crossings"]
+__all__ = ["Interfaces", "FlowIfaces", "iface_match", "iface_totals", "crossings",
+           "iface_filter"]

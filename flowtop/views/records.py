@@ -267,9 +267,10 @@ def rate_values(row):
     return (row.rate_orig, row.rate_reply, row.pps_orig, row.pps_reply)
 
 
-def open_rows(table):
-    """Rows the kernel still lists (streaming outputs skip the lingering)."""
-    return [r for r in table if not r.closed]
+def open_rows(table, keep=None):
+    """Rows the kernel still lists (streaming outputs skip the lingering),
+    and that ``keep(entry)`` keeps (the --in-iface/--out-iface filter)."""
+    return [r for r in table if not r.closed and (keep is None or keep(r.entry))]
 
 
 class JsonLinesWriter:
@@ -279,9 +280,10 @@ class JsonLinesWriter:
 
     wants = "json"
 
-    def __init__(self, stream, tail=None):
+    def __init__(self, stream, tail=None, keep=None):
         self.stream = stream
         self.tail = tail
+        self.keep = keep
 
     def write(self, lines, now):
         write = self.stream.write
@@ -301,7 +303,8 @@ class JsonLinesWriter:
         rates = '%s%s,"rate_orig":%s,"rate_reply":%s,"pps_orig":%s,"pps_reply":%s}\n'
         extra = self.tail or (lambda e: "")
         self.write((rates % ((json_line(r.entry, wall, stamp)[:-2], extra(r.entry))
-                             + tuple(_num(v) for v in rate_values(r))) for r in open_rows(table)),
+                             + tuple(_num(v) for v in rate_values(r)))
+                    for r in open_rows(table, self.keep)),
                    wall)
 
 
@@ -311,9 +314,10 @@ class CsvWriter:
 
     wants = "stream"
 
-    def __init__(self, stream, enrich=None):
+    def __init__(self, stream, enrich=None, keep=None):
         self.stream = stream
         self.enrich = enrich
+        self.keep = keep
         self._writer = csv.writer(stream, lineterminator="\n")
         self._header = False
 
@@ -329,7 +333,7 @@ class CsvWriter:
     def write_rows(self, table, wall):
         """Streaming: the same columns plus the rates."""
         self._head(self._columns() + RATE_COLUMNS)
-        rows = open_rows(table)
+        rows = open_rows(table, self.keep)
         self._writer.writerows(
             cells + ["" if v is None else round(v, 3) for v in rate_values(r)]
             for cells, r in zip(self._rows([r.entry for r in rows], wall), rows))
@@ -356,8 +360,9 @@ class GroupWriter:
 
     wants = "list"
 
-    def __init__(self, stream, view, enrich, fmt="json", sort="rate", reverse=False):
+    def __init__(self, stream, view, enrich, fmt="json", sort="rate", reverse=False, keep=None):
         from . import aggregate
+        self.keep = keep
         self.stream = stream
         self.view = view
         self.enrich = enrich
@@ -369,8 +374,8 @@ class GroupWriter:
 
     def write_rows(self, table, wall):
         agg = self._agg
-        groups = agg.sort_groups(agg.aggregate(list(table), self.view, self.enrich),
-                                 self.sort, self.reverse)
+        groups = agg.sort_groups(agg.aggregate(open_rows(table, self.keep), self.view,
+                                               self.enrich), self.sort, self.reverse)
         recs = [agg.record(g, self.view, wall) for g in groups]
         if self._csv is not None:
             if not self._header:
