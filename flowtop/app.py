@@ -10,13 +10,17 @@ import sys
 import time
 
 from . import conntrack
-from .netlink.errors import DecodeError, NetlinkError
+from .netlink.errors import DecodeError, DumpInterrupted, NetlinkError
 from .recording import Recorder, RecordingError
 from .enrich.bundle import from_options
 from .sysctl import SysctlGuard, Terminated, exit_status_for
 
 EXIT_OK = 0
 EXIT_ERROR = 1
+
+
+MODULE_HINT = ("the kernel has no conntrack netlink interface: load it with "
+               "'modprobe nf_conntrack_netlink' (OpenWrt: install kmod-nf-conntrack-netlink)")
 
 
 class FlowtopError(Exception):
@@ -39,7 +43,14 @@ class KernelSource:
         """Open the socket and prove we may read the table, before any sysctl
         is touched: without permission we say so and change nothing."""
         self.sock = conntrack.open_socket()
-        conntrack.count(self.sock)
+        try:
+            conntrack.count(self.sock)
+        except NetlinkError as exc:
+            if exc.errno == errno.EINVAL:
+                # nfnetlink is there but no ctnetlink subsystem registered:
+                # the kernel says EINVAL for an unknown subsystem.
+                raise FlowtopError(MODULE_HINT) from None
+            raise
         if self.opts.record:
             self._record_file = open(self.opts.record, "wb")
             self.recorder = Recorder(self._record_file, self.clock)
@@ -188,8 +199,10 @@ def explain(exc, opts):
         return ("permission denied: reading the conntrack table needs CAP_NET_ADMIN; "
                 "run flowtop as root (sudo flowtop)")
     if code in (errno.EPROTONOSUPPORT, errno.EOPNOTSUPP, errno.EAFNOSUPPORT):
-        return ("the kernel has no conntrack netlink interface: load it with "
-                "'modprobe nf_conntrack_netlink' (OpenWrt: install kmod-nf-conntrack-netlink)")
+        return MODULE_HINT
+    if isinstance(exc, DumpInterrupted):
+        return ("the conntrack table kept changing during the dump (interrupted %d times); "
+                "try again" % (conntrack.MAX_DUMP_RETRIES + 1))
     if isinstance(exc, OSError) and getattr(exc, "filename", None):
         return "%s: %s" % (exc.filename, exc.strerror or exc)
     if isinstance(exc, OSError):
@@ -292,7 +305,7 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_OK
-    except (FlowtopError, RecordingError, DecodeError, OSError) as exc:
+    except (FlowtopError, RecordingError, DecodeError, DumpInterrupted, OSError) as exc:
         say(explain(exc, opts))
         return EXIT_ERROR
     return EXIT_OK

@@ -23,6 +23,7 @@ __all__ = ["Flow", "dump", "stream", "json_lines", "replay", "refresh", "open_ev
            "DecodeError", "NetlinkError", "DumpInterrupted", "RecordingError"]
 
 _FAMILY_NUMBERS = {v: k for k, v in FAMILY_NAMES.items()}
+MAX_DUMP_RETRIES = _ct.MAX_DUMP_RETRIES
 
 
 def _decoder():

@@ -9,6 +9,7 @@ import gc
 import threading
 import time
 
+from .netlink.conntrack import MAX_DUMP_RETRIES
 from .netlink.errors import DecodeError, DumpInterrupted
 from .table import FlowTable
 
@@ -223,8 +224,18 @@ def stream(source, writer, opts, enrich=None, sleep=time.sleep, monotonic=time.m
     applied to the table, written with rates."""
     table = FlowTable()
     deadline = monotonic()
+    interrupted = 0
     while True:
-        wall = tick(source, table, enrich, monotonic)
+        try:
+            wall = tick(source, table, enrich, monotonic)
+        except DumpInterrupted:
+            # the table changed mid-dump: the table kept its last state; redo
+            # now, unless it keeps happening
+            interrupted += 1
+            if interrupted > MAX_DUMP_RETRIES:
+                raise
+            continue
+        interrupted = 0
         if wall is None:
             return
         writer.write_rows(table, wall)
