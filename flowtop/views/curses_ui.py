@@ -301,9 +301,9 @@ class Screen:
         if flows:
             flex = max([len(self.fmt.endpoint(r.entry.family, r.entry.dst, r.entry.dport))
                         for r in shown] or [21])
-            cols = vm.layout(w, self.state, flex)
+            cols = vm.layout(w - 1, self.state, flex)     # rows are drawn to w - 1
         else:
-            cols = vm.group_layout(w, self.state.view)
+            cols = vm.group_layout(w - 1, self.state.view)
         head = " ".join(c.title.rjust(cw) if c.right else c.title.ljust(cw) for c, cw in cols)
         self._put(2, 0, head[self.hscroll:], w, curses.A_REVERSE | curses.A_BOLD)
         wall = self.snap.wall if self.snap else time.time()

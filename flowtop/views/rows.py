@@ -112,7 +112,7 @@ class Column:
 
 
 COLUMNS = (
-    Column("process", "PROCESS", 14, priority=9),
+    Column("process", "PROCESS", 14, priority=2),
     Column("proto", "PROTO", 7, priority=1),
     Column("state", "STATE", 11, priority=2),
     Column("service", "SERVICE", 9, priority=4),
@@ -128,8 +128,10 @@ COLUMNS = (
     Column("pkts_rx", "PKTS_RX", 8, right=True, priority=8),
     Column("rate_tx", "RATE_TX", 10, right=True, priority=2),
     Column("rate_rx", "RATE_RX", 10, right=True, priority=2),
-    Column("age", "AGE", 7, right=True, priority=6),
+    Column("age", "AGE", 7, right=True, priority=5),
 )
+_PAIRS = (("bytes_tx", "bytes_rx"), ("pkts_tx", "pkts_rx"), ("rate_tx", "rate_rx"),
+          ("in_iface", "out_iface"))
 MAX_FLEX = 47         # "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"
 
 
@@ -141,11 +143,22 @@ def layout(width, state, flex_want=21):
     if state.wide:
         chosen = wanted
     else:
-        chosen, used = [], 0
+        # Out without in reads as a bug: paired columns come and go together.
+        partner = {a: b for a, b in _PAIRS}
+        partner.update({b: a for a, b in _PAIRS})
+        by_name = {c.name: c for c in wanted}
+        units, seen = [], set()
         for c in sorted(wanted, key=lambda c: c.priority):
-            need = c.width + (1 if chosen else 0)
+            if c.name in seen:
+                continue
+            unit = [c] + ([by_name[partner[c.name]]] if partner.get(c.name) in by_name else [])
+            seen.update(u.name for u in unit)
+            units.append(unit)
+        chosen, used = [], 0
+        for unit in units:
+            need = sum(c.width + 1 for c in unit) - (0 if chosen else 1)
             if used + need <= width:
-                chosen.append(c)
+                chosen.extend(unit)
                 used += need
     chosen = [c for c in COLUMNS if c in chosen]
     fixed = sum(c.width for c in chosen if not c.flex) + len(chosen) - 1
