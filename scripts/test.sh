@@ -1,0 +1,18 @@
+#!/bin/sh
+# The whole test suite, as CI runs it (README: "the test command").
+#   1. the suite under Python 3.9 and 3.13 with OpenWrt python3-light's
+#      missing modules blocked (skipped, with a line, where absent);
+#   2. the decoders on a big-endian CPU (s390x under qemu-user), when
+#      scripts/ci-bigendian.sh exists and this is root;
+#   3. the main suite: python3 -m pytest (kernel tests need root).
+# Every part runs; the exit status fails if any part failed.
+cd "$(dirname "$0")/.." || exit 2
+status=0
+if [ -f scripts/ci-pythons.sh ]; then
+    bash scripts/ci-pythons.sh || status=1
+fi
+if [ -f scripts/ci-bigendian.sh ] && [ "$(id -u)" = 0 ]; then
+    bash scripts/ci-bigendian.sh || status=1
+fi
+python3 -m pytest || status=1
+exit $status

@@ -1,0 +1,1 @@
+"""flowtop on OpenWrt's python3-light: the import blocker and its tests."""
