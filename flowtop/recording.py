@@ -65,7 +65,7 @@ def read_header(stream):
         raise RecordingError("recording header is cut short or too long")
     try:
         header = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise RecordingError("recording header is not valid JSON") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise RecordingError("unsupported recording format %r" % (
@@ -74,6 +74,24 @@ def read_header(stream):
         raise RecordingError("recording was made on a %s-endian machine; this one is %s-endian"
                              % (header.get("byteorder"), sys.byteorder))
     return header
+
+
+MAX_TIME = 253402300800.0     # year 10000: what clocks can show
+_CHUNK = 1 << 20
+
+
+def _read_exactly(stream, length):
+    """Up to ``length`` bytes, read in pieces: a lying length (4 GiB) must
+    end as "cut short", not as one huge allocation."""
+    parts = []
+    left = length
+    while left > 0:
+        part = stream.read(min(left, _CHUNK))
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
 
 
 def iter_dumps(stream):
@@ -87,7 +105,9 @@ def iter_dumps(stream):
         if tag != _DUMP or len(hdr) != _DUMP_HDR.size:
             raise RecordingError("recording is damaged after %d dump(s)" % n)
         when, length = _DUMP_HDR.unpack(hdr)
-        data = stream.read(length)
+        if not 0 <= when < MAX_TIME:          # NaN fails this too
+            raise RecordingError("dump %d has an impossible time (%r)" % (n + 1, when))
+        data = _read_exactly(stream, length)
         if len(data) != length:
             raise RecordingError("recording is cut short in dump %d (%d of %d bytes)"
                                  % (n + 1, len(data), length))
