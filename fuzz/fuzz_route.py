@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""atheris harness: rtnetlink and sock_diag replies.
+
+    python3 fuzz/make_corpus.py
+    python3 fuzz/fuzz_route.py fuzz/corpus/route -max_len=4096 -timeout=10 \
+        -max_total_time=300 -artifact_prefix=fuzz/artifacts/
+
+The first byte of an input picks the decoder (make_corpus.py writes seeds
+that way): 0 an RTM_GETADDR dump, 1 an RTM_GETLINK dump, 2 RTM_GETROUTE
+replies, 3 a sock_diag dump (the second byte is the protocol asked for).
+The oracle: only DecodeError / NetlinkError escape, and every sock_diag
+record is well-formed (text addresses, 16-bit ports).  FLOWTOP_FUZZ_KEEP_GOING
+as in fuzz_ctnetlink.py.
+"""
+
+import hashlib
+import os
+import sys
+import traceback
+
+import atheris
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+with atheris.instrument_imports(include=["flowtop"]):
+    from flowtop.netlink import route, sockdiag
+    from flowtop.netlink.conntrack import DumpState
+    from flowtop.netlink.errors import DecodeError, NetlinkError
+
+ACCEPTED = (DecodeError, NetlinkError)
+
+
+def _quiet(fn, *args):
+    try:
+        return fn(*args)
+    except ACCEPTED:
+        return None
+
+
+def check(data):
+    if not data:
+        return
+    sel, data = data[0] % 4, data[1:]
+    if sel == 0:
+        _quiet(route.decode_addresses, data)
+        _quiet(route.feed, data, route.RTM_NEWADDR, route.decode_addr, [], DumpState())
+    elif sel == 1:
+        _quiet(route.decode_links, data)
+        _quiet(route.feed, data, route.RTM_NEWLINK, route.decode_link, [], DumpState())
+    elif sel == 2:
+        _quiet(route.route_replies, data)
+        _quiet(route.decode_route_reply, data)
+    else:
+        if not data:
+            return
+        proto, data = data[0], data[1:]
+        got = _quiet(sockdiag.decode_dump, data, proto)
+        for r in (got[0] if got else ()):
+            assert len(r) == len(sockdiag.SOCK_FIELDS), r
+            assert isinstance(r[2], str) and isinstance(r[4], str), r
+            assert 0 <= r[3] <= 0xFFFF and 0 <= r[5] <= 0xFFFF, r
+        seq = int.from_bytes(data[12:16], sys.byteorder) if len(data) >= 16 else None
+        _quiet(sockdiag.feed, data, proto, [], DumpState(), seq, seq)
+
+
+KEEP_GOING = os.environ.get("FLOWTOP_FUZZ_KEEP_GOING")
+_seen = set()
+
+
+def TestOneInput(data):
+    try:
+        check(data)
+    except Exception as exc:           # the harness reports every kind
+        if not KEEP_GOING:
+            raise
+        tb = traceback.extract_tb(exc.__traceback__)
+        last = ([f for f in tb if "flowtop" in f.filename] or tb)[-1]
+        sig = "%s-%s-%d" % (type(exc).__name__, os.path.basename(last.filename), last.lineno)
+        if sig not in _seen:
+            _seen.add(sig)
+            os.makedirs(KEEP_GOING, exist_ok=True)
+            name = "crash-%s-%s" % (sig, hashlib.sha1(data).hexdigest()[:12])
+            with open(os.path.join(KEEP_GOING, name), "wb") as f:
+                f.write(data)
+            sys.stderr.write("\n=== NEW CRASH %s -> %s\n%s\n" % (sig, name, "".join(
+                traceback.format_exception(type(exc), exc, exc.__traceback__))))
+
+
+def main():
+    atheris.Setup(sys.argv, TestOneInput)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
