@@ -33,7 +33,8 @@ MAGIC = b"FLOWTOP-RECORDING\n"
 
 def flowtop(*args, timeout=20):
     """``python3 -m flowtop ARGS`` from the checkout, as this (any) user, no namespace."""
-    return subprocess.run([sys.executable, "-m", "flowtop"] + [str(a) for a in args],
+    # -n: no DNS queries from the host namespace for the recorded addresses
+    return subprocess.run([sys.executable, "-m", "flowtop", "-n"] + [str(a) for a in args],
                           capture_output=True, text=True, timeout=timeout, cwd=REPO,
                           env=dict(os.environ, PYTHONPATH=REPO))
 

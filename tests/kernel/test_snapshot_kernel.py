@@ -241,7 +241,7 @@ def test_record_then_replay_matches_conntrack(tmp_path):
         compare(before, after, live, "flowtop --record")
     # Replayed outside the namespace, after it is gone, as a plain process.
     r = subprocess.run([sys.executable, "-m", "flowtop", "--replay", str(rec_file), "--once", "--json",
-                        "--no-sysctl"],
+                        "--no-sysctl", "-n"],
                        capture_output=True, text=True, timeout=20, env=flowtop_env(), cwd=REPO)
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
