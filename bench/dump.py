@@ -29,7 +29,9 @@ sys.path[:0] = [BENCH, ROOT]
 import netns  # noqa: E402
 
 CONNTRACK = "conntrack -L -o extended"
-ROWS = ("flowtop --once --json", "flowtop --once", CONNTRACK, "bare recv loop (floor)", "decode only (feed)")
+ROWS = ("flowtop --once --json", "  ... with processes, ifaces", "flowtop --once", CONNTRACK,
+        "bare recv loop (floor)", "decode only (feed)")
+_BARE, _DECODE = ROWS.index("bare recv loop (floor)"), ROWS.index("decode only (feed)")
 
 
 def mix(n):
@@ -119,14 +121,19 @@ def measure_inside(repeat):
     from flowtop.netlink.ctnetlink import Decoder
 
     res = {name: {"walls": [], "cpus": [], "na": None} for name in ROWS}
-    # -n -G: reverse DNS and GeoIP are network and database costs that
-    # conntrack -L does not pay; processes and interfaces stay on.
-    commands = {"flowtop --once --json": [sys.executable, "-m", "flowtop", "--once", "--json",
-                                          "-n", "-G"],
-                "flowtop --once": [sys.executable, "-m", "flowtop", "--once", "-n", "-G"],
+    # What conntrack -L does: the table, no names.  -n -G --no-iface
+    # --no-process leave out reverse DNS, GeoIP, route lookups and process
+    # names (network, database, routing and /proc costs conntrack does not
+    # pay); the row after it puts processes and interfaces back.
+    bare = ["-n", "-G", "--no-iface", "--no-process"]
+    commands = {"flowtop --once --json": [sys.executable, "-m", "flowtop", "--once", "--json"]
+                + bare,
+                "  ... with processes, ifaces": [sys.executable, "-m", "flowtop", "--once",
+                                                 "--json", "-n", "-G"],
+                "flowtop --once": [sys.executable, "-m", "flowtop", "--once"] + bare,
                 CONNTRACK: ["conntrack", "-L", "-o", "extended"]}
     if not os.path.exists(os.path.join(ROOT, "flowtop", "__main__.py")):
-        for name in ROWS[:2]:
+        for name in ROWS[:3]:
             res[name]["na"] = "flowtop/__main__.py does not exist yet"
     for name, argv in commands.items():       # warm-up (.pyc, page cache), and is it there?
         if res[name]["na"]:
@@ -155,17 +162,17 @@ def measure_inside(repeat):
         seq += 1
         c0, t0 = _cpu_self(), time.perf_counter()
         nbytes = bare_dump(sock, seq)
-        res[ROWS[3]]["walls"].append(time.perf_counter() - t0)
-        res[ROWS[3]]["cpus"].append(_cpu_self() - c0)
+        res[ROWS[_BARE]]["walls"].append(time.perf_counter() - t0)
+        res[ROWS[_BARE]]["cpus"].append(_cpu_self() - c0)
         out, state = [], conntrack.DumpState()
         c0, t0 = _cpu_self(), time.perf_counter()
         decoder = Decoder(Flow)          # what flowtop uses: learns layouts as it goes
         for chunk in chunks:
             conntrack.feed(chunk, out, state, decode=decoder)
-        res[ROWS[4]]["walls"].append(time.perf_counter() - t0)
-        res[ROWS[4]]["cpus"].append(_cpu_self() - c0)
+        res[ROWS[_DECODE]]["walls"].append(time.perf_counter() - t0)
+        res[ROWS[_DECODE]]["cpus"].append(_cpu_self() - c0)
         if len(out) != flows or state.dropped:
-            res[ROWS[4]]["na"] = "decoded %d of %d (%d dropped)" % (len(out), flows, state.dropped)
+            res[ROWS[_DECODE]]["na"] = "decoded %d of %d (%d dropped)" % (len(out), flows, state.dropped)
     sock.close()
     rows = []
     for name in ROWS:

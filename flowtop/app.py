@@ -147,14 +147,16 @@ def make_writer(opts, stream, enrich=None, notes=()):
 def once(source, opts, stdout, enrich, notes):
     """``--once``: one snapshot in the chosen format.
 
-    JSON without reverse DNS streams straight from the kernel's bytes (the
-    fast path); everything else takes the whole table first, so that
-    reverse-DNS names resolved within DNS_WAIT seconds can be used.
+    JSON without reverse DNS and interfaces (-n --no-iface) streams
+    straight from the kernel's bytes (the fast path); everything else takes
+    the whole table first, so that the route lookups of all its addresses go
+    out in batches and reverse-DNS names resolved within DNS_WAIT seconds
+    can be used.
     """
     from .table import FlowTable
     keep = iface_keep(opts, enrich)
-    if (opts.output == "json" and enrich.dns is None and source.live and opts.view == "flows"
-            and keep is None):
+    if (opts.output == "json" and enrich.dns is None and enrich.ifaces is None and source.live
+            and opts.view == "flows" and keep is None):
         enrich.tick(())
         now, lines = source.snapshot("json", enrich.json_tail)
         make_writer(opts, stdout, enrich).write(lines, now)

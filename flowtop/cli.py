@@ -53,6 +53,7 @@ Options = namedtuple("Options", (
     "in_iface",      # input interface filter (nftop: trailing + is a wildcard)
     "out_iface",     # output interface filter
     "ifaces",        # look up in/out interfaces (route lookups)
+    "process",       # name the processes of local flows
     "geoip_conf",    # -u: the geoip.conf to read (None: /etc/flowtop, else packaged)
     "geoip_dir",     # -u: where to install; also searched first for databases
 ))
@@ -138,6 +139,8 @@ def build_parser():
                    help="only flows leaving through NAME (trailing + is a wildcard)")
     g.add_argument("--no-iface", dest="ifaces", action="store_false",
                    help="no route lookups for the in/out interfaces")
+    g.add_argument("--no-process", dest="process", action="store_false",
+                   help="do not look up the processes of local flows")
     o = p.add_argument_group("output")
     o.add_argument("--once", action="store_true", help="print one snapshot and exit")
     fmt = o.add_mutually_exclusive_group()
@@ -202,7 +205,7 @@ def parse(argv=None):
         geoip_db=tuple(ns.geoip_db), numeric_local=ns.numeric_local,
         numeric_remote=ns.numeric_remote, in_iface=ns.in_iface, out_iface=ns.out_iface,
         ifaces=ns.ifaces or bool(ns.in_iface or ns.out_iface),
-        geoip_conf=ns.geoip_conf, geoip_dir=ns.geoip_dir,
+        geoip_conf=ns.geoip_conf, geoip_dir=ns.geoip_dir, process=ns.process,
     )
 
 

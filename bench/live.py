@@ -1,0 +1,731 @@
+#!/usr/bin/env python3
+"""bench/live.py N [--seconds S] [--keep] [--json-out FILE]: the live view, side by side.
+
+Run as root.  Fills a throw-away namespace with N real flows (dump.py's
+fill), then runs, in turn and in that namespace, flowtop's full-screen view
+(``python3 -m flowtop -n -G --loopback -t 1``) and netsniff-ng's flowtop
+(``/usr/sbin/flowtop -n -G -46TUI``), each in a 200x50 tmux pane, and
+measures: steady CPU (% of one core, /proc/PID/stat), peak RSS (VmHWM), the
+time until the pane shows >= 99 % of the flows, and key-to-screen latency.
+Then, in the same namespace: one-shot ``flowtop --once --json`` against
+``conntrack -L`` and the decoder's throughput (dump.py's in-namespace
+measurement).  ``--mem`` adds where flowtop's memory goes (RSS by stage, and
+tracemalloc by file and line), measured in separate in-namespace processes.
+See bench/README.md.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+sys.path[:0] = [BENCH, ROOT]
+
+import netns  # noqa: E402
+from dump import fill  # noqa: E402
+
+NSNG = "/usr/sbin/flowtop"            # netsniff-ng's flowtop (Debian package netsniff-ng)
+WIDTH, HEIGHT = 200, 50
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+TERM = "xterm-256color"               # both programs get the same terminal type
+
+FLOWTOP_COUNT = re.compile(r"^flowtop \S+\s+(\d+) flows")
+NSNG_COUNT = re.compile(r"Kernel netfilter flows\((\d+)\)")
+FLOWTOP_SORT = re.compile(r"\bsort (\S+ \S+)")
+NSNG_WHAT = re.compile(r"Kernel netfilter flows\(\d+\) for (\S*)")
+
+
+# --- processes -----------------------------------------------------------------
+
+def cpu_seconds(pid):
+    """utime + stime of the whole process (all threads), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def status_kib(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def system_busy():
+    """(busy, total) jiffies of all CPUs, from /proc/stat: others' load during a window."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]
+    return sum(v) - idle, sum(v)
+
+
+def children_map():
+    kids = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def find_process(root, match, timeout=10.0):
+    """``root`` or a descendant for which ``match(pid)`` holds (the pane runs
+    a shell, ``ip netns exec`` and ``env`` before the program: most exec)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        kids = children_map()
+        todo = [root]
+        while todo:
+            pid = todo.pop(0)
+            try:
+                if match(pid):
+                    return pid
+            except OSError:
+                pass
+            todo.extend(kids.get(pid, ()))
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.02)
+
+
+def is_python_flowtop(pid):
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        argv = f.read().split(b"\0")
+    exe = os.path.basename(os.readlink("/proc/%d/exe" % pid))
+    return exe.startswith("python") and b"flowtop" in argv[:4]
+
+
+def is_nsng(pid):
+    return os.readlink("/proc/%d/exe" % pid) == NSNG
+
+
+# --- tmux ----------------------------------------------------------------------
+
+class Tmux:
+    """One private tmux server, ``tmux -L ftbench-<pid>``, killed by ``kill()``."""
+
+    def __init__(self):
+        self.socket = "ftbench-%d" % os.getpid()
+        self.started = False
+        self.path = None         # the server's socket file: tmux leaves it behind
+        self.env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+
+    def __call__(self, *args, check=True):
+        r = subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null"] + [str(a) for a in args],
+                           capture_output=True, text=True, timeout=10, env=self.env)
+        if check and r.returncode:
+            raise RuntimeError("tmux %s: %s" % (args[0], r.stderr.strip()))
+        return r.stdout
+
+    def start(self, name, command, cwd=ROOT):
+        """Session ``name`` running the shell line ``command``; the pane stays
+        after the program exits, so its status and last screen can be read."""
+        self.started = True
+        self("new-session", "-d", "-s", name, "-x", WIDTH, "-y", HEIGHT, "-c", cwd, command,
+             ";", "set-option", "-w", "-t", name, "remain-on-exit", "on")
+        self.path = self("display-message", "-p", "#{socket_path}").strip() or self.path
+        return int(self("display-message", "-p", "-t", name, "#{pane_pid}").strip())
+
+    def capture(self, name, history=False):
+        args = ["capture-pane", "-p", "-t", name] + (["-S", "-"] if history else [])
+        return self(*args).split("\n")
+
+    def send(self, name, *keys):
+        self("send-keys", "-t", name, *keys)
+
+    def dead(self, name):
+        """Whether the pane's program has ended (its pty closed)."""
+        out = self("display-message", "-p", "-t", name, "#{pane_dead}", check=False).strip()
+        return out == "1"
+
+    def kill_session(self, name):
+        self("kill-session", "-t", name, check=False)
+
+    def kill(self):
+        if self.started:
+            self("kill-server", check=False)
+            self.started = False
+        if self.path and os.path.basename(self.path) == self.socket:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+            self.path = None
+
+
+def first_match(regex, lines, group=1):
+    for line in lines[:4]:
+        m = regex.search(line)
+        if m:
+            return m.group(group)
+    return None
+
+
+# --- one program in a pane -------------------------------------------------------
+
+class Spec:
+    def __init__(self, label, argv, match, count_re, key, marker_re, stderr_file):
+        self.label, self.argv, self.match = label, argv, match
+        self.count_re, self.key, self.marker_re = count_re, key, marker_re
+        self.stderr_file = stderr_file
+
+
+def measure_program(tm, ns, spec, n, args):
+    """Start ``spec`` in a pane, then: time to the full count, steady CPU, key
+    latency, peak RSS; then quit it.  Returns a dict of the numbers."""
+    res = {"label": spec.label, "argv": spec.argv, "error": None}
+    name = spec.label.split()[0].replace(".", "_")
+    line = pane_line(ns.argv(*spec.argv), spec.stderr_file)
+    t0 = time.monotonic()
+    pane_pid = tm.start(name, line)
+    pid = find_process(pane_pid, spec.match)
+    if pid is None:
+        res["error"] = "the program did not start: %s" % tail(spec.stderr_file)
+        tm.kill_session(name)
+        return res
+    res["pid"] = pid
+    try:
+        _measure(tm, name, pid, t0, spec, n, args, res)
+    finally:
+        res["exit"] = quit_pane(tm, name, pid, res, spec.stderr_file + ".status")
+        screen = "\n".join(tm.capture(name, history=True))
+        err = tail(spec.stderr_file, 4000)
+        res["traceback"] = "Traceback" in screen or "Traceback" in err
+        res["stderr"] = err
+        tm.kill_session(name)
+    return res
+
+
+def _measure(tm, name, pid, t0, spec, n, args, res):
+    # 1. until the pane shows >= 99 % of the flows
+    first = full = None
+    count = None
+    deadline = t0 + args.count_timeout
+    while time.monotonic() < deadline:
+        lines = tm.capture(name)
+        c = first_match(spec.count_re, lines)
+        now = time.monotonic()
+        if c is not None:
+            count = int(c)
+            if first is None:
+                first = now - t0
+            if count >= 0.99 * n:
+                full = now - t0
+                break
+        if tm.dead(name):
+            res["error"] = "exited early: %s" % tail(spec.stderr_file)
+            return
+        time.sleep(0.1)
+    res.update(first_frame_s=first, full_count_s=full, count_at_full=count)
+
+    # 2. steady CPU: a quiet window (no screen polling) after warm-up and the full count
+    start = max(t0 + args.warmup, time.monotonic())
+    time.sleep(max(0.0, start - time.monotonic()))
+    c0, b0, w0 = cpu_seconds(pid), system_busy(), time.monotonic()
+    time.sleep(args.seconds)
+    c1, b1, w1 = cpu_seconds(pid), system_busy(), time.monotonic()
+    cpu = c1 - c0
+    res["cpu_pct"] = 100.0 * cpu / (w1 - w0)
+    total_cpus = (b1[1] - b0[1]) / CLK_TCK
+    res["others_cpu_pct"] = 100.0 * ((b1[0] - b0[0]) / CLK_TCK - cpu) / (w1 - w0)
+    res["cpus"] = round(total_cpus / (w1 - w0))
+    res["rss_steady_kib"] = status_kib(pid, "VmRSS")
+    c = first_match(spec.count_re, tm.capture(name))
+    res["count_after_cpu"] = int(c) if c is not None else None
+
+    # 3. key-to-screen latency: a key that changes the header, ~1 s apart
+    lat = []
+    misses = 0
+    for _ in range(args.presses):
+        before = first_match(spec.marker_re, tm.capture(name))
+        k0 = time.monotonic()
+        tm.send(name, spec.key)
+        changed = None
+        while time.monotonic() - k0 < args.key_timeout:
+            now_marker = first_match(spec.marker_re, tm.capture(name))
+            if now_marker is not None and now_marker != before:
+                changed = time.monotonic() - k0
+                break
+            time.sleep(0.005)
+        if changed is None:
+            misses += 1
+        else:
+            lat.append(changed)
+        time.sleep(max(0.0, k0 + 1.0 - time.monotonic()))
+    res["key"] = spec.key
+    res["key_latencies_s"] = lat
+    res["key_misses"] = misses
+    res["key_median_s"] = statistics.median(lat) if lat else None
+
+    lines = tm.capture(name)
+    c = first_match(spec.count_re, lines)
+    res["count_at_end"] = int(c) if c is not None else None
+    res["screen_head"] = lines[:3]
+    res["vmhwm_kib"] = status_kib(pid, "VmHWM")
+    res["rss_end_kib"] = status_kib(pid, "VmRSS")
+
+
+def pane_line(argv, stderr_file):
+    """The pane's shell line: ``argv`` with stderr into ``stderr_file``, then its exit
+    status into ``stderr_file``.status (tmux's own #{pane_dead_status} is not reliable:
+    the pty can close first, and then tmux 3.3 sometimes never reports the status)."""
+    return "%s 2>%s; echo $? >%s" % (" ".join(shlex.quote(a) for a in argv),
+                                     shlex.quote(stderr_file), shlex.quote(stderr_file + ".status"))
+
+
+def quit_pane(tm, name, pid, res, status_file):
+    """Send q; the program's exit status (written by the pane's shell into
+    ``status_file``), or how it had to be stopped.  ``res["quit_exit_s"]``: seconds from
+    q until the process was gone."""
+    t0 = time.monotonic()
+    if os.path.exists("/proc/%d" % pid):
+        tm.send(name, "q")
+    gone = None
+    while time.monotonic() - t0 < 30:
+        if gone is None and not _running(pid):
+            gone = time.monotonic() - t0
+        if gone is not None and os.path.exists(status_file):
+            break
+        time.sleep(0.02)
+    res["quit_exit_s"] = gone
+    status = tail(status_file)
+    if gone is None:                 # did not quit on q: stop it by its pid
+        for sig in (15, 9):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+            time.sleep(1)
+        return "did not exit within 30 s of q"
+    return int(status) if status.lstrip("-").isdigit() else "exited, no status (%r)" % status
+
+
+def _running(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def tail(path, limit=300):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()[-limit:].strip()
+    except OSError:
+        return ""
+
+
+def code_state():
+    """The commit and a digest of flowtop/*.py as they are now (others may be editing the
+    tree between runs): what a result was measured against."""
+    import hashlib
+    h = hashlib.sha1()
+    for d, _dirs, files in sorted(os.walk(os.path.join(ROOT, "flowtop"))):
+        for f in sorted(files):
+            if f.endswith(".py"):
+                with open(os.path.join(d, f), "rb") as fh:
+                    h.update(f.encode() + b"\0" + fh.read())
+    try:
+        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        commit = ""
+    return "%s, flowtop/*.py sha1 %s" % (commit or "no git", h.hexdigest()[:10])
+
+
+def ensure_netsniff_ng():
+    if os.path.exists(NSNG):
+        return None
+    print("netsniff-ng's flowtop is missing: apt-get install netsniff-ng", flush=True)
+    r = subprocess.run(["apt-get", "install", "-y", "netsniff-ng"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    if r.returncode or not os.path.exists(NSNG):
+        return "apt-get install netsniff-ng failed: %s" % r.stderr.strip()[-200:]
+    return None
+
+
+def nsng_version():
+    try:
+        out = subprocess.run([NSNG, "-v"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r"flowtop (\S+)", out)
+    return m.group(1).rstrip(",") if m else None
+
+
+# --- memory: in-namespace measurements of the collector and its table ---------------
+
+def _rss():
+    return {k: status_kib(os.getpid(), k) for k in ("VmRSS", "VmHWM")}
+
+
+def _run_collector(seconds, on_tick=None):
+    """The live view's collector thread and, once a second, what the screen
+    does with a snapshot (filter, sort, one page of rows) -- without curses."""
+    from flowtop import cli
+    from flowtop.app import KernelSource
+    from flowtop.enrich.bundle import from_options
+    from flowtop.live import Collector
+    from flowtop.views import rows as vm
+    stages = {}
+    opts = cli.parse(["-n", "-G", "--loopback", "--no-sysctl", "-t", "1"])
+    source = KernelSource(opts)
+    source.open()
+    enrich = from_options(opts)
+    state = vm.ViewState(opts)
+    fmt = vm.Formatter(state, enrich)
+    stages["opened"] = _rss()
+    col = Collector(source, opts.interval, enrich)
+    col.start()
+    t0 = time.monotonic()
+    snap = None
+    while snap is None and time.monotonic() - t0 < 120:
+        time.sleep(0.05)
+        snap = col.latest()
+    stages["first snapshot"] = _rss()
+    first_s = time.monotonic() - t0
+    shown = []
+    while time.monotonic() - t0 < seconds:
+        snap = col.latest()
+        shown = vm.build(snap.rows, state, fmt)
+        col.visible = [r.key for r in shown[:HEIGHT - 4]]
+        cols = vm.layout(WIDTH, state)
+        for r in shown[:HEIGHT - 4]:
+            fmt.line(r, cols, snap.wall)
+        if on_tick:
+            on_tick()
+        time.sleep(1.0)
+    stages["after %gs" % seconds] = _rss()
+    return col, source, enrich, shown, stages, first_s
+
+
+RSS_OF_SELF = "print(open('/proc/self/status').read().split('VmRSS:')[1].split()[0])"
+
+
+def inside_mem(seconds):
+    """RSS by stage, no tracemalloc (its own bookkeeping would inflate RSS)."""
+    stages = {}
+    for label, flags in (("python3 -S -c ... (no site)", ["-S"]),
+                         ("python3 -c ... (with site)", [])):
+        kib = int(subprocess.run([sys.executable] + flags + ["-c", RSS_OF_SELF],
+                                 stdout=subprocess.PIPE, text=True).stdout)
+        stages[label] = {"VmRSS": kib, "VmHWM": kib}
+    stages["this harness started"] = _rss()
+    import curses  # noqa: F401  (the live view imports it)
+    from flowtop import cli, live, table  # noqa: F401
+    from flowtop.views import curses_ui, rows  # noqa: F401
+    stages["imports"] = _rss()
+    col, source, enrich, shown, more, first_s = _run_collector(seconds)
+    stages.update(more)
+    flows = len(col.table)
+    col.stop()
+    source.close()
+    enrich.close()
+    return {"stages": stages, "flows": flows, "first_snapshot_s": first_s,
+            "full_every": col.full_every}
+
+
+def inside_tracemalloc(seconds, top):
+    import tracemalloc
+    tracemalloc.start(1)
+    import curses  # noqa: F401
+    from flowtop import cli, live, table  # noqa: F401
+    from flowtop.views import curses_ui, rows  # noqa: F401
+    imports = tracemalloc.get_traced_memory()[0]
+    col, source, enrich, shown, _stages, _f = _run_collector(seconds)
+    flows = len(col.table)
+    col.stop()
+    time.sleep(0.6)
+    snap = tracemalloc.take_snapshot()
+    current, peak = tracemalloc.get_traced_memory()
+    keep = (col, source, enrich, shown)     # alive until the snapshot was taken
+    del keep
+
+    def short(fn):
+        for base in (ROOT + os.sep, os.path.dirname(os.__file__) + os.sep):
+            if fn.startswith(base):
+                return fn[len(base):]
+        return fn
+    by_file = [(short(s.traceback[0].filename), s.size, s.count)
+               for s in snap.statistics("filename")[:top]]
+    by_line = []
+    for st in snap.statistics("lineno")[:top]:
+        fr = st.traceback[0]
+        try:
+            with open(fr.filename) as f:
+                code = f.read().splitlines()[fr.lineno - 1].strip()
+        except (OSError, IndexError):
+            code = ""
+        by_line.append(("%s:%d" % (short(fr.filename), fr.lineno), st.size, st.count, code[:70]))
+    table_objs = {}
+    try:
+        table_rows = list(col.table)
+        if table_rows:
+            r = table_rows[0]
+            table_objs = {"row_type": type(r).__name__, "entry_type": type(r.entry).__name__,
+                          "row_slots": hasattr(type(r), "__slots__"),
+                          "entry_slots": hasattr(type(r.entry), "__slots__"),
+                          "row_sizeof": sys.getsizeof(r), "entry_sizeof": sys.getsizeof(r.entry)}
+    except Exception as exc:       # diagnostics only
+        table_objs = {"error": str(exc)}
+    return {"flows": flows, "traced_imports": imports, "traced_now": current, "traced_peak": peak,
+            "by_file": by_file, "by_line": by_line, "objects": table_objs}
+
+
+def mem_report(mem, tm_):
+    out = []
+    if mem:
+        out.append("flowtop memory by stage (collector + screen work, no curses; "
+                   "VmRSS / VmHWM MiB):")
+        for stage, v in mem["stages"].items():
+            out.append("  %-30s %7.1f  %7.1f" % (stage, v["VmRSS"] / 1024, v["VmHWM"] / 1024))
+        out.append("  %d flows in the table, first snapshot after %.2f s, full dump every %.1f s"
+                   % (mem["flows"], mem["first_snapshot_s"], mem["full_every"]))
+    if tm_:
+        f = max(tm_["flows"], 1)
+        out.append("tracemalloc (Python heap only): imports %.1f MiB, now %.1f MiB, peak %.1f MiB; "
+                   "%.0f B/flow above imports"
+                   % (tm_["traced_imports"] / 2**20, tm_["traced_now"] / 2**20,
+                      tm_["traced_peak"] / 2**20, (tm_["traced_now"] - tm_["traced_imports"]) / f))
+        if tm_["objects"]:
+            out.append("  objects: %s" % ", ".join("%s=%s" % kv for kv in tm_["objects"].items()))
+        out.append("  by file:")
+        for fn, size, count in tm_["by_file"]:
+            out.append("    %8.2f MiB %9d blocks  %s" % (size / 2**20, count, fn))
+        out.append("  by line:")
+        for where, size, count, code in tm_["by_line"]:
+            out.append("    %8.2f MiB %9d blocks  %-32s %s" % (size / 2**20, count, where, code))
+    return "\n".join(out)
+
+
+# --- the report --------------------------------------------------------------------
+
+def fmt_num(v, spec="%.1f", none="n/a"):
+    return none if v is None else spec % v
+
+
+def side_by_side(results, n):
+    def mib(r):
+        return fmt_num(r.get("vmhwm_kib") and r["vmhwm_kib"] / 1024)
+
+    def full(r):
+        return fmt_num(r.get("full_count_s"), "%.2f", "never (%s shown)" % r.get("count_at_full"))
+
+    def key_median(r):
+        if "key" not in r:
+            return "n/a"
+        lat = r.get("key_latencies_s", ())
+        return "%s (key %s, %d/%d)" % (fmt_num(lat and 1000 * statistics.median(lat), "%.0f"),
+                                       r["key"], len(lat), len(lat) + r.get("key_misses", 0))
+
+    def key_range(r):
+        lat = r.get("key_latencies_s")
+        return "%.0f / %.0f" % (1000 * min(lat), 1000 * max(lat)) if lat else "n/a"
+
+    rows = [
+        ("steady CPU, % of one core", lambda r: fmt_num(r.get("cpu_pct"))),
+        ("  (others' CPU meanwhile, %)", lambda r: fmt_num(r.get("others_cpu_pct"), "%.0f")),
+        ("peak RSS (VmHWM), MiB", mib),
+        ("first count on screen, s", lambda r: fmt_num(r.get("first_frame_s"), "%.2f")),
+        ("time to >= 99 % of N, s", full),
+        ("count shown after the CPU window", lambda r: fmt_num(r.get("count_after_cpu"), "%d")),
+        ("key-to-screen median, ms", key_median),
+        ("key-to-screen min / max, ms", key_range),
+        ("exit status after q", lambda r: str(r.get("exit"))),
+        ("q -> process gone, s", lambda r: fmt_num(r.get("quit_exit_s"), "%.2f")),
+        ("traceback", lambda r: "yes" if r.get("traceback") else "no"),
+    ]
+    labels = [r["label"] for r in results]
+    w = max(26, max(len(l) for l in labels) + 2)
+    out = ["%-34s" % ("N=%d" % n) + "".join("%-*s" % (w, l) for l in labels)]
+    for title, get in rows:
+        cells = []
+        for r in results:
+            if r.get("error") and "cpu_pct" not in r:
+                cells.append("n/a (%s)" % r["error"][:60] if title.startswith("steady") else "")
+            else:
+                cells.append(get(r))
+        out.append("%-34s" % title + "".join("%-*s" % (w, c) for c in cells))
+    return "\n".join(out)
+
+
+def dump_report(d):
+    rows = {r["name"]: r for r in d["rows"]}
+    ft, ct = rows["flowtop --once --json"], rows["conntrack -L -o extended"]
+    dec = rows["decode only (feed)"]
+    out = []
+    if ft["na"] or ct["na"]:
+        out.append("one-shot: flowtop --once --json %s, conntrack -L %s"
+                   % (ft["na"] or "%.3f s" % ft["wall"], ct["na"] or "%.3f s" % ct["wall"]))
+    else:
+        out.append("one-shot, median of %d: flowtop --once --json -n -G %.3f s, "
+                   "conntrack -L -o extended %.3f s, ratio %.2f"
+                   % (len(ft["walls"]), ft["wall"], ct["wall"], ft["wall"] / ct["wall"]))
+    if not dec["na"]:
+        out.append("decode only (dump.py's feed over a recorded dump): %s flows/s "
+                   "(%.3f s for %d flows)" % ("{:,.0f}".format(d["dumped_flows"] / dec["wall"]),
+                                              dec["wall"], d["dumped_flows"]))
+    else:
+        out.append("decode only: n/a (%s)" % dec["na"])
+    return "\n".join(out)
+
+
+# --- main ----------------------------------------------------------------------
+
+def run(args):
+    result = {"n": args.n, "kernel": platform.release(), "python": platform.python_version(),
+              "code": code_state(),
+              "loadavg_start": open("/proc/loadavg").read().split()[:3], "programs": []}
+    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    nsng_problem = ensure_netsniff_ng() if "netsniff" in tools else None
+    if "netsniff" in tools and not nsng_problem:
+        result["netsniff_ng_version"] = nsng_version()
+    name = "ftbench-live-%d" % os.getpid()
+    tmpdir = tempfile.mkdtemp(prefix="ftbench-live-")
+    tm = Tmux()
+    try:
+        with netns.Namespace(name, keep=args.keep) as ns:
+            want = ns.sysctl({"nf_conntrack_max": args.n + args.n // 10 + 1000})["nf_conntrack_max"]
+            result["nf_conntrack_max"] = want["after"]
+            # netsniff-ng's flowtop drops every flow whose original source is 127.0.0.1
+            # (a libnetfilter_conntrack filter it always installs).  Local traffic in the
+            # namespace leaves from 127.0.0.2 instead, so both programs see the same flows.
+            for prefix in ("127.0.0.0/8", "127.0.0.1"):
+                ns.run("ip", "route", "replace", "local", prefix, "dev", "lo", "table", "local",
+                       "proto", "kernel", "scope", "host", "src", "127.0.0.2")
+            mix, count, fill_s = fill(ns, args.n)
+            result.update(count=count, fill_s=fill_s, mix=mix)
+            print("namespace %s: %d flows (conntrack -C) of N=%d in %.1f s  [%s]"
+                  % (name, count, args.n, fill_s, ", ".join("%s %d" % kv for kv in mix.items())),
+                  flush=True)
+            if count < 0.95 * args.n:
+                print("error: only %d flows, under 95%% of N; nf_conntrack_max %s" % (count, want),
+                      file=sys.stderr)
+                return 1
+            specs = []
+            if "flowtop" in tools:
+                specs.append(Spec("flowtop (python)",
+                                  ["env", "TERM=" + TERM, sys.executable, "-m", "flowtop",
+                                   "-n", "-G", "--loopback", "-t", "1"],
+                                  is_python_flowtop, FLOWTOP_COUNT, "o", FLOWTOP_SORT,
+                                  os.path.join(tmpdir, "flowtop.err")))
+            if "netsniff" in tools:
+                if nsng_problem:
+                    result["programs"].append({"label": "netsniff-ng flowtop",
+                                               "error": nsng_problem})
+                else:
+                    version = result.get("netsniff_ng_version") or ""
+                    specs.append(Spec("netsniff-ng flowtop %s" % version,
+                                      ["env", "TERM=" + TERM, NSNG, "-n", "-G", "-46TUI"],
+                                      is_nsng, NSNG_COUNT, "T", NSNG_WHAT,
+                                      os.path.join(tmpdir, "nsng.err")))
+            for spec in specs:
+                print("running %s ..." % spec.label, flush=True)
+                r = measure_program(tm, ns, spec, count, args)
+                result["programs"].append(r)
+                if r.get("error"):
+                    print("  %s: %s" % (spec.label, r["error"]), flush=True)
+            if not args.no_dump:
+                print("one-shot dump and decode (dump.py --inside) ...", flush=True)
+                inner = ns.run(sys.executable, os.path.join(BENCH, "dump.py"), "--inside",
+                               "--repeat", 3, cwd=ROOT)
+                result["dump"] = json.loads(inner.stdout)
+            if args.mem:
+                print("memory: RSS by stage, then tracemalloc (separate processes) ...", flush=True)
+                me = os.path.abspath(__file__)
+                result["mem"] = json.loads(ns.run(sys.executable, me, "--inside-mem",
+                                                  "--seconds", args.mem_seconds, cwd=ROOT).stdout)
+                result["tracemalloc"] = json.loads(ns.run(
+                    sys.executable, me, "--inside-tracemalloc", "--seconds", args.mem_seconds,
+                    cwd=ROOT).stdout)
+            if args.keep:
+                print("kept namespace %s (remove with 'ip netns del %s')" % (name, name))
+    finally:
+        tm.kill()
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    result["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+
+    print()
+    print("kernel %s, Python %s, %s CPUs, loadavg at start %s, at end %s%s"
+          % (result["kernel"], result["python"], os.cpu_count(), " ".join(result["loadavg_start"]),
+             " ".join(result["loadavg_end"]),
+             ", netsniff-ng flowtop %s" % result["netsniff_ng_version"]
+             if result.get("netsniff_ng_version") else ""))
+    print("N=%d, conntrack -C %d; CPU over %g s after the full count and >= %g s from start; "
+          "pane %dx%d; code %s" % (args.n, result["count"], args.seconds, args.warmup, WIDTH,
+                                   HEIGHT, result["code"]))
+    if result["programs"]:
+        print(side_by_side(result["programs"], args.n))
+        for r in result["programs"]:
+            if r.get("stderr"):
+                print("%s stderr: %s" % (r["label"], r["stderr"][-300:].replace("\n", " | ")))
+    if "dump" in result:
+        print(dump_report(result["dump"]))
+    if args.mem:
+        print(mem_report(result.get("mem"), result.get("tracemalloc")))
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump(result, f, indent=2)
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("n", type=int, nargs="?", help="number of flows to create")
+    ap.add_argument("--seconds", type=float, default=20.0,
+                    help="length of the steady-CPU window (default 20)")
+    ap.add_argument("--warmup", type=float, default=5.0,
+                    help="the CPU window starts no earlier than this after start (default 5)")
+    ap.add_argument("--count-timeout", type=float, default=300.0,
+                    help="give up waiting for 99%% of N on screen after this (default 300 s)")
+    ap.add_argument("--presses", type=int, default=10,
+                    help="key presses for the latency (default 10)")
+    ap.add_argument("--key-timeout", type=float, default=5.0)
+    ap.add_argument("--tools", default="flowtop,netsniff",
+                    help="which programs: flowtop, netsniff (default both)")
+    ap.add_argument("--no-dump", action="store_true", help="skip the one-shot dump/decode rows")
+    ap.add_argument("--mem", action="store_true",
+                    help="also: flowtop's memory by stage and by tracemalloc, in the namespace")
+    ap.add_argument("--mem-seconds", type=float, default=8.0)
+    ap.add_argument("--keep", action="store_true", help="leave the namespace in place")
+    ap.add_argument("--json-out", metavar="FILE", help="also write the numbers as JSON")
+    ap.add_argument("--inside-mem", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--inside-tracemalloc", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--top", type=int, default=15, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.inside_mem:
+        print(json.dumps(inside_mem(args.seconds)))
+        return 0
+    if args.inside_tracemalloc:
+        print(json.dumps(inside_tracemalloc(args.seconds, args.top)))
+        return 0
+    if args.n is None or args.n < 1:
+        ap.error("N must be positive")
+    if os.geteuid() != 0:
+        sys.exit("bench/live.py needs root (network namespaces, nftables)")
+    netns.exit_on_signals()
+    return run(args)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:       # the namespace and tmux server are gone by now
+        sys.exit(130)
