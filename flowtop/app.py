@@ -67,8 +67,13 @@ class KernelSource:
                 self.recorder.commit(now)
             return now, flows
         if wants == "json":
-            items = conntrack.json_lines(o.families, o.protocols, self.sock, self.recorder, now,
-                                         tail)
+            services = getattr(tail, "__self__", None)      # Enrichment.json_tail's owner
+            if services is not None and services.services_only:
+                items = conntrack.json_lines(o.families, o.protocols, self.sock, self.recorder,
+                                             now, services=services)
+            else:
+                items = conntrack.json_lines(o.families, o.protocols, self.sock, self.recorder,
+                                             now, tail)
         else:
             items = conntrack.stream(o.families, o.protocols, self.sock, self.recorder)
         return now, self._committing(items, now)

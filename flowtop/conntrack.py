@@ -123,18 +123,21 @@ def _batches(families, sock, recorder, decoder):
             sock.close()
 
 
-def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None, tail=None):
+def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None, tail=None,
+               services=None):
     """Yield the current table as JSON Lines text (one str per flow, or ""
     for a flow filtered out), decoded straight from the kernel's bytes.
 
     The same objects as ``json.dumps(views.records.record(flow, now))``,
     at a fraction of the cost: what ``flowtop --json`` prints.  ``tail``
-    (flow -> text such as ',"pid":1') adds keys to every line.
+    (flow -> text such as ',"pid":1') adds keys to every line; or
+    ``services``, an Enrichment with only service names to add, whose keys
+    are then baked into the per-layout formatters.
     """
     from .views.records import JsonTarget
     fams = {(_FAMILY_NUMBERS[f] if isinstance(f, str) else int(f)) for f in (families or ())}
     protos = {(PROTO_NUMBERS[p] if isinstance(p, str) else int(p)) for p in (protocols or ())}
-    target = JsonTarget(fams, protos, tail, Flow)
+    target = JsonTarget(fams, protos, tail, Flow, services)
     target.now = time.time() if now is None else now
     for batch in _batches(families, sock, recorder, _ctnl.Decoder(Flow, target)):
         yield from batch

@@ -108,6 +108,21 @@ class Services:
             self._cache[key] = name
         return name
 
+    def names(self, l4proto):
+        """Every named port of ``l4proto`` as {port: name} (conf first, then
+        the system's services): for code that names flows in bulk."""
+        proto = _CONF_OF.get(l4proto)
+        if proto is None:
+            return {}
+        if self._system is None:
+            self._system = self._system_fn()
+        table = self._tables.get(proto)
+        if table is None:
+            table = self._tables[proto] = self._load(proto, self._etc)
+        merged = dict(self._system.get(proto, {}))
+        merged.update(table)
+        return merged
+
     def of_flow(self, sport, dport, l4proto, numeric=False):
         """Service label of a flow: the named port (destination first),
         else the lower port number."""

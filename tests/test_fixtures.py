@@ -138,3 +138,30 @@ def test_json_target_agrees_with_record(path, families, protocols):
         assert got == want
     assert [json.loads(json_line(f, when + 3.5)) for f in flows] == [
         record(f, when + 3.5) for f in flows]
+
+
+@pytest.mark.parametrize("path", RECORDINGS, ids=os.path.basename)
+def test_json_target_with_baked_service_names(path):
+    """The fast path with service names baked per layout says what
+    json_line + Enrichment.json_tail say."""
+    import json
+    from flowtop.enrich.bundle import Enrichment
+    from flowtop.model import Flow
+    from flowtop.netlink import ctnetlink
+    from flowtop.netlink.conntrack import DumpState, feed
+    from flowtop.services import Services
+    from flowtop.views.records import JsonTarget, json_line
+    enrich = Enrichment(Services(etc_dir="/nonexistent"))
+    assert enrich.services_only
+    when, data = _raw_dump(path)
+    flows = []
+    feed(data, flows, DumpState(), decode=lambda b, o, e: ctnetlink.decode_entry(b, o, e, Flow))
+    want = [json.loads(json_line(f, when)[:-2] + enrich.json_tail(f) + "}") for f in flows]
+    target = JsonTarget(services=enrich)
+    target.now = when
+    decoder = ctnetlink.Decoder(Flow, target)
+    for _ in range(2):
+        lines = []
+        feed(data, lines, DumpState(), decode=decoder)
+        assert [json.loads(line) for line in lines] == want
+    assert any(w["service"] for w in want)

@@ -191,6 +191,25 @@ class Enrichment:
             values += [self._jopt(iin), self._jopt(iout)]
         return tpl % tuple(values)
 
+    @property
+    def services_only(self):
+        """Only service names to add: no process, DNS, GeoIP or interfaces."""
+        return (self.process is None and self.dns is None and self.geo is None
+                and self.ifaces is None)
+
+    def service_tails(self, l4proto):
+        """For services_only: ({port: tail}, tail of a port number, tail for
+        no port) - ``json_tail`` texts precomputed per named port, so the
+        JSON fast path names a flow with two dict lookups."""
+        tpl = self._tail_template or self._make_tail_template()
+        self._tail_template = tpl
+        jstr = self._json
+        by_port = {port: tpl % ("null", "null", "null", "null", "null", jstr(name))
+                   for port, name in self.services.names(l4proto).items()}
+        number = tpl % ("null", "null", "null", "null", "null", '"%d"')
+        return by_port, number.replace("%", "%%").replace('%%d', '%d'), tpl % (
+            ("null",) * 6)
+
     def _make_tail_template(self):
         have = {"pid": True, "process": True, "user": True, "peer_pid": True,
                 "peer_process": True, "service": True,

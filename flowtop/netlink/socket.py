@@ -7,7 +7,7 @@ from .errors import DecodeError
 from .uapi import (NETLINK_ADD_MEMBERSHIP, NETLINK_NETFILTER, NETLINK_NO_ENOBUFS,
                    SO_RCVBUFFORCE, SOL_NETLINK)
 
-RECV_BUFFER = 1 << 20     # the kernel hands back ~32 KiB per recv; leave room
+RECV_BUFFER = 1 << 16     # the kernel caps a dump datagram at 32 KiB (netlink_recvmsg)
 
 
 class NetlinkSocket:

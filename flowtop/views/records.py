@@ -163,9 +163,12 @@ class JsonTarget:
     before each dump: it is the snapshot's ``time`` and the base of ``age``.
     """
 
-    def __init__(self, families=(), protocols=(), tail=None, cls=None):
+    def __init__(self, families=(), protocols=(), tail=None, cls=None, services=None):
         self.families = frozenset(families)
         self.protocols = frozenset(protocols)
+        # services: an Enrichment with only service names to add; its
+        # per-port tails are baked in (no call per flow), instead of ``tail``.
+        self.services = services
         # tail(entry) -> text of extra keys (",\"pid\":1,..."): the enrichment;
         # the formatter then also builds the entry (class ``cls``) to pass it.
         self.tail = tail
@@ -190,7 +193,8 @@ class JsonTarget:
         if not self.wanted(entry.family, entry.l4proto):
             return ""
         line = json_line(entry, self.now)
-        return line if self.tail is None else line[:-2] + self.tail(entry) + "}\n"
+        tail = self.services.json_tail if self.services is not None else self.tail
+        return line if tail is None else line[:-2] + tail(entry) + "}\n"
 
     def compile(self, exprs, consts):
         family, proto = consts["family"], consts["l4proto"]
@@ -246,7 +250,17 @@ class JsonTarget:
                 put(c, "%s", "STATUS[%s]" % e) if e != "None" else const(c, [])
             else:
                 put(c, "%d", e) if e != "None" else const(c, None)
-        if self.tail is not None:
+        if self.services is not None:
+            by_port, number, none = self.services.service_tails(proto)
+            sp, dp = exprs["sport"], exprs["dport"]
+            if gre or sp == "None" or dp == "None":
+                parts[-1] += none.replace("%", "%%")
+            else:
+                env.update(SP=by_port, NUM=number)
+                parts[-1] += "%s"
+                args.append("(SP.get({d}) or SP.get({s}) or NUM % ({d} if {d} <= {s} else {s}))"
+                            .format(d=dp, s=sp))
+        elif self.tail is not None:
             from ..netlink.ctnetlink import FIELDS
             env.update(TAIL=self.tail, new=tuple.__new__, cls=self.cls)
             parts[-1] += "%s"
