@@ -12,6 +12,8 @@ import json
 
 from ..text import sanitize
 
+_GRE = 47
+
 FIELDS = ("pid", "process", "user", "peer_pid", "peer_process", "service", "src_host", "dst_host",
           "src_country", "src_city", "src_asn", "dst_country", "dst_city", "dst_asn",
           "in_iface", "out_iface")
@@ -153,6 +155,13 @@ class Enrichment:
             return (None, None)
         return self.ifaces.of_flow(e)
 
+    def service(self, e):
+        """The flow's service name (or lower port), None without ports
+        (GRE keys are not ports)."""
+        if e.l4proto == _GRE:
+            return None
+        return self.services.of_flow(e.sport, e.dport, e.l4proto) or None
+
     def json_tail(self, e):
         """``fields(e)`` as the text of extra JSON keys: ',"pid":1,...'.
 
@@ -175,7 +184,7 @@ class Enrichment:
         else:
             ppid = "null" if peer.pid is None else peer.pid
             pname = self._jopt(peer.name)
-        service = self.services.of_flow(e.sport, e.dport, e.l4proto)
+        service = self.service(e)
         service = jstr.get(service) or self._json(service) if service else "null"
         values = [pid, name, user, ppid, pname, service]
         if self.dns is not None:
@@ -240,7 +249,7 @@ class Enrichment:
             "user": getattr(p, "user", None),
             "peer_pid": getattr(peer, "pid", None),
             "peer_process": getattr(peer, "name", None),
-            "service": self.services.of_flow(e.sport, e.dport, e.l4proto) or None,
+            "service": self.service(e),
             "src_host": self.host(e.src),
             "dst_host": self.host(e.dst),
             "src_country": getattr(sg, "country", None),
