@@ -511,8 +511,9 @@ def select(rows, state, formatter, sort=True):
     descending = state.sort not in ASCENDING
     if state.reverse:
         descending = not descending
-    # Stable tie-break on the identity key keeps rows from jumping.
-    out.sort(key=lambda r: r.key)
+    # Sorting is stable and the table keeps the kernel's dump order, which
+    # is the same from tick to tick: ties keep their places without a
+    # tie-break sort on the key (a third of a rebuild at 100k rows).
     out.sort(key=SORT_KEYS.get(state.sort, _rate_sum), reverse=descending)
     return out
 
