@@ -77,13 +77,6 @@ def pack_attr(atype, payload, nested=False):
     return NLATTR.pack(length, atype) + payload + b"\0" * (((length + 3) & ~3) - length)
 
 
-def pack_be16(atype, value):
-    return pack_attr(atype, _BE16.pack(value))
-
-
 def pack_be32(atype, value):
     return pack_attr(atype, _BE32.pack(value))
 
-
-def pack_u8(atype, value):
-    return pack_attr(atype, bytes((value,)))

@@ -1,6 +1,5 @@
 """AF_NETLINK sockets: the only module in flowtop that makes netlink syscalls."""
 
-import errno
 import socket as _socket
 
 from .errors import DecodeError
@@ -68,7 +67,3 @@ class NetlinkSocket:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def is_enobufs(exc):
-    return isinstance(exc, OSError) and exc.errno == errno.ENOBUFS
