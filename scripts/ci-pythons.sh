@@ -76,9 +76,10 @@ for v in $VERSIONS; do
     runs+=("$v=$py")
 done
 
-# The versions run side by side (2 cores; CI_PYTHONS_JOBS=1: one after the
-# other), each into its log; the logs are printed in order when all are done.
-jobs=${CI_PYTHONS_JOBS:-2}
+# The versions run one after the other, so timing tests stay calm
+# (CI_PYTHONS_JOBS=2: side by side), each into its log; the logs are
+# printed in order when all are done.
+jobs=${CI_PYTHONS_JOBS:-1}
 pids=() rcs=()
 cleanup() {                         # only on an early exit: stop our own runs
     local pid

@@ -16,7 +16,7 @@ from flowtop.enrich.dns import Resolver, plain_hostname, resolve_ptr, should_res
 from tests import dnsutil
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FAST = 0.010        # a lookup must return within this, whatever DNS does
+FAST = 0.25           # "never waits": far below the 2 s resolve, with room for a loaded CI machine
 
 
 class Clock:
