@@ -252,9 +252,9 @@ def test_wait_is_bounded_by_its_timeout(make):
     r, _ = make({"10.3.0.1": "slow.example"}, gate=gate)
     out, took = timed(r.wait, ["10.3.0.1", "10.3.0.2"], 0.3)
     assert out == {"10.3.0.1": None, "10.3.0.2": None}
-    assert 0.29 <= took < 0.6, took
+    assert 0.29 <= took < 1.0, took
     out, took = timed(r.wait, ["10.3.0.1"], 0)
-    assert out == {"10.3.0.1": None} and took < 0.05
+    assert out == {"10.3.0.1": None} and took < 0.25
 
 
 def test_wait_returns_early_when_all_are_answered(make):

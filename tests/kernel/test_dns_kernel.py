@@ -107,7 +107,7 @@ def test_reverse_dns_through_getnameinfo(ready):
     assert "\x1b" not in out["direct_hostile"] and "\n" not in out["direct_hostile"]
 
     assert out["first"] == {a: None for a in addrs}          # nothing known yet, nothing waited
-    assert out["worst_lookup_s"] < 0.010, out["worst_lookup_s"]
+    assert out["worst_lookup_s"] < 0.25, out["worst_lookup_s"]     # never the 1.5 s answer
     assert 0.9 <= out["wait_s"] < 1.2, out["wait_s"]
     w = out["wait"]
     assert w[GOOD] == "good.example.test"
