@@ -22,6 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
+from tests.enrichutil import HTTP_SERVER
 from tests.nsutil import Netns, have  # noqa: E402
 
 maxminddb = pytest.importorskip("maxminddb")
@@ -36,19 +37,7 @@ COUNTRY = os.path.join(FIX, "test-country.mmdb")
 ATTRIBUTION = "IP Geolocation by DB-IP (https://db-ip.com)"
 
 # argv: directory to serve.  Prints the port; serves until stdin closes.
-SERVER = r"""
-import functools, http.server, sys, threading
-class Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                      functools.partial(Quiet, directory=sys.argv[1]))
-threading.Thread(target=srv.serve_forever, daemon=True).start()
-print(srv.server_address[1], flush=True)
-sys.stdin.read()
-srv.shutdown()
-srv.server_close()
-"""
+SERVER = HTTP_SERVER
 
 # argv: conf file, dest dir, fetcher (urllib, light or a tool name), YYYY, MM.
 # "light" is OpenWrt's python3-light: no urllib, email, logging, unicodedata,

@@ -10,37 +10,12 @@ import sys
 import pytest
 
 from flowtop.text import _UNSAFE
+from tests.enrichutil import SERVER as ENRICH_SERVER
 from tests.nsutil import REPO, Netns, have
 
 pytestmark = pytest.mark.kernel
 
-SERVER = r"""
-import json, os, select, socket, sys
-proto, family, host, port = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-tcp = proto == "tcp"
-s = socket.socket(family, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((host, port))
-if tcp:
-    s.listen(16)
-print(json.dumps({"pid": os.getpid(), "port": s.getsockname()[1]}), flush=True)
-conns = []
-while True:
-    ready = select.select([0, s] + conns, [], [])[0]
-    if 0 in ready and not os.read(0, 64):
-        break
-    if s in ready:
-        if tcp:
-            conns.append(s.accept()[0])
-        else:
-            data, peer = s.recvfrom(2048)
-            s.sendto(b"pong", peer)
-    for c in [c for c in conns if c in ready]:
-        if c.recv(2048):
-            c.sendall(b"pong")
-        else:
-            conns.remove(c)
-"""
+SERVER = ENRICH_SERVER      # argv: proto family host port; prints {"pid", "port"}
 
 CLIENT = r"""
 import json, os, socket, sys
