@@ -42,7 +42,8 @@ class KernelSource:
     def open(self):
         """Open the socket and prove we may read the table, before any sysctl
         is touched: without permission we say so and change nothing."""
-        self.sock = conntrack.open_socket()
+        from .table import TableFlow     # flows the live table can store bare
+        self.sock = conntrack.open_socket(TableFlow)
         try:
             conntrack.count(self.sock)
         except NetlinkError as exc:

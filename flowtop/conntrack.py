@@ -26,9 +26,9 @@ _FAMILY_NUMBERS = {v: k for k, v in FAMILY_NAMES.items()}
 MAX_DUMP_RETRIES = _ct.MAX_DUMP_RETRIES
 
 
-def _decoder():
+def _decoder(cls=Flow):
     """A layout-learning decoder of Flow records (see ctnetlink.Decoder)."""
-    return _ctnl.Decoder(Flow)
+    return _ctnl.Decoder(cls)
 
 
 def make_filter(families=None, protocols=None):
@@ -56,11 +56,12 @@ def _family_for(families):
     return AF_UNSPEC
 
 
-def open_socket():
+def open_socket(cls=Flow):
     """A ctnetlink socket to pass to ``dump`` when dumping repeatedly: it
-    also keeps the decoder's learnt layouts from one dump to the next."""
+    also keeps the decoder's learnt layouts from one dump to the next.
+    Its flows are of class ``cls``, a subclass of Flow."""
     sock = NetlinkSocket()
-    sock.decoder = _decoder()
+    sock.decoder = _decoder(cls)
     return sock
 
 

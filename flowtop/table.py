@@ -14,8 +14,17 @@ rows taken from an earlier tick (live.Snapshot, drawn by another thread)
 never change under their reader.  Treat rows as read-only.  Updating rows
 in place measured ~0.4 us/flow cheaper at 100k (up to ~2 us when the
 allocations trigger a full GC), at the price of that guarantee.
+
+Memory: most flows of a big table are idle.  A full snapshot stores an
+idle flow (counters unchanged, timestamps on) as its bare record, a
+TableFlow, which reads as a Row with zero rates; flows that are new,
+moved or closed, or lack timestamps, get a Row.  That saves a Row
+(~150 B) per idle flow.  (New flows stored bare as well measured a
+higher peak: their records must be copied to change class, and a
+published snapshot keeps the old copies alive for a tick.)
 """
 
+from .model import Flow
 from .netlink.ctnetlink import FIELDS
 
 _KEY = FIELDS.index("key")
@@ -40,10 +49,11 @@ class Row:
     Rates are bytes/packets per second over the last interval, None when
     unknown (first sight, accounting off, counter reset, closed).  ``closed``
     is 0 while the kernel lists the flow, then 1, 2... on the ticks after it
-    vanished (shown dimmed) until the table's linger runs out.
+    vanished (shown dimmed) until the table's linger runs out.  ``seen`` is
+    the (monotonic) time of the sample the row holds.
     """
 
-    __slots__ = ("entry", "key", "first_seen", "seen", "start_wall", "age_approx",
+    __slots__ = ("entry", "key", "seen", "start_wall", "age_approx",
                  "rate_orig", "rate_reply", "pps_orig", "pps_reply", "is_new", "closed")
 
     def age(self, wall):
@@ -55,13 +65,39 @@ class Row:
                                      for n in self.__slots__ if n != "key")
 
 
+class TableFlow(Flow):
+    """A Flow that reads as an idle Row (rates 0.0, not new, open): the
+    table stores idle flows this way, without a Row.  Only flows with a
+    kernel start timestamp are stored bare (their age needs no history);
+    their ``seen`` is the time of the table's last full snapshot."""
+
+    __slots__ = ()
+    rate_orig = rate_reply = pps_orig = pps_reply = 0.0
+    is_new = False
+    closed = 0
+    age_approx = False
+
+    @property
+    def entry(self):
+        return self
+
+    @property
+    def start_wall(self):
+        return self[_START] / 1e9
+
+    def age(self, wall):
+        """Seconds since the flow started, at wall time ``wall`` (>= 0)."""
+        return max(0.0, wall - self[_START] / 1e9)
+
+
 _new = object.__new__
 
 
-def _closed_copy(prev, closed):
-    """``prev`` as a closed row (rates unknown: nothing was measured)."""
+def _closed_copy(prev, closed, seen):
+    """``prev`` (seen at ``seen``) as a closed row (rates unknown: nothing
+    was measured)."""
     r = _new(Row)
-    r.entry, r.key, r.first_seen, r.seen = prev.entry, prev.key, prev.first_seen, prev.seen
+    r.entry, r.key, r.seen = prev.entry, prev.key, seen
     r.start_wall, r.age_approx = prev.start_wall, prev.age_approx
     r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = None
     r.is_new = False
@@ -79,7 +115,8 @@ class FlowTable:
 
     def __init__(self, linger=2):
         self.linger = linger      # ticks a vanished flow stays (dimmed) before it is dropped
-        self.rows = {}            # key -> Row, open rows in dump order, then closed ones
+        self.rows = {}            # key -> Row or TableFlow; open rows in dump order, then closed
+        self._bare_seen = None    # when the TableFlow rows were sampled (last full apply)
         self._totals = None
         self._counts = None
 
@@ -95,36 +132,65 @@ class FlowTable:
     def get(self, key):
         return self.rows.get(key)
 
+    def seen(self, row):
+        """When ``row`` (a value of this table) was sampled."""
+        return row.seen if type(row) is Row else self._bare_seen
+
     def apply(self, entries, now, wall):
         """Apply one full snapshot (an iterable of CtEntry) taken at monotonic
         time ``now`` and wall time ``wall`` (epoch seconds)."""
-        # Pop from a copy: what is left at the end is exactly what vanished,
-        # and self.rows stays whole if ``entries`` raises half way.
-        old = dict(self.rows)
-        pop = old.pop
+        self._apply(entries, now, wall, True)
+        self._bare_seen = now
+
+    def _apply(self, entries, now, wall, full):
+        # self.rows stays whole until the end, so it is intact if ``entries``
+        # raises half way; no copy of it (at 100k flows a dict is 5 MB).
+        old = self.rows
+        old_get = old.get
         rows = {}
+        rows_get = rows.get
         new = _new
         min_dt, max_d = MIN_INTERVAL, MAX_DELTA
+        row_cls, bare_cls, bare_seen = Row, TableFlow, self._bare_seen
         # One inlined loop: at 100k flows a function call per flow would cost
         # as much as the rest of the work.
         for e in entries:
             key = e[_KEY]
-            prev = pop(key, None)
-            if prev is None:
-                prev = rows.get(key)    # a key listed twice in one dump: dt 0, rates kept
-            if prev is not None:
+            prev = rows_get(key)
+            if prev is not None:        # a key listed twice in one dump: dt 0, rates kept
                 pe = prev.entry
+                pseen = now
+            else:
+                prev = old_get(key)
+                if prev is not None:
+                    if type(prev) is row_cls:
+                        pe = prev.entry
+                        pseen = prev.seen
+                    else:
+                        pe = prev
+                        pseen = bare_seen
+            if prev is not None:
                 if e[_ID] != pe[_ID] or e[_START] != pe[_START]:
                     prev = None         # destroyed and re-created under the same tuple
                 elif (e[_BO] == pe[_BO] and e[_BR] == pe[_BR] and e[_PO] == pe[_PO]
                       and e[_PR] == pe[_PR] and e[_BO] is not None and e[_STATE] == pe[_STATE]
                       and e[_STATUS] == pe[_STATUS] and e[_MARK] == pe[_MARK]):
                     # Nothing moved (only the timeout counts down): keep the
-                    # old record, and the old row too when it already says
-                    # "idle", so a big idle table costs no allocation a tick.
-                    if (prev.rate_orig == 0.0 and prev.rate_reply == 0.0 and not prev.closed
+                    # old record.  In a full snapshot it stands alone as the
+                    # idle row (no Row at all); between full snapshots an
+                    # idle Row is kept as it is, so a big idle table costs
+                    # no allocation a tick.
+                    if full and now - pseen >= min_dt and pe[_START]:
+                        if type(pe) is bare_cls:
+                            rows[key] = pe
+                            continue
+                        if type(e) is bare_cls:
+                            rows[key] = e
+                            continue
+                    if (type(prev) is row_cls and prev.rate_orig == 0.0
+                            and prev.rate_reply == 0.0 and not prev.closed
                             and prev.pps_orig == 0.0 and prev.pps_reply == 0.0
-                            and not prev.is_new and now - prev.seen >= min_dt):
+                            and not prev.is_new and now - pseen >= min_dt):
                         prev.seen = now  # in place: readers of a snapshot never use it
                         rows[key] = prev
                         continue
@@ -136,7 +202,6 @@ class FlowTable:
             r.closed = 0
             if prev is None:
                 start = e[_START]
-                r.first_seen = now
                 if start:
                     r.start_wall = start / 1e9
                     r.age_approx = False
@@ -146,11 +211,10 @@ class FlowTable:
                 r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = None
                 r.is_new = True
             else:
-                r.first_seen = prev.first_seen
                 r.start_wall = prev.start_wall
                 r.age_approx = prev.age_approx
-                r.is_new = prev.is_new and prev.seen == now    # same tick only
-                dt = now - prev.seen
+                r.is_new = prev.is_new and pseen == now    # same tick only
+                dt = now - pseen
                 if dt < min_dt:
                     # Too short to divide by (or the clock stepped back): keep the
                     # last rates; the new sample is the base for the next delta.
@@ -178,8 +242,9 @@ class FlowTable:
                         r.pps_reply = ((pr - p) / dt if pr is not None and p is not None
                                        and 0 <= pr - p <= max_d else None)
             rows[key] = r
-        if old:
-            self._linger(old, rows)
+        vanished = {k: r for k, r in old.items() if k not in rows}
+        if vanished:
+            self._linger(vanished, rows)
         self.rows = rows
         self._totals = self._counts = None
 
@@ -194,9 +259,10 @@ class FlowTable:
         if not entries and not gone and not closing:
             return
         sub = FlowTable(self.linger)
+        sub._bare_seen = self._bare_seen
         old = self.rows
         sub.rows = {e[_KEY]: old[e[_KEY]] for e in entries if e[_KEY] in old}
-        sub.apply(entries, now, wall)
+        sub._apply(entries, now, wall, False)
         rows = dict(old)
         for key in closing:
             r = rows.get(key)
@@ -205,12 +271,12 @@ class FlowTable:
             if r.closed >= self.linger:
                 del rows[key]
             else:
-                rows[key] = _closed_copy(r, r.closed + 1)
+                rows[key] = _closed_copy(r, r.closed + 1, r.seen)
         rows.update(sub.rows)
         for key in gone:
             r = rows.get(key)
             if r is not None and not r.closed and key not in sub.rows:
-                rows[key] = _closed_copy(r, 1)
+                rows[key] = _closed_copy(r, 1, self.seen(r))
         self.rows = rows
         self._totals = self._counts = None
 
@@ -222,9 +288,10 @@ class FlowTable:
         """Keep vanished flows ``linger`` ticks with closed = 1, 2...; their
         rates become unknown (nothing was measured)."""
         linger = self.linger
+        seen = self.seen
         for key, prev in vanished.items():
             if prev.closed < linger:
-                rows[key] = _closed_copy(prev, prev.closed + 1)
+                rows[key] = _closed_copy(prev, prev.closed + 1, seen(prev))
 
     def open_keys(self):
         return [k for k, r in self.rows.items() if not r.closed]

@@ -20,5 +20,18 @@ if [ -n "$need" ]; then
     # shellcheck disable=SC2086
     apt-get install -y -qq $need >/dev/null
 fi
+# setuptools walks the whole checkout for the editable install's metadata: a
+# build/ left by an earlier run (the s390x chroot, 200+ MB) makes that take
+# many minutes, so it waits beside the checkout meanwhile.
+aside=""
+if [ -d build ]; then
+    aside="../.flowtop-build-aside.$$"
+    mv build "$aside"
+    trap 'mv "$aside" build' EXIT
+fi
 # Debian's own python3 refuses pip installs unless told (PEP 668); older pips ignore this.
 PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+if [ -n "$aside" ]; then
+    mv "$aside" build
+    trap - EXIT
+fi

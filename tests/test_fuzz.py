@@ -43,7 +43,7 @@ from flowtop.netlink.conntrack import DumpState, feed
 from flowtop.netlink.errors import DecodeError, NetlinkError
 from flowtop.netlink.uapi import CTA_TUPLE_ORIG, NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLMSG_DONE
 from flowtop.recording import MAGIC, RecordingError, iter_dumps, read_header
-from flowtop.table import FlowTable
+from flowtop.table import FlowTable, TableFlow
 from flowtop.views.records import JsonTarget, record
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
@@ -624,6 +624,57 @@ def test_flow_table_event_streams(linger, start, pool, ticks):
             tx, rx, _known = table.totals()
             assert math.isfinite(tx) and math.isfinite(rx) and tx >= 0 and rx >= 0
             assert sum(table.counts().values()) == len(listed)
+
+
+def _view(table, row, wall):
+    """Everything a reader of a table row sees."""
+    return (row.key, row.closed, row.is_new, row.rate_orig, row.rate_reply, row.pps_orig,
+            row.pps_reply, tuple(row.entry), table.seen(row), row.start_wall, row.age_approx,
+            row.age(wall))
+
+
+@budget(300)
+@given(linger=st.integers(0, 3), start=st.floats(0, 1e6),
+       pool=st.lists(st.integers(0, len(FLOWS) - 1), min_size=1, max_size=6),
+       ticks=st.lists(st.tuples(TICK, st.booleans(), st.lists(st.integers(0, 7), max_size=3)),
+                      min_size=1, max_size=12))
+def test_bare_idle_rows_read_like_rows(linger, start, pool, ticks):
+    """Idle flows stored bare (TableFlow, no Row) are indistinguishable
+    from the Row a table of plain records keeps for them: the same random
+    full and partial snapshots (with gone keys) into both tables give the
+    same rows, rates, sample times and ages."""
+    flows = [list(FLOWS[i]) for i in pool]
+    rows_only, bare = FlowTable(linger=linger), FlowTable(linger=linger)
+    now = start
+    with no_hang():
+        for (changes, step, wall), partial, gone in ticks:
+            now += step
+            plain, table_flows = [], []
+            for slot, op in changes:
+                f = flows[slot % len(flows)]
+                step_flow(f, op)
+                plain.append(tuple.__new__(Flow, f))
+                table_flows.append(tuple.__new__(TableFlow, f))
+            if partial:
+                keys = [flows[i % len(flows)][_I["key"]] for i in gone]
+                rows_only.update(plain, now, wall, keys)
+                bare.update(table_flows, now, wall, keys)
+            else:
+                rows_only.apply(plain, now, wall)
+                bare.apply(table_flows, now, wall)
+            assert list(bare.rows) == list(rows_only.rows)
+            for key, row in rows_only.rows.items():
+                assert _view(bare, bare.rows[key], wall) == _view(rows_only, row, wall)
+            assert bare.totals() == rows_only.totals()
+            assert bare.counts() == rows_only.counts()
+        # the point of it: idle flows with timestamps hold no Row
+        for later in (now + 1, now + 2):      # as decoded again from the kernel
+            bare.apply([tuple.__new__(TableFlow, bare.rows[k].entry) for k in bare.open_keys()],
+                       later, wall)
+        for row in bare:
+            if row.entry[_I["start"]] and row.entry[_I["bytes_orig"]] is not None \
+                    and not row.closed:
+                assert type(row) is TableFlow
 
 
 # --- 4. rtnetlink and sock_diag decoders on mutated fixtures ---------------------------

@@ -10,7 +10,7 @@ import pytest
 
 from flowtop import conntrack
 from flowtop.netlink.ctnetlink import CtEntry
-from flowtop.table import MAX_DELTA, FlowTable, Row
+from flowtop.table import MAX_DELTA, FlowTable, Row, TableFlow
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 WALL0 = 1_700_000_000.0
@@ -59,12 +59,12 @@ def test_first_sight_is_new_with_unknown_rates():
     assert isinstance(row, Row)
     assert row.is_new and row.closed == 0
     assert rates(row) == (None, None, None, None)
-    assert row.first_seen == row.seen == T0
+    assert row.seen == T0
     clock.apply(table, [ent(bo=500, br=900, po=5, pr=9)])
     row = table.get(b"k1")
     assert not row.is_new
     assert rates(row) == (0.0, 0.0, 0.0, 0.0)
-    assert row.first_seen == T0 and row.seen == T0 + 1
+    assert row.seen == T0 + 1
 
 
 def test_rates_exact_both_directions():
@@ -93,7 +93,7 @@ def test_counter_reset_is_none_then_rebased():
     clock.apply(table, [ent(bo=100, br=40, po=1, pr=1)])      # conntrack -Z
     row = table.get(b"k1")
     assert rates(row) == (None, None, None, None)
-    assert not row.is_new and row.first_seen == T0            # same flow, not a new one
+    assert not row.is_new            # same flow, not a new one
     clock.apply(table, [ent(bo=600, br=140, po=6, pr=3)])
     assert rates(table.get(b"k1")) == (500.0, 100.0, 5.0, 2.0)
 
@@ -153,7 +153,7 @@ def test_id_reuse_with_same_key_is_a_new_flow():
     assert table.get(b"k1").rate_orig == 1000.0
     clock.apply(table, [ent(id=8, bo=50)])
     row = table.get(b"k1")
-    assert row.is_new and row.first_seen == clock.now
+    assert row.is_new and row.seen == clock.now
     assert rates(row) == (None, None, None, None)
     assert row.start_wall == clock.wall and row.age_approx
     assert len(table) == 1
@@ -219,7 +219,7 @@ def test_reappearing_flow_is_open_again():
     assert table.get(b"k1").closed == 1
     clock.apply(table, [ent(bo=400, po=4)])           # 2 s after its last sample
     row = table.get(b"k1")
-    assert row.closed == 0 and not row.is_new and row.first_seen == T0
+    assert row.closed == 0 and not row.is_new
     assert (row.rate_orig, row.pps_orig) == (200.0, 2.0)
 
 
@@ -369,3 +369,45 @@ def test_idle_flows_keep_their_row_and_record():
     assert t.get(b"k") is row and row.seen == 12.0
     t.apply([_entry(b"k", bo=400)], 13.0, 1003.0)     # moves again: a new row, right rate
     assert t.get(b"k") is not row and t.get(b"k").rate_orig == 300.0
+
+
+def _table_flow(key, bo=0, start=1_700_000_000 * 10**9):
+    e = _entry(key, bo=bo, start=start)
+    return tuple.__new__(TableFlow, e)
+
+
+def test_idle_flows_with_timestamps_are_stored_bare():
+    """A full snapshot keeps an idle TableFlow as the row itself (no Row):
+    it reads as an idle row, sampled at the last full snapshot."""
+    t = FlowTable()
+    first = _table_flow(b"k", bo=100)
+    t.apply([first], 10.0, 1000.0)
+    assert type(t.get(b"k")) is Row and t.get(b"k").is_new
+    t.apply([_table_flow(b"k", bo=100)], 11.0, 1001.0)
+    row = t.get(b"k")
+    assert row is first and row.entry is first and t.seen(row) == 11.0
+    assert rates(row) == (0.0, 0.0, 0.0, 0.0) and not row.is_new and row.closed == 0
+    assert not row.age_approx and row.start_wall == 1_700_000_000.0
+    assert row.age(1_700_000_010.5) == 10.5
+    # between full snapshots an unchanged visible flow gets a Row with its own sample time
+    t.update([_table_flow(b"k", bo=100)], 11.5, 1001.5)
+    assert type(t.get(b"k")) is Row and t.seen(t.get(b"k")) == 11.5
+    t.apply([_table_flow(b"k", bo=100)], 13.0, 1003.0)
+    assert t.get(b"k") is first
+    # it moves: the rate spans the time since that full snapshot
+    t.apply([_table_flow(b"k", bo=700)], 15.0, 1005.0)
+    assert type(t.get(b"k")) is Row and t.get(b"k").rate_orig == 300.0
+    # gone: a closed Row that remembers the bare record
+    t.apply([_table_flow(b"k", bo=700)], 16.0, 1006.0)
+    assert t.get(b"k").entry.bytes_orig == 700 and type(t.get(b"k")) is TableFlow
+    t.update([], 16.5, 1006.5, gone=[b"k"])
+    row = t.get(b"k")
+    assert type(row) is Row and row.closed == 1 and row.seen == 16.0
+    assert rates(row) == (None, None, None, None)
+
+
+def test_flows_without_timestamps_keep_rows():
+    t = FlowTable()
+    for now in (10.0, 11.0, 12.0):
+        t.apply([_table_flow(b"k", start=None)], now, 1000.0 + now)
+    assert type(t.get(b"k")) is Row and t.get(b"k").age_approx
