@@ -59,7 +59,8 @@ class KernelSource:
     def snapshot(self, wants="list", tail=None):
         """(time, items): for ``wants`` "list" a list of flows; "stream" an
         iterator of flows holding one datagram at a time; "json" an
-        iterator of JSON lines (``tail(entry)`` adds keys to each)."""
+        iterator of JSON Lines text, a datagram's lines per str
+        (``tail(entry)`` adds keys to each line)."""
         now = self.clock()
         o = self.opts
         if wants == "list":
@@ -71,10 +72,10 @@ class KernelSource:
             services = getattr(tail, "__self__", None)      # Enrichment.json_tail's owner
             if services is not None and services.services_only:
                 items = conntrack.json_lines(o.families, o.protocols, self.sock, self.recorder,
-                                             now, services=services)
+                                             now, services=services, chunks=True)
             else:
                 items = conntrack.json_lines(o.families, o.protocols, self.sock, self.recorder,
-                                             now, tail)
+                                             now, tail, chunks=True)
         else:
             items = conntrack.stream(o.families, o.protocols, self.sock, self.recorder)
         return now, self._committing(items, now)

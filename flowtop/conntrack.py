@@ -125,9 +125,11 @@ def _batches(families, sock, recorder, decoder):
 
 
 def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None, tail=None,
-               services=None):
+               services=None, chunks=False):
     """Yield the current table as JSON Lines text (one str per flow, or ""
-    for a flow filtered out), decoded straight from the kernel's bytes.
+    for a flow filtered out), decoded straight from the kernel's bytes;
+    with ``chunks``, one str per received datagram (its lines joined),
+    which spares a Python step per flow when the text goes to a file.
 
     The same objects as ``json.dumps(views.records.record(flow, now))``,
     at a fraction of the cost: what ``flowtop --json`` prints.  ``tail``
@@ -140,8 +142,13 @@ def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None
     protos = {(PROTO_NUMBERS[p] if isinstance(p, str) else int(p)) for p in (protocols or ())}
     target = JsonTarget(fams, protos, tail, Flow, services)
     target.now = time.time() if now is None else now
-    for batch in _batches(families, sock, recorder, _ctnl.Decoder(Flow, target)):
-        yield from batch
+    batches = _batches(families, sock, recorder, _ctnl.Decoder(Flow, target))
+    if chunks:
+        for batch in batches:
+            yield "".join(batch)
+    else:
+        for batch in batches:
+            yield from batch
 
 
 def refresh(flows, sock):

@@ -269,7 +269,7 @@ class JsonTarget:
         return prelude, "%r %% (%s,)" % (template, ",".join(args)), env
 
 
-BATCH = 2048
+BATCH = 1 << 16         # characters per write of JSON Lines text
 RATE_COLUMNS = ("rate_orig", "rate_reply", "pps_orig", "pps_reply")
 
 
@@ -300,13 +300,18 @@ class JsonLinesWriter:
         self.keep = keep
 
     def write(self, lines, now):
+        """Write ``lines`` (str, each one or more whole lines) in writes of
+        about BATCH characters."""
         write = self.stream.write
         batch = []
+        size = 0
         for line in lines:
             batch.append(line)
-            if len(batch) >= BATCH:
+            size += len(line)
+            if size >= BATCH:
                 write("".join(batch))
                 batch = []
+                size = 0
         write("".join(batch))
         self.stream.flush()
 
