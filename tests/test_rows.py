@@ -111,3 +111,42 @@ def test_text_frames(monkeypatch):
                                         ("2Mi", 2 * 1024 ** 2), ("10kB/s", 1e4)])
 def test_threshold_units(spec, value):
     assert cli.rate_value(spec) == value
+
+
+@pytest.mark.parametrize("argv", [(), ("--loopback",), ("-T",), ("-U", "--loopback"), ("-6",),
+                                  ("-4", "-I")])
+def test_select_agrees_with_the_plain_filter_on_bare_and_full_rows(argv):
+    """select()'s memoised, by-index loop against the filters spelt out,
+    over recorded flows (as bare TableFlow rows and as Rows) plus
+    loopback spellings the recording lacks."""
+    from flowtop.table import TableFlow
+    with open(MIXED, "rb") as f:
+        when, flows = next(conntrack.replay(f))
+    records = [tuple.__new__(TableFlow, f) for f in flows]
+    for addr in ("127.9.9.9", "::1", "::ffff:127.0.0.2", "::ffff:10.0.0.1", "12.7.0.1"):
+        fields = list(flows[0])
+        fields[2], fields[3] = "10.9.9.9", addr    # src, dst
+        fields[-1] = b"extra-" + addr.encode()  # key
+        records.append(tuple.__new__(TableFlow, fields))
+    t = FlowTable()
+    t.apply(records, 100.0, when)                   # Rows (new)
+    t.apply(list(records), 101.0, when + 1)         # idle: bare records
+    assert any(type(r) is TableFlow for r in t)
+    st = state_of(*argv)
+    fmt = vm.Formatter(st, FakeEnrich())
+    hidden = set().union(*(vm.GROUPS[k] for k in st.hidden_groups)) if st.hidden_groups else set()
+
+    def plain(r):
+        e = r.entry
+        return not (e.l4proto in hidden or e.family in st.hidden_families
+                    or (not st.show_other and e.l4proto not in vm.GROUP_OF)
+                    or (not st.loopback and (vm.is_loopback(e.src) or vm.is_loopback(e.dst))))
+    want = [r.key for r in t if plain(r)]
+    got = [r.key for r in vm.select(list(t), st, fmt, sort=False)]
+    assert got == want
+    if not argv:
+        assert b"extra-12.7.0.1" in got and b"extra-::ffff:10.0.0.1" in got
+        assert not any(k.startswith(b"extra-") for k in got
+                       if k not in (b"extra-12.7.0.1", b"extra-::ffff:10.0.0.1"))
+    if argv == ("--loopback",):
+        assert sum(k.startswith(b"extra-") for k in got) == 5

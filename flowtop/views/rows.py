@@ -7,6 +7,7 @@ shown get formatted.
 """
 
 from ..model import ICMP_PROTOS, proto_name, state_name, status_names
+from ..netlink.ctnetlink import FIELDS
 from ..netlink.uapi import AF_INET6, IPPROTO_GRE
 from ..text import duration, human, sanitize
 
@@ -18,6 +19,10 @@ GROUPS = {
     "I": frozenset((1, 58)), "S": frozenset((132,)),
 }
 GROUP_OF = {p: k for k, ps in GROUPS.items() for p in ps}
+_PROTO, _FAMILY = FIELDS.index("l4proto"), FIELDS.index("family")
+_SRC, _DST = FIELDS.index("src"), FIELDS.index("dst")
+_LOOPBACK = {}              # address -> is_loopback(address), for select()
+_LOOPBACK_LIMIT = 1 << 17
 FAMILIES = {"4": 2, "6": 10}
 
 AGE_FORMATS = ("human", "seconds", "none")
@@ -485,12 +490,35 @@ def select(rows, state, formatter, sort=True):
     if want_in or want_out:
         from ..enrich.iface import iface_match
     out = []
+    # This loop runs over every row each frame (100k rows: ~2x faster so):
+    # fields by index, the protocol and loopback tests memoised, and the
+    # rarer filters skipped as a whole when none is on.
+    shown = {}
+    lo = _LOOPBACK
+    if len(lo) > _LOOPBACK_LIMIT:
+        lo.clear()
+    rare = (active or threshold or group is not None or want_in or want_out
+            or (needle and state.view == "flows"))
     for r in rows:
         e = r.entry
-        p = e.l4proto
-        if p in hidden or e.family in fams or (not other and p not in GROUP_OF):
+        p = e[_PROTO]
+        ok = shown.get(p)
+        if ok is None:
+            ok = shown[p] = not (p in hidden or (not other and p not in GROUP_OF))
+        if not ok or e[_FAMILY] in fams:
             continue
-        if not loop and (is_loopback(e.src) or is_loopback(e.dst)):
+        if not loop:
+            hit = False
+            for a in (e[_SRC], e[_DST]):
+                hit = lo.get(a)
+                if hit is None:
+                    hit = lo[a] = is_loopback(a)
+                if hit:
+                    break
+            if hit:
+                continue
+        if not rare:
+            out.append(r)
             continue
         if active and not _rate_sum(r) > 0:
             continue
