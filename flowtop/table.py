@@ -83,11 +83,14 @@ class TableFlow(Flow):
 
     @property
     def start_wall(self):
-        return self[_START] / 1e9
+        start = self[_START]
+        return None if start is None else start / 1e9
 
     def age(self, wall):
-        """Seconds since the flow started, at wall time ``wall`` (>= 0)."""
-        return max(0.0, wall - self[_START] / 1e9)
+        """Seconds since the flow started, at wall time ``wall`` (>= 0);
+        None without a start timestamp (such a flow is never stored bare)."""
+        start = self[_START]
+        return None if start is None else max(0.0, wall - start / 1e9)
 
 
 _new = object.__new__
