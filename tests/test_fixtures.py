@@ -110,6 +110,13 @@ def test_layout_decoder_agrees_with_plain_decoder(path):
         feed(data, fast, DumpState(), decode=decoder)
         assert fast == plain
     assert decoder.fast
+    # equal ports and timeouts are one object each: a big table holds them once
+    for field in ("sport", "dport", "timeout"):
+        by_value = {}
+        for f in fast:
+            v = getattr(f, field)
+            if v is not None:
+                assert by_value.setdefault(v, v) is v, field
 
 
 @pytest.mark.parametrize("path", RECORDINGS, ids=os.path.basename)

@@ -273,6 +273,7 @@ class Decoder:
         self._by_length = {}    # body length -> [fast functions of that length]
         self._count = 0
         self._addresses = AddressCache()
+        self._timeouts = IntCache()
 
     def __call__(self, buf, off, end):
         fast = self.fast.get(end - off)
@@ -315,6 +316,8 @@ class Decoder:
                     e = "addr[v[%d]]" % i
                 elif kind == "be16":
                     e = "ports[v[%d]]" % i     # one shared int object per port number
+                elif name == "timeout":
+                    e = "timeouts[v[%d]]" % i  # flows of one dump share most timeouts
                 else:
                     e = "v[%d]" % i
             else:
@@ -326,7 +329,7 @@ class Decoder:
                "    v = unpack(buf, off)\n%s"
                "    return %s\n" % (prelude, result))
         env = dict(env, check=check.unpack_from, expect=expect, unpack=values.unpack_from,
-                   addr=self._addresses, ports=_ports())
+                   addr=self._addresses, ports=_ports(), timeouts=self._timeouts)
         exec(compile(src, "<ctnetlink layout>", "exec"), env)   # ints and names only
         same = self._by_length.setdefault(end - off, [])
         same.append(env["fast"])
@@ -354,6 +357,20 @@ def _first_of(candidates):
                 return entry
         return None
     return fast
+
+
+class IntCache(dict):
+    """int -> the same int, memoised: one object for a value many flows
+    hold (a kept record holds its int for as long as it lives).  Bounded."""
+
+    __slots__ = ()
+    LIMIT = 65536
+
+    def __missing__(self, value):
+        if len(self) >= self.LIMIT:
+            self.clear()
+        self[value] = value
+        return value
 
 
 class AddressCache(dict):
