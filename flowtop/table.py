@@ -93,6 +93,23 @@ class TableFlow(Flow):
         return None if start is None else max(0.0, wall - start / 1e9)
 
 
+def open_counts(rows):
+    """Protocol number -> number of open rows among ``rows`` (values of a
+    FlowTable).  Runs over every row: no property call for bare ones."""
+    counts = {}
+    get = counts.get
+    bare = TableFlow
+    for r in rows:
+        if type(r) is bare:
+            p = r[_PROTO]
+        elif not r.closed:
+            p = r.entry[_PROTO]
+        else:
+            continue
+        counts[p] = get(p, 0) + 1
+    return counts
+
+
 _new = object.__new__
 
 
@@ -302,12 +319,7 @@ class FlowTable:
     def counts(self):
         """Protocol number -> number of open rows (cached per tick)."""
         if self._counts is None:
-            counts = {}
-            for r in self.rows.values():
-                if not r.closed:
-                    p = r.entry[_PROTO]
-                    counts[p] = counts.get(p, 0) + 1
-            self._counts = counts
+            self._counts = open_counts(self.rows.values())
         return dict(self._counts)
 
     def totals(self):
@@ -316,8 +328,12 @@ class FlowTable:
         if self._totals is None:
             tx = rx = 0.0
             known = False
+            bare = TableFlow          # idle: adds 0.0, and "known" once any row is
             for r in self.rows.values():
                 if r.closed:
+                    continue
+                if type(r) is bare:
+                    known = True
                     continue
                 a, b = r.rate_orig, r.rate_reply
                 if a is not None:
