@@ -88,6 +88,12 @@ def status_names(status):
     return names
 
 
+def is_loopback(addr):
+    """A loopback address (127/8, ::1, or 127/8 mapped into IPv6)."""
+    return addr is not None and (addr.startswith("127.") or addr == "::1"
+                                 or addr.startswith("::ffff:127."))
+
+
 class Flow(CtEntry):
     """A CtEntry with the names people read: what the public API yields.
 

@@ -22,15 +22,14 @@ crash.  With FLOWTOP_FUZZ_KEEP_GOING=DIR set, a crash is saved once per
 reports every distinct bug instead of stopping at the first.
 """
 
-import copy
 import glob
-import hashlib
 import json
 import os
 import sys
-import traceback
 
 import atheris
+
+import harness  # fuzz/harness.py: the entry point both harnesses share
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -68,14 +67,6 @@ def plain(buf, off, end):
     return ctnetlink.decode_entry(buf, off, end, Flow)
 
 
-def clone(decoder):
-    """A copy of a trained Decoder that learns on its own from here."""
-    c = copy.copy(decoder)
-    c.fast = dict(decoder.fast)
-    c._by_length = {k: list(v) for k, v in decoder._by_length.items()}
-    return c
-
-
 def _fixture_dumps():
     for path in sorted(glob.glob(os.path.join(ROOT, "tests", "fixtures", "*.rec"))):
         with open(path, "rb") as f:
@@ -102,11 +93,11 @@ def check(data):
     want = run(data, plain)
     fresh = ctnetlink.Decoder(Flow)
     for label, decoder in (("fresh", fresh), ("fresh, compiled", fresh),
-                           ("trained", clone(TRAINED))):
+                           ("trained", TRAINED.clone())):
         got = run(data, decoder)
         if got != want:
             raise Mismatch("%s Decoder disagrees with decode_entry:\n%r\n%r" % (label, got, want))
-    lines, state, exc = run(data, clone(TRAINED_JSON))
+    lines, state, exc = run(data, TRAINED_JSON.clone())
     flows = want[0]
     if (state, exc) != want[1:]:
         raise Mismatch("JsonTarget decoder: %r != %r" % ((state, exc), want[1:]))
@@ -122,40 +113,5 @@ def check(data):
             pass
 
 
-KEEP_GOING = os.environ.get("FLOWTOP_FUZZ_KEEP_GOING")
-_seen = set()
-
-
-def _signature(exc):
-    tb = traceback.extract_tb(exc.__traceback__)
-    frames = [f for f in tb if "flowtop" in f.filename] or tb
-    last = frames[-1]
-    return "%s-%s-%d" % (type(exc).__name__, os.path.basename(last.filename), last.lineno)
-
-
-def TestOneInput(data):
-    try:
-        check(data)
-    except Exception as exc:           # the harness reports every kind
-        if not KEEP_GOING:
-            raise
-        sig = _signature(exc)
-        if sig not in _seen:
-            _seen.add(sig)
-            os.makedirs(KEEP_GOING, exist_ok=True)
-            name = "crash-%s-%s" % (sig, hashlib.sha1(data).hexdigest()[:12])
-            with open(os.path.join(KEEP_GOING, name), "wb") as f:
-                f.write(data)
-            sys.stderr.write("\n=== NEW CRASH %s (%d bytes) -> %s\n%s\n" % (
-                sig, len(data), name, "".join(traceback.format_exception(
-                    type(exc), exc, exc.__traceback__))))
-            sys.stderr.flush()
-
-
-def main():
-    atheris.Setup(sys.argv, TestOneInput)
-    atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    main()
+    harness.main(check)

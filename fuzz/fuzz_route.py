@@ -10,15 +10,15 @@ that way): 0 an RTM_GETADDR dump, 1 an RTM_GETLINK dump, 2 RTM_GETROUTE
 replies, 3 a sock_diag dump (the second byte is the protocol asked for).
 The oracle: only DecodeError / NetlinkError escape, and every sock_diag
 record is well-formed (text addresses, 16-bit ports).  FLOWTOP_FUZZ_KEEP_GOING
-as in fuzz_ctnetlink.py.
+as in harness.py.
 """
 
-import hashlib
 import os
 import sys
-import traceback
 
 import atheris
+
+import harness  # fuzz/harness.py: the entry point both harnesses share
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -64,33 +64,5 @@ def check(data):
         _quiet(sockdiag.feed, data, proto, [], DumpState(), seq, seq)
 
 
-KEEP_GOING = os.environ.get("FLOWTOP_FUZZ_KEEP_GOING")
-_seen = set()
-
-
-def TestOneInput(data):
-    try:
-        check(data)
-    except Exception as exc:           # the harness reports every kind
-        if not KEEP_GOING:
-            raise
-        tb = traceback.extract_tb(exc.__traceback__)
-        last = ([f for f in tb if "flowtop" in f.filename] or tb)[-1]
-        sig = "%s-%s-%d" % (type(exc).__name__, os.path.basename(last.filename), last.lineno)
-        if sig not in _seen:
-            _seen.add(sig)
-            os.makedirs(KEEP_GOING, exist_ok=True)
-            name = "crash-%s-%s" % (sig, hashlib.sha1(data).hexdigest()[:12])
-            with open(os.path.join(KEEP_GOING, name), "wb") as f:
-                f.write(data)
-            sys.stderr.write("\n=== NEW CRASH %s -> %s\n%s\n" % (sig, name, "".join(
-                traceback.format_exception(type(exc), exc, exc.__traceback__))))
-
-
-def main():
-    atheris.Setup(sys.argv, TestOneInput)
-    atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    main()
+    harness.main(check)

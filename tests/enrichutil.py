@@ -15,7 +15,7 @@ import shlex
 import subprocess
 import sys
 
-from tests.nsutil import REPO, Netns
+from tests.nsutil import REPO, Netns, NetnsGroup
 from tests.tmuxutil import Tmux, parse_table, pane_command, read_exit
 
 FIX = os.path.join(REPO, "tests", "fixtures")
@@ -321,7 +321,7 @@ def assert_screen_clean(lv, what):
 
 # -- GeoIP: a remote namespace that holds public addresses ----------------------------------
 
-class GeoWorld:
+class GeoWorld(NetnsGroup):
     """Two namespaces joined by a veth pair: ``local`` (10.77.0.1,
     fd77::1; conntrack on) and ``remote``, which owns the public
     addresses ``remote_addrs`` and the routes back; ``local`` routes their
@@ -330,22 +330,8 @@ class GeoWorld:
     def __init__(self, tag, remote_addrs):
         self.local = Netns(tag + "l")
         self.remote = Netns(tag + "r", sysctls={}, ruleset=None)
+        self.members = (self.local, self.remote)
         self.remote_addrs = remote_addrs
-        self.opened = []
-
-    def __enter__(self):
-        try:
-            for ns in (self.local, self.remote):
-                ns.__enter__()
-                self.opened.append(ns)
-            self._wire()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def _wire(self):
         lo, re_ = self.local, self.remote
@@ -362,10 +348,6 @@ class GeoWorld:
             lo.run("ip", *(("-6",) if six else ()), "route", "add", a + ("/128" if six else "/32"),
                    "via", "fd77::2" if six else "10.77.0.2")
 
-    def close(self):
-        for ns in reversed(self.opened):
-            ns.close()
-        self.opened = []
 
 
 # -- interfaces: test_iface_kernel's router topology, with this file's own tags ----------------

@@ -48,11 +48,11 @@ def have(*tools):
     return all(which(t) for t in tools)
 
 
-def kernel_ready():
-    """(ok, reason): root, ip, nft and conntrack present."""
+def kernel_ready(*tools):
+    """(ok, reason): root, ip, nft and conntrack present, and ``tools``."""
     if os.geteuid() != 0:
         return False, "needs root"
-    missing = [t for t in ("ip", "nft", "conntrack") if not have(t)]
+    missing = [t for t in ("ip", "nft", "conntrack") + tools if not have(t)]
     if missing:
         return False, "missing tools: %s" % " ".join(missing)
     return True, ""
@@ -127,6 +127,37 @@ class Netns:
             except (ProcessLookupError, ValueError):
                 pass
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+
+
+class NetnsGroup:
+    """Several Netns set up as one: ``members`` entered in order, then
+    ``_wire()``; ``close()`` removes those entered, in reverse, also when
+    the set-up fails half way."""
+
+    members = ()
+
+    def __enter__(self):
+        self.opened = []
+        try:
+            for ns in self.members:
+                ns.__enter__()
+                self.opened.append(ns)
+            self._wire()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _wire(self):
+        raise NotImplementedError
+
+    def close(self):
+        for ns in reversed(getattr(self, "opened", ())):
+            ns.close()
+        self.opened = []
 
 
 # Runs inside the namespace: real TCP (v4, v6) and UDP (v4, v6) with payload

@@ -9,8 +9,8 @@ kills only what the test started.  No pytest here.
         tm.send("o")
         lines = tm.wait_for(lambda ls: "sort" in ls[1], 5, "the sort to change")
 
-Also the table parser the screen tests read flowtop's curses view with, and
-``pane_command``: the shell line that runs flowtop in the pane and records
+Also the table parser the screen tests read flowtop's curses view with (and
+how its rows match conntrack entries), and ``pane_command``: the shell line that runs flowtop in the pane and records
 the terminal settings before and after it, and its exit status.
 """
 
@@ -20,6 +20,7 @@ import secrets
 import shlex
 import subprocess
 import time
+from collections import Counter
 
 SESSION = "t"
 
@@ -255,3 +256,31 @@ def parse_table(lines):
             break
         rows.append(split_row(line, spans))
     return lines[:ti], [s[0] for s in spans], rows
+
+
+def rows_of(lines):
+    return parse_table(lines)[2]
+
+
+# TCP, UDP, UDP-lite, SCTP: DESTINATION shows a port (DCCP is tracked
+# generically in the test namespaces: no ports)
+PORTED = (6, 17, 136, 132)
+
+
+def destination(e):
+    """How the DESTINATION column shows a conntrack entry (tests.ctparse)."""
+    o = e["orig"]
+    if e["l4proto"] not in PORTED:
+        return o["dst"]
+    if e["family"] == "ipv6":
+        return "[%s]:%d" % (o["dst"], o["dport"])
+    return "%s:%d" % (o["dst"], o["dport"])
+
+
+def flow_ids(entries):
+    """(proto, destination) per entry: unique in the populated namespace."""
+    return Counter((e["proto"], destination(e)) for e in entries)
+
+
+def row_ids(rows):
+    return Counter((r["PROTO"], r["DESTINATION"]) for r in rows)

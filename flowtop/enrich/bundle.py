@@ -10,6 +10,7 @@ provider.
 
 import json
 
+from ..model import is_loopback
 from ..text import sanitize
 
 _GRE = 47
@@ -17,11 +18,6 @@ _GRE = 47
 FIELDS = ("pid", "process", "user", "peer_pid", "peer_process", "service", "src_host", "dst_host",
           "src_country", "src_city", "src_asn", "dst_country", "dst_city", "dst_asn",
           "in_iface", "out_iface")
-
-
-def is_loopback(addr):
-    return addr is not None and (addr.startswith("127.") or addr == "::1"
-                                 or addr.startswith("::ffff:127."))
 
 
 class Enrichment:

@@ -9,6 +9,7 @@ DecodeError.  ``SCHEMA`` says which attribute holds which field;
 tick on a router - compiles each layout it meets into two struct calls.
 """
 
+import copy
 import operator
 import socket
 import struct
@@ -274,6 +275,14 @@ class Decoder:
         self._count = 0
         self._addresses = AddressCache()
         self._timeouts = IntCache()
+
+    def clone(self):
+        """A copy that knows the layouts learnt so far and learns on its own
+        from here (the value caches are shared: they only memoise)."""
+        c = copy.copy(self)
+        c.fast = dict(self.fast)
+        c._by_length = {k: list(v) for k, v in self._by_length.items()}
+        return c
 
     def __call__(self, buf, off, end):
         fast = self.fast.get(end - off)

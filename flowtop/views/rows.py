@@ -6,7 +6,7 @@ continuous text output only place these strings.  Only the rows that are
 shown get formatted.
 """
 
-from ..model import ICMP_PROTOS, proto_name, state_name, status_names
+from ..model import ICMP_PROTOS, is_loopback, proto_name, state_name, status_names
 from ..netlink.ctnetlink import FIELDS
 from ..netlink.uapi import AF_INET6, IPPROTO_GRE
 from ..table import TableFlow, open_counts
@@ -102,11 +102,6 @@ class ViewState:
 def _numbers(names):
     from ..model import PROTO_NUMBERS
     return {PROTO_NUMBERS[n] for n in names if n in PROTO_NUMBERS}
-
-
-def is_loopback(addr):
-    return addr is not None and (addr.startswith("127.") or addr == "::1"
-                                 or addr.startswith("::ffff:127."))
 
 
 class Column:

@@ -44,11 +44,9 @@ if REPO not in sys.path:
 from tests import dnsutil  # noqa: E402
 from tests import enrichutil as eu  # noqa: E402
 from tests.enrichutil import AF_INET, AF_INET6, HOSTILE_FILE, HOSTILE_SHOWN  # noqa: E402
-from tests.nsutil import Netns, have, kernel_ready  # noqa: E402
+from tests.nsutil import Netns, kernel_ready  # noqa: E402
 
-_READY, _WHY = kernel_ready()
-if _READY and not have("tmux"):
-    _READY, _WHY = False, "missing tools: tmux"
+_READY, _WHY = kernel_ready("tmux")
 pytestmark = [pytest.mark.kernel, pytest.mark.skipif(not _READY, reason=_WHY or "no kernel")]
 
 PROCESS_W = 14           # the PROCESS column's width (views/rows.py)

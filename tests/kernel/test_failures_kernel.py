@@ -39,8 +39,8 @@ if REPO not in sys.path:
 
 from tests import ctparse  # noqa: E402
 from tests.nsutil import SYSCTLS, Netns, have, kernel_ready, populate  # noqa: E402
-from tests.tmuxutil import (SESSION, Tmux, parse_table, pane_command, read_exit,  # noqa: E402
-                            screen_text, wait_file)
+from tests.tmuxutil import (SESSION, Tmux, flow_ids, pane_command, read_exit,  # noqa: E402
+                            row_ids, rows_of, screen_text, wait_file)
 
 _READY, _WHY = kernel_ready()
 pytestmark = [pytest.mark.kernel, pytest.mark.skipif(not _READY, reason=_WHY or "no kernel")]
@@ -52,7 +52,6 @@ OFF = dict(SYSCTLS, **{ACCT: 0, TIMESTAMP: 0})
 SYSTEM_PYTHON = "/usr/bin/python3"
 WAIT = 5
 ICMP, TCP, UDP, ICMPV6, SCTP, UDPLITE = 1, 6, 17, 58, 132, 136
-PORTED = (TCP, UDP, UDPLITE, SCTP)
 ONE_LINE = re.compile(r"flowtop: [^\n\x1b]+")
 
 
@@ -105,27 +104,6 @@ def stty_settings(text):
 
 def header(lines):
     return lines[1] if len(lines) > 1 else ""
-
-
-def rows_of(lines):
-    return parse_table(lines)[2]
-
-
-def destination(e):
-    o = e["orig"]
-    if e["l4proto"] not in PORTED:
-        return o["dst"]
-    if e["family"] == "ipv6":
-        return "[%s]:%d" % (o["dst"], o["dport"])
-    return "%s:%d" % (o["dst"], o["dport"])
-
-
-def flow_ids(entries):
-    return Counter((e["proto"], destination(e)) for e in entries)
-
-
-def row_ids(rows):
-    return Counter((r["PROTO"], r["DESTINATION"]) for r in rows)
 
 
 def entries(ns):

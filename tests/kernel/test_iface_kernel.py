@@ -22,7 +22,7 @@ import time
 import pytest
 
 from tests import ctparse
-from tests.nsutil import REPO, SYSCTLS, Netns, kernel_ready
+from tests.nsutil import REPO, SYSCTLS, Netns, NetnsGroup, kernel_ready
 
 _READY, _WHY = kernel_ready()
 pytestmark = [pytest.mark.kernel, pytest.mark.skipif(not _READY, reason=_WHY or "no kernel")]
@@ -120,7 +120,7 @@ print(json.dumps({"flows": rows, "local": sorted(local), "totals": totals,
 """
 
 
-class Topology:
+class Topology(NetnsGroup):
     """The three namespaces and their wiring; ``close()`` removes them all."""
 
     def __init__(self):
@@ -130,21 +130,7 @@ class Topology:
         self.server = Netns("ifs", sysctls={}, ruleset=None)
         for ns, role in ((self.client, "ifc"), (self.router, "ifr"), (self.server, "ifs")):
             ns.name = "ftest-%s-%s" % (role, tag)
-        self.opened = []
-
-    def __enter__(self):
-        try:
-            for ns in (self.client, self.router, self.server):
-                ns.__enter__()
-                self.opened.append(ns)
-            self._wire()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        self.members = (self.client, self.router, self.server)
 
     def _wire(self):
         c, r, s = self.client, self.router, self.server
@@ -162,10 +148,6 @@ class Topology:
         s.run("ip", "route", "add", "default", "via", ROUTER_S4)
         s.run("ip", "-6", "route", "add", "default", "via", ROUTER_S6)
 
-    def close(self):
-        for ns in reversed(self.opened):
-            ns.close()
-        self.opened = []
 
 
 def _ip_json(ns, *args):

@@ -25,12 +25,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from tests.nsutil import RULESET, SYSCTLS, Netns, have, kernel_ready  # noqa: E402
+from tests.nsutil import RULESET, SYSCTLS, Netns, kernel_ready  # noqa: E402
 from tests.tmuxutil import Tmux, parse_table, pane_command, read_exit, screen_text  # noqa: E402
 
-_READY, _WHY = kernel_ready()
-if _READY and not have("tmux"):
-    _READY, _WHY = False, "missing tools: tmux"
+_READY, _WHY = kernel_ready("tmux")
 pytestmark = [pytest.mark.kernel, pytest.mark.skipif(not _READY, reason=_WHY or "no kernel")]
 
 PORT = 6001

@@ -29,19 +29,17 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from tests import ctparse  # noqa: E402
-from tests.nsutil import Netns, have, kernel_ready, populate  # noqa: E402
-from tests.tmuxutil import (Tmux, parse_table, pane_command, read_exit,  # noqa: E402
-                            screen_text)
+from tests.nsutil import Netns, kernel_ready, populate  # noqa: E402
+from tests.tmuxutil import (PORTED, Tmux, destination, flow_ids, parse_table,  # noqa: E402
+                            pane_command, read_exit, row_ids, rows_of, screen_text)
 
-_READY, _WHY = kernel_ready()
-if _READY and not have("tmux"):
-    _READY, _WHY = False, "missing tools: tmux"
+_READY, _WHY = kernel_ready("tmux")
 pytestmark = [pytest.mark.kernel, pytest.mark.skipif(not _READY, reason=_WHY or "no kernel")]
 
 ACCT = "net.netfilter.nf_conntrack_acct"
 TIMESTAMP = "net.netfilter.nf_conntrack_timestamp"
 ICMP, TCP, UDP, DCCP, GRE, ICMPV6, SCTP, UDPLITE = 1, 6, 17, 33, 47, 58, 132, 136
-PORTED = (TCP, UDP, UDPLITE, SCTP)       # DCCP is tracked generically here: no ports
+
 WAIT = 5                                 # seconds any one screen change may take
 KEY_LIMIT = 0.5                          # seconds from send-keys to the change on screen
 
@@ -94,29 +92,6 @@ def flowtop_pid(ns):
             found.append(int(pid))
     assert len(found) == 1, "flowtop processes in %s: %r" % (ns.name, found)
     return found[0]
-
-
-def destination(e):
-    """How the DESTINATION column shows a conntrack entry."""
-    o = e["orig"]
-    if e["l4proto"] not in PORTED:
-        return o["dst"]
-    if e["family"] == "ipv6":
-        return "[%s]:%d" % (o["dst"], o["dport"])
-    return "%s:%d" % (o["dst"], o["dport"])
-
-
-def flow_ids(entries):
-    """(proto, destination) per entry: unique in the populated namespace."""
-    return Counter((e["proto"], destination(e)) for e in entries)
-
-
-def row_ids(rows):
-    return Counter((r["PROTO"], r["DESTINATION"]) for r in rows)
-
-
-def rows_of(lines):
-    return parse_table(lines)[2]
 
 
 def header(lines):
