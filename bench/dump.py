@@ -217,6 +217,7 @@ def main():
         sys.exit("bench/dump.py needs root (network namespaces, nftables)")
 
     netns.exit_on_signals()
+    netns.compile_package(ROOT)       # .pyc as an install has them
     name = "ftbench-dump-%d" % os.getpid()
     with netns.Namespace(name, keep=args.keep) as ns:
         want_max = ns.sysctl({"nf_conntrack_max": args.n + args.n // 10 + 1000})["nf_conntrack_max"]

@@ -721,6 +721,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench/live.py needs root (network namespaces, nftables)")
     netns.exit_on_signals()
+    netns.compile_package(ROOT)       # .pyc as an install has them
     return run(args)
 
 

@@ -57,6 +57,16 @@ SYSCTLS = {
 UDP_PORTS = range(1024, 65536)       # destination ports per address/socket
 
 
+def compile_package(root):
+    """Byte-compile flowtop under ``root`` as an installed copy would be
+    (pip writes the .pyc files at install time), so that timed runs do not
+    compile every module from source first: with PYTHONDONTWRITEBYTECODE
+    set, as on some machines, no run would ever write them.  Returns the
+    compileall status (0: done)."""
+    return subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(root, "flowtop")],
+                          stdout=subprocess.DEVNULL).returncode
+
+
 class Namespace:
     """``with Namespace(name) as ns:`` a netns with lo up, conntrack on, SYSCTLS set.
 

@@ -93,6 +93,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench/refresh.py needs root (network namespaces, nftables)")
     netns.exit_on_signals()
+    netns.compile_package(os.path.dirname(HERE))     # .pyc as an install has them
     with netns.Namespace("ftbench-refresh-%d" % os.getpid()) as ns:
         _mix, count, _s = fill(ns, args.n)
         r = json.loads(ns.run(sys.executable, os.path.abspath(__file__), "--inside",

@@ -375,6 +375,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench/soak.py needs root (network namespaces, nftables)")
     netns.exit_on_signals()
+    netns.compile_package(ROOT)       # .pyc as an install has them
     res = soak(args)
     res["sample"] = args.sample
     print(summary(res))

@@ -90,16 +90,18 @@ def _dump_raw(family, sock, recorder):
         return _ct.dump(own, family, recorder, _decoder())
 
 
-def stream(families=None, protocols=None, sock=None, recorder=None):
+def stream(families=None, protocols=None, sock=None, recorder=None, read_ahead=False):
     """Yield the current table's flows one by one as the kernel sends them.
 
     Like ``dump`` but holding one datagram of flows at a time, for writers
     that print as they go (``--json``, ``--csv``).  No retry: an interrupted
     dump raises DumpInterrupted at the end.  ``recorder.begin()`` is called
-    first; the caller commits.
+    first; the caller commits.  ``read_ahead``: a thread receives the next
+    datagrams (up to 64) while these are used, so the kernel's share of the
+    dump runs on another core: for one-shot output, where wall time counts.
     """
     keep = make_filter(families, protocols)
-    for batch in _batches(families, sock, recorder, None):
+    for batch in _batches(families, sock, recorder, None, read_ahead):
         if keep is None:
             yield from batch
         else:
@@ -108,7 +110,7 @@ def stream(families=None, protocols=None, sock=None, recorder=None):
                     yield flow
 
 
-def _batches(families, sock, recorder, decoder):
+def _batches(families, sock, recorder, decoder, read_ahead):
     """The datagrams of one dump as lists, on ``sock`` or a socket of our own."""
     own = sock is None
     if own:
@@ -118,7 +120,7 @@ def _batches(families, sock, recorder, decoder):
             recorder.begin()
         yield from _ct.iter_dump(sock, _family_for(families),
                                  recorder.chunk if recorder is not None else None,
-                                 decoder or _decoder_for(sock))
+                                 decoder or _decoder_for(sock), read_ahead=read_ahead)
     finally:
         if own:
             sock.close()
@@ -135,14 +137,15 @@ def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None
     at a fraction of the cost: what ``flowtop --json`` prints.  ``tail``
     (flow -> text such as ',"pid":1') adds keys to every line; or
     ``services``, an Enrichment with only service names to add, whose keys
-    are then baked into the per-layout formatters.
+    are then baked into the per-layout formatters.  Reads ahead (see
+    ``stream``): one-shot output.
     """
     from .views.records import JsonTarget
     fams = {(_FAMILY_NUMBERS[f] if isinstance(f, str) else int(f)) for f in (families or ())}
     protos = {(PROTO_NUMBERS[p] if isinstance(p, str) else int(p)) for p in (protocols or ())}
     target = JsonTarget(fams, protos, tail, Flow, services)
     target.now = time.time() if now is None else now
-    batches = _batches(families, sock, recorder, _ctnl.Decoder(Flow, target))
+    batches = _batches(families, sock, recorder, _ctnl.Decoder(Flow, target), True)
     if chunks:
         for batch in batches:
             yield "".join(batch)

@@ -203,17 +203,16 @@ class Enrichment:
                 and self.ifaces is None)
 
     def service_tails(self, l4proto):
-        """For services_only: ({port: tail}, tail of a port number, tail for
-        no port) - ``json_tail`` texts precomputed per named port, so the
-        JSON fast path names a flow with two dict lookups."""
+        """For services_only: ({port: name}, tail, tail for no port) - the
+        ``json_tail`` text with its one "%s" where the service goes, and
+        the names as JSON string contents, so the JSON fast path fills in a
+        flow's service with two dict lookups (else the lower port's number)."""
         tpl = self._tail_template or self._make_tail_template()
         self._tail_template = tpl
-        jstr = self._json
-        by_port = {port: tpl % ("null", "null", "null", "null", "null", jstr(name))
-                   for port, name in self.services.names(l4proto).items()}
-        number = tpl % ("null", "null", "null", "null", "null", '"%d"')
-        return by_port, number.replace("%", "%%").replace('%%d', '%d'), tpl % (
-            ("null",) * 6)
+        names = {port: self._json(name)[1:-1]
+                 for port, name in self.services.names(l4proto).items()}
+        nulls = ("null",) * 5
+        return names, tpl % (nulls + ('"%s"',)), tpl % (nulls + ("null",))
 
     def _make_tail_template(self):
         have = {"pid": True, "process": True, "user": True, "peer_pid": True,

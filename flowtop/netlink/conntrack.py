@@ -12,6 +12,7 @@ import itertools
 
 from . import ctnetlink, nlmsg
 from .errors import DecodeError, DumpInterrupted, NetlinkError
+from .reader import DumpReader
 from .socket import NetlinkSocket
 from .uapi import (IPCTNL_MSG_CT_DELETE, IPCTNL_MSG_CT_NEW, NFNL_SUBSYS_CTNETLINK,
                    NFNLGRP_CONNTRACK_DESTROY, NFNLGRP_CONNTRACK_NEW,
@@ -94,26 +95,32 @@ def feed(chunk, out, state, seq=None, port=None, decode=ctnetlink.decode_entry):
 
 
 def iter_dump(sock, family=AF_UNSPEC, recorder=None, decode=ctnetlink.decode_entry,
-              state=None):
+              state=None, read_ahead=False):
     """Send one dump request; yield the entries of each datagram as a list.
 
-    Memory stays at one datagram's worth: for writers that stream.  Raises
-    DumpInterrupted at the end when the kernel flagged NLM_F_DUMP_INTR
-    (what was yielded may then miss or repeat flows).  ``recorder(chunk)``
-    sees every datagram as received.
+    Memory stays at one datagram's worth (or ``DumpReader.DEPTH`` of them
+    with ``read_ahead``: a thread receives while the caller decodes, see
+    reader.py): for writers that stream.  Raises DumpInterrupted at the end
+    when the kernel flagged NLM_F_DUMP_INTR (what was yielded may then miss
+    or repeat flows).  ``recorder(chunk)`` sees every datagram as received.
     """
     seq = next(_seq) & 0xFFFFFFFF
     sock.send(ctnetlink.dump_request(seq, family))
     if state is None:
         state = DumpState()
-    while not state.done:
-        chunk = sock.recv()
-        if recorder is not None:
-            recorder(chunk)
-        batch = []
-        feed(chunk, batch, state, seq, sock.port, decode)
-        if batch:
-            yield batch
+    source = DumpReader(sock, seq) if read_ahead else sock
+    try:
+        while not state.done:
+            chunk = source.recv()
+            if recorder is not None:
+                recorder(chunk)
+            batch = []
+            feed(chunk, batch, state, seq, sock.port, decode)
+            if batch:
+                yield batch
+    finally:
+        if read_ahead:
+            source.close()
     if state.interrupted:
         raise DumpInterrupted()
 

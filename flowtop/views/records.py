@@ -163,6 +163,8 @@ class JsonTarget:
     before each dump: it is the snapshot's ``time`` and the base of ``age``.
     """
 
+    keeps = False        # text only: no need to share the decoded ints
+
     def __init__(self, families=(), protocols=(), tail=None, cls=None, services=None):
         self.families = frozenset(families)
         self.protocols = frozenset(protocols)
@@ -251,15 +253,16 @@ class JsonTarget:
             else:
                 put(c, "%d", e) if e != "None" else const(c, None)
         if self.services is not None:
-            by_port, number, none = self.services.service_tails(proto)
+            names, tail, none = self.services.service_tails(proto)
             sp, dp = exprs["sport"], exprs["dport"]
             if gre or sp == "None" or dp == "None":
                 parts[-1] += none.replace("%", "%%")
             else:
-                env.update(SP=by_port, NUM=number)
-                parts[-1] += "%s"
-                args.append("(SP.get({d}) or SP.get({s}) or NUM % ({d} if {d} <= {s} else {s}))"
-                            .format(d=dp, s=sp))
+                env.update(SN=names)
+                head, _, rest = tail.partition('"%s"')
+                parts[-1] += head.replace("%", "%%") + '"%s"' + rest.replace("%", "%%")
+                prelude += "    d = %s\n    p = %s\n" % (dp, sp)
+                args.append("(SN.get(d) or SN.get(p) or (d if d <= p else p))")
         elif self.tail is not None:
             from ..netlink.ctnetlink import FIELDS
             env.update(TAIL=self.tail, new=tuple.__new__, cls=self.cls)
