@@ -39,7 +39,7 @@ def tick(source, table, enrich=None, monotonic=time.monotonic):
     wall, flows = snap
     table.apply(flows, mono if source.live else wall, wall)
     if enrich is not None:
-        enrich.tick(list(table))
+        enrich.tick(table)
     return wall
 
 

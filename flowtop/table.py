@@ -9,19 +9,27 @@ a 32-bit hash that repeats across flows, so it is only a check: the same key
 with another id or another kernel start timestamp is a flow the kernel
 destroyed and re-created, and starts over as new.
 
-Each apply builds fresh Row objects and swaps in a new dict at the end, so
-rows taken from an earlier tick (live.Snapshot, drawn by another thread)
-never change under their reader.  Treat rows as read-only.  Updating rows
+Each tick builds fresh Row objects (a full apply also a new dict, swapped
+in at the end; a partial update changes the dict in place), so rows taken
+from an earlier tick (live.Snapshot, drawn by another thread)
+do not change under their reader - with one exception: a FreshFlow (a
+bare row on first sight) becomes an idle TableFlow in place when the next
+full snapshot finds it idle, so an older snapshot may show it idle (0 B/s)
+a tick early instead of "rate unknown".  Treat rows as read-only.  Updating rows
 in place measured ~0.4 us/flow cheaper at 100k (up to ~2 us when the
 allocations trigger a full GC), at the price of that guarantee.
 
 Memory: most flows of a big table are idle.  A full snapshot stores an
 idle flow (counters unchanged, timestamps on) as its bare record, a
-TableFlow, which reads as a Row with zero rates; flows that are new,
-moved or closed, or lack timestamps, get a Row.  That saves a Row
-(~150 B) per idle flow.  (New flows stored bare as well measured a
-higher peak: their records must be copied to change class, and a
-published snapshot keeps the old copies alive for a tick.)
+TableFlow, which reads as a Row with zero rates, and a flow it sees for
+the first time as a FreshFlow (reads as new, rates unknown); flows that
+moved or closed, or lack timestamps, get a Row.  That saves a Row and its
+start time (~160 B) per idle flow, and on the first snapshot of a big
+table, per flow.  (Copying records to change their class measured a
+higher peak than a Row: a published snapshot keeps the old copies alive
+for a tick.  Hence the class reassignment.)  Only the table's own
+TableFlow entries (the KernelSource decodes into that class) are stored
+bare, and only those have their class changed.
 """
 
 from .model import Flow
@@ -93,6 +101,18 @@ class TableFlow(Flow):
         return None if start is None else max(0.0, wall - start / 1e9)
 
 
+class FreshFlow(TableFlow):
+    """A TableFlow seen for the first time by a full snapshot: it reads as
+    a new row with unknown rates, and is stored without a Row too.  The
+    next full snapshot that finds it idle makes it a TableFlow in place
+    (its class is reassigned: the two differ only in class attributes), so
+    first sight costs no Row and idleness no copy."""
+
+    __slots__ = ()
+    rate_orig = rate_reply = pps_orig = pps_reply = None
+    is_new = True
+
+
 def open_counts(rows):
     """Protocol number -> number of open rows among ``rows`` (values of a
     FlowTable).  Runs over every row: no property call for bare ones."""
@@ -135,7 +155,7 @@ class FlowTable:
 
     def __init__(self, linger=2):
         self.linger = linger      # ticks a vanished flow stays (dimmed) before it is dropped
-        self.rows = {}            # key -> Row or TableFlow; open rows in dump order, then closed
+        self.rows = {}            # key -> Row or TableFlow; open rows (known ones first), then closed
         self._bare_seen = None    # when the TableFlow rows were sampled (last full apply)
         self._totals = None
         self._counts = None
@@ -167,11 +187,16 @@ class FlowTable:
         # raises half way; no copy of it (at 100k flows a dict is 5 MB).
         old = self.rows
         old_get = old.get
-        rows = {}
+        # A full snapshot's dict starts with the old keys, values None: one
+        # allocation of its final size, where growing from empty reallocates
+        # ~17 times and leaves the freed tables to fragment the C heap (RSS
+        # grew 12 MiB over a few dumps at 100k flows).  None: not seen yet.
+        rows = dict.fromkeys(old) if full else {}
         rows_get = rows.get
         new = _new
         min_dt, max_d = MIN_INTERVAL, MAX_DELTA
         row_cls, bare_cls, bare_seen = Row, TableFlow, self._bare_seen
+        fresh_cls = FreshFlow
         # One inlined loop: at 100k flows a function call per flow would cost
         # as much as the rest of the work.
         for e in entries:
@@ -200,9 +225,16 @@ class FlowTable:
                     # idle row (no Row at all); between full snapshots an
                     # idle Row is kept as it is, so a big idle table costs
                     # no allocation a tick.
+                    # The kept record's own key object goes into the new
+                    # dict: the fresh record's copy is dropped with it
+                    # (two key objects per flow would cost ~100 B each).
                     if full and now - pseen >= min_dt and pe[_START]:
                         if type(pe) is bare_cls:
-                            rows[key] = pe
+                            rows[pe[_KEY]] = pe
+                            continue
+                        if type(pe) is fresh_cls:
+                            pe.__class__ = bare_cls     # no longer new: idle
+                            rows[pe[_KEY]] = pe
                             continue
                         if type(e) is bare_cls:
                             rows[key] = e
@@ -212,9 +244,14 @@ class FlowTable:
                             and prev.pps_orig == 0.0 and prev.pps_reply == 0.0
                             and not prev.is_new and now - pseen >= min_dt):
                         prev.seen = now  # in place: readers of a snapshot never use it
-                        rows[key] = prev
+                        rows[prev.key] = prev
                         continue
                     e = pe
+                    key = pe[_KEY]
+            elif full and type(e) is bare_cls and e[_START]:
+                e.__class__ = fresh_cls         # first sight, in a full snapshot
+                rows[key] = e
+                continue
             r = new(Row)
             r.entry = e
             r.key = key
@@ -262,7 +299,12 @@ class FlowTable:
                         r.pps_reply = ((pr - p) / dt if pr is not None and p is not None
                                        and 0 <= pr - p <= max_d else None)
             rows[key] = r
-        vanished = {k: r for k, r in old.items() if k not in rows}
+        if full:
+            vanished = {k: old[k] for k, r in rows.items() if r is None}
+            for k in vanished:
+                del rows[k]
+        else:
+            vanished = {k: r for k, r in old.items() if k not in rows}
         if vanished:
             self._linger(vanished, rows)
         self.rows = rows
@@ -283,7 +325,10 @@ class FlowTable:
         old = self.rows
         sub.rows = {e[_KEY]: old[e[_KEY]] for e in entries if e[_KEY] in old}
         sub._apply(entries, now, wall, False)
-        rows = dict(old)
+        # In place: nothing can fail from here on, and no reader holds the
+        # dict (snapshots take a list of its rows); a copy per tick would
+        # be 5 MB at 100k flows.
+        rows = old
         for key in closing:
             r = rows.get(key)
             if r is None or not r.closed:

@@ -630,8 +630,9 @@ def _view(table, row, wall):
        ticks=st.lists(st.tuples(TICK, st.booleans(), st.lists(st.integers(0, 7), max_size=3)),
                       min_size=1, max_size=12))
 def test_bare_idle_rows_read_like_rows(linger, start, pool, ticks):
-    """Idle flows stored bare (TableFlow, no Row) are indistinguishable
-    from the Row a table of plain records keeps for them: the same random
+    """Idle and first-sight flows stored bare (TableFlow and FreshFlow, no
+    Row) are indistinguishable from the Row a table of plain records keeps
+    for them (their class changes in place, as the table says): the same random
     full and partial snapshots (with gone keys) into both tables give the
     same rows, rates, sample times and ages."""
     flows = [list(FLOWS[i]) for i in pool]

@@ -10,7 +10,7 @@ import pytest
 
 from flowtop import conntrack
 from flowtop.netlink.ctnetlink import CtEntry
-from flowtop.table import MAX_DELTA, FlowTable, Row, TableFlow
+from flowtop.table import MAX_DELTA, FlowTable, FreshFlow, Row, TableFlow
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 WALL0 = 1_700_000_000.0
@@ -377,15 +377,21 @@ def _table_flow(key, bo=0, start=1_700_000_000 * 10**9):
 
 
 def test_idle_flows_with_timestamps_are_stored_bare():
-    """A full snapshot keeps an idle TableFlow as the row itself (no Row):
-    it reads as an idle row, sampled at the last full snapshot."""
+    """A full snapshot keeps a TableFlow as the row itself (no Row): on
+    first sight it reads as a new row with unknown rates (a FreshFlow),
+    once idle as an idle row, sampled at the last full snapshot."""
     t = FlowTable()
     first = _table_flow(b"k", bo=100)
     t.apply([first], 10.0, 1000.0)
-    assert type(t.get(b"k")) is Row and t.get(b"k").is_new
+    row = t.get(b"k")
+    assert row is first and type(row) is FreshFlow and row.entry is first
+    assert row.is_new and rates(row) == (None, None, None, None) and row.closed == 0
+    assert row.start_wall == 1_700_000_000.0 and not row.age_approx and t.seen(row) == 10.0
+    assert t.counts() == {17: 1} and t.totals() == (0.0, 0.0, False)
     t.apply([_table_flow(b"k", bo=100)], 11.0, 1001.0)
     row = t.get(b"k")
-    assert row is first and row.entry is first and t.seen(row) == 11.0
+    assert row is first and type(row) is TableFlow          # the same object, now idle
+    assert row.entry is first and t.seen(row) == 11.0
     assert rates(row) == (0.0, 0.0, 0.0, 0.0) and not row.is_new and row.closed == 0
     assert not row.age_approx and row.start_wall == 1_700_000_000.0
     assert row.age(1_700_000_010.5) == 10.5
@@ -411,3 +417,26 @@ def test_flows_without_timestamps_keep_rows():
     for now in (10.0, 11.0, 12.0):
         t.apply([_table_flow(b"k", start=None)], now, 1000.0 + now)
     assert type(t.get(b"k")) is Row and t.get(b"k").age_approx
+
+
+def test_one_key_object_per_kept_flow():
+    """A kept record stays in the dict under its own key object, not the
+    equal key of the fresh record dropped for it: one key per flow, not two."""
+    def key():
+        return bytes(bytearray(b"key-1"))     # equal, never the same object
+
+    t = FlowTable()
+    first = _table_flow(key(), bo=100)
+    t.apply([first], 10.0, 1000.0)
+    t.apply([_table_flow(key(), bo=100)], 11.0, 1001.0)       # idle: kept bare
+    (k, v), = t.rows.items()
+    assert v is first and k is first.key
+    t = FlowTable()                                           # no timestamps: Rows
+    e = _table_flow(key(), start=None)
+    t.apply([e], 10.0, 1000.0)
+    t.apply([_table_flow(key(), start=None)], 11.0, 1001.0)   # idle: a Row of the old record
+    (k, row), = t.rows.items()
+    assert row.entry is e and k is e.key and row.key is e.key
+    t.apply([_table_flow(key(), start=None)], 12.0, 1002.0)   # the idle Row kept
+    (k, row2), = t.rows.items()
+    assert row2 is row and k is e.key

@@ -48,22 +48,25 @@ class Enrichment:
 
     # -- once per tick --------------------------------------------------------------
     def tick(self, rows):
-        """Refresh what is refreshed per tick (never per flow)."""
+        """Refresh what is refreshed per tick (never per flow).  ``rows``:
+        the table's rows - a FlowTable (iterated, and asked ``key in``:
+        at 100k flows no list or set of them is built) or a list."""
         if self._local_fn is not None:
             try:
                 self.local = frozenset(self._local_fn())
             except OSError:
                 pass
-        entries = [r.entry for r in rows if not r.closed]
         if self.process is not None:
             try:
                 self.process.refresh()
             except OSError:
                 pass
-            self.process.retain({e.key for e in entries})
+            # A closed row keeps its process name while it lingers.
+            self.process.retain(rows if hasattr(rows, "open_keys")
+                                else {r.key for r in rows})
         if self.ifaces is not None:
             try:
-                self.ifaces.prefetch(entries)
+                self.ifaces.prefetch(r.entry for r in rows if not r.closed)
             except OSError:
                 pass
 

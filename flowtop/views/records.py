@@ -101,7 +101,7 @@ def json_line(f, now, stamp=None):
     they need no escaping.
     """
     (family, proto, src, dst, sport, dport, rsrc, rdst, rsport, rdport,
-     itype, icode, iid, _rit, _ric, _rii, state, _fo, _fr, status, timeout, mark, zone,
+     itype, icode, iid, state, status, timeout, mark, zone,
      ct_id, _use, porig, borig, prep, brep, start, _stop, _key) = f
     if src is None or dst is None or rsrc is None or rdst is None:
         return json.dumps(record(f, now), separators=(",", ":")) + "\n"
