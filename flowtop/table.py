@@ -9,15 +9,17 @@ a 32-bit hash that repeats across flows, so it is only a check: the same key
 with another id or another kernel start timestamp is a flow the kernel
 destroyed and re-created, and starts over as new.
 
-Each tick builds fresh Row objects (a full apply also a new dict, swapped
-in at the end; a partial update changes the dict in place), so rows taken
-from an earlier tick (live.Snapshot, drawn by another thread)
-do not change under their reader - with one exception: a FreshFlow (a
-bare row on first sight) becomes an idle TableFlow in place when the next
-full snapshot finds it idle, so an older snapshot may show it idle (0 B/s)
-a tick early instead of "rate unknown".  Treat rows as read-only.  Updating rows
-in place measured ~0.4 us/flow cheaper at 100k (up to ~2 us when the
-allocations trigger a full GC), at the price of that guarantee.
+Each tick builds fresh Row objects and updates the dict in place (a new
+5 MB dict per full dump at 100k flows fragmented the C heap), so rows
+taken from an earlier tick (live.Snapshot, a list drawn by another
+thread) do not change under their reader - with two exceptions that
+change a bare record's class only: during a full apply bare records are
+marked stale (a class that reads the same) until listed again, and a
+FreshFlow (a bare row on first sight) becomes an idle TableFlow when the
+next full snapshot finds it idle, so an older snapshot may show it idle
+(0 B/s) a tick early instead of "rate unknown".  Treat rows as read-only.
+Updating Rows in place measured ~0.4 us/flow cheaper at 100k (up to ~2 us
+when the allocations trigger a full GC), at the price of that guarantee.
 
 Memory: most flows of a big table are idle.  A full snapshot stores an
 idle flow (counters unchanged, timestamps on) as its bare record, a
@@ -31,6 +33,8 @@ for a tick.  Hence the class reassignment.)  Only the table's own
 TableFlow entries (the KernelSource decodes into that class) are stored
 bare, and only those have their class changed.
 """
+
+import itertools
 
 from .model import Flow
 from .netlink.ctnetlink import FIELDS
@@ -62,7 +66,8 @@ class Row:
     """
 
     __slots__ = ("entry", "key", "seen", "start_wall", "age_approx",
-                 "rate_orig", "rate_reply", "pps_orig", "pps_reply", "is_new", "closed")
+                 "rate_orig", "rate_reply", "pps_orig", "pps_reply", "is_new", "closed",
+                 "gen")          # the full apply that last stored it (0: none)
 
     def age(self, wall):
         """Seconds since the flow started, at wall time ``wall`` (>= 0)."""
@@ -70,7 +75,7 @@ class Row:
 
     def __repr__(self):
         return "Row(%s)" % ", ".join("%s=%r" % (n, getattr(self, n, None))
-                                     for n in self.__slots__ if n != "key")
+                                     for n in self.__slots__ if n not in ("key", "gen"))
 
 
 class TableFlow(Flow):
@@ -113,6 +118,22 @@ class FreshFlow(TableFlow):
     is_new = True
 
 
+class _StaleFlow(TableFlow):
+    """A TableFlow during a full apply, until the snapshot lists it again:
+    what is still stale at the end has vanished.  Reads like TableFlow."""
+
+    __slots__ = ()
+
+
+class _StaleFresh(FreshFlow):
+    """The same for a FreshFlow."""
+
+    __slots__ = ()
+
+
+_GENERATION = itertools.count(1)
+
+
 def open_counts(rows):
     """Protocol number -> number of open rows among ``rows`` (values of a
     FlowTable).  Runs over every row: no property call for bare ones."""
@@ -142,6 +163,7 @@ def _closed_copy(prev, closed, seen):
     r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = None
     r.is_new = False
     r.closed = closed
+    r.gen = 0
     return r
 
 
@@ -155,7 +177,7 @@ class FlowTable:
 
     def __init__(self, linger=2):
         self.linger = linger      # ticks a vanished flow stays (dimmed) before it is dropped
-        self.rows = {}            # key -> Row or TableFlow; open rows (known ones first), then closed
+        self.rows = {}            # key -> Row or a bare record, in order of first sight
         self._bare_seen = None    # when the TableFlow rows were sampled (last full apply)
         self._totals = None
         self._counts = None
@@ -179,19 +201,43 @@ class FlowTable:
     def apply(self, entries, now, wall):
         """Apply one full snapshot (an iterable of CtEntry) taken at monotonic
         time ``now`` and wall time ``wall`` (epoch seconds)."""
-        self._apply(entries, now, wall, True)
+        try:
+            self._apply(entries, now, wall, True)
+        except BaseException:
+            # Rows listed before the failure were updated in place; a bare
+            # one stored then reads as sampled at the last full apply (its
+            # next rate is a little low), or now if there was none.
+            self._totals = self._counts = None
+            if self._bare_seen is None:
+                self._bare_seen = now
+            raise
         self._bare_seen = now
 
     def _apply(self, entries, now, wall, full):
-        # self.rows stays whole until the end, so it is intact if ``entries``
-        # raises half way; no copy of it (at 100k flows a dict is 5 MB).
+        """A full snapshot updates self.rows in place: a new 5 MB dict per
+        dump at 100k flows, freed a dump later, fragmented the C heap (RSS
+        grew 5 MiB a dump for the first minutes).  So it must tell the rows
+        this snapshot listed from the others without a second dict: Rows
+        carry the number of the apply that stored them (``gen``), and bare
+        records are made stale (their class) first, live again when listed.
+        If ``entries`` raises half way, the rows listed so far stay updated
+        and nothing is closed; the next full apply sorts it out.  A partial
+        sample (``full`` False) goes into a new dict (the caller merges)."""
         old = self.rows
         old_get = old.get
-        # A full snapshot's dict starts with the old keys, values None: one
-        # allocation of its final size, where growing from empty reallocates
-        # ~17 times and leaves the freed tables to fragment the C heap (RSS
-        # grew 12 MiB over a few dumps at 100k flows).  None: not seen yet.
-        rows = dict.fromkeys(old) if full else {}
+        stale_idle, stale_fresh = _StaleFlow, _StaleFresh
+        if full:
+            rows = old
+            gen = next(_GENERATION)
+            for r in old.values():
+                t = type(r)
+                if t is TableFlow:
+                    r.__class__ = stale_idle
+                elif t is FreshFlow:
+                    r.__class__ = stale_fresh
+        else:
+            rows = {}
+            gen = 0
         rows_get = rows.get
         new = _new
         min_dt, max_d = MIN_INTERVAL, MAX_DELTA
@@ -201,19 +247,34 @@ class FlowTable:
         # as much as the rest of the work.
         for e in entries:
             key = e[_KEY]
-            prev = rows_get(key)
-            if prev is not None:        # a key listed twice in one dump: dt 0, rates kept
-                pe = prev.entry
-                pseen = now
-            else:
+            if full:
                 prev = old_get(key)
                 if prev is not None:
-                    if type(prev) is row_cls:
+                    t = type(prev)
+                    if t is row_cls:
                         pe = prev.entry
-                        pseen = prev.seen
-                    else:
+                        # listed twice in one dump: dt 0, rates kept
+                        pseen = now if prev.gen == gen else prev.seen
+                    elif t is stale_idle or t is stale_fresh:
                         pe = prev
                         pseen = bare_seen
+                    else:               # stored bare earlier in this dump
+                        pe = prev
+                        pseen = now
+            else:
+                prev = rows_get(key)
+                if prev is not None:    # listed twice in one sample: dt 0, rates kept
+                    pe = prev.entry
+                    pseen = now
+                else:
+                    prev = old_get(key)
+                    if prev is not None:
+                        if type(prev) is row_cls:
+                            pe = prev.entry
+                            pseen = prev.seen
+                        else:
+                            pe = prev
+                            pseen = bare_seen
             if prev is not None:
                 if e[_ID] != pe[_ID] or e[_START] != pe[_START]:
                     prev = None         # destroyed and re-created under the same tuple
@@ -225,16 +286,16 @@ class FlowTable:
                     # idle row (no Row at all); between full snapshots an
                     # idle Row is kept as it is, so a big idle table costs
                     # no allocation a tick.
-                    # The kept record's own key object goes into the new
-                    # dict: the fresh record's copy is dropped with it
-                    # (two key objects per flow would cost ~100 B each).
+                    # Keeping the old record keeps the dict's key object
+                    # (one key object per flow; two would cost ~100 B each).
                     if full and now - pseen >= min_dt and pe[_START]:
-                        if type(pe) is bare_cls:
-                            rows[pe[_KEY]] = pe
+                        t = type(pe)
+                        if t is bare_cls:
+                            rows[key] = pe
                             continue
-                        if type(pe) is fresh_cls:
-                            pe.__class__ = bare_cls     # no longer new: idle
-                            rows[pe[_KEY]] = pe
+                        if t is stale_idle or t is stale_fresh or t is fresh_cls:
+                            pe.__class__ = bare_cls     # listed again, and not new: idle
+                            rows[key] = pe
                             continue
                         if type(e) is bare_cls:
                             rows[key] = e
@@ -244,6 +305,7 @@ class FlowTable:
                             and prev.pps_orig == 0.0 and prev.pps_reply == 0.0
                             and not prev.is_new and now - pseen >= min_dt):
                         prev.seen = now  # in place: readers of a snapshot never use it
+                        prev.gen = gen
                         rows[prev.key] = prev
                         continue
                     e = pe
@@ -257,6 +319,7 @@ class FlowTable:
             r.key = key
             r.seen = now
             r.closed = 0
+            r.gen = gen
             if prev is None:
                 start = e[_START]
                 if start:
@@ -300,9 +363,9 @@ class FlowTable:
                                        and 0 <= pr - p <= max_d else None)
             rows[key] = r
         if full:
-            vanished = {k: old[k] for k, r in rows.items() if r is None}
-            for k in vanished:
-                del rows[k]
+            vanished = {k: r for k, r in rows.items()
+                        if (r.gen != gen if type(r) is row_cls
+                            else type(r) is stale_idle or type(r) is stale_fresh)}
         else:
             vanished = {k: r for k, r in old.items() if k not in rows}
         if vanished:
@@ -351,12 +414,15 @@ class FlowTable:
 
     def _linger(self, vanished, rows):
         """Keep vanished flows ``linger`` ticks with closed = 1, 2...; their
-        rates become unknown (nothing was measured)."""
+        rates become unknown (nothing was measured).  ``rows`` may hold
+        them (a full apply, in place): they leave it after ``linger``."""
         linger = self.linger
         seen = self.seen
         for key, prev in vanished.items():
             if prev.closed < linger:
                 rows[key] = _closed_copy(prev, prev.closed + 1, seen(prev))
+            elif key in rows:
+                del rows[key]
 
     def open_keys(self):
         return [k for k, r in self.rows.items() if not r.closed]

@@ -280,17 +280,42 @@ def test_rows_of_an_earlier_tick_never_change():
     assert [(r.key, r.seen, rates(r), r.closed, r.is_new, r.entry) for r in before] == state
 
 
-def test_failing_iterable_leaves_table_unchanged():
+def test_failing_iterable_closes_nothing_and_the_next_dump_is_exact():
+    """A full apply works in place: a dump that fails half way leaves the
+    rows it listed updated and closes nothing; the next one is exact."""
     table, clock = fresh([ent(key=b"a"), ent(key=b"b")])
 
     def broken():
         yield ent(key=b"a", bo=5)
         raise OSError("dump interrupted")
 
-    before = dict(table.rows)
     with pytest.raises(OSError):
         table.apply(broken(), T0 + 1, WALL0 + 1)
-    assert table.rows == before and all(not r.closed for r in table)
+    assert sorted(table.rows) == [b"a", b"b"] and all(not r.closed for r in table)
+    assert table.get(b"a").rate_orig == 5.0 and table.get(b"b").is_new
+    clock.now, clock.wall = T0 + 1, WALL0 + 1
+    clock.apply(table, [ent(key=b"a", bo=15)])
+    assert table.get(b"a").rate_orig == 10.0 and table.get(b"b").closed == 1
+
+
+def test_failing_dump_of_bare_flows_then_partial_then_full():
+    """Bare records a failed dump did not reach stay usable, and the next
+    full dump closes exactly the ones it does not list."""
+    t = FlowTable()
+    t.apply([_table_flow(k, bo=100) for k in (b"a", b"b", b"c")], 10.0, 1000.0)
+
+    def broken():
+        yield _table_flow(b"a", bo=100)
+        raise OSError("dump interrupted")
+
+    with pytest.raises(OSError):
+        t.apply(broken(), 11.0, 1001.0)
+    assert not any(r.closed for r in t) and t.counts() == {17: 3}
+    t.update([_table_flow(b"b", bo=300)], 11.5, 1001.5)     # a visible row refreshed
+    assert t.get(b"b").rate_orig == 133.33333333333334      # 200 B since the last full dump
+    t.apply([_table_flow(b"a", bo=100), _table_flow(b"b", bo=300)], 12.0, 1002.0)
+    assert t.get(b"c").closed == 1 and not t.get(b"a").closed and not t.get(b"b").closed
+    assert type(t.get(b"a")) is TableFlow and t.counts() == {17: 2}
 
 
 def test_recorded_flows_twice_with_modified_counters():

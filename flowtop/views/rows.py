@@ -536,9 +536,10 @@ def select(rows, state, formatter, sort=True):
     descending = state.sort not in ASCENDING
     if state.reverse:
         descending = not descending
-    # Sorting is stable and the table keeps the kernel's dump order, which
-    # is the same from tick to tick: ties keep their places without a
-    # tie-break sort on the key (a third of a rebuild at 100k rows).
+    # Sorting is stable and the table keeps its rows in the same order from
+    # tick to tick (first listed first: updated in place): ties keep their
+    # places without a tie-break sort on the key (a third of a rebuild at
+    # 100k rows).
     out.sort(key=SORT_KEYS.get(state.sort, _rate_sum), reverse=descending)
     return out
 
