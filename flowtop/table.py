@@ -179,6 +179,7 @@ class FlowTable:
         self.linger = linger      # ticks a vanished flow stays (dimmed) before it is dropped
         self.rows = {}            # key -> Row or a bare record, in order of first sight
         self._bare_seen = None    # when the TableFlow rows were sampled (last full apply)
+        self._deleted = 0         # keys deleted from self.rows since it was last compacted
         self._totals = None
         self._counts = None
 
@@ -372,6 +373,17 @@ class FlowTable:
             self._linger(vanished, rows)
         self.rows = rows
         self._totals = self._counts = None
+        if full:
+            self._compact()
+
+    def _compact(self):
+        """A dict that rows keep leaving and joining fills with deleted
+        slots; when they run out, Python resizes it for 3x its flows (a
+        10 MB table at 100k).  A copy made before then is sized for 1.5x
+        (5 MB): made after deletions of a quarter of the table."""
+        if self._deleted > len(self.rows) // 4 + 64:
+            self.rows = dict(self.rows)
+            self._deleted = 0
 
     def update(self, entries, now, wall, gone=()):
         """Apply a partial sample between full snapshots: fresh ``entries``
@@ -398,6 +410,7 @@ class FlowTable:
                 continue
             if r.closed >= self.linger:
                 del rows[key]
+                self._deleted += 1
             else:
                 rows[key] = _closed_copy(r, r.closed + 1, r.seen)
         rows.update(sub.rows)
@@ -407,6 +420,7 @@ class FlowTable:
                 rows[key] = _closed_copy(r, 1, self.seen(r))
         self.rows = rows
         self._totals = self._counts = None
+        self._compact()
 
     def _closing(self):
         """Keys of closed rows: the rows that age on a partial tick."""
@@ -423,6 +437,7 @@ class FlowTable:
                 rows[key] = _closed_copy(prev, prev.closed + 1, seen(prev))
             elif key in rows:
                 del rows[key]
+                self._deleted += 1
 
     def open_keys(self):
         return [k for k, r in self.rows.items() if not r.closed]

@@ -465,3 +465,21 @@ def test_one_key_object_per_kept_flow():
     t.apply([_table_flow(key(), start=None)], 12.0, 1002.0)   # the idle Row kept
     (k, row2), = t.rows.items()
     assert row2 is row and k is e.key
+
+
+def test_churn_keeps_the_dict_compact():
+    """Flows leaving and joining a table updated in place: the dict is
+    copied before its deleted slots run out, so it stays sized for its
+    flows (Python's own resize would size it for three times as many)."""
+    import sys
+    t = FlowTable(linger=0)
+    live = list(range(2000))
+    clock = 0.0
+    biggest = 0
+    for step in range(60):
+        clock += 1.0
+        live = live[100:] + list(range(2000 + step * 100, 2100 + step * 100))
+        t.apply([ent(key=b"%d" % i, id=i) for i in live], clock, WALL0 + clock)
+        biggest = max(biggest, sys.getsizeof(t.rows))
+        assert sorted(t.rows) == sorted(b"%d" % i for i in live)
+    assert biggest <= sys.getsizeof(dict.fromkeys(range(2000)))
