@@ -575,9 +575,13 @@ def dump_report(d):
         out.append("one-shot: flowtop --once --json %s, conntrack -L %s"
                    % (ft["na"] or "%.3f s" % ft["wall"], ct["na"] or "%.3f s" % ct["wall"]))
     else:
-        out.append("one-shot, median of %d: flowtop --once --json -n -G %.3f s, "
-                   "conntrack -L -o extended %.3f s, ratio %.2f"
+        wp = rows.get("  ... with processes, ifaces", {})
+        out.append("one-shot, median of %d: flowtop --once --json -n -G --no-iface --no-process "
+                   "%.3f s, conntrack -L -o extended %.3f s, ratio %.2f"
                    % (len(ft["walls"]), ft["wall"], ct["wall"], ft["wall"] / ct["wall"]))
+        if wp and not wp.get("na"):
+            out.append("  (with process names and interfaces, -n -G: %.3f s, ratio %.2f)"
+                       % (wp["wall"], wp["wall"] / ct["wall"]))
     if not dec["na"]:
         out.append("decode only (dump.py's feed over a recorded dump): %s flows/s "
                    "(%.3f s for %d flows)" % ("{:,.0f}".format(d["dumped_flows"] / dec["wall"]),
