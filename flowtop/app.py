@@ -164,7 +164,7 @@ def once(source, opts, stdout, enrich, notes):
     keep = iface_keep(opts, enrich)
     if (opts.output == "json" and enrich.dns is None and enrich.ifaces is None and source.live
             and opts.view == "flows" and keep is None):
-        enrich.tick(())
+        enrich.tick(FlowTable())
         now, lines = source.snapshot("json", enrich.json_tail)
         make_writer(opts, stdout, enrich).write(lines, now)
         return
@@ -174,7 +174,7 @@ def once(source, opts, stdout, enrich, notes):
     now, flows = snap
     table = FlowTable()
     table.apply(flows, now, now)
-    enrich.tick(list(table))
+    enrich.tick(table)
     if keep is not None:
         flows = [f for f in flows if keep(f)]
     if enrich.dns is not None:

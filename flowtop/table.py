@@ -363,18 +363,16 @@ class FlowTable:
                         r.pps_reply = ((pr - p) / dt if pr is not None and p is not None
                                        and 0 <= pr - p <= max_d else None)
             rows[key] = r
-        if full:
-            vanished = {k: r for k, r in rows.items()
-                        if (r.gen != gen if type(r) is row_cls
-                            else type(r) is stale_idle or type(r) is stale_fresh)}
-        else:
-            vanished = {k: r for k, r in old.items() if k not in rows}
+        if not full:            # a sample: the caller merges it, nothing vanished
+            self.rows = rows
+            return
+        vanished = {k: r for k, r in rows.items()
+                    if (r.gen != gen if type(r) is row_cls
+                        else type(r) is stale_idle or type(r) is stale_fresh)}
         if vanished:
             self._linger(vanished, rows)
-        self.rows = rows
         self._totals = self._counts = None
-        if full:
-            self._compact()
+        self._compact()
 
     def _compact(self):
         """A dict that rows keep leaving and joining fills with deleted

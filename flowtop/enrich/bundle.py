@@ -47,10 +47,10 @@ class Enrichment:
         self._tail_template = None
 
     # -- once per tick --------------------------------------------------------------
-    def tick(self, rows):
-        """Refresh what is refreshed per tick (never per flow).  ``rows``:
-        the table's rows - a FlowTable (iterated, and asked ``key in``:
-        at 100k flows no list or set of them is built) or a list."""
+    def tick(self, table):
+        """Refresh what is refreshed per tick (never per flow).  ``table``:
+        a FlowTable, iterated and asked ``key in`` (at 100k flows no list
+        or set of its flows is built)."""
         if self._local_fn is not None:
             try:
                 self.local = frozenset(self._local_fn())
@@ -62,11 +62,10 @@ class Enrichment:
             except OSError:
                 pass
             # A closed row keeps its process name while it lingers.
-            self.process.retain(rows if hasattr(rows, "open_keys")
-                                else {r.key for r in rows})
+            self.process.retain(table)
         if self.ifaces is not None:
             try:
-                self.ifaces.prefetch(r.entry for r in rows if not r.closed)
+                self.ifaces.prefetch(r.entry for r in table if not r.closed)
             except OSError:
                 pass
 

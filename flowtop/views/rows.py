@@ -7,7 +7,7 @@ shown get formatted.
 """
 
 from ..model import ICMP_PROTOS, is_loopback, proto_name, state_name, status_names
-from ..netlink.ctnetlink import FIELDS
+from ..netlink.ctnetlink import FIELDS, Interner
 from ..netlink.uapi import AF_INET6, IPPROTO_GRE
 from ..table import TableFlow, open_counts
 from ..text import duration, human, sanitize
@@ -413,33 +413,22 @@ def _pkts_sum(row):
 # Sort keys allocate nothing per row where they can (a sort of 100k rows by
 # tuples made 6-8 MB of them at once): keys over a few values are shared
 # objects from a memo, and the destination sort is two stable passes.
-_MEMO = {}
-_MEMO_LIMIT = 1 << 16
-
-
-def _shared(key):
-    """``key`` (a small tuple) as one shared object per value."""
-    got = _MEMO.get(key)
-    if got is None:
-        if len(_MEMO) >= _MEMO_LIMIT:
-            _MEMO.clear()
-        got = _MEMO[key] = key
-    return got
+_SHARED = Interner()
 
 
 def _state_key(r):
     e = r.entry
-    return _shared((e.l4proto, e.state if e.state is not None else -1))
+    return _SHARED[(e.l4proto, e.state if e.state is not None else -1)]
 
 
 def _proto_key(r):
     e = r.entry
-    return _shared((proto_name(e.l4proto), e.family))
+    return _SHARED[(proto_name(e.l4proto), e.family)]
 
 
 def _dst_key(r):
     e = r.entry
-    return _shared((e.family, e.dst or ""))
+    return _SHARED[(e.family, e.dst or "")]
 
 
 SORT_KEYS = {
