@@ -2,15 +2,15 @@
 
 Names come from netsniff-ng-format files ("port, name" lines): first
 ``/etc/flowtop/{tcp,udp}.conf`` when present, else the ones shipped in the
-package (``pkgutil.get_data``, so a zipapp works), then /etc/services for
+package (``resources.get_data``, so a zipapp works), then /etc/services for
 ports neither lists - read once into a table: getservbyport rereads the
 file on every call (~25 us), far too slow for 64k ports.  A conf file is
 input like any other: names pass ``text.sanitize``.
 """
 
-import pkgutil
 import re
 
+from . import resources
 from .text import sanitize
 
 ETC_DIR = "/etc/flowtop"
@@ -69,7 +69,7 @@ def load_conf(proto, etc_dir=ETC_DIR):
     except OSError:
         pass
     try:
-        data = pkgutil.get_data("flowtop", "conf/%s.conf" % proto)
+        data = resources.get_data("conf/%s.conf" % proto)
     except OSError:
         data = None
     return parse_conf(data.decode("utf-8", "replace")) if data else {}

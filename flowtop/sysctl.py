@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Callable, Dict, Iterable, Optional, Tuple
+from collections.abc import Callable, Iterable   # not typing: 0.5 MiB of RSS on a router
 
 ACCT = "net.netfilter.nf_conntrack_acct"
 TIMESTAMP = "net.netfilter.nf_conntrack_timestamp"
@@ -50,7 +50,7 @@ class Terminated(BaseException):
             return f"terminated by signal {self.signum}"
 
 
-def exit_status_for(exc: Optional[BaseException]) -> int:
+def exit_status_for(exc: BaseException | None) -> int:
     """Shell-style exit status: 0 for None, 128+signum for Terminated, 130 for Ctrl-C, else 1."""
     if exc is None:
         return 0
@@ -92,25 +92,25 @@ class SysctlGuard:
         enabled: bool = True,
         warn: Callable[[str], None] = _warn_stderr,
     ) -> None:
-        self.names: Tuple[str, ...] = tuple(names)
+        self.names: tuple[str, ...] = tuple(names)
         self.root = os.fspath(root)
         self.enabled = enabled
         self.warn = warn
-        self.state: Dict[str, Optional[bool]] = {n: None for n in self.names}
-        self._changed: Dict[str, bytes] = {}  # name -> exact bytes read before we wrote
-        self._old_handlers: Dict[int, object] = {}
+        self.state: dict[str, bool | None] = {n: None for n in self.names}
+        self._changed: dict[str, bytes] = {}  # name -> exact bytes read before we wrote
+        self._old_handlers: dict[int, object] = {}
         self._active = False
         self._deferring = False
-        self._pending: Optional[int] = None
+        self._pending: int | None = None
 
     # -- values in effect -------------------------------------------------------------
 
     @property
-    def acct(self) -> Optional[bool]:
+    def acct(self) -> bool | None:
         return self.state.get(ACCT)
 
     @property
-    def timestamp(self) -> Optional[bool]:
+    def timestamp(self) -> bool | None:
         return self.state.get(TIMESTAMP)
 
     def path(self, name: str) -> str:
@@ -160,7 +160,7 @@ class SysctlGuard:
 
     # -- internals --------------------------------------------------------------------
 
-    def _close(self) -> Optional[int]:
+    def _close(self) -> int | None:
         """Restore sysctls, then handlers; return a signal that arrived meanwhile, if any."""
         if not self._active:
             return None

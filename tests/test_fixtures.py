@@ -111,7 +111,7 @@ def test_layout_decoder_agrees_with_plain_decoder(path):
         assert fast == plain
     assert decoder.fast
     # equal ports and timeouts are one object each: a big table holds them once
-    for field in ("sport", "dport", "timeout"):
+    for field in ("sport", "dport", "reply_sport", "reply_dport", "timeout"):
         by_value = {}
         for f in fast:
             v = getattr(f, field)

@@ -217,3 +217,24 @@ def test_requests_are_well_formed():
     req = ctnetlink.dump_request(5)
     ((mtype, flags, seq, pid, body, end),) = list(nlmsg.iter_messages(req))
     assert mtype == (1 << 8) | 1 and flags == 0x301 and seq == 5 and end - body == 4
+
+
+def test_decoder_shares_status_words():
+    """A NAT'd flow's status word is above 256 (no cached small int), and a
+    kept record holds it for life: equal words must be one object."""
+    from flowtop.netlink import uapi
+    msg = first_entry_message()
+    body = bytearray(msg[16:])
+    spans = attrs.parse(body, 4, len(body))
+    start, _end = spans[uapi.CTA_STATUS]
+    word = sum(1 << b for b in (uapi.IPS_SEEN_REPLY_BIT, uapi.IPS_ASSURED_BIT,
+                                uapi.IPS_CONFIRMED_BIT, uapi.IPS_SRC_NAT_DONE_BIT,
+                                uapi.IPS_DST_NAT_DONE_BIT))
+    struct.pack_into(">I", body, start, word)
+    patched = with_body(msg, bytes(body))
+    decoder = ctnetlink.Decoder()
+    decoder(patched, 16, len(patched))     # learns the layout (the plain decoder)
+    first, second = (decoder(patched, 16, len(patched)) for _ in range(2))
+    assert decoder.fast
+    assert first.status == second.status == word > 256
+    assert first.status is second.status

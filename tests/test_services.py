@@ -8,7 +8,7 @@ def test_parse_conf_skips_junk_and_sanitizes():
     assert parse_conf(text) == {80: "http", 22: "ssh", 99: "ev?[2Jil"}
 
 
-def test_packaged_conf_loads_via_pkgutil(tmp_path):
+def test_packaged_conf_loads_from_the_package(tmp_path):
     tcp = load_conf("tcp", etc_dir=str(tmp_path))        # nothing in the fake /etc/flowtop
     assert tcp[443] == "https" and tcp[22] == "ssh"
     assert load_conf("udp", etc_dir=str(tmp_path))[53] == "domain"
@@ -39,3 +39,33 @@ def test_system_services_parsed_once():
     for port in range(20000, 20100):
         s.name(port, 6)
     assert calls == [1]
+
+
+def test_package_data_read_from_inside_a_zip(tmp_path):
+    """The .pyz case: ``resources.get_data`` goes through zipimport's loader,
+    and does so without importing pkgutil (or typing, which it pulls in)."""
+    import os
+    import subprocess
+    import sys
+    import zipfile
+
+    import flowtop
+    pkg = os.path.dirname(flowtop.__file__)
+    archive = tmp_path / "flowtop.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for d, dirs, files in os.walk(pkg):
+            dirs[:] = [x for x in dirs if x != "__pycache__"]
+            for name in files:
+                if not name.endswith(".pyc"):
+                    full = os.path.join(d, name)
+                    z.write(full, os.path.relpath(full, os.path.dirname(pkg)))
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "import flowtop.services as s\n"
+            "assert s.__file__.startswith(%r), s.__file__\n"
+            "print(s.load_conf('tcp', etc_dir='/nonexistent')[443])\n"
+            "print(sorted(m for m in ('pkgutil', 'typing') if m in sys.modules))\n"
+            % (str(archive), str(archive)))
+    r = subprocess.run([sys.executable, "-S", "-I", "-c", code], capture_output=True,
+                       text=True, timeout=60, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["https", "[]"]

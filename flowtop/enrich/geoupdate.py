@@ -98,15 +98,15 @@ def parse_conf(text, where="geoip.conf"):
 
 def read_conf(conf_paths=CONF_PATHS):
     """(text, where): the first readable of ``conf_paths``, else the
-    package's conf/geoip.conf (read with pkgutil, so a zipapp works)."""
+    package's conf/geoip.conf (read through the package's loader, so a zipapp works)."""
     for path in conf_paths:
         try:
             with open(path, encoding="utf-8", errors="replace") as f:
                 return f.read(), path
         except OSError:
             continue
-    import pkgutil
-    data = pkgutil.get_data("flowtop", "conf/geoip.conf")
+    from .. import resources
+    data = resources.get_data("conf/geoip.conf")
     if data is None:
         raise UpdateError("flowtop's conf/geoip.conf is missing from this install")
     return data.decode("utf-8", "replace"), "geoip.conf"

@@ -242,7 +242,8 @@ class TupleTarget:
     ``convert`` makes the same thing from a record the plain decoder built.
     Another target (``flowtop.views.records.JsonTarget``) writes JSON text
     straight from the bytes.  ``keeps``: what it builds holds the values
-    for long, so equal ports and timeouts should be one shared int object.
+    for long, so equal ports, timeouts and status words should be one shared
+    int object.
     """
 
     keeps = True
@@ -282,7 +283,7 @@ class Decoder:
         self._by_length = {}    # body length -> [fast functions of that length]
         self._count = 0
         self._addresses = AddressCache()
-        self._timeouts = Interner()
+        self._shared = Interner()     # timeouts and status words
 
     def clone(self):
         """A copy that knows the layouts learnt so far and learns on its own
@@ -336,9 +337,9 @@ class Decoder:
                 if kind in _AF:
                     e = "addr[v[%d]]" % i
                 elif kind == "be16" and intern:
-                    e = "ports[v[%d]]" % i     # one shared int object per port number
-                elif name == "timeout" and intern:
-                    e = "timeouts[v[%d]]" % i  # flows of one dump share most timeouts
+                    e = "(ports[v[%d]] or port(v[%d]))" % (i, i)  # one shared int per port number
+                elif name in ("timeout", "status") and intern:
+                    e = "shared[v[%d]]" % i    # flows of one dump share most of these
                 else:
                     e = "v[%d]" % i
             else:
@@ -351,7 +352,7 @@ class Decoder:
                "    v = unpack(buf, off)\n%s"
                "    return %s\n" % (prelude, result))
         env = dict(env, number=int.from_bytes, mask=mask, expect=expect, unpack=values.unpack_from,
-                   addr=self._addresses, ports=_ports(), timeouts=self._timeouts)
+                   addr=self._addresses, ports=_ports(), port=_port, shared=self._shared)
         exec(compile(src, "<ctnetlink layout>", "exec"), env)   # ints and names only
         same = self._by_length.setdefault(end - off, [])
         same.append(env["fast"])
@@ -363,11 +364,18 @@ _PORTS = []
 
 
 def _ports():
-    """All 65536 port numbers as int objects, built on first use: a table
-    of 100k flows then shares them instead of holding ~4 ints each."""
+    """Port number -> its one shared int object, or None until first seen:
+    a table of 100k flows shares them instead of holding ~4 ints each.  The
+    slots fill as ports are seen (an all-ports list of ints is 2.5 MB, more
+    than a 16k-flow table saves by it)."""
     if not _PORTS:
-        _PORTS.extend(range(65536))
+        _PORTS.extend([None] * 65536)
     return _PORTS
+
+
+def _port(number):
+    _PORTS[number] = number
+    return number
 
 
 def _first_of(candidates):
