@@ -11,10 +11,15 @@ Then, in the same namespace: one-shot ``flowtop --once --json`` against
 ``conntrack -L`` and the decoder's throughput (dump.py's in-namespace
 measurement).  ``--mem`` adds where flowtop's memory goes (RSS by stage, and
 tracemalloc by file and line), measured in separate in-namespace processes.
+``--tools flowtop32`` also runs flowtop under a 32-bit (i386) python3 in a
+chroot (``userland32.py``): a small router's CPU is 32-bit.  Each flowtop
+column also gets the RSS of its interpreter alone and with flowtop's modules
+imported, the floor its table sits on.
 See bench/README.md.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -32,6 +37,7 @@ ROOT = os.path.dirname(BENCH)
 sys.path[:0] = [BENCH, ROOT]
 
 import netns  # noqa: E402
+import userland32  # noqa: E402
 from dump import fill  # noqa: E402
 
 NSNG = "/usr/sbin/flowtop"            # netsniff-ng's flowtop (Debian package netsniff-ng)
@@ -417,6 +423,18 @@ def _run_collector(seconds, on_tick=None):
 
 
 RSS_OF_SELF = "print(open('/proc/self/status').read().split('VmRSS:')[1].split()[0])"
+LIVE_MODULES = "import curses, flowtop.cli, flowtop.app, flowtop.live, flowtop.views.curses_ui\n"
+
+
+def interpreter_floor(ns, python_argv, cwd):
+    """VmHWM (KiB) of ``python_argv -c pass`` and of it importing what the
+    live view imports: what a flowtop process holds before its first flow."""
+    hwm = "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])"
+    out = {}
+    for name, code in (("alone_kib", hwm), ("modules_kib", LIVE_MODULES + hwm)):
+        r = ns.run(*(python_argv + ["-c", code]), cwd=cwd, check=False)
+        out[name] = int(r.stdout) if r.returncode == 0 and r.stdout.strip().isdigit() else None
+    return out
 
 
 def inside_mem(seconds):
@@ -521,6 +539,11 @@ def fmt_num(v, spec="%.1f", none="n/a"):
     return none if v is None else spec % v
 
 
+def floor_mib(r, key):
+    kib = (r.get("floor") or {}).get(key)
+    return fmt_num(kib and kib / 1024)
+
+
 def side_by_side(results, n):
     def mib(r):
         return fmt_num(r.get("vmhwm_kib") and r["vmhwm_kib"] / 1024)
@@ -543,6 +566,8 @@ def side_by_side(results, n):
         ("steady CPU, % of one core", lambda r: fmt_num(r.get("cpu_pct"))),
         ("  (others' CPU meanwhile, %)", lambda r: fmt_num(r.get("others_cpu_pct"), "%.0f")),
         ("peak RSS (VmHWM), MiB", mib),
+        ("  interpreter alone, MiB", lambda r: floor_mib(r, "alone_kib")),
+        ("  + flowtop's modules, no flows", lambda r: floor_mib(r, "modules_kib")),
         ("first count on screen, s", lambda r: fmt_num(r.get("first_frame_s"), "%.2f")),
         ("time to >= 99 % of N, s", full),
         ("count shown after the CPU window", lambda r: fmt_num(r.get("count_after_cpu"), "%d")),
@@ -599,6 +624,7 @@ def run(args):
               "loadavg_start": open("/proc/loadavg").read().split()[:3], "programs": []}
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     nsng_problem = ensure_netsniff_ng() if "netsniff" in tools else None
+    u32_problem = userland32.ensure() if "flowtop32" in tools else None
     if "netsniff" in tools and not nsng_problem:
         result["netsniff_ng_version"] = nsng_version()
     name = "ftbench-live-%d" % os.getpid()
@@ -623,13 +649,25 @@ def run(args):
                 print("error: only %d flows, under 95%% of N; nf_conntrack_max %s" % (count, want),
                       file=sys.stderr)
                 return 1
-            specs = []
+            specs, floors = [], {}
             if "flowtop" in tools:
                 specs.append(Spec("flowtop (python)",
                                   ["env", "TERM=" + TERM, sys.executable, "-m", "flowtop",
                                    "-n", "-G", "--loopback", "-t", "1"],
                                   is_python_flowtop, FLOWTOP_COUNT, "o", FLOWTOP_SORT,
                                   os.path.join(tmpdir, "flowtop.err")))
+                floors[specs[-1].label] = ([sys.executable], ROOT)
+            if "flowtop32" in tools:
+                if u32_problem:
+                    result["programs"].append({"label": "flowtop (i386)", "error": u32_problem})
+                else:
+                    specs.append(Spec("flowtop (i386 %s)" % userland32.version(),
+                                      userland32.python("-m", "flowtop", "-n", "-G",
+                                                        "--loopback", "-t", "1",
+                                                        env=["TERM=" + TERM]),
+                                      is_python_flowtop, FLOWTOP_COUNT, "o", FLOWTOP_SORT,
+                                      os.path.join(tmpdir, "flowtop32.err")))
+                    floors[specs[-1].label] = (userland32.python(), "/")
             if "netsniff" in tools:
                 if nsng_problem:
                     result["programs"].append({"label": "netsniff-ng flowtop",
@@ -640,12 +678,16 @@ def run(args):
                                       ["env", "TERM=" + TERM, NSNG, "-n", "-G", "-46TUI"],
                                       is_nsng, NSNG_COUNT, "T", NSNG_WHAT,
                                       os.path.join(tmpdir, "nsng.err")))
-            for spec in specs:
-                print("running %s ..." % spec.label, flush=True)
-                r = measure_program(tm, ns, spec, count, args)
-                result["programs"].append(r)
-                if r.get("error"):
-                    print("  %s: %s" % (spec.label, r["error"]), flush=True)
+            with (userland32.proc_mounted() if "flowtop32" in tools and not u32_problem
+                  else contextlib.nullcontext()):
+                for spec in specs:
+                    print("running %s ..." % spec.label, flush=True)
+                    r = measure_program(tm, ns, spec, count, args)
+                    if spec.label in floors:
+                        r["floor"] = interpreter_floor(ns, *floors[spec.label])
+                    result["programs"].append(r)
+                    if r.get("error"):
+                        print("  %s: %s" % (spec.label, r["error"]), flush=True)
             if not args.no_dump:
                 print("one-shot dump and decode (dump.py --inside) ...", flush=True)
                 inner = ns.run(sys.executable, os.path.join(BENCH, "dump.py"), "--inside",
@@ -703,7 +745,8 @@ def main():
                     help="key presses for the latency (default 10)")
     ap.add_argument("--key-timeout", type=float, default=5.0)
     ap.add_argument("--tools", default="flowtop,netsniff",
-                    help="which programs: flowtop, netsniff (default both)")
+                    help="which programs: flowtop, flowtop32 (under an i386 python3, see "
+                         "userland32.py), netsniff (default flowtop,netsniff)")
     ap.add_argument("--no-dump", action="store_true", help="skip the one-shot dump/decode rows")
     ap.add_argument("--mem", action="store_true",
                     help="also: flowtop's memory by stage and by tracemalloc, in the namespace")
