@@ -185,10 +185,13 @@ def first_match(regex, lines, group=1):
 # --- one program in a pane -------------------------------------------------------
 
 class Spec:
-    def __init__(self, label, argv, match, count_re, key, marker_re, stderr_file):
+    """One program to measure.  ``floor``: (python argv, cwd) for a Python
+    program, whose interpreter's own RSS is measured too (interpreter_floor)."""
+
+    def __init__(self, label, argv, match, count_re, key, marker_re, stderr_file, floor=None):
         self.label, self.argv, self.match = label, argv, match
         self.count_re, self.key, self.marker_re = count_re, key, marker_re
-        self.stderr_file = stderr_file
+        self.stderr_file, self.floor = stderr_file, floor
 
 
 def measure_program(tm, ns, spec, n, args):
@@ -422,14 +425,15 @@ def _run_collector(seconds, on_tick=None):
     return col, source, enrich, shown, stages, first_s
 
 
-RSS_OF_SELF = "print(open('/proc/self/status').read().split('VmRSS:')[1].split()[0])"
+STATUS_OF_SELF = "print(open('/proc/self/status').read().split('%s:')[1].split()[0])"
+RSS_OF_SELF = STATUS_OF_SELF % "VmRSS"
 LIVE_MODULES = "import curses, flowtop.cli, flowtop.app, flowtop.live, flowtop.views.curses_ui\n"
 
 
 def interpreter_floor(ns, python_argv, cwd):
     """VmHWM (KiB) of ``python_argv -c pass`` and of it importing what the
     live view imports: what a flowtop process holds before its first flow."""
-    hwm = "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])"
+    hwm = STATUS_OF_SELF % "VmHWM"
     out = {}
     for name, code in (("alone_kib", hwm), ("modules_kib", LIVE_MODULES + hwm)):
         r = ns.run(*(python_argv + ["-c", code]), cwd=cwd, check=False)
@@ -649,14 +653,14 @@ def run(args):
                 print("error: only %d flows, under 95%% of N; nf_conntrack_max %s" % (count, want),
                       file=sys.stderr)
                 return 1
-            specs, floors = [], {}
+            specs = []
             if "flowtop" in tools:
                 specs.append(Spec("flowtop (python)",
                                   ["env", "TERM=" + TERM, sys.executable, "-m", "flowtop",
                                    "-n", "-G", "--loopback", "-t", "1"],
                                   is_python_flowtop, FLOWTOP_COUNT, "o", FLOWTOP_SORT,
-                                  os.path.join(tmpdir, "flowtop.err")))
-                floors[specs[-1].label] = ([sys.executable], ROOT)
+                                  os.path.join(tmpdir, "flowtop.err"),
+                                  floor=([sys.executable], ROOT)))
             if "flowtop32" in tools:
                 if u32_problem:
                     result["programs"].append({"label": "flowtop (i386)", "error": u32_problem})
@@ -666,8 +670,8 @@ def run(args):
                                                         "--loopback", "-t", "1",
                                                         env=["TERM=" + TERM]),
                                       is_python_flowtop, FLOWTOP_COUNT, "o", FLOWTOP_SORT,
-                                      os.path.join(tmpdir, "flowtop32.err")))
-                    floors[specs[-1].label] = (userland32.python(), "/")
+                                      os.path.join(tmpdir, "flowtop32.err"),
+                                      floor=(userland32.python(), "/")))
             if "netsniff" in tools:
                 if nsng_problem:
                     result["programs"].append({"label": "netsniff-ng flowtop",
@@ -683,8 +687,8 @@ def run(args):
                 for spec in specs:
                     print("running %s ..." % spec.label, flush=True)
                     r = measure_program(tm, ns, spec, count, args)
-                    if spec.label in floors:
-                        r["floor"] = interpreter_floor(ns, *floors[spec.label])
+                    if spec.floor:
+                        r["floor"] = interpreter_floor(ns, *spec.floor)
                     result["programs"].append(r)
                     if r.get("error"):
                         print("  %s: %s" % (spec.label, r["error"]), flush=True)

@@ -44,27 +44,17 @@ def test_system_services_parsed_once():
 def test_package_data_read_from_inside_a_zip(tmp_path):
     """The .pyz case: ``resources.get_data`` goes through zipimport's loader,
     and does so without importing pkgutil (or typing, which it pulls in)."""
-    import os
     import subprocess
     import sys
-    import zipfile
 
-    import flowtop
-    pkg = os.path.dirname(flowtop.__file__)
-    archive = tmp_path / "flowtop.zip"
-    with zipfile.ZipFile(archive, "w") as z:
-        for d, dirs, files in os.walk(pkg):
-            dirs[:] = [x for x in dirs if x != "__pycache__"]
-            for name in files:
-                if not name.endswith(".pyc"):
-                    full = os.path.join(d, name)
-                    z.write(full, os.path.relpath(full, os.path.dirname(pkg)))
+    from tests.routerpy.lightenv import build_pyz
+    pyz = build_pyz(str(tmp_path))          # scripts/build_pyz.py, as a release is built
     code = ("import sys; sys.path.insert(0, %r)\n"
             "import flowtop.services as s\n"
             "assert s.__file__.startswith(%r), s.__file__\n"
             "print(s.load_conf('tcp', etc_dir='/nonexistent')[443])\n"
             "print(sorted(m for m in ('pkgutil', 'typing') if m in sys.modules))\n"
-            % (str(archive), str(archive)))
+            % (pyz, pyz))
     r = subprocess.run([sys.executable, "-S", "-I", "-c", code], capture_output=True,
                        text=True, timeout=60, cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr
