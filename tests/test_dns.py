@@ -128,6 +128,24 @@ def test_hostile_names_are_rejected_and_the_address_shown(make, name):
     assert (s["rejected"], s["failures"]) == (1, 0)
 
 
+POSERS = {
+    "10.0.0.1": "8.8.8.8", "10.0.0.2": "8.8.8.8.", "10.0.0.3": "134744072",
+    "10.0.0.4": "0x8.8.8.8", "10.0.0.5": "127.1", "10.0.0.6": "localhost",
+    "10.0.0.7": "LOCALHOST.localdomain", "10.0.0.8": "ip6-localhost",
+    "10.0.0.9": "printer.localhost", "2001:db8::7": "localhost6",
+}
+
+
+def test_names_posing_as_an_address_or_localhost_are_rejected(make):
+    r, _ = make(dict(POSERS, **{"10.0.0.10": "8.8.8.8.nip.io", "10.0.0.11": "1e100.net",
+                                "127.0.0.2": "localhost", "::1": "ip6-localhost"}))
+    out = r.wait(list(POSERS) + ["10.0.0.10", "10.0.0.11", "127.0.0.2", "::1"], 2)
+    assert out == dict({a: None for a in POSERS}, **{
+        "10.0.0.10": "8.8.8.8.nip.io", "10.0.0.11": "1e100.net",     # names that hold digits
+        "127.0.0.2": "localhost", "::1": "ip6-localhost"})           # loopback may say so
+    assert r.stats["rejected"] == len(POSERS)
+
+
 def test_trailing_dot_dropped_and_echoed_address_is_no_name(make):
     r, _ = make({"10.0.0.1": "one.example.", "10.0.0.2": "10.0.0.2"})
     assert r.wait(["10.0.0.1", "10.0.0.2"], 2) == {"10.0.0.1": "one.example", "10.0.0.2": None}

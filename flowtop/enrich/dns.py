@@ -12,7 +12,9 @@ Names come from whoever controls the reverse zone of a remote address, so
 a name that is not a plain hostname (ASCII letters, digits, ``.-_``) is
 discarded and the address is shown instead.  That whitelist is stricter
 than ``text.sanitize``: an accepted name has nothing for sanitize to
-change.
+change.  A name that poses as something else is discarded too: one that
+reads as an address (a server named ``8.8.8.8``) or as ``localhost`` for an
+address that is not loopback (``poses_as_other``).
 
 Resolution is ``socket.getnameinfo(..., NI_NAMEREQD)``: unlike
 ``gethostbyaddr`` on a str it needs no idna codec, which OpenWrt's
@@ -46,6 +48,35 @@ def plain_hostname(name):
     if not name or len(name) > MAX_NAME or not _HOST_CHARS.issuperset(name):
         return False
     return all(0 < len(label) <= MAX_LABEL for label in name.split("."))
+
+
+# RFC 6761 (.localhost) and the loopback names of Debian's and Red Hat's /etc/hosts.
+_LOOPBACK_NAMES = frozenset(("localhost", "localhost4", "localhost6", "ip6-localhost",
+                             "ip6-loopback"))
+
+
+def poses_as_other(name, addr):
+    """True if ``name`` (a plain hostname) would be read as something it is
+    not: an IPv4 address in any spelling inet_aton takes (``8.8.8.8``,
+    ``134744072``, ``0x8.8.8.8``), an IPv6 address, or a loopback name
+    (``localhost``, ``localhost.localdomain``, ``x.localhost``) for ``addr``
+    that is not a loopback address."""
+    n = name.removesuffix(".").lower()
+    try:
+        socket.inet_aton(n)
+        return True
+    except (OSError, ValueError):
+        pass
+    try:
+        socket.inet_pton(socket.AF_INET6, n)
+        return True
+    except (OSError, ValueError):
+        pass
+    labels = n.split(".")
+    if labels[0] in _LOOPBACK_NAMES or labels[-1] == "localhost":
+        from ..model import is_loopback
+        return not is_loopback(addr.split("%", 1)[0])
+    return False
 
 
 def resolve_ptr(addr):
@@ -249,4 +280,6 @@ class Resolver:
         name = name.removesuffix(".")
         if name == addr.split("%", 1)[0]:
             return None, "failures"     # some resolvers echo the address back
+        if poses_as_other(name, addr):
+            return None, "rejected"
         return name, None
