@@ -453,3 +453,21 @@ def test_dns_server_child_process_serves_until_stdin_closes():
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+# -- flowtop's own queries ------------------------------------------------------------------
+
+def test_resolving_at_is_true_only_inside_a_resolve_span(make):
+    """The wall clock is read as a resolve begins (t=100) and ends (t=105)."""
+    gate = threading.Event()
+    wall = Clock(100.0)
+    r, table = make({"10.0.0.1": "one.example"}, gate=gate, wall=wall)
+    assert not r.resolving_at(100.0)                  # nothing resolved yet
+    r.lookup("10.0.0.1")
+    assert table.started.wait(2)
+    assert r.resolving_at(100.5) and not r.resolving_at(99.0)   # still inside: open-ended
+    wall.t = 105.0
+    gate.set()
+    assert r.wait(["10.0.0.1"], 2) == {"10.0.0.1": "one.example"}
+    assert r.resolving_at(100.0) and r.resolving_at(104.99) and r.resolving_at(105.0)
+    assert not r.resolving_at(99.9) and not r.resolving_at(105.2)

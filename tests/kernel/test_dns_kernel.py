@@ -8,6 +8,7 @@ tests/dnsutil.py's server on 127.0.0.1:53 inside.  A child there uses
 
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -176,3 +177,52 @@ def test_names_posing_as_an_address_or_localhost_never_reach_flowtops_output(rea
     assert len(ours) == len(addrs), text
     for name in POSING_NAMES.values():
         assert not [ln for ln in ours if name in ln.replace("10.9.0.", "")], (name, text)
+
+
+# flowtop's own reverse-DNS queries, to a server in another namespace (not
+# loopback, so they are shown by default): attributed to flowtop.
+OWN_ANSWERS = {"10.9.0.%d" % i: "n%d.example.test" % i for i in range(2, 8)}
+
+OWN_CHILD = r"""
+import json, os, select, subprocess, sys, time
+argv, until = json.loads(sys.argv[1]), time.monotonic() + float(sys.argv[2])
+p = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+print(json.dumps({"pid": p.pid}), flush=True)
+while time.monotonic() < until:
+    if select.select([p.stdout], [], [], 0.2)[0]:
+        line = p.stdout.readline()
+        if not line:
+            break
+        sys.stdout.write(line)
+p.terminate()
+p.wait(10)
+"""
+
+
+def test_flowtops_own_dns_queries_are_attributed_to_flowtop():
+    from tests import enrichutil as eu
+    world = eu.GeoWorld("i11aown", ())
+    with world:
+        local, remote = world.local, world.remote
+        with dnsutil.NetnsEtc(local.name, resolv="nameserver 10.77.0.2\n"
+                                                 "options timeout:2 attempts:1\n"):
+            dnsutil.start_in(remote, OWN_ANSWERS, host="10.77.0.2")
+            for i, a in enumerate(sorted(OWN_ANSWERS)):
+                local.run("conntrack", "-I", "-p", "tcp", "-s", "10.9.0.1", "-d", a, "--sport",
+                          "40000", "--dport", str(2000 + i), "--state", "ESTABLISHED",
+                          "-t", "300")
+            argv = [sys.executable, "-m", "flowtop", "--json", "-t", "0.5", "-G", "--no-iface"]
+            r = subprocess.run(local.argv("env", "PYTHONPATH=" + REPO, sys.executable, "-c",
+                                          OWN_CHILD, json.dumps(argv), "5"),
+                               capture_output=True, text=True, timeout=60)
+            truth = local.run("conntrack", "-L", "-p", "udp", "--dport", "53").stdout
+    lines = r.stdout.splitlines()
+    pid = json.loads(lines[0])["pid"]
+    recs = [json.loads(ln) for ln in lines[1:]]
+    named = {x["dst"]: x["dst_host"] for x in recs if x["dst"] in OWN_ANSWERS}
+    assert named and set(named.values()) == set(OWN_ANSWERS.values()), (named, r.stderr)
+    assert truth.count("dport=53") >= len(OWN_ANSWERS), truth    # the kernel saw the queries
+    ours = [x for x in recs if x["dport"] == 53 and x["dst"] == "10.77.0.2"]
+    assert len({x["sport"] for x in ours}) >= len(OWN_ANSWERS), ours
+    for x in ours:
+        assert (x["pid"], x["process"]) == (pid, "flowtop"), x
