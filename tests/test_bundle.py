@@ -8,14 +8,18 @@ from flowtop.netlink.ctnetlink import FIELDS
 from flowtop.services import Services
 
 
-class NoSockets:
-    """A process map that finds no socket for any flow (a closed one)."""
+class FakeProcesses:
+    """A process map whose ``lookup_both(e)`` is ``answer(e)``."""
+
+    def __init__(self, answer):
+        self.answer = answer
 
     def lookup_both(self, e):
-        return None, None
+        return self.answer(e)
 
     def lookup(self, e):
-        return None
+        orig, reply = self.answer(e)
+        return orig if orig is not None else reply
 
     def refresh(self):
         pass
@@ -43,7 +47,7 @@ def flow(dport=53, proto=17, src="10.0.0.1", start=100.5):
 
 
 def enrichment():
-    e = Enrichment(Services(), process=NoSockets(), dns=Spans(), local=lambda: {"10.0.0.1"})
+    e = Enrichment(Services(), process=FakeProcesses(lambda e: (None, None)), dns=Spans(), local=lambda: {"10.0.0.1"})
     e.tick([])
     return e
 

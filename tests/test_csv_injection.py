@@ -10,6 +10,7 @@ from flowtop import app, cli
 from flowtop.enrich.bundle import Enrichment
 from flowtop.enrich.geoip import GeoRecord
 from flowtop.enrich.process import ProcInfo
+from tests.test_bundle import FakeProcesses
 from tests.test_redact import MIXED, recorded_table
 
 # (a CR never reaches a writer: every provider's strings pass text.sanitize)
@@ -28,17 +29,8 @@ class Hostile:
         self.n += 1
         return HOSTILE[self.n % len(HOSTILE)]
 
-    def lookup_both(self, e):
+    def procs(self, e):
         return ProcInfo(7, self._next(), self._next()), ProcInfo(8, self._next(), None)
-
-    def lookup(self, e):
-        return self.lookup_both(e)[0]
-
-    def refresh(self):
-        pass
-
-    def retain(self, table):
-        pass
 
     def of_flow(self, *a, **kw):
         return self._next()
@@ -65,7 +57,7 @@ def hostile_enrichment():
     h = Hostile()
     dns = type("Dns", (), {"lookup": lambda self, a: h._next(), "wait": h.wait})()
     geo = type("Geo", (), {"lookup": lambda self, a: h.geo(a)})()
-    e = Enrichment(h, process=h, dns=dns, geo=geo, ifaces=HostileIfaces())
+    e = Enrichment(h, process=FakeProcesses(h.procs), dns=dns, geo=geo, ifaces=HostileIfaces())
     e.tick([])
     return e
 

@@ -10,7 +10,7 @@ from ..model import ICMP_PROTOS, is_loopback, proto_name, state_name, status_nam
 from ..netlink.ctnetlink import FIELDS, Interner
 from ..netlink.uapi import AF_INET6, IPPROTO_GRE
 from ..table import TableFlow, open_counts
-from ..text import duration, human, sanitize
+from ..text import duration, fit, human, sanitize
 from .redact import Redactor
 
 SORTS = ("state", "rate", "bytes", "packets", "age", "proto", "dst", "port")
@@ -285,13 +285,8 @@ class Formatter:
 
     @staticmethod
     def _place(cells, cols):
-        out = []
-        for c, w in cols:
-            text = sanitize(cells[c.name], 200)
-            if len(text) > w:
-                text = text[:w - 1] + "\u2026"
-            out.append(text.rjust(w) if c.right else text.ljust(w))
-        return " ".join(out)
+        # by display width: a CJK or emoji name takes two columns a character
+        return " ".join([fit(sanitize(cells[c.name], 200), w, c.right) for c, w in cols])
 
     def group_cells(self, g):
         return {"label": g.label, "flows": str(g.flows),
