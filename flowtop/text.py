@@ -2,8 +2,10 @@
 
 ``sanitize`` is the one gate for every string from the kernel, DNS, /proc,
 GeoIP or a config file: no C0/C1 control characters, no bidi overrides or
-other invisible format characters, length capped.  Works without
-``unicodedata`` (absent on OpenWrt's python3-light).
+other invisible format characters, length capped.  ``width``/``fit``/
+``cut``/``skip`` measure text in terminal columns (a CJK character or an
+emoji takes two).  Works without ``unicodedata`` (absent on OpenWrt's
+python3-light).
 """
 
 import re
