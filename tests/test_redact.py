@@ -225,3 +225,16 @@ def test_record_with_redaction_is_refused_in_one_line(capsys):
     assert exc.value.code == 2
     assert "cannot be redacted" in capsys.readouterr().err
 
+
+
+def test_tags_differ_between_runs_even_with_a_fixed_hash_seed():
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONHASHSEED="1")
+    runs = [subprocess.run([sys.executable, "-m", "flowtop", "--replay", MIXED, "--once",
+                            "--json", "--redact-remote", "-n", "-G"], env=env,
+                           capture_output=True, text=True, check=True).stdout
+            for _ in range(2)]
+    tags = [{json.loads(ln)["dst"] for ln in out.splitlines()} for out in runs]
+    assert all(any(t.startswith("remote#") for t in ts) for ts in tags)
+    assert not (tags[0] & tags[1]) - LOCAL - LOOPBACK

@@ -11,6 +11,8 @@ counters and interfaces are not addresses and are shown.
 frozen Options): anything with ``redact_local`` and ``redact_remote``.
 """
 
+_SALT = []             # filled on first use: no work at import time
+
 # A record's address keys and, per end, what is dropped with its address.
 ADDRESS_KEYS = ("src", "dst", "reply_src", "reply_dst")
 WITH_ADDRESS = {"src": ("src_host", "src_city", "src_asn"),
@@ -39,11 +41,14 @@ class Redactor:
         return bool(f.redact_local if self.is_local(addr) else f.redact_remote)
 
     def tag(self, addr):
-        # str hashes are salted per process: a tag is stable within this run
-        # (rows stay tellable apart), unlinkable across runs; and no hashlib,
-        # which OpenWrt's python3-light may lack.
+        # A random salt per process: a tag is stable within this run, in every
+        # output (rows stay tellable apart), unlinkable across runs even with
+        # PYTHONHASHSEED set; no hashlib, which python3-light may lack.
+        if not _SALT:
+            import os
+            _SALT.append(os.urandom(8))
         return ("local#" if self.is_local(addr) else "remote#") + "%06x" % (
-            hash(("flowtop", addr)) & 0xFFFFFF)
+            hash((_SALT[0], addr)) & 0xFFFFFF)
 
     def address(self, addr):
         """``addr``, or its tag when hidden."""
