@@ -136,17 +136,20 @@ def iface_keep(opts, enrich):
 def make_writer(opts, stream, enrich=None, notes=()):
     """The writer of ``opts``' format; each has ``write_rows(table, wall)``."""
     keep = iface_keep(opts, enrich)
+    from .views.redact import of as redactor
+    redact = redactor(opts, enrich)
     if opts.output in ("json", "csv") and opts.view != "flows":
         from .views.records import GroupWriter
         sort = opts.sort.lstrip("+")
         return GroupWriter(stream, opts.view, enrich, opts.output, sort, opts.sort.startswith("+"),
-                           keep)
+                           keep, redact)
     if opts.output == "json":
         from .views.records import JsonLinesWriter
-        return JsonLinesWriter(stream, enrich.json_tail if enrich is not None else None, keep)
+        return JsonLinesWriter(stream, enrich.json_tail if enrich is not None else None, keep,
+                               enrich, redact)
     if opts.output == "csv":
         from .views.records import CsvWriter
-        return CsvWriter(stream, enrich, keep)
+        return CsvWriter(stream, enrich, keep, redact)
     from .views.frames import TextFrames
     return TextFrames(stream, opts, enrich, notes)
 
@@ -163,7 +166,8 @@ def once(source, opts, stdout, enrich, notes):
     from .table import FlowTable
     keep = iface_keep(opts, enrich)
     if (opts.output == "json" and enrich.dns is None and enrich.ifaces is None and source.live
-            and opts.view == "flows" and keep is None):
+            and opts.view == "flows" and keep is None
+            and not (opts.redact_local or opts.redact_remote)):
         enrich.tick(FlowTable())
         now, lines = source.snapshot("json", enrich.json_tail)
         make_writer(opts, stdout, enrich).write(lines, now)
@@ -184,8 +188,7 @@ def once(source, opts, stdout, enrich, notes):
     if opts.output != "text" and opts.view != "flows":
         writer.write_rows(table, now)
     elif opts.output == "json":
-        from .views.records import json_line
-        writer.write((json_line(f, now)[:-2] + enrich.json_tail(f) + "}\n" for f in flows), now)
+        writer.write_flows(flows, now)
     elif opts.output == "csv":
         writer.write(flows, now)
     else:

@@ -190,7 +190,10 @@ def build_parser():
 
 def parse(argv=None):
     """argv -> Options (argparse exits 2 with its usage on bad input)."""
-    ns = build_parser().parse_args(argv)
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if ns.record and (ns.redact_local or ns.redact_remote):
+        parser.error("--record writes the kernel's raw bytes, which cannot be redacted")
     families = frozenset(f for f, on in (("ipv4", ns.ipv4), ("ipv6", ns.ipv6)) if on)
     protocols = frozenset(p for dest, _s, _l, protos, _h in PROTOCOL_FLAGS
                           if getattr(ns, dest) for p in protos)

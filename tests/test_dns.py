@@ -128,6 +128,24 @@ def test_hostile_names_are_rejected_and_the_address_shown(make, name):
     assert (s["rejected"], s["failures"]) == (1, 0)
 
 
+POSERS = {
+    "10.0.0.1": "8.8.8.8", "10.0.0.2": "8.8.8.8.", "10.0.0.3": "134744072",
+    "10.0.0.4": "0x8.8.8.8", "10.0.0.5": "127.1", "10.0.0.6": "localhost",
+    "10.0.0.7": "LOCALHOST.localdomain", "10.0.0.8": "ip6-localhost",
+    "10.0.0.9": "printer.localhost", "2001:db8::7": "localhost6",
+}
+
+
+def test_names_posing_as_an_address_or_localhost_are_rejected(make):
+    r, _ = make(dict(POSERS, **{"10.0.0.10": "8.8.8.8.nip.io", "10.0.0.11": "1e100.net",
+                                "127.0.0.2": "localhost", "::1": "ip6-localhost"}))
+    out = r.wait(list(POSERS) + ["10.0.0.10", "10.0.0.11", "127.0.0.2", "::1"], 2)
+    assert out == dict({a: None for a in POSERS}, **{
+        "10.0.0.10": "8.8.8.8.nip.io", "10.0.0.11": "1e100.net",     # names that hold digits
+        "127.0.0.2": "localhost", "::1": "ip6-localhost"})           # loopback may say so
+    assert r.stats["rejected"] == len(POSERS)
+
+
 def test_trailing_dot_dropped_and_echoed_address_is_no_name(make):
     r, _ = make({"10.0.0.1": "one.example.", "10.0.0.2": "10.0.0.2"})
     assert r.wait(["10.0.0.1", "10.0.0.2"], 2) == {"10.0.0.1": "one.example", "10.0.0.2": None}
@@ -435,3 +453,21 @@ def test_dns_server_child_process_serves_until_stdin_closes():
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+# -- flowtop's own queries ------------------------------------------------------------------
+
+def test_resolving_at_is_true_only_inside_a_resolve_span(make):
+    """The wall clock is read as a resolve begins (t=100) and ends (t=105)."""
+    gate = threading.Event()
+    wall = Clock(100.0)
+    r, table = make({"10.0.0.1": "one.example"}, gate=gate, wall=wall)
+    assert not r.resolving_at(100.0)                  # nothing resolved yet
+    r.lookup("10.0.0.1")
+    assert table.started.wait(2)
+    assert r.resolving_at(100.5) and not r.resolving_at(99.0)   # still inside: open-ended
+    wall.t = 105.0
+    gate.set()
+    assert r.wait(["10.0.0.1"], 2) == {"10.0.0.1": "one.example"}
+    assert r.resolving_at(100.0) and r.resolving_at(104.99) and r.resolving_at(105.0)
+    assert not r.resolving_at(99.9) and not r.resolving_at(105.2)

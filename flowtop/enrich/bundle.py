@@ -11,9 +11,12 @@ provider.
 import json
 
 from ..model import is_loopback
+from ..netlink.uapi import IPPROTO_TCP, IPPROTO_UDP
 from ..text import sanitize
 
 _GRE = 47
+_DNS_PORT = 53
+_DNS_PROTOS = (IPPROTO_TCP, IPPROTO_UDP)
 
 FIELDS = ("pid", "process", "user", "peer_pid", "peer_process", "service", "src_host", "dst_host",
           "src_country", "src_city", "src_asn", "dst_country", "dst_city", "dst_asn",
@@ -45,6 +48,7 @@ class Enrichment:
         self.numeric_remote = numeric_remote
         self._jstr = {}
         self._tail_template = None
+        self._self_info = None
 
     # -- once per tick --------------------------------------------------------------
     def tick(self, table):
@@ -106,9 +110,28 @@ class Enrichment:
         if self.process is None:
             return None
         try:
-            return self.process.lookup(e)
+            p = self.process.lookup(e)
         except OSError:
             return None
+        return p if p is not None else self._own_dns(e)
+
+    def _own_dns(self, e):
+        """flowtop itself for a DNS query of its own reverse-DNS workers, else
+        None.  Their sockets live for milliseconds, so no socket scan finds
+        them: a query from this host to port 53 that began (kernel
+        timestamp) while a worker was resolving is theirs."""
+        if e.dport != _DNS_PORT or e.l4proto not in _DNS_PROTOS or e.start is None:
+            return None
+        dns = self.dns
+        if dns is None or not hasattr(dns, "resolving_at") or not self.is_local(e.src):
+            return None
+        if not dns.resolving_at(e.start / 1e9):
+            return None
+        if self._self_info is None:
+            import os
+            from .process import ProcInfo, _pwd_name
+            self._self_info = ProcInfo(os.getpid(), "flowtop", _pwd_name(os.getuid()))
+        return self._self_info
 
     def procs(self, e):
         """(local process, its peer): the flow's local process (the opener
@@ -120,6 +143,8 @@ class Enrichment:
             orig, reply = self.process.lookup_both(e)
         except OSError:
             return None, None
+        if orig is None:
+            orig = self._own_dns(e)
         if orig is None:
             return reply, None
         return orig, (reply if reply is not orig else None)

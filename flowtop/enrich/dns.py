@@ -12,7 +12,9 @@ Names come from whoever controls the reverse zone of a remote address, so
 a name that is not a plain hostname (ASCII letters, digits, ``.-_``) is
 discarded and the address is shown instead.  That whitelist is stricter
 than ``text.sanitize``: an accepted name has nothing for sanitize to
-change.
+change.  A name that poses as something else is discarded too: one that
+reads as an address (a server named ``8.8.8.8``) or as ``localhost`` for an
+address that is not loopback (``poses_as_other``).
 
 Resolution is ``socket.getnameinfo(..., NI_NAMEREQD)``: unlike
 ``gethostbyaddr`` on a str it needs no idna codec, which OpenWrt's
@@ -27,12 +29,14 @@ module costs nothing when names are off.
 import socket
 import sys
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 
 MAX_NAME = 253
 MAX_LABEL = 63
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
 _STOP = object()
+SPANS = 1024            # resolve spans remembered: a flow's first dump comes within seconds
+SPAN_SLACK = 0.01       # seconds around a span: the kernel's and Python's clock reads
 _GETNAMEINFO_FREES_GIL = sys.version_info >= (3, 11, 4)
 
 
@@ -46,6 +50,35 @@ def plain_hostname(name):
     if not name or len(name) > MAX_NAME or not _HOST_CHARS.issuperset(name):
         return False
     return all(0 < len(label) <= MAX_LABEL for label in name.split("."))
+
+
+# RFC 6761 (.localhost) and the loopback names of Debian's and Red Hat's /etc/hosts.
+_LOOPBACK_NAMES = frozenset(("localhost", "localhost4", "localhost6", "ip6-localhost",
+                             "ip6-loopback"))
+
+
+def poses_as_other(name, addr):
+    """True if ``name`` (a plain hostname) would be read as something it is
+    not: an IPv4 address in any spelling inet_aton takes (``8.8.8.8``,
+    ``134744072``, ``0x8.8.8.8``), an IPv6 address, or a loopback name
+    (``localhost``, ``localhost.localdomain``, ``x.localhost``) for ``addr``
+    that is not a loopback address."""
+    n = name.removesuffix(".").lower()
+    try:
+        socket.inet_aton(n)
+        return True
+    except (OSError, ValueError):
+        pass
+    try:
+        socket.inet_pton(socket.AF_INET6, n)
+        return True
+    except (OSError, ValueError):
+        pass
+    labels = n.split(".")
+    if labels[0] in _LOOPBACK_NAMES or labels[-1] == "localhost":
+        from ..model import is_loopback
+        return not is_loopback(addr.split("%", 1)[0])
+    return False
 
 
 def resolve_ptr(addr):
@@ -75,7 +108,7 @@ class Resolver:
     """
 
     def __init__(self, workers=3, cache_size=8192, ttl=600.0, negative_ttl=120.0,
-                 queue_size=2048, resolve=None, clock=time.monotonic):
+                 queue_size=2048, resolve=None, clock=time.monotonic, wall=time.time):
         import queue
         import threading
 
@@ -93,6 +126,11 @@ class Resolver:
         self._pending = set()           # queued or being resolved
         self._threads = []
         self._closed = False
+        # When the workers were resolving (wall-clock spans): flowtop's own
+        # DNS flows are the ones that began inside one (``resolving_at``).
+        self._wall = wall
+        self._spans = deque(maxlen=SPANS)
+        self._busy = {}                 # worker thread id -> wall time its resolve began
         self._stats = dict.fromkeys(
             ("hits", "misses", "queued", "dropped", "rejected", "failures"), 0)
 
@@ -170,6 +208,20 @@ class Resolver:
                 # Woken per finished resolve; a short cap retries dropped ones.
                 self._done.wait(min(left, 0.05))
 
+    def resolving_at(self, when):
+        """Was a worker inside the system resolver at wall time ``when``
+        (epoch seconds)?  A DNS flow of this host whose socket is gone and
+        that began then was made by this Resolver."""
+        with self._lock:
+            if any(t0 - SPAN_SLACK <= when for t0 in self._busy.values()):
+                return True
+            for t0, t1 in reversed(self._spans):
+                if t0 - SPAN_SLACK <= when <= t1 + SPAN_SLACK:
+                    return True
+                if t1 + SPAN_SLACK < when:
+                    return False        # spans end in order: all older ones end sooner
+        return False
+
     def close(self, timeout=0.5):
         """Stop the workers: drop what is queued, join for at most ``timeout``
         seconds in all (a worker stuck in a slow resolve is a daemon thread
@@ -215,6 +267,7 @@ class Resolver:
 
     def _work(self):
         import queue
+        import threading
 
         while True:
             addr = self._queue.get()
@@ -224,8 +277,12 @@ class Resolver:
                 except queue.Full:
                     pass
                 return
+            me = threading.get_ident()
+            with self._lock:
+                self._busy[me] = self._wall()
             name, outcome = self._answer(addr)
             with self._lock:
+                self._spans.append((self._busy.pop(me), self._wall()))
                 if outcome:
                     self._stats[outcome] += 1
                 ttl = self.ttl if name is not None else self.negative_ttl
@@ -249,4 +306,6 @@ class Resolver:
         name = name.removesuffix(".")
         if name == addr.split("%", 1)[0]:
             return None, "failures"     # some resolvers echo the address back
+        if poses_as_other(name, addr):
+            return None, "rejected"
         return name, None

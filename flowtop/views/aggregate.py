@@ -72,8 +72,9 @@ def _outbound(e, enrich):
     return not (enrich.is_local(e.dst) and not enrich.is_local(e.src))
 
 
-def keys_of(view, row, enrich):
-    """[(group key, label, outbound)] of one flow in ``view`` (two for iface)."""
+def keys_of(view, row, enrich, redact=None):
+    """[(group key, label, outbound)] of one flow in ``view`` (two for iface);
+    ``redact`` (a views.redact.Redactor) hides a remote host's label."""
     e = row.entry
     if view == "process":
         p = enrich.proc(e)
@@ -87,7 +88,8 @@ def keys_of(view, row, enrich):
     if view == "host":
         remote = enrich.remote_of(e)
         name = enrich.host(remote)
-        return [((remote,), name or remote or "-", _outbound(e, enrich))]
+        label = redact.label(remote, name) if redact is not None else name or remote or "-"
+        return [((remote,), label, _outbound(e, enrich))]
     if view == "country":
         remote = enrich.remote_of(e)
         g = enrich.geo_of(remote)
@@ -117,8 +119,8 @@ def _iface_names(e, enrich):
     return names
 
 
-def aggregate(rows, view, enrich):
-    """Open rows summed into Groups for ``view``."""
+def aggregate(rows, view, enrich, redact=None):
+    """Open rows summed into Groups for ``view`` (labels redacted by ``redact``)."""
     groups = {}
     for r in rows:
         if r.closed:
@@ -133,7 +135,7 @@ def aggregate(rows, view, enrich):
                 g.add_crossing(r, what, which, label not in seen)
                 seen.add(label)
             continue
-        for key, label, outbound in keys_of(view, r, enrich):
+        for key, label, outbound in keys_of(view, r, enrich, redact):
             g = groups.get(key)
             if g is None:
                 g = groups[key] = Group(key, sanitize(label, 64))

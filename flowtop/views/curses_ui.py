@@ -11,7 +11,7 @@ import sys
 import time
 
 from .. import __version__
-from ..text import sanitize
+from ..text import cut, sanitize, skip, width as text_width
 from . import aggregate as agg
 from . import rows as vm
 
@@ -307,13 +307,13 @@ class Screen:
         else:
             cols = vm.group_layout(w - 1, self.state.view)
         head = " ".join(c.title.rjust(cw) if c.right else c.title.ljust(cw) for c, cw in cols)
-        self._put(2, 0, head[self.hscroll:], w, curses.A_REVERSE | curses.A_BOLD)
+        self._put(2, 0, skip(head, self.hscroll), w, curses.A_REVERSE | curses.A_BOLD)
         wall = self.snap.wall if self.snap else time.time()
         # the collector refreshes these rows every tick, even between full dumps
         self.collector.visible = [r.key for r in shown] if flows else ()
         for i, r in enumerate(shown):
             line = (self.fmt.line(r, cols, wall) if flows else self.fmt.group_line(r, cols))
-            line = line[self.hscroll:]
+            line = skip(line, self.hscroll)
             attr = 0
             if r.closed:
                 attr = curses.A_DIM
@@ -379,7 +379,7 @@ class Screen:
 
     def _box(self, h, w, title, lines):
         bh = min(h - 2, len(lines) + 2)
-        bw = min(w - 2, max(len(title) + 6, max(len(a) for a in lines) + 4))
+        bw = min(w - 2, max(len(title) + 6, max(text_width(a) for a in lines) + 4))
         y, x = max(1, (h - bh) // 2), max(1, (w - bw) // 2)
         try:
             win = curses.newwin(bh, bw, y, x)
@@ -387,7 +387,7 @@ class Screen:
             win.box()
             win.addnstr(0, 2, " %s " % title, bw - 4, curses.A_BOLD)
             for i, text in enumerate(lines[:bh - 2]):
-                win.addnstr(1 + i, 2, sanitize(text, 400), bw - 4)
+                win.addstr(1 + i, 2, cut(sanitize(text, 400), bw - 4))
             win.noutrefresh()
         except curses.error:
             pass
@@ -416,7 +416,10 @@ class Screen:
 
     def _put(self, y, x, text, w, attr=0):
         try:
-            self.scr.addnstr(y, x, sanitize(text, 1000), max(0, w - x - (1 if y else 0)), attr)
+            # cut by display width: addnstr counts characters, and a line of
+            # wide ones would run on into the next row
+            n = max(0, w - x - (1 if y else 0))
+            self.scr.addnstr(y, x, cut(sanitize(text, 1000), n), n, attr)
         except curses.error:
             pass   # the bottom-right cell, or a resize under our feet
 

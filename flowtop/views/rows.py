@@ -10,7 +10,8 @@ from ..model import ICMP_PROTOS, is_loopback, proto_name, state_name, status_nam
 from ..netlink.ctnetlink import FIELDS, Interner
 from ..netlink.uapi import AF_INET6, IPPROTO_GRE
 from ..table import TableFlow, open_counts
-from ..text import duration, human, sanitize
+from ..text import duration, fit, human, sanitize
+from .redact import Redactor
 
 SORTS = ("state", "rate", "bytes", "packets", "age", "proto", "dst", "port")
 
@@ -202,6 +203,7 @@ class Formatter:
         state.has_process = enrich.process is not None
         state.has_geo = enrich.geo is not None
         state.has_iface = enrich.ifaces is not None
+        self.redact = Redactor(enrich.is_local, state)
 
     def rate(self, value):
         if value is None:
@@ -217,14 +219,7 @@ class Formatter:
         """An address, redacted when the user asked for it."""
         if addr is None:
             return "-"
-        local = self.enrich.is_local(addr)
-        if (local and self.state.redact_local) or (not local and self.state.redact_remote):
-            # str hashes are salted per process: stable within this run (rows
-            # stay tellable apart), unlinkable across runs; and no hashlib,
-            # which OpenWrt's python3-light may lack.
-            tag = "%06x" % (hash(("flowtop", addr)) & 0xFFFFFF)
-            return ("local#" if local else "remote#") + tag
-        return addr
+        return self.redact.address(addr)
 
     def endpoint(self, family, addr, port, names=True):
         """addr:port, with the reverse-DNS name in place of the address when
@@ -253,7 +248,11 @@ class Formatter:
             iin, iout = enrich.ifaces_of(e)
         else:
             iin = iout = None
-        geo = enrich.geo_of(enrich.remote_of(e)) if enrich.geo is not None else None
+        if enrich.geo is not None:
+            remote = enrich.remote_of(e)
+            geo = self.redact.geo(remote, enrich.geo_of(remote))
+        else:
+            geo = None
         if st.age == "seconds":
             age_s = "%d%s" % (age, "~" if row.age_approx else "")
         else:
@@ -286,13 +285,8 @@ class Formatter:
 
     @staticmethod
     def _place(cells, cols):
-        out = []
-        for c, w in cols:
-            text = sanitize(cells[c.name], 200)
-            if len(text) > w:
-                text = text[:w - 1] + "\u2026"
-            out.append(text.rjust(w) if c.right else text.ljust(w))
-        return " ".join(out)
+        # by display width: a CJK or emoji name takes two columns a character
+        return " ".join([fit(sanitize(cells[c.name], 200), w, c.right) for c, w in cols])
 
     def group_cells(self, g):
         return {"label": g.label, "flows": str(g.flows),
@@ -309,7 +303,8 @@ class Formatter:
         cells = self.cells(row, 0.0)
         return " ".join((cells["process"], cells["proto"], cells["state"], cells["service"],
                          cells["src"], cells["dst"], cells["country"], cells["in_iface"],
-                         cells["out_iface"], e.src or "", e.dst or "")).lower()
+                         cells["out_iface"], self.address(e.src),
+                         self.address(e.dst))).lower()
 
     def details(self, row, wall):
         """Every field of one flow, as (label, value) lines for the details pane."""
@@ -333,12 +328,13 @@ class Formatter:
                 lines.append((label, "-" if who is None else "%s%s%s" % (
                     who.name or "?", "" if who.pid is None else "/%d" % who.pid,
                     "" if who.user is None else " user %s" % who.user)))
+        hide = self.redact
         for label, addr in (("source", e.src), ("destination", e.dst)):
             extra = []
-            name = enrich.host(addr)
+            name = hide.name(addr, enrich.host(addr))
             if name:
                 extra.append(name)
-            g = enrich.geo_of(addr)
+            g = hide.geo(addr, enrich.geo_of(addr))
             if g is not None:
                 extra.append(" ".join(str(x) for x in (
                     getattr(g, "country", None), getattr(g, "country_name", None),
@@ -346,7 +342,7 @@ class Formatter:
                     "AS%s" % g.asn if getattr(g, "asn", None) else None,
                     getattr(g, "org", None)) if x))
             if extra:
-                lines.append((label, "%s  %s" % (addr, "  ".join(extra))))
+                lines.append((label, "%s  %s" % (self.address(addr), "  ".join(extra))))
         if enrich.ifaces is not None:
             iin, iout = enrich.ifaces_of(e)
             lines.append(("interfaces", "in %s, out %s" % (iin or "?", iout or "?")))
@@ -449,11 +445,16 @@ ASCENDING = {"state", "proto", "dst", "port"}
 
 def build(rows, state, formatter):
     """What the current view shows: flows, or aggregate Groups."""
+    group = state.group
+    if group is not None and group[0] == "host":    # x/X may have come after Enter
+        remote = group[1][0]
+        state.group = group[:2] + (sanitize(formatter.redact.label(
+            remote, formatter.enrich.host(remote)), 64),)
     if state.view == "flows":
         return select(rows, state, formatter)
     from . import aggregate as agg
     groups = agg.aggregate(select(rows, state, formatter, sort=False), state.view,
-                           formatter.enrich)
+                           formatter.enrich, formatter.redact)
     needle = state.filter.lower()
     if needle:
         groups = [g for g in groups if needle in g.label.lower()]

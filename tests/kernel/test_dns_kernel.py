@@ -8,6 +8,7 @@ tests/dnsutil.py's server on 127.0.0.1:53 inside.  A child there uses
 
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -126,3 +127,102 @@ def test_reverse_dns_through_getnameinfo(ready):
     assert s["failures"] + s["rejected"] >= 4                # hostile, bidi, none, stuck
     for v in list(w.values()) + list(later.values()):
         assert v is None or plain_hostname(v)
+
+
+# Names that pose as something else, from the DNS server and from /etc/hosts.
+POSING = {"10.9.0.20": "8.8.8.8", "10.9.0.21": "localhost", "10.9.0.22": "134744072",
+          "10.9.0.23": "good.example.test"}
+POSING_HOSTS = dnsutil.HOSTS + "10.9.0.30 1.1.1.1\n10.9.0.31 localhost.localdomain\n"
+POSING_NAMES = {"10.9.0.20": "8.8.8.8", "10.9.0.21": "localhost", "10.9.0.22": "134744072",
+                "10.9.0.30": "1.1.1.1", "10.9.0.31": "localhost.localdomain"}
+
+DIRECT = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from flowtop.enrich.dns import resolve_ptr
+out = {}
+for a in json.loads(sys.argv[2]):
+    try:
+        out[a] = resolve_ptr(a)
+    except OSError as e:
+        out[a] = repr(e)
+print(json.dumps(out))
+"""
+
+
+def test_names_posing_as_an_address_or_localhost_never_reach_flowtops_output(ready):
+    ns = Netns("i11adns", sysctls={"net.netfilter.nf_conntrack_acct": 1})
+    with dnsutil.NetnsEtc(ns.name, hosts=POSING_HOSTS), ns:
+        dnsutil.start_in(ns, POSING)
+        addrs = sorted(POSING_NAMES) + ["10.9.0.23"]
+        for i, a in enumerate(addrs):
+            ns.run("conntrack", "-I", "-p", "tcp", "-s", "10.9.0.1", "-d", a, "--sport",
+                   "40000", "--dport", str(2000 + i), "--state", "ESTABLISHED", "-t", "300")
+        # the control: the system resolver does hand these names over
+        r = ns.run(sys.executable, "-c", DIRECT, REPO, json.dumps(addrs), check=False)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout) == dict(POSING_NAMES, **{"10.9.0.23": "good.example.test"})
+        out = ns.flowtop("--once", "--json", "-G", "--no-process")
+        assert out.returncode == 0, out.stderr
+        recs = {rec["dst"]: rec for rec in map(json.loads, out.stdout.splitlines())
+                if rec["dst"] in addrs}
+        text = ns.flowtop("--once", "-G", "--no-process").stdout
+    assert set(recs) == set(addrs)
+    assert recs["10.9.0.23"]["dst_host"] == "good.example.test"
+    for a in POSING_NAMES:
+        assert recs[a]["dst_host"] is None, recs[a]
+        assert "%s:%d" % (a, 2000 + addrs.index(a)) in text, text
+    assert "good.example.test:%d" % (2000 + addrs.index("10.9.0.23")) in text
+    ours = [ln for ln in text.splitlines() if "10.9.0.1:40000" in ln]
+    assert len(ours) == len(addrs), text
+    for name in POSING_NAMES.values():
+        assert not [ln for ln in ours if name in ln.replace("10.9.0.", "")], (name, text)
+
+
+# flowtop's own reverse-DNS queries, to a server in another namespace (not
+# loopback, so they are shown by default): attributed to flowtop.
+OWN_ANSWERS = {"10.9.0.%d" % i: "n%d.example.test" % i for i in range(2, 8)}
+
+OWN_CHILD = r"""
+import json, os, select, subprocess, sys, time
+argv, until = json.loads(sys.argv[1]), time.monotonic() + float(sys.argv[2])
+p = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+print(json.dumps({"pid": p.pid}), flush=True)
+while time.monotonic() < until:
+    if select.select([p.stdout], [], [], 0.2)[0]:
+        line = p.stdout.readline()
+        if not line:
+            break
+        sys.stdout.write(line)
+p.terminate()
+p.wait(10)
+"""
+
+
+def test_flowtops_own_dns_queries_are_attributed_to_flowtop():
+    from tests import enrichutil as eu
+    world = eu.GeoWorld("i11aown", ())
+    with world:
+        local, remote = world.local, world.remote
+        with dnsutil.NetnsEtc(local.name, resolv="nameserver 10.77.0.2\n"
+                                                 "options timeout:2 attempts:1\n"):
+            dnsutil.start_in(remote, OWN_ANSWERS, host="10.77.0.2")
+            for i, a in enumerate(sorted(OWN_ANSWERS)):
+                local.run("conntrack", "-I", "-p", "tcp", "-s", "10.9.0.1", "-d", a, "--sport",
+                          "40000", "--dport", str(2000 + i), "--state", "ESTABLISHED",
+                          "-t", "300")
+            argv = [sys.executable, "-m", "flowtop", "--json", "-t", "0.5", "-G", "--no-iface"]
+            r = subprocess.run(local.argv("env", "PYTHONPATH=" + REPO, sys.executable, "-c",
+                                          OWN_CHILD, json.dumps(argv), "5"),
+                               capture_output=True, text=True, timeout=60)
+            truth = local.run("conntrack", "-L", "-p", "udp", "--dport", "53").stdout
+    lines = r.stdout.splitlines()
+    pid = json.loads(lines[0])["pid"]
+    recs = [json.loads(ln) for ln in lines[1:]]
+    named = {x["dst"]: x["dst_host"] for x in recs if x["dst"] in OWN_ANSWERS}
+    assert named and set(named.values()) == set(OWN_ANSWERS.values()), (named, r.stderr)
+    assert truth.count("dport=53") >= len(OWN_ANSWERS), truth    # the kernel saw the queries
+    ours = [x for x in recs if x["dport"] == 53 and x["dst"] == "10.77.0.2"]
+    assert len({x["sport"] for x in ours}) >= len(OWN_ANSWERS), ours
+    for x in ours:
+        assert (x["pid"], x["process"]) == (pid, "flowtop"), x

@@ -1,0 +1,69 @@
+"""Enrichment (enrich/bundle.py): per-flow answers from the providers."""
+
+import os
+
+from flowtop.enrich.bundle import Enrichment
+from flowtop.model import Flow
+from flowtop.netlink.ctnetlink import FIELDS
+from flowtop.services import Services
+
+
+class FakeProcesses:
+    """A process map whose ``lookup_both(e)`` is ``answer(e)``."""
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def lookup_both(self, e):
+        return self.answer(e)
+
+    def lookup(self, e):
+        orig, reply = self.answer(e)
+        return orig if orig is not None else reply
+
+    def refresh(self):
+        pass
+
+    def retain(self, table):
+        pass
+
+
+class Spans:
+    """A resolver that was resolving from t=100 to t=101 (wall clock)."""
+
+    def lookup(self, addr):
+        return None
+
+    def resolving_at(self, when):
+        return 100.0 <= when <= 101.0
+
+
+def flow(dport=53, proto=17, src="10.0.0.1", start=100.5):
+    values = dict.fromkeys(FIELDS)
+    values.update(family=2, l4proto=proto, src=src, dst="10.0.0.53", sport=40000, dport=dport,
+                  reply_src="10.0.0.53", reply_dst=src, reply_sport=dport, reply_dport=40000,
+                  start=None if start is None else int(start * 1e9), key=b"k")
+    return tuple.__new__(Flow, [values[f] for f in FIELDS])
+
+
+def enrichment():
+    e = Enrichment(Services(), process=FakeProcesses(lambda e: (None, None)), dns=Spans(), local=lambda: {"10.0.0.1"})
+    e.tick([])
+    return e
+
+
+def test_a_dns_query_begun_while_resolving_is_flowtops_own():
+    e = enrichment()
+    for f in (flow(), flow(proto=6)):
+        p = e.proc(f)
+        assert (p.pid, p.name) == (os.getpid(), "flowtop")
+        assert e.procs(f)[0] is p
+        assert e.fields(f)["pid"] == os.getpid() and '"process":"flowtop"' in e.json_tail(f)
+        assert e.process_label(f) == "flowtop/%d" % os.getpid()
+
+
+def test_other_flows_stay_unattributed():
+    e = enrichment()
+    for f in (flow(start=99.0), flow(start=101.5), flow(start=None), flow(dport=443),
+              flow(proto=1, dport=None), flow(src="10.0.0.9")):
+        assert e.proc(f) is None and e.procs(f) == (None, None), f

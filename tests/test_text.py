@@ -1,0 +1,100 @@
+"""Display width (text.width/fit/cut/skip) against glibc's wcwidth, and the
+columns of the text views with wide names."""
+
+import ctypes
+import ctypes.util
+import locale
+
+import pytest
+
+from flowtop.text import char_width, cut, fit, skip, width
+
+# Characters people put in names: CJK, kana, Hangul, fullwidth forms, emoji,
+# combining accents, and the narrow ones around them.
+SAMPLES = ("東京タワー", "서울", "ｆｕｌｌ", "😀🚀🦊", "⌚⭐", "e\u0301", "naïve", "Ωμέγα",
+           "Привет", "\u3000", "a\u20dd", "☃", "x")
+
+
+@pytest.fixture(scope="module")
+def wcwidth():
+    lib = ctypes.util.find_library("c")
+    if lib is None:
+        pytest.skip("no libc")
+    libc = ctypes.CDLL(lib)
+    libc.wcwidth.argtypes = [ctypes.c_wchar]
+    old = locale.setlocale(locale.LC_CTYPE)
+    try:
+        locale.setlocale(locale.LC_CTYPE, "C.UTF-8")
+    except locale.Error:
+        pytest.skip("no C.UTF-8 locale")
+    yield lambda ch: libc.wcwidth(ch)
+    locale.setlocale(locale.LC_CTYPE, old)
+
+
+def test_width_agrees_with_glibc_wcwidth_on_names_people_use(wcwidth):
+    for s in SAMPLES:
+        assert width(s) == sum(wcwidth(c) for c in s), s
+
+
+def test_every_cjk_hangul_kana_fullwidth_and_common_emoji_character_agrees(wcwidth):
+    ranges = ((0x1100, 0x115F), (0x2E80, 0x2FDF), (0x3000, 0x30FF), (0x3400, 0x4DBF),
+              (0x4E00, 0x9FFF), (0xAC00, 0xD7A3), (0xFF01, 0xFF60), (0x1F600, 0x1F64F),
+              (0x1F680, 0x1F6C5), (0x1F910, 0x1F93A), (0x0300, 0x036F))
+    bad = [hex(cp) for a, b in ranges for cp in range(a, b + 1)
+           if wcwidth(chr(cp)) >= 0 and char_width(chr(cp)) != wcwidth(chr(cp))]
+    assert not bad, bad[:20]
+
+
+@pytest.mark.parametrize("s", SAMPLES + ("plain ascii text", ""))
+@pytest.mark.parametrize("cols", [1, 2, 3, 5, 8, 20])
+def test_fit_fills_exactly_the_columns_it_is_given(s, cols):
+    for right in (False, True):
+        out = fit(s, cols, right)
+        assert width(out) == cols, (s, cols, out)
+        if width(s) <= cols:
+            assert out.strip() == s.strip()
+        else:
+            assert out.rstrip().endswith("\u2026") and width(cut(s, cols)) <= cols
+
+
+def test_cut_and_skip_never_split_a_wide_character():
+    assert cut("東京タワー", 3) == "東" and cut("東京タワー", 4) == "東京"
+    assert skip("東京タワー", 2) == "京タワー" and skip("東京タワー", 3) == " タワー"
+    assert width(skip("東京タワー", 3)) == width("東京タワー") - 3
+    assert skip("e\u0301x", 1) == "x"            # the accent goes with its letter
+    assert fit("", 0) == "" and fit("abc", 0) == ""
+
+
+# -- the text views ---------------------------------------------------------------------------
+
+WIDE_NAMES = ("東京タワー", "😀🚀", "서울서울서울서울", "plain")
+
+
+def wide_names(e):
+    """Every flow's process has a wide name (a different one per port)."""
+    from flowtop.enrich.process import ProcInfo
+    return ProcInfo(4242, WIDE_NAMES[(e.dport or 0) % len(WIDE_NAMES)], "root"), None
+
+
+def test_text_frames_line_up_every_column_with_wide_process_names():
+    import io
+    from flowtop import cli
+    from flowtop.enrich.bundle import Enrichment
+    from flowtop.services import Services
+    from flowtop.views.frames import TextFrames
+    from tests.test_redact import recorded_table
+    table, when = recorded_table()
+    from tests.test_bundle import FakeProcesses
+    enrich = Enrichment(Services(), process=FakeProcesses(wide_names))
+    out = io.StringIO()
+    TextFrames(out, cli.parse(["--once"]), enrich).write_rows(table, when)
+    lines = out.getvalue().splitlines()
+    title = next(i for i, ln in enumerate(lines) if ln.startswith("PROCESS"))
+    head = lines[title]
+    rows = lines[title + 1:]
+    assert len(rows) == 14 and any(width(r) != len(r) for r in rows)
+    for r in rows:
+        assert width(r) == width(head), r          # the right-aligned AGE ends with its title
+        for t in ("PROTO", "STATE", "SERVICE", "SOURCE", "DESTINATION"):
+            col = head.index(t)                    # ASCII: index = display column
+            assert skip(r, col - 1)[:1] == " ", (t, r)   # the gap before its column
