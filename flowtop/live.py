@@ -182,7 +182,7 @@ class Collector(threading.Thread):
                 previous = self._latest
                 if wall is None:        # keep the rows we had, say what failed
                     wall = previous.wall if previous else time.time()
-                self._latest = Snapshot(list(self.table), wall, self.table.totals()[:2],
+                self._latest = Snapshot(list(self.table), wall, self.table.totals(),
                                         error, self._seq, full, self.full_every, self.resyncs)
             delay = self.interval - (self.monotonic() - started)
             self._wake.wait(max(0.0, delay) if not ended else None)

@@ -67,12 +67,16 @@ class Screen:
         self.selected_key = None
         self.top = 0
         self.hscroll = 0
+        self._hscroll_max = 0      # how far the widest row lets Right scroll
         self.mode = "table"        # table | details | help | filter
         self.message = ""
         self.help_top = 0
         self._counts, self._counts_of = {}, None
         self.dirty = True
         self.colors = {}
+        self._lacking = 0
+        utf8 = (locale.getpreferredencoding(False) or "").lower().replace("-", "") == "utf8"
+        self._marks = ("\u25b2", "\u25bc") if utf8 else ("^", "v")   # ascending, descending
 
     # -- setup ------------------------------------------------------------------------
     def setup(self):
@@ -110,10 +114,12 @@ class Screen:
                 ch = self.scr.get_wch()
             except curses.error:
                 continue
-            if ch == "\x1b" and self._escape_sequence():
-                continue                 # an unknown key's escape sequence: ignore it whole
-            if self.handle(ch) is False:
-                return
+            keys = [ch]
+            if ch == "\x1b":
+                keys = self._after_escape()
+            for key in keys:
+                if self.handle(key) is False:
+                    return
             self.dirty = True
 
     def rebuild(self):
@@ -130,16 +136,18 @@ class Screen:
         self.selected_key = self.view[self.selected].key if self.view else None
 
     # -- keys -------------------------------------------------------------------------
-    def _escape_sequence(self):
-        """After ESC: swallow the rest of a CSI/SS3 sequence curses did not
-        decode (a key this terminfo does not know) or an Alt-key, so its
-        bytes are not read as keys.  False for a lone Esc."""
+    def _after_escape(self):
+        """The keys an ESC read stands for.  The rest of a CSI/SS3 sequence
+        curses did not decode (a key this terminfo does not know) is
+        swallowed whole: [].  Anything else that follows at once (Alt-x,
+        a paste, a slow link delivering Esc and the next key together) is
+        the Esc key and then that key: both count."""
         self.scr.nodelay(True)
         try:
             try:
                 nxt = self.scr.get_wch()
             except curses.error:
-                return False             # nothing follows: the Esc key itself
+                return ["\x1b"]         # nothing follows: the Esc key itself
             if nxt in ("[", "O"):
                 for _ in range(16):      # parameters, then a final byte @..~
                     try:
@@ -148,7 +156,10 @@ class Screen:
                         break
                     if isinstance(c, str) and "@" <= c <= "~" and not (nxt == "[" and c == "["):
                         break
-            return True
+                return []
+            if nxt == "\x1b":            # Esc Esc: the second may start a sequence
+                return ["\x1b"] + self._after_escape()
+            return ["\x1b", nxt]
         finally:
             self.scr.nodelay(False)
             self.scr.timeout(int(TICK * 1000))
@@ -165,6 +176,9 @@ class Screen:
             return True
         if self.mode == "help" and ch in (curses.KEY_UP, "k", curses.KEY_PPAGE):
             self.help_top = max(0, self.help_top - (1 if ch in (curses.KEY_UP, "k") else 10))
+            return True
+        if self.mode == "details" and ch in (curses.KEY_UP, "k", curses.KEY_DOWN, "j"):
+            self._move(-1 if ch in (curses.KEY_UP, "k") else 1)    # the next flow's details
             return True
         if self.mode in ("details", "help"):
             if ch in ("q", "\x1b", "\n", "\r", curses.KEY_ENTER, "?"):
@@ -185,7 +199,7 @@ class Screen:
         elif ch == curses.KEY_LEFT:
             self.hscroll = max(0, self.hscroll - 8)
         elif ch == curses.KEY_RIGHT:
-            self.hscroll += 8
+            self.hscroll = min(self.hscroll + 8, self._hscroll_max)
         elif ch in ("\t", curses.KEY_BTAB):
             step = 1 if ch == "\t" else -1
             st.view = agg.VIEWS[(agg.VIEWS.index(st.view) + step) % len(agg.VIEWS)]
@@ -227,6 +241,9 @@ class Screen:
             st.toggle_family(ch)
         elif ch == "L":
             st.loopback = not st.loopback
+        elif ch == "n" and st.view == "process":
+            st.by_name = not st.by_name
+            self.selected, self.selected_key, self.top = 0, None, 0
         elif ch == "s":
             st.show_src = not st.show_src
         elif ch == "w":
@@ -300,20 +317,26 @@ class Screen:
         self.top = max(0, min(self.top, max(0, len(self.view) - room)))
         shown = self.view[self.top:self.top + room]
         flows = self.state.view == "flows"
-        if flows:
-            flex = max([len(self.fmt.endpoint(r.entry.family, r.entry.dst, r.entry.dport))
-                        for r in shown] or [21])
-            cols = vm.layout(w - 1, self.state, flex)     # rows are drawn to w - 1
-        else:
-            cols = vm.group_layout(w - 1, self.state.view)
-        head = " ".join(c.title.rjust(cw) if c.right else c.title.ljust(cw) for c, cw in cols)
-        self._put(2, 0, head[self.hscroll:], w, curses.A_REVERSE | curses.A_BOLD)
         wall = self.snap.wall if self.snap else time.time()
+        if flows:
+            cells = [self.fmt.cells(r, wall) for r in shown]
+            flex = max([len(c["dst"]) for c in cells] or [21])
+            # rows are drawn to w - 1
+            cols = vm.layout(w - 1, self.state, flex, vm.widths_of(cells))
+        else:
+            cells = [self.fmt.group_cells(g) for g in shown]
+            cols = vm.group_layout(w - 1, self.state, cells)
+        # Right stops where the widest row ends; a resize that makes room
+        # brings the offset back.
+        self._hscroll_max = max(0, sum(cw for _c, cw in cols) + len(cols) - 1 - (w - 1))
+        self.hscroll = min(self.hscroll, self._hscroll_max)
+        head = " ".join(self._title(c).rjust(cw) if c.right else self._title(c).ljust(cw)
+                        for c, cw in cols)
+        self._put(2, 0, head[self.hscroll:], w, curses.A_REVERSE | curses.A_BOLD)
         # the collector refreshes these rows every tick, even between full dumps
         self.collector.visible = [r.key for r in shown] if flows else ()
         for i, r in enumerate(shown):
-            line = (self.fmt.line(r, cols, wall) if flows else self.fmt.group_line(r, cols))
-            line = line[self.hscroll:]
+            line = self.fmt._place(cells[i], cols)[self.hscroll:]
             attr = 0
             if r.closed:
                 attr = curses.A_DIM
@@ -323,7 +346,7 @@ class Screen:
                 attr = curses.A_REVERSE
             self._put(3 + i, 0, line, w, attr)
         if not self.view:
-            self._put(4, 2, "no flows" + (" match" if self.state.filter else ""), w)
+            self._put(4, 2, self._empty_text(), w)
         self._footer(h, w)
         scr.noutrefresh()          # the table first, overlays on top of it
         if self.mode == "details":
@@ -332,6 +355,28 @@ class Screen:
             self._help(h, w)
         curses.doupdate()
 
+    def _title(self, c):
+        """A column title, marked when the rows are sorted by it (htop's habit)."""
+        sorts = (vm.SORT_COLUMNS if self.state.view == "flows" else vm.GROUP_SORT_COLUMNS)
+        if c.name not in sorts.get(self.state.sort, ()):
+            return c.title
+        st = self.state
+        asc = (st.sort in vm.ASCENDING) != st.reverse
+        return c.title + (self._marks[0] if asc else self._marks[1])
+
+    def _empty_text(self):
+        """Why the table is empty: a filter, or flows that are there but
+        on loopback (hidden by default)."""
+        st = self.state
+        if st.filter:
+            return "no flows match"
+        if not st.loopback and self.snap is not None:
+            hidden = vm.loopback_count(self.snap.rows)
+            if hidden:
+                return "%d loopback flow%s hidden \u2014 L shows them" % (
+                    hidden, "" if hidden == 1 else "s")
+        return "no flows"
+
     def _header(self, w):
         snap, st = self.snap, self.state
         if snap is None:
@@ -339,34 +384,60 @@ class Screen:
             return
         if self._counts_of is not snap:      # a pass over every row: once per snapshot
             self._counts, self._counts_of = vm.summary(snap.rows), snap
-        counts = self._counts
-        total = sum(counts.values())
-        per = ", ".join("%s %d" % kv for kv in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-        tx, rx = snap.totals
-        line0 = "flowtop %s  %d flows%s  TX %s  RX %s" % (
-            __version__, total, " (%s)" % per if per else "",
-            self.fmt.rate(tx), self.fmt.rate(rx))
+            self._lacking = vm.uncounted(snap.rows)
+        acct = self.info.get("acct")
+        why = " (older than accounting: the kernel counts only flows created after it " \
+              "was switched on)" if acct else ""
+        tx, rx = snap.totals[:2]
+        known = snap.totals[2] if len(snap.totals) > 2 else True
+        rates = "  TX %s  RX %s" % (self.fmt.rate(tx if known else None),
+                                    self.fmt.rate(rx if known else None))
+        # the most detailed line that fits: then without the reason, the
+        # per-protocol counts, the version
+        counts, lacking = self._counts, self._lacking
+        for version, per, because in ((1, 1, why), (1, 1, ""), (1, 0, ""), (0, 0, "")):
+            line0 = ("flowtop %s  " % __version__ if version else "") + vm.flows_text(
+                counts, lacking, because, per) + rates
+            if len(line0) <= w - 1:
+                break
         self._put(0, 0, line0, w, curses.A_BOLD)
+        self._put(1, 0, self._status(w, snap), w, self.colors.get("warn", 0) if snap.error else 0)
+
+    def _status(self, w, snap):
+        """The status line.  What changes what the user sees (paused, errors,
+        filters, hidden protocols, accounting off) comes first in priority:
+        at 80 columns the rest gives way, first of all the other views' tabs."""
+        st = self.state
         order = "asc" if (st.sort in vm.ASCENDING) != st.reverse else "desc"
-        tabs = " ".join(("[%s]" if v == st.view else "%s") % agg.TITLES[v] for v in agg.VIEWS)
         every = "every %gs" % st.interval
         if snap.rates_every and snap.rates_every > st.interval + 0.05:
             every += " (rates: shown rows every tick, others every %.1fs)" % snap.rates_every
         if snap.resyncs:
             every += " resynced %d" % snap.resyncs
-        facts = [tabs, every,
-                 "acct %s" % _onoff(self.info.get("acct")),
-                 "tstamp %s" % _onoff(self.info.get("timestamp")),
-                 "sort %s %s" % (st.sort, order),
-                 "shown %d" % len(self.view)]
+        acct, tstamp = self.info.get("acct"), self.info.get("timestamp")
         filters = st.filters_text()
-        if filters:
-            facts.append("filter %s" % filters)
-        if st.paused:
-            facts.append("PAUSED")
-        if snap.error:
-            facts.append("error: %s" % snap.error)
-        self._put(1, 0, "  ".join(facts), w, self.colors.get("warn", 0) if snap.error else 0)
+        # (priority: 0 never dropped, larger dropped first; text)
+        facts = [(0, "[%s]" % agg.TITLES[st.view]),
+                 (0, "PAUSED" if st.paused else ""),
+                 (0, "error: %s" % snap.error if snap.error else ""),
+                 (0, "filter %s" % filters if filters else ""),
+                 (1 if acct is False else 5, "acct %s" % _onoff(acct)),
+                 (1 if tstamp is False else 6, "tstamp %s" % _onoff(tstamp)),
+                 (2, "shown %d" % len(self.view)),
+                 (3, "sort %s %s" % (st.sort, order)),
+                 (4, every),
+                 (2, "per name" if st.view == "process" and st.by_name else "")]
+        facts = [f for f in facts if f[1]]
+        while sum(len(t) + 2 for _p, t in facts) > w - 1:
+            worst = max(range(len(facts)), key=lambda i: (facts[i][0], i))
+            if facts[worst][0] == 0:
+                break
+            del facts[worst]
+        line = "  ".join(t for _p, t in facts)
+        tabs = " ".join(("[%s]" if v == st.view else "%s") % agg.TITLES[v] for v in agg.VIEWS)
+        if len(line) + len(tabs) - len(facts[0][1]) <= w - 1:
+            line = tabs + line[len(facts[0][1]):]        # every view's name when there is room
+        return line
 
     def _footer(self, h, w):
         if self.mode == "filter":
