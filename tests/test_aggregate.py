@@ -172,7 +172,7 @@ def test_process_names_are_cut_before_their_pid():
     cols = [(vm.Column("process", "PROCESS", 14), 14)]
     a = vm.Formatter._place({"process": "python3-server/41234"}, cols)
     b = vm.Formatter._place({"process": "python3-server/41235"}, cols)
-    assert a != b and a == "python\u2026/41234", (a, b)
+    assert a != b and a == "python3\u2026/41234", (a, b)
     assert vm.Formatter._place({"process": "a-long-name.example"}, cols) == "a-long-name.e\u2026"
 
 
