@@ -76,7 +76,7 @@ class Screen:
         self.colors = {}
         self._lacking = 0
         utf8 = (locale.getpreferredencoding(False) or "").lower().replace("-", "") == "utf8"
-        self._marks = ("\u25b2", "\u25bc") if utf8 else ("^", "v")   # ascending, descending
+        self._marks = ("\u25b2", "\u25bc") if utf8 else ("*", "*")   # ascending, descending
 
     # -- setup ------------------------------------------------------------------------
     def setup(self):
