@@ -230,8 +230,14 @@ def assert_clean(text, what):
 
 
 def fit(text, width):
-    """How a cell of ``width`` shows ``text`` (cut with an ellipsis)."""
-    return text if len(text) <= width else text[:width - 1] + "\u2026"
+    """How a cell of ``width`` shows ``text`` (cut with an ellipsis; a
+    "name/pid" keeps its pid whole and loses the end of its name)."""
+    if len(text) <= width:
+        return text
+    name, sep, pid = text.rpartition("/")
+    if sep and pid.isdigit():
+        return name[:width - len(pid) - 2] + "\u2026/" + pid
+    return text[:width - 1] + "\u2026"
 
 
 # -- the curses view in tmux --------------------------------------------------------------------
