@@ -127,6 +127,8 @@ COLUMNS = (
     Column("id", "ID", 10, right=True, priority=3),
     Column("src", "SOURCE", 21, priority=3, flex=True),
     Column("dst", "DESTINATION", 21, priority=1, flex=True),
+    Column("nat", "NAT", 3, priority=3),         # S, D, SD: only while a shown flow is NATed
+    Column("xlate", "NAT_TO", 6, priority=9),     # --wide: the translated ends
     Column("country", "GEO", 14, priority=4),
     Column("in_iface", "IN", 8, priority=7),
     Column("out_iface", "OUT", 8, priority=7),
@@ -162,8 +164,8 @@ def _widened(columns, widths):
     out = []
     for c in columns:
         w = widths.get(c.name, 0)
-        if c.right and w > c.width:
-            c = Column(c.name, c.title, w, True, c.priority, c.flex)
+        if (c.right or c.name == "xlate") and w > c.width:
+            c = Column(c.name, c.title, w, c.right, c.priority, c.flex)
         out.append(c)
     return out
 
@@ -173,7 +175,7 @@ def layout(width, state, flex_want=21, widths=None):
     their fixed order; address columns take the room left (up to what the
     widest shown address needs); number columns as wide as ``widths`` (from
     ``widths_of``) says their texts are.  Returns [(Column, width)]."""
-    wanted = _widened([c for c in COLUMNS if _enabled(c, state)], widths)
+    wanted = _widened([c for c in COLUMNS if _enabled(c, state, widths)], widths)
     if state.wide:
         chosen = wanted
     else:
@@ -207,7 +209,9 @@ def layout(width, state, flex_want=21, widths=None):
     return out
 
 
-def _enabled(c, state):
+def _enabled(c, state, widths=None):
+    if c.name in ("nat", "xlate"):
+        return bool((widths or {}).get(c.name)) and (c.name == "nat" or state.wide)
     if c.name == "src":
         return state.show_src or state.wide
     if c.name == "id":
@@ -293,7 +297,10 @@ class Formatter:
             age_s = "%d%s" % (age, "~" if row.age_approx else "")
         else:
             age_s = duration(age) + ("~" if row.age_approx else "")
+        snat, dnat = nat_of(e)
         return {
+            "nat": ("S" if snat else "") + ("D" if dnat else ""),
+            "xlate": self._xlate(e, snat, dnat, gre) if snat or dnat else "",
             "process": enrich.process_label(e) if enrich.process is not None else "",
             "proto": proto_name(e.l4proto),
             "state": state_name(e.l4proto, e.state) or "",
@@ -314,6 +321,16 @@ class Formatter:
             "rate_rx": self.rate(row.rate_reply),
             "age": age_s,
         }
+
+    def _xlate(self, e, snat, dnat, gre):
+        """The translated ends: the source the remote side sees, the
+        destination the flow really reaches."""
+        parts = []
+        if snat:
+            parts.append("src " + self.endpoint(e.family, e.reply_dst, None if gre else e.reply_dport))
+        if dnat:
+            parts.append("dst " + self.endpoint(e.family, e.reply_src, None if gre else e.reply_sport))
+        return " ".join(parts)
 
     def line(self, row, cols, wall):
         """One screen line of ``row`` for the layout ``cols``."""
@@ -408,6 +425,18 @@ class Formatter:
         if row.closed:
             lines.append(("closed", "no longer in the kernel's table"))
         return lines
+
+
+def nat_of(e):
+    """(source translated, destination translated) of a flow, read from its
+    tuples: the reply goes to the translated source and comes from the
+    real destination.  GRE keys differ both ways without NAT: not compared."""
+    gre = e.l4proto == IPPROTO_GRE
+    snat = e.reply_dst is not None and (
+        e.reply_dst != e.src or (not gre and e.reply_dport != e.sport))
+    dnat = e.reply_src is not None and (
+        e.reply_src != e.dst or (not gre and e.reply_sport != e.dport))
+    return snat, dnat
 
 
 _TAILED = {"process", "label"}      # "name/pid": the pid tells processes apart
