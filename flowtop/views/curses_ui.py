@@ -27,7 +27,7 @@ HELP = (
     ("Up/k/u, Down/j/d", "move the selection"),
     ("PgUp PgDn Home End", "page, first, last"),
     ("Left Right", "scroll sideways when rows are wider than the screen"),
-    ("Enter", "details of the selected flow (Esc/q closes)"),
+    ("Enter", "details of the selected flow (Up/Down: the next flow; Esc/q closes)"),
     ("q", "quit"),
     ("Display", ""),
     ("o / r", "cycle sort column / reverse order"),
@@ -37,6 +37,7 @@ HELP = (
     ("T U D I S", "toggle TCP, UDP, DCCP, ICMP, SCTP"),
     ("4 6", "toggle IPv4, IPv6"),
     ("L", "toggle loopback flows"),
+    ("n", "Processes: per PID or per program name"),
     ("s", "show source"),
     ("w", "wide: every column"),
     ("i", "show conntrack id"),
@@ -75,6 +76,7 @@ class Screen:
         self.dirty = True
         self.colors = {}
         self._lacking = 0
+        self.note = ""             # what the status line had no room for (an error)
         utf8 = (locale.getpreferredencoding(False) or "").lower().replace("-", "") == "utf8"
         self._marks = ("\u25b2", "\u25bc") if utf8 else ("*", "*")   # ascending, descending
 
@@ -428,6 +430,9 @@ class Screen:
                  (4, every),
                  (2, "per name" if st.view == "process" and st.by_name else "")]
         facts = [f for f in facts if f[1]]
+        self.note = ""
+        if snap.error and sum(len(t) + 2 for p, t in facts if p == 0) > w - 1:
+            self.note = facts.pop(2)[1]          # no room: the error takes the key hints' line
         while sum(len(t) + 2 for _p, t in facts) > w - 1:
             worst = max(range(len(facts)), key=lambda i: (facts[i][0], i))
             if facts[worst][0] == 0:
@@ -443,6 +448,9 @@ class Screen:
         if self.mode == "filter":
             self._put(h - 1, 0, "filter: %s_  (Enter keeps, Esc clears)" % self.state.filter, w,
                       curses.A_BOLD)
+            return
+        if self.note:
+            self._put(h - 1, 0, self.note, w, self.colors.get("warn", curses.A_BOLD))
             return
         hint = ("q quit  ? help  Tab view  Enter details  / filter  o sort  r reverse  "
                 "p pause  s source  b bits  +/- interval")
