@@ -76,6 +76,7 @@ class Screen:
         self.dirty = True
         self.colors = {}
         self._lacking = 0
+        self._loop, self._loop_of = 0, None
         self.note = ""             # what the status line had no room for (an error)
         utf8 = (locale.getpreferredencoding(False) or "").lower().replace("-", "") == "utf8"
         self._marks = ("\u25b2", "\u25bc") if utf8 else ("*", "*")   # ascending, descending
@@ -373,7 +374,9 @@ class Screen:
         if st.filter:
             return "no flows match"
         if not st.loopback and self.snap is not None:
-            hidden = vm.loopback_count(self.snap.rows)
+            if self._loop_of is not self.snap:      # 30 ms at 100k rows: once per snapshot
+                self._loop, self._loop_of = vm.loopback_count(self.snap.rows), self.snap
+            hidden = self._loop
             if hidden:
                 return "%d loopback flow%s hidden \u2014 L shows them" % (
                     hidden, "" if hidden == 1 else "s")
