@@ -1,6 +1,6 @@
-"""NAT in the flow list: the NAT flag column (S, D) and, with --wide, the
-translated ends, against ``conntrack -L`` in a namespace whose nftables
-ruleset DNATs one port and SNATs one address (all on its own loopback)."""
+"""The flow list and its totals against ``conntrack -L`` in a namespace:
+NAT flags and translated ends, flows older than accounting (no counters),
+and interface filters naming no interface."""
 
 import os
 import sys
@@ -14,13 +14,17 @@ if REPO not in sys.path:
 
 from tests import ctparse  # noqa: E402
 from tests import enrichutil as eu  # noqa: E402
-from tests.nsutil import Netns, kernel_ready  # noqa: E402
+from tests.nsutil import SYSCTLS, Netns, kernel_ready  # noqa: E402
 from tests.tmuxutil import parse_table  # noqa: E402
 
 _READY, _WHY = kernel_ready("tmux")
 pytestmark = [pytest.mark.kernel, pytest.mark.skipif(not _READY, reason=_WHY or "no kernel")]
 
 AF_INET = 2
+ACCT = "net.netfilter.nf_conntrack_acct"
+
+# -- NAT in the list ----------------------------------------------------------------------
+
 # 10.99.0.1: the client's address; .4 runs the servers; .5:6000 is DNATed
 # to .4:5001; packets to .3 leave SNATed to .2 (then DNATed to .4 too).
 ADDRS = ("10.99.0.1", "10.99.0.2", "10.99.0.3", "10.99.0.4", "10.99.0.5")
@@ -81,3 +85,48 @@ def test_nat_flows_are_flagged_in_the_list_and_wide_shows_the_translated_ends(tm
             assert got == {d: f for d, (f, _t) in want.items()}, lines
             assert "NAT_TO" not in lines[2]
             assert lv.quit() == 0, lv.stderr()
+
+
+# -- flows without counters ------------------------------------------------------------
+
+
+
+def test_flows_older_than_accounting_are_counted_in_the_header_with_the_reason(tmp_path):
+    with Netns("i11cacct", sysctls=dict(SYSCTLS, **{ACCT: 0})) as ns:
+        eu.server(ns, "tcp", AF_INET, "127.0.0.1", 5001)
+        eu.client(ns, [("tcp", AF_INET, "127.0.0.1", 5001, 100)])       # before: no counters
+        with eu.LiveView(ns, tmp_path / "pane", "i11cacct", "--loopback", "-n", "-G",
+                         "--no-process", width=200, height=30) as lv:
+            lv.wait(lambda ls: "acct on" in ls[1], 10, "accounting switched on")
+            eu.client(ns, [("tcp", AF_INET, "127.0.0.1", 5001, 100)])   # after: counters
+            time.sleep(0.3)
+            entries = ctparse.parse(ns.conntrack_list())
+            lacking = [e for e in entries if "bytes" not in e["orig"]]
+            assert len(entries) == 2 and len(lacking) == 1, entries
+            lines = lv.wait(lambda ls: len(lv.rows(ls)) == 2, 10, "both flows")
+            assert ", 1 without counters (older than accounting" in lines[0], lines[0]
+            lv.tm.send("Tab")
+            lv.tm.send("Tab")
+            lines = lv.wait(lambda ls: "[Hosts]" in ls[1] and "NOACCT" in ls[2], 10,
+                            "the Hosts totals")
+            row = lines[3].split()
+            titles = lines[2].replace("REMOTE HOST", "HOST").split()
+            assert row[0] == "127.0.0.1", lines
+            assert row[titles.index("FLOWS")] == "2" and row[titles.index("NOACCT")] == "1", lines
+            assert lv.quit() == 0, lv.stderr()
+
+
+# -- interface filters --------------------------------------------------------------------
+
+
+def test_a_missing_interface_is_warned_about_once_and_an_existing_one_is_not():
+    with Netns("i11cif") as ns:
+        ns.run("ip", "link", "add", "i11cv0", "type", "veth", "peer", "name", "i11cv1")
+        r = ns.flowtop("--once", "-n", "-G", "--in-iface", "eht0", "--out-iface", "i11cv+")
+        assert r.returncode == 0, r.stderr
+        lines = r.stderr.splitlines()
+        assert lines == ["flowtop: no interface matches --in-iface eht0 "
+                         "(this host has: i11cv0, i11cv1, lo)"], r.stderr
+        r = ns.flowtop("-c", "-n", "-G", "--in-iface", "lo", "--out-iface", "i11cv0",
+                       "--once")
+        assert r.returncode == 0 and r.stderr == "", r.stderr
