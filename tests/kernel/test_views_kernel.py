@@ -130,3 +130,43 @@ def test_a_missing_interface_is_warned_about_once_and_an_existing_one_is_not():
         r = ns.flowtop("-c", "-n", "-G", "--in-iface", "lo", "--out-iface", "i11cv0",
                        "--once")
         assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+# -- numbers and processes on the live screen ----------------------------------------------
+
+def test_a_large_raw_counter_is_shown_whole_on_the_screen(tmp_path):
+    with Netns("i11cbig") as ns:
+        eu.server(ns, "tcp", AF_INET, "127.0.0.1", 5003)
+        eu.client(ns, [("tcp", AF_INET, "127.0.0.1", 5003, 150 * 1000 * 1000)])
+        with eu.LiveView(ns, tmp_path / "pane", "i11cbig", "--loopback", "-n", "-G",
+                         "--no-process", "--units", "raw", width=120, height=20) as lv:
+            lines = lv.wait(lambda ls: any(r["DESTINATION"] == "127.0.0.1:5003"
+                                           for r in lv.rows(ls)), 10, "the big flow")
+            (row,) = [r for r in lv.rows(lines) if r["DESTINATION"] == "127.0.0.1:5003"]
+            (e,) = [e for e in ctparse.parse(ns.conntrack_list())
+                    if e["orig"].get("dport") == 5003]
+            assert row["TX"].endswith("B") and int(row["TX"][:-1]) >= 150 * 1000 * 1000, row
+            assert int(row["TX"][:-1]) <= e["orig"]["bytes"], (row, e)
+            assert not any("\u2026" in l for l in lines), lines
+            assert lv.quit() == 0, lv.stderr()
+
+
+def test_n_groups_the_processes_view_per_program_name(tmp_path):
+    with Netns("i11cname") as ns:
+        eu.server(ns, "tcp", AF_INET, "127.0.0.1", 5004)
+        a = eu.client(ns, [("tcp", AF_INET, "127.0.0.1", 5004, 10)])
+        b = eu.client(ns, [("tcp", AF_INET, "127.0.0.1", 5004, 10)])
+        comm = eu.proc_comm(a["pid"])
+        with eu.LiveView(ns, tmp_path / "pane", "i11cname", "--loopback", "-n", "-G",
+                         "--view", "process", width=120, height=20) as lv:
+            per_pid = {"%s/%d" % (comm, p["pid"]) for p in (a, b)}
+            lv.wait(lambda ls: per_pid <= set(eu.group_table("\n".join(ls))), 10,
+                    "a row per client process")
+            lv.tm.send("n")
+            lines = lv.wait(lambda ls: "per name" in ls[1], 10, "per name")
+            totals = eu.group_table("\n".join(lines))
+            assert set(totals) == {comm}, totals
+            assert totals[comm][0] == 2, totals
+            lv.tm.send("n")
+            lv.wait(lambda ls: per_pid <= set(eu.group_table("\n".join(ls))), 10, "per PID again")
+            assert lv.quit() == 0, lv.stderr()
