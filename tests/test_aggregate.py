@@ -82,17 +82,19 @@ def groups(t, view, enrich=None, by_name=False):
 
 # -- absent is not zero ---------------------------------------------------------------
 
-def test_totals_over_flows_without_counters_are_absent_not_zero():
+@pytest.mark.parametrize("view", ["process", "host", "country", "iface"])
+def test_totals_over_flows_without_counters_are_absent_not_zero(view):
     t, when = table("acct_off.rec", again=True)
-    st = state_of("--loopback", "--view", "host")
+    st = state_of("--loopback", "--view", view)
     fmt = vm.Formatter(st, Enrichment(Services()))
-    gs = groups(t, "host")
+    gs = groups(t, view)
     assert gs
     for g in gs.values():
         cells = fmt.group_cells(g)
         assert cells["bytes_tx"] == cells["bytes_rx"] == "-", cells
         assert cells["pkts_tx"] == cells["pkts_rx"] == "-", cells
-        rec = agg.record(g, "host", when)
+        assert cells["rate_tx"] == cells["rate_rx"] == "-", cells     # no counters, no rate
+        rec = agg.record(g, view, when)
         assert rec["bytes_sent"] is None and rec["packets_received"] is None, rec
         assert rec["flows_uncounted"] == g.flows == g.uncounted
 
