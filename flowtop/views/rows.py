@@ -327,9 +327,11 @@ class Formatter:
         destination the flow really reaches."""
         parts = []
         if snat:
-            parts.append("src " + self.endpoint(e.family, e.reply_dst, None if gre else e.reply_dport))
+            parts.append("src " + self.endpoint(e.family, e.reply_dst,
+                                                None if gre else e.reply_dport))
         if dnat:
-            parts.append("dst " + self.endpoint(e.family, e.reply_src, None if gre else e.reply_sport))
+            parts.append("dst " + self.endpoint(e.family, e.reply_src,
+                                                None if gre else e.reply_sport))
         return " ".join(parts)
 
     def line(self, row, cols, wall):
@@ -355,8 +357,8 @@ class Formatter:
                 "pkts_tx": _n(pt), "pkts_rx": _n(pr),
                 "rate_tx": self.rate(rt), "rate_rx": self.rate(rr)}
 
-    def group_line(self, g, cols, cells=None):
-        return self._place(cells or self.group_cells(g), cols)
+    def group_line(self, g, cols):
+        return self._place(self.group_cells(g), cols)
 
     def search_text(self, row):
         """What '/' matches: the text of the columns a user can show."""
