@@ -180,12 +180,23 @@ def test_process_names_are_cut_before_their_pid():
 
 # -- labels and filters -----------------------------------------------------------------
 
-def test_hosts_sharing_a_name_are_told_apart_by_address():
+def test_hosts_sharing_a_name_are_told_apart_by_family_then_address():
     t, _ = table("mixed.rec")
     gs = groups(t, "host", Enrichment(Services(), dns=Names()))
     named = sorted(l for l in gs if l.startswith("same.example"))
-    assert named == ["same.example (127.0.0.1)", "same.example (::1)"], sorted(gs)
+    assert named == ["same.example (ipv4)", "same.example (ipv6)"], sorted(gs)
     assert "10.9.0.2" in gs                # unnamed hosts keep the bare address
+    # two addresses of one family under one name: the address as the view shows it
+    t2, _ = table("mixed.rec")
+    names = Names()
+    names.lookup = lambda addr: "rr.example" if addr in ("10.9.0.2", "10.9.0.3") else None
+    st = state_of("--loopback", "--view", "host", "--redact-remote")
+    fmt = vm.Formatter(st, Enrichment(Services(), dns=names))
+    labels = sorted(g.label for g in vm.build(list(t2), st, fmt))
+    rr = [l for l in labels if l.startswith("rr.example")]
+    assert len(rr) == 2 and len(set(rr)) == 2, labels
+    assert all(l.startswith("rr.example (ipv4) remote#") for l in rr), rr
+    assert not any("10.9.0.2" in l or "10.9.0.3" in l for l in rr), rr
 
 
 def test_processes_group_per_pid_or_per_program_name():

@@ -138,8 +138,9 @@ def _iface_names(e, enrich):
     return names
 
 
-def aggregate(rows, view, enrich, by_name=False):
-    """Open rows summed into Groups for ``view`` (``by_name``: see keys_of)."""
+def aggregate(rows, view, enrich, by_name=False, address=None):
+    """Open rows summed into Groups for ``view`` (``by_name``: see keys_of;
+    ``address(addr)``: how an address may be shown, redacted or not)."""
     groups = {}
     for r in rows:
         if r.closed:
@@ -161,19 +162,23 @@ def aggregate(rows, view, enrich, by_name=False):
             g.add(r, outbound)
     out = list(groups.values())
     if view == "host":
-        _tell_apart(out)
+        _tell_apart(out, address or str)
     return out
 
 
-def _tell_apart(groups):
+def _tell_apart(groups, address):
     """Hosts that share a name (its IPv4 and IPv6 address; round-robin
-    DNS) get their address after it, or they read as one host twice."""
-    seen = {}
-    for g in groups:
-        seen[g.label] = seen.get(g.label, 0) + 1
-    for g in groups:
-        if seen[g.label] > 1 and g.key[0] and g.label != g.key[0]:
-            g.label = sanitize("%s (%s)" % (g.label, g.key[0]), 96)
+    DNS) read as one host twice: the family tells a v4/v6 pair apart, the
+    address (as ``address`` shows it) what is left."""
+    def same(gs):
+        seen = {}
+        for g in gs:
+            seen.setdefault(g.label, []).append(g)
+        return [g for g in gs if len(seen[g.label]) > 1 and g.key[0] and g.label != g.key[0]]
+    for g in same(groups):
+        g.label = "%s (%s)" % (g.label, "ipv6" if ":" in g.key[0] else "ipv4")
+    for g in same(groups):
+        g.label = sanitize("%s %s" % (g.label, address(g.key[0])), 96)
 
 
 def in_group(row, view, key, enrich):

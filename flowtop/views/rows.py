@@ -541,7 +541,7 @@ def build(rows, state, formatter):
         return select(rows, state, formatter)
     from . import aggregate as agg
     groups = agg.aggregate(select(rows, state, formatter, sort=False), state.view,
-                           formatter.enrich, state.by_name)
+                           formatter.enrich, state.by_name, formatter.address)
     needle = state.filter.lower()
     if needle:
         groups = [g for g in groups if needle in g.label.lower()]
