@@ -48,6 +48,10 @@ def test_esc_then_a_key_read_together_are_both_keys():
     assert screen(keys=["p"])._after_escape() == ["\x1b", "p"]
     assert screen(keys=[])._after_escape() == ["\x1b"]
     assert screen(keys=["[", "9", "9", "~", "p"])._after_escape() == []   # unknown sequence
+    # a cursor key's sequence curses returned in pieces (a slow link) is that key
+    assert screen(keys=["[", "A"])._after_escape() == [curses.KEY_UP]
+    assert screen(keys=["O", "H"])._after_escape() == [curses.KEY_HOME]
+    assert screen(keys=["[", "6", "~"])._after_escape() == [curses.KEY_NPAGE]
     assert screen(keys=["\x1b", "q"])._after_escape() == ["\x1b", "\x1b", "q"]
 
 

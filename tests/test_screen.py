@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -82,6 +83,26 @@ def test_esc_followed_at_once_by_a_key_counts_both(screen):
     # an escape sequence this terminfo does not know is still swallowed whole
     tm.send_bytes(b"\x1b[99~p")
     tm.wait_for(lambda ls: "PAUSED" not in status(ls), WAIT, "p after the unknown sequence")
+
+
+def test_a_cursor_key_split_by_a_slow_link_is_still_that_key(screen):
+    tm = screen(rec("mixed.rec") + ["--loopback", "-n", "--sort", "+port"], 120, 30)
+    rows = rows_of(tm.capture())
+    tm.send("Enter")
+
+    def original(ls):
+        return next(l for l in ls if "original" in l).split("->")[1].split()[0]
+
+    tm.wait_for(lambda ls: original(ls) == rows[0]["DESTINATION"], WAIT, "the details")
+    tm.send_bytes(b"\x1b[")               # Down (ESC [ B) in two pieces, 60 ms apart
+    time.sleep(0.06)
+    tm.send_bytes(b"B")
+    lines = tm.wait_for(lambda ls: original(ls) == rows[1]["DESTINATION"], WAIT,
+                        "the next flow's details")
+    tm.send("Escape")
+    lines = tm.wait_for(lambda ls: not any("Flow details" in l for l in ls), WAIT, "closed")
+    assert "B" not in [w for w in status(lines).split()], lines   # no stray B key (units)
+    assert rows_of(lines)[0]["TX"] == rows[0]["TX"], (rows[0], rows_of(lines)[0])
 
 
 def test_right_stops_at_the_widest_row_and_a_resize_brings_the_offset_back(screen):

@@ -17,6 +17,13 @@ from . import rows as vm
 
 MIN_W, MIN_H = 40, 10
 TICK = 0.05                       # key poll: a key's effect shows within ~50 ms
+# After an Esc curses returned: how long the rest of a sequence may take to
+# arrive (a slow SSH link splits "ESC [ A"), and then each of its bytes.
+ESC_WAIT_MS, SEQ_WAIT_MS = 30, 100
+# The cursor keys' sequences (after ESC [ or ESC O) in xterm's two modes.
+_SEQUENCES = {"A": "KEY_UP", "B": "KEY_DOWN", "C": "KEY_RIGHT", "D": "KEY_LEFT",
+              "H": "KEY_HOME", "F": "KEY_END", "1~": "KEY_HOME", "4~": "KEY_END",
+              "5~": "KEY_PPAGE", "6~": "KEY_NPAGE", "Z": "KEY_BTAB"}
 INTERVALS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
 THRESHOLDS = (0.0, 1e3, 1e4, 1e5, 1e6)
 
@@ -140,31 +147,37 @@ class Screen:
 
     # -- keys -------------------------------------------------------------------------
     def _after_escape(self):
-        """The keys an ESC read stands for.  The rest of a CSI/SS3 sequence
-        curses did not decode (a key this terminfo does not know) is
-        swallowed whole: [].  Anything else that follows at once (Alt-x,
-        a paste, a slow link delivering Esc and the next key together) is
-        the Esc key and then that key: both count."""
-        self.scr.nodelay(True)
+        """The keys an ESC read stands for.  Anything that follows at once
+        (Alt-x, a paste, a slow link delivering Esc and the next key
+        together) is the Esc key and then that key: both count.  A CSI/SS3
+        sequence curses did not decode (split by a slow link, or a key this
+        terminfo does not know) is read whole: a cursor key it names counts
+        as that key, any other is swallowed."""
         try:
+            self.scr.timeout(ESC_WAIT_MS)
             try:
                 nxt = self.scr.get_wch()
             except curses.error:
                 return ["\x1b"]         # nothing follows: the Esc key itself
-            if nxt in ("[", "O"):
-                for _ in range(16):      # parameters, then a final byte @..~
-                    try:
-                        c = self.scr.get_wch()
-                    except curses.error:
-                        break
-                    if isinstance(c, str) and "@" <= c <= "~" and not (nxt == "[" and c == "["):
-                        break
-                return []
             if nxt == "\x1b":            # Esc Esc: the second may start a sequence
                 return ["\x1b"] + self._after_escape()
-            return ["\x1b", nxt]
+            if nxt not in ("[", "O"):
+                return ["\x1b", nxt]
+            seq = ""
+            self.scr.timeout(SEQ_WAIT_MS)
+            for _ in range(16):          # parameters, then a final byte @..~
+                try:
+                    c = self.scr.get_wch()
+                except curses.error:
+                    break
+                if not isinstance(c, str):
+                    return [c]           # curses decoded what came next itself
+                seq += c
+                if "@" <= c <= "~" and not (nxt == "[" and c == "["):
+                    break
+            key = _SEQUENCES.get(seq)
+            return [] if key is None else [getattr(curses, key)]
         finally:
-            self.scr.nodelay(False)
             self.scr.timeout(int(TICK * 1000))
 
     def handle(self, ch):
