@@ -6,6 +6,10 @@ import time
 from . import rows as vm
 
 
+# The kernel adds counters only to flows created while accounting is on.
+WHY = " (created before accounting was switched on, or with it off)"
+
+
 class TextFrames:
     """Writes a frame per tick: a header line, column titles, every row
     the view's filters keep (all columns, as with --wide)."""
@@ -38,7 +42,7 @@ class TextFrames:
         tx, rx, known = table.totals()
         out = ["\n"] if self._frames else []
         out.append("%s  TX %s  RX %s  shown %d  %s\n" % (
-            vm.flows_text(vm.summary(everything), vm.uncounted(everything)),
+            vm.flows_text(vm.summary(everything), vm.uncounted(everything), WHY),
             fmt.rate(tx if known and st.show_rates else None),
             fmt.rate(rx if known and st.show_rates else None), len(items),
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(wall))))
