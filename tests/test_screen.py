@@ -123,6 +123,19 @@ def test_right_stops_at_the_widest_row_and_a_resize_brings_the_offset_back(scree
                 "the whole row once it fits")
 
 
+def _has_utf8_locale():
+    import locale
+    saved = locale.setlocale(locale.LC_CTYPE)
+    try:
+        locale.setlocale(locale.LC_CTYPE, "C.UTF-8")
+        return True
+    except locale.Error:
+        return False
+    finally:
+        locale.setlocale(locale.LC_CTYPE, saved)
+
+
+@pytest.mark.skipif(not _has_utf8_locale(), reason="no C.UTF-8 locale (the marks are '*')")
 def test_the_sort_column_is_marked_in_the_column_titles(screen):
     tm = screen(rec("mixed.rec") + ["--loopback"], 120, 24)
     tm.wait_for(lambda ls: "RATE_TX\u25bc" in ls[2] and "RATE_RX\u25bc" in ls[2], WAIT,
