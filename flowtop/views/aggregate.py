@@ -210,13 +210,14 @@ def record(g, view, now):
     value (no counters; no rate in a single snapshot)."""
     (bt, br), (pt, pr), (rt, rr) = g.totals()
     return {"time": round(now, 3), "view": view, "key": g.label, "flows": g.flows,
-            "flows_uncounted": g.uncounted,
             "bytes_sent": bt, "bytes_received": br,
             "packets_sent": pt, "packets_received": pr,
             "rate_sent": None if rt is None else round(rt, 3),
-            "rate_received": None if rr is None else round(rr, 3)}
+            "rate_received": None if rr is None else round(rr, 3),
+            "flows_uncounted": g.uncounted}
 
 
-RECORD_COLUMNS = ("time", "view", "key", "flows", "flows_uncounted", "bytes_sent",
-                  "bytes_received", "packets_sent", "packets_received", "rate_sent",
-                  "rate_received")
+# flows_uncounted last: CSV readers by position keep their columns
+RECORD_COLUMNS = ("time", "view", "key", "flows", "bytes_sent", "bytes_received",
+                  "packets_sent", "packets_received", "rate_sent", "rate_received",
+                  "flows_uncounted")
