@@ -15,7 +15,8 @@ from .table import FlowTable
 
 
 class Snapshot:
-    """What one tick produced, immutable once published.  ``rates_every``:
+    """What one tick produced, immutable once published.  ``totals``:
+    FlowTable.totals() (tx, rx, whether any rate is known); ``rates_every``:
     seconds between full refreshes (rates of rows off screen are up to that
     old); ``resyncs``: event overflows that forced a fresh dump."""
 

@@ -406,8 +406,7 @@ class Screen:
         acct = self.info.get("acct")
         why = " (older than accounting: the kernel counts only flows created after it " \
               "was switched on)" if acct else ""
-        tx, rx = snap.totals[:2]
-        known = snap.totals[2] if len(snap.totals) > 2 else True
+        tx, rx, known = snap.totals       # known: any flow's rate is (0 is a rate)
         rates = "  TX %s  RX %s" % (self.fmt.rate(tx if known else None),
                                     self.fmt.rate(rx if known else None))
         # the most detailed line that fits: then without the reason, the
