@@ -76,6 +76,9 @@ def test_at_80_columns_errors_pause_and_filters_outrank_the_rest():
         assert what in line, (what, line)
     # no room left for the error: it takes the key hints' line
     assert scr.note == "error: recv: No buffer space available", scr.note
+    scr.state.paused = False
+    line = scr._status(80, snap)
+    assert "only tcp" in line and "error" not in line and scr.note.startswith("error: recv")
     short = scr._status(80, Snapshot([], 0.0, (0.0, 0.0, False), "EPERM", 2))
     assert "error: EPERM" in short and scr.note == "", short
     wide = scr._status(200, snap)

@@ -444,10 +444,12 @@ class Screen:
                  (3, "sort %s %s" % (st.sort, order)),
                  (4, every),
                  (2, "per name" if st.view == "process" and st.by_name else "")]
+        error = facts[2][1]
         facts = [f for f in facts if f[1]]
         self.note = ""
-        if snap.error and sum(len(t) + 2 for p, t in facts if p == 0) > w - 1:
-            self.note = facts.pop(2)[1]          # no room: the error takes the key hints' line
+        if error and sum(len(t) + 2 for p, t in facts if p == 0) > w - 1:
+            facts.remove((0, error))
+            self.note = error                    # no room: the error takes the key hints' line
         while sum(len(t) + 2 for _p, t in facts) > w - 1:
             worst = max(range(len(facts)), key=lambda i: (facts[i][0], i))
             if facts[worst][0] == 0:
