@@ -433,10 +433,11 @@ class Screen:
             every += " resynced %d" % snap.resyncs
         acct, tstamp = self.info.get("acct"), self.info.get("timestamp")
         filters = st.filters_text()
+        error = "error: %s" % snap.error if snap.error else ""
         # (priority: 0 never dropped, larger dropped first; text)
         facts = [(0, "[%s]" % agg.TITLES[st.view]),
                  (0, "PAUSED" if st.paused else ""),
-                 (0, "error: %s" % snap.error if snap.error else ""),
+                 (0, error),
                  (0, "filter %s" % filters if filters else ""),
                  (1 if acct is False else 5, "acct %s" % _onoff(acct)),
                  (1 if tstamp is False else 6, "tstamp %s" % _onoff(tstamp)),
@@ -444,7 +445,6 @@ class Screen:
                  (3, "sort %s %s" % (st.sort, order)),
                  (4, every),
                  (2, "per name" if st.view == "process" and st.by_name else "")]
-        error = facts[2][1]
         facts = [f for f in facts if f[1]]
         self.note = ""
         if error and sum(len(t) + 2 for p, t in facts if p == 0) > w - 1:
