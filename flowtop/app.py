@@ -14,6 +14,7 @@ from .netlink.errors import DecodeError, DumpInterrupted, NetlinkError
 from .recording import Recorder, RecordingError
 from .enrich.bundle import from_options
 from .sysctl import SysctlGuard, Terminated, exit_status_for
+from .text import sanitize
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -131,6 +132,21 @@ def iface_keep(opts, enrich):
         return None
     from .enrich.iface import iface_filter
     return iface_filter(opts.in_iface, opts.out_iface, enrich.ifaces_of)
+
+
+def warn_unknown_ifaces(opts, enrich, say):
+    """One line per --in-iface/--out-iface that names no interface of this
+    host (the kernel's link list); replays have none to check against."""
+    if enrich.ifaces is None or not (opts.in_iface or opts.out_iface):
+        return
+    from .enrich.iface import unmatched
+    names = enrich.ifaces.names()
+    if not names:
+        return
+    for flag, pattern in (("--in-iface", opts.in_iface), ("--out-iface", opts.out_iface)):
+        for p in unmatched([pattern], names):
+            say("no interface matches %s %s (this host has: %s)" % (
+                flag, sanitize(p, 32), ", ".join(names[:12])))
 
 
 def make_writer(opts, stream, enrich=None, notes=()):
@@ -302,6 +318,7 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
             with guard:
                 notes = _sysctl_notes(guard) if source.live else []
                 enrich = from_options(opts, live=source.live, warn=say)
+                warn_unknown_ifaces(opts, enrich, say)
                 try:
                     if opts.once:
                         once(source, opts, stdout, enrich, notes)

@@ -194,6 +194,10 @@ def parse(argv=None):
     ns = parser.parse_args(argv)
     if ns.record and (ns.redact_local or ns.redact_remote):
         parser.error("--record writes the kernel's raw bytes, which cannot be redacted")
+    if ns.once and (ns.active or ns.threshold):
+        # rates are differences between two snapshots: these would hide every flow
+        parser.error("--active and --threshold need rates, and --once takes a single "
+                     "snapshot (no rates): use -c, or leave them out")
     families = frozenset(f for f, on in (("ipv4", ns.ipv4), ("ipv6", ns.ipv6)) if on)
     protocols = frozenset(p for dest, _s, _l, protos, _h in PROTOCOL_FLAGS
                           if getattr(ns, dest) for p in protos)

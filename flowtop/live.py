@@ -15,7 +15,8 @@ from .table import FlowTable
 
 
 class Snapshot:
-    """What one tick produced, immutable once published.  ``rates_every``:
+    """What one tick produced, immutable once published.  ``totals``:
+    FlowTable.totals() (tx, rx, whether any rate is known); ``rates_every``:
     seconds between full refreshes (rates of rows off screen are up to that
     old); ``resyncs``: event overflows that forced a fresh dump."""
 
@@ -182,7 +183,7 @@ class Collector(threading.Thread):
                 previous = self._latest
                 if wall is None:        # keep the rows we had, say what failed
                     wall = previous.wall if previous else time.time()
-                self._latest = Snapshot(list(self.table), wall, self.table.totals()[:2],
+                self._latest = Snapshot(list(self.table), wall, self.table.totals(),
                                         error, self._seq, full, self.full_every, self.resyncs)
             delay = self.interval - (self.monotonic() - started)
             self._wake.wait(max(0.0, delay) if not ended else None)

@@ -157,23 +157,31 @@ def text_table(ns, *args):
     return r.stdout, parse_table(r.stdout.splitlines())[2]
 
 
+GROUP_NUMBERS = ("FLOWS", "NOACCT", "SENT", "RECEIVED", "PKTS_SENT", "PKTS_RECV", "RATE_SENT",
+                 "RATE_RECV")
+
+
 def group_table(text):
-    """Rows of an aggregate ``--once`` table (first column NAME/PROCESS/...,
-    then FLOWS SENT RECEIVED PKTS_SENT PKTS_RECV RATE_SENT RATE_RECV), with
-    ``--units raw`` numbers: {label: (flows, sent, received, pkts sent,
-    pkts received)}."""
+    """Rows of an aggregate table (first column NAME/PROCESS/..., then
+    number columns: FLOWS [NOACCT] SENT RECEIVED PKTS_SENT PKTS_RECV, and
+    RATE_SENT RATE_RECV where the view has rates), with ``--units raw``
+    numbers: {label: (flows, sent, received, pkts sent, pkts received)}.
+    A title may carry the sort mark (the live view)."""
     lines = text.splitlines()
-    ti = next(i for i, ln in enumerate(lines) if "FLOWS" in ln.split()
-              and "PKTS_SENT" in ln.split())
+    ti = next(i for i, ln in enumerate(lines)
+              if {"FLOWS", "PKTS_SENT"} <= {w.rstrip("\u25b2\u25bc*") for w in ln.split()})
+    titles = [w.rstrip("\u25b2\u25bc*") for w in lines[ti].split()]
+    numbers = [t for t in titles if t in GROUP_NUMBERS]
     out = {}
     for ln in lines[ti + 1:]:
-        if not ln.strip():
+        if not ln.strip() or ln.startswith("q quit"):
             break
         words = ln.split()
-        nums = words[-7:]
-        assert nums[1].endswith("B") and nums[2].endswith("B"), ln
-        out[" ".join(words[:-7])] = (int(nums[0]), int(nums[1][:-1]), int(nums[2][:-1]),
-                                     int(nums[3]), int(nums[4]))
+        cells = dict(zip(numbers, words[-len(numbers):]))
+        assert cells["SENT"].endswith("B") and cells["RECEIVED"].endswith("B"), ln
+        out[" ".join(words[:-len(numbers)])] = (
+            int(cells["FLOWS"]), int(cells["SENT"][:-1]), int(cells["RECEIVED"][:-1]),
+            int(cells["PKTS_SENT"]), int(cells["PKTS_RECV"]))
     return out
 
 
@@ -222,8 +230,14 @@ def assert_clean(text, what):
 
 
 def fit(text, width):
-    """How a cell of ``width`` shows ``text`` (cut with an ellipsis)."""
-    return text if len(text) <= width else text[:width - 1] + "\u2026"
+    """How a cell of ``width`` shows ``text`` (cut with an ellipsis; a
+    "name/pid" keeps its pid whole and loses the end of its name)."""
+    if len(text) <= width:
+        return text
+    name, sep, pid = text.rpartition("/")
+    if sep and pid.isdigit():
+        return name[:width - len(pid) - 2] + "\u2026/" + pid
+    return text[:width - 1] + "\u2026"
 
 
 # -- the curses view in tmux --------------------------------------------------------------------

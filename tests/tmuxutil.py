@@ -193,6 +193,7 @@ def read_exit(workdir, timeout):
 # Right-aligned columns: numbers, never a space in them.  Every other column
 # (PROTO, STATE, SERVICE, SOURCE, DESTINATION, PROCESS, ones added later) is
 # left-aligned.
+SORT_MARKS = "\u25b2\u25bc*"     # the sort column's title ends in one (ascending, descending, ASCII)
 RIGHT = {"ID", "TX", "RX", "PKTS_TX", "PKTS_RX", "RATE_TX", "RATE_RX", "AGE"}
 
 
@@ -200,6 +201,7 @@ def title_index(lines):
     """The line of column titles: upper-case words, PROTO and DESTINATION among them."""
     for i, line in enumerate(lines):
         words = line.split()
+        words = [w.rstrip(SORT_MARKS) for w in words]
         if ("PROTO" in words and "DESTINATION" in words
                 and all(re.fullmatch(r"[A-Z][A-Z_]*", w) for w in words)):
             return i
@@ -210,7 +212,8 @@ def column_spans(title):
     """[(name, start, end, left)] of the title line; start/end are where
     the title text is, which is the cell's start (left-aligned) or end
     (right-aligned)."""
-    return [(m.group(0), m.start(), m.end(), m.group(0) not in RIGHT)
+    return [(m.group(0).rstrip(SORT_MARKS), m.start(), m.end(),
+             m.group(0).rstrip(SORT_MARKS) not in RIGHT)
             for m in re.finditer(r"\S+", title)]
 
 

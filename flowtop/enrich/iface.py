@@ -84,6 +84,12 @@ def iface_match(pattern, name):
     return name == pattern
 
 
+def unmatched(patterns, names):
+    """The ``patterns`` (--in-iface/--out-iface values) that match none of
+    ``names``: a typo shows no flows and no error otherwise."""
+    return [p for p in patterns if p and not any(iface_match(p, n) for n in names)]
+
+
 class Interfaces:
     """In/out interface names per flow from cached route lookups.
 
@@ -239,6 +245,12 @@ class Interfaces:
             self._names_for(self.clock(), unknown=ifindex)
             name = self._names.get(ifindex)
         return name
+
+    def names(self):
+        """The names of this host's interfaces (empty when the links cannot
+        be read)."""
+        self._names_for(self.clock())
+        return sorted(set(self._names.values()))
 
     def owner(self, addr):
         """The ifindex of the interface that has ``addr`` configured, or None."""

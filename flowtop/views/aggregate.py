@@ -22,43 +22,61 @@ class Group:
     """One aggregate row."""
 
     __slots__ = ("key", "label", "flows", "bytes_tx", "bytes_rx", "pkts_tx", "pkts_rx",
-                 "rate_tx", "rate_rx", "closed", "is_new")
+                 "rate_tx", "rate_rx", "closed", "is_new", "uncounted", "rated")
 
     def __init__(self, key, label):
         self.key, self.label = key, label
         self.flows = 0
+        self.uncounted = 0        # flows the kernel gives no counters (accounting was off)
+        self.rated = 0            # flows with a known rate (none on first sight)
         self.bytes_tx = self.bytes_rx = self.pkts_tx = self.pkts_rx = 0
         self.rate_tx = self.rate_rx = 0.0
         self.closed = 0
         self.is_new = False
 
+    def totals(self):
+        """(bytes, packets, rates) as (tx, rx) pairs; None where no flow of
+        the group had one: absent is not zero."""
+        counted = self.flows > self.uncounted
+        return ((self.bytes_tx, self.bytes_rx) if counted else (None, None),
+                (self.pkts_tx, self.pkts_rx) if counted else (None, None),
+                (self.rate_tx, self.rate_rx) if self.rated else (None, None))
+
     def add_crossing(self, row, what, which, first):
         """Count one direction of ``row`` crossing this interface."""
         e = row.entry
         if which == "orig":
-            nb, np_, rate = e.bytes_orig or 0, e.packets_orig or 0, row.rate_orig or 0.0
+            nb, np_, rate = e.bytes_orig, e.packets_orig or 0, row.rate_orig
         else:
-            nb, np_, rate = e.bytes_reply or 0, e.packets_reply or 0, row.rate_reply or 0.0
+            nb, np_, rate = e.bytes_reply, e.packets_reply or 0, row.rate_reply
         if first:
             self.flows += 1
+            self.uncounted += nb is None
+            self.rated += rate is not None
         if what == "tx":
-            self.bytes_tx += nb
+            self.bytes_tx += nb or 0
             self.pkts_tx += np_
-            self.rate_tx += rate
+            self.rate_tx += rate or 0.0
         else:
-            self.bytes_rx += nb
+            self.bytes_rx += nb or 0
             self.pkts_rx += np_
-            self.rate_rx += rate
+            self.rate_rx += rate or 0.0
 
     def add(self, row, outbound):
         """Count ``row``; ``outbound``: its original direction is "sent"."""
         e = row.entry
-        bo, br = e.bytes_orig or 0, e.bytes_reply or 0
+        bo, br = e.bytes_orig, e.bytes_reply
+        ro, rr = row.rate_orig, row.rate_reply
+        self.flows += 1
+        if bo is None and br is None:
+            self.uncounted += 1
+        if ro is not None or rr is not None:
+            self.rated += 1
+        bo, br = bo or 0, br or 0
         po, pr = e.packets_orig or 0, e.packets_reply or 0
-        ro, rr = row.rate_orig or 0.0, row.rate_reply or 0.0
+        ro, rr = ro or 0.0, rr or 0.0
         if not outbound:
             bo, br, po, pr, ro, rr = br, bo, pr, po, rr, ro
-        self.flows += 1
         self.bytes_tx += bo
         self.bytes_rx += br
         self.pkts_tx += po
@@ -72,9 +90,10 @@ def _outbound(e, enrich):
     return not (enrich.is_local(e.dst) and not enrich.is_local(e.src))
 
 
-def keys_of(view, row, enrich, redact=None):
+def keys_of(view, row, enrich, redact=None, by_name=False):
     """[(group key, label, outbound)] of one flow in ``view`` (two for iface);
-    ``redact`` (a views.redact.Redactor) hides a remote host's label."""
+    ``redact`` (a views.redact.Redactor) hides a remote host's label;
+    ``by_name``: processes per program name rather than per PID."""
     e = row.entry
     if view == "process":
         p = enrich.proc(e)
@@ -84,6 +103,8 @@ def keys_of(view, row, enrich, redact=None):
         if pid is None:
             return [(("forwarded",), "forwarded", True)]
         name = sanitize(getattr(p, "name", "") or "?", 24)
+        if by_name:
+            return [(("name", name), name, _outbound(e, enrich))]
         return [(("pid", pid, name), "%s/%d" % (name, pid), _outbound(e, enrich))]
     if view == "host":
         remote = enrich.remote_of(e)
@@ -119,8 +140,12 @@ def _iface_names(e, enrich):
     return names
 
 
-def aggregate(rows, view, enrich, redact=None):
-    """Open rows summed into Groups for ``view`` (labels redacted by ``redact``)."""
+def aggregate(rows, view, enrich, redact=None, by_name=False, address=None):
+    """Open rows summed into Groups for ``view`` (labels redacted by ``redact``;
+    ``by_name``: see keys_of; ``address(addr)``: how an address may be shown,
+    by default as ``redact`` shows it)."""
+    if address is None and redact is not None:
+        address = redact.address
     groups = {}
     for r in rows:
         if r.closed:
@@ -135,17 +160,36 @@ def aggregate(rows, view, enrich, redact=None):
                 g.add_crossing(r, what, which, label not in seen)
                 seen.add(label)
             continue
-        for key, label, outbound in keys_of(view, r, enrich, redact):
+        for key, label, outbound in keys_of(view, r, enrich, redact, by_name):
             g = groups.get(key)
             if g is None:
                 g = groups[key] = Group(key, sanitize(label, 64))
             g.add(r, outbound)
-    return list(groups.values())
+    out = list(groups.values())
+    if view == "host":
+        _tell_apart(out, address or str)
+    return out
+
+
+def _tell_apart(groups, address):
+    """Hosts that share a name (its IPv4 and IPv6 address; round-robin
+    DNS) read as one host twice: the family tells a v4/v6 pair apart, the
+    address (as ``address`` shows it) what is left."""
+    def same(gs):
+        seen = {}
+        for g in gs:
+            seen.setdefault(g.label, []).append(g)
+        return [g for g in gs if len(seen[g.label]) > 1 and g.key[0] and g.label != g.key[0]]
+    for g in same(groups):
+        g.label = "%s (%s)" % (g.label, "ipv6" if ":" in g.key[0] else "ipv4")
+    for g in same(groups):
+        g.label = sanitize("%s %s" % (g.label, address(g.key[0])), 96)
 
 
 def in_group(row, view, key, enrich):
     """Does ``row`` belong to the group ``key`` of ``view`` (Enter on a group)?"""
-    return any(k == key for k, _l, _o in keys_of(view, row, enrich))
+    by_name = view == "process" and key[0] == "name"
+    return any(k == key for k, _l, _o in keys_of(view, row, enrich, by_name=by_name))
 
 
 SORT_KEYS = {
@@ -167,12 +211,18 @@ def sort_groups(groups, sort, reverse):
 
 
 def record(g, view, now):
-    """A group as a JSON/CSV record."""
+    """A group as a JSON/CSV record: totals null where no flow had the
+    value (no counters; no rate in a single snapshot)."""
+    (bt, br), (pt, pr), (rt, rr) = g.totals()
     return {"time": round(now, 3), "view": view, "key": g.label, "flows": g.flows,
-            "bytes_sent": g.bytes_tx, "bytes_received": g.bytes_rx,
-            "packets_sent": g.pkts_tx, "packets_received": g.pkts_rx,
-            "rate_sent": round(g.rate_tx, 3), "rate_received": round(g.rate_rx, 3)}
+            "bytes_sent": bt, "bytes_received": br,
+            "packets_sent": pt, "packets_received": pr,
+            "rate_sent": None if rt is None else round(rt, 3),
+            "rate_received": None if rr is None else round(rr, 3),
+            "flows_uncounted": g.uncounted}
 
 
+# flows_uncounted last: CSV readers by position keep their columns
 RECORD_COLUMNS = ("time", "view", "key", "flows", "bytes_sent", "bytes_received",
-                  "packets_sent", "packets_received", "rate_sent", "rate_received")
+                  "packets_sent", "packets_received", "rate_sent", "rate_received",
+                  "flows_uncounted")

@@ -17,6 +17,13 @@ from . import rows as vm
 
 MIN_W, MIN_H = 40, 10
 TICK = 0.05                       # key poll: a key's effect shows within ~50 ms
+# After an Esc curses returned: how long the rest of a sequence may take to
+# arrive (a slow SSH link splits "ESC [ A"), and then each of its bytes.
+ESC_WAIT_MS, SEQ_WAIT_MS = 30, 100
+# The cursor keys' sequences (after ESC [ or ESC O) in xterm's two modes.
+_SEQUENCES = {"A": "KEY_UP", "B": "KEY_DOWN", "C": "KEY_RIGHT", "D": "KEY_LEFT",
+              "H": "KEY_HOME", "F": "KEY_END", "1~": "KEY_HOME", "4~": "KEY_END",
+              "5~": "KEY_PPAGE", "6~": "KEY_NPAGE", "Z": "KEY_BTAB"}
 INTERVALS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
 THRESHOLDS = (0.0, 1e3, 1e4, 1e5, 1e6)
 
@@ -27,7 +34,7 @@ HELP = (
     ("Up/k/u, Down/j/d", "move the selection"),
     ("PgUp PgDn Home End", "page, first, last"),
     ("Left Right", "scroll sideways when rows are wider than the screen"),
-    ("Enter", "details of the selected flow (Esc/q closes)"),
+    ("Enter", "details of the selected flow (Up/Down: the next flow; Esc/q closes)"),
     ("q", "quit"),
     ("Display", ""),
     ("o / r", "cycle sort column / reverse order"),
@@ -37,6 +44,7 @@ HELP = (
     ("T U D I S", "toggle TCP, UDP, DCCP, ICMP, SCTP"),
     ("4 6", "toggle IPv4, IPv6"),
     ("L", "toggle loopback flows"),
+    ("n", "Processes: per PID or per program name"),
     ("s", "show source"),
     ("w", "wide: every column"),
     ("i", "show conntrack id"),
@@ -67,12 +75,18 @@ class Screen:
         self.selected_key = None
         self.top = 0
         self.hscroll = 0
+        self._hscroll_max = 0      # how far the widest row lets Right scroll
         self.mode = "table"        # table | details | help | filter
         self.message = ""
         self.help_top = 0
         self._counts, self._counts_of = {}, None
         self.dirty = True
         self.colors = {}
+        self._lacking = 0
+        self._loop, self._loop_of = 0, None
+        self.note = ""             # what the status line had no room for (an error)
+        utf8 = (locale.getpreferredencoding(False) or "").lower().replace("-", "") == "utf8"
+        self._marks = ("\u25b2", "\u25bc") if utf8 else ("*", "*")   # ascending, descending
 
     # -- setup ------------------------------------------------------------------------
     def setup(self):
@@ -110,10 +124,12 @@ class Screen:
                 ch = self.scr.get_wch()
             except curses.error:
                 continue
-            if ch == "\x1b" and self._escape_sequence():
-                continue                 # an unknown key's escape sequence: ignore it whole
-            if self.handle(ch) is False:
-                return
+            keys = [ch]
+            if ch == "\x1b":
+                keys = self._after_escape()
+            for key in keys:
+                if self.handle(key) is False:
+                    return
             self.dirty = True
 
     def rebuild(self):
@@ -130,27 +146,38 @@ class Screen:
         self.selected_key = self.view[self.selected].key if self.view else None
 
     # -- keys -------------------------------------------------------------------------
-    def _escape_sequence(self):
-        """After ESC: swallow the rest of a CSI/SS3 sequence curses did not
-        decode (a key this terminfo does not know) or an Alt-key, so its
-        bytes are not read as keys.  False for a lone Esc."""
-        self.scr.nodelay(True)
+    def _after_escape(self):
+        """The keys an ESC read stands for.  Anything that follows at once
+        (Alt-x, a paste, a slow link delivering Esc and the next key
+        together) is the Esc key and then that key: both count.  A CSI/SS3
+        sequence curses did not decode (split by a slow link, or a key this
+        terminfo does not know) is read whole: a cursor key it names counts
+        as that key, any other is swallowed."""
         try:
+            self.scr.timeout(ESC_WAIT_MS)
             try:
                 nxt = self.scr.get_wch()
             except curses.error:
-                return False             # nothing follows: the Esc key itself
-            if nxt in ("[", "O"):
-                for _ in range(16):      # parameters, then a final byte @..~
-                    try:
-                        c = self.scr.get_wch()
-                    except curses.error:
-                        break
-                    if isinstance(c, str) and "@" <= c <= "~" and not (nxt == "[" and c == "["):
-                        break
-            return True
+                return ["\x1b"]         # nothing follows: the Esc key itself
+            if nxt == "\x1b":            # Esc Esc: the second may start a sequence
+                return ["\x1b"] + self._after_escape()
+            if nxt not in ("[", "O"):
+                return ["\x1b", nxt]
+            seq = ""
+            self.scr.timeout(SEQ_WAIT_MS)
+            for _ in range(16):          # parameters, then a final byte @..~
+                try:
+                    c = self.scr.get_wch()
+                except curses.error:
+                    break
+                if not isinstance(c, str):
+                    return [c]           # curses decoded what came next itself
+                seq += c
+                if "@" <= c <= "~" and not (nxt == "[" and c == "["):
+                    break
+            key = _SEQUENCES.get(seq)
+            return [] if key is None else [getattr(curses, key)]
         finally:
-            self.scr.nodelay(False)
             self.scr.timeout(int(TICK * 1000))
 
     def handle(self, ch):
@@ -165,6 +192,9 @@ class Screen:
             return True
         if self.mode == "help" and ch in (curses.KEY_UP, "k", curses.KEY_PPAGE):
             self.help_top = max(0, self.help_top - (1 if ch in (curses.KEY_UP, "k") else 10))
+            return True
+        if self.mode == "details" and ch in (curses.KEY_UP, "k", curses.KEY_DOWN, "j"):
+            self._move(-1 if ch in (curses.KEY_UP, "k") else 1)    # the next flow's details
             return True
         if self.mode in ("details", "help"):
             if ch in ("q", "\x1b", "\n", "\r", curses.KEY_ENTER, "?"):
@@ -185,7 +215,7 @@ class Screen:
         elif ch == curses.KEY_LEFT:
             self.hscroll = max(0, self.hscroll - 8)
         elif ch == curses.KEY_RIGHT:
-            self.hscroll += 8
+            self.hscroll = min(self.hscroll + 8, self._hscroll_max)
         elif ch in ("\t", curses.KEY_BTAB):
             step = 1 if ch == "\t" else -1
             st.view = agg.VIEWS[(agg.VIEWS.index(st.view) + step) % len(agg.VIEWS)]
@@ -227,6 +257,9 @@ class Screen:
             st.toggle_family(ch)
         elif ch == "L":
             st.loopback = not st.loopback
+        elif ch == "n" and st.view == "process":
+            st.by_name = not st.by_name
+            self.selected, self.selected_key, self.top = 0, None, 0
         elif ch == "s":
             st.show_src = not st.show_src
         elif ch == "w":
@@ -300,20 +333,26 @@ class Screen:
         self.top = max(0, min(self.top, max(0, len(self.view) - room)))
         shown = self.view[self.top:self.top + room]
         flows = self.state.view == "flows"
-        if flows:
-            flex = max([len(self.fmt.endpoint(r.entry.family, r.entry.dst, r.entry.dport))
-                        for r in shown] or [21])
-            cols = vm.layout(w - 1, self.state, flex)     # rows are drawn to w - 1
-        else:
-            cols = vm.group_layout(w - 1, self.state.view)
-        head = " ".join(c.title.rjust(cw) if c.right else c.title.ljust(cw) for c, cw in cols)
-        self._put(2, 0, skip(head, self.hscroll), w, curses.A_REVERSE | curses.A_BOLD)
         wall = self.snap.wall if self.snap else time.time()
+        if flows:
+            cells = [self.fmt.cells(r, wall) for r in shown]
+            flex = max([len(c["dst"]) for c in cells] or [21])
+            # rows are drawn to w - 1
+            cols = vm.layout(w - 1, self.state, flex, vm.widths_of(cells))
+        else:
+            cells = [self.fmt.group_cells(g) for g in shown]
+            cols = vm.group_layout(w - 1, self.state, cells)
+        # Right stops where the widest row ends; a resize that makes room
+        # brings the offset back.
+        self._hscroll_max = max(0, sum(cw for _c, cw in cols) + len(cols) - 1 - (w - 1))
+        self.hscroll = min(self.hscroll, self._hscroll_max)
+        head = " ".join(self._title(c).rjust(cw) if c.right else self._title(c).ljust(cw)
+                        for c, cw in cols)
+        self._put(2, 0, skip(head, self.hscroll), w, curses.A_REVERSE | curses.A_BOLD)
         # the collector refreshes these rows every tick, even between full dumps
         self.collector.visible = [r.key for r in shown] if flows else ()
         for i, r in enumerate(shown):
-            line = (self.fmt.line(r, cols, wall) if flows else self.fmt.group_line(r, cols))
-            line = skip(line, self.hscroll)
+            line = skip(self.fmt._place(cells[i], cols), self.hscroll)
             attr = 0
             if r.closed:
                 attr = curses.A_DIM
@@ -323,7 +362,7 @@ class Screen:
                 attr = curses.A_REVERSE
             self._put(3 + i, 0, line, w, attr)
         if not self.view:
-            self._put(4, 2, "no flows" + (" match" if self.state.filter else ""), w)
+            self._put(4, 2, self._empty_text(), w)
         self._footer(h, w)
         scr.noutrefresh()          # the table first, overlays on top of it
         if self.mode == "details":
@@ -332,6 +371,30 @@ class Screen:
             self._help(h, w)
         curses.doupdate()
 
+    def _title(self, c):
+        """A column title, marked when the rows are sorted by it (htop's habit)."""
+        sorts = (vm.SORT_COLUMNS if self.state.view == "flows" else vm.GROUP_SORT_COLUMNS)
+        if c.name not in sorts.get(self.state.sort, ()):
+            return c.title
+        st = self.state
+        asc = (st.sort in vm.ASCENDING) != st.reverse
+        return c.title + (self._marks[0] if asc else self._marks[1])
+
+    def _empty_text(self):
+        """Why the table is empty: a filter, or flows that are there but
+        on loopback (hidden by default)."""
+        st = self.state
+        if st.filter:
+            return "no flows match"
+        if not st.loopback and self.snap is not None:
+            if self._loop_of is not self.snap:      # 30 ms at 100k rows: once per snapshot
+                self._loop, self._loop_of = vm.loopback_count(self.snap.rows), self.snap
+            hidden = self._loop
+            if hidden:
+                return "%d loopback flow%s hidden \u2014 L shows them" % (
+                    hidden, "" if hidden == 1 else "s")
+        return "no flows"
+
     def _header(self, w):
         snap, st = self.snap, self.state
         if snap is None:
@@ -339,39 +402,72 @@ class Screen:
             return
         if self._counts_of is not snap:      # a pass over every row: once per snapshot
             self._counts, self._counts_of = vm.summary(snap.rows), snap
-        counts = self._counts
-        total = sum(counts.values())
-        per = ", ".join("%s %d" % kv for kv in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-        tx, rx = snap.totals
-        line0 = "flowtop %s  %d flows%s  TX %s  RX %s" % (
-            __version__, total, " (%s)" % per if per else "",
-            self.fmt.rate(tx), self.fmt.rate(rx))
+            self._lacking = vm.uncounted(snap.rows)
+        acct = self.info.get("acct")
+        why = " (older than accounting: the kernel counts only flows created after it " \
+              "was switched on)" if acct else ""
+        tx, rx, known = snap.totals       # known: any flow's rate is (0 is a rate)
+        rates = "  TX %s  RX %s" % (self.fmt.rate(tx if known else None),
+                                    self.fmt.rate(rx if known else None))
+        # the most detailed line that fits: then without the reason, the
+        # per-protocol counts, the version
+        counts, lacking = self._counts, self._lacking
+        for version, per, because in ((1, 1, why), (1, 1, ""), (1, 0, ""), (0, 0, "")):
+            line0 = ("flowtop %s  " % __version__ if version else "") + vm.flows_text(
+                counts, lacking, because, per) + rates
+            if len(line0) <= w - 1:
+                break
         self._put(0, 0, line0, w, curses.A_BOLD)
+        self._put(1, 0, self._status(w, snap), w, self.colors.get("warn", 0) if snap.error else 0)
+
+    def _status(self, w, snap):
+        """The status line.  What changes what the user sees (paused, errors,
+        filters, hidden protocols, accounting off) comes first in priority:
+        at 80 columns the rest gives way, first of all the other views' tabs."""
+        st = self.state
         order = "asc" if (st.sort in vm.ASCENDING) != st.reverse else "desc"
-        tabs = " ".join(("[%s]" if v == st.view else "%s") % agg.TITLES[v] for v in agg.VIEWS)
         every = "every %gs" % st.interval
         if snap.rates_every and snap.rates_every > st.interval + 0.05:
             every += " (rates: shown rows every tick, others every %.1fs)" % snap.rates_every
         if snap.resyncs:
             every += " resynced %d" % snap.resyncs
-        facts = [tabs, every,
-                 "acct %s" % _onoff(self.info.get("acct")),
-                 "tstamp %s" % _onoff(self.info.get("timestamp")),
-                 "sort %s %s" % (st.sort, order),
-                 "shown %d" % len(self.view)]
+        acct, tstamp = self.info.get("acct"), self.info.get("timestamp")
         filters = st.filters_text()
-        if filters:
-            facts.append("filter %s" % filters)
-        if st.paused:
-            facts.append("PAUSED")
-        if snap.error:
-            facts.append("error: %s" % snap.error)
-        self._put(1, 0, "  ".join(facts), w, self.colors.get("warn", 0) if snap.error else 0)
+        error = "error: %s" % snap.error if snap.error else ""
+        # (priority: 0 never dropped, larger dropped first; text)
+        facts = [(0, "[%s]" % agg.TITLES[st.view]),
+                 (0, "PAUSED" if st.paused else ""),
+                 (0, error),
+                 (0, "filter %s" % filters if filters else ""),
+                 (1 if acct is False else 5, "acct %s" % _onoff(acct)),
+                 (1 if tstamp is False else 6, "tstamp %s" % _onoff(tstamp)),
+                 (2, "shown %d" % len(self.view)),
+                 (3, "sort %s %s" % (st.sort, order)),
+                 (4, every),
+                 (2, "per name" if st.view == "process" and st.by_name else "")]
+        facts = [f for f in facts if f[1]]
+        self.note = ""
+        if error and sum(len(t) + 2 for p, t in facts if p == 0) > w - 1:
+            facts.remove((0, error))
+            self.note = error                    # no room: the error takes the key hints' line
+        while sum(len(t) + 2 for _p, t in facts) > w - 1:
+            worst = max(range(len(facts)), key=lambda i: (facts[i][0], i))
+            if facts[worst][0] == 0:
+                break
+            del facts[worst]
+        line = "  ".join(t for _p, t in facts)
+        tabs = " ".join(("[%s]" if v == st.view else "%s") % agg.TITLES[v] for v in agg.VIEWS)
+        if len(line) + len(tabs) - len(facts[0][1]) <= w - 1:
+            line = tabs + line[len(facts[0][1]):]        # every view's name when there is room
+        return line
 
     def _footer(self, h, w):
         if self.mode == "filter":
             self._put(h - 1, 0, "filter: %s_  (Enter keeps, Esc clears)" % self.state.filter, w,
                       curses.A_BOLD)
+            return
+        if self.note:
+            self._put(h - 1, 0, self.note, w, self.colors.get("warn", curses.A_BOLD))
             return
         hint = ("q quit  ? help  Tab view  Enter details  / filter  o sort  r reverse  "
                 "p pause  s source  b bits  +/- interval")

@@ -6,6 +6,10 @@ import time
 from . import rows as vm
 
 
+# The kernel adds counters only to flows created while accounting is on.
+WHY = " (created before accounting was switched on, or with it off)"
+
+
 class TextFrames:
     """Writes a frame per tick: a header line, column titles, every row
     the view's filters keep (all columns, as with --wide)."""
@@ -22,24 +26,25 @@ class TextFrames:
 
     def write_rows(self, table, wall):
         st, fmt = self.state, self.fmt
-        items = vm.build(list(table), st, fmt)
+        everything = list(table)
+        items = vm.build(everything, st, fmt)
+        width = self.width or 10000
         if st.view == "flows":
-            flex = max([len(fmt.endpoint(r.entry.family, r.entry.dst, r.entry.dport))
-                        for r in items] or [21])
+            cells = [fmt.cells(r, wall) for r in items]
+            flex = max([len(c["dst"]) for c in cells] or [21])
             wide, st.wide = st.wide, self.width is None
-            cols = vm.layout(self.width or 10000, st, flex)
+            cols = vm.layout(width, st, flex, vm.widths_of(cells))
             st.wide = wide
-            lines = [fmt.line(r, cols, wall) for r in items]
         else:
-            cols = vm.group_layout(self.width or 10000, st.view)
-            lines = [fmt.group_line(g, cols) for g in items]
-        counts = vm.summary(list(table))
+            cells = [fmt.group_cells(g) for g in items]
+            cols = vm.group_layout(width, st, cells)
+        lines = [fmt._place(c, cols) for c in cells]
         tx, rx, known = table.totals()
         out = ["\n"] if self._frames else []
-        out.append("%d flows (%s)  TX %s  RX %s  shown %d  %s\n" % (
-            sum(counts.values()),
-            ", ".join("%s %d" % kv for kv in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
-            fmt.rate(tx if known else None), fmt.rate(rx if known else None), len(items),
+        out.append("%s  TX %s  RX %s  shown %d  %s\n" % (
+            vm.flows_text(vm.summary(everything), vm.uncounted(everything), WHY),
+            fmt.rate(tx if known and st.show_rates else None),
+            fmt.rate(rx if known and st.show_rates else None), len(items),
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(wall))))
         out.extend(n + "\n" for n in self.notes)
         out.append(" ".join(c.title.rjust(w) if c.right else c.title.ljust(w)

@@ -10,7 +10,7 @@ from ..model import ICMP_PROTOS, is_loopback, proto_name, state_name, status_nam
 from ..netlink.ctnetlink import FIELDS, Interner
 from ..netlink.uapi import AF_INET6, IPPROTO_GRE
 from ..table import TableFlow, open_counts
-from ..text import duration, fit, human, sanitize
+from ..text import cut as cut_cols, duration, fit, human, sanitize, width
 from .redact import Redactor
 
 SORTS = ("state", "rate", "bytes", "packets", "age", "proto", "dst", "port")
@@ -21,8 +21,10 @@ GROUPS = {
     "I": frozenset((1, 58)), "S": frozenset((132,)),
 }
 GROUP_OF = {p: k for k, ps in GROUPS.items() for p in ps}
+GROUP_NAMES = {"T": "tcp", "U": "udp", "D": "dccp", "I": "icmp", "S": "sctp"}
 _PROTO, _FAMILY = FIELDS.index("l4proto"), FIELDS.index("family")
 _SRC, _DST = FIELDS.index("src"), FIELDS.index("dst")
+_BYTES = FIELDS.index("bytes_orig")
 _LOOPBACK = {}              # address -> is_loopback(address), for select()
 _LOOPBACK_LIMIT = 1 << 17
 FAMILIES = {"4": 2, "6": 10}
@@ -66,6 +68,7 @@ class ViewState:
         self.in_iface = getattr(opts, "in_iface", None)
         self.out_iface = getattr(opts, "out_iface", None)
         self.group = None                 # (view, key, label): flows of one aggregate row
+        self.by_name = False              # Processes view: per program name, not per PID
         self.show_rates = not getattr(opts, "once", False)   # a single snapshot has none
         self.has_process = False          # set by the Formatter from its enrichment
         self.has_geo = False
@@ -82,9 +85,9 @@ class ViewState:
     def filters_text(self):
         """Short description of the active filters, for the header."""
         parts = []
-        shown = [k for k in "TUDIS" if k not in self.hidden_groups]
-        if self.hidden_groups or not self.show_other:
-            parts.append("-" + "".join(shown) + ("" if not self.show_other else "+other"))
+        if self.hidden_groups or not self.show_other:     # what is shown, not what was removed
+            shown = [GROUP_NAMES[k] for k in "TUDIS" if k not in self.hidden_groups]
+            parts.append("only " + ",".join(shown + (["other"] if self.show_other else [])))
         if self.hidden_families:
             parts.append("ipv6 only" if 2 in self.hidden_families else "ipv4 only")
         if self.active_only:
@@ -95,6 +98,10 @@ class ViewState:
             parts.append("no loopback")
         if self.filter:
             parts.append("/" + self.filter)
+        if self.in_iface:
+            parts.append("in %s" % sanitize(self.in_iface, 32))
+        if self.out_iface:
+            parts.append("out %s" % sanitize(self.out_iface, 32))
         if self.group:
             parts.append("%s=%s" % (self.group[0], self.group[2]))
         return " ".join(parts)
@@ -121,6 +128,8 @@ COLUMNS = (
     Column("id", "ID", 10, right=True, priority=3),
     Column("src", "SOURCE", 21, priority=3, flex=True),
     Column("dst", "DESTINATION", 21, priority=1, flex=True),
+    Column("nat", "NAT", 3, priority=3),         # S, D, SD: only while a shown flow is NATed
+    Column("xlate", "NAT_TO", 6, priority=9),     # --wide: the translated ends
     Column("country", "GEO", 14, priority=4),
     Column("in_iface", "IN", 8, priority=7),
     Column("out_iface", "OUT", 8, priority=7),
@@ -137,11 +146,37 @@ _PAIRS = (("bytes_tx", "bytes_rx"), ("pkts_tx", "pkts_rx"), ("rate_tx", "rate_rx
 MAX_FLEX = 47         # "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"
 
 
-def layout(width, state, flex_want=21):
+def widths_of(cells_list):
+    """Column name -> the widest text among ``cells_list`` (dicts of cell
+    text): numbers widen their column rather than being cut."""
+    out = {}
+    for cells in cells_list:
+        for name, text in cells.items():
+            if len(text) > out.get(name, 0):
+                out[name] = len(text)
+    return out
+
+
+def _widened(columns, widths):
+    """``columns`` with right-aligned (number) columns as wide as their
+    widest text (a raw 148 MB counter is 10 digits; TX is 8 wide)."""
+    if not widths:
+        return columns
+    out = []
+    for c in columns:
+        w = widths.get(c.name, 0)
+        if (c.right or c.name == "xlate") and w > c.width:
+            c = Column(c.name, c.title, w, c.right, c.priority, c.flex)
+        out.append(c)
+    return out
+
+
+def layout(width, state, flex_want=21, widths=None):
     """Columns to show at ``width`` characters: by priority, then shown in
     their fixed order; address columns take the room left (up to what the
-    widest shown address needs).  Returns [(Column, width)]."""
-    wanted = [c for c in COLUMNS if _enabled(c, state)]
+    widest shown address needs); number columns as wide as ``widths`` (from
+    ``widths_of``) says their texts are.  Returns [(Column, width)]."""
+    wanted = _widened([c for c in COLUMNS if _enabled(c, state, widths)], widths)
     if state.wide:
         chosen = wanted
     else:
@@ -162,7 +197,7 @@ def layout(width, state, flex_want=21):
             if used + need <= width:
                 chosen.extend(unit)
                 used += need
-    chosen = [c for c in COLUMNS if c in chosen]
+    chosen = [c for c in wanted if c in chosen]
     fixed = sum(c.width for c in chosen if not c.flex) + len(chosen) - 1
     flex = [c for c in chosen if c.flex]
     out = []
@@ -175,7 +210,9 @@ def layout(width, state, flex_want=21):
     return out
 
 
-def _enabled(c, state):
+def _enabled(c, state, widths=None):
+    if c.name in ("nat", "xlate"):
+        return bool((widths or {}).get(c.name)) and (c.name == "nat" or state.wide)
     if c.name == "src":
         return state.show_src or state.wide
     if c.name == "id":
@@ -253,11 +290,16 @@ class Formatter:
             geo = self.redact.geo(remote, enrich.geo_of(remote))
         else:
             geo = None
-        if st.age == "seconds":
+        if row.age_approx and not st.show_rates:
+            age_s = "-"        # one snapshot: no start time, and none seen before it
+        elif st.age == "seconds":
             age_s = "%d%s" % (age, "~" if row.age_approx else "")
         else:
             age_s = duration(age) + ("~" if row.age_approx else "")
+        snat, dnat = nat_of(e)
         return {
+            "nat": ("S" if snat else "") + ("D" if dnat else ""),
+            "xlate": self._xlate(e, snat, dnat, gre) if snat or dnat else "",
             "process": enrich.process_label(e) if enrich.process is not None else "",
             "proto": proto_name(e.l4proto),
             "state": state_name(e.l4proto, e.state) or "",
@@ -279,6 +321,18 @@ class Formatter:
             "age": age_s,
         }
 
+    def _xlate(self, e, snat, dnat, gre):
+        """The translated ends: the source the remote side sees, the
+        destination the flow really reaches."""
+        parts = []
+        if snat:
+            parts.append("src " + self.endpoint(e.family, e.reply_dst,
+                                                None if gre else e.reply_dport))
+        if dnat:
+            parts.append("dst " + self.endpoint(e.family, e.reply_src,
+                                                None if gre else e.reply_sport))
+        return " ".join(parts)
+
     def line(self, row, cols, wall):
         """One screen line of ``row`` for the layout ``cols``."""
         return self._place(self.cells(row, wall), cols)
@@ -286,13 +340,25 @@ class Formatter:
     @staticmethod
     def _place(cells, cols):
         # by display width: a CJK or emoji name takes two columns a character
-        return " ".join([fit(sanitize(cells[c.name], 200), w, c.right) for c, w in cols])
+        out = []
+        for c, w in cols:
+            text = sanitize(cells[c.name], 200)
+            if c.right:                             # numbers are never cut
+                out.append(text.rjust(w))
+            elif c.name in _TAILED and width(text) > w:
+                out.append(fit(cut(text, w, True), w))
+            else:
+                out.append(fit(text, w))
+        return " ".join(out)
 
     def group_cells(self, g):
-        return {"label": g.label, "flows": str(g.flows),
-                "bytes_tx": self.amount(g.bytes_tx), "bytes_rx": self.amount(g.bytes_rx),
-                "pkts_tx": str(g.pkts_tx), "pkts_rx": str(g.pkts_rx),
-                "rate_tx": self.rate(g.rate_tx), "rate_rx": self.rate(g.rate_rx)}
+        """Cell texts of an aggregate row: "-" for a total no flow of the
+        group had (no counters, or no rate yet), not 0."""
+        (bt, br), (pt, pr), (rt, rr) = g.totals()
+        return {"label": g.label, "flows": str(g.flows), "uncounted": str(g.uncounted),
+                "bytes_tx": self.amount(bt), "bytes_rx": self.amount(br),
+                "pkts_tx": _n(pt), "pkts_rx": _n(pr),
+                "rate_tx": self.rate(rt), "rate_rx": self.rate(rr)}
 
     def group_line(self, g, cols):
         return self._place(self.group_cells(g), cols)
@@ -368,6 +434,31 @@ class Formatter:
         return lines
 
 
+def nat_of(e):
+    """(source translated, destination translated) of a flow, read from its
+    tuples: the reply goes to the translated source and comes from the
+    real destination.  GRE keys differ both ways without NAT: not compared."""
+    gre = e.l4proto == IPPROTO_GRE
+    snat = e.reply_dst is not None and (
+        e.reply_dst != e.src or (not gre and e.reply_dport != e.sport))
+    dnat = e.reply_src is not None and (
+        e.reply_src != e.dst or (not gre and e.reply_sport != e.dport))
+    return snat, dnat
+
+
+_TAILED = {"process", "label"}      # "name/pid": the pid tells processes apart
+
+
+def cut(text, w, keep_pid=False):
+    """``text`` cut to ``w`` columns with an ellipsis; with ``keep_pid``
+    a trailing "/1234" survives and the name before it is cut instead."""
+    if keep_pid:
+        head, sep, pid = text.rpartition("/")
+        if sep and pid.isdigit() and len(pid) + 3 <= w:
+            return cut_cols(head, w - len(pid) - 2) + "\u2026/" + pid
+    return cut_cols(text, w - 1) + "\u2026"
+
+
 def _icmp_label(e):
     if e.l4proto in ICMP_PROTOS and e.icmp_type is not None:
         return "type %d" % e.icmp_type
@@ -438,6 +529,12 @@ SORT_KEYS = {
     "dst": (lambda r: _port(r.entry), _dst_key),
     "port": lambda r: _port(r.entry) * 256 + r.entry.l4proto,
 }
+# The column titles each sort marks (the columns the sort key reads).
+SORT_COLUMNS = {"state": ("state",), "rate": ("rate_tx", "rate_rx"),
+                "bytes": ("bytes_tx", "bytes_rx"), "packets": ("pkts_tx", "pkts_rx"),
+                "age": ("age",), "proto": ("proto",), "dst": ("dst",), "port": ("dst",)}
+GROUP_SORT_COLUMNS = {"rate": ("rate_tx", "rate_rx"), "bytes": ("bytes_tx", "bytes_rx"),
+                      "packets": ("pkts_tx", "pkts_rx"), "age": ("flows",)}
 # Columns whose natural order is ascending (names, ports); the others
 # (rate, bytes, age) read best largest first.
 ASCENDING = {"state", "proto", "dst", "port"}
@@ -454,7 +551,8 @@ def build(rows, state, formatter):
         return select(rows, state, formatter)
     from . import aggregate as agg
     groups = agg.aggregate(select(rows, state, formatter, sort=False), state.view,
-                           formatter.enrich, formatter.redact)
+                           formatter.enrich, formatter.redact, state.by_name,
+                           formatter.address)
     needle = state.filter.lower()
     if needle:
         groups = [g for g in groups if needle in g.label.lower()]
@@ -464,6 +562,7 @@ def build(rows, state, formatter):
 GROUP_COLUMNS = (
     Column("label", "NAME", 24, priority=1, flex=True),
     Column("flows", "FLOWS", 6, right=True, priority=1),
+    Column("uncounted", "NOACCT", 6, right=True, priority=4),   # flows without counters
     Column("bytes_tx", "SENT", 8, right=True, priority=3),
     Column("bytes_rx", "RECEIVED", 8, right=True, priority=3),
     Column("pkts_tx", "PKTS_SENT", 9, right=True, priority=5),
@@ -473,24 +572,30 @@ GROUP_COLUMNS = (
 )
 
 
-def group_layout(width, view):
+def group_layout(width, state, cells_list=()):
     """Columns of an aggregate view at ``width``: by priority, the name
-    taking what is left."""
+    taking what is left; number columns as wide as their texts in
+    ``cells_list`` (``Formatter.group_cells``); rates only where a view
+    has them; NOACCT only when some group has flows without counters."""
     from .aggregate import KEY_TITLES
+    widths = widths_of(cells_list)
+    wanted = [c for c in _widened(GROUP_COLUMNS, widths)
+              if (state.show_rates or c.name not in ("rate_tx", "rate_rx"))
+              and (c.name != "uncounted" or any(x["uncounted"] != "0" for x in cells_list))]
     chosen, used = [], 0
-    for c in sorted(GROUP_COLUMNS, key=lambda c: c.priority):
+    for c in sorted(wanted, key=lambda c: c.priority):
         need = c.width + (1 if chosen else 0)
         if used + need <= width:
             chosen.append(c)
             used += need
-    chosen = [c for c in GROUP_COLUMNS if c in chosen]
+    chosen = [c for c in wanted if c in chosen]
     room = width - (used - 24)
     out = []
     for c in chosen:
         if c.flex:
-            c = Column(c.name, KEY_TITLES.get(view, c.title), c.width, priority=c.priority,
+            c = Column(c.name, KEY_TITLES.get(state.view, c.title), c.width, priority=c.priority,
                        flex=True)
-            out.append((c, max(c.width, min(room, 48))))
+            out.append((c, max(c.width, min(room, max(48, widths.get("label", 0))))))
         else:
             out.append((c, c.width))
     return out
@@ -582,3 +687,42 @@ def summary(rows):
         name = proto_name(p)
         counts[name] = counts.get(name, 0) + n
     return counts
+
+
+def uncounted(rows):
+    """Open flows the kernel gives no byte counters: created before
+    accounting was switched on (it adds them only to new flows), or with
+    accounting off.  One pass per snapshot."""
+    n = 0
+    bare = TableFlow
+    for r in rows:
+        if type(r) is bare:
+            n += r[_BYTES] is None
+        elif not r.closed:
+            n += r.entry[_BYTES] is None
+    return n
+
+
+def flows_text(counts, lacking=0, why="", per=True):
+    """The header's "14 flows (tcp 4, udp 3)" (without the parenthesis
+    unless ``per``), with how many of them have no counters (and ``why``);
+    "0 flows" when there are none."""
+    text = "%d flows" % sum(counts.values())
+    if per and counts:
+        text += " (%s)" % ", ".join(
+            "%s %d" % kv for kv in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    if lacking:
+        text += ", %d without counters%s" % (lacking, why)
+    return text
+
+
+def loopback_count(rows):
+    """Open flows on a loopback address: what "no flows" would hide."""
+    n = 0
+    for r in rows:
+        if r.closed:
+            continue
+        e = r.entry
+        if is_loopback(e.src) or is_loopback(e.dst):
+            n += 1
+    return n

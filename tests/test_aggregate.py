@@ -1,0 +1,249 @@
+"""The aggregate views and the view-model's texts: absent totals, widths,
+labels, filters (no curses; recorded flows from tests/fixtures)."""
+
+import io
+import json
+import os
+
+import pytest
+
+from flowtop import cli, conntrack
+from flowtop.enrich.bundle import Enrichment
+from flowtop.table import FlowTable, TableFlow
+from flowtop.views import aggregate as agg
+from flowtop.views import rows as vm
+from flowtop.views.frames import TextFrames
+from flowtop.views.records import GroupWriter
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+BYTES_ORIG = TableFlow._fields.index("bytes_orig")
+
+
+class Services:
+    def of_flow(self, sport, dport, proto, numeric=False):
+        return str(dport)
+
+
+class Proc:
+    def __init__(self, pid, name):
+        self.pid, self.name, self.user = pid, name, None
+
+
+class Procs:
+    """A process provider: flows to port 5001 belong to 'curl' (two PIDs),
+    the others to 'sshd'."""
+
+    def lookup(self, e):
+        if e.dport == 5001:
+            return Proc(100 + (e.sport or 0) % 2, "curl")
+        return Proc(7, "sshd")
+
+    def lookup_both(self, e):
+        return self.lookup(e), None
+
+
+class Names:
+    """Reverse DNS that names both loopback addresses alike (A and AAAA)."""
+
+    def lookup(self, addr):
+        return "same.example" if addr in ("127.0.0.1", "::1") else None
+
+
+def flows_of(name):
+    with open(os.path.join(FIXTURES, name), "rb") as f:
+        return next(conntrack.replay(f))
+
+
+def table(*names, again=False):
+    """A FlowTable of the recordings' flows (keys kept apart per recording)."""
+    t = FlowTable()
+    flows, when = [], 0.0
+    for i, name in enumerate(names):
+        when, fs = flows_of(name)
+        for f in fs:
+            fields = list(f)
+            fields[-1] = b"%d-" % i + f.key
+            flows.append(tuple.__new__(TableFlow, fields))
+    t.apply(flows, 100.0, when)
+    if again:                       # a second snapshot: rates become known
+        t.apply(list(flows), 101.0, when + 1)
+    return t, when
+
+
+def state_of(*argv):
+    return vm.ViewState(cli.parse(list(argv)))
+
+
+def groups(t, view, enrich=None, by_name=False):
+    enrich = enrich or Enrichment(Services())
+    return {g.label: g for g in agg.aggregate(list(t), view, enrich, by_name=by_name)}
+
+
+# -- absent is not zero ---------------------------------------------------------------
+
+@pytest.mark.parametrize("view", ["process", "host", "country", "iface"])
+def test_totals_over_flows_without_counters_are_absent_not_zero(view):
+    t, when = table("acct_off.rec", again=True)
+    st = state_of("--loopback", "--view", view)
+    fmt = vm.Formatter(st, Enrichment(Services()))
+    gs = groups(t, view)
+    assert gs
+    for g in gs.values():
+        cells = fmt.group_cells(g)
+        assert cells["bytes_tx"] == cells["bytes_rx"] == "-", cells
+        assert cells["pkts_tx"] == cells["pkts_rx"] == "-", cells
+        assert cells["rate_tx"] == cells["rate_rx"] == "-", cells     # no counters, no rate
+        rec = agg.record(g, view, when)
+        assert rec["bytes_sent"] is None and rec["packets_received"] is None, rec
+        assert rec["flows_uncounted"] == g.flows == g.uncounted
+
+
+def test_a_total_mixing_counted_and_uncounted_flows_says_how_many_it_could_not_count():
+    t, _ = table("mixed.rec", "acct_off.rec")
+    g = groups(t, "host")["127.0.0.1"]
+    counted = [r for r in t if r.entry.dst == "127.0.0.1" and r.entry.bytes_orig is not None]
+    assert g.flows > g.uncounted > 0
+    assert g.bytes_tx == sum(r.entry.bytes_orig for r in counted)
+    out = io.StringIO()
+    TextFrames(out, cli.parse(["--once", "--view", "host", "--units", "raw"]),
+               Enrichment(Services())).write_rows(t, 0.0)
+    lines = out.getvalue().splitlines()
+    titles = lines[1].split()
+    assert "NOACCT" in titles, lines
+    row = next(l for l in lines if l.startswith("127.0.0.1 ")).split()
+    assert row[titles.index("NOACCT") - 1] == str(g.uncounted), lines   # "REMOTE HOST": 2 words
+
+
+def test_once_group_rates_are_null_and_not_shown():
+    t, when = table("mixed.rec")
+    out = io.StringIO()
+    GroupWriter(out, "process", Enrichment(Services())).write_rows(t, when)
+    recs = [json.loads(l) for l in out.getvalue().splitlines()]
+    assert recs and all(r["rate_sent"] is None and r["rate_received"] is None for r in recs)
+    text = io.StringIO()
+    TextFrames(text, cli.parse(["--once", "--view", "country"]), Enrichment(Services())) \
+        .write_rows(t, when)
+    assert "RATE_SENT" not in text.getvalue() and "0B/s" not in text.getvalue(), text.getvalue()
+    # with a second snapshot the rates are known: 0 for idle flows
+    t, when = table("mixed.rec", again=True)
+    out = io.StringIO()
+    GroupWriter(out, "process", Enrichment(Services())).write_rows(t, when)
+    assert all(json.loads(l)["rate_sent"] == 0.0 for l in out.getvalue().splitlines())
+
+
+def test_frames_header_counts_flows_without_counters_and_unknown_rates_as_dash():
+    t, when = table("mixed.rec", "acct_off.rec")
+    out = io.StringIO()
+    TextFrames(out, cli.parse(["-c", "--loopback", "--view", "process"]),
+               Enrichment(Services())).write_rows(t, when)
+    head = out.getvalue().splitlines()[0]
+    assert ", 14 without counters (created before accounting was switched on" in head, head
+    assert "TX -  RX -" in head, head
+
+
+def test_zero_flows_header_has_no_empty_parenthesis():
+    out = io.StringIO()
+    TextFrames(out, cli.parse(["-c"]), Enrichment(Services())).write_rows(FlowTable(), 0.0)
+    assert out.getvalue().startswith("0 flows  TX"), out.getvalue()
+
+
+# -- numbers are never cut ------------------------------------------------------------
+
+@pytest.mark.parametrize("view", ["flows", "host"])
+@pytest.mark.parametrize("width", [120, None])
+def test_large_raw_counters_widen_their_column(view, width):
+    _when, flows = flows_of("mixed.rec")
+    i = next(i for i, f in enumerate(flows) if f.dport == 5001)
+    fields = list(flows[i])
+    fields[BYTES_ORIG] = 148064812345
+    flows[i] = tuple.__new__(TableFlow, fields)
+    t = FlowTable()
+    t.apply(flows, 100.0, 0.0)
+    out = io.StringIO()
+    opts = cli.parse(["-c", "--loopback", "--units", "raw", "--view", view])
+    TextFrames(out, opts, Enrichment(Services()), width=width).write_rows(t, 0.0)
+    lines = out.getvalue().splitlines()
+    want = 148064812345 if view == "flows" else groups(t, "host")["127.0.0.1"].bytes_tx
+    assert any((" %dB " % want) in l + " " for l in lines[2:]), lines
+    assert not any("\u2026" in l for l in lines), lines
+    if width:
+        assert max(len(l) for l in lines[1:]) <= width, lines
+
+
+def test_process_names_are_cut_before_their_pid():
+    cols = [(vm.Column("process", "PROCESS", 14), 14)]
+    a = vm.Formatter._place({"process": "python3-server/41234"}, cols)
+    b = vm.Formatter._place({"process": "python3-server/41235"}, cols)
+    assert a != b and a == "python3\u2026/41234", (a, b)
+    assert vm.Formatter._place({"process": "a-long-name.example"}, cols) == "a-long-name.e\u2026"
+
+
+# -- labels and filters -----------------------------------------------------------------
+
+def test_hosts_sharing_a_name_are_told_apart_by_family_then_address():
+    t, _ = table("mixed.rec")
+    gs = groups(t, "host", Enrichment(Services(), dns=Names()))
+    named = sorted(l for l in gs if l.startswith("same.example"))
+    assert named == ["same.example (ipv4)", "same.example (ipv6)"], sorted(gs)
+    assert "10.9.0.2" in gs                # unnamed hosts keep the bare address
+    # two addresses of one family under one name: the address as the view shows it
+    t2, _ = table("mixed.rec")
+    names = Names()
+    names.lookup = lambda addr: "rr.example" if addr in ("10.9.0.2", "10.9.0.3") else None
+    st = state_of("--loopback", "--view", "host")
+    fmt = vm.Formatter(st, Enrichment(Services(), dns=names))
+    labels = sorted(g.label for g in vm.build(list(t2), st, fmt))
+    rr = [l for l in labels if l.startswith("rr.example")]
+    assert rr == ["rr.example (ipv4) 10.9.0.2", "rr.example (ipv4) 10.9.0.3"], labels
+    # redacted, the name goes with the address (it names the host as well)
+    st = state_of("--loopback", "--view", "host", "--redact-remote")
+    fmt = vm.Formatter(st, Enrichment(Services(), dns=names))
+    labels = [g.label for g in vm.build(list(t2), st, fmt)]
+    assert not any("rr.example" in l or "10.9.0.2" in l or "10.9.0.3" in l for l in labels), labels
+
+
+def test_processes_group_per_pid_or_per_program_name():
+    t, _ = table("mixed.rec")
+    enrich = Enrichment(Services(), process=Procs())
+    per_pid = groups(t, "process", enrich)
+    per_name = groups(t, "process", enrich, by_name=True)
+    assert set(per_name) == {"curl", "sshd"}, per_name
+    assert {l.split("/")[0] for l in per_pid} == {"curl", "sshd"}
+    assert per_name["curl"].flows == sum(g.flows for l, g in per_pid.items()
+                                         if l.startswith("curl/"))
+    key = per_name["curl"].key
+    assert [r.entry.dport for r in t if agg.in_group(r, "process", key, enrich)] == [5001]
+    st = state_of("--loopback", "--view", "process")
+    st.by_name = True
+    assert {g.label for g in vm.build(list(t), st, vm.Formatter(st, enrich))} == {"curl", "sshd"}
+
+
+def test_protocol_filter_names_what_is_shown():
+    assert state_of("-T", "-U").filters_text().startswith("only tcp,udp ")
+    st = state_of("--loopback")
+    assert st.filters_text() == ""
+    st.toggle_group("U")
+    assert st.filters_text() == "only tcp,dccp,icmp,sctp,other"
+
+
+def test_interface_filters_are_listed_with_the_others():
+    text = state_of("--in-iface", "eth0", "--out-iface", "wan+").filters_text()
+    assert "in eth0" in text and "out wan+" in text, text
+
+
+def test_once_without_timestamps_shows_no_age():
+    t, when = table("acct_off.rec")
+    row = next(iter(t))
+    assert row.age_approx
+    once = vm.Formatter(state_of("--once"), Enrichment(Services()))
+    live = vm.Formatter(state_of(), Enrichment(Services()))
+    assert once.cells(row, when)["age"] == "-"
+    assert live.cells(row, when)["age"].endswith("~")
+
+
+@pytest.mark.parametrize("flag", [["--active"], ["--threshold", "10k"]])
+def test_once_refuses_rate_filters(flag, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.parse(["--once"] + flag)
+    assert exc.value.code == 2
+    assert "snapshot" in capsys.readouterr().err
