@@ -224,3 +224,72 @@ def _epoch(text):
     date, _, frac = text.partition(".")
     t = calendar.timegm(time.strptime(date, "%Y-%m-%dT%H:%M:%S"))
     return t + (int(frac) / 1000.0 if frac else 0.0)
+
+
+def test_ipfixdump_reads_the_captured_stream_without_complaint(exported):
+    _need("ipfixDump")
+    size = os.path.getsize(exported["capfile"])
+    assert size > 0
+    run = subprocess.run(["ipfixDump", "--in", exported["capfile"]], capture_output=True,
+                         text=True, timeout=60)
+    print(run.stdout[-3000:], run.stderr[-2000:])
+    assert run.returncode == 0, run.stderr
+    assert "sequence" not in run.stderr.lower() and "error" not in run.stderr.lower(), run.stderr
+    assert "warning" not in (run.stdout + run.stderr).lower()
+
+
+NFACCTD_PORT = 19997
+# pmacct's custom primitives: the ntop process elements flowtop sends (PEN 35632)
+PRIMITIVES = """\
+name=src_proc_name field_type=35632:169 len=vlen semantics=str
+name=src_proc_pid field_type=35632:168 len=4 semantics=u_int
+name=dst_proc_name field_type=35632:376 len=vlen semantics=str
+name=dst_proc_pid field_type=35632:375 len=4 semantics=u_int
+"""
+NFACCTD_CONF = """\
+daemonize: false
+nfacctd_ip: 127.0.0.1
+nfacctd_port: %d
+aggregate_primitives: %s
+plugins: print
+aggregate: src_host, dst_host, src_port, dst_port, proto, src_proc_name, src_proc_pid, \
+dst_proc_name, dst_proc_pid
+print_output: json
+print_output_file: %s
+print_refresh_time: 1
+print_output_file_append: true
+"""
+
+
+def test_nfacctd_decodes_the_process_elements_of_local_flows(tmp_path):
+    _need("nfacctd")
+    from tests.nsutil import Netns, populate
+    os.chmod(str(tmp_path), 0o755)
+    prim, conf, out = tmp_path / "prim.lst", tmp_path / "nfacctd.conf", tmp_path / "out.json"
+    prim.write_text(PRIMITIVES)
+    conf.write_text(NFACCTD_CONF % (NFACCTD_PORT, prim, out))
+    with Netns("i14p") as ns:
+        ports = populate(ns)
+        traffic_pid = ns.procs[0].pid
+        acct = ns.popen("nfacctd", "-f", str(conf), stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT, text=True)
+        time.sleep(1.0)
+        flowtop = ns.popen(sys.executable, "-m", "flowtop", "--ipfix",
+                           "127.0.0.1:%d" % NFACCTD_PORT, "--ipfix-active-timeout", "1",
+                           "-n", "-G", env=dict(os.environ, PYTHONPATH=REPO),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert wait_for(lambda: out.exists() and b"nfacctd" in out.read_bytes(), 20), (
+            _stop(acct)[0])
+        _stop(flowtop)
+        _stop(acct)
+        rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    tcp4 = [r for r in rows if r["ip_proto"] == "tcp" and r["port_src"] == ports["tcp4"]]
+    assert tcp4, rows
+    for r in tcp4:              # both ends are the traffic child
+        assert (r["src_proc_name"], int(r["src_proc_pid"])) == ("python3", traffic_pid), r
+        assert (r["dst_proc_name"], int(r["dst_proc_pid"])) == ("python3", traffic_pid), r
+    to_collector = [r for r in rows if r["port_dst"] == NFACCTD_PORT]
+    assert to_collector and all(r["dst_proc_name"] == "nfacctd" for r in to_collector), rows
+    assert all(int(r["dst_proc_pid"]) == acct.pid for r in to_collector), (acct.pid, rows)
+    pings = [r for r in rows if r["ip_proto"] == "icmp"]
+    assert pings and all(r["src_proc_name"] == "" for r in pings)       # no process: left out
