@@ -72,8 +72,9 @@ class UdpSender:
     or slow costs the datagrams (counted in ``dropped``), nothing else."""
 
     def __init__(self, host, port):
+        # bytes: a str host goes through the idna codec, absent on python3-light
         family, kind, proto, _name, addr = socket.getaddrinfo(
-            host, port, 0, socket.SOCK_DGRAM, socket.IPPROTO_UDP)[0]
+            host.encode("ascii", "replace"), port, 0, socket.SOCK_DGRAM, socket.IPPROTO_UDP)[0]
         self.sock = socket.socket(family, kind, proto)
         self.sock.setblocking(False)
         self.sock.connect(addr)
