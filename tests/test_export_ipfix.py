@@ -241,3 +241,60 @@ def test_a_replayed_recording_exports_under_python3_light_with_the_recorded_coun
             assert sum(r["octetDeltaCount"] for r in got) == e[side]["bytes"], (e, mine)
             assert sum(r["packetDeltaCount"] for r in got) == e[side]["packets"], (e, mine)
         assert {r["flowEndReason"] for r in mine} == {ipfix.END_FORCED}      # at the end
+
+
+class _Source:
+    live = True
+
+    def __init__(self, tables):
+        self.tables = tables
+        self.dumps = 0
+
+    def snapshot(self, wants="list", tail=None):
+        flows = self.tables[min(self.dumps, len(self.tables) - 1)]
+        self.dumps += 1
+        return 1000.0 + self.dumps, iter(flows)
+
+
+class _Events:
+    def __init__(self, batches):
+        self.batches = list(batches)
+
+    def drain(self):
+        return self.batches.pop(0) if self.batches else ([], False)
+
+    def stop(self):
+        pass
+
+
+class _Opts:
+    interval = 1.0
+
+
+def test_an_event_overflow_is_said_and_resynchronised_by_a_dump_with_forced_ends():
+    from flowtop.export.runner import IpfixSink, Runner
+    from flowtop.table import TableFlow
+    a = TableFlow(**flow().as_dict())
+    b = TableFlow(**flow(key=b"k2", id=8, sport=1001, reply_dport=1001).as_dict())
+    sent, said = [], []
+    x = IpfixExporter(sent.append, active_timeout=100.0)
+    sink = IpfixSink(x, sender=None)
+    sink.period = 100.0
+    source = _Source([[a, b], [b], [b], [b]])
+    events = _Events([([], False), ([], True)])        # the second drain: ENOBUFS
+    clock = [0.0]
+
+    def sleep(s):
+        clock[0] += 0.25
+        if clock[0] > 1.0:
+            raise KeyboardInterrupt
+
+    r = Runner(source, _Opts(), None, [sink], said.append, events=events,
+               monotonic=lambda: clock[0], clock=lambda: 1000.0 + clock[0], sleep=sleep)
+    with pytest.raises(KeyboardInterrupt):
+        r.run()
+    assert r.resyncs == 1 and any("ENOBUFS" in line for line in said), said
+    assert source.dumps >= 2                        # the start, then the resync at once
+    _, recs = parse_all(sent)
+    ends = {(r["flowId"], r["flowEndReason"]) for _, r in recs}
+    assert (7, ipfix.END_FORCED) in ends            # a: gone at the resync dump
