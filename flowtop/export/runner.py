@@ -184,6 +184,9 @@ def run(source, opts, stdout, say, enrich, make_writer):
     try:
         if opts.ipfix:
             sinks.append(ipfix_sink(opts, enrich))
+        if opts.syslog:
+            from .syslog import SyslogSender, SyslogSink
+            sinks.append(SyslogSink(SyslogSender(opts.syslog), enrich))
         if opts.metrics or opts.metrics_file:
             from .metrics import metrics_sink
             sinks.append(metrics_sink(opts, enrich, source))
