@@ -298,3 +298,22 @@ def test_an_event_overflow_is_said_and_resynchronised_by_a_dump_with_forced_ends
     _, recs = parse_all(sent)
     ends = {(r["flowId"], r["flowEndReason"]) for _, r in recs}
     assert (7, ipfix.END_FORCED) in ends            # a: gone at the resync dump
+
+
+def test_messages_leave_at_the_pace_in_order_and_none_is_lost():
+    from flowtop.export import exporter as ex
+    sent = []
+    x = IpfixExporter(sent.append, active_timeout=10.0, pace=1000.0)
+    flows = [flow(key=b"k%d" % i, id=i, sport=2000 + i, reply_dport=2000 + i) for i in range(3000)]
+    x.dump(Table([Row(f) for f in flows]), 100.0, 1_700_000_100.0)    # all due: older than 10 s
+    x.flush(100.0, 1_700_000_100.0)
+    assert len(sent) == ex.BURST and x.backlog > 0
+    x.flush(100.01, 1_700_000_100.0)                   # 10 ms at 1000/s: 10 more
+    assert len(sent) == ex.BURST + 10
+    now = [100.01]
+    x.drain(lambda: now[0], lambda s: now.__setitem__(0, now[0] + s))
+    assert x.backlog == 0
+    headers, recs = parse_all(sent)
+    assert len(recs) == 6000                            # both directions of every flow
+    seqs = [h["sequence"] for h in headers]
+    assert seqs == sorted(seqs) and seqs[0] == 0

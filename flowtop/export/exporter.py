@@ -11,6 +11,7 @@ the runner dumps every quarter timeout) and when the flow ends: a DESTROY
 event (final counters), or a full dump that no longer lists it.
 """
 
+import collections
 import errno
 import socket
 
@@ -28,6 +29,12 @@ _ENDED_STATES = {
     u.IPPROTO_DCCP: frozenset((u.CT_DCCP_CLOSEREQ, u.CT_DCCP_CLOSING, u.CT_DCCP_TIMEWAIT)),
 }
 _SEEN_REPLY = 1 << u.IPS_SEEN_REPLY_BIT
+
+# Datagrams a second, at most BURST at once: a collector's default socket
+# buffer (208 KiB) holds ~150 of 1400 bytes; 25k due flows at a dump make ~1,500.
+PACE = 4000.0
+BURST = 64
+MAX_BACKLOG = 200000      # messages (~280 MB at 1400 B): beyond, the oldest go
 
 
 def _other(st, e):
@@ -120,7 +127,7 @@ class IpfixExporter:
     ``ifname(index)`` -> interface name or None."""
 
     def __init__(self, send, domain=0, mtu=1400, active_timeout=60.0, template_refresh=60.0,
-                 info_of=None, ifname=None):
+                 info_of=None, ifname=None, pace=PACE):
         self.send = send
         self.domain = domain
         self.mtu = mtu
@@ -133,6 +140,11 @@ class IpfixExporter:
         self.sequence = 0
         self.records = 0          # data records sent, all told
         self.messages = 0
+        self.overflowed = 0       # messages dropped unsent (MAX_BACKLOG)
+        self.pace = pace
+        self._out = collections.deque()
+        self._tokens = 0.0
+        self._paced = None
         self._items = []
         self._announced = set()
         self._if_announced = set()
@@ -281,21 +293,48 @@ class IpfixExporter:
 
     # -- messages ----------------------------------------------------------------------
     def flush(self, mono, wall):
-        """Send what is queued; first the templates again (and the interface
-        names) when the refresh interval has passed."""
+        """Pack what is queued into messages (first the templates again, and
+        the interface names, when the refresh interval has passed) and send
+        as many as the pace allows; the rest wait for the next flush."""
         if self._refreshed is None or mono - self._refreshed >= self.template_refresh:
             if self._refreshed is not None:
                 self._refresh()
             self._refreshed = mono
-        if not self._items:
-            return
-        items, self._items = self._items, []
-        messages, self.sequence = ie.pack_messages(items, self.mtu, self.domain, self.sequence,
-                                                   wall)
-        self.records += sum(1 for item in items if item[2])
-        for m in messages:
-            self.send(m)
-        self.messages += len(messages)
+        if self._items:
+            items, self._items = self._items, []
+            messages, self.sequence = ie.pack_messages(items, self.mtu, self.domain,
+                                                       self.sequence, wall)
+            self.records += sum(1 for item in items if item[2])
+            self._out.extend(messages)
+            while len(self._out) > MAX_BACKLOG:       # a collector this slow loses the oldest
+                self._out.popleft()
+                self.overflowed += 1
+        self._send_paced(mono)
+
+    def _send_paced(self, mono):
+        if self._paced is None:
+            self._tokens = float(BURST)
+        else:
+            self._tokens = min(float(BURST), self._tokens + (mono - self._paced) * self.pace)
+        self._paced = mono
+        out = self._out
+        while out and self._tokens >= 1.0:
+            self.send(out.popleft())
+            self.messages += 1
+            self._tokens -= 1.0
+
+    @property
+    def backlog(self):
+        """Messages packed but not sent yet."""
+        return len(self._out)
+
+    def drain(self, monotonic, sleep, limit=10.0):
+        """Send the backlog at the pace, for ``limit`` seconds at most (exit)."""
+        end = monotonic() + limit
+        while self._out and monotonic() < end:
+            self._send_paced(monotonic())
+            if self._out:
+                sleep(BURST / self.pace)
 
     def _refresh(self):
         head = []

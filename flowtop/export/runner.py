@@ -15,6 +15,7 @@ from ..table import FlowTable
 
 TICK = 0.25          # seconds between event drains: the latency of a final record
 SAY_EVERY = 60.0     # seconds between two lines about lost events
+TICK_BACKLOG = 0.016  # while messages wait for their pace (exporter.BURST / PACE)
 
 
 def dump_period(opts, sinks, writer):
@@ -113,7 +114,8 @@ class Runner:
                     if getattr(self.source, "finished", False):
                         break
                     continue
-                self.sleep(max(0.0, min(TICK, next_dump - self.monotonic())))
+                tick = TICK_BACKLOG if any(getattr(s, "backlog", 0) for s in self.sinks) else TICK
+                self.sleep(max(0.0, min(tick, next_dump - self.monotonic())))
         finally:
             self._stop()
 
@@ -145,10 +147,11 @@ class IpfixSink:
     """An IpfixExporter as a runner sink: dumps every quarter of the active
     timeout, so a flow is reported within 1.25 timeouts."""
 
-    def __init__(self, exporter, sender):
+    def __init__(self, exporter, sender, monotonic=time.monotonic, sleep=time.sleep):
         self.exporter = exporter
         self.sender = sender
         self.period = exporter.active_timeout / 4
+        self.monotonic, self.sleep = monotonic, sleep
 
     def event(self, kind, e, mono, wall):
         self.exporter.event(kind, e, mono, wall)
@@ -159,8 +162,14 @@ class IpfixSink:
     def flush(self, mono, wall):
         self.exporter.flush(mono, wall)
 
+    @property
+    def backlog(self):
+        return self.exporter.backlog
+
     def finish(self, table, mono, wall):
         self.exporter.finish(table, mono, wall)
+        self.exporter.flush(mono, wall)
+        self.exporter.drain(self.monotonic, self.sleep)
 
     def close(self):
         self.sender.close()
