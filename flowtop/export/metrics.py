@@ -63,8 +63,9 @@ class MetricsSink:
         self.table_max = table_max
         self.path = path
         self.period = period
-        self._last = {}            # flow key -> (bo, po, br, pr, process, in, out)
+        self._last = {}            # flow key -> (bo, po, br, pr, process, in, out, country)
         self.by_process = _Bounded()
+        self.by_country = _Bounded()
         self.by_iface = _Bounded()
         self._flows = {}
         self._count = 0
@@ -73,28 +74,33 @@ class MetricsSink:
     def _labels(self, e):
         enrich = self.enrich
         if enrich is None:
-            return "unknown", None, None
+            return "unknown", None, None, None
         p = enrich.proc(e)
         name = (getattr(p, "name", None) or "unknown") if p is not None else "unknown"
         iin, iout = enrich.ifaces_of(e)
-        return name, iin, iout
+        country = None
+        if enrich.geo is not None:      # the remote end's: sent to / received from there
+            country = getattr(enrich.geo_of(enrich.remote_of(e)), "country", None) or "unknown"
+        return name, iin, iout, country
 
     def _add(self, e, last, final=False):
         bo, po, br, pr = e.bytes_orig, e.packets_orig, e.bytes_reply, e.packets_reply
         if bo is None or po is None or br is None or pr is None:
             return None
         if last is None:
-            proc, iin, iout = self._labels(e)
+            proc, iin, iout, country = self._labels(e)
             d = (bo, po, br, pr)
         else:
-            proc, iin, iout = last[4], last[5], last[6]
+            proc, iin, iout, country = last[4], last[5], last[6], last[7]
             d = (bo - last[0], po - last[1], br - last[2], pr - last[3])
             if min(d) < 0:
                 d = (bo, po, br, pr)
         if any(d):
-            t = self.by_process.slot(proc)
-            for i in range(4):
-                t[i] += d[i]
+            for totals, label in ((self.by_process, proc), (self.by_country, country)):
+                if label is not None:
+                    t = totals.slot(label)
+                    for i in range(4):
+                        t[i] += d[i]
             # orig bytes arrive on the in interface and leave by the out one; replies back
             for name, rx, tx in ((iin, (d[0], d[1]), (d[2], d[3])),
                                  (iout, (d[2], d[3]), (d[0], d[1]))):
@@ -104,7 +110,7 @@ class MetricsSink:
                     t[1] += rx[1]
                     t[2] += tx[0]
                     t[3] += tx[1]
-        return (bo, po, br, pr, proc, iin, iout)
+        return (bo, po, br, pr, proc, iin, iout, country)
 
     def event(self, kind, e, mono, wall):
         if kind == "destroy":
@@ -166,6 +172,13 @@ class MetricsSink:
                          [({"process": p, "direction": d}, t[idx + off])
                           for p, t in sorted(self.by_process.items())
                           for d, off in (("orig", 0), ("reply", 2))]))
+            if self.by_country:
+                fams.append(("flowtop_country_%s_total" % what, "counter",
+                             "%s of flows by the remote end's country (GeoIP), orig and reply "
+                             "direction." % what,
+                             [({"country": c, "direction": d}, t[idx + off])
+                              for c, t in sorted(self.by_country.items())
+                              for d, off in (("orig", 0), ("reply", 2))]))
             fams.append(("flowtop_interface_%s_total" % what, "counter",
                          "%s of flows received (rx) and sent (tx) per interface." % what,
                          [({"interface": i, "direction": d}, t[idx + off])

@@ -66,3 +66,53 @@ def test_metrics_pass_promtool_match_the_kernel_and_survive_flow_ends(tmp_path):
         assert _value(after_text, "flowtop_conntrack_entries") == count - 1
         p.terminate()
         p.communicate(timeout=20)
+
+
+PROM_CONF = """\
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: flowtop
+    static_configs:
+      - targets: ["127.0.0.1:%d"]
+"""
+
+
+def test_a_prometheus_server_in_the_namespace_scrapes_flowtop(tmp_path):
+    import json
+    if shutil.which("prometheus") is None:
+        pytest.skip("needs prometheus (Debian package prometheus; scripts/test-deps.sh)")
+    os.chmod(str(tmp_path), 0o777)
+    conf = tmp_path / "prometheus.yml"
+    conf.write_text(PROM_CONF % PORT)
+    web = "127.0.0.1:19992"
+    with Netns("i14q") as ns:
+        populate(ns)
+        ns.popen(sys.executable, "-m", "flowtop", "--metrics", "127.0.0.1:%d" % PORT, "-n", "-G",
+                 "-t", "0.5", env=dict(os.environ, PYTHONPATH=REPO),
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ns.popen("prometheus", "--config.file=%s" % conf,
+                 "--storage.tsdb.path=%s" % (tmp_path / "data"), "--web.listen-address=" + web,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def query(q):
+            out = ns.run("curl", "-sf", "--get", "--data-urlencode", "query=" + q,
+                         "http://%s/api/v1/query" % web, check=False).stdout
+            try:
+                res = json.loads(out)["data"]["result"]
+            except (ValueError, KeyError):
+                return None
+            return float(res[0]["value"][1]) if res else None
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and query('up{job="flowtop"}') != 1.0:
+            time.sleep(0.5)
+        assert query('up{job="flowtop"}') == 1.0
+        entries = None
+        while time.monotonic() < deadline and entries is None:
+            entries = query("flowtop_conntrack_entries")
+            time.sleep(0.5)
+        count = int(ns.run("conntrack", "-C").stdout.split()[0])
+        # prometheus' and curl's own connections come and go: the count is near, not equal
+        assert entries is not None and abs(entries - count) <= 10, (entries, count)
+        assert query('sum(flowtop_flows{proto="tcp"})') >= 3
