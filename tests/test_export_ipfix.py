@@ -208,7 +208,7 @@ def test_bad_collector_targets_are_refused(text):
         parse_target(text, 4739)
 
 
-def test_a_replayed_recording_exports_under_python3_light_with_the_recorded_counters():
+def test_a_replayed_recording_exports_under_python3_light_beside_json_with_the_recorded_counters():
     """No root: --replay of a recorded dump, flowtop under the python3-light
     import blocker, records received on a local UDP socket and summed per
     direction against the recording's ``conntrack -L`` text."""
@@ -220,8 +220,13 @@ def test_a_replayed_recording_exports_under_python3_light_with_the_recorded_coun
     rx.settimeout(0.5)
     port = rx.getsockname()[1]
     run = lightenv.flowtop("--replay", lightenv.MIXED, "--ipfix", "127.0.0.1:%d" % port,
-                           "--ipfix-domain", "77", "-n", "-G")
+                           "--ipfix-domain", "77", "-n", "-G", "--json")
     assert run.returncode == 0, run.stderr
+    import json
+    lines = [json.loads(l) for l in run.stdout.splitlines()]        # --json beside the export
+    assert len(lines) == 14 and {l["id"] for l in lines} == {
+        e["ctid"] for e in ctparse.parse(open(os.path.join(lightenv.FIXTURES,
+                                                           "mixed.conntrack.txt")).read())}
     messages = []
     try:
         while True:
