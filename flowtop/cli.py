@@ -216,9 +216,23 @@ def _int_range(low, high):
     return parse
 
 
+def _checked(module, fn, *args):
+    """An argparse type that checks a target with flowtop.export's parser
+    (imported only when the option is given: start-up cost on a router)."""
+    def parse(text):
+        import importlib
+        try:
+            getattr(importlib.import_module("flowtop.export." + module), fn)(text, *args)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+    return parse
+
+
 def add_export_options(p):
     e = p.add_argument_group("export (headless; beside --json/--csv/-c if given)")
     e.add_argument("--ipfix", metavar="HOST[:PORT]",
+                   type=_checked("exporter", "parse_target", 4739),
                    help="send IPFIX flow records over UDP to a collector (port 4739 by "
                         "default; [v6addr]:port)")
     e.add_argument("--ipfix-active-timeout", type=positive_float, default=60.0,
@@ -230,11 +244,11 @@ def add_export_options(p):
                    help="IPFIX observation domain id (default 0)")
     e.add_argument("--ipfix-template-refresh", type=positive_float, default=60.0,
                    metavar="SECONDS", help="resend the templates every SECONDS (default 60)")
-    e.add_argument("--metrics", metavar="[ADDR]:PORT",
+    e.add_argument("--metrics", metavar="[ADDR]:PORT", type=_checked("metrics", "parse_listen"),
                    help="serve Prometheus metrics over HTTP on ADDR:PORT")
     e.add_argument("--metrics-file", metavar="PATH",
                    help="write Prometheus metrics to PATH (node_exporter textfile; atomic)")
-    e.add_argument("--syslog", metavar="TARGET",
+    e.add_argument("--syslog", metavar="TARGET", type=_checked("syslog", "parse_target"),
                    help="flow start/end events as RFC 5424 syslog with JSON to "
                         "udp://HOST:PORT, tcp://HOST:PORT or unix:PATH")
     e.add_argument("-q", "--quiet", action="store_true",

@@ -322,3 +322,36 @@ def test_messages_leave_at_the_pace_in_order_and_none_is_lost():
     assert len(recs) == 6000                            # both directions of every flow
     seqs = [h["sequence"] for h in headers]
     assert seqs == sorted(seqs) and seqs[0] == 0
+
+
+@pytest.mark.parametrize("argv,why", [
+    (["--ipfix", "host:99999"], "bad port"),
+    (["--metrics", "nowhere"], "bad port"),
+    (["--syslog", "ftp://x"], "syslog target must be"),
+    (["--ipfix", "host", "--once"], "not with --once"),
+])
+def test_bad_export_options_are_refused_at_parse_time(argv, why, capsys):
+    from flowtop import cli
+    with pytest.raises(SystemExit) as exit_:
+        cli.parse(argv)
+    assert exit_.value.code == 2 and why in capsys.readouterr().err
+
+
+def test_a_replayed_recording_without_accounting_exports_no_counter_fields():
+    from tests.routerpy import lightenv
+    import os
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(0.5)
+    run = lightenv.flowtop("--replay", os.path.join(lightenv.FIXTURES, "acct_off.rec"),
+                           "--ipfix", "127.0.0.1:%d" % rx.getsockname()[1], "-n", "-G")
+    assert run.returncode == 0, run.stderr
+    messages = []
+    try:
+        while True:
+            messages.append(rx.recv(65535))
+    except socket.timeout:
+        pass
+    rx.close()
+    _, recs = parse_all(messages)
+    assert recs and not any("octetDeltaCount" in r or "packetDeltaCount" in r for _, r in recs)

@@ -47,7 +47,7 @@ class _Bounded(dict):
             label = "other"
         t = self.get(label)
         if t is None:
-            t = self[label] = [0, 0, 0, 0]      # bytes orig, packets orig, bytes reply, packets reply
+            t = self[label] = [0, 0, 0, 0]      # bytes, packets orig; bytes, packets reply
         return t
 
 

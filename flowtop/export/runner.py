@@ -178,7 +178,10 @@ class IpfixSink:
 def ipfix_sink(opts, enrich):
     from .exporter import IpfixExporter, UdpSender, flow_info, parse_target
     host, port = parse_target(opts.ipfix, 4739)
-    sender = UdpSender(host, port)
+    try:
+        sender = UdpSender(host, port)
+    except OSError as exc:      # said as "--ipfix HOST: reason" (app.explain)
+        raise OSError(exc.errno, exc.strerror or str(exc), "--ipfix " + opts.ipfix) from None
     info_of, ifname = flow_info(enrich) if enrich is not None else (None, None)
     exporter = IpfixExporter(sender, domain=opts.ipfix_domain, mtu=opts.ipfix_mtu,
                              active_timeout=opts.ipfix_active_timeout,
