@@ -208,25 +208,15 @@ def test_bad_collector_targets_are_refused(text):
         parse_target(text, 4739)
 
 
-def test_a_replayed_recording_exports_under_python3_light_beside_json_with_the_recorded_counters():
-    """No root: --replay of a recorded dump, flowtop under the python3-light
-    import blocker, records received on a local UDP socket and summed per
-    direction against the recording's ``conntrack -L`` text."""
-    import os
-    from tests import ctparse
+def replay_to_socket(recording, *args):
+    """``flowtop --replay RECORDING --ipfix`` to a local UDP socket, under the
+    python3-light blocker: (the run, [messages received])."""
     from tests.routerpy import lightenv
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind(("127.0.0.1", 0))
     rx.settimeout(0.5)
-    port = rx.getsockname()[1]
-    run = lightenv.flowtop("--replay", lightenv.MIXED, "--ipfix", "127.0.0.1:%d" % port,
-                           "--ipfix-domain", "77", "-n", "-G", "--json")
-    assert run.returncode == 0, run.stderr
-    import json
-    lines = [json.loads(l) for l in run.stdout.splitlines()]        # --json beside the export
-    assert len(lines) == 14 and {l["id"] for l in lines} == {
-        e["ctid"] for e in ctparse.parse(open(os.path.join(lightenv.FIXTURES,
-                                                           "mixed.conntrack.txt")).read())}
+    run = lightenv.flowtop("--replay", recording, "--ipfix", "127.0.0.1:%d" % rx.getsockname()[1],
+                           "-n", "-G", *args)
     messages = []
     try:
         while True:
@@ -234,6 +224,23 @@ def test_a_replayed_recording_exports_under_python3_light_beside_json_with_the_r
     except socket.timeout:
         pass
     rx.close()
+    return run, messages
+
+
+def test_a_replayed_recording_exports_under_python3_light_beside_json_with_the_recorded_counters():
+    """No root: --replay of a recorded dump, flowtop under the python3-light
+    import blocker, records received on a local UDP socket and summed per
+    direction against the recording's ``conntrack -L`` text."""
+    import os
+    from tests import ctparse
+    from tests.routerpy import lightenv
+    run, messages = replay_to_socket(lightenv.MIXED, "--ipfix-domain", "77", "--json")
+    assert run.returncode == 0, run.stderr
+    import json
+    lines = [json.loads(l) for l in run.stdout.splitlines()]        # --json beside the export
+    assert len(lines) == 14 and {l["id"] for l in lines} == {
+        e["ctid"] for e in ctparse.parse(open(os.path.join(lightenv.FIXTURES,
+                                                           "mixed.conntrack.txt")).read())}
     headers, recs = parse_all(messages)
     assert {h["domain"] for h in headers} == {77}
     with open(os.path.join(lightenv.FIXTURES, "mixed.conntrack.txt")) as f:
@@ -338,20 +345,9 @@ def test_bad_export_options_are_refused_at_parse_time(argv, why, capsys):
 
 
 def test_a_replayed_recording_without_accounting_exports_no_counter_fields():
-    from tests.routerpy import lightenv
     import os
-    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rx.bind(("127.0.0.1", 0))
-    rx.settimeout(0.5)
-    run = lightenv.flowtop("--replay", os.path.join(lightenv.FIXTURES, "acct_off.rec"),
-                           "--ipfix", "127.0.0.1:%d" % rx.getsockname()[1], "-n", "-G")
+    from tests.routerpy import lightenv
+    run, messages = replay_to_socket(os.path.join(lightenv.FIXTURES, "acct_off.rec"))
     assert run.returncode == 0, run.stderr
-    messages = []
-    try:
-        while True:
-            messages.append(rx.recv(65535))
-    except socket.timeout:
-        pass
-    rx.close()
     _, recs = parse_all(messages)
     assert recs and not any("octetDeltaCount" in r or "packetDeltaCount" in r for _, r in recs)
