@@ -351,3 +351,15 @@ def test_a_replayed_recording_without_accounting_exports_no_counter_fields():
     assert run.returncode == 0, run.stderr
     _, recs = parse_all(messages)
     assert recs and not any("octetDeltaCount" in r or "packetDeltaCount" in r for _, r in recs)
+
+
+def test_a_flow_born_and_ended_between_dumps_starts_at_the_kernels_start_time():
+    born = flow(start=None, bytes_orig=None, packets_orig=None, bytes_reply=None,
+                packets_reply=None)                  # NEW events carry no timestamp, no counters
+    died = flow(start=1_700_000_000_500_000_000, stop=1_700_000_003_000_000_000, state=None)
+    _, recs = run_exporter([
+        lambda x: x.event("new", born, 5.0, 1_700_000_002.0),
+        lambda x: (x.event("destroy", died, 6.0, 1_700_000_003.2), x.flush(6.0, 0)),
+    ])
+    assert [(r["flowStartMilliseconds"], r["flowEndMilliseconds"]) for _, r in recs] == [
+        (1_700_000_000_500, 1_700_000_003_000)] * 2

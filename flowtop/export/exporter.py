@@ -221,6 +221,8 @@ class IpfixExporter:
             st = _State(e, mono, wall)
             if ended is not None and not _other(ended, e):
                 st = ended            # ended by a dump: report only what is left
+        if not st.sent and e.start:
+            st.since_ms = e.start // 1000000      # NEW events carry no timestamp; DESTROY does
         last = st.entry
         if e.state is None and last.state is not None:
             reason = end_reason(last)         # DESTROY events carry no protocol state
