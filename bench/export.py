@@ -20,10 +20,8 @@ See bench/README.md.
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)

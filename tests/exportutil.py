@@ -15,8 +15,8 @@ import subprocess
 import sys
 import time
 
-from tests.kernel.test_iface_kernel import (CLIENT4, CLIENT6, ROUTER_S4, SERVER4, SERVER6,
-                                            Topology)
+from tests.kernel.test_iface_kernel import (  # noqa: F401 (addresses re-exported)
+    CLIENT4, CLIENT6, ROUTER_S4, SERVER4, SERVER6, Topology)
 
 ROUTER_RULESET = """\
 table inet i14_fwd {

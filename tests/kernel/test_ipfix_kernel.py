@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ import time
 import pytest
 
 from tests import ctparse
-from tests.exportutil import (CLIENT4, CLIENT6, ROUTER_S4, SERVER4, SERVER6, TCP_PORT, UDP_PORT,
+from tests.exportutil import (CLIENT4, CLIENT6, ROUTER_S4, SERVER4, SERVER6, UDP_PORT,
                               NatTopology, wait_for)
 from tests.nsutil import REPO, kernel_ready
 
@@ -107,10 +106,8 @@ def exported():
         ended = time.time()
         time.sleep(0.5)
         _stop(nfcapd)
-        cap_proc = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         r.run(sys.executable, "-c", "import socket; socket.socket(socket.AF_INET, "
               "socket.SOCK_DGRAM).sendto(b'stop', ('127.0.0.1', %d))" % CAPTURE_PORT)
-        cap_proc.close()
         cap.wait(10)
         names = {"rc0": t.ifindex("rc0"), "rs0": t.ifindex("rs0")}
         nfdump = subprocess.run(["nfdump", "-R", flowdir, "-o", "json"], capture_output=True,
