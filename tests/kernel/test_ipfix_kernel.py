@@ -275,10 +275,11 @@ def test_nfacctd_decodes_the_process_elements_of_local_flows(tmp_path):
                            "127.0.0.1:%d" % NFACCTD_PORT, "--ipfix-active-timeout", "1",
                            "-n", "-G", env=dict(os.environ, PYTHONPATH=REPO),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert wait_for(lambda: out.exists() and b"nfacctd" in out.read_bytes(), 20), (
-            _stop(acct)[0])
+        time.sleep(3.0)                  # records at the 1 s active timeout, then at exit
         _stop(flowtop)
-        _stop(acct)
+        time.sleep(0.5)
+        log = _stop(acct, signal.SIGINT)[0]    # nfacctd writes its cache out as it stops
+        assert wait_for(lambda: out.exists() and b"nfacctd" in out.read_bytes(), 10), log
         rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
     tcp4 = [r for r in rows if r["ip_proto"] == "tcp" and r["port_src"] == ports["tcp4"]]
     assert tcp4, rows
