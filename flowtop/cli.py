@@ -255,22 +255,21 @@ def add_export_options(p):
                    help="headless: no screen and no text (for services)")
 
 
-def export_options(ns, p=None):
-    """The EXPORT_FIELDS of an argparse namespace, checked."""
+def export_options(ns):
+    """The EXPORT_FIELDS of an argparse namespace, checked (argparse's exit 2)."""
     values = dict(ipfix=ns.ipfix, ipfix_active_timeout=ns.ipfix_active_timeout,
                   ipfix_mtu=ns.ipfix_mtu, ipfix_domain=ns.ipfix_domain,
                   ipfix_template_refresh=ns.ipfix_template_refresh, metrics=ns.metrics,
                   metrics_file=ns.metrics_file, syslog=ns.syslog, quiet=ns.quiet)
     exporting = ns.ipfix or ns.metrics or ns.metrics_file or ns.syslog or ns.quiet
-    if exporting and p is not None and ns.once:
-        p.error("--ipfix/--metrics/--syslog/--quiet run until stopped: not with --once")
+    if exporting and ns.once:
+        build_parser().error("--ipfix/--metrics/--syslog/--quiet run until stopped: not with --once")
     return values
 
 
 def parse(argv=None):
     """argv -> Options (argparse exits 2 with its usage on bad input)."""
-    parser = build_parser()
-    ns = parser.parse_args(argv)
+    ns = build_parser().parse_args(argv)
     families = frozenset(f for f, on in (("ipv4", ns.ipv4), ("ipv6", ns.ipv6)) if on)
     protocols = frozenset(p for dest, _s, _l, protos, _h in PROTOCOL_FLAGS
                           if getattr(ns, dest) for p in protos)
@@ -286,7 +285,7 @@ def parse(argv=None):
         numeric_remote=ns.numeric_remote, in_iface=ns.in_iface, out_iface=ns.out_iface,
         ifaces=ns.ifaces or bool(ns.in_iface or ns.out_iface),
         geoip_conf=ns.geoip_conf, geoip_dir=ns.geoip_dir, process=ns.process,
-        **export_options(ns, parser)
+        **export_options(ns)
     )
 
 
