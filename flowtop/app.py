@@ -280,6 +280,11 @@ def run_refreshing(source, opts, stdout, say, notes, enrich, info):
     live.stream(source, make_writer(opts, stdout, enrich, notes), opts, enrich)
 
 
+def export_wanted(opts):
+    """--ipfix, --metrics, --syslog or --quiet: the headless export loop."""
+    return bool(opts.ipfix or opts.metrics or opts.metrics_file or opts.syslog or opts.quiet)
+
+
 def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
     """Run flowtop with ``opts``; return the exit status.  Never a traceback
     for conditions a user can meet: one line on stderr instead."""
@@ -322,6 +327,9 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
                 try:
                     if opts.once:
                         once(source, opts, stdout, enrich, notes)
+                    elif export_wanted(opts):
+                        from .export import runner
+                        runner.run(source, opts, stdout, say, enrich, make_writer)
                     else:
                         run_refreshing(source, opts, stdout, say, notes, enrich,
                                        {"acct": guard.acct, "timestamp": guard.timestamp})

@@ -20,6 +20,21 @@ PROTOCOL_FLAGS = (
     ("sctp", "-S", "--sctp", ("sctp",), "show SCTP flows"),
 )
 
+# Export options (flowtop.export): defaults so that code building Options
+# without them still works.
+EXPORT_FIELDS = (
+    "ipfix",         # HOST[:PORT] of an IPFIX collector, or None
+    "ipfix_active_timeout",  # seconds between records of a long flow
+    "ipfix_mtu",     # bytes: largest IPFIX message
+    "ipfix_domain",  # observation domain id
+    "ipfix_template_refresh",  # seconds between template resends
+    "metrics",       # [ADDR]:PORT of the Prometheus listener, or None
+    "metrics_file",  # path of a node_exporter textfile, or None
+    "syslog",        # udp://HOST:PORT | tcp://HOST:PORT | unix:PATH, or None
+    "quiet",         # headless: no screen, no text
+)
+EXPORT_DEFAULTS = (None, 60.0, 1400, 0, 60.0, None, None, None, False)
+
 Options = namedtuple("Options", (
     "families",      # frozenset of "ipv4"/"ipv6"; empty = both
     "protocols",     # frozenset of protocol names; empty = every protocol
@@ -56,7 +71,7 @@ Options = namedtuple("Options", (
     "process",       # name the processes of local flows
     "geoip_conf",    # -u: the geoip.conf to read (None: /etc/flowtop, else packaged)
     "geoip_dir",     # -u: where to install; also searched first for databases
-))
+) + EXPORT_FIELDS, defaults=EXPORT_DEFAULTS)
 
 VIEWS = ("flows", "process", "host", "country", "iface")
 
@@ -184,8 +199,72 @@ def build_parser():
                      help="read dumps from a --record FILE instead of the kernel")
     k.add_argument("--no-sysctl", dest="sysctl", action="store_false",
                    help="leave net.netfilter.nf_conntrack_acct/_timestamp alone")
+    add_export_options(p)
     p.add_argument("-v", "--version", action="version", version="flowtop " + __version__)
     return p
+
+
+def _int_range(low, high):
+    def parse(text):
+        try:
+            value = int(text, 0)
+        except ValueError:
+            raise argparse.ArgumentTypeError("not an integer: %r" % text) from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError("must be between %d and %d: %r" % (low, high, text))
+        return value
+    return parse
+
+
+def _checked(module, fn, *args):
+    """An argparse type that checks a target with flowtop.export's parser
+    (imported only when the option is given: start-up cost on a router)."""
+    def parse(text):
+        import importlib
+        try:
+            getattr(importlib.import_module("flowtop.export." + module), fn)(text, *args)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+    return parse
+
+
+def add_export_options(p):
+    e = p.add_argument_group("export (headless; beside --json/--csv/-c if given)")
+    e.add_argument("--ipfix", metavar="HOST[:PORT]",
+                   type=_checked("exporter", "parse_target", 4739),
+                   help="send IPFIX flow records over UDP to a collector (port 4739 by "
+                        "default; [v6addr]:port)")
+    e.add_argument("--ipfix-active-timeout", type=positive_float, default=60.0,
+                   metavar="SECONDS", help="a record of each long flow every SECONDS "
+                                           "(default 60)")
+    e.add_argument("--ipfix-mtu", type=_int_range(256, 65000), default=1400, metavar="BYTES",
+                   help="largest IPFIX message (default 1400)")
+    e.add_argument("--ipfix-domain", type=_int_range(0, 0xFFFFFFFF), default=0, metavar="ID",
+                   help="IPFIX observation domain id (default 0)")
+    e.add_argument("--ipfix-template-refresh", type=positive_float, default=60.0,
+                   metavar="SECONDS", help="resend the templates every SECONDS (default 60)")
+    e.add_argument("--metrics", metavar="[ADDR]:PORT", type=_checked("metrics", "parse_listen"),
+                   help="serve Prometheus metrics over HTTP on ADDR:PORT")
+    e.add_argument("--metrics-file", metavar="PATH",
+                   help="write Prometheus metrics to PATH (node_exporter textfile; atomic)")
+    e.add_argument("--syslog", metavar="TARGET", type=_checked("syslog", "parse_target"),
+                   help="flow start/end events as RFC 5424 syslog with JSON to "
+                        "udp://HOST:PORT, tcp://HOST:PORT or unix:PATH")
+    e.add_argument("-q", "--quiet", action="store_true",
+                   help="headless: no screen and no text (for services)")
+
+
+def export_options(ns):
+    """The EXPORT_FIELDS of an argparse namespace, checked (argparse's exit 2)."""
+    values = dict(ipfix=ns.ipfix, ipfix_active_timeout=ns.ipfix_active_timeout,
+                  ipfix_mtu=ns.ipfix_mtu, ipfix_domain=ns.ipfix_domain,
+                  ipfix_template_refresh=ns.ipfix_template_refresh, metrics=ns.metrics,
+                  metrics_file=ns.metrics_file, syslog=ns.syslog, quiet=ns.quiet)
+    exporting = ns.ipfix or ns.metrics or ns.metrics_file or ns.syslog or ns.quiet
+    if exporting and ns.once:
+        build_parser().error("--ipfix/--metrics/--syslog/--quiet run until stopped: not with --once")
+    return values
 
 
 def parse(argv=None):
@@ -213,6 +292,7 @@ def parse(argv=None):
         numeric_remote=ns.numeric_remote, in_iface=ns.in_iface, out_iface=ns.out_iface,
         ifaces=ns.ifaces or bool(ns.in_iface or ns.out_iface),
         geoip_conf=ns.geoip_conf, geoip_dir=ns.geoip_dir, process=ns.process,
+        **export_options(ns)
     )
 
 

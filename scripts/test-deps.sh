@@ -35,3 +35,20 @@ if [ -n "$aside" ]; then
     mv "$aside" build
     trap - EXIT
 fi
+
+# Export tests (issue 14): the real collectors flowtop's IPFIX and metrics
+# are checked against - nfdump's nfcapd, pmacct's nfacctd, libfixbuf's
+# ipfixDump, Prometheus' promtool.  On a systemd host the packages start
+# their own services (nfcapd on 2055, prometheus on 9090): the tests run
+# theirs in their own namespaces on other ports.
+need=""
+command -v nfcapd >/dev/null 2>&1 || need="$need nfdump"
+command -v nfacctd >/dev/null 2>&1 || need="$need pmacct"
+command -v ipfixDump >/dev/null 2>&1 || need="$need libfixbuf-tools"
+command -v promtool >/dev/null 2>&1 || need="$need prometheus"
+if [ -n "$need" ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq $need >/dev/null
+fi

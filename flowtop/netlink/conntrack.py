@@ -260,3 +260,25 @@ def count(sock):
                     raise NetlinkError(-err)
             elif mtype >> 8 == NFNL_SUBSYS_CTNETLINK:
                 return ctnetlink.decode_stats(chunk, body, end)
+
+
+def stats_cpu(sock):
+    """Per-CPU conntrack statistics (``conntrack -S``): {cpu: {name: value}}."""
+    seq = next(_seq) & 0xFFFFFFFF
+    sock.send(ctnetlink.stats_cpu_request(seq))
+    out = {}
+    while True:
+        chunk = sock.recv()
+        for mtype, _flags, mseq, mpid, body, end in nlmsg.iter_messages(chunk):
+            if mseq != seq or mpid != sock.port:
+                continue
+            if mtype == NLMSG_DONE:
+                return out
+            if mtype == NLMSG_ERROR:
+                err = nlmsg.error_code(chunk, body, end)
+                if err < 0:
+                    raise NetlinkError(-err)
+                return out
+            if mtype >> 8 == NFNL_SUBSYS_CTNETLINK:
+                cpu, values = ctnetlink.decode_stats_cpu(chunk, body, end)
+                out[cpu] = values

@@ -15,6 +15,7 @@ import socket
 import struct
 
 from . import attrs, nlmsg
+from . import uapi as _u
 from .errors import DecodeError
 from .uapi import (
     CTA_COUNTERS32_BYTES, CTA_COUNTERS32_PACKETS, CTA_COUNTERS_BYTES, CTA_COUNTERS_ORIG,
@@ -481,3 +482,34 @@ def get_request(seq, family, key):
 def stats_request(seq):
     """IPCTNL_MSG_CT_GET_STATS: global entry count (conntrack -C)."""
     return nlmsg.pack(MSG_CT_GET_STATS, NLM_F_REQUEST, seq, nfgenmsg())
+
+
+# --- per-CPU statistics (conntrack -S) -------------------------------------------
+
+def stats_cpu_request(seq):
+    """IPCTNL_MSG_CT_GET_STATS_CPU: a dump, one message per CPU."""
+    return nlmsg.pack((NFNL_SUBSYS_CTNETLINK << 8) | _u.IPCTNL_MSG_CT_GET_STATS_CPU,
+                      NLM_F_REQUEST | NLM_F_DUMP, seq, nfgenmsg())
+
+
+STATS_CPU_FIELDS = {
+    _u.CTA_STATS_FOUND: "found", _u.CTA_STATS_INVALID: "invalid",
+    _u.CTA_STATS_INSERT: "insert", _u.CTA_STATS_INSERT_FAILED: "insert_failed",
+    _u.CTA_STATS_DROP: "drop", _u.CTA_STATS_EARLY_DROP: "early_drop",
+    _u.CTA_STATS_ERROR: "error", _u.CTA_STATS_SEARCH_RESTART: "search_restart",
+    _u.CTA_STATS_CLASH_RESOLVE: "clash_resolve", _u.CTA_STATS_CHAIN_TOOLONG: "chain_toolong",
+}
+
+
+def decode_stats_cpu(buf, off, end):
+    """Body of one IPCTNL_MSG_CT_GET_STATS_CPU reply -> (cpu, {name: value});
+    the CPU is the nfgenmsg's res_id (big-endian)."""
+    if end - off < NFGENMSG_LEN:
+        raise DecodeError("stats message cut short")
+    cpu = int.from_bytes(buf[off + 2:off + 4], "big")
+    values = {}
+    for t, s, e in attrs.iter_attrs(buf, off + NFGENMSG_LEN, end):
+        name = STATS_CPU_FIELDS.get(t)
+        if name is not None:
+            values[name] = attrs.be32(buf, s, e)
+    return cpu, values

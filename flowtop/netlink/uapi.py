@@ -173,6 +173,23 @@ CTA_FILTER_REPLY_FLAGS = 2
 CTA_STATS_GLOBAL_ENTRIES = 1
 CTA_STATS_GLOBAL_MAX_ENTRIES = 2
 
+# enum ctattr_stats_cpu (IPCTNL_MSG_CT_GET_STATS_CPU: one message per CPU, be32 values)
+CTA_STATS_SEARCHED = 1          # no longer used
+CTA_STATS_FOUND = 2
+CTA_STATS_NEW = 3               # no longer used
+CTA_STATS_INVALID = 4
+CTA_STATS_IGNORE = 5            # no longer used
+CTA_STATS_DELETE = 6            # no longer used
+CTA_STATS_DELETE_LIST = 7       # no longer used
+CTA_STATS_INSERT = 8
+CTA_STATS_INSERT_FAILED = 9
+CTA_STATS_DROP = 10
+CTA_STATS_EARLY_DROP = 11
+CTA_STATS_ERROR = 12
+CTA_STATS_SEARCH_RESTART = 13
+CTA_STATS_CLASH_RESOLVE = 14
+CTA_STATS_CHAIN_TOOLONG = 15
+
 # --- include/uapi/linux/netfilter/nf_conntrack_common.h ----------------------
 # enum ip_conntrack_status (bit numbers)
 IPS_EXPECTED_BIT = 0
@@ -427,3 +444,18 @@ TCP_NEW_SYN_RECV = 12
 
 # --- include/uapi/linux/in.h (beyond the section above) -----------------------
 IPPROTO_RAW = 255
+
+# --- include/uapi/linux/icmp.h, icmpv6.h: request types and their replies ----
+# (conntrack's invmap: a flow's reply direction carries the answer type)
+ICMP_ECHOREPLY = 0
+ICMP_ECHO = 8
+ICMP_TIMESTAMP = 13
+ICMP_TIMESTAMPREPLY = 14
+ICMP_INFO_REQUEST = 15
+ICMP_INFO_REPLY = 16
+ICMP_ADDRESS = 17
+ICMP_ADDRESSREPLY = 18
+ICMPV6_ECHO_REQUEST = 128
+ICMPV6_ECHO_REPLY = 129
+ICMPV6_NI_QUERY = 139
+ICMPV6_NI_REPLY = 140
