@@ -5,6 +5,10 @@ import os
 
 import pytest
 
+from flowtop.netlink.ctnetlink import FIELDS as _FIELDS
+
+KEY = _FIELDS.index("key")
+
 from flowtop import cli, conntrack
 from flowtop.enrich.bundle import Enrichment
 from flowtop.table import FlowTable
@@ -126,7 +130,7 @@ def test_select_agrees_with_the_plain_filter_on_bare_and_full_rows(argv):
     for addr in ("127.9.9.9", "::1", "::ffff:127.0.0.2", "::ffff:10.0.0.1", "12.7.0.1"):
         fields = list(flows[0])
         fields[2], fields[3] = "10.9.9.9", addr    # src, dst
-        fields[-1] = b"extra-" + addr.encode()  # key
+        fields[KEY] = b"extra-" + addr.encode()
         records.append(tuple.__new__(TableFlow, fields))
     t = FlowTable()
     t.apply(records, 100.0, when)                   # Rows (new)

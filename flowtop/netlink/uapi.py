@@ -165,6 +165,14 @@ CTA_TIMESTAMP_START = 1
 CTA_TIMESTAMP_STOP = 2
 CTA_TIMESTAMP_PAD = 3
 
+# enum ctattr_help
+CTA_HELP_NAME = 1
+CTA_HELP_INFO = 2
+
+# include/net/netfilter/nf_conntrack_helper.h, nf_conntrack_labels.h
+NF_CT_HELPER_NAME_LEN = 16
+NF_CT_LABELS_MAX_SIZE = 16          # bytes: 128 label bits
+
 # enum ctattr_filter
 CTA_FILTER_ORIG_FLAGS = 1
 CTA_FILTER_REPLY_FLAGS = 2

@@ -493,7 +493,8 @@ class Screen:
             self.mode = "table"
             return
         row = self.view[self.selected]
-        pairs = self.fmt.details(row, wall)
+        from .related import children_lines
+        pairs = self.fmt.details(row, wall) + children_lines(self.fmt, row.entry, self.snap.rows)
         width = max(len(k) for k, _ in pairs)
         self._box(h, w, "Flow details (Esc closes)", ["%s  %s" % (k.ljust(width), v)
                                                       for k, v in pairs])

@@ -13,6 +13,7 @@ import csv
 import json
 
 from ..model import family_name, proto_name, state_name, status_names
+from ..netlink.ctnetlink import RELATED_PARTS
 from ..netlink.uapi import IPPROTO_GRE
 
 COLUMNS = (
@@ -23,7 +24,27 @@ COLUMNS = (
     "packets_orig", "bytes_orig", "packets_reply", "bytes_reply",
     "start", "age", "timeout", "mark", "zone", "status",
     "gre_key", "gre_reply_key",
-)
+) + RELATED_PARTS
+_NO_RELATED = dict.fromkeys(RELATED_PARTS)
+
+
+def related_record(related):
+    """The helper, labels and master_* keys of a flow (None: all null)."""
+    if related is None:
+        return _NO_RELATED
+    r = related._asdict()
+    r["labels"] = None if related.labels is None else list(related.labels)
+    return r
+
+
+def _related_json(related):
+    text = json.dumps(related_record(related), separators=(",", ":"))[1:-1]
+    if len(_RELATED_JSON) < 4096:
+        _RELATED_JSON[related] = text
+    return text
+
+
+_RELATED_JSON = {}
 
 
 def record(f, now):
@@ -31,7 +52,7 @@ def record(f, now):
     proto = f.l4proto
     gre = proto == IPPROTO_GRE
     start = f.start
-    return {
+    r = {
         "time": round(now, 3),
         "id": f.id,
         "family": family_name(f.family),
@@ -62,13 +83,15 @@ def record(f, now):
         "gre_key": f.dport if gre else None,
         "gre_reply_key": f.reply_dport if gre else None,
     }
+    r.update(related_record(f.related))
+    return r
 
 
 _HEAD = ("family", "proto", "l4proto", "state")
 _ADDRS = ("src", "dst", "reply_src", "reply_dst")
 _TEMPLATE = "{" + ",".join(
-    '"%s":"%%s"' % c if c in _ADDRS else "%s" if c == "family" else '"%s":%%s' % c
-    for c in COLUMNS if c not in _HEAD[1:]) + "}\n"
+    '"%s":"%%s"' % c if c in _ADDRS else "%s" if c in ("family", "helper") else '"%s":%%s' % c
+    for c in COLUMNS if c not in _HEAD[1:] + RELATED_PARTS[1:]) + "}\n"
 _HEADS = {}
 _STATUS_JSON = {}
 
@@ -105,7 +128,7 @@ def json_line(f, now, stamp=None):
     """
     (family, proto, src, dst, sport, dport, rsrc, rdst, rsport, rdport,
      itype, icode, iid, state, status, timeout, mark, zone,
-     ct_id, _use, porig, borig, prep, brep, start, _stop, _key) = f
+     ct_id, _use, porig, borig, prep, brep, start, _stop, _key, related) = f
     if src is None or dst is None or rsrc is None or rdst is None:
         return json.dumps(record(f, now), separators=(",", ":")) + "\n"
     if proto == IPPROTO_GRE:
@@ -136,6 +159,7 @@ def json_line(f, now, stamp=None):
         "null" if zone is None else zone,
         _STATUS_JSON.get(status) or _status_json(status),
         "null" if gkey is None else gkey, "null" if grkey is None else grkey,
+        _RELATED_JSON.get(related) or _related_json(related),
     )
 
 
@@ -220,7 +244,17 @@ class JsonTarget:
 
         for c in COLUMNS:
             e = exprs.get(c, "None")
-            if c == "time":
+            if c in RELATED_PARTS[1:]:
+                continue
+            if c == "helper":               # every related key in one piece
+                if exprs["related"] == "None":
+                    parts.append(_related_json(None).replace("%", "%%"))
+                else:
+                    env.update(RELJ=_RELATED_JSON, relj=_related_json)
+                    parts.append("%s")
+                    args.append("(RELJ.get(r) or relj(r))")
+                    prelude += "    r = %s\n" % exprs["related"]
+            elif c == "time":
                 put(c, "%s", "T.stamp")
             elif c == "family":
                 const(c, family_name(family))

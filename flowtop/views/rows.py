@@ -429,6 +429,8 @@ class Formatter:
             ("zone", _n(e.zone)),
             ("id", _n(e.id)),
         ]
+        from .related import detail_lines
+        lines += detail_lines(self, e)
         if row.closed:
             lines.append(("closed", "no longer in the kernel's table"))
         return lines
