@@ -150,7 +150,16 @@ def warn_unknown_ifaces(opts, enrich, say):
 
 
 def make_writer(opts, stream, enrich=None, notes=()):
-    """The writer of ``opts``' format; each has ``write_rows(table, wall)``."""
+    """The writer of ``opts``' format; each has ``write_rows(table, wall)``;
+    with --stats, behind a table-health record per snapshot."""
+    writer = _format_writer(opts, stream, enrich, notes)
+    if opts.stats:
+        from .health import StatsWriter
+        writer = StatsWriter(writer, stream, opts.output)
+    return writer
+
+
+def _format_writer(opts, stream, enrich=None, notes=()):
     keep = iface_keep(opts, enrich)
     from .views.redact import of as redactor
     redact = redactor(opts, enrich)
@@ -332,7 +341,8 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
                         runner.run(source, opts, stdout, say, enrich, make_writer)
                     else:
                         run_refreshing(source, opts, stdout, say, notes, enrich,
-                                       {"acct": guard.acct, "timestamp": guard.timestamp})
+                                       {"acct": guard.acct, "timestamp": guard.timestamp,
+                                        "health": _health_probe(source)})
                 finally:
                     enrich.close()
         finally:
@@ -346,6 +356,12 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
         say(explain(exc, opts))
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _health_probe(source):
+    """Table health for the live view's header (issue 15): kernel only."""
+    from .health import probe_for
+    return probe_for(source)
 
 
 def _silence_stdout():

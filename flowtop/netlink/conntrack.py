@@ -247,6 +247,11 @@ def read_events(sock, decode=ctnetlink.decode_entry):
 
 def count(sock):
     """Number of entries in the table (``conntrack -C``)."""
+    return stats_global(sock, ctnetlink.decode_stats)
+
+
+def stats_global(sock, decode=ctnetlink.decode_stats_global):
+    """IPCTNL_MSG_CT_GET_STATS: (entries, max entries) by default."""
     seq = next(_seq) & 0xFFFFFFFF
     sock.send(ctnetlink.stats_request(seq))
     while True:
@@ -259,7 +264,7 @@ def count(sock):
                 if err < 0:
                     raise NetlinkError(-err)
             elif mtype >> 8 == NFNL_SUBSYS_CTNETLINK:
-                return ctnetlink.decode_stats(chunk, body, end)
+                return decode(chunk, body, end)
 
 
 def stats_cpu(sock):

@@ -497,6 +497,16 @@ def decode_stats(buf, off, end):
     return None
 
 
+def decode_stats_global(buf, off, end):
+    """Body of an IPCTNL_MSG_CT_GET_STATS reply -> (entries, max entries);
+    None for what the kernel did not send (MAX_ENTRIES came with 4.15)."""
+    found = {}
+    for t, s, e in attrs.iter_attrs(buf, off + NFGENMSG_LEN, end):
+        if t in (CTA_STATS_GLOBAL_ENTRIES, _u.CTA_STATS_GLOBAL_MAX_ENTRIES):
+            found[t] = attrs.be32(buf, s, e)
+    return found.get(CTA_STATS_GLOBAL_ENTRIES), found.get(_u.CTA_STATS_GLOBAL_MAX_ENTRIES)
+
+
 # --- requests ----------------------------------------------------------------
 
 def nfgenmsg(family=AF_UNSPEC, res_id=0):

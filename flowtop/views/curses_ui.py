@@ -14,6 +14,7 @@ from .. import __version__
 from ..text import cut, sanitize, skip, width as text_width
 from . import aggregate as agg
 from . import rows as vm
+from .. import health as _health
 
 MIN_W, MIN_H = 40, 10
 TICK = 0.05                       # key poll: a key's effect shows within ~50 ms
@@ -52,6 +53,7 @@ HELP = (
     ("A", "age: human, seconds, hidden"),
     ("b / B", "bits or bytes / units SI, IEC, raw"),
     ("x / X", "redact local / remote addresses"),
+    ("C", "conntrack statistics: table size, per-CPU counters (conntrack -S)"),
     ("p or space", "pause the screen (collection goes on)"),
     ("+ -", "refresh interval"),
     ("?", "this help"),
@@ -83,6 +85,7 @@ class Screen:
         self.dirty = True
         self.colors = {}
         self._lacking = 0
+        self._health = None        # health.Health of the snapshot on screen
         self._loop, self._loop_of = 0, None
         self.note = ""             # what the status line had no room for (an error)
         utf8 = (locale.getpreferredencoding(False) or "").lower().replace("-", "") == "utf8"
@@ -196,7 +199,7 @@ class Screen:
         if self.mode == "details" and ch in (curses.KEY_UP, "k", curses.KEY_DOWN, "j"):
             self._move(-1 if ch in (curses.KEY_UP, "k") else 1)    # the next flow's details
             return True
-        if self.mode in ("details", "help"):
+        if self.mode in ("details", "help", "stats"):
             if ch in ("q", "\x1b", "\n", "\r", curses.KEY_ENTER, "?"):
                 self.mode = "table"
             return True
@@ -229,6 +232,8 @@ class Screen:
                 self.selected, self.selected_key, self.top = 0, None, 0
             elif self.view:
                 self.mode = "details"
+        elif ch == "C":
+            self.mode = "stats"
         elif ch == "?":
             self.mode = "help"
             self.help_top = 0
@@ -369,6 +374,8 @@ class Screen:
             self._details(h, w, wall)
         elif self.mode == "help":
             self._help(h, w)
+        elif self.mode == "stats":
+            self._box(h, w, "Conntrack statistics (Esc closes)", _health.cpu_lines(self._health))
         curses.doupdate()
 
     def _title(self, c):
@@ -403,6 +410,7 @@ class Screen:
         if self._counts_of is not snap:      # a pass over every row: once per snapshot
             self._counts, self._counts_of = vm.summary(snap.rows), snap
             self._lacking = vm.uncounted(snap.rows)
+            self._health = _health.read(self.info.get("health"), snap)
         acct = self.info.get("acct")
         why = " (older than accounting: the kernel counts only flows created after it " \
               "was switched on)" if acct else ""
@@ -415,9 +423,10 @@ class Screen:
         for version, per, because in ((1, 1, why), (1, 1, ""), (1, 0, ""), (0, 0, "")):
             line0 = ("flowtop %s  " % __version__ if version else "") + vm.flows_text(
                 counts, lacking, because, per) + rates
-            if len(line0) <= w - 1:
+            if len(line0) <= w - 1 - len(_health.header_text(self._health)) - 2:
                 break
         self._put(0, 0, line0, w, curses.A_BOLD)
+        _health.draw(self, 0, len(line0) + 2, w)
         self._put(1, 0, self._status(w, snap), w, self.colors.get("warn", 0) if snap.error else 0)
 
     def _status(self, w, snap):

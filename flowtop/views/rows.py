@@ -7,6 +7,7 @@ shown get formatted.
 """
 
 from ..model import ICMP_PROTOS, is_loopback, proto_name, state_name, status_names
+from ..health import offload_mark
 from ..netlink.ctnetlink import FIELDS, Interner
 from ..netlink.uapi import AF_INET6, IPPROTO_GRE
 from ..table import TableFlow, open_counts
@@ -297,6 +298,7 @@ class Formatter:
         else:
             age_s = duration(age) + ("~" if row.age_approx else "")
         snat, dnat = nat_of(e)
+        stale = offload_mark(e.status)      # offloaded: the counters stopped
         return {
             "nat": ("S" if snat else "") + ("D" if dnat else ""),
             "xlate": self._xlate(e, snat, dnat, gre) if snat or dnat else "",
@@ -312,8 +314,8 @@ class Formatter:
                                             getattr(geo, "city", None)) if x),
             "in_iface": iin or "",
             "out_iface": iout or "",
-            "bytes_tx": self.amount(e.bytes_orig),
-            "bytes_rx": self.amount(e.bytes_reply),
+            "bytes_tx": self.amount(e.bytes_orig) + stale,
+            "bytes_rx": self.amount(e.bytes_reply) + stale,
             "pkts_tx": "-" if e.packets_orig is None else str(e.packets_orig),
             "pkts_rx": "-" if e.packets_reply is None else str(e.packets_reply),
             "rate_tx": self.rate(row.rate_orig),
