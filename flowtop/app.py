@@ -334,7 +334,10 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
                 enrich = from_options(opts, live=source.live, warn=say)
                 warn_unknown_ifaces(opts, enrich, say)
                 try:
-                    if opts.once:
+                    if opts.events:
+                        from .eventlog import run as log_events
+                        log_events(source, opts, stdout, say, enrich)
+                    elif opts.once:
                         once(source, opts, stdout, enrich, notes)
                     elif export_wanted(opts):
                         from .export import runner
