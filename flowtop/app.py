@@ -337,6 +337,9 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
                     if opts.events:
                         from .eventlog import run as log_events
                         log_events(source, opts, stdout, say, enrich)
+                    elif opts.delete is not None:
+                        from .act import run as delete_flows
+                        delete_flows(source, opts, stdout, say, enrich)
                     elif opts.once:
                         once(source, opts, stdout, enrich, notes)
                     elif export_wanted(opts):
@@ -344,8 +347,8 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
                         runner.run(source, opts, stdout, say, enrich, make_writer)
                     else:
                         run_refreshing(source, opts, stdout, say, notes, enrich,
-                                       {"acct": guard.acct, "timestamp": guard.timestamp,
-                                        "health": _health_probe(source)})
+                                       dict({"acct": guard.acct, "timestamp": guard.timestamp},
+                                            **_ops_info(source)))
                 finally:
                     enrich.close()
         finally:
@@ -361,10 +364,11 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
     return EXIT_OK
 
 
-def _health_probe(source):
-    """Table health for the live view's header (issue 15): kernel only."""
+def _ops_info(source):
+    """The live view's table health probe and flow deleter (issue 15)."""
+    from .act import for_source
     from .health import probe_for
-    return probe_for(source)
+    return {"health": probe_for(source), "act": for_source(source)}
 
 
 def _silence_stdout():

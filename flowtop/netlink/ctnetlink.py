@@ -547,6 +547,20 @@ def get_request(seq, family, key):
     return nlmsg.pack(MSG_CT_GET, NLM_F_REQUEST, seq, body)
 
 
+def delete_request(seq, family, key, ct_id=None):
+    """IPCTNL_MSG_CT_DELETE of one flow by its key (original tuple and
+    zone), acknowledged.  With ``ct_id`` the kernel deletes only the entry
+    of that id (ENOENT otherwise): a flow that ended and came back with the
+    same tuple since it was shown is left alone."""
+    orig, zone = split_key(key)
+    body = nfgenmsg(family) + attrs.pack_attr(CTA_TUPLE_ORIG, orig, nested=True)
+    if zone:
+        body += attrs.pack_attr(CTA_ZONE, zone)
+    if ct_id is not None:
+        body += attrs.pack_attr(CTA_ID, struct.pack(">I", ct_id))
+    return nlmsg.pack(MSG_CT_DELETE, NLM_F_REQUEST | _u.NLM_F_ACK, seq, body)
+
+
 def stats_request(seq):
     """IPCTNL_MSG_CT_GET_STATS: global entry count (conntrack -C)."""
     return nlmsg.pack(MSG_CT_GET_STATS, NLM_F_REQUEST, seq, nfgenmsg())

@@ -467,3 +467,7 @@ ICMPV6_ECHO_REQUEST = 128
 ICMPV6_ECHO_REPLY = 129
 ICMPV6_NI_QUERY = 139
 ICMPV6_NI_REPLY = 140
+
+# include/uapi/linux/capability.h: the capability ctnetlink asks of a
+# reader and of whoever deletes flows (bit of /proc/PID/status CapEff)
+CAP_NET_ADMIN = 12

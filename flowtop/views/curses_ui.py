@@ -14,6 +14,7 @@ from .. import __version__
 from ..text import cut, sanitize, skip, width as text_width
 from . import aggregate as agg
 from . import rows as vm
+from .. import act as _act
 from .. import health as _health
 
 MIN_W, MIN_H = 40, 10
@@ -54,6 +55,7 @@ HELP = (
     ("b / B", "bits or bytes / units SI, IEC, raw"),
     ("x / X", "redact local / remote addresses"),
     ("C", "conntrack statistics: table size, per-CPU counters (conntrack -S)"),
+    ("K or Delete", "delete the selected flow, or every flow of the selected group (y/n)"),
     ("p or space", "pause the screen (collection goes on)"),
     ("+ -", "refresh interval"),
     ("?", "this help"),
@@ -86,6 +88,7 @@ class Screen:
         self.colors = {}
         self._lacking = 0
         self._health = None        # health.Health of the snapshot on screen
+        self.confirm = None        # (what, flows) a delete asks about
         self._loop, self._loop_of = 0, None
         self.note = ""             # what the status line had no room for (an error)
         utf8 = (locale.getpreferredencoding(False) or "").lower().replace("-", "") == "utf8"
@@ -188,6 +191,10 @@ class Screen:
         if ch == curses.KEY_RESIZE:
             curses.update_lines_cols()
             return True
+        self.message = ""                 # a delete's outcome shows until the next key
+        if self.mode == "confirm":
+            _act.answer(self, ch)
+            return True
         if self.mode == "filter":
             return self._filter_key(ch)
         if self.mode == "help" and ch in (curses.KEY_DOWN, "j", curses.KEY_NPAGE, " "):
@@ -234,6 +241,8 @@ class Screen:
                 self.mode = "details"
         elif ch == "C":
             self.mode = "stats"
+        elif ch in ("K", curses.KEY_DC):
+            _act.ask(self)
         elif ch == "?":
             self.mode = "help"
             self.help_top = 0
@@ -471,6 +480,10 @@ class Screen:
         return line
 
     def _footer(self, h, w):
+        if self.mode == "confirm" or self.message:
+            self._put(h - 1, 0, _act.question(self) if self.mode == "confirm" else self.message,
+                      w, self.colors.get("warn", curses.A_BOLD) | curses.A_BOLD)
+            return
         if self.mode == "filter":
             self._put(h - 1, 0, "filter: %s_  (Enter keeps, Esc clears)" % self.state.filter, w,
                       curses.A_BOLD)
