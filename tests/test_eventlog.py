@@ -38,6 +38,7 @@ def test_a_flow_starts_and_ends_with_its_duration_and_counters_then_lost_events_
     sink.event("new", flow, 1.0, when)
     sink.event("destroy", ended(flow, 2.5), 3.0, when + 3)
     sink.dump(None, 4.0, when + 4, True, True)       # the runner resynchronised: ENOBUFS
+    sink.flush(4.0, when + 4)
     text = out.getvalue()
     if fmt == "json":
         recs = [json.loads(line) for line in text.splitlines()]
@@ -63,6 +64,7 @@ def test_without_kernel_timestamps_the_duration_is_since_the_new_event_and_marke
     sink = eventlog.LogSink(out, "text")
     sink.event("new", bare, 1.0, when)
     sink.event("destroy", bare, 5.0, when + 4)
+    sink.flush(5.0, when + 4)
     assert "after 4.0s~" in out.getvalue().splitlines()[1]
 
 
@@ -71,6 +73,7 @@ def test_the_family_and_protocol_filter_applies():
     out = io.StringIO()
     sink = eventlog.LogSink(out, "json", keep=conntrack.make_filter(None, ["udp"]))
     sink.event("new", flow, 1.0, when)
+    sink.flush(1.0, when)
     assert out.getvalue() == ""
 
 
