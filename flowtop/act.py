@@ -108,8 +108,9 @@ def matcher(text, formatter, enrich, wall=0.0):
 
 def targets(screen):
     """(what, flows) the delete key aims at on a views.curses_ui Screen:
-    the selected flow, or every open flow of the selected group (as Enter
-    would list them); None when nothing is selected."""
+    the selected flow, or every open flow of the selected group that the
+    toggles show (not narrowed by the ``/`` text, which matched the
+    groups); None when nothing is selected."""
     from .views import rows as vm
     if not screen.view or screen.snap is None:
         return None
