@@ -133,16 +133,29 @@ def read(probe, snap):
         return None
 
 
-def draw(screen, y, x, w):
-    """Put the header's table part at (y, x) of a views.curses_ui Screen,
-    in the warning colour when the table is nearly full or a trouble
-    counter moved."""
+def fitting(h, room):
+    """The header's table part for ``room`` columns: the whole of it, or
+    the short one (the fill level and what is wrong, without count/max);
+    "" without a reading; None when neither fits (the caller tries a
+    shorter line beside it)."""
+    if h is None:
+        return ""
+    for text in (header_text(h), header_text(h, short=True)):
+        if len(text) <= room:
+            return text
+    return None
+
+
+def draw(screen, y, x, w, text):
+    """Put ``text`` (see ``fitting``; None: the short form, cut) at (y, x) of
+    a views.curses_ui Screen, in the warning colour when the table is
+    nearly full or a trouble counter moved."""
     import curses
     h = screen._health
     if h is None:
         return
     attr = curses.A_BOLD | (screen.colors.get("warn", curses.A_REVERSE) if h.trouble else 0)
-    screen._put(y, x, header_text(h), w, attr)
+    screen._put(y, x, header_text(h, short=True) if text is None else text, w, attr)
 
 
 def probe_for(source, sysctl_root="/proc/sys"):
@@ -162,15 +175,20 @@ def _rate(v):
     return ("%.1f" % v).rstrip("0").rstrip(".")
 
 
-def header_text(h):
+def header_text(h, short=False):
     """The header's table part: "table 1234/262144 0.5%", the trouble
-    counters that moved ("drop 3/s"), offloaded flows ("offload 12 (hw 3)")."""
+    counters that moved ("drop 3/s"), offloaded flows ("offload 12 (hw 3)");
+    ``short``: "ct 0.5%" (the count is the header's flows; 9 columns, what
+    a 120-column header with eight protocols has left)."""
     if h is None:
         return ""
     share = h.share
-    parts = ["table %s/%s%s" % ("?" if h.count is None else h.count,
-                                "?" if h.max is None else h.max,
-                                "" if share is None else " %s%%" % _pct(share))]
+    if short and share is not None:
+        parts = ["ct %s%%" % _pct(share)]
+    else:
+        parts = ["table %s/%s%s" % ("?" if h.count is None else h.count,
+                                    "?" if h.max is None else h.max,
+                                    "" if share is None else " %s%%" % _pct(share))]
     if h.full:
         parts.append("FULL" if share >= 1 else "NEARLY FULL")
     for n in TROUBLE:

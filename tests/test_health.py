@@ -106,3 +106,17 @@ def test_the_pane_lists_every_cpu_and_the_totals_and_the_record_matches():
     assert rec["record"] == "stats" and rec["percent"] == 10.0 and rec["trouble"]
     assert rec["rates"]["error"] == 4.0 and rec["totals"]["error"] == 4
     assert [c["cpu"] for c in rec["cpus"]] == [0, 1]
+
+
+def test_a_narrow_header_gets_the_short_form_and_trouble_stays_in_it():
+    readings = iter([cpus(), cpus(drop=4)])
+    probe = health.Probe(lambda: (95, 100), lambda: next(readings))
+    probe.read(1.0)
+    h = probe.read(2.0)
+    full = health.header_text(h)
+    assert full == "table 95/100 95%  NEARLY FULL  drop 4/s"
+    assert health.fitting(h, len(full)) == full
+    short = health.fitting(h, len(full) - 1)
+    assert short == "ct 95%  NEARLY FULL  drop 4/s"
+    assert health.fitting(h, len(short) - 1) is None
+    assert health.fitting(None, 0) == ""

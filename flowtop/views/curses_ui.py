@@ -432,10 +432,11 @@ class Screen:
         for version, per, because in ((1, 1, why), (1, 1, ""), (1, 0, ""), (0, 0, "")):
             line0 = ("flowtop %s  " % __version__ if version else "") + vm.flows_text(
                 counts, lacking, because, per) + rates
-            if len(line0) <= w - 1 - len(_health.header_text(self._health)) - 2:
+            table = _health.fitting(self._health, w - 1 - len(line0) - 2)
+            if len(line0) <= w - 1 and table is not None:
                 break
         self._put(0, 0, line0, w, curses.A_BOLD)
-        _health.draw(self, 0, len(line0) + 2, w)
+        _health.draw(self, 0, len(line0) + 2, w, table)
         self._put(1, 0, self._status(w, snap), w, self.colors.get("warn", 0) if snap.error else 0)
 
     def _status(self, w, snap):
