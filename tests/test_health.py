@@ -32,6 +32,15 @@ def cpus(**moved):
     return {0: one, 1: two}
 
 
+def second_reading(size, **moved):
+    """The Health of a second reading a second after the first, ``moved``
+    the counters of CPU 1 that rose meanwhile."""
+    readings = iter([cpus(), cpus(**moved)])
+    probe = health.Probe(lambda: size, lambda: next(readings))
+    probe.read(1.0)
+    return probe.read(2.0)
+
+
 def test_rates_are_the_summed_trouble_counters_moved_per_second():
     readings = iter([cpus(), cpus(drop=6, early_drop=2, insert=99)])
     probe = health.Probe(lambda: (100, 1000), lambda: next(readings))
@@ -91,10 +100,7 @@ def _enrich():
 
 
 def test_the_pane_lists_every_cpu_and_the_totals_and_the_record_matches():
-    readings = iter([cpus(), cpus(error=4)])
-    probe = health.Probe(lambda: (7, 70), lambda: next(readings))
-    probe.read(1.0)
-    h = probe.read(2.0)
+    h = second_reading((7, 70), error=4)
     lines = health.cpu_lines(h)
     head = next(l for l in lines if l.startswith("cpu "))
     names = head.split()[1:]
@@ -109,10 +115,7 @@ def test_the_pane_lists_every_cpu_and_the_totals_and_the_record_matches():
 
 
 def test_a_narrow_header_gets_the_short_form_and_trouble_stays_in_it():
-    readings = iter([cpus(), cpus(drop=4)])
-    probe = health.Probe(lambda: (95, 100), lambda: next(readings))
-    probe.read(1.0)
-    h = probe.read(2.0)
+    h = second_reading((95, 100), drop=4)
     full = health.header_text(h)
     assert full == "table 95/100 95%  NEARLY FULL  drop 4/s"
     assert health.fitting(h, len(full)) == full
