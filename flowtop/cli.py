@@ -70,7 +70,8 @@ def positive_float(text):
     except ValueError:
         raise argparse.ArgumentTypeError("not a number: %r" % text) from None
     if not value > 0 or value > 86400:
-        raise argparse.ArgumentTypeError("must be between 0 and 86400 seconds: %r" % text)
+        raise argparse.ArgumentTypeError("must be more than 0 and at most 86400 seconds: %r"
+                                         % text)
     return value
 
 

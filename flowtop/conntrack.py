@@ -202,4 +202,9 @@ def replay(stream, families=None, protocols=None):
         _ct.feed(data, flows, state, decode=decode)
         if not state.done:
             raise RecordingError("dump %d in the recording has no end (NLMSG_DONE)" % n)
+        if state.dropped or state.unknown:
+            # A recording holds what the kernel sent: a message that does not decode was
+            # damaged since, and its dump would be short of flows without a word.
+            raise RecordingError("dump %d in the recording is damaged (%d malformed message(s), "
+                                 "%d of an unknown type)" % (n, state.dropped, state.unknown))
         yield when, (flows if keep is None else [f for f in flows if keep(f)])

@@ -13,8 +13,10 @@ Netlink headers are in the recording machine's byte order, which the
 header names; replay refuses a recording of the other byte order.
 """
 
+import errno
 import json
 import os
+import stat
 import struct
 import sys
 import time
@@ -30,6 +32,32 @@ class RecordingError(Exception):
     """A recording that cannot be read (not one, cut short, other byte order)."""
 
 
+def open_regular(path):
+    """``open(path, "rb")`` for a regular file only: a FIFO or a device would
+    block the start or never end, so it is refused with OSError (ENOTSUP
+    would say nothing; EINVAL with the file's kind says what is wrong)."""
+    # O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(mode)
+                    else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                    else "a socket" if stat.S_ISSOCK(mode) else "not a file")
+            raise OSError(errno.EINVAL, "%s, not a regular file" % kind, path)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _named(exc, stream):
+    """An OSError from writing the recording names the file (ENOSPC alone does not say where)."""
+    if exc.filename is None:
+        exc.filename = getattr(stream, "name", None)
+    return exc
+
+
 class Recorder:
     """Collects the datagrams of each dump attempt and appends finished dumps."""
 
@@ -39,8 +67,14 @@ class Recorder:
         header = {"format": FORMAT, "byteorder": sys.byteorder,
                   "kernel": os.uname().release, "time": round(clock(), 6)}
         header.update(extra or {})
-        stream.write(MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n")
-        stream.flush()
+        self._write(MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n")
+
+    def _write(self, data):
+        try:
+            self.stream.write(data)
+            self.stream.flush()
+        except OSError as exc:
+            raise _named(exc, self.stream)
 
     def begin(self):
         """A dump (re)starts: forget the datagrams of an interrupted attempt."""
@@ -52,8 +86,7 @@ class Recorder:
     def commit(self, when):
         data = b"".join(self._chunks)
         self._chunks = []
-        self.stream.write(_DUMP + _DUMP_HDR.pack(when, len(data)) + data)
-        self.stream.flush()
+        self._write(_DUMP + _DUMP_HDR.pack(when, len(data)) + data)
 
 
 def read_header(stream):

@@ -140,3 +140,131 @@ def test_units():
     assert human(1536, "iec") == "1.5KiB"
     assert human(1536, "raw") == "1536B"
     assert duration(59) == "59s" and duration(3723) == "1h2m" and duration(None) == "-"
+
+
+# -- damaged recordings: every intact dump is replayed, then one error line --------------
+
+def _dumps_of(path):
+    from flowtop.recording import iter_dumps, read_header
+    with open(path, "rb") as f:
+        raw = f.read()
+        f.seek(0)
+        read_header(f)
+        head = raw[:f.tell()]
+        return head, list(iter_dumps(f))
+
+
+def _recording(dumps, head):
+    import struct
+    return head + b"".join(b"DUMP" + struct.pack(">dI", when, len(data)) + data
+                           for when, data in dumps)
+
+
+def _times(out):
+    return sorted({json.loads(line)["time"] for line in out.splitlines()})
+
+
+@pytest.mark.parametrize("cut_in", [1, 2, 3])
+def test_replay_cut_inside_a_dump_replays_every_dump_before_it(tmp_path, cut_in):
+    head, ((when, data),) = _dumps_of(MIXED)
+    whole = _recording([(when + i, data) for i in range(3)], head)
+    dump_size = 4 + 12 + len(data)
+    cut = len(head) + dump_size * (cut_in - 1) + 16 + len(data) // 2
+    p = tmp_path / "cut.rec"
+    p.write_bytes(whole[:cut])
+    status, out, err = run("--replay", str(p), "--json", "-n", "-G", "-t", "0.01")
+    assert status == 1
+    assert err.count("\n") == 1 and "cut short in dump %d" % cut_in in err, err
+    assert len(_times(out)) == cut_in - 1
+    assert len(out.splitlines()) == 14 * (cut_in - 1)
+
+
+def test_replay_of_an_intact_three_dump_recording_replays_all_three(tmp_path):
+    head, ((when, data),) = _dumps_of(MIXED)
+    p = tmp_path / "three.rec"
+    p.write_bytes(_recording([(when + i, data) for i in range(3)], head))
+    status, out, err = run("--replay", str(p), "--json", "-n", "-G", "-t", "0.01")
+    assert (status, err) == (0, "")
+    assert len(_times(out)) == 3 and len(out.splitlines()) == 42
+
+
+@pytest.mark.parametrize("bit", [0, 1, 4, 8, 9, 15])
+def test_replay_of_a_flipped_message_type_says_so_after_the_intact_dumps(tmp_path, bit):
+    import struct
+    head, ((when, data),) = _dumps_of(MIXED)
+    bad = bytearray(data)
+    mtype = struct.unpack_from("=H", bad, 236 + 4)[0]    # the second flow's message type
+    struct.pack_into("=H", bad, 236 + 4, mtype ^ (1 << bit))
+    p = tmp_path / "flipped.rec"
+    p.write_bytes(_recording([(when, data), (when + 1, bytes(bad)), (when + 2, data)], head))
+    status, out, err = run("--replay", str(p), "--json", "-n", "-G", "-t", "0.01")
+    assert status == 1 and err.count("\n") == 1, err
+    assert err.startswith("flowtop: cannot replay") and "dump 2" in err, err
+    assert len(_times(out)) == 1 and len(out.splitlines()) == 14
+
+
+def test_replay_once_of_a_damaged_first_dump_is_one_error_line(tmp_path):
+    import struct
+    head, ((when, data),) = _dumps_of(MIXED)
+    bad = bytearray(data)
+    struct.pack_into("=H", bad, 4, 0x101)
+    p = tmp_path / "flipped.rec"
+    p.write_bytes(_recording([(when, bytes(bad))], head))
+    status, out, err = run("--replay", str(p), "--once", "--json")
+    assert status == 1 and out == "" and err.count("\n") == 1 and "damaged" in err
+
+
+# -- small ones ----------------------------------------------------------------------------
+
+def test_interval_zero_says_what_range_is_allowed(capsys):
+    with pytest.raises(SystemExit):
+        cli.parse(["-t", "0"])
+    err = capsys.readouterr().err
+    assert "more than 0 and at most 86400" in err and "between 0" not in err
+
+
+def _fifo(tmp_path, name):
+    path = tmp_path / name
+    os.mkfifo(str(path))
+    return str(path)
+
+
+def _run_bounded(argv, seconds=20):
+    """``run`` in a thread: a blocked open must fail the test, not hang it."""
+    import threading
+    box = []
+    t = threading.Thread(target=lambda: box.append(run(*argv)), daemon=True)
+    t.start()
+    t.join(seconds)
+    assert box, "flowtop blocked on %r" % (argv,)
+    return box[0]
+
+
+def test_replay_of_a_fifo_is_refused_in_one_line(tmp_path):
+    fifo = _fifo(tmp_path, "rec.fifo")
+    status, out, err = _run_bounded(["--replay", fifo, "--once"])
+    assert status == 1 and out == ""
+    assert err == "flowtop: cannot replay %s: a FIFO, not a regular file\n" % fifo
+
+
+def test_replay_of_a_directory_is_refused_in_one_line(tmp_path):
+    status, _, err = _run_bounded(["--replay", str(tmp_path), "--once"])
+    assert status == 1 and err.count("\n") == 1 and "not a regular file" in err
+
+
+def test_geoip_db_fifo_is_refused_in_one_line(tmp_path):
+    pytest.importorskip("maxminddb")
+    fifo = _fifo(tmp_path, "city.mmdb")
+    status, out, err = _run_bounded(["--replay", MIXED, "--once", "-n", "--geoip-db", fifo])
+    assert status == 1 and out == ""
+    assert err == "flowtop: --geoip-db %s: a FIFO, not a regular file\n" % fifo
+
+
+def test_recorder_write_errors_name_the_file(tmp_path):
+    from flowtop.recording import Recorder
+    with open("/dev/full", "wb", buffering=0) as f:
+        with pytest.raises(OSError) as info:
+            Recorder(f, clock=lambda: 1.0)
+    assert info.value.filename == "/dev/full"
+    assert app.explain(info.value, cli.parse(["--record", "/dev/full"])) == \
+        "cannot record to /dev/full: No space left on device"
