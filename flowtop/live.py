@@ -258,11 +258,19 @@ def run_screen(source, opts, enrich, info):
     except ImportError:
         return ("the live view needs Python's curses module (OpenWrt: opkg install "
                 "python3-ncurses); printing text frames instead")
-    state = ViewState(opts)
-    collector = Collector(source, opts.interval, enrich)
-    collector.start()
     try:
-        curses_ui.run(state, Formatter(state, enrich), collector, info)
+        stdscr = curses_ui.enter()      # before the collector takes a snapshot
+    except curses_ui.SetupError as exc:
+        return str(exc)
+    try:
+        state = ViewState(opts)
+        collector = Collector(source, opts.interval, enrich)
+        collector.start()
+    except BaseException:
+        curses_ui.leave(stdscr)
+        raise
+    try:
+        curses_ui.run(state, Formatter(state, enrich), collector, info, stdscr)
     finally:
         collector.stop()
     return None
