@@ -247,7 +247,9 @@ def explain(exc, opts):
     return str(exc)
 
 
-def _sysctl_notes(guard):
+def _sysctl_notes(guard, now=False):
+    if now:
+        guard.current()
     notes = []
     if guard.acct is False:
         notes.append("accounting is off (net.netfilter.nf_conntrack_acct=0): "
@@ -335,8 +337,12 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
                     if opts.once:
                         once(source, opts, stdout, enrich, notes)
                     else:
-                        run_refreshing(source, opts, stdout, say, notes, enrich,
-                                       {"acct": guard.acct, "timestamp": guard.timestamp})
+                        info = {"acct": guard.acct, "timestamp": guard.timestamp}
+                        if source.live:
+                            # what the kernel has each tick (another program may switch it)
+                            notes = lambda: _sysctl_notes(guard, now=True)   # noqa: E731
+                            info["now"] = guard.current
+                        run_refreshing(source, opts, stdout, say, notes, enrich, info)
                 finally:
                     enrich.close()
         finally:

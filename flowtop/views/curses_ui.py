@@ -340,6 +340,8 @@ class Screen:
             return
         if self._counts_of is not snap:      # a pass over every row: once per snapshot
             self._counts, self._counts_of = vm.summary(snap.rows), snap
+            if "now" in self.info:           # acct/tstamp as the kernel has them now
+                self.info.update(self.info["now"]())
         counts = self._counts
         total = sum(counts.values())
         per = ", ".join("%s %d" % kv for kv in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

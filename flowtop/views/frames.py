@@ -16,7 +16,7 @@ class TextFrames:
         if opts.once:
             self.state.loopback = True      # a snapshot lists every flow
         self.fmt = vm.Formatter(self.state, enrich)
-        self.notes = list(notes)
+        self.notes = notes if callable(notes) else list(notes)   # callable: per frame
         self.width = width
         self._frames = 0
 
@@ -41,7 +41,7 @@ class TextFrames:
             ", ".join("%s %d" % kv for kv in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
             fmt.rate(tx if known else None), fmt.rate(rx if known else None), len(items),
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(wall))))
-        out.extend(n + "\n" for n in self.notes)
+        out.extend(n + "\n" for n in (self.notes() if callable(self.notes) else self.notes))
         out.append(" ".join(c.title.rjust(w) if c.right else c.title.ljust(w)
                             for c, w in cols).rstrip() + "\n")
         out.extend(line.rstrip() + "\n" for line in lines)
