@@ -317,10 +317,11 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
             kwargs["conf_paths"] = (opts.geoip_conf,)
         if opts.geoip_dir:
             kwargs["dest_dirs"] = (opts.geoip_dir,)
-        try:
-            return update(say=report, **kwargs)
-        except KeyboardInterrupt:
-            return 130
+        with _interrupt_once():
+            try:
+                return update(say=report, **kwargs)
+            except KeyboardInterrupt:
+                return 130
     problem = _geoip_db_problem(opts)
     if problem:
         say(problem)
@@ -356,6 +357,33 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
         say(explain(exc, opts))
         return EXIT_ERROR
     return EXIT_OK
+
+
+class _interrupt_once:
+    """-u: a first Ctrl-C raises KeyboardInterrupt, so the download's temp files are
+    removed on the way out; a second one gets the handler from before (run(): exit)."""
+
+    def __enter__(self):
+        import signal
+        import threading
+        self.previous = signal.getsignal(signal.SIGINT)
+        if (threading.current_thread() is not threading.main_thread()
+                or self.previous in (signal.SIG_IGN, None)):
+            self.previous = None
+            return self
+
+        def once(signum, frame):
+            signal.signal(signal.SIGINT, self.previous)
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, once)
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            import signal
+            signal.signal(signal.SIGINT, self.previous)
+        return False
 
 
 def _geoip_db_problem(opts):

@@ -34,9 +34,10 @@ _CONSEQUENCE = {
     TIMESTAMP: "flow durations will be shown as absent",
 }
 
-# SIGINT is left alone: Python already turns it into KeyboardInterrupt.
+# SIGINT too: it raises KeyboardInterrupt once, as Python's own handler does, but a
+# second Ctrl-C (or one during the restore) must not cut the unwinding short.
 _SIGNALS = tuple(
-    getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)
+    getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)
 )
 
 
@@ -310,6 +311,7 @@ class SysctlGuard:
         self._old_handlers: dict[int, object] = {}
         self._active = False
         self._deferring = False
+        self._unwinding = False                # an interrupt was raised: on the way out
         self._pending: int | None = None
 
     # -- values in effect -------------------------------------------------------------
@@ -332,6 +334,7 @@ class SysctlGuard:
             raise RuntimeError("SysctlGuard is already active")
         self._active = True
         self._deferring = False
+        self._unwinding = False
         self._pending = None
         try:
             # Handlers and atexit first: a signal that lands between a write and the
@@ -348,6 +351,8 @@ class SysctlGuard:
     def __exit__(self, exc_type, exc, tb) -> bool:
         pending = self._close()
         if pending is not None and exc_type is None:
+            if pending == signal.SIGINT:
+                raise KeyboardInterrupt
             raise Terminated(pending)
         return False
 
@@ -490,9 +495,12 @@ class SysctlGuard:
             os.close(fd)
 
     def _on_signal(self, signum: int, frame: object) -> None:
-        if self._deferring:
-            self._pending = signum
+        if self._deferring or self._unwinding:
+            self._pending = signum     # already on the way out: noted, not raised again
             return
+        self._unwinding = True
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
         raise Terminated(signum)
 
     def _install_handlers(self) -> None:

@@ -308,10 +308,52 @@ def test_signal_raises_terminated_and_restores(fake, warned, handlers, signum):
     assert signal.getsignal(other) == handlers[other]
 
 
-def test_sigint_handler_is_left_alone(fake, warned):
-    before = signal.getsignal(signal.SIGINT)
+@pytest.fixture
+def sigint():
+    saved = signal.getsignal(signal.SIGINT)
+    yield saved
+    signal.signal(signal.SIGINT, saved)
+
+
+def test_sigint_raises_keyboard_interrupt_once_and_later_ones_do_not_cut_the_unwinding(
+        fake, warned, sigint):
+    def before(s, f):
+        raise AssertionError("previous handler must not run while guarded")
+
+    signal.signal(signal.SIGINT, before)
+    unwound = []
+    with pytest.raises(KeyboardInterrupt):
+        with guard(fake, warned):
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                wait_for_signal()
+            finally:
+                for _ in range(3):            # Ctrl-C pressed again while unwinding
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(0.01)
+                unwound.append(True)
+    assert unwound == [True]
+    assert (read(fake, ACCT_REL), read(fake, TS_REL)) == ("0\n", "0\n")
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_sigint_during_restore_is_deferred_then_raised_as_keyboard_interrupt(fake, sigint):
+    def warn(line):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+
+    with pytest.raises(KeyboardInterrupt):
+        with SysctlGuard(root=str(fake), warn=warn):
+            (fake / ACCT_REL).unlink()
+            (fake / ACCT_REL).mkdir()
+    assert read(fake, TS_REL) == "0\n"
+    assert signal.getsignal(signal.SIGINT) is sigint
+
+
+def test_ignored_sigint_stays_ignored(fake, warned, sigint):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with guard(fake, warned):
-        assert signal.getsignal(signal.SIGINT) is before
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
 
 
 def test_ignored_signal_stays_ignored(fake, warned, handlers):
