@@ -16,6 +16,7 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from tests.nsutil import Netns, kernel_ready  # noqa: E402
+from tests.tmuxutil import Tmux, pane_command, read_exit  # noqa: E402
 
 _READY, _WHY = kernel_ready()
 pytestmark = [pytest.mark.kernel, pytest.mark.skipif(not _READY, reason=_WHY or "no kernel")]
@@ -110,3 +111,25 @@ def test_sigint_pressed_many_times_while_exiting_exits_130_quietly(args):
             time.sleep(0.001)
         rc, err = finish(p)
         assert_quiet_130(ns, rc, err)
+
+
+def test_ctrl_c_pressed_many_times_in_the_full_screen_view_exits_130_with_the_terminal_sane(
+        tmp_path):
+    wd = str(tmp_path)
+    with Netns("i11bscr", sysctls=OFF) as ns, Tmux("i11bscr") as tm:
+        argv = ns.argv("env", "TERM=xterm-256color", "PYTHONPATH=" + REPO, sys.executable,
+                       "-m", "flowtop", "-G", "--no-iface", "--no-process", "-t", "0.1")
+        # The pane's shell and its stty get every ^C too: until flowtop ends the shell
+        # traps it (an ignore would be inherited by flowtop), then ignores it.
+        line = pane_command(argv, wd).replace("rc=$?;", "rc=$?; trap '' INT;", 1)
+        tm.start("trap : INT; " + line, 120, 30, wd)
+        tm.wait_for(lambda ls: "acct on" in ls[1], TIMEOUT, "the full-screen view")
+        for _ in range(500):                # until the pane is gone with flowtop
+            if tm.tmux("send-keys", "-t", "t", "C-c", check=False).returncode:
+                break
+        status, stty_after = read_exit(wd, TIMEOUT)
+        with open(os.path.join(wd, "stderr")) as f:
+            err = f.read()
+        assert_quiet_130(ns, status, err)
+        with open(os.path.join(wd, "stty.before")) as f:
+            assert stty_after == f.read()
