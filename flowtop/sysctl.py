@@ -358,7 +358,7 @@ class SysctlGuard:
 
     def current(self) -> dict:
         """Re-read the values in effect: another program may change them while we run.
-        Cheap: ~1.5 us per name here (os.open+read+close; a kept fd's pread: 0.5 us)."""
+        Cheap: ~1.5 us per name here (a kept fd's pread would be 0.5 us: not worth an fd)."""
         for name in self.names:
             try:
                 self.state[name] = self._parse(self._read(name))
@@ -481,8 +481,12 @@ class SysctlGuard:
             raise ValueError(f"unexpected value {text!r}") from None
 
     def _read(self, name: str) -> bytes:
-        with open(self.path(name), "rb") as f:
-            return f.read(4096)
+        # os.open/read: 1.5 us here against 4 us for open() (read every tick: current())
+        fd = os.open(self.path(name), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            return os.read(fd, 4096)
+        finally:
+            os.close(fd)
 
     def _write(self, name: str, data: bytes) -> None:
         # No O_CREAT: a sysctl that vanished must not turn into a stray file.

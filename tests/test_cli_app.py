@@ -268,3 +268,22 @@ def test_recorder_write_errors_name_the_file(tmp_path):
     assert info.value.filename == "/dev/full"
     assert app.explain(info.value, cli.parse(["--record", "/dev/full"])) == \
         "cannot record to /dev/full: No space left on device"
+
+
+def test_update_gets_one_keyboard_interrupt_then_the_handler_from_before():
+    """-u removes its temp files on the way out of a Ctrl-C; a second Ctrl-C gets
+    what was there before (under ``cli.run``: exit 130 at once)."""
+    import signal
+    import time
+    seen = []
+    saved = signal.signal(signal.SIGINT, lambda s, f: seen.append("before"))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with app._interrupt_once():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(1)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        assert seen == ["before"]
+    finally:
+        signal.signal(signal.SIGINT, saved)
