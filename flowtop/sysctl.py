@@ -131,13 +131,16 @@ class Handover:
 
     @classmethod
     def open(cls, base, identity):
-        """The namespace's directory under ``base`` (made 0700), or None when it
-        cannot be made or is not ours alone (then each flowtop restores its own)."""
+        """The namespace's directory under ``base``, or None when it cannot be made
+        or is not ours alone (then each flowtop restores its own)."""
         ino, cookie = identity
         top = os.path.join(base, "flowtop")
-        where = os.path.join(top, "net-%d" % ino)
+        handover = cls(os.path.join(top, "net-%d" % ino), cookie)
+        return handover if handover._make_dirs() else None
+
+    def _make_dirs(self):
         try:
-            for path in (top, where):
+            for path in (os.path.dirname(self.dir), self.dir):
                 try:
                     os.mkdir(path, 0o700)
                 except FileExistsError:
@@ -145,30 +148,48 @@ class Handover:
                 st = os.lstat(path)
                 if (not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid()
                         or st.st_mode & 0o022):
-                    return None
+                    return False
         except OSError:
-            return None
-        return cls(where, cookie)
+            return False
+        return True
 
     def __enter__(self):
         import fcntl
-        fd = _open_nofollow(os.path.join(self.dir, "lock"), os.O_RDWR | os.O_CREAT)
+        lock = os.path.join(self.dir, "lock")
         deadline = time.monotonic() + LOCK_WAIT
         while True:
+            if not self._make_dirs():     # the last one to leave removes them
+                raise OSError(errno.EPERM, "not a private directory", self.dir)
+            fd = _open_nofollow(lock, os.O_RDWR | os.O_CREAT)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    os.close(fd)
-                    raise OSError(errno.EWOULDBLOCK, "another flowtop holds the lock "
-                                  "for %gs" % LOCK_WAIT, os.path.join(self.dir, "lock"))
-                time.sleep(0.005)
+                if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                    break                 # locked, and still the namespace's lock file
+            except (BlockingIOError, FileNotFoundError):
+                pass
             except BaseException:
                 os.close(fd)
                 raise
+            os.close(fd)
+            if time.monotonic() > deadline:
+                raise OSError(errno.EWOULDBLOCK, "another flowtop holds the lock for %gs"
+                              % LOCK_WAIT, lock)
+            time.sleep(0.005)
         self._lock = fd
         return self
+
+    def remove(self):
+        """Under the lock, when nobody runs and nothing is left to restore: the
+        directory goes (one per namespace would pile up); waiters start afresh."""
+        for name in ("orig.tmp", "lock"):
+            try:
+                os.unlink(os.path.join(self.dir, name))
+            except FileNotFoundError:
+                pass
+        try:
+            os.rmdir(self.dir)
+        except OSError:
+            pass                          # a marker appeared: it is not ours to remove
 
     def __exit__(self, *exc):
         fd, self._lock = self._lock, None
@@ -381,6 +402,8 @@ class SysctlGuard:
                         handover.save(found)
                         self._changed.update(mine)
                         self._write_back()    # under the lock: none may start meanwhile
+                        if not found:
+                            handover.remove()
             except OSError as e:
                 handover.leave()
                 self.warn("flowtop: cannot hand over %s (%s): leaving them as they are"

@@ -502,7 +502,7 @@ def test_a_killed_flowtops_values_are_restored_by_the_next_one_to_leave(fake, sh
     with sharing(fake, share, warned):
         assert both(fake) == ("1\n", "1\n")
     assert both(fake) == ("0\n", "0\n")
-    assert sorted(os.listdir(share / "flowtop" / "net-7")) == ["lock"]
+    assert os.listdir(share / "flowtop") == []          # the last one out tidies up
 
 
 def atexit_unregister(g):
@@ -560,3 +560,25 @@ def test_current_rereads_what_the_kernel_has_now(fake, share, warned):
         (fake / ACCT_REL).write_text("0\n")
         assert g.current() == {"acct": False, "timestamp": True}
         assert g.acct is False
+
+
+def test_flowtops_starting_and_stopping_at_once_never_see_accounting_off(fake, share):
+    errors = []
+
+    def one():
+        for _ in range(40):
+            g = SysctlGuard(root=str(fake), warn=errors.append, share=str(share),
+                            identity=lambda: (7, 0))
+            with g:
+                if both(fake) != ("1\n", "1\n"):
+                    errors.append("off while running: %r" % (both(fake),))
+                time.sleep(0.0005)
+
+    threads = [threading.Thread(target=one) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert both(fake) == ("0\n", "0\n")
+    assert os.listdir(share / "flowtop") == []
