@@ -301,7 +301,8 @@ def _default_share(root):
 
 
 class SysctlGuard:
-    """Context manager: enable the given sysctls on enter, restore the ones it changed on exit.
+    """Context manager: enable the given sysctls on enter, restore the ones it changed on exit
+    (with a ``share`` directory: the last flowtop of the namespace to exit restores; Handover).
 
     After enter, ``acct``/``timestamp`` (and ``state`` for any name) are True/False/None:
     on, off, or unknown (missing or unreadable) -- the value in effect now, so callers can

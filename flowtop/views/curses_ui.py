@@ -466,6 +466,7 @@ def enter(term=None):
         stdscr = curses.initscr()
         curses.noecho()
         curses.cbreak()
+        stdscr.keypad(True)
     except curses.error as exc:
         if stdscr is not None:
             leave(stdscr)
