@@ -287,3 +287,15 @@ def test_update_gets_one_keyboard_interrupt_then_the_handler_from_before():
         assert seen == ["before"]
     finally:
         signal.signal(signal.SIGINT, saved)
+
+
+def test_replay_of_a_dump_ended_early_by_a_damaged_type_says_so(tmp_path):
+    import struct
+    head, ((when, data),) = _dumps_of(MIXED)
+    bad = bytearray(data)
+    struct.pack_into("=H", bad, 1964 + 4, 3)       # the 8th of 14 flows now reads NLMSG_DONE
+    p = tmp_path / "ended.rec"
+    p.write_bytes(_recording([(when, data), (when + 1, bytes(bad))], head))
+    status, out, err = run("--replay", str(p), "--json", "-n", "-G", "-t", "0.01")
+    assert status == 1 and err.count("\n") == 1 and "dump 2" in err, err
+    assert len(_times(out)) == 1 and len(out.splitlines()) == 14
