@@ -11,6 +11,7 @@ import time
 
 from .netlink.conntrack import MAX_DUMP_RETRIES
 from .netlink.errors import DecodeError, DumpInterrupted
+from .recording import RecordingError
 from .table import FlowTable
 
 
@@ -175,8 +176,8 @@ class Collector(threading.Thread):
                 except DumpInterrupted:
                     last_full = None          # the table changed mid-dump: again, now
                     error = "dump interrupted; retrying"
-                except (OSError, DecodeError) as exc:
-                    error = str(exc)[:120]
+                except (OSError, DecodeError, RecordingError) as exc:
+                    error = str(exc)[:120]      # a damaged replay: shown after its intact dumps
             if wall is not None or error is not None:
                 self._seq += 1
                 previous = self._latest

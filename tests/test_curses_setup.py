@@ -1,8 +1,10 @@
-"""The full-screen view's set-up on terminals curses cannot drive: a replay in a tmux
-pane (no root, no kernel), with a TERM that has no terminfo entry here."""
+"""The full-screen view driven by a replay in a tmux pane (no root, no kernel): its
+set-up on terminals curses cannot drive (a TERM with no terminfo entry here), and a
+damaged recording."""
 
 import os
 import shutil
+import struct
 import sys
 
 import pytest
@@ -36,3 +38,29 @@ def test_unknown_term_falls_back_to_text_frames_with_one_line_and_no_traceback(t
     assert any(l.startswith("14 flows (") for l in lines), screen_text(lines)
     with open(os.path.join(wd, "stty.before")) as f:
         assert stty_after == f.read()
+
+
+def test_full_screen_replay_of_a_cut_recording_shows_its_intact_dumps_then_the_error(tmp_path):
+    from flowtop.recording import iter_dumps, read_header
+    with open(MIXED, "rb") as f:
+        raw = f.read()
+        f.seek(0)
+        read_header(f)
+        head = raw[:f.tell()]
+        (when, data), = list(iter_dumps(f))
+    cut = tmp_path / "cut.rec"
+    cut.write_bytes((head + b"".join(b"DUMP" + struct.pack(">dI", when + i, len(data)) + data
+                                     for i in range(3)))[:-100])
+    wd = str(tmp_path)
+    argv = ["env", "TERM=xterm-256color", "PYTHONPATH=" + REPO, sys.executable, "-m", "flowtop",
+            "-n", "-G", "--loopback", "-t", "0.2", "--replay", str(cut)]
+    with Tmux("i11bcut") as tm:
+        tm.start(pane_command(argv, wd), 160, 30, wd)
+        lines = tm.wait_for(lambda ls: "error: recording is cut short in dump 3" in ls[1], 10,
+                            "the error in the header")
+        assert "shown 14" in lines[1], screen_text(lines)
+        tm.send("q")
+        status, _ = read_exit(wd, 10)
+    with open(os.path.join(wd, "stderr")) as f:
+        err = f.read()
+    assert status == 0 and "Traceback" not in err, err
