@@ -11,6 +11,7 @@ from flowtop import app, cli
 from flowtop.text import duration, human, sanitize
 from flowtop.enrich.bundle import FIELDS
 from flowtop.views.records import COLUMNS
+from tests.recutil import build, split
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 MIXED = os.path.join(FIXTURES, "mixed.rec")
@@ -144,30 +145,14 @@ def test_units():
 
 # -- damaged recordings: every intact dump is replayed, then one error line --------------
 
-def _dumps_of(path):
-    from flowtop.recording import iter_dumps, read_header
-    with open(path, "rb") as f:
-        raw = f.read()
-        f.seek(0)
-        read_header(f)
-        head = raw[:f.tell()]
-        return head, list(iter_dumps(f))
-
-
-def _recording(dumps, head):
-    import struct
-    return head + b"".join(b"DUMP" + struct.pack(">dI", when, len(data)) + data
-                           for when, data in dumps)
-
-
 def _times(out):
     return sorted({json.loads(line)["time"] for line in out.splitlines()})
 
 
 @pytest.mark.parametrize("cut_in", [1, 2, 3])
 def test_replay_cut_inside_a_dump_replays_every_dump_before_it(tmp_path, cut_in):
-    head, ((when, data),) = _dumps_of(MIXED)
-    whole = _recording([(when + i, data) for i in range(3)], head)
+    head, ((when, data),) = split(MIXED)
+    whole = build(head, [(when + i, data) for i in range(3)])
     dump_size = 4 + 12 + len(data)
     cut = len(head) + dump_size * (cut_in - 1) + 16 + len(data) // 2
     p = tmp_path / "cut.rec"
@@ -180,9 +165,9 @@ def test_replay_cut_inside_a_dump_replays_every_dump_before_it(tmp_path, cut_in)
 
 
 def test_replay_of_an_intact_three_dump_recording_replays_all_three(tmp_path):
-    head, ((when, data),) = _dumps_of(MIXED)
+    head, ((when, data),) = split(MIXED)
     p = tmp_path / "three.rec"
-    p.write_bytes(_recording([(when + i, data) for i in range(3)], head))
+    p.write_bytes(build(head, [(when + i, data) for i in range(3)]))
     status, out, err = run("--replay", str(p), "--json", "-n", "-G", "-t", "0.01")
     assert (status, err) == (0, "")
     assert len(_times(out)) == 3 and len(out.splitlines()) == 42
@@ -191,12 +176,12 @@ def test_replay_of_an_intact_three_dump_recording_replays_all_three(tmp_path):
 @pytest.mark.parametrize("bit", [0, 1, 4, 8, 9, 15])
 def test_replay_of_a_flipped_message_type_says_so_after_the_intact_dumps(tmp_path, bit):
     import struct
-    head, ((when, data),) = _dumps_of(MIXED)
+    head, ((when, data),) = split(MIXED)
     bad = bytearray(data)
     mtype = struct.unpack_from("=H", bad, 236 + 4)[0]    # the second flow's message type
     struct.pack_into("=H", bad, 236 + 4, mtype ^ (1 << bit))
     p = tmp_path / "flipped.rec"
-    p.write_bytes(_recording([(when, data), (when + 1, bytes(bad)), (when + 2, data)], head))
+    p.write_bytes(build(head, [(when, data), (when + 1, bytes(bad)), (when + 2, data)]))
     status, out, err = run("--replay", str(p), "--json", "-n", "-G", "-t", "0.01")
     assert status == 1 and err.count("\n") == 1, err
     assert err.startswith("flowtop: cannot replay") and "dump 2" in err, err
@@ -205,11 +190,11 @@ def test_replay_of_a_flipped_message_type_says_so_after_the_intact_dumps(tmp_pat
 
 def test_replay_once_of_a_damaged_first_dump_is_one_error_line(tmp_path):
     import struct
-    head, ((when, data),) = _dumps_of(MIXED)
+    head, ((when, data),) = split(MIXED)
     bad = bytearray(data)
     struct.pack_into("=H", bad, 4, 0x101)
     p = tmp_path / "flipped.rec"
-    p.write_bytes(_recording([(when, bytes(bad))], head))
+    p.write_bytes(build(head, [(when, bytes(bad))]))
     status, out, err = run("--replay", str(p), "--once", "--json")
     assert status == 1 and out == "" and err.count("\n") == 1 and "damaged" in err
 
@@ -291,11 +276,11 @@ def test_update_gets_one_keyboard_interrupt_then_the_handler_from_before():
 
 def test_replay_of_a_dump_ended_early_by_a_damaged_type_says_so(tmp_path):
     import struct
-    head, ((when, data),) = _dumps_of(MIXED)
+    head, ((when, data),) = split(MIXED)
     bad = bytearray(data)
     struct.pack_into("=H", bad, 1964 + 4, 3)       # the 8th of 14 flows now reads NLMSG_DONE
     p = tmp_path / "ended.rec"
-    p.write_bytes(_recording([(when, data), (when + 1, bytes(bad))], head))
+    p.write_bytes(build(head, [(when, data), (when + 1, bytes(bad))]))
     status, out, err = run("--replay", str(p), "--json", "-n", "-G", "-t", "0.01")
     assert status == 1 and err.count("\n") == 1 and "dump 2" in err, err
     assert len(_times(out)) == 1 and len(out.splitlines()) == 14

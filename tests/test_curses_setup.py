@@ -4,11 +4,11 @@ damaged recording."""
 
 import os
 import shutil
-import struct
 import sys
 
 import pytest
 
+from tests.recutil import build, split
 from tests.tmuxutil import Tmux, pane_command, read_exit, screen_text
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,16 +41,9 @@ def test_unknown_term_falls_back_to_text_frames_with_one_line_and_no_traceback(t
 
 
 def test_full_screen_replay_of_a_cut_recording_shows_its_intact_dumps_then_the_error(tmp_path):
-    from flowtop.recording import iter_dumps, read_header
-    with open(MIXED, "rb") as f:
-        raw = f.read()
-        f.seek(0)
-        read_header(f)
-        head = raw[:f.tell()]
-        (when, data), = list(iter_dumps(f))
+    head, ((when, data),) = split(MIXED)
     cut = tmp_path / "cut.rec"
-    cut.write_bytes((head + b"".join(b"DUMP" + struct.pack(">dI", when + i, len(data)) + data
-                                     for i in range(3)))[:-100])
+    cut.write_bytes(build(head, [(when + i, data) for i in range(3)])[:-100])
     wd = str(tmp_path)
     argv = ["env", "TERM=xterm-256color", "PYTHONPATH=" + REPO, sys.executable, "-m", "flowtop",
             "-n", "-G", "--loopback", "-t", "0.2", "--replay", str(cut)]
