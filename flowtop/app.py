@@ -110,7 +110,7 @@ class ReplaySource:
         self._error = None       # what reading ahead met: raised after the dumps before it
 
     def open(self):
-        self._file = open_regular(self.opts.replay)
+        self._file = open_regular(self.opts.replay, pipes=True)
         self._dumps = conntrack.replay(self._file, self.opts.families, self.opts.protocols)
         self._advance()
         if self._error is not None:      # not one intact dump: say so before any output

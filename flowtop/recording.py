@@ -32,15 +32,18 @@ class RecordingError(Exception):
     """A recording that cannot be read (not one, cut short, other byte order)."""
 
 
-def open_regular(path):
-    """``open(path, "rb")`` for a regular file only: a FIFO or a device would
-    block the start or never end, so it is refused with OSError (ENOTSUP
-    would say nothing; EINVAL with the file's kind says what is wrong)."""
+def open_regular(path, pipes=False):
+    """``open(path, "rb")`` that never blocks at the start: a directory, device or
+    socket is refused with OSError (EINVAL, its kind named), and so is a FIFO unless
+    ``pipes`` (``--replay /dev/stdin`` from ``zcat x.rec.gz |``): then one with no
+    writer reads as empty at once instead of waiting for one forever."""
     # O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever.
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
         mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
+        if pipes and stat.S_ISFIFO(mode):
+            os.set_blocking(fd, True)     # reads wait for a writer that is there, or end
+        elif not stat.S_ISREG(mode):
             kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(mode)
                     else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
                     else "a socket" if stat.S_ISSOCK(mode) else "not a file")
@@ -91,6 +94,8 @@ class Recorder:
 
 def read_header(stream):
     magic = stream.read(len(MAGIC))
+    if not magic:
+        raise RecordingError("the file is empty (or a FIFO nobody writes to)")
     if magic != MAGIC:
         raise RecordingError("not a flowtop recording (bad magic)")
     line = stream.readline(MAX_HEADER)

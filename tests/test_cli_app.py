@@ -83,7 +83,7 @@ def test_replay_filters():
 
 
 @pytest.mark.parametrize("content,words", [
-    (b"", "bad magic"), (b"garbage" * 10, "bad magic"),
+    (b"", "is empty"), (b"garbage" * 10, "bad magic"),
     (b"FLOWTOP-RECORDING\n{\"format\": 1, \"byteorder\": \"other\"}\n", "endian"),
 ])
 def test_replay_bad_files_one_line(tmp_path, content, words):
@@ -225,11 +225,25 @@ def _run_bounded(argv, seconds=20):
     return box[0]
 
 
-def test_replay_of_a_fifo_is_refused_in_one_line(tmp_path):
+def test_replay_of_a_fifo_nobody_writes_to_says_so_in_one_line(tmp_path):
     fifo = _fifo(tmp_path, "rec.fifo")
     status, out, err = _run_bounded(["--replay", fifo, "--once"])
     assert status == 1 and out == ""
-    assert err == "flowtop: cannot replay %s: a FIFO, not a regular file\n" % fifo
+    assert err == ("flowtop: cannot replay %s: the file is empty (or a FIFO nobody writes "
+                   "to)\n" % fifo)
+
+
+def test_replay_from_a_pipe_reads_the_recording():
+    import shlex
+    import subprocess
+    import sys
+    repo = os.path.dirname(os.path.dirname(FIXTURES))
+    r = subprocess.run("cat %s | %s -m flowtop --replay /dev/stdin --once --json -n -G"
+                       % (shlex.quote(MIXED), shlex.quote(sys.executable)), shell=True,
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PYTHONPATH=repo))
+    assert (r.returncode, r.stderr) == (0, "")
+    assert len(r.stdout.splitlines()) == 14
 
 
 def test_replay_of_a_directory_is_refused_in_one_line(tmp_path):
