@@ -16,7 +16,8 @@ from .netlink import conntrack as _ct
 from .netlink import ctnetlink as _ctnl
 from .netlink.errors import DecodeError, DumpInterrupted, NetlinkError
 from .netlink.socket import NetlinkSocket
-from .netlink.uapi import AF_UNSPEC
+from .netlink.nlmsg import iter_messages
+from .netlink.uapi import AF_UNSPEC, NLMSG_DONE, NLMSG_ERROR
 from .recording import RecordingError, iter_dumps, read_header
 
 __all__ = ["Flow", "dump", "stream", "json_lines", "replay", "refresh", "open_events", "events", "make_filter", "open_socket", "count",
@@ -186,6 +187,17 @@ def count(sock=None):
             sock.close()
 
 
+def _ends_at_its_end(data):
+    """Whether the dump's first end (NLMSG_DONE/ERROR) is its last message: a
+    damaged type can end it early, and the flows after would vanish unsaid."""
+    ended = False
+    for mtype, _flags, _seq, _pid, _body, _end in iter_messages(data):
+        if ended:
+            return False
+        ended = mtype in (NLMSG_DONE, NLMSG_ERROR)
+    return True
+
+
 def replay(stream, families=None, protocols=None):
     """Yield ``(time, [Flow])`` for each dump in a recording (a binary stream).
 
@@ -202,4 +214,12 @@ def replay(stream, families=None, protocols=None):
         _ct.feed(data, flows, state, decode=decode)
         if not state.done:
             raise RecordingError("dump %d in the recording has no end (NLMSG_DONE)" % n)
+        if not _ends_at_its_end(data):
+            raise RecordingError("dump %d in the recording is damaged (messages after its end)"
+                                 % n)
+        if state.dropped or state.unknown:
+            # A recording holds what the kernel sent: a message that does not decode was
+            # damaged since, and its dump would be short of flows without a word.
+            raise RecordingError("dump %d in the recording is damaged (%d malformed message(s), "
+                                 "%d of an unknown type)" % (n, state.dropped, state.unknown))
         yield when, (flows if keep is None else [f for f in flows if keep(f)])

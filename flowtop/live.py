@@ -11,6 +11,7 @@ import time
 
 from .netlink.conntrack import MAX_DUMP_RETRIES
 from .netlink.errors import DecodeError, DumpInterrupted
+from .recording import RecordingError
 from .table import FlowTable
 
 
@@ -176,8 +177,8 @@ class Collector(threading.Thread):
                 except DumpInterrupted:
                     last_full = None          # the table changed mid-dump: again, now
                     error = "dump interrupted; retrying"
-                except (OSError, DecodeError) as exc:
-                    error = str(exc)[:120]
+                except (OSError, DecodeError, RecordingError) as exc:
+                    error = str(exc)[:120]      # a damaged replay: shown after its intact dumps
             if wall is not None or error is not None:
                 self._seq += 1
                 previous = self._latest
@@ -259,11 +260,19 @@ def run_screen(source, opts, enrich, info):
     except ImportError:
         return ("the live view needs Python's curses module (OpenWrt: opkg install "
                 "python3-ncurses); printing text frames instead")
-    state = ViewState(opts)
-    collector = Collector(source, opts.interval, enrich)
-    collector.start()
     try:
-        curses_ui.run(state, Formatter(state, enrich), collector, info)
+        stdscr = curses_ui.enter()      # before the collector takes a snapshot
+    except curses_ui.SetupError as exc:
+        return str(exc)
+    try:
+        state = ViewState(opts)
+        collector = Collector(source, opts.interval, enrich)
+        collector.start()
+    except BaseException:
+        curses_ui.leave(stdscr)
+        raise
+    try:
+        curses_ui.run(state, Formatter(state, enrich), collector, info, stdscr)
     finally:
         collector.stop()
     return None

@@ -29,13 +29,14 @@ _seq = itertools.count(int.from_bytes(__import__("os").urandom(2), "big") + 1)
 class DumpState:
     """Running result of one dump: what was decoded and what was dropped."""
 
-    __slots__ = ("done", "interrupted", "dropped", "foreign")
+    __slots__ = ("done", "interrupted", "dropped", "foreign", "unknown")
 
     def __init__(self):
         self.done = False
         self.interrupted = False
         self.dropped = 0      # malformed messages skipped
         self.foreign = 0      # replies to another request (stale seq/port)
+        self.unknown = 0      # messages of a type a conntrack dump does not send
 
 
 def feed(chunk, out, state, seq=None, port=None, decode=ctnetlink.decode_entry):
@@ -92,6 +93,8 @@ def feed(chunk, out, state, seq=None, port=None, decode=ctnetlink.decode_entry):
             return
         elif mtype == NLMSG_OVERRUN:
             raise DecodeError("netlink overrun")
+        else:
+            state.unknown += 1
 
 
 def iter_dump(sock, family=AF_UNSPEC, recorder=None, decode=ctnetlink.decode_entry,

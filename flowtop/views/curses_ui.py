@@ -7,6 +7,7 @@ loop never waits for a dump, so keys work while one is being collected.
 
 import curses
 import locale
+import os
 import sys
 import time
 
@@ -403,6 +404,8 @@ class Screen:
         if self._counts_of is not snap:      # a pass over every row: once per snapshot
             self._counts, self._counts_of = vm.summary(snap.rows), snap
             self._lacking = vm.uncounted(snap.rows)
+            if "now" in self.info:           # acct/tstamp as the kernel has them now
+                self.info.update(self.info["now"]())
         acct = self.info.get("acct")
         why = " (older than accounting: the kernel counts only flows created after it " \
               "was switched on)" if acct else ""
@@ -541,28 +544,66 @@ def _prev(seq, value):
     return smaller[-1] if smaller else seq[0]
 
 
-def run(state, formatter, collector, info):
-    """Enter curses, run the screen, and always leave the terminal sane."""
-    locale.setlocale(locale.LC_ALL, "")
+class SetupError(Exception):
+    """curses cannot drive this terminal: the one line that says why and what to do."""
+
+
+def enter(term=None):
+    """Set the terminal up for curses and return the screen; SetupError (the
+    terminal left as it was) when it cannot be, e.g. a TERM with no terminfo
+    entry here (kitty, foot, wezterm over SSH; OpenWrt's short terminfo list)."""
+    try:
+        locale.setlocale(locale.LC_ALL, "")
+    except locale.Error:            # a LANG this system lacks: curses still draws ASCII
+        pass
     try:
         curses.set_escdelay(25)
-    except AttributeError:          # Python < 3.9.? has no set_escdelay
+    except (AttributeError, curses.error):     # Python < 3.9.? has no set_escdelay
         pass
+    stdscr = None
+    try:
+        stdscr = curses.initscr()
+        curses.noecho()
+        curses.cbreak()
+        stdscr.keypad(True)
+    except curses.error as exc:
+        if stdscr is not None:
+            leave(stdscr)
+        term = os.environ.get("TERM", "") if term is None else term
+        raise SetupError(
+            "no full-screen view (curses cannot set up TERM=%s: %s): printing text frames; "
+            "run with TERM=xterm-256color, or install this terminal's terminfo entry"
+            % (sanitize(term, 60) or "''", sanitize(str(exc), 80))) from None
+    return stdscr
+
+
+def leave(stdscr):
+    """Put the terminal back as ``enter`` found it; never raises curses.error."""
+    try:
+        stdscr.keypad(False)
+        curses.nocbreak()
+        curses.echo()
+    except curses.error:
+        pass
+    finally:
+        try:
+            curses.endwin()
+        except curses.error:
+            pass
+
+
+def run(state, formatter, collector, info, stdscr=None):
+    """Run the screen on ``stdscr`` (from ``enter``; entered here when None)
+    and always leave the terminal sane."""
+    if stdscr is None:
+        stdscr = enter()
     # The collector decodes in Python, in bursts of up to a second at 100k
     # flows: a shorter GIL switch interval lets a key through within ~1 ms
     # instead of waiting out 5 ms slices behind it.
     switch = sys.getswitchinterval()
     sys.setswitchinterval(0.001)
-    stdscr = curses.initscr()
     try:
-        curses.noecho()
-        curses.cbreak()
         Screen(stdscr, state, formatter, collector, info).run()
     finally:
         sys.setswitchinterval(switch)
-        try:
-            stdscr.keypad(False)
-            curses.nocbreak()
-            curses.echo()
-        finally:
-            curses.endwin()
+        leave(stdscr)

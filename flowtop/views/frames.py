@@ -20,7 +20,7 @@ class TextFrames:
         if opts.once:
             self.state.loopback = True      # a snapshot lists every flow
         self.fmt = vm.Formatter(self.state, enrich)
-        self.notes = list(notes)
+        self.notes = notes if callable(notes) else list(notes)   # callable: per frame
         self.width = width
         self._frames = 0
 
@@ -46,7 +46,7 @@ class TextFrames:
             fmt.rate(tx if known and st.show_rates else None),
             fmt.rate(rx if known and st.show_rates else None), len(items),
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(wall))))
-        out.extend(n + "\n" for n in self.notes)
+        out.extend(n + "\n" for n in (self.notes() if callable(self.notes) else self.notes))
         out.append(" ".join(c.title.rjust(w) if c.right else c.title.ljust(w)
                             for c, w in cols).rstrip() + "\n")
         out.extend(line.rstrip() + "\n" for line in lines)
