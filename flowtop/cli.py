@@ -9,7 +9,7 @@ import sys
 from collections import namedtuple
 
 from . import __version__
-from .views.rows import SORTS
+from .views.state import SORTS
 
 PROTOCOL_FLAGS = (
     # dest, short, long, protocols, help
@@ -33,7 +33,7 @@ Options = namedtuple("Options", (
     "geoip",         # GeoIP wanted (-G turns it off)
     "units",         # "si" | "iec" | "raw"
     "continuous",    # plain text frames instead of the curses view
-    "sort",          # "[+]column" of views.rows.SORTS ("+": ascending)
+    "sort",          # "[+]column" of views.state.SORTS ("+": ascending)
     "threshold",     # bytes/s: hide flows slower than this (0: none)
     "active",        # only flows with a non-zero rate
     "bits",          # rates in bits/s

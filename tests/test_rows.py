@@ -8,8 +8,12 @@ import pytest
 from flowtop import cli, conntrack
 from flowtop.enrich.bundle import Enrichment
 from flowtop.table import FlowTable
-from flowtop.views import rows as vm
-from flowtop.views.frames import TextFrames
+from flowtop.model import is_loopback, proto_name
+from flowtop.views.cells import Formatter
+from flowtop.views.columns import layout
+from flowtop.views.select import _port, select
+from flowtop.views.state import ASCENDING, GROUPS, GROUP_OF, SORTS, ViewState
+from flowtop.views.text import TextFrames
 
 MIXED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "mixed.rec")
 
@@ -32,63 +36,63 @@ def table_of(*argv):
 
 
 def state_of(*argv):
-    return vm.ViewState(cli.parse(list(argv)))
+    return ViewState(cli.parse(list(argv)))
 
 
 def test_layout_fits_the_width():
     st = state_of()
     for width in (40, 70, 80, 120, 200):
-        cols = vm.layout(width, st)
+        cols = layout(width, st)
         used = sum(w for _c, w in cols) + len(cols) - 1
         assert used <= width, (width, used)
         names = [c.name for c, _w in cols]
         assert "dst" in names and "proto" in names
-    assert {"rate_tx", "rate_rx", "state"} <= {c.name for c, _ in vm.layout(80, st)}
-    wide = {c.name for c, _ in vm.layout(200, state_of("-s", "--show-id"))}
+    assert {"rate_tx", "rate_rx", "state"} <= {c.name for c, _ in layout(80, st)}
+    wide = {c.name for c, _ in layout(200, state_of("-s", "--show-id"))}
     assert {"src", "dst", "bytes_tx", "bytes_rx", "pkts_tx", "pkts_rx", "age", "id"} <= wide
 
 
 def test_loopback_hidden_unless_asked():
     t, _ = table_of()
-    fmt = vm.Formatter(state_of(), FakeEnrich())
-    shown = vm.select(list(t), state_of(), fmt)
-    assert shown and not any(vm.is_loopback(r.entry.dst) for r in shown)
-    everything = vm.select(list(t), state_of("--loopback"), fmt)
+    fmt = Formatter(state_of(), FakeEnrich())
+    shown = select(list(t), state_of(), fmt)
+    assert shown and not any(is_loopback(r.entry.dst) for r in shown)
+    everything = select(list(t), state_of("--loopback"), fmt)
     assert len(everything) == len(t)
 
 
 def test_protocol_and_family_filters():
     t, _ = table_of()
-    fmt = vm.Formatter(state_of(), FakeEnrich())
-    only_tcp = vm.select(list(t), state_of("--loopback", "-T"), fmt)
+    fmt = Formatter(state_of(), FakeEnrich())
+    only_tcp = select(list(t), state_of("--loopback", "-T"), fmt)
     assert only_tcp and all(r.entry.l4proto == 6 for r in only_tcp)
     st = state_of("--loopback")
     st.toggle_group("T")
-    assert not any(r.entry.l4proto == 6 for r in vm.select(list(t), st, fmt))
+    assert not any(r.entry.l4proto == 6 for r in select(list(t), st, fmt))
     st.toggle_family("4")
-    assert all(r.entry.family == 10 for r in vm.select(list(t), st, fmt))
+    assert all(r.entry.family == 10 for r in select(list(t), st, fmt))
 
 
 def test_text_filter_and_sort():
     t, _ = table_of()
     st = state_of("--loopback", "--sort", "+port")
-    fmt = vm.Formatter(st, FakeEnrich())
+    fmt = Formatter(st, FakeEnrich())
     def port(r):                                      # GRE keys are not ports
         return 0 if r.entry.l4proto == 47 else r.entry.dport or 0
-    rows = vm.select(list(t), st, fmt)
+    rows = select(list(t), st, fmt)
     ports = [port(r) for r in rows]
     assert ports == sorted(ports, reverse=True)       # '+' flips port's natural A-Z order
     st.reverse = False
-    ports = [port(r) for r in vm.select(list(t), st, fmt)]
+    ports = [port(r) for r in select(list(t), st, fmt)]
     assert ports == sorted(ports)
     st.filter = "5001"
-    assert [r.entry.dport for r in vm.select(list(t), st, fmt)] == [5001]
+    assert [r.entry.dport for r in select(list(t), st, fmt)] == [5001]
 
 
 def test_cells_show_absent_as_dash_and_redact():
     t, when = table_of()
     st = state_of("--loopback", "--redact-local")
-    fmt = vm.Formatter(st, FakeEnrich())
+    fmt = Formatter(st, FakeEnrich())
     row = next(r for r in t if r.entry.dport == 5001)
     cells = fmt.cells(row, when)
     assert cells["rate_tx"] == "-"               # first sight: rate unknown, not 0
@@ -133,16 +137,16 @@ def test_select_agrees_with_the_plain_filter_on_bare_and_full_rows(argv):
     t.apply(list(records), 101.0, when + 1)         # idle: bare records
     assert any(type(r) is TableFlow for r in t)
     st = state_of(*argv)
-    fmt = vm.Formatter(st, FakeEnrich())
-    hidden = set().union(*(vm.GROUPS[k] for k in st.hidden_groups)) if st.hidden_groups else set()
+    fmt = Formatter(st, FakeEnrich())
+    hidden = set().union(*(GROUPS[k] for k in st.hidden_groups)) if st.hidden_groups else set()
 
     def plain(r):
         e = r.entry
         return not (e.l4proto in hidden or e.family in st.hidden_families
-                    or (not st.show_other and e.l4proto not in vm.GROUP_OF)
-                    or (not st.loopback and (vm.is_loopback(e.src) or vm.is_loopback(e.dst))))
+                    or (not st.show_other and e.l4proto not in GROUP_OF)
+                    or (not st.loopback and (is_loopback(e.src) or is_loopback(e.dst))))
     want = [r.key for r in t if plain(r)]
-    got = [r.key for r in vm.select(list(t), st, fmt, sort=False)]
+    got = [r.key for r in select(list(t), st, fmt, sort=False)]
     assert got == want
     if not argv:
         assert b"extra-12.7.0.1" in got and b"extra-::ffff:10.0.0.1" in got
@@ -158,23 +162,23 @@ PLAIN_SORT_KEYS = {      # the orders the views promise, spelt out as tuples
     "bytes": lambda r: (r.entry.bytes_orig or 0) + (r.entry.bytes_reply or 0),
     "packets": lambda r: (r.entry.packets_orig or 0) + (r.entry.packets_reply or 0),
     "age": lambda r: -r.start_wall,
-    "proto": lambda r: (vm.proto_name(r.entry.l4proto), r.entry.family),
-    "dst": lambda r: (r.entry.family, r.entry.dst or "", vm._port(r.entry)),
-    "port": lambda r: (vm._port(r.entry), r.entry.l4proto),
+    "proto": lambda r: (proto_name(r.entry.l4proto), r.entry.family),
+    "dst": lambda r: (r.entry.family, r.entry.dst or "", _port(r.entry)),
+    "port": lambda r: (_port(r.entry), r.entry.l4proto),
 }
 
 
-@pytest.mark.parametrize("sort", vm.SORTS)
+@pytest.mark.parametrize("sort", SORTS)
 @pytest.mark.parametrize("flip", ["", "+"])
 def test_sort_orders_equal_the_plain_tuple_keys(sort, flip):
     """The allocation-free sort keys (shared tuples, two stable passes for
     dst) give exactly the order of the plain keys, ties in table order."""
-    assert set(PLAIN_SORT_KEYS) == set(vm.SORTS)
+    assert set(PLAIN_SORT_KEYS) == set(SORTS)
     t, when = table_of()
     st = state_of("--loopback", "--sort", flip + sort)
-    got = [r.key for r in vm.select(list(t), st, vm.Formatter(st, FakeEnrich()))]
-    descending = (sort not in vm.ASCENDING) != bool(flip)
-    want = [r.key for r in sorted(vm.select(list(t), st, vm.Formatter(st, FakeEnrich()),
+    got = [r.key for r in select(list(t), st, Formatter(st, FakeEnrich()))]
+    descending = (sort not in ASCENDING) != bool(flip)
+    want = [r.key for r in sorted(select(list(t), st, Formatter(st, FakeEnrich()),
                                             sort=False),
                                   key=PLAIN_SORT_KEYS[sort], reverse=descending)]
     assert len(got) > 10 and got == want
