@@ -40,12 +40,13 @@ def synthetic(n):
         when, flows = next(conntrack.replay(f))
     flows = [f for f in flows if f.family == 2 and f.sport is not None]
     i_src, i_sport, i_key = FIELDS.index("src"), FIELDS.index("sport"), FIELDS.index("key")
-    i_bytes = FIELDS.index("bytes_orig")
+    i_bytes, i_dst = FIELDS.index("bytes_orig"), FIELDS.index("dst")
     out = []
     for i in range(n):
         base = list(flows[i % len(flows)])
         base[i_src] = "10.%d.%d.%d" % (i >> 16 & 255, i >> 8 & 255, i & 255)
         base[i_sport] = 1024 + i % 60000
+        base[i_dst] = "198.51.100.%d" % (i % 250)     # none on loopback
         base[i_key] = b"k%d" % i
         base[i_bytes] = (base[i_bytes] or 0) + i
         out.append(tuple.__new__(type(flows[0]), base))
@@ -66,7 +67,7 @@ def main():
     from flowtop.services import Services
     from flowtop.table import FlowTable
     from flowtop.views import screen as ui
-    from flowtop.views.columns import Formatter
+    from flowtop.views.cells import Formatter
     from flowtop.views.state import ViewState
 
     when, entries = synthetic(args.n)
@@ -86,11 +87,11 @@ def main():
         def set_interval(self, v):
             pass
 
-        def show(self, keys):
+        def set_visible(self, keys):
             self.visible = keys
 
     snap = Snapshot(rows, when + 1, table.totals(), None, 0)
-    st = ViewState(cli.parse(["--loopback"]))
+    st = ViewState(cli.parse([]))
     scr = ui.Screen(Window((60, 200)), st, Formatter(st, Enrichment(Services())),
                     Collector(), {"acct": True, "timestamp": True})
     scr.snap = snap

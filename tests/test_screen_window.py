@@ -3,6 +3,8 @@
 
 import curses
 
+import pytest
+
 from flowtop import cli
 from flowtop.enrich.bundle import Enrichment
 from flowtop.live import Snapshot
@@ -36,6 +38,29 @@ class Window:
 
     def timeout(self, ms):
         pass
+
+    def erase(self):
+        self.lines = {}
+
+    def addnstr(self, y, x, text, n, attr=0):
+        self.lines[y] = (text, attr)
+
+    def noutrefresh(self):
+        pass
+
+
+class Collector:
+    def __init__(self, snap):
+        self.snap, self.visible, self.interval = snap, (), None
+
+    def latest(self):
+        return self.snap
+
+    def set_visible(self, keys):
+        self.visible = keys
+
+    def set_interval(self, seconds):
+        self.interval = seconds
 
 
 def screen(*argv, keys=(), size=(24, 80)):
@@ -85,3 +110,31 @@ def test_at_80_columns_errors_pause_and_filters_outrank_the_rest():
     wide = scr._status(200, snap)
     assert "sort rate desc" in wide and wide.startswith("[Flows] Processes"), wide
     assert "error: recv" in wide and scr.note == ""
+
+
+def test_a_cursor_move_draws_again_without_choosing_the_rows_again(monkeypatch):
+    from tests.viewutil import table_of
+    monkeypatch.setattr(curses, "doupdate", lambda: None)
+    t, when = table_of()
+    scr = screen("--loopback", size=(30, 100))
+    scr.collector = Collector(Snapshot(list(t), when, t.totals(), None, 1))
+    scr.snap = scr.collector.latest()
+    scr.refresh()
+    assert scr.scr.lines[3][1] == curses.A_REVERSE          # the first row is selected
+    first = scr.collector.visible
+
+    def fail(*a):
+        raise AssertionError("rows chosen again for a cursor move")
+    monkeypatch.setattr(scr.selection, "build", fail)
+    for key in (curses.KEY_DOWN, "j", curses.KEY_NPAGE, curses.KEY_HOME, "s", "b", "w"):
+        scr.key(key)
+        scr.refresh()
+    scr.key(curses.KEY_DOWN)
+    scr.refresh()
+    assert scr.ui.selected == 1 and scr.scr.lines[4][1] == curses.A_REVERSE
+    assert scr.collector.visible == first and "SOURCE" in scr.scr.lines[2][0]
+    scr.key("+")                                           # the collector is told
+    assert scr.collector.interval == 2.0
+    scr.key("L")                                           # a filter: the rows are chosen again
+    with pytest.raises(AssertionError):
+        scr.refresh()

@@ -1,56 +1,16 @@
-"""The live views' view-model: layout, filters, sort, cells (no curses)."""
-
-import io
-import os
+"""Which flows the live views show and in what order: the filters, the
+sort, and the Selection that keeps their results (no curses)."""
 
 import pytest
 
-from flowtop import cli, conntrack
-from flowtop.enrich.bundle import Enrichment
+from flowtop import conntrack
 from flowtop.table import FlowTable
 from flowtop.model import is_loopback, proto_name
 from flowtop.views.cells import Formatter
-from flowtop.views.columns import layout
 from flowtop.views.select import _port, select
-from flowtop.views.state import ASCENDING, GROUPS, GROUP_OF, SORTS, ViewState
-from flowtop.views.text import TextFrames
+from flowtop.views.state import ASCENDING, GROUPS, GROUP_OF, SORTS
 
-MIXED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "mixed.rec")
-
-
-class FakeServices:
-    def of_flow(self, sport, dport, proto, numeric=False):
-        return str(dport)
-
-
-def FakeEnrich(*providers):
-    return Enrichment(FakeServices())
-
-
-def table_of(*argv):
-    with open(MIXED, "rb") as f:
-        when, flows = next(conntrack.replay(f))
-    t = FlowTable()
-    t.apply(flows, 100.0, when)
-    return t, when
-
-
-def state_of(*argv):
-    return ViewState(cli.parse(list(argv)))
-
-
-def test_layout_fits_the_width():
-    st = state_of()
-    for width in (40, 70, 80, 120, 200):
-        cols = layout(width, st)
-        used = sum(w for _c, w in cols) + len(cols) - 1
-        assert used <= width, (width, used)
-        names = [c.name for c, _w in cols]
-        assert "dst" in names and "proto" in names
-    assert {"rate_tx", "rate_rx", "state"} <= {c.name for c, _ in layout(80, st)}
-    wide = {c.name for c, _ in layout(200, state_of("-s", "--show-id"))}
-    assert {"src", "dst", "bytes_tx", "bytes_rx", "pkts_tx", "pkts_rx", "age", "id"} <= wide
-
+from tests.viewutil import MIXED, FakeEnrich, state_of, table_of
 
 def test_loopback_hidden_unless_asked():
     t, _ = table_of()
@@ -87,34 +47,6 @@ def test_text_filter_and_sort():
     assert ports == sorted(ports)
     st.filter = "5001"
     assert [r.entry.dport for r in select(list(t), st, fmt)] == [5001]
-
-
-def test_cells_show_absent_as_dash_and_redact():
-    t, when = table_of()
-    st = state_of("--loopback", "--redact-local")
-    fmt = Formatter(st, FakeEnrich())
-    row = next(r for r in t if r.entry.dport == 5001)
-    cells = fmt.cells(row, when)
-    assert cells["rate_tx"] == "-"               # first sight: rate unknown, not 0
-    assert cells["dst"].startswith("local#")
-    assert cells["bytes_rx"] == "70.3kB"
-
-
-def test_text_frames(monkeypatch):
-    t, when = table_of()
-    out = io.StringIO()
-    frames = TextFrames(out, cli.parse(["-c", "--loopback"]), FakeEnrich())
-    frames.write_rows(t, when)
-    text = out.getvalue().splitlines()
-    assert text[0].startswith("14 flows (tcp 4")
-    assert text[1].split()[:2] == ["PROTO", "STATE"]
-    assert len(text) == 2 + 14
-
-
-@pytest.mark.parametrize("spec,value", [("800", 800), ("10k", 1e4), ("1.5M", 1.5e6),
-                                        ("2Mi", 2 * 1024 ** 2), ("10kB/s", 1e4)])
-def test_threshold_units(spec, value):
-    assert cli.rate_value(spec) == value
 
 
 @pytest.mark.parametrize("argv", [(), ("--loopback",), ("-T",), ("-U", "--loopback"), ("-6",),
@@ -182,3 +114,55 @@ def test_sort_orders_equal_the_plain_tuple_keys(sort, flip):
                                             sort=False),
                                   key=PLAIN_SORT_KEYS[sort], reverse=descending)]
     assert len(got) > 10 and got == want
+
+
+def _keys(items):
+    return [r.key for r in items]
+
+
+def test_a_selection_chooses_again_only_when_the_rows_or_a_filter_change(monkeypatch):
+    from flowtop.views import select as sel
+    calls = []
+    real = sel.chosen
+    monkeypatch.setattr(sel, "chosen", lambda *a: calls.append(1) or real(*a))
+    t, _ = table_of()
+    rows = list(t)
+    st = state_of("--loopback")
+    fmt = Formatter(st, FakeEnrich())
+    selection = sel.Selection()
+    first = selection.build(rows, st, fmt)
+    st.bits = st.wide = True                          # looks: the same list
+    assert selection.build(rows, st, fmt) is first and len(calls) == 1
+    st.sort = "port"                                  # order: sorted again, not chosen again
+    by_port = selection.build(rows, st, fmt)
+    assert by_port is not first and len(calls) == 1
+    assert _keys(by_port) == _keys(sel.ordered(real(rows, st, fmt), st))
+    st.filter = "5001"                                # a filter: chosen again
+    assert _keys(selection.build(rows, st, fmt)) == _keys(sel.ordered(real(rows, st, fmt), st))
+    assert len(calls) == 2
+    selection.build(list(rows), st, fmt)              # a new snapshot's rows
+    assert len(calls) == 3
+
+
+def test_a_selection_equals_a_fresh_build_after_any_keys():
+    """Whatever the keys did, the kept results are what a whole pass gives."""
+    import random
+    from flowtop.views import keys as kt
+    from flowtop.views.select import Selection, build
+    t, _ = table_of()
+    rows = list(t)
+    keys = list("atTUDIS46LorxXPnswiAbBp/") + ["\t", "KEY_BTAB", "\n", "\x1b", "KEY_DOWN"]
+    for seed in range(20):
+        rnd = random.Random(seed)
+        st = state_of()
+        fmt = Formatter(st, FakeEnrich())
+        ui = kt.Ui(st)
+        selection = Selection()
+        for _ in range(40):
+            key = rnd.choice(keys)
+            kt.dispatch(ui, key)
+            if ui.mode == "filter":
+                kt.dispatch(ui, rnd.choice("15\n"))
+            ui.mode = "table"
+            ui.show(selection.build(rows, st, fmt))
+            assert _keys(ui.view) == _keys(build(rows, st, fmt)), (seed, key)
