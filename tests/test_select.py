@@ -124,7 +124,7 @@ def test_a_selection_chooses_again_only_when_the_rows_or_a_filter_change(monkeyp
     from flowtop.views import select as sel
     calls = []
     real = sel.chosen
-    monkeypatch.setattr(sel, "chosen", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(sel, "chosen", lambda *a, **k: calls.append(1) or real(*a, **k))
     t, _ = table_of()
     rows = list(t)
     st = state_of("--loopback")
@@ -161,8 +161,32 @@ def test_a_selection_equals_a_fresh_build_after_any_keys():
         for _ in range(40):
             key = rnd.choice(keys)
             kt.dispatch(ui, key)
-            if ui.mode == "filter":
-                kt.dispatch(ui, rnd.choice("15\n"))
-            ui.mode = "table"
+            while ui.mode == "filter":               # a longer text, or a shorter one
+                kt.dispatch(ui, rnd.choice(["1", "5", "0", ".", "\n", "KEY_BACKSPACE"]))
+                ui.show(selection.build(rows, st, fmt))
+                assert _keys(ui.view) == _keys(build(rows, st, fmt)), (seed, st.filter)
             ui.show(selection.build(rows, st, fmt))
             assert _keys(ui.view) == _keys(build(rows, st, fmt)), (seed, key)
+
+
+def test_a_longer_filter_text_looks_only_at_what_the_shorter_one_kept(monkeypatch):
+    from flowtop.views import select as sel
+    t, _ = table_of()
+    rows = list(t)
+    st = state_of("--loopback")
+    fmt = Formatter(st, FakeEnrich())
+    selection = sel.Selection()
+    seen = []
+    real = fmt.search_text
+    monkeypatch.setattr(fmt, "search_text", lambda r: seen.append(r) or real(r))
+    st.filter = "5"
+    five = selection.build(rows, st, fmt)
+    assert len(seen) == len(rows) > len(five) > 1
+    seen.clear()
+    st.filter = "500"
+    assert _keys(selection.build(rows, st, fmt)) == _keys(sel.build(rows, st, fmt))
+    assert 0 < len(seen) - len(rows) <= len(five)         # the build above read every row
+    seen.clear()
+    st.filter = "50"                                        # shorter: from every row again
+    selection.build(rows, st, fmt)
+    assert len(seen) == len(rows)

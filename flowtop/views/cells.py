@@ -55,11 +55,37 @@ class Formatter:
     def cells(self, row, wall):
         """Every column's text for one table row, keyed by column name."""
         e = row.entry
+        st = self.state
+        age = row.age(wall)
+        if row.age_approx and not st.show_rates:
+            age_s = "-"        # one snapshot: no start time, and none seen before it
+        elif st.age == "seconds":
+            age_s = "%d%s" % (age, "~" if row.age_approx else "")
+        else:
+            age_s = duration(age) + ("~" if row.age_approx else "")
+        snat, dnat = nat_of(e)
+        out = self.names(e)
+        out.update({
+            "nat": ("S" if snat else "") + ("D" if dnat else ""),
+            "xlate": self._xlate(e, snat, dnat, e.l4proto == IPPROTO_GRE)
+            if snat or dnat else "",
+            "id": "-" if e.id is None else str(e.id),
+            "bytes_tx": self.amount(e.bytes_orig),
+            "bytes_rx": self.amount(e.bytes_reply),
+            "pkts_tx": "-" if e.packets_orig is None else str(e.packets_orig),
+            "pkts_rx": "-" if e.packets_reply is None else str(e.packets_reply),
+            "rate_tx": self.rate(row.rate_orig),
+            "rate_rx": self.rate(row.rate_reply),
+            "age": age_s,
+        })
+        return out
+
+    def names(self, e):
+        """The cells of a flow (CtEntry) that name things, what '/' searches:
+        process, protocol, state, service, the ends, country, interfaces."""
         gre = e.l4proto == IPPROTO_GRE
         sport = None if gre else e.sport
         dport = None if gre else e.dport
-        st = self.state
-        age = row.age(wall)
         enrich = self.enrich
         if enrich.ifaces is not None:
             iin, iout = enrich.ifaces_of(e)
@@ -70,35 +96,18 @@ class Formatter:
             geo = self.redact.geo(remote, enrich.geo_of(remote))
         else:
             geo = None
-        if row.age_approx and not st.show_rates:
-            age_s = "-"        # one snapshot: no start time, and none seen before it
-        elif st.age == "seconds":
-            age_s = "%d%s" % (age, "~" if row.age_approx else "")
-        else:
-            age_s = duration(age) + ("~" if row.age_approx else "")
-        snat, dnat = nat_of(e)
         return {
-            "nat": ("S" if snat else "") + ("D" if dnat else ""),
-            "xlate": self._xlate(e, snat, dnat, gre) if snat or dnat else "",
             "process": enrich.process_label(e) if enrich.process is not None else "",
             "proto": proto_name(e.l4proto),
             "state": state_name(e.l4proto, e.state) or "",
-            "service": self.services.of_flow(sport, dport, e.l4proto, st.numeric_port)
+            "service": self.services.of_flow(sport, dport, e.l4proto, self.state.numeric_port)
             if dport is not None else _icmp_label(e),
-            "id": "-" if e.id is None else str(e.id),
             "src": self.endpoint(e.family, e.src, sport),
             "dst": self.endpoint(e.family, e.dst, dport),
             "country": " ".join(x for x in (getattr(geo, "country", None),
                                             getattr(geo, "city", None)) if x),
             "in_iface": iin or "",
             "out_iface": iout or "",
-            "bytes_tx": self.amount(e.bytes_orig),
-            "bytes_rx": self.amount(e.bytes_reply),
-            "pkts_tx": "-" if e.packets_orig is None else str(e.packets_orig),
-            "pkts_rx": "-" if e.packets_reply is None else str(e.packets_reply),
-            "rate_tx": self.rate(row.rate_orig),
-            "rate_rx": self.rate(row.rate_reply),
-            "age": age_s,
         }
 
     def _xlate(self, e, snat, dnat, gre):
@@ -132,7 +141,7 @@ class Formatter:
     def search_text(self, row):
         """What '/' matches: the text of the columns a user can show."""
         e = row.entry
-        cells = self.cells(row, 0.0)
+        cells = self.names(e)
         return " ".join((cells["process"], cells["proto"], cells["state"], cells["service"],
                          cells["src"], cells["dst"], cells["country"], cells["in_iface"],
                          cells["out_iface"], self.address(e.src),

@@ -85,40 +85,63 @@ def build(rows, state, formatter):
 
 
 class Selection:
-    """``build`` that keeps its results: the chosen rows while the rows
-    (a snapshot's list) and ``state.which()`` stay the same, the order while
-    the sort does too.  At 100k rows a filter pass is ~20-40 ms and a sort
-    ~10-60 ms; a cursor move or a change of looks needs neither."""
+    """``build`` that keeps its results for the rows of one snapshot: the
+    rows past the protocol, family and loopback filters while those stay;
+    the chosen rows while ``state.which()`` does (a longer '/' text filters
+    what the shorter one chose); the order while the sort does too.  At 100k
+    rows the first filters are ~30 ms, '/' ~50 us a row, a sort 10-60 ms;
+    a cursor move or a change of looks needs none of them."""
 
     def __init__(self):
-        self._rows = self._which = self._chosen = self._how = None
+        self._rows = self._base_of = self._base = None
+        self._which = self._chosen = self._how = None
         self._view = []
 
     def build(self, rows, state, formatter):
+        if rows is not self._rows:
+            self._rows, self._base_of, self._which = rows, None, None
         which = state.which()
-        if rows is not self._rows or which != self._which:
-            self._rows, self._which = rows, which
-            self._chosen = chosen(rows, state, formatter)
-            self._how = None
+        if which != self._which:
+            self._chosen = self._choose(rows, state, formatter, which)
+            self._which, self._how = which, None
         how = (state.view, state.sort, state.reverse)
         if how != self._how:
             self._how = how
             self._view = ordered(list(self._chosen), state)
         return self._view
 
+    def _choose(self, rows, state, formatter, which):
+        of = state.base()
+        if of != self._base_of:
+            self._base_of, self._base = of, base(rows, state)
+        narrower = self._which is not None and _narrows(self._which, which)
+        return chosen(self._chosen if narrower else self._base, state, formatter, based=True)
 
-def chosen(rows, state, formatter):
-    """The flows (or Groups) of the current view, in the table's order."""
+
+def _narrows(old, new):
+    """Whether the state ``new`` (``which()``) keeps a subset of what ``old``
+    kept: the same but for a flows view's '/' text, which got longer."""
+    old, new = dict(old), dict(new)
+    before, after = old.pop("filter").lower(), new.pop("filter").lower()
+    return old == new and new["view"] == "flows" and before in after
+
+
+def chosen(rows, state, formatter, based=False):
+    """The flows (or Groups) of the current view, in the table's order;
+    ``based``: ``rows`` have passed ``base`` already."""
     group = state.group
     if group is not None and group[0] == "host":    # x/X may have come after Enter
         remote = group[1][0]
         state.group = group[:2] + (sanitize(formatter.redact.label(
             remote, formatter.enrich.host(remote)), 64),)
+    keep = _rare_filter(state, formatter)
+    flows = rows if based else base(rows, state)
+    if keep is not None:
+        flows = [r for r in flows if keep(r)]
     if state.view == "flows":
-        return select(rows, state, formatter, sort=False)
+        return flows
     from . import aggregate as agg
-    groups = agg.aggregate(select(rows, state, formatter, sort=False), state.view,
-                           formatter.enrich, formatter.redact, state.by_name,
+    groups = agg.aggregate(flows, state.view, formatter.enrich, formatter.redact, state.by_name,
                            formatter.address)
     needle = state.filter.lower()
     if needle:
@@ -136,6 +159,16 @@ def ordered(items, state):
 
 def select(rows, state, formatter, sort=True):
     """The flows to show, filtered (and sorted) by ``state``."""
+    out = base(rows, state)
+    keep = _rare_filter(state, formatter)
+    if keep is not None:
+        out = [r for r in out if keep(r)]
+    return sort_rows(out, state) if sort else out
+
+
+def base(rows, state):
+    """The rows past the filters every view has on: protocols, families,
+    loopback (a new list)."""
     hidden = set()
     for k in state.hidden_groups:
         hidden |= GROUPS[k]
@@ -170,10 +203,7 @@ def select(rows, state, formatter, sort=True):
             if hit:
                 continue
         out.append(r)
-    keep = _rare_filter(state, formatter)
-    if keep is not None:
-        out = [r for r in out if keep(r)]
-    return sort_rows(out, state) if sort else out
+    return out
 
 
 def _rare_filter(state, formatter):

@@ -92,6 +92,11 @@ class ViewState:
                      if k not in LOOKS and k not in ORDER and k != "group") + (
             ("group", self.group and self.group[:2]),)
 
+    def base(self):
+        """What decides the rows past the protocol, family and loopback filters."""
+        return (frozenset(self.hidden_groups), frozenset(self.hidden_families), self.show_other,
+                self.loopback)
+
     def filters_text(self):
         """Short description of the active filters, for the header."""
         parts = []
