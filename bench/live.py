@@ -417,7 +417,7 @@ def _run_collector(seconds, on_tick=None):
     while time.monotonic() - t0 < seconds:
         snap = col.latest()
         shown = build(snap.rows, state, fmt)
-        col.visible = [r.key for r in shown[:HEIGHT - 4]]
+        col.set_visible([r.key for r in shown[:HEIGHT - 4]])
         cols = layout(WIDTH, state)
         for r in shown[:HEIGHT - 4]:
             fmt.line(r, cols, snap.wall)
