@@ -183,6 +183,7 @@ def base(rows, state):
     lo = _LOOPBACK
     if len(lo) > _LOOPBACK_LIMIT:
         lo.clear()
+    seen = lo.get
     bare = TableFlow                    # its own entry: no property call
     for r in rows:
         e = r if type(r) is bare else r.entry
@@ -193,13 +194,16 @@ def base(rows, state):
         if not ok or e[_FAMILY] in fams:
             continue
         if not loop:
-            hit = False
-            for a in (e[_SRC], e[_DST]):
-                hit = lo.get(a)
-                if hit is None:
-                    hit = lo[a] = is_loopback(a)
-                if hit:
-                    break
+            a = e[_SRC]
+            hit = seen(a)
+            if hit is None:
+                hit = lo[a] = is_loopback(a)
+            if hit:
+                continue
+            a = e[_DST]
+            hit = seen(a)
+            if hit is None:
+                hit = lo[a] = is_loopback(a)
             if hit:
                 continue
         out.append(r)
