@@ -138,3 +138,21 @@ def test_a_cursor_move_draws_again_without_choosing_the_rows_again(monkeypatch):
     scr.key("L")                                           # a filter: the rows are chosen again
     with pytest.raises(AssertionError):
         scr.refresh()
+
+
+def test_the_screen_is_the_only_view_module_that_imports_curses():
+    import ast
+    import os
+    from flowtop import views
+    here = os.path.dirname(views.__file__)
+    importers = set()
+    for name in sorted(os.listdir(here)):
+        if name.endswith(".py"):
+            with open(os.path.join(here, name), encoding="utf-8") as f:
+                tree = ast.parse(f.read())
+            for node in ast.walk(tree):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                if any(n.split(".")[0] == "curses" for n in names):
+                    importers.add(name)
+    assert importers == {"screen.py"}
