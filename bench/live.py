@@ -392,14 +392,17 @@ def _run_collector(seconds, on_tick=None):
     from flowtop.app import KernelSource
     from flowtop.enrich.bundle import from_options
     from flowtop.live import Collector
-    from flowtop.views import rows as vm
+    from flowtop.views.cells import Formatter
+    from flowtop.views.columns import layout
+    from flowtop.views.select import build
+    from flowtop.views.state import ViewState
     stages = {}
     opts = cli.parse(["-n", "-G", "--loopback", "--no-sysctl", "-t", "1"])
     source = KernelSource(opts)
     source.open()
     enrich = from_options(opts)
-    state = vm.ViewState(opts)
-    fmt = vm.Formatter(state, enrich)
+    state = ViewState(opts)
+    fmt = Formatter(state, enrich)
     stages["opened"] = _rss()
     col = Collector(source, opts.interval, enrich)
     col.start()
@@ -413,9 +416,9 @@ def _run_collector(seconds, on_tick=None):
     shown = []
     while time.monotonic() - t0 < seconds:
         snap = col.latest()
-        shown = vm.build(snap.rows, state, fmt)
-        col.visible = [r.key for r in shown[:HEIGHT - 4]]
-        cols = vm.layout(WIDTH, state)
+        shown = build(snap.rows, state, fmt)
+        col.set_visible([r.key for r in shown[:HEIGHT - 4]])
+        cols = layout(WIDTH, state)
         for r in shown[:HEIGHT - 4]:
             fmt.line(r, cols, snap.wall)
         if on_tick:
@@ -427,7 +430,7 @@ def _run_collector(seconds, on_tick=None):
 
 STATUS_OF_SELF = "print(open('/proc/self/status').read().split('%s:')[1].split()[0])"
 RSS_OF_SELF = STATUS_OF_SELF % "VmRSS"
-LIVE_MODULES = "import curses, flowtop.cli, flowtop.app, flowtop.live, flowtop.views.curses_ui\n"
+LIVE_MODULES = "import curses, flowtop.cli, flowtop.app, flowtop.live, flowtop.views.screen\n"
 
 
 def interpreter_floor(ns, python_argv, cwd):
@@ -452,7 +455,7 @@ def inside_mem(seconds):
     stages["this harness started"] = _rss()
     import curses  # noqa: F401  (the live view imports it)
     from flowtop import cli, live, table  # noqa: F401
-    from flowtop.views import curses_ui, rows  # noqa: F401
+    from flowtop.views import screen, select  # noqa: F401
     stages["imports"] = _rss()
     col, source, enrich, shown, more, first_s = _run_collector(seconds)
     stages.update(more)
@@ -469,7 +472,7 @@ def inside_tracemalloc(seconds, top):
     tracemalloc.start(1)
     import curses  # noqa: F401
     from flowtop import cli, live, table  # noqa: F401
-    from flowtop.views import curses_ui, rows  # noqa: F401
+    from flowtop.views import screen, select  # noqa: F401
     imports = tracemalloc.get_traced_memory()[0]
     col, source, enrich, shown, _stages, _f = _run_collector(seconds)
     flows = len(col.table)

@@ -178,18 +178,18 @@ def make_writer(opts, stream, enrich=None, notes=()):
     from .views.redact import of as redactor
     redact = redactor(opts, enrich)
     if opts.output in ("json", "csv") and opts.view != "flows":
-        from .views.records import GroupWriter
+        from .views.export import GroupWriter
         sort = opts.sort.lstrip("+")
         return GroupWriter(stream, opts.view, enrich, opts.output, sort, opts.sort.startswith("+"),
                            keep, redact)
     if opts.output == "json":
-        from .views.records import JsonLinesWriter
+        from .views.export import JsonLinesWriter
         return JsonLinesWriter(stream, enrich.json_tail if enrich is not None else None, keep,
                                enrich, redact)
     if opts.output == "csv":
-        from .views.records import CsvWriter
+        from .views.export import CsvWriter
         return CsvWriter(stream, enrich, keep, redact)
-    from .views.frames import TextFrames
+    from .views.text import TextFrames
     return TextFrames(stream, opts, enrich, notes)
 
 

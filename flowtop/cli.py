@@ -11,7 +11,7 @@ from collections import namedtuple
 
 from . import __version__
 
-# argparse and views.rows are imported where used: importing this module stays
+# argparse and views.state are imported where used: importing this module stays
 # cheap (~1 ms, was 40 ms here), so run() takes Ctrl-C over before the heavy imports.
 
 PROTOCOL_FLAGS = (
@@ -51,7 +51,7 @@ Options = namedtuple("Options", (
     "geoip",         # GeoIP wanted (-G turns it off)
     "units",         # "si" | "iec" | "raw"
     "continuous",    # plain text frames instead of the curses view
-    "sort",          # "[+]column" of views.rows.SORTS ("+": ascending)
+    "sort",          # "[+]column" of views.state.SORTS ("+": ascending)
     "threshold",     # bytes/s: hide flows slower than this (0: none)
     "active",        # only flows with a non-zero rate
     "bits",          # rates in bits/s
@@ -115,7 +115,7 @@ def rate_value(text):
 
 def sort_spec(text):
     import argparse
-    from .views.rows import SORTS
+    from .views.state import SORTS
     col = text.lstrip("+")
     if col not in SORTS:
         raise argparse.ArgumentTypeError("sort by one of %s, '+' first for ascending: %r"
@@ -125,7 +125,7 @@ def sort_spec(text):
 
 def build_parser():
     import argparse
-    from .views.rows import SORTS
+    from .views.state import SORTS
     p = argparse.ArgumentParser(
         prog="flowtop",
         description="A top-like viewer of the Linux netfilter connection-tracking table.",

@@ -134,14 +134,14 @@ def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None
     with ``chunks``, one str per received datagram (its lines joined),
     which spares a Python step per flow when the text goes to a file.
 
-    The same objects as ``json.dumps(views.records.record(flow, now))``,
+    The same objects as ``json.dumps(views.record.record(flow, now))``,
     at a fraction of the cost: what ``flowtop --json`` prints.  ``tail``
     (flow -> text such as ',"pid":1') adds keys to every line; or
     ``services``, an Enrichment with only service names to add, whose keys
     are then baked into the per-layout formatters.  Reads ahead (see
     ``stream``): one-shot output.
     """
-    from .views.records import JsonTarget
+    from .views.record import JsonTarget
     fams = {(_FAMILY_NUMBERS[f] if isinstance(f, str) else int(f)) for f in (families or ())}
     protos = {(PROTO_NUMBERS[p] if isinstance(p, str) else int(p)) for p in (protocols or ())}
     target = JsonTarget(fams, protos, tail, Flow, services)

@@ -126,6 +126,10 @@ class Collector(threading.Thread):
     def latest(self):
         return self._latest
 
+    def set_visible(self, keys):
+        """The keys of the rows on screen: refreshed every tick."""
+        self.visible = keys
+
     def set_interval(self, seconds):
         self.interval = seconds
         self._wake.set()
@@ -254,25 +258,26 @@ def stream(source, writer, opts, enrich=None, sleep=time.sleep, monotonic=time.m
 def run_screen(source, opts, enrich, info):
     """The curses view; or, when curses cannot run here, the one line that
     says why (the caller then falls back to text frames)."""
-    from .views.rows import Formatter, ViewState
+    from .views.cells import Formatter
+    from .views.state import ViewState
     try:
-        from .views import curses_ui
+        from .views import screen
     except ImportError:
         return ("the live view needs Python's curses module (OpenWrt: opkg install "
                 "python3-ncurses); printing text frames instead")
     try:
-        stdscr = curses_ui.enter()      # before the collector takes a snapshot
-    except curses_ui.SetupError as exc:
+        stdscr = screen.enter()         # before the collector takes a snapshot
+    except screen.SetupError as exc:
         return str(exc)
     try:
         state = ViewState(opts)
         collector = Collector(source, opts.interval, enrich)
         collector.start()
     except BaseException:
-        curses_ui.leave(stdscr)
+        screen.leave(stdscr)
         raise
     try:
-        curses_ui.run(state, Formatter(state, enrich), collector, info, stdscr)
+        screen.run(state, Formatter(state, enrich), collector, info, stdscr)
     finally:
         collector.stop()
     return None

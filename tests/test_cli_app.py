@@ -10,7 +10,7 @@ import pytest
 from flowtop import app, cli
 from flowtop.text import duration, human, sanitize
 from flowtop.enrich.bundle import FIELDS
-from flowtop.views.records import COLUMNS
+from flowtop.views.record import COLUMNS
 from tests.recutil import build, split
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")

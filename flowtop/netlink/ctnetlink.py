@@ -241,7 +241,7 @@ class TupleTarget:
     field of FIELDS, a Python expression over the unpacked values (or
     "None"), and returns (statements, return expression, names they use).
     ``convert`` makes the same thing from a record the plain decoder built.
-    Another target (``flowtop.views.records.JsonTarget``) writes JSON text
+    Another target (``flowtop.views.record.JsonTarget``) writes JSON text
     straight from the bytes.  ``keeps``: what it builds holds the values
     for long, so equal ports, timeouts and status words should be one shared
     int object.

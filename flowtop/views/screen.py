@@ -1,8 +1,10 @@
 """The full-screen live view: the only module that imports curses.
 
-It draws what ``views.rows`` builds and turns keys into changes of the
-ViewState.  Data arrives from a collector thread as snapshots; the screen
-loop never waits for a dump, so keys work while one is being collected.
+It draws what ``views.select`` chooses, and hands each key to the key
+table (``views.keys``), whose reaction says whether to draw again, choose
+the rows again or tell the collector.  Data arrives from a collector
+thread as snapshots; the screen loop never waits for a dump, so keys work
+while one is being collected.
 """
 
 import curses
@@ -14,7 +16,9 @@ import time
 from .. import __version__
 from ..text import cut, sanitize, skip, width as text_width
 from . import aggregate as agg
-from . import rows as vm
+from . import keys as kt
+from .columns import group_layout, layout, marked, place, widths_of
+from .select import Selection, flows_text, loopback_count, summary, uncounted
 
 MIN_W, MIN_H = 40, 10
 TICK = 0.05                       # key poll: a key's effect shows within ~50 ms
@@ -25,69 +29,35 @@ ESC_WAIT_MS, SEQ_WAIT_MS = 30, 100
 _SEQUENCES = {"A": "KEY_UP", "B": "KEY_DOWN", "C": "KEY_RIGHT", "D": "KEY_LEFT",
               "H": "KEY_HOME", "F": "KEY_END", "1~": "KEY_HOME", "4~": "KEY_END",
               "5~": "KEY_PPAGE", "6~": "KEY_NPAGE", "Z": "KEY_BTAB"}
-INTERVALS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
-THRESHOLDS = (0.0, 1e3, 1e4, 1e5, 1e6)
-
-HELP = (
-    ("Navigation", ""),
-    ("Tab, Shift-Tab", "views: flows, processes, hosts, countries, interfaces"),
-    ("Enter on a group", "its flows (Esc goes back)"),
-    ("Up/k/u, Down/j/d", "move the selection"),
-    ("PgUp PgDn Home End", "page, first, last"),
-    ("Left Right", "scroll sideways when rows are wider than the screen"),
-    ("Enter", "details of the selected flow (Up/Down: the next flow; Esc/q closes)"),
-    ("q", "quit"),
-    ("Display", ""),
-    ("o / r", "cycle sort column / reverse order"),
-    ("/", "filter by text (Esc clears)"),
-    ("a", "active flows only (rate > 0)"),
-    ("t", "cycle rate threshold"),
-    ("T U D I S", "toggle TCP, UDP, DCCP, ICMP, SCTP"),
-    ("4 6", "toggle IPv4, IPv6"),
-    ("L", "toggle loopback flows"),
-    ("n", "Processes: per PID or per program name"),
-    ("s", "show source"),
-    ("w", "wide: every column"),
-    ("i", "show conntrack id"),
-    ("P", "port numbers instead of service names"),
-    ("A", "age: human, seconds, hidden"),
-    ("b / B", "bits or bytes / units SI, IEC, raw"),
-    ("x / X", "redact local / remote addresses"),
-    ("p or space", "pause the screen (collection goes on)"),
-    ("+ -", "refresh interval"),
-    ("?", "this help"),
-)
 
 
 class Screen:
     """One curses session.  ``collector`` publishes snapshots (``latest()``)
-    and takes ``set_interval``; ``info`` is a dict of header facts."""
+    and takes ``set_interval`` and ``set_visible``; ``info`` is a dict of
+    header facts."""
 
-    def __init__(self, stdscr, state, formatter, collector, info, clock=time.monotonic):
+    def __init__(self, stdscr, state, formatter, collector, info):
         self.scr = stdscr
         self.state = state
+        self.ui = kt.Ui(state)
         self.fmt = formatter
         self.collector = collector
         self.info = info
-        self.clock = clock
         self.snap = None           # the snapshot on screen
-        self.view = []             # its rows, filtered and sorted
-        self.selected = 0
-        self.selected_key = None
-        self.top = 0
-        self.hscroll = 0
-        self._hscroll_max = 0      # how far the widest row lets Right scroll
-        self.mode = "table"        # table | details | help | filter
-        self.message = ""
-        self.help_top = 0
+        self.selection = Selection()
+        self.stale = True          # the rows must be chosen again
+        self.dirty = True          # the screen must be drawn again
         self._counts, self._counts_of = {}, None
-        self.dirty = True
         self.colors = {}
         self._lacking = 0
         self._loop, self._loop_of = 0, None
         self.note = ""             # what the status line had no room for (an error)
         utf8 = (locale.getpreferredencoding(False) or "").lower().replace("-", "") == "utf8"
         self._marks = ("\u25b2", "\u25bc") if utf8 else ("*", "*")   # ascending, descending
+        # curses' key numbers -> the names the key table uses
+        names = {n for keys, _other in kt.MODES.values() for n in keys if n.startswith("KEY_")}
+        names.add("KEY_RESIZE")
+        self._names = {getattr(curses, n): n for n in names if hasattr(curses, n)}
 
     # -- setup ------------------------------------------------------------------------
     def setup(self):
@@ -116,35 +86,29 @@ class Screen:
             snap = self.collector.latest()
             if snap is not None and snap is not self.snap and not self.state.paused:
                 self.snap = snap
-                self.dirty = True
-            if self.dirty:
-                self.rebuild()
-                self.draw()
-                self.dirty = False
+                self.stale = True
+            self.refresh()
             try:
                 ch = self.scr.get_wch()
             except curses.error:
                 continue
-            keys = [ch]
-            if ch == "\x1b":
-                keys = self._after_escape()
-            for key in keys:
-                if self.handle(key) is False:
+            for key in (self._after_escape() if ch == "\x1b" else [ch]):
+                if self.key(key) == kt.QUIT:
                     return
-            self.dirty = True
+
+    def refresh(self):
+        """Choose the rows again if a snapshot or a key made them stale, and
+        draw if anything changed."""
+        if self.stale:
+            self.rebuild()
+            self.stale, self.dirty = False, True
+        if self.dirty:
+            self.draw()
+            self.dirty = False
 
     def rebuild(self):
-        if self.snap is None:
-            self.view = []
-            return
-        self.view = vm.build(self.snap.rows, self.state, self.fmt)
-        if self.selected_key is not None:
-            for i, r in enumerate(self.view):
-                if r.key == self.selected_key:
-                    self.selected = i
-                    break
-        self.selected = max(0, min(self.selected, len(self.view) - 1))
-        self.selected_key = self.view[self.selected].key if self.view else None
+        rows = [] if self.snap is None else self.snap.rows
+        self.ui.show(self.selection.build(rows, self.state, self.fmt))
 
     # -- keys -------------------------------------------------------------------------
     def _after_escape(self):
@@ -177,144 +141,26 @@ class Screen:
                 if "@" <= c <= "~" and not (nxt == "[" and c == "["):
                     break
             key = _SEQUENCES.get(seq)
-            return [] if key is None else [getattr(curses, key)]
+            return [] if key is None else [key]
         finally:
             self.scr.timeout(int(TICK * 1000))
 
-    def handle(self, ch):
-        """Apply one key; False means quit."""
-        if ch == curses.KEY_RESIZE:
+    def key(self, ch):
+        """Run one key (a character or a curses key number); its reaction."""
+        name = ch if isinstance(ch, str) else self._names.get(ch, ch)
+        if name == "KEY_RESIZE":
             curses.update_lines_cols()
-            return True
-        if self.mode == "filter":
-            return self._filter_key(ch)
-        if self.mode == "help" and ch in (curses.KEY_DOWN, "j", curses.KEY_NPAGE, " "):
-            self.help_top += 1 if ch in (curses.KEY_DOWN, "j") else 10
-            return True
-        if self.mode == "help" and ch in (curses.KEY_UP, "k", curses.KEY_PPAGE):
-            self.help_top = max(0, self.help_top - (1 if ch in (curses.KEY_UP, "k") else 10))
-            return True
-        if self.mode == "details" and ch in (curses.KEY_UP, "k", curses.KEY_DOWN, "j"):
-            self._move(-1 if ch in (curses.KEY_UP, "k") else 1)    # the next flow's details
-            return True
-        if self.mode in ("details", "help"):
-            if ch in ("q", "\x1b", "\n", "\r", curses.KEY_ENTER, "?"):
-                self.mode = "table"
-            return True
-        st = self.state
-        page = max(1, self._rows_room())
-        moves = {curses.KEY_UP: -1, "k": -1, "u": -1, curses.KEY_DOWN: 1, "j": 1, "d": 1,
-                 curses.KEY_PPAGE: -page, curses.KEY_NPAGE: page}
-        if ch == "q":
-            return False
-        if ch in moves:
-            self._move(moves[ch])
-        elif ch in (curses.KEY_HOME, "g"):
-            self._move(-len(self.view))
-        elif ch in (curses.KEY_END, "G"):
-            self._move(len(self.view))
-        elif ch == curses.KEY_LEFT:
-            self.hscroll = max(0, self.hscroll - 8)
-        elif ch == curses.KEY_RIGHT:
-            self.hscroll = min(self.hscroll + 8, self._hscroll_max)
-        elif ch in ("\t", curses.KEY_BTAB):
-            step = 1 if ch == "\t" else -1
-            st.view = agg.VIEWS[(agg.VIEWS.index(st.view) + step) % len(agg.VIEWS)]
-            st.group = None
-            self.selected, self.selected_key, self.top = 0, None, 0
-        elif ch in ("\n", "\r", curses.KEY_ENTER):
-            if self.view and st.view != "flows":
-                g = self.view[self.selected]
-                st.group = (st.view, g.key, g.label)   # its flows, Esc goes back
-                st.view = "flows"
-                self.selected, self.selected_key, self.top = 0, None, 0
-            elif self.view:
-                self.mode = "details"
-        elif ch == "?":
-            self.mode = "help"
-            self.help_top = 0
-        elif ch == "/":
-            self.mode = "filter"
-            self._filter_before = st.filter
-        elif ch == "\x1b":
-            st.filter = ""
-            if st.group is not None:                  # back to the aggregate view
-                st.view, key = st.group[0], st.group[1]
-                st.group = None
-                self.selected_key = key
-        elif ch == "o":
-            st.sort = vm.SORTS[(vm.SORTS.index(st.sort) + 1) % len(vm.SORTS)] \
-                if st.sort in vm.SORTS else vm.SORTS[0]
-            st.reverse = False
-        elif ch == "r":
-            st.reverse = not st.reverse
-        elif ch == "a":
-            st.active_only = not st.active_only
-        elif ch == "t":
-            st.threshold = _next(THRESHOLDS, st.threshold)
-        elif ch in vm.GROUPS:
-            st.toggle_group(ch)
-        elif ch in vm.FAMILIES:
-            st.toggle_family(ch)
-        elif ch == "L":
-            st.loopback = not st.loopback
-        elif ch == "n" and st.view == "process":
-            st.by_name = not st.by_name
-            self.selected, self.selected_key, self.top = 0, None, 0
-        elif ch == "s":
-            st.show_src = not st.show_src
-        elif ch == "w":
-            st.wide = not st.wide
-        elif ch == "i":
-            st.show_id = not st.show_id
-        elif ch == "P":
-            st.numeric_port = not st.numeric_port
-        elif ch == "A":
-            st.age = _next(vm.AGE_FORMATS, st.age)
-        elif ch == "b":
-            st.bits = not st.bits
-        elif ch == "B":
-            st.units = _next(vm.UNITS, st.units)
-        elif ch == "x":
-            st.redact_local = not st.redact_local
-        elif ch == "X":
-            st.redact_remote = not st.redact_remote
-        elif ch in ("p", " "):
-            st.paused = not st.paused
-        elif ch in ("+", "="):
-            st.interval = _up(INTERVALS, st.interval)
-            self.collector.set_interval(st.interval)
-        elif ch in ("-", "_"):
-            st.interval = _prev(INTERVALS, st.interval)
-            self.collector.set_interval(st.interval)
-        return True
-
-    def _filter_key(self, ch):
-        st = self.state
-        if ch in ("\n", "\r", curses.KEY_ENTER):
-            self.mode = "table"
-        elif ch == "\x1b":
-            st.filter = ""
-            if st.group is not None:                  # back to the aggregate view
-                st.view, key = st.group[0], st.group[1]
-                st.group = None
-                self.selected_key = key
-            self.mode = "table"
-        elif ch in (curses.KEY_BACKSPACE, "\x7f", "\b"):
-            st.filter = st.filter[:-1]
-        elif isinstance(ch, str) and ch.isprintable() and len(st.filter) < 64:
-            st.filter += ch
-        return True
-
-    def _move(self, delta):
-        if not self.view:
-            return
-        self.selected = max(0, min(len(self.view) - 1, self.selected + delta))
-        self.selected_key = self.view[self.selected].key
-
-    def _rows_room(self):
-        h, _w = self.scr.getmaxyx()
-        return h - 4
+            self.dirty = True
+            return kt.REDRAW
+        self.ui.page = max(1, self.scr.getmaxyx()[0] - 4)
+        reaction = kt.dispatch(self.ui, name)
+        if reaction == kt.RECOLLECT:
+            self.collector.set_interval(self.state.interval)
+        if reaction == kt.RESELECT:
+            self.stale = True
+        elif reaction is not None:
+            self.dirty = True
+        return reaction
 
     # -- drawing ----------------------------------------------------------------------
     def draw(self):
@@ -326,60 +172,61 @@ class Screen:
             scr.refresh()
             return
         self._header(w)
-        room = h - 4
-        if self.selected < self.top:
-            self.top = self.selected
-        elif self.selected >= self.top + room:
-            self.top = self.selected - room + 1
-        self.top = max(0, min(self.top, max(0, len(self.view) - room)))
-        shown = self.view[self.top:self.top + room]
-        flows = self.state.view == "flows"
         wall = self.snap.wall if self.snap else time.time()
+        self._rows(h - 4, w, wall)
+        if not self.ui.view:
+            self._put(4, 2, self._empty_text(), w)
+        self._footer(h, w)
+        scr.noutrefresh()          # the table first, overlays on top of it
+        if self.ui.mode == "details":
+            self._details(h, w, wall)
+        elif self.ui.mode == "help":
+            self._help(h, w)
+        curses.doupdate()
+
+    def _rows(self, room, w, wall):
+        """The column titles and the page of rows around the cursor."""
+        ui = self.ui
+        if ui.selected < ui.top:
+            ui.top = ui.selected
+        elif ui.selected >= ui.top + room:
+            ui.top = ui.selected - room + 1
+        ui.top = max(0, min(ui.top, max(0, len(ui.view) - room)))
+        shown = ui.view[ui.top:ui.top + room]
+        flows = self.state.view == "flows"
         if flows:
             cells = [self.fmt.cells(r, wall) for r in shown]
             flex = max([len(c["dst"]) for c in cells] or [21])
             # rows are drawn to w - 1
-            cols = vm.layout(w - 1, self.state, flex, vm.widths_of(cells))
+            cols = layout(w - 1, self.state, flex, widths_of(cells))
         else:
             cells = [self.fmt.group_cells(g) for g in shown]
-            cols = vm.group_layout(w - 1, self.state, cells)
+            cols = group_layout(w - 1, self.state, cells)
         # Right stops where the widest row ends; a resize that makes room
         # brings the offset back.
-        self._hscroll_max = max(0, sum(cw for _c, cw in cols) + len(cols) - 1 - (w - 1))
-        self.hscroll = min(self.hscroll, self._hscroll_max)
+        ui.hscroll_max = max(0, sum(cw for _c, cw in cols) + len(cols) - 1 - (w - 1))
+        ui.hscroll = min(ui.hscroll, ui.hscroll_max)
         head = " ".join(self._title(c).rjust(cw) if c.right else self._title(c).ljust(cw)
                         for c, cw in cols)
-        self._put(2, 0, skip(head, self.hscroll), w, curses.A_REVERSE | curses.A_BOLD)
+        self._put(2, 0, skip(head, ui.hscroll), w, curses.A_REVERSE | curses.A_BOLD)
         # the collector refreshes these rows every tick, even between full dumps
-        self.collector.visible = [r.key for r in shown] if flows else ()
+        self.collector.set_visible([r.key for r in shown] if flows else ())
         for i, r in enumerate(shown):
-            line = skip(self.fmt._place(cells[i], cols), self.hscroll)
+            line = skip(place(cells[i], cols), ui.hscroll)
             attr = 0
             if r.closed:
                 attr = curses.A_DIM
             elif r.is_new:
                 attr = self.colors.get("new", curses.A_BOLD)
-            if self.top + i == self.selected:
+            if ui.top + i == ui.selected:
                 attr = curses.A_REVERSE
             self._put(3 + i, 0, line, w, attr)
-        if not self.view:
-            self._put(4, 2, self._empty_text(), w)
-        self._footer(h, w)
-        scr.noutrefresh()          # the table first, overlays on top of it
-        if self.mode == "details":
-            self._details(h, w, wall)
-        elif self.mode == "help":
-            self._help(h, w)
-        curses.doupdate()
 
     def _title(self, c):
         """A column title, marked when the rows are sorted by it (htop's habit)."""
-        sorts = (vm.SORT_COLUMNS if self.state.view == "flows" else vm.GROUP_SORT_COLUMNS)
-        if c.name not in sorts.get(self.state.sort, ()):
+        if not marked(c, self.state):
             return c.title
-        st = self.state
-        asc = (st.sort in vm.ASCENDING) != st.reverse
-        return c.title + (self._marks[0] if asc else self._marks[1])
+        return c.title + self._marks[0 if self.state.ascending() else 1]
 
     def _empty_text(self):
         """Why the table is empty: a filter, or flows that are there but
@@ -389,7 +236,7 @@ class Screen:
             return "no flows match"
         if not st.loopback and self.snap is not None:
             if self._loop_of is not self.snap:      # 30 ms at 100k rows: once per snapshot
-                self._loop, self._loop_of = vm.loopback_count(self.snap.rows), self.snap
+                self._loop, self._loop_of = loopback_count(self.snap.rows), self.snap
             hidden = self._loop
             if hidden:
                 return "%d loopback flow%s hidden \u2014 L shows them" % (
@@ -402,8 +249,8 @@ class Screen:
             self._put(0, 0, "flowtop %s  collecting..." % __version__, w, curses.A_BOLD)
             return
         if self._counts_of is not snap:      # a pass over every row: once per snapshot
-            self._counts, self._counts_of = vm.summary(snap.rows), snap
-            self._lacking = vm.uncounted(snap.rows)
+            self._counts, self._counts_of = summary(snap.rows), snap
+            self._lacking = uncounted(snap.rows)
             if "now" in self.info:           # acct/tstamp as the kernel has them now
                 self.info.update(self.info["now"]())
         acct = self.info.get("acct")
@@ -416,7 +263,7 @@ class Screen:
         # per-protocol counts, the version
         counts, lacking = self._counts, self._lacking
         for version, per, because in ((1, 1, why), (1, 1, ""), (1, 0, ""), (0, 0, "")):
-            line0 = ("flowtop %s  " % __version__ if version else "") + vm.flows_text(
+            line0 = ("flowtop %s  " % __version__ if version else "") + flows_text(
                 counts, lacking, because, per) + rates
             if len(line0) <= w - 1:
                 break
@@ -428,7 +275,7 @@ class Screen:
         filters, hidden protocols, accounting off) comes first in priority:
         at 80 columns the rest gives way, first of all the other views' tabs."""
         st = self.state
-        order = "asc" if (st.sort in vm.ASCENDING) != st.reverse else "desc"
+        order = "asc" if st.ascending() else "desc"
         every = "every %gs" % st.interval
         if snap.rates_every and snap.rates_every > st.interval + 0.05:
             every += " (rates: shown rows every tick, others every %.1fs)" % snap.rates_every
@@ -444,7 +291,7 @@ class Screen:
                  (0, "filter %s" % filters if filters else ""),
                  (1 if acct is False else 5, "acct %s" % _onoff(acct)),
                  (1 if tstamp is False else 6, "tstamp %s" % _onoff(tstamp)),
-                 (2, "shown %d" % len(self.view)),
+                 (2, "shown %d" % len(self.ui.view)),
                  (3, "sort %s %s" % (st.sort, order)),
                  (4, every),
                  (2, "per name" if st.view == "process" and st.by_name else "")]
@@ -465,7 +312,7 @@ class Screen:
         return line
 
     def _footer(self, h, w):
-        if self.mode == "filter":
+        if self.ui.mode == "filter":
             self._put(h - 1, 0, "filter: %s_  (Enter keeps, Esc clears)" % self.state.filter, w,
                       curses.A_BOLD)
             return
@@ -492,24 +339,24 @@ class Screen:
             pass
 
     def _details(self, h, w, wall):
-        if not self.view or self.state.view != "flows":
-            self.mode = "table"
+        ui = self.ui
+        if not ui.view or self.state.view != "flows":
+            ui.mode = "table"
             return
-        row = self.view[self.selected]
+        row = ui.view[ui.selected]
         pairs = self.fmt.details(row, wall)
         width = max(len(k) for k, _ in pairs)
         self._box(h, w, "Flow details (Esc closes)", ["%s  %s" % (k.ljust(width), v)
                                                       for k, v in pairs])
 
     def _help(self, h, w):
-        lines = []
-        for k, v in HELP:
-            lines.append(k if not v else "  %-20s %s" % (k, v))
+        lines = kt.help_lines()
         room = max(1, h - 4)
+        ui = self.ui
         if len(lines) > room:               # scrolls: Up/Down, with a mark for the rest
-            self.help_top = min(self.help_top, len(lines) - room + 1)
-            rest = len(lines) - self.help_top - (room - 1)
-            lines = lines[self.help_top:self.help_top + room - 1] + (
+            ui.help_top = min(ui.help_top, len(lines) - room + 1)
+            rest = len(lines) - ui.help_top - (room - 1)
+            lines = lines[ui.help_top:ui.help_top + room - 1] + (
                 ["  -- %d more: Down/PgDn --" % rest] if rest > 0 else ["  -- end: Up/PgUp --"])
         self._box(h, w, "Help (any of Esc q ? closes)", lines)
 
@@ -525,23 +372,6 @@ class Screen:
 
 def _onoff(v):
     return {True: "on", False: "OFF", None: "?"}[v]
-
-
-def _next(seq, value):
-    """The item after ``value`` in ``seq``, wrapping round (cycling keys)."""
-    i = seq.index(value) if value in seq else -1
-    return seq[(i + 1) % len(seq)]
-
-
-def _up(seq, value):
-    """The next larger step, or the largest (the interval keys stop at the ends)."""
-    larger = [v for v in seq if v > value]
-    return larger[0] if larger else seq[-1]
-
-
-def _prev(seq, value):
-    smaller = [v for v in seq if v < value]
-    return smaller[-1] if smaller else seq[0]
 
 
 class SetupError(Exception):
