@@ -14,6 +14,23 @@ from .netlink.errors import DecodeError, DumpInterrupted
 from .table import FlowTable
 
 
+class CollectorFailed(Exception):
+    """The collector thread died of an unexpected exception: the screen
+    would freeze on its last snapshot, so the program must end instead.
+    ``str()`` is the one line for the user."""
+
+    def __init__(self, cause, where="collector"):
+        super().__init__(cause)
+        self.cause = cause
+        self.where = where
+
+    def __str__(self):
+        from .text import sanitize
+        what = "%s: %s" % (type(self.cause).__name__, self.cause)
+        return "internal error in the %s thread (%s); please report it" % (
+            self.where, sanitize(what, 160))
+
+
 class Snapshot:
     """What one tick produced, immutable once published.  ``rates_every``:
     seconds between full refreshes (rates of rows off screen are up to that
@@ -56,9 +73,18 @@ class EventReader(threading.Thread):
         self._lock = threading.Lock()
         self._events = []
         self.overflowed = False
+        self.failure = None           # the exception that ended run(), if one did
         self._halt = threading.Event()
 
     def run(self):
+        try:
+            self._run()
+        except BaseException as exc:     # noqa: B036 - the collector ends the program
+            self.failure = exc
+        finally:
+            self.sock.close()
+
+    def _run(self):
         import socket as _socket
         while not self._halt.is_set():
             try:
@@ -75,10 +101,12 @@ class EventReader(threading.Thread):
                         self.overflowed = True
                     else:
                         self._events.append((kind, entry))
-        self.sock.close()
 
     def drain(self):
-        """(events since the last drain, whether some were lost)."""
+        """(events since the last drain, whether some were lost).  Raises
+        CollectorFailed once the reader has died."""
+        if self.failure is not None:
+            raise CollectorFailed(self.failure, "event reader")
         with self._lock:
             events, self._events = self._events, []
             lost, self.overflowed = self.overflowed, False
@@ -120,8 +148,13 @@ class Collector(threading.Thread):
         self._wake = threading.Event()
         self._halt = threading.Event()
         self._seq = 0
+        self.failure = None          # CollectorFailed once run() died
 
     def latest(self):
+        """The newest Snapshot (None before the first).  Raises
+        CollectorFailed once the thread has died: a frozen screen would hide it."""
+        if self.failure is not None:
+            raise self.failure
         return self._latest
 
     def set_interval(self, seconds):
@@ -144,6 +177,14 @@ class Collector(threading.Thread):
                 self._want_events = False     # full dumps every tick, then
 
     def run(self):
+        try:
+            self._run()
+        except BaseException as exc:     # noqa: B036 - handed to the screen by latest()
+            self.failure = exc if isinstance(exc, CollectorFailed) else CollectorFailed(exc)
+            if self.events is not None:
+                self.events.stop()
+
+    def _run(self):
         ended = False
         last_full = None
         self._start_events()
@@ -216,6 +257,9 @@ class Collector(threading.Thread):
         table.update(news + list(found), now, wall, gone + list(vanished))
         if self.enrich is not None and news:
             self.enrich.tick_new(news)
+        ifaces = getattr(self.enrich, "ifaces", None)
+        if ifaces is not None and not news and ifaces.wanted():
+            ifaces.prefetch(())     # what the screen asked for and the cache lacked
         return wall
 
 
@@ -259,10 +303,16 @@ def run_screen(source, opts, enrich, info):
         return ("the live view needs Python's curses module (OpenWrt: opkg install "
                 "python3-ncurses); printing text frames instead")
     state = ViewState(opts)
+    ifaces = getattr(enrich, "ifaces", None)
+    if ifaces is not None:
+        ifaces.deferred = True      # the screen thread reads routes; the collector looks up
     collector = Collector(source, opts.interval, enrich)
     collector.start()
     try:
         curses_ui.run(state, Formatter(state, enrich), collector, info)
+    except CollectorFailed as exc:      # curses is restored by now: one line, status 1
+        from .app import FlowtopError
+        raise FlowtopError(str(exc)) from None
     finally:
         collector.stop()
     return None
