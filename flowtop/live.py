@@ -49,12 +49,16 @@ def tick(source, table, enrich=None, monotonic=time.monotonic):
     replay has ended."""
     mono = monotonic()
     # Streamed: the table takes each datagram's flows as they are decoded,
-    # so a full dump never holds a second copy of the table.
-    snap = source.snapshot("stream")
+    # so a full dump never holds a second copy of the table.  Live, each
+    # datagram carries the time it was received: rates per datagram.
+    snap = source.snapshot("stamped" if source.live else "stream")
     if snap is None:
         return None
     wall, flows = snap
-    table.apply(flows, mono if source.live else wall, wall)
+    if source.live:
+        table.apply_stamped(flows, mono, wall)
+    else:
+        table.apply(flows, wall, wall)
     if enrich is not None:
         enrich.tick(table)
     return wall

@@ -95,8 +95,10 @@ def feed(chunk, out, state, seq=None, port=None, decode=ctnetlink.decode_entry):
 
 
 def iter_dump(sock, family=AF_UNSPEC, recorder=None, decode=ctnetlink.decode_entry,
-              state=None, read_ahead=False):
-    """Send one dump request; yield the entries of each datagram as a list.
+              state=None, read_ahead=False, clock=None):
+    """Send one dump request; yield the entries of each datagram as a list,
+    or with ``clock`` as ``(clock(), list)``, read as the datagram arrived
+    (the kernel fills it inside that recv: its counters are of that time).
 
     Memory stays at one datagram's worth (or ``DumpReader.DEPTH`` of them
     with ``read_ahead``: a thread receives while the caller decodes, see
@@ -108,16 +110,20 @@ def iter_dump(sock, family=AF_UNSPEC, recorder=None, decode=ctnetlink.decode_ent
     sock.send(ctnetlink.dump_request(seq, family))
     if state is None:
         state = DumpState()
+    if clock is not None and read_ahead:
+        raise ValueError("a read-ahead dump cannot stamp its datagrams")
     source = DumpReader(sock, seq) if read_ahead else sock
     try:
         while not state.done:
             chunk = source.recv()
+            if clock is not None:
+                stamp = clock()
             if recorder is not None:
                 recorder(chunk)
             batch = []
             feed(chunk, batch, state, seq, sock.port, decode)
             if batch:
-                yield batch
+                yield batch if clock is None else (stamp, batch)
     finally:
         if read_ahead:
             source.close()
