@@ -62,7 +62,7 @@ from ..netlink.errors import DecodeError, NetlinkError
 from ..netlink.uapi import RTN_LOCAL
 from ..text import sanitize
 
-MAX_ENTRIES = 65536       # cached (address, mark) lookups, at least (more for a bigger table)
+MAX_ENTRIES = 4096        # cached (address, mark) lookups, at least (more for a bigger table)
 STALE_MIN = 4096          # stale lookups refreshed per prefetch, at least ...
 STALE_SHARE = 8           # ... or this fraction of the ends passed in
 RETRY = 5.0               # seconds before a failed (not "no route") lookup is retried
