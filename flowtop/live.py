@@ -156,7 +156,6 @@ class Collector(threading.Thread):
         self.reconcile = reconcile and source.live
         self.kernel_count = None
         self._drift = 0
-        self._high = 0               # the table's largest size since caches were emptied
         self.monotonic = monotonic
         self.visible = ()            # keys the screen shows: refreshed every tick
         self.full_every = interval
@@ -236,7 +235,7 @@ class Collector(threading.Thread):
                         self.full_every = min(self.MAX_AGE, max(self.interval,
                                                                 cost / self.BUDGET))
                         self._drift = 0
-                        self._shrunk()
+                        self._trim()
                     else:
                         wall = self._partial(events)
                         if kernel is not None and self._drifted(kernel):
@@ -258,22 +257,20 @@ class Collector(threading.Thread):
             self._wake.wait(max(0.0, delay) if not ended else None)
             self._wake.clear()
 
-    SHRUNK = 20000       # a table this much smaller than its peak empties the decoders' caches
-
-    def _shrunk(self):
-        """After a big table shrank to a quarter: empty the decoders' value
-        caches, or memory never comes back (after a 200k-flow flood RSS
-        stayed at 280 MB with the table empty; 73 MB with them emptied)."""
-        n = len(self.table)
-        if n > self._high:
-            self._high = n
-        elif self._high - n > self.SHRUNK and n < self._high // 4:
-            self._high = n
-            for sock in (self.source.sock if self.source.live else None,
-                         self.events.sock if self.events is not None else None):
-                decoder = getattr(sock, "decoder", None)
-                if decoder is not None:
-                    decoder.forget()
+    def _trim(self):
+        """Empty the value caches (the decoders': address texts and ints;
+        the route cache) that hold far more than this table needs (4 per
+        flow: two addresses each way): after a flood they pin the memory
+        the flows had (RSS stayed at 460 MB with the table empty)."""
+        limit = 4 * len(self.table) + 4096
+        for sock in (self.source.sock if self.source.live else None,
+                     getattr(self.events, "sock", None)):
+            decoder = getattr(sock, "decoder", None)
+            if decoder is not None and decoder.cached() > limit:
+                decoder.forget()
+        ifaces = getattr(self.enrich, "ifaces", None)
+        if ifaces is not None and ifaces.cached() > limit:
+            ifaces.forget()
 
     def _kernel_count(self):
         from . import conntrack

@@ -254,6 +254,15 @@ class Interfaces:
         self._names_for(now)
         return len(keys)
 
+    def cached(self):
+        return len(self._cache)
+
+    def forget(self):
+        """Empty the route cache (the collector's, as ``prefetch``): after
+        the table shrank, its entries pin the memory the flows had."""
+        self._cache = {}
+        self._ends = 0
+
     def wanted(self):
         """Whether ``route`` or ``name`` left work for the next ``prefetch``."""
         return bool(self._wanted) or self._names_wanted

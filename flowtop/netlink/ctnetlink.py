@@ -293,6 +293,10 @@ class Decoder:
         self._addresses.clear()
         self._shared.clear()
 
+    def cached(self):
+        """How many values the caches hold."""
+        return len(self._addresses) + len(self._shared)
+
     def clone(self):
         """A copy that knows the layouts learnt so far and learns on its own
         from here (the value caches are shared: they only memoise)."""
