@@ -92,8 +92,11 @@ class EventReader(threading.Thread):
         finally:
             self.sock.close()
 
+    MAX_ERRORS = 100     # socket errors in a row before the reader gives up
+
     def _run(self):
         import socket as _socket
+        errors = 0
         while not self._halt.is_set():
             try:
                 batch = self._read(self.sock)
@@ -102,7 +105,11 @@ class EventReader(threading.Thread):
             except OSError:
                 if self._halt.is_set():
                     break
+                errors += 1
+                if errors > self.MAX_ERRORS:    # not a passing one: end, do not spin
+                    raise
                 continue
+            errors = 0
             with self._lock:
                 for kind, entry in batch:
                     if entry is None:
@@ -230,7 +237,9 @@ class Collector(threading.Thread):
                         cpu = time.thread_time()        # this thread's: not the screen's
                         wall = self._full()
                         ended = wall is None
-                        last_full = started
+                        # from its end: a dump of 200k flows in a flood took 2-3 s,
+                        # and the next began at once; the screen froze between them
+                        last_full = self.monotonic()
                         cost = time.thread_time() - cpu
                         self.full_every = min(self.MAX_AGE, max(self.interval,
                                                                 cost / self.BUDGET))

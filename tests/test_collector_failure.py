@@ -129,3 +129,30 @@ def test_an_event_reader_that_dies_fails_the_collector_that_drains_it(no_thread_
 def test_the_failure_line_has_no_control_characters():
     line = str(CollectorFailed(KeyError("\x1b[2Jx\n")))
     assert "\x1b" not in line and "\n" not in line
+
+
+def test_an_event_socket_that_keeps_failing_ends_the_reader_instead_of_spinning(no_thread_hook):
+    import errno
+
+    class Sock:
+        def settimeout(self, t):
+            pass
+
+        def close(self):
+            pass
+
+    calls = []
+
+    def read(sock):
+        calls.append(1)
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    r = EventReader(open_events=Sock, read=read)
+    r.start()
+    r.join(2)
+    alive = r.is_alive()
+    r.stop()
+    assert not alive and len(calls) == EventReader.MAX_ERRORS + 1
+    with pytest.raises(CollectorFailed) as info:
+        r.drain()
+    assert "OSError" in str(info.value)

@@ -6,7 +6,8 @@ senders paced at exactly 100 kB/s of IP bytes each (100 datagrams of 1,000
 bytes a second, on a monotonic schedule).  flowtop's own collector runs as
 the live view runs it at 100k+ flows - full dumps every 3 s, NEW/DESTROY
 events and per-flow GETs of the rows on screen between them - with the
-three paced flows on screen.  Every rate sample of them, across full dumps
+three paced flows on screen, and a busy process beside it for CPU load.
+Every rate sample of them, across full dumps
 and GET refreshes alike, must be within 5 % of 100 kB/s.
 
 Before the fix each full dump's flows were dated at the request: a flow
@@ -16,6 +17,7 @@ one is well into it.  ``pytest -s`` prints the samples.
 """
 
 import json
+import subprocess
 import sys
 
 import pytest
@@ -70,6 +72,13 @@ while True:
         time.sleep(d)
 """
 
+BURNER = r"""
+import os, sys, threading
+threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
+while True:
+    pass
+"""
+
 CHILD = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
@@ -116,9 +125,11 @@ def test_every_rate_sample_of_paced_flows_is_within_5_percent_across_full_dumps(
     with Netns("i17rate") as ns:
         ns.run(sys.executable, "-c", FILLER, str(FILL), timeout=60)
         pacer = ns.popen(sys.executable, "-c", PACER, *map(str, PORTS),
-                         stdin=__import__("subprocess").PIPE,
-                         stdout=__import__("subprocess").PIPE, text=True)
+                         stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
         assert pacer.stdout.readline().strip() == "ready"
+        # CPU load beside it: a busy process (the collector then reads each dump slower)
+        ns.popen(sys.executable, "-c", BURNER, stdin=subprocess.PIPE)
         out = json.loads(ns.run(sys.executable, "-c", CHILD, REPO, str(SECONDS),
                                 *map(str, PORTS), timeout=120).stdout)
     print(json.dumps(out, indent=None))
