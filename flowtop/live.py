@@ -282,8 +282,14 @@ class Collector(threading.Thread):
             ifaces.forget()
 
     def _kernel_count(self):
+        """The kernel's count, or None (then no more reconciling: a kernel
+        without GET_STATS must not cost every tick an error)."""
         from . import conntrack
-        self.kernel_count = conntrack.count(self.source.sock)
+        try:
+            self.kernel_count = conntrack.count(self.source.sock)
+        except (OSError, DecodeError):
+            self.reconcile = False
+            self.kernel_count = None
         return self.kernel_count
 
     def _drifted(self, kernel):

@@ -126,3 +126,22 @@ def test_decoder_caches_are_kept_while_the_table_needs_them():
     c = Collector(src, 0.005, events=False)
     run_ticks(c, 3)
     assert src.sock.decoder.forgotten == 0
+
+
+def test_a_kernel_without_a_count_is_not_reconciled_and_ticks_go_on():
+    from flowtop.netlink.errors import NetlinkError
+
+    class NoStats(Quiet):
+        def _kernel_count(self):
+            import flowtop.conntrack as api
+            real = api.count
+            api.count = lambda sock=None: (_ for _ in ()).throw(NetlinkError(95))
+            try:
+                return Collector._kernel_count(self)
+            finally:
+                api.count = real
+
+    src = Source([100])
+    c = NoStats(src, kernel=None)
+    run_ticks(c, 10)
+    assert c._seq >= 10 and not c.reconcile and c.latest().error is None
