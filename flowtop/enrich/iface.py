@@ -32,10 +32,13 @@ leave through "in").
   route's answer (``lo``) is kept for both.
 
 Lookups are cached per (address, ctmark) - both directions of many flows
-share them - with a bound, and refreshed lazily after ``ttl`` seconds since
-routes change.  ``prefetch(entries)`` sends every missing or stale lookup of
-a tick in one batch (``route.route_get_many``); ``of_flow`` then only reads
-the cache (a miss costs one lookup).  Interface names come from one
+share them - with a bound that follows the table's size, and refreshed
+after ``ttl`` seconds since routes change, an eighth of the table per
+``prefetch`` (a stale answer serves until then).  ``prefetch(entries)``
+sends every missing lookup of a tick in batches (``route.route_get_many``);
+``of_flow`` then only reads the cache (a miss costs one lookup, or with
+``deferred`` - the live view, where another thread prefetches - waits for
+the next ``prefetch``: one thread talks to the kernel).  Interface names come from one
 RTM_GETLINK dump, refreshed after ``ttl`` or when an unknown ifindex shows
 up (at most once a second), and pass ``text.sanitize``.
 
