@@ -1,8 +1,9 @@
 """The refresh engine: one conntrack snapshot per tick in, rows with rates out.
 
 Pure: no I/O and no clock reads.  The caller reads the monotonic and the
-wall clock once per tick and passes both in, so every row of a tick shares
-one time and tests drive the engine with a fake clock.
+wall clock once per tick and passes both in, so tests drive the engine with
+a fake clock; a live full dump brings one monotonic time per datagram
+(``apply_stamped``: a dump of 100k flows is read over a second or more).
 
 Identity is ``entry.key`` (raw original tuple + zone).  The conntrack id is
 a 32-bit hash that repeats across flows, so it is only a check: the same key
