@@ -35,3 +35,33 @@ def test_ticks_between_full_dumps_come_even_when_a_dump_takes_as_long_as_the_spa
     run_ticks(c, 24)
     partial = c._seq - src.dumps
     assert partial >= src.dumps, (src.dumps, c._seq)
+
+
+class Flood:
+    """An event reader that hands over more events than a tick may apply."""
+
+    def __init__(self, n):
+        from tests.test_collector_reconcile import entry
+        self.batch = [("new", entry(i)) for i in range(n)]
+
+    def drain(self):
+        return list(self.batch), False
+
+    def stop(self):
+        pass
+
+
+class Flooded(Budgeted):
+    MAX_AGE = 1e6
+    BUDGET = 1e-9
+
+    def _start_events(self):
+        self.events = Flood(Collector.EVENTS_MAX + 1)
+
+
+def test_an_event_backlog_beyond_events_max_is_replaced_by_a_full_dump():
+    src = Source([10])
+    c = Flooded(src, 0.005)
+    run_ticks(c, 4)
+    assert src.dumps >= 3 and c.resyncs >= 2         # every tick: a full dump, not the events
+    assert len(c.table) == 10
