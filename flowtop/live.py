@@ -83,6 +83,8 @@ class EventReader(threading.Thread):
         self.overflowed = False
         self.failure = None           # the exception that ended run(), if one did
         self._halt = threading.Event()
+        self._go = threading.Event()  # cleared by hold(): events wait in the socket
+        self._go.set()
 
     def run(self):
         try:
@@ -98,6 +100,7 @@ class EventReader(threading.Thread):
         import socket as _socket
         errors = 0
         while not self._halt.is_set():
+            self._go.wait()
             try:
                 batch = self._read(self.sock)
             except _socket.timeout:
@@ -117,18 +120,36 @@ class EventReader(threading.Thread):
                     else:
                         self._events.append((kind, entry))
 
-    def drain(self):
-        """(events since the last drain, whether some were lost).  Raises
-        CollectorFailed once the reader has died."""
+    def drain(self, limit=None):
+        """(the oldest events since the last drain, at most ``limit``;
+        whether some were lost).  Raises CollectorFailed once the reader
+        has died."""
         if self.failure is not None:
             raise CollectorFailed(self.failure, "event reader")
         with self._lock:
-            events, self._events = self._events, []
+            if limit is not None and len(self._events) > limit:
+                events, self._events = self._events[:limit], self._events[limit:]
+            else:
+                events, self._events = self._events, []
             lost, self.overflowed = self.overflowed, False
         return events, lost
 
+    def pending(self):
+        return len(self._events)
+
+    def hold(self):
+        """Leave events in the socket's 64 MiB buffer until ``release``:
+        during a full dump, whose ~1,400 recv() calls at 200k flows each
+        wait to get the GIL back from this thread (20k events/s in a flood
+        made a 1.4 s dump take 4-6 s)."""
+        self._go.clear()
+
+    def release(self):
+        self._go.set()
+
     def stop(self):
         self._halt.set()
+        self._go.set()
 
 
 class Collector(threading.Thread):
@@ -146,9 +167,10 @@ class Collector(threading.Thread):
     BUDGET = 0.25        # share of one core the full dumps may take
     MAX_AGE = 3.0        # no rate is older than this
     LINGER_MAX = 1000    # closed flows that start lingering per tick; the rest leave at once
-    # A bigger backlog of events is dropped for a full dump: at 20,000 new
-    # flows/s, 2-3 s ticks queued 100k events, applied in one 0.75 s burst.
-    EVENTS_MAX = 50000
+    # Events applied a tick, at most: at 20,000 new flows/s, 2-3 s dumps
+    # queued 100k events, applied in one 0.75 s burst.  The rest wait for
+    # the next tick, which comes at once (a snapshot between the two).
+    EVENTS_MAX = 20000
 
     def __init__(self, source, interval, enrich=None, table=None, monotonic=time.monotonic,
                  events=True, reconcile=True):
@@ -226,9 +248,12 @@ class Collector(threading.Thread):
                     if self.events is not None:
                         # counted before the drain: the events drained cover it
                         kernel = self._kernel_count() if self.reconcile else None
-                        events, lost = self.events.drain()
-                        if len(events) > max(self.EVENTS_MAX, len(self.table) // 2):
+                        if self.events.pending() > 2 * len(self.table) + self.EVENTS_MAX:
+                            # a backlog past twice the table: a full dump is cheaper
+                            events, lost = self.events.drain()
                             events, lost = (), True
+                        else:
+                            events, lost = self.events.drain(self.EVENTS_MAX)
                         if lost:
                             self.resyncs += 1
                     full = (last_full is None or lost or self.events is None
@@ -263,6 +288,8 @@ class Collector(threading.Thread):
                                         error, self._seq, full, self.full_every, self.resyncs,
                                         self.kernel_count)
             delay = self.interval - (self.monotonic() - started)
+            if self.events is not None and self.events.pending() >= self.EVENTS_MAX:
+                delay = 0.0             # a backlog: the next share now
             self._wake.wait(max(0.0, delay) if not ended else None)
             self._wake.clear()
 
@@ -307,9 +334,14 @@ class Collector(threading.Thread):
         # collector from rescanning 100k of them, and freeze what survives.
         gc_on = gc.isenabled()
         gc.disable()
+        hold = getattr(self.events, "hold", None)
+        if hold is not None:
+            hold()
         try:
             return tick(self.source, self.table, self.enrich, self.monotonic)
         finally:
+            if hold is not None:
+                self.events.release()
             if gc_on:
                 gc.enable()
                 gc.freeze()

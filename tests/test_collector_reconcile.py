@@ -56,8 +56,11 @@ class Source:
 
 
 class Events:
-    def drain(self):
+    def drain(self, limit=None):
         return [], False
+
+    def pending(self):
+        return 0
 
     def stop(self):
         pass

@@ -7,7 +7,7 @@ the screen."""
 
 import time
 
-from flowtop.live import Collector
+from flowtop.live import Collector, EventReader
 from tests.test_collector_reconcile import Events, Source, run_ticks
 
 
@@ -37,31 +37,54 @@ def test_ticks_between_full_dumps_come_even_when_a_dump_takes_as_long_as_the_spa
     assert partial >= src.dumps, (src.dumps, c._seq)
 
 
-class Flood:
-    """An event reader that hands over more events than a tick may apply."""
-
-    def __init__(self, n):
-        from tests.test_collector_reconcile import entry
-        self.batch = [("new", entry(i)) for i in range(n)]
-
-    def drain(self):
-        return list(self.batch), False
-
-    def stop(self):
+class Sock:
+    def settimeout(self, t):
         pass
+
+    def close(self):
+        pass
+
+
+def backlog(n):
+    """The real EventReader's queue (its thread not started) holding n NEW events."""
+    from tests.test_collector_reconcile import entry
+    r = EventReader(open_events=Sock, read=lambda sock: [])
+    r._events = [("new", entry(i)) for i in range(n)]
+    return r
 
 
 class Flooded(Budgeted):
     MAX_AGE = 1e6
     BUDGET = 1e-9
+    EVENTS_MAX = 100
+    INTERVAL = 30.0         # a tick would wait this long, but for a backlog
+
+    def __init__(self, source, n):
+        super().__init__(source, self.INTERVAL)
+        self.n = n
 
     def _start_events(self):
-        self.events = Flood(Collector.EVENTS_MAX + 1)
+        self.events = backlog(0)
+
+    def _full(self):
+        wall = super()._full()
+        if self.n:                       # the backlog builds during the first dump
+            self.events._events = backlog(self.n)._events
+            self.n = 0
+        return wall
 
 
-def test_an_event_backlog_beyond_events_max_is_replaced_by_a_full_dump():
+def test_an_event_backlog_is_applied_a_share_a_tick_and_the_ticks_come_at_once():
+    src = Source([1000])                 # a table of 1,000 flows
+    c = Flooded(src, 500)                # more than EVENTS_MAX, under twice the table
+    run_ticks(c, 6, timeout=5.0)
+    assert src.dumps == 1 and c._seq >= 6          # one dump; five shares without waiting
+    assert len(c.table) == 1000                    # the events renewed flows it had
+    assert c.events.pending() == 0
+
+
+def test_a_backlog_past_twice_the_table_is_replaced_by_a_full_dump():
     src = Source([10])
-    c = Flooded(src, 0.005)
-    run_ticks(c, 4)
-    assert src.dumps >= 3 and c.resyncs >= 2         # every tick: a full dump, not the events
-    assert len(c.table) == 10
+    c = Flooded(src, 2000)
+    run_ticks(c, 2, timeout=5.0)
+    assert src.dumps == 2 and c.resyncs == 1 and c.events.pending() == 0
