@@ -88,3 +88,55 @@ def test_a_backlog_past_twice_the_table_is_replaced_by_a_full_dump():
     c = Flooded(src, 2000)
     run_ticks(c, 2, timeout=5.0)
     assert src.dumps == 2 and c.resyncs == 1 and c.events.pending() == 0
+
+
+def test_the_event_reader_reads_nothing_while_held():
+    calls = []
+
+    def read(sock):
+        calls.append(1)
+        time.sleep(0.005)
+        return []
+
+    r = EventReader(open_events=Sock, read=read)
+    r.start()
+    try:
+        time.sleep(0.05)
+        r.hold()
+        time.sleep(0.02)                 # one read may be under way
+        held = len(calls)
+        time.sleep(0.2)
+        assert len(calls) == held
+        r.release()
+        time.sleep(0.05)
+        assert len(calls) > held
+    finally:
+        r.stop()
+        r.join(2)
+
+
+def test_the_collector_holds_the_event_reader_during_a_full_dump():
+    seen = []
+
+    class Watched(Events):
+        held = False
+
+        def hold(self):
+            self.held = True
+
+        def release(self):
+            self.held = False
+
+    class Src(Source):
+        def snapshot(self, wants="list", tail=None):
+            seen.append(c.events.held)
+            return super().snapshot(wants, tail)
+
+    class C(Budgeted):
+        def _start_events(self):
+            self.events = Watched()
+
+    src = Src([10])
+    c = C(src, 0.01)
+    run_ticks(c, 3)
+    assert seen and all(seen) and not c.events.held
