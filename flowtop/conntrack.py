@@ -112,7 +112,8 @@ def stream(families=None, protocols=None, sock=None, recorder=None, read_ahead=F
 
 def stamped(families=None, protocols=None, sock=None, recorder=None, clock=time.monotonic):
     """Like ``stream``, one datagram at a time, as ``(clock(), [Flow])``:
-    the time each datagram was received, for rates (a dump of 100k flows
+    when the kernel read each datagram's counters (see netlink.conntrack.
+    iter_dump), for rates (a dump of 100k flows
     takes a second or more, read at the pace it is decoded)."""
     keep = make_filter(families, protocols)
     for stamp, batch in _batches(families, sock, recorder, None, False, clock):
