@@ -647,7 +647,7 @@ def run(args):
             for prefix in ("127.0.0.0/8", "127.0.0.1"):
                 ns.run("ip", "route", "replace", "local", prefix, "dev", "lo", "table", "local",
                        "proto", "kernel", "scope", "host", "src", "127.0.0.2")
-            mix, count, fill_s = fill(ns, args.n)
+            mix, count, fill_s = fill(ns, args.n, args.distinct)
             result.update(count=count, fill_s=fill_s, mix=mix)
             print("namespace %s: %d flows (conntrack -C) of N=%d in %.1f s  [%s]"
                   % (name, count, args.n, fill_s, ", ".join("%s %d" % kv for kv in mix.items())),
@@ -663,6 +663,13 @@ def run(args):
                                    "-n", "-G", "--loopback", "-t", "1"],
                                   is_python_flowtop, FLOWTOP_COUNT, "o", FLOWTOP_SORT,
                                   os.path.join(tmpdir, "flowtop.err"),
+                                  floor=([sys.executable], ROOT)))
+            if "flowtop-noiface" in tools:
+                specs.append(Spec("flowtop --no-iface",
+                                  ["env", "TERM=" + TERM, sys.executable, "-m", "flowtop",
+                                   "-n", "-G", "--loopback", "-t", "1", "--no-iface"],
+                                  is_python_flowtop, FLOWTOP_COUNT, "o", FLOWTOP_SORT,
+                                  os.path.join(tmpdir, "flowtop-noiface.err"),
                                   floor=([sys.executable], ROOT)))
             if "flowtop32" in tools:
                 if u32_problem:
@@ -752,8 +759,11 @@ def main():
                     help="key presses for the latency (default 10)")
     ap.add_argument("--key-timeout", type=float, default=5.0)
     ap.add_argument("--tools", default="flowtop,netsniff",
-                    help="which programs: flowtop, flowtop32 (under an i386 python3, see "
+                    help="which programs: flowtop, flowtop-noiface (without route "
+                         "lookups), flowtop32 (under an i386 python3, see "
                          "userland32.py), netsniff (default flowtop,netsniff)")
+    ap.add_argument("--distinct", action="store_true",
+                    help="every IPv4 UDP flow to an address of its own (many route lookups)")
     ap.add_argument("--no-dump", action="store_true", help="skip the one-shot dump/decode rows")
     ap.add_argument("--mem", action="store_true",
                     help="also: flowtop's memory by stage and by tracemalloc, in the namespace")

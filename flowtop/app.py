@@ -59,7 +59,8 @@ class KernelSource:
 
     def snapshot(self, wants="list", tail=None):
         """(time, items): for ``wants`` "list" a list of flows; "stream" an
-        iterator of flows holding one datagram at a time; "json" an
+        iterator of flows holding one datagram at a time; "stamped" one of
+        (monotonic time its counters were read, [flows]) per datagram; "json" an
         iterator of JSON Lines text, a datagram's lines per str
         (``tail(entry)`` adds keys to each line)."""
         now = self.clock()
@@ -77,6 +78,8 @@ class KernelSource:
             else:
                 items = conntrack.json_lines(o.families, o.protocols, self.sock, self.recorder,
                                              now, tail, chunks=True)
+        elif wants == "stamped":        # (monotonic time read, [flows]) per datagram
+            items = conntrack.stamped(o.families, o.protocols, self.sock, self.recorder)
         else:
             items = conntrack.stream(o.families, o.protocols, self.sock, self.recorder)
         return now, self._committing(items, now)

@@ -20,7 +20,7 @@ from .netlink.nlmsg import iter_messages
 from .netlink.uapi import AF_UNSPEC, NLMSG_DONE, NLMSG_ERROR
 from .recording import RecordingError, iter_dumps, read_header
 
-__all__ = ["Flow", "dump", "stream", "json_lines", "replay", "refresh", "open_events", "events", "make_filter", "open_socket", "count",
+__all__ = ["Flow", "dump", "stream", "stamped", "json_lines", "replay", "refresh", "open_events", "events", "make_filter", "open_socket", "count",
            "DecodeError", "NetlinkError", "DumpInterrupted", "RecordingError"]
 
 _FAMILY_NUMBERS = {v: k for k, v in FAMILY_NAMES.items()}
@@ -111,7 +111,17 @@ def stream(families=None, protocols=None, sock=None, recorder=None, read_ahead=F
                     yield flow
 
 
-def _batches(families, sock, recorder, decoder, read_ahead):
+def stamped(families=None, protocols=None, sock=None, recorder=None, clock=time.monotonic):
+    """Like ``stream``, one datagram at a time, as ``(clock(), [Flow])``:
+    when the kernel read each datagram's counters (see netlink.conntrack.
+    iter_dump), for rates (a dump of 100k flows
+    takes a second or more, read at the pace it is decoded)."""
+    keep = make_filter(families, protocols)
+    for stamp, batch in _batches(families, sock, recorder, None, False, clock):
+        yield stamp, (batch if keep is None else [f for f in batch if keep(f)])
+
+
+def _batches(families, sock, recorder, decoder, read_ahead, clock=None):
     """The datagrams of one dump as lists, on ``sock`` or a socket of our own."""
     own = sock is None
     if own:
@@ -121,7 +131,8 @@ def _batches(families, sock, recorder, decoder, read_ahead):
             recorder.begin()
         yield from _ct.iter_dump(sock, _family_for(families),
                                  recorder.chunk if recorder is not None else None,
-                                 decoder or _decoder_for(sock), read_ahead=read_ahead)
+                                 decoder or _decoder_for(sock), read_ahead=read_ahead,
+                                 clock=clock)
     finally:
         if own:
             sock.close()
