@@ -190,3 +190,12 @@ def test_a_longer_filter_text_looks_only_at_what_the_shorter_one_kept(monkeypatc
     st.filter = "50"                                        # shorter: from every row again
     selection.build(rows, st, fmt)
     assert len(seen) == len(rows)
+
+
+def test_the_header_says_the_kernels_count_first_when_the_table_is_behind_it():
+    from flowtop.views.select import flows_text
+    counts = {"udp": 1000}
+    assert flows_text(counts, kernel=1005, per=False) == "1000 flows"       # within 1 %
+    assert flows_text(counts, kernel=21000, per=False) == \
+        "21000 flows in the kernel, 1000 listed"                            # a flood outran it
+    assert flows_text(counts, kernel=None, per=False) == "1000 flows"       # filtered: unknown

@@ -264,7 +264,7 @@ class Screen:
         counts, lacking = self._counts, self._lacking
         for version, per, because in ((1, 1, why), (1, 1, ""), (1, 0, ""), (0, 0, "")):
             line0 = ("flowtop %s  " % __version__ if version else "") + flows_text(
-                counts, lacking, because, per) + rates
+                counts, lacking, because, per, snap.kernel) + rates
             if len(line0) <= w - 1:
                 break
         self._put(0, 0, line0, w, curses.A_BOLD)

@@ -277,11 +277,16 @@ def uncounted(rows):
     return n
 
 
-def flows_text(counts, lacking=0, why="", per=True):
+def flows_text(counts, lacking=0, why="", per=True, kernel=None):
     """The header's "14 flows (tcp 4, udp 3)" (without the parenthesis
     unless ``per``), with how many of them have no counters (and ``why``);
-    "0 flows" when there are none."""
-    text = "%d flows" % sum(counts.values())
+    "0 flows" when there are none.  ``kernel``: the kernel's own count, said
+    first when the table is behind it (a flood outruns a dump by seconds)."""
+    n = sum(counts.values())
+    if kernel is not None and abs(kernel - n) > max(1, n // 100):
+        text = "%d flows in the kernel, %d listed" % (kernel, n)
+    else:
+        text = "%d flows" % n
     if per and counts:
         text += " (%s)" % ", ".join(
             "%s %d" % kv for kv in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
