@@ -107,15 +107,16 @@ def matcher(text, formatter, enrich, wall=0.0):
 # --- the live view: target, question, answer ------------------------------------------
 
 def targets(screen):
-    """(what, flows) the delete key aims at on a views.curses_ui Screen:
+    """(what, flows) the delete key aims at on a views.screen Screen:
     the selected flow, or every open flow of the selected group that the
     toggles show (not narrowed by the ``/`` text, which matched the
     groups); None when nothing is selected."""
-    from .views import rows as vm
-    if not screen.view or screen.snap is None:
+    from .views.select import select
+    ui = screen.ui
+    if not ui.view or screen.snap is None:
         return None
     st, fmt = screen.state, screen.fmt
-    picked = screen.view[screen.selected]
+    picked = ui.view[ui.selected]
     if st.view == "flows":
         if picked.closed:
             return None
@@ -123,7 +124,7 @@ def targets(screen):
         return describe_flow(fmt, e), [e]
     group = copy.copy(st)
     group.view, group.group, group.filter = "flows", (st.view, picked.key, picked.label), ""
-    flows = [r.entry for r in vm.select(screen.snap.rows, group, fmt, sort=False)
+    flows = [r.entry for r in select(screen.snap.rows, group, fmt, sort=False)
              if not r.closed]
     if not flows:
         return None
@@ -163,13 +164,13 @@ def ask(screen):
         screen.message = "nothing to delete here"
         return
     screen.confirm = aim
-    screen.mode = "confirm"
+    screen.ui.mode = "confirm"
 
 
 def answer(screen, ch):
     """The key after the question: y deletes, anything else cancels."""
     what, flows = screen.confirm
-    screen.confirm, screen.mode = None, "table"
+    screen.confirm, screen.ui.mode = None, "table"
     if ch not in ("y", "Y"):
         screen.message = "not deleted"
         return
@@ -201,17 +202,19 @@ def run(source, opts, stdout, say, enrich):
     import json
     from .app import FlowtopError
     from .table import FlowTable
-    from .views import rows as vm
-    from .views.records import full_record
+    from .views.cells import Formatter
+    from .views.export import full_record
+    from .views.select import select
+    from .views.state import ViewState
     if not opts.delete.strip():
         raise FlowtopError("--delete needs an expression (conntrack -F empties the whole table)")
     why = refusal(source.live)
     if why and not opts.dry_run:
         raise FlowtopError(why)
-    state = vm.ViewState(opts)
+    state = ViewState(opts)
     state.view, state.group = "flows", None
     state.loopback = True                      # what the expression names, loopback too
-    fmt = vm.Formatter(state, enrich)
+    fmt = Formatter(state, enrich)
     try:
         keep = matcher(opts.delete, fmt, enrich)
     except ValueError as exc:
@@ -225,7 +228,7 @@ def run(source, opts, stdout, say, enrich):
     enrich.tick(table)
     if enrich.dns is not None:
         enrich.dns.wait(sorted({a for f in flows for a in (f.src, f.dst)}), DNS_WAIT)
-    hits = [r.entry for r in vm.select(list(table), state, fmt, sort=False) if keep(r)]
+    hits = [r.entry for r in select(list(table), state, fmt, sort=False) if keep(r)]
     deleted = gone = 0
     if hits and not opts.dry_run:
         try:

@@ -37,7 +37,7 @@ class LogSink:
         self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
         self._header = False
         from .enrich.bundle import FIELDS
-        from .views.records import COLUMNS
+        from .views.record import COLUMNS
         self.columns = ("event", "duration") + COLUMNS + (FIELDS if enrich is not None else ())
         self.written = self.lost = 0
         self._pending = []         # (kind, entry, wall) of the drain being read
@@ -96,7 +96,7 @@ class LogSink:
 
     def record(self, event, e, wall, fields, took):
         """The JSON/CSV record: "event", "duration", then the --json keys."""
-        from .views.records import record
+        from .views.record import record
         r = {"event": event, "duration": None if took is None or took[0] is None
              else round(took[0], 3)}
         r.update(record(e, wall))
@@ -111,12 +111,9 @@ class LogSink:
             self.stream.write(json.dumps(self.record(event, e, wall, fields, took),
                                          separators=(",", ":")) + "\n")
         elif self.fmt == "csv":
-            from .views.records import csv_cell
-            r = self.record(event, e, wall, fields, took)
-            r["status"] = "|".join(r["status"])
-            r["labels"] = None if r["labels"] is None else "|".join(map(str, r["labels"]))
+            from .views.export import csv_row
             self._csv_head()
-            self._csv.writerow([csv_cell(v) for v in r.values()])
+            self._csv.writerow(csv_row(self.record(event, e, wall, fields, took)))
         else:
             self.stream.write(self.text(event, e, wall, fields, took) + "\n")
 

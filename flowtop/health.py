@@ -148,7 +148,7 @@ def fitting(h, room):
 
 def draw(screen, y, x, w, text):
     """Put ``text`` (see ``fitting``; None: the short form, cut) at (y, x) of
-    a views.curses_ui Screen, in the warning colour when the table is
+    a views.screen Screen, in the warning colour when the table is
     nearly full or a trouble counter moved."""
     import curses
     h = screen._health

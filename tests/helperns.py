@@ -54,3 +54,33 @@ def ftp_session(ns):
         raise RuntimeError("ftp exchange failed")
     data, control = map(int, line.split())
     return data, control
+
+
+PING_UDP = ("import socket, sys\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto("
+            "b'x', ('127.0.0.1', int(sys.argv[1])))")
+
+
+def wait_logging(ns, proc, timeout=20.0):
+    """Block until ``flowtop --events`` (``proc``, stdout a text pipe) logs:
+    a UDP datagram to a new port each 0.3 s until a line names that port.
+    Start-up takes seconds on a loaded machine; the lines read are returned."""
+    import select
+    import time
+    seen = []
+    deadline = time.monotonic() + timeout
+    port = 40000
+    while time.monotonic() < deadline:
+        port += 1
+        ns.run(sys.executable, "-c", PING_UDP, str(port))
+        end = time.monotonic() + 0.3
+        while time.monotonic() < end:
+            ready, _, _ = select.select([proc.stdout], [], [], max(0.0, end - time.monotonic()))
+            if not ready:
+                break
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError("flowtop --events ended: %s" % proc.stderr.read())
+            seen.append(line)
+            if str(port) in line:
+                return seen
+    raise RuntimeError("flowtop --events logged nothing in %gs" % timeout)

@@ -9,7 +9,8 @@ from flowtop import act, cli, conntrack
 from flowtop.netlink import ctnetlink, nlmsg
 from flowtop.netlink.uapi import NLM_F_ACK, NLM_F_REQUEST
 from flowtop.table import FlowTable
-from flowtop.views import rows as vm
+from flowtop.views.cells import Formatter
+from flowtop.views.state import ViewState
 
 MIXED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "mixed.rec")
 
@@ -60,7 +61,7 @@ def test_without_the_filter_language_an_expression_is_the_slash_filter_text():
     class Services:
         def of_flow(self, sport, dport, proto, numeric=False):
             return str(dport)
-    fmt = vm.Formatter(vm.ViewState(cli.parse([])), Enrichment(Services()))
+    fmt = Formatter(ViewState(cli.parse([])), Enrichment(Services()))
     keep = act.matcher("10.9.0.2", fmt, fmt.enrich)
     hits = [r for r in t if keep(r)]
     assert hits and all("10.9.0.2" in (r.entry.src, r.entry.dst) for r in hits)

@@ -8,7 +8,8 @@ from flowtop.model import Flow
 from flowtop.netlink import uapi as u
 from flowtop.netlink.ctnetlink import FIELDS
 from flowtop.table import FlowTable
-from flowtop.views import rows as vm
+from flowtop.views.cells import Formatter
+from flowtop.views.state import ViewState
 
 MIXED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "mixed.rec")
 STATUS = FIELDS.index("status")
@@ -80,7 +81,7 @@ def test_offloaded_flows_are_counted_marked_and_closed_rows_are_not():
     assert "offload 5 (hw 2)" in health.header_text(h)
     t.apply(flows[5:], 102.0, when + 2)                       # they ended: lingering rows
     assert health.offloaded(list(t)) == (0, 0)
-    fmt = vm.Formatter(vm.ViewState(cli.parse([])), _enrich())
+    fmt = Formatter(ViewState(cli.parse([])), _enrich())
     offloaded = {f.key for f in soft + hard}
     t = FlowTable()
     t.apply(soft + hard + flows[5:], 100.0, when)

@@ -20,6 +20,7 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from tests import ctparse  # noqa: E402
+from tests.helperns import wait_logging  # noqa: E402
 from tests.nsutil import Netns, kernel_ready  # noqa: E402
 
 _READY, _WHY = kernel_ready()
@@ -48,7 +49,7 @@ def log_of(fmt_args):
         p = ns.popen(sys.executable, "-m", "flowtop", "--events", "--no-sysctl", "-n",
                      *fmt_args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                      env=env)
-        time.sleep(1.5)                # its event socket is open and the first dump done
+        early = "".join(wait_logging(ns, p))      # it logs: its event socket is open
         flow = json.loads(ns.run(sys.executable, "-c", TCP).stdout)
         time.sleep(0.3)
         listed = [e for e in ctparse.parse(ns.conntrack_list())
@@ -57,6 +58,7 @@ def log_of(fmt_args):
         time.sleep(1.0)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=20)
+        out = early + out
     assert p.returncode == 130, err
     assert len(listed) == 1
     return out, flow, listed[0]
