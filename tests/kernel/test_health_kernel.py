@@ -115,3 +115,54 @@ def test_json_stats_writes_a_header_record_per_snapshot_like_conntrack_s():
     assert head["rates"] is None                # one snapshot: no rates
     assert {c["cpu"]: {k: v for k, v in c.items() if k != "cpu"} for c in head["cpus"]} == truth
     assert head["totals"]["error"] == sum(v["error"] for v in truth.values()) >= 60
+
+
+# One-datagram UDP flows to closed ports, each its own (address, port): N of them.
+FILL = r"""
+import socket, sys
+n = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(n):
+    port = 1024 + i % 60000
+    a = i // 60000
+    try:
+        s.sendto(b"f", ("127.%d.%d.1" % (1 + a // 250, a % 250), port))
+    except OSError:
+        pass
+"""
+
+
+def test_a_full_table_is_said_full_with_the_drops_conntrack_s_counts():
+    """The classic outage, for real: this namespace's entries reach the
+    (global, read-only here) nf_conntrack_max, and new flows push out
+    unreplied ones (early_drop) or are dropped."""
+    table_max = int(open("/proc/sys/net/netfilter/nf_conntrack_max").read())
+    if table_max > 300000:
+        pytest.skip("nf_conntrack_max %d: too many flows to fill in a test" % table_max)
+    with Netns("i15a-full") as ns:
+        ns.run(sys.executable, "-c", FILL, str(table_max + 3000), timeout=300)
+        r = ns.flowtop("--once", "--json", "--stats", "-n", "-G", "--no-iface", "--no-sysctl",
+                       check=True, timeout=300)
+        truth = conntrack_stats(ns)
+        count = int(ns.run("conntrack", "-C").stdout.split()[0])
+        # and the live view says so, in the warning colour
+        workdir = tempfile.mkdtemp(prefix="i15a-full-")
+        tm = Tmux("i15a-full")
+        try:
+            argv = ns.argv("env", "TERM=xterm-256color", "PYTHONPATH=" + REPO, sys.executable,
+                           "-m", "flowtop", "--loopback", "-n", "-G", "--no-sysctl")
+            tm.start(pane_command(argv, workdir), 160, 30, workdir)
+            esc = tm.wait_for(lambda ls: "FULL" in ls[0].split() and warn_colored(ls[0], "FULL"),
+                              60, "FULL in the header", escapes=True)
+        finally:
+            tm.kill()
+            shutil.rmtree(workdir, ignore_errors=True)
+    m = TABLE.search(re.sub(r"\x1b\[[0-9;]*m", "", esc[0]))
+    assert m and int(m.group(2)) == table_max and float(m.group(3)) >= 99, esc[0]
+    head = json.loads(r.stdout[:r.stdout.index("\n")])
+    assert head["max"] == table_max and count >= table_max - 100
+    assert abs(head["count"] - count) <= 100 and head["percent"] >= 99
+    assert head["full"] and head["trouble"]
+    pushed = sum(v["early_drop"] + v["drop"] for v in truth.values())
+    assert pushed >= 2000
+    assert head["totals"]["early_drop"] + head["totals"]["drop"] == pushed
