@@ -176,7 +176,16 @@ def warn_unknown_ifaces(opts, enrich, say):
 
 
 def make_writer(opts, stream, enrich=None, notes=()):
-    """The writer of ``opts``' format; each has ``write_rows(table, wall)``."""
+    """The writer of ``opts``' format; each has ``write_rows(table, wall)``;
+    with --stats, behind a table-health record per snapshot."""
+    writer = _format_writer(opts, stream, enrich, notes)
+    if opts.stats:
+        from .health import StatsWriter
+        writer = StatsWriter(writer, stream, opts.output)
+    return writer
+
+
+def _format_writer(opts, stream, enrich=None, notes=()):
     keep = iface_keep(opts, enrich)
     from .views.redact import of as redactor
     redact = redactor(opts, enrich)
@@ -363,13 +372,20 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
                 enrich = from_options(opts, live=source.live, warn=say)
                 warn_unknown_ifaces(opts, enrich, say)
                 try:
-                    if opts.once:
+                    if opts.events:
+                        from .eventlog import run as log_events
+                        log_events(source, opts, stdout, say, enrich)
+                    elif opts.delete is not None:
+                        from .act import run as delete_flows
+                        delete_flows(source, opts, stdout, say, enrich)
+                    elif opts.once:
                         once(source, opts, stdout, enrich, notes)
                     elif export_wanted(opts):
                         from .export import runner
                         runner.run(source, opts, stdout, say, enrich, make_writer)
                     else:
-                        info = {"acct": guard.acct, "timestamp": guard.timestamp}
+                        info = dict({"acct": guard.acct, "timestamp": guard.timestamp},
+                                    **_ops_info(source))
                         if source.live:
                             # what the kernel has each tick (another program may switch it)
                             notes = lambda: _sysctl_notes(guard, now=True)   # noqa: E731
@@ -388,6 +404,13 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
         say(explain(exc, opts))
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _ops_info(source):
+    """The live view's table health probe and flow deleter (issue 15)."""
+    from .act import for_source
+    from .health import probe_for
+    return {"health": probe_for(source), "act": for_source(source)}
 
 
 class _interrupt_once:

@@ -38,6 +38,15 @@ EXPORT_FIELDS = (
 )
 EXPORT_DEFAULTS = (None, 60.0, 1400, 0, 60.0, None, None, None, False)
 
+# Operator options (issue 15: table health, connection log, delete)
+OPS_FIELDS = (
+    "stats",         # --json/text: a table-health record before each snapshot
+    "events",        # the connection log: flows as they start and end
+    "delete",        # EXPR: delete the flows it matches, then exit (None: not asked)
+    "dry_run",       # --delete: only list what would be deleted
+)
+OPS_DEFAULTS = (False, False, None, False)
+
 Options = namedtuple("Options", (
     "families",      # frozenset of "ipv4"/"ipv6"; empty = both
     "protocols",     # frozenset of protocol names; empty = every protocol
@@ -74,7 +83,7 @@ Options = namedtuple("Options", (
     "process",       # name the processes of local flows
     "geoip_conf",    # -u: the geoip.conf to read (None: /etc/flowtop, else packaged)
     "geoip_dir",     # -u: where to install; also searched first for databases
-) + EXPORT_FIELDS, defaults=EXPORT_DEFAULTS)
+) + EXPORT_FIELDS + OPS_FIELDS, defaults=EXPORT_DEFAULTS + OPS_DEFAULTS)
 
 VIEWS = ("flows", "process", "host", "country", "iface")
 
@@ -210,6 +219,7 @@ def build_parser():
     k.add_argument("--no-sysctl", dest="sysctl", action="store_false",
                    help="leave net.netfilter.nf_conntrack_acct/_timestamp alone")
     add_export_options(p)
+    add_ops_options(p)
     p.add_argument("-v", "--version", action="version", version="flowtop " + __version__)
     return p
 
@@ -279,6 +289,34 @@ def export_options(ns):
     return values
 
 
+def add_ops_options(p):
+    g = p.add_argument_group("operations (table health, connection log, delete)")
+    g.add_argument("--stats", action="store_true",
+                   help="before each snapshot, the table's health: count/max and the kernel's "
+                        "per-CPU statistics (a JSON record with --json, a line in text)")
+    g.add_argument("--events", action="store_true",
+                   help="a connection log: one line per flow as it starts and as it ends "
+                        "(text, --json or --csv), until interrupted")
+    g.add_argument("--delete", metavar="EXPR",
+                   help="delete the flows EXPR matches from the kernel's table, then exit "
+                        "(EXPR: the live view's / filter)")
+    g.add_argument("--dry-run", action="store_true",
+                   help="with --delete: list the flows it would delete, delete nothing")
+
+
+def ops_options(ns, parser):
+    """The OPS_FIELDS of an argparse namespace, checked (argparse's exit 2)."""
+    if ns.stats and ns.output == "csv":
+        parser.error("--stats is a JSON record or a text line: not with --csv")
+    if (ns.stats or ns.events) and ns.replay:
+        parser.error("--stats and --events read the kernel: not with --replay")
+    if ns.events and (ns.once or ns.delete is not None):
+        parser.error("--events runs until interrupted: not with --once or --delete")
+    if ns.dry_run and ns.delete is None:
+        parser.error("--dry-run goes with --delete")
+    return dict(stats=ns.stats, events=ns.events, delete=ns.delete, dry_run=ns.dry_run)
+
+
 def parse(argv=None):
     """argv -> Options (argparse exits 2 with its usage on bad input)."""
     parser = build_parser()
@@ -304,7 +342,7 @@ def parse(argv=None):
         numeric_remote=ns.numeric_remote, in_iface=ns.in_iface, out_iface=ns.out_iface,
         ifaces=ns.ifaces or bool(ns.in_iface or ns.out_iface),
         geoip_conf=ns.geoip_conf, geoip_dir=ns.geoip_dir, process=ns.process,
-        **export_options(ns)
+        **export_options(ns), **ops_options(ns, parser)
     )
 
 

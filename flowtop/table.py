@@ -135,17 +135,18 @@ class _StaleFresh(FreshFlow):
 _GENERATION = itertools.count(1)
 
 
-def open_counts(rows):
-    """Protocol number -> number of open rows among ``rows`` (values of a
-    FlowTable).  Runs over every row: no property call for bare ones."""
+def open_counts(rows, field=_PROTO):
+    """Protocol number (or the value of another ``field`` index) -> number
+    of open rows among ``rows`` (values of a FlowTable).  Runs over every
+    row: no property call for bare ones."""
     counts = {}
     get = counts.get
     bare = TableFlow
     for r in rows:
         if type(r) is bare:
-            p = r[_PROTO]
+            p = r[field]
         elif not r.closed:
-            p = r.entry[_PROTO]
+            p = r.entry[field]
         else:
             continue
         counts[p] = get(p, 0) + 1

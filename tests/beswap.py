@@ -213,6 +213,7 @@ CT_SCHEMA.update({
     6: {"*": RAW, 1: RAW, 2: RAW, 3: {"*": RAW}},   # CTA_NAT_SRC (old kernels)
     13: {"*": RAW, 1: RAW, 2: RAW, 3: {"*": RAW}},  # CTA_NAT_DST
     14: _CT_TUPLE,                                  # CTA_TUPLE_MASTER
+    22: "u64[]",            # CTA_LABELS: the kernel's unsigned longs (s390x: 8 bytes, native)
     15: {"*": RAW},                                 # CTA_SEQ_ADJ_ORIG (be32s)
     16: {"*": RAW},                                 # CTA_SEQ_ADJ_REPLY
     19: {"*": RAW},                                 # CTA_SECCTX {CTA_SECCTX_NAME}

@@ -57,6 +57,7 @@ def compare(r, e, timeout_slack=2):
     check("id", r["id"], e["ctid"])
     check("mark", r["mark"], e["mark"])
     check("zone", r["zone"], e["zone"])
+    check("helper", r.get("helper"), e.get("helper"))
     rep = e["reply"]
     check("reply_src", r["reply_src"], rep.get("src"))
     check("reply_dst", r["reply_dst"], rep.get("dst"))

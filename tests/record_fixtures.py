@@ -13,6 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from tests.helperns import RULES, ftp_session  # noqa: E402
 from tests.nsutil import SYSCTLS, Netns, kernel_ready, populate  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
@@ -35,11 +36,25 @@ def udp_burst(ns, n):
     ns.run(sys.executable, "-c", code)
 
 
-def main():
+def record_helper():
+    """helper.rec: an FTP control flow (helper ftp, labels 5 and 70) and the
+    RELATED data flow it expected (CTA_TUPLE_MASTER)."""
+    with Netns("rec", ruleset=RULES) as ns:
+        ftp_session(ns)
+        record(ns, "helper")
+
+
+def main(names=()):
+    """Record every fixture, or only those ``names`` (``helper``)."""
     ok, why = kernel_ready()
     if not ok:
         raise SystemExit("record_fixtures: %s" % why)
     os.makedirs(FIXTURES, exist_ok=True)
+    if names:
+        for name in names:
+            {"helper": record_helper}[name]()
+        return
+    record_helper()
     with Netns("rec") as ns:
         populate(ns)
         record(ns, "mixed")
@@ -54,4 +69,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

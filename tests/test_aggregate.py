@@ -7,6 +7,10 @@ import os
 
 import pytest
 
+from flowtop.netlink.ctnetlink import FIELDS as _FIELDS
+
+KEY = _FIELDS.index("key")
+
 from flowtop import cli, conntrack
 from flowtop.enrich.bundle import Enrichment
 from flowtop.table import FlowTable, TableFlow
@@ -65,7 +69,7 @@ def table(*names, again=False):
         when, fs = flows_of(name)
         for f in fs:
             fields = list(f)
-            fields[-1] = b"%d-" % i + f.key
+            fields[KEY] = b"%d-" % i + f.key
             flows.append(tuple.__new__(TableFlow, fields))
     t.apply(flows, 100.0, when)
     if again:                       # a second snapshot: rates become known

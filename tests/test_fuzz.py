@@ -46,7 +46,7 @@ from flowtop.table import FlowTable, TableFlow
 from flowtop.views.record import JsonTarget, record
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
-RECORDINGS = ("acct_off.rec", "mixed.rec", "multipart.rec")
+RECORDINGS = ("acct_off.rec", "mixed.rec", "multipart.rec", "helper.rec")
 NOW = 1795494300.25                 # the JSON target's snapshot time
 HANG = 5.0                          # seconds one example may take before it is a hang
 DONE = nlmsg.pack(NLMSG_DONE, 2, 0, struct.pack("=i", 0))

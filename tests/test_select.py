@@ -3,6 +3,8 @@ sort, and the Selection that keeps their results (no curses)."""
 
 import pytest
 
+from flowtop.netlink.ctnetlink import FIELDS
+
 from flowtop import conntrack
 from flowtop.table import FlowTable
 from flowtop.model import is_loopback, proto_name
@@ -62,7 +64,7 @@ def test_select_agrees_with_the_plain_filter_on_bare_and_full_rows(argv):
     for addr in ("127.9.9.9", "::1", "::ffff:127.0.0.2", "::ffff:10.0.0.1", "12.7.0.1"):
         fields = list(flows[0])
         fields[2], fields[3] = "10.9.9.9", addr    # src, dst
-        fields[-1] = b"extra-" + addr.encode()  # key
+        fields[FIELDS.index("key")] = b"extra-" + addr.encode()
         records.append(tuple.__new__(TableFlow, fields))
     t = FlowTable()
     t.apply(records, 100.0, when)                   # Rows (new)

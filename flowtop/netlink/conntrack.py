@@ -180,14 +180,11 @@ def dump(sock, family=AF_UNSPEC, recorder=None, decode=ctnetlink.decode_entry,
 GET_BATCH = 256
 
 
-def get_many(sock, flows, decode=ctnetlink.decode_entry):
-    """Fresh copies of ``flows`` (entries: family and key are used) by
-    batched IPCTNL_MSG_CT_GET requests: (found entries, keys gone).
-
-    One send per batch; each request draws exactly one answer with its
-    sequence number.  A flow the kernel no longer has answers ENOENT.
-    """
-    found, gone = [], []
+def _answers(sock, flows, request):
+    """Send ``request(seq, flow)`` for each of ``flows``, GET_BATCH to a
+    send; yield (flow, mtype, chunk, body, end) for each one's answer (the
+    kernel answers each request with exactly one message: the flow, or an
+    error or ACK), matched by sequence number and our port id."""
     flows = list(flows)
     for start in range(0, len(flows), GET_BATCH):
         batch = flows[start:start + GET_BATCH]
@@ -199,7 +196,7 @@ def get_many(sock, flows, decode=ctnetlink.decode_entry):
         for i, f in enumerate(batch):
             seq = (first + i) & 0xFFFFFFFF
             seqs[seq] = f
-            out.append(ctnetlink.get_request(seq, f.family, f.key))
+            out.append(request(seq, f))
         sock.send(b"".join(out))
         while seqs:
             chunk = sock.recv()
@@ -207,18 +204,54 @@ def get_many(sock, flows, decode=ctnetlink.decode_entry):
                 f = seqs.pop(mseq, None)
                 if f is None or mpid != sock.port:
                     continue
-                if mtype == _CT_NEW:
-                    try:
-                        found.append(decode(chunk, body, end))
-                    except DecodeError:
-                        gone.append(f.key)
-                elif mtype == NLMSG_ERROR:
-                    err = nlmsg.error_code(chunk, body, end)
-                    if err == -errno.ENOENT:
-                        gone.append(f.key)
-                    elif err < 0:
-                        raise NetlinkError(-err)
+                yield f, mtype, chunk, body, end
+
+
+def get_many(sock, flows, decode=ctnetlink.decode_entry):
+    """Fresh copies of ``flows`` (entries: family and key are used) by
+    batched IPCTNL_MSG_CT_GET requests: (found entries, keys gone).
+
+    One send per batch; each request draws exactly one answer with its
+    sequence number.  A flow the kernel no longer has answers ENOENT.
+    """
+    found, gone = [], []
+    for f, mtype, chunk, body, end in _answers(
+            sock, flows, lambda seq, f: ctnetlink.get_request(seq, f.family, f.key)):
+        if mtype == _CT_NEW:
+            try:
+                found.append(decode(chunk, body, end))
+            except DecodeError:
+                gone.append(f.key)
+        elif mtype == NLMSG_ERROR:
+            err = nlmsg.error_code(chunk, body, end)
+            if err == -errno.ENOENT:
+                gone.append(f.key)
+            elif err < 0:
+                raise NetlinkError(-err)
     return found, gone
+
+
+def delete_many(sock, flows):
+    """Delete ``flows`` (entries: family, key and id are used) from the
+    kernel's table by batched, acknowledged IPCTNL_MSG_CT_DELETE requests:
+    (keys deleted, keys already gone (ENOENT)).  Any other refusal raises
+    NetlinkError (EPERM without CAP_NET_ADMIN) once every answer is read."""
+    deleted, gone = [], []
+    failure = None
+    for f, mtype, chunk, body, end in _answers(
+            sock, flows, lambda seq, f: ctnetlink.delete_request(seq, f.family, f.key, f.id)):
+        if mtype != NLMSG_ERROR:
+            continue
+        err = nlmsg.error_code(chunk, body, end)
+        if err == 0:
+            deleted.append(f.key)
+        elif err == -errno.ENOENT:
+            gone.append(f.key)
+        elif failure is None:
+            failure = -err
+    if failure is not None:
+        raise NetlinkError(failure)
+    return deleted, gone
 
 
 EVENT_NEW, EVENT_DESTROY, EVENT_OVERFLOW = "new", "destroy", "overflow"
@@ -261,6 +294,11 @@ def read_events(sock, decode=ctnetlink.decode_entry):
 
 def count(sock):
     """Number of entries in the table (``conntrack -C``)."""
+    return stats_global(sock, ctnetlink.decode_stats)
+
+
+def stats_global(sock, decode=ctnetlink.decode_stats_global):
+    """IPCTNL_MSG_CT_GET_STATS: (entries, max entries) by default."""
     seq = next(_seq) & 0xFFFFFFFF
     sock.send(ctnetlink.stats_request(seq))
     while True:
@@ -273,7 +311,7 @@ def count(sock):
                 if err < 0:
                     raise NetlinkError(-err)
             elif mtype >> 8 == NFNL_SUBSYS_CTNETLINK:
-                return ctnetlink.decode_stats(chunk, body, end)
+                return decode(chunk, body, end)
 
 
 def stats_cpu(sock):

@@ -13,6 +13,7 @@ import copy
 import operator
 import socket
 import struct
+from collections import namedtuple
 
 from . import attrs, nlmsg
 from . import uapi as _u
@@ -46,7 +47,7 @@ FIELDS = (
     "state",
     "status", "timeout", "mark", "zone", "id", "use",
     "packets_orig", "bytes_orig", "packets_reply", "bytes_reply",
-    "start", "stop", "key",
+    "start", "stop", "key", "related",
 )
 _INDEX = {name: i for i, name in enumerate(FIELDS)}
 
@@ -58,6 +59,8 @@ class CtEntry(tuple):
     did not send is None (accounting off -> counters None, never 0).
     ``key`` is the raw CTA_TUPLE_ORIG payload plus the raw zone: the identity
     of a flow (``id`` is a 32-bit hash that repeats; use it only as a check).
+    ``related`` is a Related (helper, labels, master tuple) or, for almost
+    every flow, None: one field instead of seven keeps a record at 272 bytes.
     A tuple, so that the decoder builds one in a single C call.
     """
 
@@ -96,21 +99,24 @@ del _i, _name
 # --- the schema: which attribute holds which field, as what -------------------
 # A leaf is (field, kind); a nest is a dict.  Field None: checked, not kept.
 # Kinds and their exact payload sizes ("u8" takes the first byte of >= 1).
-_SIZES = {"u8": 1, "be16": 2, "be32": 4, "be64": 8, "v4": 4, "v6": 16}
+# "str" (a helper's name) is 1 to NF_CT_HELPER_NAME_LEN bytes; "b16" the label bits.
+_SIZES = {"u8": 1, "be16": 2, "be32": 4, "be64": 8, "v4": 4, "v6": 16,
+          "str": _u.NF_CT_HELPER_NAME_LEN, "b16": _u.NF_CT_LABELS_MAX_SIZE}
 
 
-def _tuple_schema(p, orig):
+def _tuple_schema(p, orig, proto=None):
     # The reply tuple's ICMP type/code/id are checked, not kept: nothing
     # shows them, and at 100k flows each field costs 800 KB (a 27-field
     # record is one 256-byte allocation, 32 fields took 304).
     icmp = (lambda name: p + name) if orig else (lambda name: None)
+    proto = proto or ("l4proto" if orig else None)
     return {
         CTA_TUPLE_IP: {
             CTA_IP_V4_SRC: (p + "src", "v4"), CTA_IP_V4_DST: (p + "dst", "v4"),
             CTA_IP_V6_SRC: (p + "src", "v6"), CTA_IP_V6_DST: (p + "dst", "v6"),
         },
         CTA_TUPLE_PROTO: {
-            CTA_PROTO_NUM: ("l4proto" if orig else None, "u8"),
+            CTA_PROTO_NUM: (proto, "u8"),
             CTA_PROTO_SRC_PORT: (p + "sport", "be16"),
             CTA_PROTO_DST_PORT: (p + "dport", "be16"),
             CTA_PROTO_ICMP_ID: (icmp("icmp_id"), "be16"),
@@ -136,6 +142,10 @@ def _counter_schema(d):
 SCHEMA = {
     CTA_TUPLE_ORIG: _tuple_schema("", True),
     CTA_TUPLE_REPLY: _tuple_schema("reply_", False),
+    # RELATED flows (an FTP data connection) name their master's original tuple
+    _u.CTA_TUPLE_MASTER: _tuple_schema("master_", False, "master_l4proto"),
+    _u.CTA_HELP: {_u.CTA_HELP_NAME: ("helper", "str")},
+    _u.CTA_LABELS: ("labels", "b16"),
     CTA_STATUS: ("status", "be32"),
     CTA_TIMEOUT: ("timeout", "be32"),
     CTA_MARK: ("mark", "be32"),
@@ -178,13 +188,14 @@ def _walk(buf, start, end, base, schema, found, headers):
             continue
         field, kind = spec
         size = _SIZES[kind]
-        if (ve - vs != size) if kind != "u8" else (ve - vs < 1):
+        n = ve - vs
+        if (n < 1) if kind == "u8" else (not 1 <= n <= size) if kind == "str" else (n != size):
             raise DecodeError("attribute %d: %d bytes where %d are expected"
-                              % (atype, ve - vs, size))
+                              % (atype, n, size))
         if field == "zone":
             found["@zraw"] = ("raw", vs - base, ve - base)
         if field is not None:
-            found[field] = (kind, vs - base)
+            found[field] = (kind, vs - base, n) if kind == "str" else (kind, vs - base)
 
 
 def _layout(buf, off, end):
@@ -199,18 +210,55 @@ def _layout(buf, off, end):
     return found, headers
 
 
-def _value(buf, off, kind, rel):
+def _value(buf, off, kind, rel, size=None):
     if kind in _AF:
         size = _SIZES[kind]
         return socket.inet_ntop(_AF[kind], buf[off + rel:off + rel + size])
+    if kind in ("str", "b16"):
+        return bytes(buf[off + rel:off + rel + (size or _SIZES[kind])])
     return _BE[kind](buf, off + rel)[0]
+
+
+# What a helped or RELATED flow carries beyond its tuples (rare: one shared
+# None for all others).  labels: the set label bit numbers; master_*: the
+# original tuple of the flow this one was expected by (CTA_TUPLE_MASTER).
+Related = namedtuple("Related", ("helper", "labels", "master_l4proto", "master_src",
+                                 "master_dst", "master_sport", "master_dport"))
+RELATED_PARTS = ("helper", "labels") + Related._fields[2:]
+_RELATED = {}
+_LONG = struct.Struct("@L")
+
+
+def related_of(helper, labels, *master):
+    """Related from the raw helper name and label bytes and the decoded
+    master tuple (the one function both decoders call), or None."""
+    if helper is None and labels is None and master.count(None) == len(master):
+        return None
+    key = (helper, labels) + master
+    r = _RELATED.get(key)
+    if r is None:
+        name = None
+        if helper is not None:
+            name = helper.split(b"\0", 1)[0].decode("ascii", "replace")
+        bits = None
+        if labels is not None:
+            # the kernel's unsigned long words, in this host's order and width
+            w = _LONG.size
+            bits = tuple(i * 8 * w + b for i in range(len(labels) // w)
+                         for b in range(8 * w)
+                         if _LONG.unpack_from(labels, i * w)[0] >> b & 1)
+        r = Related(name, bits, *master)
+        if len(_RELATED) >= 4096:
+            _RELATED.clear()
+        _RELATED[key] = r
+    return r
 
 
 def _assemble(buf, off, found, cls):
     values = dict.fromkeys(FIELDS)
     for field, spec in found.items():
         if field[0] != "@" and field != "tuple_zone":
-            values[field] = _value(buf, off, spec[0], spec[1])
+            values[field] = _value(buf, off, *spec)
     if values["zone"] is None:
         tz = found.get("tuple_zone")
         values["zone"] = _value(buf, off, *tz) if tz else 0
@@ -220,6 +268,7 @@ def _assemble(buf, off, found, cls):
         _, zs, ze = found["@zraw"]
         key += buf[off + zs:off + ze]
     values["key"] = key
+    values["related"] = related_of(*[values.get(p) for p in RELATED_PARTS])
     return tuple.__new__(cls, [values[name] for name in FIELDS])
 
 
@@ -329,8 +378,11 @@ class Decoder:
         consts = {"family": buf[off], "l4proto": buf[off + proto_rel]}
         items = sorted((spec[1], field, spec[0]) for field, spec in found.items()
                        if spec[0] != "raw" and field not in consts)
-        codes = {"u8": "B", "be16": "H", "be32": "I", "be64": "Q", "v4": "4s", "v6": "16s"}
-        values = struct.Struct(">" + _format([(rel, codes[kind]) for rel, _f, kind in items]))
+        codes = {"u8": "B", "be16": "H", "be32": "I", "be64": "Q", "v4": "4s", "v6": "16s",
+                 "b16": "16s"}
+        values = struct.Struct(">" + _format([
+            (rel, "%ds" % found[field][2] if kind == "str" else codes[kind])
+            for rel, field, kind in items]))
         index = {field: (i, kind) for i, (_rel, field, kind) in enumerate(items)}
         exprs = {}
         intern = getattr(self.target, "keeps", True)     # records kept for long
@@ -343,6 +395,11 @@ class Decoder:
                 if "@zraw" in found:
                     _, zs, ze = found["@zraw"]
                     e += "+buf[off+%d:off+%d]" % (zs, ze)
+            elif name == "related":
+                parts = [("addr[v[%d]]" if index[p][1] in _AF else "v[%d]") % index[p][0]
+                         if p in index else "None" for p in RELATED_PARTS]
+                e = "None" if parts.count("None") == len(parts) else \
+                    "related(%s)" % ",".join(parts)
             elif name == "zone" and name not in index:
                 e = "v[%d]" % index["tuple_zone"][0] if "tuple_zone" in index else "0"
             elif name in index:
@@ -365,6 +422,7 @@ class Decoder:
                "    v = unpack(buf, off)\n%s"
                "    return %s\n" % (prelude, result))
         env = dict(env, number=int.from_bytes, mask=mask, expect=expect, unpack=values.unpack_from,
+                   related=related_of,
                    addr=self._addresses, ports=_ports(), port=_port, shared=self._shared)
         exec(compile(src, "<ctnetlink layout>", "exec"), env)   # ints and names only
         same = self._by_length.setdefault(end - off, [])
@@ -451,6 +509,16 @@ def decode_stats(buf, off, end):
     return None
 
 
+def decode_stats_global(buf, off, end):
+    """Body of an IPCTNL_MSG_CT_GET_STATS reply -> (entries, max entries);
+    None for what the kernel did not send (MAX_ENTRIES came with 4.15)."""
+    found = {}
+    for t, s, e in attrs.iter_attrs(buf, off + NFGENMSG_LEN, end):
+        if t in (CTA_STATS_GLOBAL_ENTRIES, _u.CTA_STATS_GLOBAL_MAX_ENTRIES):
+            found[t] = attrs.be32(buf, s, e)
+    return found.get(CTA_STATS_GLOBAL_ENTRIES), found.get(_u.CTA_STATS_GLOBAL_MAX_ENTRIES)
+
+
 # --- requests ----------------------------------------------------------------
 
 def nfgenmsg(family=AF_UNSPEC, res_id=0):
@@ -489,6 +557,20 @@ def get_request(seq, family, key):
     if zone:
         body += attrs.pack_attr(CTA_ZONE, zone)
     return nlmsg.pack(MSG_CT_GET, NLM_F_REQUEST, seq, body)
+
+
+def delete_request(seq, family, key, ct_id=None):
+    """IPCTNL_MSG_CT_DELETE of one flow by its key (original tuple and
+    zone), acknowledged.  With ``ct_id`` the kernel deletes only the entry
+    of that id (ENOENT otherwise): a flow that ended and came back with the
+    same tuple since it was shown is left alone."""
+    orig, zone = split_key(key)
+    body = nfgenmsg(family) + attrs.pack_attr(CTA_TUPLE_ORIG, orig, nested=True)
+    if zone:
+        body += attrs.pack_attr(CTA_ZONE, zone)
+    if ct_id is not None:
+        body += attrs.pack_attr(CTA_ID, struct.pack(">I", ct_id))
+    return nlmsg.pack(MSG_CT_DELETE, NLM_F_REQUEST | _u.NLM_F_ACK, seq, body)
 
 
 def stats_request(seq):

@@ -166,6 +166,14 @@ CTA_TIMESTAMP_START = 1
 CTA_TIMESTAMP_STOP = 2
 CTA_TIMESTAMP_PAD = 3
 
+# enum ctattr_help
+CTA_HELP_NAME = 1
+CTA_HELP_INFO = 2
+
+# include/net/netfilter/nf_conntrack_helper.h, nf_conntrack_labels.h
+NF_CT_HELPER_NAME_LEN = 16
+NF_CT_LABELS_MAX_SIZE = 16          # bytes: 128 label bits
+
 # enum ctattr_filter
 CTA_FILTER_ORIG_FLAGS = 1
 CTA_FILTER_REPLY_FLAGS = 2
@@ -460,3 +468,7 @@ ICMPV6_ECHO_REQUEST = 128
 ICMPV6_ECHO_REPLY = 129
 ICMPV6_NI_QUERY = 139
 ICMPV6_NI_REPLY = 140
+
+# include/uapi/linux/capability.h: the capability ctnetlink asks of a
+# reader and of whoever deletes flows (bit of /proc/PID/status CapEff)
+CAP_NET_ADMIN = 12

@@ -3,6 +3,7 @@ units, names and redaction, and the details pane of one flow.  Only the
 rows that are shown get formatted.
 """
 
+from ..health import offload_mark
 from ..model import ICMP_PROTOS, proto_name, state_name, status_names
 from ..netlink.uapi import AF_INET6, IPPROTO_GRE
 from ..text import duration, human
@@ -64,14 +65,15 @@ class Formatter:
         else:
             age_s = duration(age) + ("~" if row.age_approx else "")
         snat, dnat = nat_of(e)
+        stale = offload_mark(e.status)      # offloaded: the counters stopped
         out = self.names(e)
         out.update({
             "nat": ("S" if snat else "") + ("D" if dnat else ""),
             "xlate": self._xlate(e, snat, dnat, e.l4proto == IPPROTO_GRE)
             if snat or dnat else "",
             "id": "-" if e.id is None else str(e.id),
-            "bytes_tx": self.amount(e.bytes_orig),
-            "bytes_rx": self.amount(e.bytes_reply),
+            "bytes_tx": self.amount(e.bytes_orig) + stale,
+            "bytes_rx": self.amount(e.bytes_reply) + stale,
             "pkts_tx": "-" if e.packets_orig is None else str(e.packets_orig),
             "pkts_rx": "-" if e.packets_reply is None else str(e.packets_reply),
             "rate_tx": self.rate(row.rate_orig),
@@ -204,6 +206,8 @@ class Formatter:
             ("zone", _n(e.zone)),
             ("id", _n(e.id)),
         ]
+        from .related import detail_lines
+        lines += detail_lines(self, e)
         if row.closed:
             lines.append(("closed", "no longer in the kernel's table"))
         return lines

@@ -54,6 +54,12 @@ def csv_cell(v):
     return v
 
 
+def csv_row(r):
+    """A record's values as CSV cells: its lists (status names, label bits)
+    joined with '|'."""
+    return [csv_cell("|".join(map(str, v)) if isinstance(v, list) else v) for v in r.values()]
+
+
 class JsonLinesWriter:
     """Writes JSON Lines text (from ``json_line`` or a JsonTarget) as it comes.
 
@@ -150,9 +156,7 @@ class CsvWriter:
     def _rows(self, flows, now):
         enrich, redact = self.enrich, self.redact
         for f in flows:
-            r = full_record(f, now, enrich, redact)
-            r["status"] = "|".join(r["status"])
-            yield [csv_cell(v) for v in r.values()]
+            yield csv_row(full_record(f, now, enrich, redact))
 
 
 class GroupWriter:

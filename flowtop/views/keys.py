@@ -24,7 +24,8 @@ class Ui:
     def __init__(self, state):
         self.state = state
         self.view = []             # the rows (or groups) on screen, in order
-        self.mode = "table"        # table | details | help | filter
+        self.mode = "table"        # table | details | help | filter | stats | confirm
+        self.screen = None         # the Screen, for the keys that act on the kernel
         self.selected = 0
         self.selected_key = None
         self.top = 0
@@ -170,6 +171,24 @@ def family(ui, key):
     return RESELECT
 
 
+def stats_pane(ui, key):
+    ui.mode = "stats"
+    return REDRAW
+
+
+def delete(ui, key):
+    """K / Delete: ask y/n before deleting (flowtop.act, through the screen)."""
+    from .. import act
+    act.ask(ui.screen)
+    return REDRAW
+
+
+def delete_answer(ui, key):
+    from .. import act
+    act.answer(ui.screen, key)
+    return REDRAW
+
+
 def interval(ui, key):
     st = ui.state
     st.interval = _up(INTERVALS, st.interval) if key in ("+", "=") else \
@@ -221,6 +240,10 @@ TABLE = (
          ("B", cycle("units", UNITS, REDRAW))),
     Bind("x / X", "redact local / remote addresses",
          ("x", toggle("redact_local", RESELECT)), ("X", toggle("redact_remote", RESELECT))),
+    Bind("C", "conntrack statistics: table size, per-CPU counters (conntrack -S)",
+         ("C", stats_pane)),
+    Bind("K or Delete", "delete the selected flow, or every flow of the selected group (y/n)",
+         (("K", "KEY_DC"), delete)),
     Bind("p or space", "pause the screen (collection goes on)",
          (("p", " "), toggle("paused", REDRAW))),
     Bind("+ -", "refresh interval", (("+", "=", "-", "_"), interval)),
@@ -282,6 +305,8 @@ MODES = {
                                             "KEY_PPAGE")}, **{k: close for k in _CLOSE}), None),
     "details": (dict({k: step for k in ("KEY_UP", "k", "KEY_DOWN", "j")},
                      **{k: close for k in _CLOSE}), None),
+    "stats": ({k: close for k in _CLOSE + ("C",)}, None),
+    "confirm": ({}, delete_answer),          # y deletes, any other key cancels
     "filter": ({"\n": filter_enter, "\r": filter_enter, "KEY_ENTER": filter_enter,
                 "\x1b": back, "KEY_BACKSPACE": filter_erase, "\x7f": filter_erase,
                 "\b": filter_erase}, filter_type),

@@ -12,7 +12,7 @@ import json
 from operator import is_
 
 from ..model import family_name, proto_name, state_name, status_names
-from ..netlink.ctnetlink import FIELDS
+from ..netlink.ctnetlink import FIELDS, RELATED_PARTS
 from ..netlink.uapi import IPPROTO_GRE
 
 COLUMNS = (
@@ -23,7 +23,30 @@ COLUMNS = (
     "packets_orig", "bytes_orig", "packets_reply", "bytes_reply",
     "start", "age", "timeout", "mark", "zone", "status",
     "gre_key", "gre_reply_key",
-)
+) + RELATED_PARTS
+_NO_RELATED = dict.fromkeys(RELATED_PARTS)
+
+
+def related_record(related):
+    """The helper, labels and master_* keys of a flow (None: all null)."""
+    if related is None:
+        return _NO_RELATED
+    r = related._asdict()
+    r["labels"] = None if related.labels is None else list(related.labels)
+    return r
+
+
+def _related_json(related):
+    """The related keys as JSON text, without braces: memoised (few values)."""
+    text = _RELATED_JSON.get(related)
+    if text is None:
+        text = json.dumps(related_record(related), separators=(",", ":"))[1:-1]
+        if len(_RELATED_JSON) < 4096:
+            _RELATED_JSON[related] = text
+    return text
+
+
+_RELATED_JSON = {}
 
 
 def record(f, now):
@@ -31,7 +54,7 @@ def record(f, now):
     proto = f.l4proto
     gre = proto == IPPROTO_GRE
     start = f.start
-    return {
+    r = {
         "time": round(now, 3),
         "id": f.id,
         "family": family_name(f.family),
@@ -62,6 +85,8 @@ def record(f, now):
         "gre_key": f.dport if gre else None,
         "gre_reply_key": f.reply_dport if gre else None,
     }
+    r.update(related_record(f.related))
+    return r
 
 
 class _Memo(dict):
@@ -163,6 +188,14 @@ class JsonTarget:
                "STATE": _Memo(lambda st: json.dumps(state_name(proto, st)))}
         prelude = ""
         for c in COLUMNS:
+            if c in RELATED_PARTS:           # helper, labels, master_*: one piece
+                if c == "helper" and exprs["related"] == "None":
+                    parts.append(_related_json(None).replace("%", "%%"))
+                elif c == "helper":
+                    env["RELJ"] = _related_json
+                    parts.append("%s")
+                    args.append("RELJ(%s)" % exprs["related"])
+                continue
             fmt, expr = _column(c, exprs, family, proto, gre)
             if expr is None:                 # a constant: baked into the text
                 parts.append('"%s":%s' % (c, json.dumps(fmt).replace("%", "%%")))

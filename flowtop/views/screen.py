@@ -17,6 +17,8 @@ from .. import __version__
 from ..text import cut, sanitize, skip, width as text_width
 from . import aggregate as agg
 from . import keys as kt
+from .. import act as _act
+from .. import health as _health
 from .columns import group_layout, layout, marked, place, widths_of
 from .select import Selection, flows_text, loopback_count, summary, uncounted
 
@@ -52,6 +54,10 @@ class Screen:
         self._lacking = 0
         self._loop, self._loop_of = 0, None
         self.note = ""             # what the status line had no room for (an error)
+        self._health = None        # health.Health of the snapshot on screen
+        self.confirm = None        # (what, flows) a delete asks about
+        self.message = ""          # a delete's outcome, until the next key
+        self.ui.screen = self      # the delete keys' handlers act through the screen
         utf8 = (locale.getpreferredencoding(False) or "").lower().replace("-", "") == "utf8"
         self._marks = ("\u25b2", "\u25bc") if utf8 else ("*", "*")   # ascending, descending
         # curses' key numbers -> the names the key table uses
@@ -153,6 +159,7 @@ class Screen:
             self.dirty = True
             return kt.REDRAW
         self.ui.page = max(1, self.scr.getmaxyx()[0] - 4)
+        self.message = ""
         reaction = kt.dispatch(self.ui, name)
         if reaction == kt.RECOLLECT:
             self.collector.set_interval(self.state.interval)
@@ -182,6 +189,8 @@ class Screen:
             self._details(h, w, wall)
         elif self.ui.mode == "help":
             self._help(h, w)
+        elif self.ui.mode == "stats":
+            self._box(h, w, "Conntrack statistics (Esc closes)", _health.cpu_lines(self._health))
         curses.doupdate()
 
     def _rows(self, room, w, wall):
@@ -251,6 +260,7 @@ class Screen:
         if self._counts_of is not snap:      # a pass over every row: once per snapshot
             self._counts, self._counts_of = summary(snap.rows), snap
             self._lacking = uncounted(snap.rows)
+            self._health = _health.read(self.info.get("health"), snap)
             if "now" in self.info:           # acct/tstamp as the kernel has them now
                 self.info.update(self.info["now"]())
         acct = self.info.get("acct")
@@ -265,9 +275,11 @@ class Screen:
         for version, per, because in ((1, 1, why), (1, 1, ""), (1, 0, ""), (0, 0, "")):
             line0 = ("flowtop %s  " % __version__ if version else "") + flows_text(
                 counts, lacking, because, per, snap.kernel) + rates
-            if len(line0) <= w - 1:
+            table = _health.fitting(self._health, w - 1 - len(line0) - 2)
+            if len(line0) <= w - 1 and table is not None:
                 break
         self._put(0, 0, line0, w, curses.A_BOLD)
+        _health.draw(self, 0, len(line0) + 2, w, table)
         self._put(1, 0, self._status(w, snap), w, self.colors.get("warn", 0) if snap.error else 0)
 
     def _status(self, w, snap):
@@ -312,6 +324,10 @@ class Screen:
         return line
 
     def _footer(self, h, w):
+        if self.ui.mode == "confirm" or self.message:
+            self._put(h - 1, 0, _act.question(self) if self.ui.mode == "confirm"
+                      else self.message, w, self.colors.get("warn", curses.A_BOLD) | curses.A_BOLD)
+            return
         if self.ui.mode == "filter":
             self._put(h - 1, 0, "filter: %s_  (Enter keeps, Esc clears)" % self.state.filter, w,
                       curses.A_BOLD)
@@ -344,7 +360,8 @@ class Screen:
             ui.mode = "table"
             return
         row = ui.view[ui.selected]
-        pairs = self.fmt.details(row, wall)
+        from .related import children_lines
+        pairs = self.fmt.details(row, wall) + children_lines(self.fmt, row.entry, self.snap.rows)
         width = max(len(k) for k, _ in pairs)
         self._box(h, w, "Flow details (Esc closes)", ["%s  %s" % (k.ljust(width), v)
                                                       for k, v in pairs])

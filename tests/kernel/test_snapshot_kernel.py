@@ -42,6 +42,8 @@ KEYS = [
     "packets_orig", "bytes_orig", "packets_reply", "bytes_reply",
     "start", "age", "timeout", "mark", "zone", "status",
     "gre_key", "gre_reply_key",
+    "helper", "labels", "master_l4proto", "master_src", "master_dst", "master_sport",
+    "master_dport",
     # what flowtop adds (who and where)
     "pid", "process", "user", "peer_pid", "peer_process", "service", "src_host", "dst_host",
     "src_country", "src_city", "src_asn", "dst_country", "dst_city", "dst_asn",
