@@ -35,6 +35,12 @@ EXPORT_FIELDS = (
 )
 EXPORT_DEFAULTS = (None, 60.0, 1400, 0, 60.0, None, None, None, False)
 
+# Issue 15's view options (filter language, devices, settings file).
+VIEW_FIELDS = (
+    "filter",        # filter expression text (views.filterexpr), or None
+)
+VIEW_DEFAULTS = (None,)
+
 Options = namedtuple("Options", (
     "families",      # frozenset of "ipv4"/"ipv6"; empty = both
     "protocols",     # frozenset of protocol names; empty = every protocol
@@ -71,7 +77,7 @@ Options = namedtuple("Options", (
     "process",       # name the processes of local flows
     "geoip_conf",    # -u: the geoip.conf to read (None: /etc/flowtop, else packaged)
     "geoip_dir",     # -u: where to install; also searched first for databases
-) + EXPORT_FIELDS, defaults=EXPORT_DEFAULTS)
+) + EXPORT_FIELDS + VIEW_FIELDS, defaults=EXPORT_DEFAULTS + VIEW_DEFAULTS)
 
 VIEWS = ("flows", "process", "host", "country", "iface")
 
@@ -200,6 +206,7 @@ def build_parser():
     k.add_argument("--no-sysctl", dest="sysctl", action="store_false",
                    help="leave net.netfilter.nf_conntrack_acct/_timestamp alone")
     add_export_options(p)
+    add_view_options(p)
     p.add_argument("-v", "--version", action="version", version="flowtop " + __version__)
     return p
 
@@ -255,6 +262,29 @@ def add_export_options(p):
                    help="headless: no screen and no text (for services)")
 
 
+def add_view_options(p):
+    p.add_argument("--filter", metavar="EXPR",
+                   help="show only flows matching EXPR, e.g. 'dport=443 and dst=10.0.0.0/8', "
+                        "'proc~fire* or rate>1M' (see README: filter expressions)")
+
+
+def view_options(ns):
+    """Issue 15's fields; a --filter mistake is one line with its column, exit 2."""
+    if ns.filter:
+        from .views.filterexpr import FilterError, compile as compile_filter
+        try:
+            compile_filter(ns.filter)
+        except FilterError as exc:
+            sys.stderr.write("flowtop: --filter %s: %s\n" % (_quoted(ns.filter), exc))
+            sys.exit(2)
+    return dict(filter=ns.filter)
+
+
+def _quoted(text):
+    from .text import sanitize
+    return "'%s'" % sanitize(text, 80)
+
+
 def export_options(ns):
     """The EXPORT_FIELDS of an argparse namespace, checked (argparse's exit 2)."""
     values = dict(ipfix=ns.ipfix, ipfix_active_timeout=ns.ipfix_active_timeout,
@@ -292,7 +322,7 @@ def parse(argv=None):
         numeric_remote=ns.numeric_remote, in_iface=ns.in_iface, out_iface=ns.out_iface,
         ifaces=ns.ifaces or bool(ns.in_iface or ns.out_iface),
         geoip_conf=ns.geoip_conf, geoip_dir=ns.geoip_dir, process=ns.process,
-        **export_options(ns)
+        **export_options(ns), **view_options(ns)
     )
 
 

@@ -14,6 +14,7 @@ from .. import __version__
 from ..text import cut, sanitize, skip, width as text_width
 from . import aggregate as agg
 from . import rows as vm
+from .filterfields import compiled
 
 MIN_W, MIN_H = 40, 10
 TICK = 0.05                       # key poll: a key's effect shows within ~50 ms
@@ -38,7 +39,7 @@ HELP = (
     ("q", "quit"),
     ("Display", ""),
     ("o / r", "cycle sort column / reverse order"),
-    ("/", "filter by text (Esc clears)"),
+    ("/", "filter: words, or dport=443 and dst=10.0.0.0/8 (Esc clears)"),
     ("a", "active flows only (rate > 0)"),
     ("t", "cycle rate threshold"),
     ("T U D I S", "toggle TCP, UDP, DCCP, ICMP, SCTP"),
@@ -136,6 +137,7 @@ class Screen:
         if self.snap is None:
             self.view = []
             return
+        self.state.wall = self.snap.wall
         self.view = vm.build(self.snap.rows, self.state, self.fmt)
         if self.selected_key is not None:
             for i, r in enumerate(self.view):
@@ -291,7 +293,8 @@ class Screen:
     def _filter_key(self, ch):
         st = self.state
         if ch in ("\n", "\r", curses.KEY_ENTER):
-            self.mode = "table"
+            if compiled(st.filter)[1] is None:          # a mistake stays in the prompt
+                self.mode = "table"
         elif ch == "\x1b":
             st.filter = ""
             if st.group is not None:                  # back to the aggregate view
@@ -301,7 +304,7 @@ class Screen:
             self.mode = "table"
         elif ch in (curses.KEY_BACKSPACE, "\x7f", "\b"):
             st.filter = st.filter[:-1]
-        elif isinstance(ch, str) and ch.isprintable() and len(st.filter) < 64:
+        elif isinstance(ch, str) and ch.isprintable() and len(st.filter) < 200:
             st.filter += ch
         return True
 
@@ -463,7 +466,9 @@ class Screen:
 
     def _footer(self, h, w):
         if self.mode == "filter":
-            self._put(h - 1, 0, "filter: %s_  (Enter keeps, Esc clears)" % self.state.filter, w,
+            err = compiled(self.state.filter)[1]
+            self._put(h - 1, 0, "filter: %s_  %s" % (self.state.filter, "(Enter keeps, Esc clears)"
+                                                     if err is None else "<- " + str(err)), w,
                       curses.A_BOLD)
             return
         if self.note:

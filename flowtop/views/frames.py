@@ -27,6 +27,7 @@ class TextFrames:
     def write_rows(self, table, wall):
         st, fmt = self.state, self.fmt
         everything = list(table)
+        st.wall = wall
         items = vm.build(everything, st, fmt)
         width = self.width or 10000
         if st.view == "flows":

@@ -289,8 +289,8 @@ def rate_values(row):
 
 def open_rows(table, keep=None):
     """Rows the kernel still lists (streaming outputs skip the lingering),
-    and that ``keep(entry)`` keeps (the --in-iface/--out-iface filter)."""
-    return [r for r in table if not r.closed and (keep is None or keep(r.entry))]
+    and that ``keep(row)`` keeps (--in-iface/--out-iface, --filter)."""
+    return [r for r in table if not r.closed and (keep is None or keep(r))]
 
 
 def full_record(f, now, enrich=None, redact=None):

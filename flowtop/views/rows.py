@@ -49,7 +49,8 @@ class ViewState:
         sort = getattr(opts, "sort", "rate") or "rate"
         self.sort = sort.lstrip("+")
         self.reverse = sort.startswith("+")   # "+col": ascending
-        self.filter = ""
+        self.filter = getattr(opts, "filter", None) or ""
+        self.wall = 0.0                   # the shown snapshot's time: what 'age<1h' counts to
         self.active_only = getattr(opts, "active", False)
         self.threshold = getattr(opts, "threshold", 0.0) or 0.0
         self.show_src = getattr(opts, "show_src", False)
@@ -553,7 +554,7 @@ def build(rows, state, formatter):
     groups = agg.aggregate(select(rows, state, formatter, sort=False), state.view,
                            formatter.enrich, formatter.redact, state.by_name,
                            formatter.address)
-    needle = state.filter.lower()
+    needle = _filter_of(state, formatter)[0]
     if needle:
         groups = [g for g in groups if needle in g.label.lower()]
     return agg.sort_groups(groups, state.sort, state.reverse)
@@ -601,6 +602,17 @@ def group_layout(width, state, cells_list=()):
     return out
 
 
+def _filter_of(state, formatter):
+    """(substring, expression, accessor) of the '/' filter: a plain text
+    is today's substring; a mistake filters nothing (the prompt shows it)."""
+    from .filterfields import RowFields, compiled
+    flt, _err = compiled(state.filter)
+    if flt is None or flt.plain is not None:
+        return (flt.plain if flt is not None else ""), None, None
+    return "", flt, RowFields(formatter.enrich, state.wall, formatter.search_text,
+                              getattr(formatter.enrich, "device_of", None))
+
+
 def select(rows, state, formatter, sort=True):
     """The flows to show, filtered (and sorted) by ``state``."""
     hidden = set()
@@ -611,7 +623,7 @@ def select(rows, state, formatter, sort=True):
     loop = state.loopback
     active = state.active_only
     threshold = state.threshold
-    needle = state.filter.lower()
+    needle, expr, fields = _filter_of(state, formatter)
     group = state.group
     if group is not None:
         from .aggregate import in_group
@@ -627,7 +639,7 @@ def select(rows, state, formatter, sort=True):
     if len(lo) > _LOOPBACK_LIMIT:
         lo.clear()
     rare = (active or threshold or group is not None or want_in or want_out
-            or (needle and state.view == "flows"))
+            or (needle and state.view == "flows") or expr is not None)
     bare = TableFlow                    # its own entry: no property call
     for r in rows:
         e = r if type(r) is bare else r.entry
@@ -662,6 +674,8 @@ def select(rows, state, formatter, sort=True):
                     (want_out and not iface_match(want_out, iout or "")):
                 continue
         if needle and state.view == "flows" and needle not in formatter.search_text(r):
+            continue
+        if expr is not None and not expr(fields.of(r)):
             continue
         out.append(r)
     if not sort:
