@@ -3,6 +3,7 @@ row, computed only when a filter asks for them (a process lookup or a
 GeoIP record costs more than the whole compare)."""
 
 from ..model import proto_name, state_name, status_names
+from ..netlink.uapi import IPPROTO_GRE
 
 
 _COMPILED = {}
@@ -87,6 +88,11 @@ def _host(f):
     return tuple(out)
 
 
+def _ports(e):
+    """(sport, dport); GRE's are keys, not ports (records say gre_key)."""
+    return (None, None) if e.l4proto == IPPROTO_GRE else (e.sport, e.dport)
+
+
 def _sum(a, b):
     if a is None and b is None:
         return None
@@ -118,9 +124,9 @@ _GETTERS = {
     "host": _host,
     "src": lambda f: f.e.src,
     "dst": lambda f: f.e.dst,
-    "sport": lambda f: f.e.sport,
-    "dport": lambda f: f.e.dport,
-    "port": lambda f: (f.e.sport, f.e.dport),
+    "sport": lambda f: _ports(f.e)[0],
+    "dport": lambda f: _ports(f.e)[1],
+    "port": lambda f: _ports(f.e),
     "proto": lambda f: (proto_name(f.e.l4proto), str(f.e.l4proto)),
     "state": lambda f: state_name(f.e.l4proto, f.e.state),
     "country": lambda f: (_geo("country")(f), _geo("country_name")(f)),
