@@ -45,6 +45,9 @@ class KernelSource:
         is touched: without permission we say so and change nothing."""
         from .table import TableFlow     # flows the live table can store bare
         self.sock = conntrack.open_socket(TableFlow)
+        if self.opts.filter:                # what the kernel can filter, it does
+            from .views.filterpush import for_options
+            self.sock.dump_filter = for_options(self.opts)
         try:
             conntrack.count(self.sock)
         except NetlinkError as exc:

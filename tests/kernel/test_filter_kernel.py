@@ -29,6 +29,7 @@ CASES = [
     ("proto=udp and sport=53", ["-p", "udp", "--sport", "53"]),
     ("src=10.9.0.0/24", ["-f", "ipv4", "-s", "10.9.0.0/24"]),
     ("dst=2001:db8::2", ["-f", "ipv6", "-d", "2001:db8::2"]),
+    ("src=10.9.0.1", ["-f", "ipv4", "-s", "10.9.0.1"]),
 ]
 
 
@@ -68,3 +69,44 @@ def test_not_and_or_combine_kernel_flows_as_conntracks_lists_do(populated):
     every = ct_ids(populated, [])
     assert flowtop_ids(populated, "mark=42 or proto=udp") == marked | udp
     assert flowtop_ids(populated, "not (mark=42 or proto=udp)") == every - marked - udp
+
+
+# Raw dump inside the namespace with the pushed-down filter only (no
+# filtering in Python): what the kernel itself sent.
+RAW = r"""
+import json, sys
+from flowtop import conntrack
+from flowtop.netlink import conntrack as ct
+from flowtop.views.filterexpr import compile
+from flowtop.views.filterpush import pushdown
+sock = conntrack.open_socket()
+sock.dump_filter = pushdown(compile(sys.argv[1]))
+flows = ct.dump(sock, 0, None, sock.decoder)
+print(json.dumps({"ids": [f.id for f in flows], "pushed": sock.dump_filter is not None}))
+"""
+
+PUSHED = ["mark=42", "mark=0xdeadbeef", "zone=3", "status=assured",
+          "proto=tcp and dport=5001", "proto=udp and sport=53", "src=10.9.0.1"]
+
+
+@pytest.mark.parametrize("expr", PUSHED)
+def test_the_kernel_itself_sends_only_the_pushed_down_flows(populated, expr):
+    opts = dict(CASES)[expr]
+    r = populated.run(sys.executable, "-c", RAW, expr, env=dict(os.environ, PYTHONPATH=REPO))
+    got = json.loads(r.stdout)
+    assert got["pushed"], "this kernel refused the filter"
+    want = ct_ids(populated, opts)
+    assert set(got["ids"]) == want and len(got["ids"]) == len(want)
+
+
+def test_a_filter_the_kernel_refuses_falls_back_to_the_whole_table(populated):
+    # CTA_FILTER flag bits this kernel does not know: EOPNOTSUPP, then a plain dump
+    code = RAW.replace("sock.dump_filter = pushdown(compile(sys.argv[1]))",
+                       "from flowtop.netlink import ctfilter\n"
+                       "ctfilter.u.CTA_FILTER_F_CTA_PROTO_NUM = 1 << 30\n"
+                       "sock.dump_filter = pushdown(compile(sys.argv[1]))")
+    r = populated.run(sys.executable, "-c", code, "proto=tcp",
+                      env=dict(os.environ, PYTHONPATH=REPO))
+    got = json.loads(r.stdout)
+    assert not got["pushed"]
+    assert set(got["ids"]) == ct_ids(populated, [])

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""bench/filter.py N [--repeat R]: what pushing a --filter down to the kernel saves.
+
+Run as root.  Fills a throw-away namespace with N flows as bench/dump.py
+does, then times, inside it, one dump + the compiled filter over every flow
+(what ``--once --filter EXPR`` does per snapshot) with the kernel's dump
+filter (ctnetlink CTA_MARK/CTA_STATUS/CTA_FILTER) and without it.  Both
+must keep the same flows.  See bench/README.md.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+sys.path[:0] = [BENCH, ROOT]
+
+import netns  # noqa: E402
+
+EXPRS = ("mark=1", "proto=tcp", "proto=icmp and status=seen_reply",
+         "dst=127.1.0.1", "proto=udp and dport=20000")
+
+
+def measure_inside(repeat):
+    from flowtop import conntrack
+    from flowtop.netlink import conntrack as ct
+    from flowtop.table import TableFlow
+    from flowtop.views.filterexpr import compile
+    from flowtop.views.filterfields import RowFields
+    from flowtop.views.filterpush import pushdown
+
+    sock = conntrack.open_socket(TableFlow)
+    total = len(ct.dump(sock, 0, None, sock.decoder))
+    out = {"flows": total, "rows": []}
+    for text in EXPRS:
+        flt = compile(text)
+        fields = RowFields(None)
+        pushed = pushdown(flt)
+        times = {"python": [], "kernel": []}
+        kept = {}
+        for _ in range(repeat):
+            for how in ("python", "kernel"):
+                sock.dump_filter = pushed if how == "kernel" else None
+                t0 = time.perf_counter()
+                flows = ct.dump(sock, 0, None, sock.decoder)
+                keep = [f for f in flows if flt(fields.of(f))]
+                times[how].append(time.perf_counter() - t0)
+                kept[how] = (len(flows), len(keep))
+        assert kept["python"][1] == kept["kernel"][1], (text, kept)
+        out["rows"].append({"expr": text, "pushed": pushed is not None,
+                            "sent_python": kept["python"][0], "sent_kernel": kept["kernel"][0],
+                            "kept": kept["kernel"][1],
+                            "python_s": statistics.median(times["python"]),
+                            "kernel_s": statistics.median(times["kernel"])})
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("n", type=int, nargs="?", default=100000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.inside:
+        print(json.dumps(measure_inside(args.repeat)))
+        return 0
+    if os.geteuid() != 0:
+        sys.exit("bench/filter.py needs root (network namespaces)")
+    import dump
+    netns.exit_on_signals()
+    netns.compile_package(ROOT)
+    name = "ftbench-filter-%d" % os.getpid()
+    with netns.Namespace(name) as ns:
+        ns.sysctl({"nf_conntrack_max": args.n + args.n // 10 + 1000})
+        _m, count, _s = dump.fill(ns, args.n)
+        res = json.loads(ns.run(sys.executable, os.path.abspath(__file__), "--inside",
+                                "--repeat", args.repeat).stdout)
+    print("kernel %s, Python %s, N=%d, conntrack -C %d, median of %d"
+          % (platform.release(), platform.python_version(), args.n, count, args.repeat))
+    print("%-34s %9s %9s %7s %9s %9s %6s" % ("--filter", "sent all", "sent kern", "kept",
+                                             "python s", "kernel s", "saves"))
+    for r in res["rows"]:
+        print("%-34s %9d %9d %7d %9.3f %9.3f %5.0f%%" % (
+            r["expr"], r["sent_python"], r["sent_kernel"], r["kept"], r["python_s"],
+            r["kernel_s"], 100 * (1 - r["kernel_s"] / r["python_s"])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
