@@ -401,6 +401,27 @@ IFA_RT_PRIORITY = 9
 IFA_TARGET_NETNSID = 10
 IFA_PROTO = 11
 
+# --- include/uapi/linux/neighbour.h ------------------------------------------
+RTM_NEWNEIGH = 28          # rtnetlink.h message types, neighbour table
+RTM_DELNEIGH = 29
+RTM_GETNEIGH = 30
+NDMSG_LEN = 12             # sizeof(struct ndmsg)
+
+# enum (NDA_*), the ones flowtop reads
+NDA_UNSPEC = 0
+NDA_DST = 1
+NDA_LLADDR = 2
+
+# ndm_state bits (NUD_*)
+NUD_INCOMPLETE = 0x01
+NUD_REACHABLE = 0x02
+NUD_STALE = 0x04
+NUD_DELAY = 0x08
+NUD_PROBE = 0x10
+NUD_FAILED = 0x20
+NUD_NOARP = 0x40
+NUD_PERMANENT = 0x80
+
 # --- include/uapi/linux/if.h -------------------------------------------------
 IFF_UP = 0x1
 IFF_LOOPBACK = 0x8
