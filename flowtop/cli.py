@@ -38,8 +38,10 @@ EXPORT_DEFAULTS = (None, 60.0, 1400, 0, 60.0, None, None, None, False)
 # Issue 15's view options (filter language, devices, settings file).
 VIEW_FIELDS = (
     "filter",        # filter expression text (views.filterexpr), or None
+    "leases",        # tuple of DHCP lease files (dnsmasq/odhcpd) for the device view, or ()
+    "ethers",        # an /etc/ethers-format file, or None
 )
-VIEW_DEFAULTS = (None,)
+VIEW_DEFAULTS = (None, (), None)
 
 Options = namedtuple("Options", (
     "families",      # frozenset of "ipv4"/"ipv6"; empty = both
@@ -79,7 +81,7 @@ Options = namedtuple("Options", (
     "geoip_dir",     # -u: where to install; also searched first for databases
 ) + EXPORT_FIELDS + VIEW_FIELDS, defaults=EXPORT_DEFAULTS + VIEW_DEFAULTS)
 
-VIEWS = ("flows", "process", "host", "country", "iface")
+VIEWS = ("flows", "process", "host", "country", "iface", "device")
 
 _UNITS = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12,
           "ki": 1024, "mi": 1024 ** 2, "gi": 1024 ** 3, "ti": 1024 ** 4}
@@ -195,8 +197,8 @@ def build_parser():
     v.add_argument("-P", "--numeric-port", action="store_true",
                    help="port numbers instead of service names")
     v.add_argument("--view", choices=VIEWS, default="flows",
-                   help="flows (default), or totals per process, remote host, country or "
-                        "interface (Tab in the live view)")
+                   help="flows (default), or totals per process, remote host, country, "
+                        "interface or LAN device (Tab in the live view)")
     k = p.add_argument_group("kernel and files")
     src = k.add_mutually_exclusive_group()
     src.add_argument("--record", metavar="FILE",
@@ -266,6 +268,12 @@ def add_view_options(p):
     p.add_argument("--filter", metavar="EXPR",
                    help="show only flows matching EXPR, e.g. 'dport=443 and dst=10.0.0.0/8', "
                         "'proc~fire* or rate>1M' (see README: filter expressions)")
+    p.add_argument("--leases", metavar="FILE", action="append", default=[],
+                   help="DHCP leases (dnsmasq or odhcpd format) naming devices for "
+                        "--view device (default /tmp/dhcp.leases, "
+                        "/var/lib/misc/dnsmasq.leases, /tmp/hosts/odhcpd); repeatable")
+    p.add_argument("--ethers", metavar="FILE",
+                   help="MAC-to-name file in /etc/ethers format (default /etc/ethers)")
 
 
 def view_options(ns):
@@ -277,7 +285,7 @@ def view_options(ns):
         except FilterError as exc:
             sys.stderr.write("flowtop: --filter %s: %s\n" % (_quoted(ns.filter), exc))
             sys.exit(2)
-    return dict(filter=ns.filter)
+    return dict(filter=ns.filter, leases=tuple(ns.leases), ethers=ns.ethers)
 
 
 def _quoted(text):
