@@ -180,3 +180,24 @@ def test_files_are_reread_only_when_they_change(tmp_path):
     os.utime(str(p), ns=(1, 10 ** 18))
     d.refresh(force=True)
     assert d.leased["192.168.1.10"][1] == "tablet"
+
+
+def test_device_view_from_a_recording_with_a_leases_file():
+    import io
+    import json
+    import os
+    from flowtop import app, cli
+    fx = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+
+    def run(*argv):
+        out = io.StringIO()
+        assert app.main(cli.parse(["--replay", os.path.join(fx, "mixed.rec"), "-n", "--once",
+                                   "--json"] + list(argv)), stdout=out, stderr=io.StringIO()) == 0
+        return [json.loads(x) for x in out.getvalue().splitlines()]
+    flows = run()
+    got = {r["key"]: r for r in run("--view", "device", "--leases",
+                                    os.path.join(fx, "mixed.leases"))}
+    assert set(got) == {"sensor", "?[31mred?"}                    # the hostile name, defused
+    mine = [f for f in flows if "10.9.0.1" in (f["src"], f["reply_src"])]
+    assert got["sensor"]["flows"] == len(mine) and got["sensor"]["mac"] == "02:00:00:09:00:01"
+    assert got["sensor"]["bytes_sent"] == sum(f["bytes_orig"] or 0 for f in mine)
