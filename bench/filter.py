@@ -57,7 +57,41 @@ def measure_inside(repeat):
                             "kept": kept["kernel"][1],
                             "python_s": statistics.median(times["python"]),
                             "kernel_s": statistics.median(times["kernel"])})
+    out["devices"] = devices_cost(sock, repeat)
     return out
+
+
+def devices_cost(sock, repeat):
+    """Per-tick cost of the device totals (enrich/devices.py) over the whole
+    table, as on a router where every flow is a LAN device's: the first
+    tick (every flow new), then a tick of idle flows, then one where
+    every flow changed (each row counted)."""
+    from flowtop.enrich.devices import Devices
+    from flowtop.netlink import conntrack as ct
+    from flowtop.table import FlowTable, TableFlow
+    table = FlowTable()
+    sock.dump_filter = None
+    flows = ct.dump(sock, 0, None, sock.decoder)
+    table.apply(flows, time.monotonic(), time.time())
+    del flows
+    flows = ct.dump(sock, 0, None, sock.decoder)      # the second sight: idle rows go bare
+    table.apply(flows, time.monotonic() + 1, time.time() + 1)
+    addrs = {f.src: "02:00:00:00:00:01" for f in flows}
+    res = {"first": [], "idle": [], "changed": []}
+    for _ in range(repeat):
+        d = Devices(lambda: addrs, None, None, dnsmasq=(), odhcpd=(), ethers=())
+        d.refresh()
+        t0 = time.perf_counter()
+        d.account(table, TableFlow)
+        res["first"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        d.account(table, TableFlow)
+        res["idle"].append(time.perf_counter() - t0)
+        d._flows = {k: v and v[:2] + (0, 0, 0, 0) for k, v in d._flows.items()}
+        t0 = time.perf_counter()
+        d.account(table, None)          # no row skipped as idle
+        res["changed"].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in res.items()}
 
 
 def main():
@@ -88,6 +122,9 @@ def main():
         print("%-34s %9d %9d %7d %9.3f %9.3f %5.0f%%" % (
             r["expr"], r["sent_python"], r["sent_kernel"], r["kept"], r["python_s"],
             r["kernel_s"], 100 * (1 - r["kernel_s"] / r["python_s"])))
+    print("device totals per tick over %d flows: first %.3f s, idle %.3f s, all changed %.3f s"
+          % (res["flows"], res["devices"]["first"], res["devices"]["idle"],
+             res["devices"]["changed"]))
     return 0
 
 

@@ -128,6 +128,9 @@ def read_text(path, limit=MAX_FILE):
         return ""
 
 
+_ZERO = (0, 0, 0, 0)
+
+
 # --- the devices ------------------------------------------------------------------------
 
 class Device:
@@ -311,7 +314,7 @@ class Devices:
                 if addr not in d.addrs and len(d.addrs) < 16:
                     d.addrs.append(addr)
                 d.flows += 1
-                before = (0, 0, 0, 0)
+                before = _ZERO
             elif seen is None:
                 continue
             else:
@@ -320,21 +323,25 @@ class Devices:
                 before = seen[2:]
                 if d is None:
                     continue
-            now = (e.bytes_orig or 0, e.bytes_reply or 0, e.packets_orig or 0,
-                   e.packets_reply or 0)
+            bo, br = e.bytes_orig or 0, e.bytes_reply or 0
+            po, pr = e.packets_orig or 0, e.packets_reply or 0
+            b0, b1, p0, p1 = before
             # a counter that went down is a new flow under the same key: count it whole
-            delta = [n - b if n >= b else n for n, b in zip(now, before)]
+            dbo = bo - b0 if bo >= b0 else bo
+            dbr = br - b1 if br >= b1 else br
+            dpo = po - p0 if po >= p0 else po
+            dpr = pr - p1 if pr >= p1 else pr
             if outbound:
-                d.bytes_tx += delta[0]
-                d.bytes_rx += delta[1]
-                d.pkts_tx += delta[2]
-                d.pkts_rx += delta[3]
+                d.bytes_tx += dbo
+                d.bytes_rx += dbr
+                d.pkts_tx += dpo
+                d.pkts_rx += dpr
             else:
-                d.bytes_tx += delta[1]
-                d.bytes_rx += delta[0]
-                d.pkts_tx += delta[3]
-                d.pkts_rx += delta[2]
-            flows[k] = (dkey, outbound) + now
+                d.bytes_tx += dbr
+                d.bytes_rx += dbo
+                d.pkts_tx += dpr
+                d.pkts_rx += dpo
+            flows[k] = (dkey, outbound, bo, br, po, pr)
         if len(flows) > 2 * present + 1024:     # forget flows the table has dropped
             keep = {r.entry.key for r in rows}
             self._flows = {k: v for k, v in flows.items() if k in keep}
