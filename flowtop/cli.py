@@ -5,6 +5,7 @@ scripts carry over.
 """
 
 import argparse
+import os
 import sys
 from collections import namedtuple
 
@@ -40,8 +41,9 @@ VIEW_FIELDS = (
     "filter",        # filter expression text (views.filterexpr), or None
     "leases",        # tuple of DHCP lease files (dnsmasq/odhcpd) for the device view, or ()
     "ethers",        # an /etc/ethers-format file, or None
+    "rc",            # the settings file (flowtop.settings), or None: the XDG default
 )
-VIEW_DEFAULTS = (None, (), None)
+VIEW_DEFAULTS = (None, (), None, None)
 
 Options = namedtuple("Options", (
     "families",      # frozenset of "ipv4"/"ipv6"; empty = both
@@ -274,6 +276,10 @@ def add_view_options(p):
                         "/var/lib/misc/dnsmasq.leases, /tmp/hosts/odhcpd); repeatable")
     p.add_argument("--ethers", metavar="FILE",
                    help="MAC-to-name file in /etc/ethers format (default /etc/ethers)")
+    p.add_argument("--rc", metavar="FILE",
+                   help="settings file the live view's W key writes and start-up reads "
+                        "(default $XDG_CONFIG_HOME/flowtop/flowtoprc or "
+                        "~/.config/flowtop/flowtoprc); options win over it")
 
 
 def view_options(ns):
@@ -285,7 +291,22 @@ def view_options(ns):
         except FilterError as exc:
             sys.stderr.write("flowtop: --filter %s: %s\n" % (_quoted(ns.filter), exc))
             sys.exit(2)
-    return dict(filter=ns.filter, leases=tuple(ns.leases), ethers=ns.ethers)
+    return dict(filter=ns.filter, leases=tuple(ns.leases), ethers=ns.ethers, rc=ns.rc)
+
+
+def with_settings(opts, argv):
+    """``opts`` with the settings file's values where ``argv`` gave none."""
+    from . import settings
+    path = settings.rc_path(opts.rc)
+    if not os.path.exists(path):
+        return opts
+
+    def warn(line):
+        sys.stderr.write("flowtop: %s\n" % line)
+    values = settings.load(path, warn)
+    if not values:
+        return opts
+    return settings.apply(opts, settings.given_fields(build_parser(), argv), values)
 
 
 def _quoted(text):
@@ -318,7 +339,7 @@ def parse(argv=None):
     families = frozenset(f for f, on in (("ipv4", ns.ipv4), ("ipv6", ns.ipv6)) if on)
     protocols = frozenset(p for dest, _s, _l, protos, _h in PROTOCOL_FLAGS
                           if getattr(ns, dest) for p in protos)
-    return Options(
+    return with_settings(Options(
         families=families, protocols=protocols, interval=ns.interval, once=ns.once,
         output=ns.output or "text", record=ns.record, replay=ns.replay, sysctl=ns.sysctl,
         dns=ns.dns, geoip=ns.geoip, units=ns.units, continuous=ns.continuous,
@@ -331,7 +352,7 @@ def parse(argv=None):
         ifaces=ns.ifaces or bool(ns.in_iface or ns.out_iface),
         geoip_conf=ns.geoip_conf, geoip_dir=ns.geoip_dir, process=ns.process,
         **export_options(ns), **view_options(ns)
-    )
+    ), argv)
 
 
 def main(argv=None):

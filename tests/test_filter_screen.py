@@ -96,3 +96,46 @@ def test_plain_words_still_search_the_shown_text(screen):
     lines = tm.wait_for(lambda ls: "/mdns" in ls[1], WAIT, "the filter in the status line")
     rows = rows_of(lines)
     assert rows and all("mdns" == r["SERVICE"] for r in rows), rows
+
+
+def test_w_saves_the_view_and_the_next_start_reads_it_options_winning(tmp_path):
+    cfg = tmp_path / "cfg"
+    rc = cfg / "flowtop" / "flowtoprc"
+
+    def start(tm, extra):
+        argv = ["env", "TERM=xterm-256color", "LANG=C.UTF-8", "LC_ALL=C.UTF-8",
+                "XDG_CONFIG_HOME=" + str(cfg), "PYTHONPATH=" + REPO, sys.executable, "-m",
+                "flowtop", "--no-sysctl", "--replay", MIXED, "-n"] + extra
+        tm.start(pane_command(argv, str(tmp_path)), 160, 30, str(tmp_path))
+        return tm.wait_for(lambda ls: " flows" in ls[0] and "[" in ls[1], WAIT, "the recording")
+
+    tm = Tmux("i15b-rc")
+    try:
+        start(tm, [])
+        tm.send("L")                     # loopback flows shown
+        tm.send("o")                     # sort: bytes
+        tm.send("/")
+        tm.type("proto=udp or proto=tcp")
+        tm.send("Enter")
+        tm.send("Tab")                   # Processes
+        tm.send("Tab")                   # Hosts
+        tm.send("W")
+        lines = tm.wait_for(lambda ls: "settings saved to" in ls[-1], WAIT, "the answer to W")
+        assert str(rc) in lines[-1]
+        text = rc.read_text()
+        for line in ("view = host", "sort = bytes", "loopback = yes",
+                     "filter = proto=udp or proto=tcp"):
+            assert line in text.splitlines(), text
+        tm.send("q")
+        tm.kill()
+        tm = Tmux("i15b-rc2")
+        lines = start(tm, [])
+        assert "[Hosts]" in lines[1] and "proto=udp or proto=tcp" in lines[1], lines[1]
+        assert "sort bytes" in lines[1]
+        tm.kill()
+        tm = Tmux("i15b-rc3")
+        lines = start(tm, ["--view", "flows", "--sort", "age"])     # the command line wins
+        assert "[Flows]" in lines[1] and "sort age" in lines[1], lines[1]
+        assert "proto=udp or proto=tcp" in lines[1]                  # what it did not say stays
+    finally:
+        tm.kill()

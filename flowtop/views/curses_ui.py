@@ -30,7 +30,7 @@ THRESHOLDS = (0.0, 1e3, 1e4, 1e5, 1e6)
 
 HELP = (
     ("Navigation", ""),
-    ("Tab, Shift-Tab", "views: flows, processes, hosts, countries, interfaces"),
+    ("Tab, Shift-Tab", "views: flows, processes, hosts, countries, interfaces, devices"),
     ("Enter on a group", "its flows (Esc goes back)"),
     ("Up/k/u, Down/j/d", "move the selection"),
     ("PgUp PgDn Home End", "page, first, last"),
@@ -40,6 +40,7 @@ HELP = (
     ("Display", ""),
     ("o / r", "cycle sort column / reverse order"),
     ("/", "filter: words, or dport=443 and dst=10.0.0.0/8 (Esc clears)"),
+    ("W", "save sort, view, columns, units, filter to flowtoprc"),
     ("a", "active flows only (rate > 0)"),
     ("t", "cycle rate threshold"),
     ("T U D I S", "toggle TCP, UDP, DCCP, ICMP, SCTP"),
@@ -86,6 +87,7 @@ class Screen:
         self._lacking = 0
         self._loop, self._loop_of = 0, None
         self.note = ""             # what the status line had no room for (an error)
+        self.flash = ""            # a key's answer ("settings saved to ..."), until the next key
         utf8 = (locale.getpreferredencoding(False) or "").lower().replace("-", "") == "utf8"
         self._marks = ("\u25b2", "\u25bc") if utf8 else ("*", "*")   # ascending, descending
 
@@ -128,6 +130,7 @@ class Screen:
             keys = [ch]
             if ch == "\x1b":
                 keys = self._after_escape()
+            self.flash = ""
             for key in keys:
                 if self.handle(key) is False:
                     return
@@ -280,6 +283,9 @@ class Screen:
             st.redact_local = not st.redact_local
         elif ch == "X":
             st.redact_remote = not st.redact_remote
+        elif ch == "W":                                # settings that stay (flowtop.settings)
+            from .. import settings
+            self.flash = settings.save(st, settings.rc_path(st.rc))
         elif ch in ("p", " "):
             st.paused = not st.paused
         elif ch in ("+", "="):
@@ -471,8 +477,9 @@ class Screen:
                                                      if err is None else "<- " + str(err)), w,
                       curses.A_BOLD)
             return
-        if self.note:
-            self._put(h - 1, 0, self.note, w, self.colors.get("warn", curses.A_BOLD))
+        if self.note or self.flash:
+            self._put(h - 1, 0, self.note or self.flash, w,
+                      self.colors.get("warn", curses.A_BOLD))
             return
         hint = ("q quit  ? help  Tab view  Enter details  / filter  o sort  r reverse  "
                 "p pause  s source  b bits  +/- interval")

@@ -51,6 +51,7 @@ class ViewState:
         self.reverse = sort.startswith("+")   # "+col": ascending
         self.filter = getattr(opts, "filter", None) or ""
         self.wall = 0.0                   # the shown snapshot's time: what 'age<1h' counts to
+        self.rc = getattr(opts, "rc", None)     # the settings file W writes (None: XDG default)
         self.active_only = getattr(opts, "active", False)
         self.threshold = getattr(opts, "threshold", 0.0) or 0.0
         self.show_src = getattr(opts, "show_src", False)
