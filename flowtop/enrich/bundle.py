@@ -51,6 +51,7 @@ class Enrichment:
         self._self_info = None
 
     devices = None        # an enrich.devices.Devices: totals per LAN device (--view device)
+    history = None        # a flowtop.history.History: rate rings (live views)
 
     def device_of(self, e):
         """(name, mac, address) of the flow's local device, or None."""
@@ -85,10 +86,13 @@ class Enrichment:
                 self.ifaces.prefetch(r.entry for r in table if not r.closed)
             except OSError:
                 pass
-        if self.devices is not None:
+        if self.devices is not None or self.history is not None:
             from ..table import TableFlow
-            self.devices.refresh()
-            self.devices.account(table, TableFlow)
+            if self.devices is not None:
+                self.devices.refresh()
+                self.devices.account(table, TableFlow)
+            if self.history is not None:
+                self.history.feed(table, TableFlow)
 
     def tick_new(self, entries):
         """Between full refreshes: get ready for flows that just appeared
@@ -357,6 +361,9 @@ def from_options(opts, live=True, services=None, warn=None):
     if hasattr(opts, "leases"):
         from .devices import for_options
         enrich.devices = for_options(opts, live, enrich)
+    if not (opts.once or opts.continuous) and opts.output == "text":   # the live view draws it
+        from ..history import History
+        enrich.history = History()
     return enrich
 
 

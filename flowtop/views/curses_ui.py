@@ -41,6 +41,7 @@ HELP = (
     ("o / r", "cycle sort column / reverse order"),
     ("/", "filter: words, or dport=443 and dst=10.0.0.0/8 (Esc clears)"),
     ("W", "save sort, view, columns, units, filter to flowtoprc"),
+    ("H", "columns: 2 s, 10 s, 40 s average rates and the peak"),
     ("a", "active flows only (rate > 0)"),
     ("t", "cycle rate threshold"),
     ("T U D I S", "toggle TCP, UDP, DCCP, ICMP, SCTP"),
@@ -90,6 +91,7 @@ class Screen:
         self.flash = ""            # a key's answer ("settings saved to ..."), until the next key
         utf8 = (locale.getpreferredencoding(False) or "").lower().replace("-", "") == "utf8"
         self._marks = ("\u25b2", "\u25bc") if utf8 else ("*", "*")   # ascending, descending
+        self.state.unicode = utf8
 
     # -- setup ------------------------------------------------------------------------
     def setup(self):
@@ -283,6 +285,8 @@ class Screen:
             st.redact_local = not st.redact_local
         elif ch == "X":
             st.redact_remote = not st.redact_remote
+        elif ch == "H":
+            st.show_history = not st.show_history
         elif ch == "W":                                # settings that stay (flowtop.settings)
             from .. import settings
             self.flash = settings.save(st, settings.rc_path(st.rc))
@@ -426,8 +430,18 @@ class Screen:
                 counts, lacking, because, per) + rates
             if len(line0) <= w - 1:
                 break
-        self._put(0, 0, line0, w, curses.A_BOLD)
+        spark = self._total_spark(w - 1 - len(line0))
+        self._put(0, 0, line0 + spark, w, curses.A_BOLD)
         self._put(1, 0, self._status(w, snap), w, self.colors.get("warn", 0) if snap.error else 0)
+
+    def _total_spark(self, room):
+        """The total rate's last minute as a sparkline, when it fits."""
+        h = getattr(self.fmt.enrich, "history", None)
+        if h is None or room < 14 or not h.total.samples:
+            return ""
+        from ..history import sparkline
+        n = min(30, room - 2)
+        return "  " + sparkline(h.total.series(n, 60.0 / n, h.now()), self.state.unicode)
 
     def _status(self, w, snap):
         """The status line.  What changes what the user sees (paused, errors,

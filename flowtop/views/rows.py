@@ -75,6 +75,9 @@ class ViewState:
         self.has_process = False          # set by the Formatter from its enrichment
         self.has_geo = False
         self.has_iface = False
+        self.has_history = False          # set by the Formatter: rate rings are kept
+        self.show_history = False         # H: the average and peak columns
+        self.unicode = False              # the screen can draw block characters
 
     def toggle_group(self, key):
         self.hidden_groups ^= {key}
@@ -141,8 +144,14 @@ COLUMNS = (
     Column("pkts_rx", "PKTS_RX", 8, right=True, priority=8),
     Column("rate_tx", "RATE_TX", 10, right=True, priority=2),
     Column("rate_rx", "RATE_RX", 10, right=True, priority=2),
+    # iftop's averages and the peak (flowtop.history): --wide or H
+    Column("avg2", "AVG2S", 8, right=True, priority=9),
+    Column("avg10", "AVG10S", 8, right=True, priority=9),
+    Column("avg40", "AVG40S", 8, right=True, priority=9),
+    Column("peak", "PEAK", 8, right=True, priority=9),
     Column("age", "AGE", 7, right=True, priority=5),
 )
+HISTORY_COLUMNS = ("avg2", "avg10", "avg40", "peak")
 _PAIRS = (("bytes_tx", "bytes_rx"), ("pkts_tx", "pkts_rx"), ("rate_tx", "rate_rx"),
           ("in_iface", "out_iface"))
 MAX_FLEX = 47         # "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"
@@ -229,6 +238,8 @@ def _enabled(c, state, widths=None):
         return state.has_geo
     if c.name in ("in_iface", "out_iface"):
         return state.has_iface
+    if c.name in HISTORY_COLUMNS:
+        return state.has_history and (state.show_history or state.wide)
     return True
 
 
@@ -242,6 +253,7 @@ class Formatter:
         state.has_process = enrich.process is not None
         state.has_geo = enrich.geo is not None
         state.has_iface = enrich.ifaces is not None
+        state.has_history = getattr(enrich, "history", None) is not None
         self.redact = Redactor(enrich.is_local, state)
 
     def rate(self, value):
@@ -299,7 +311,9 @@ class Formatter:
         else:
             age_s = duration(age) + ("~" if row.age_approx else "")
         snat, dnat = nat_of(e)
+        hist = self._history(row) if st.has_history else ("",) * 4
         return {
+            "avg2": hist[0], "avg10": hist[1], "avg40": hist[2], "peak": hist[3],
             "nat": ("S" if snat else "") + ("D" if dnat else ""),
             "xlate": self._xlate(e, snat, dnat, gre) if snat or dnat else "",
             "process": enrich.process_label(e) if enrich.process is not None else "",
@@ -322,6 +336,25 @@ class Formatter:
             "rate_rx": self.rate(row.rate_reply),
             "age": age_s,
         }
+
+    def history_text(self, row):
+        """The details pane's history line: 60 s as a sparkline, then the
+        averages and the peak."""
+        from ..history import sparkline
+        h = self.enrich.history
+        ring = h.of(row.key)
+        if ring is None:
+            return "none yet (idle since it was first seen)"
+        a2, a10, a40, peak = h.averages(row.key)
+        return "%s  2s %s  10s %s  40s %s  peak %s" % (
+            sparkline(ring.series(30, 2.0, h.now()), self.state.unicode),
+            self.rate(a2), self.rate(a10), self.rate(a40), self.rate(peak))
+
+    def _history(self, row):
+        """The 2 s / 10 s / 40 s averages and peak of a flow, as text."""
+        if not (self.state.show_history or self.state.wide):
+            return ("",) * 4
+        return tuple(self.rate(v) for v in self.enrich.history.averages(row.key))
 
     def _xlate(self, e, snat, dnat, gre):
         """The translated ends: the source the remote side sees, the
@@ -414,6 +447,8 @@ class Formatter:
         if enrich.ifaces is not None:
             iin, iout = enrich.ifaces_of(e)
             lines.append(("interfaces", "in %s, out %s" % (iin or "?", iout or "?")))
+        if getattr(enrich, "history", None) is not None:
+            lines.append(("history", self.history_text(row)))
         if e.l4proto in ICMP_PROTOS:
             lines.append(("icmp", "type %s code %s id %s" % (e.icmp_type, e.icmp_code, e.icmp_id)))
         if e.l4proto == IPPROTO_GRE:
