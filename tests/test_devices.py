@@ -201,3 +201,37 @@ def test_device_view_from_a_recording_with_a_leases_file():
     mine = [f for f in flows if "10.9.0.1" in (f["src"], f["reply_src"])]
     assert got["sensor"]["flows"] == len(mine) and got["sensor"]["mac"] == "02:00:00:09:00:01"
     assert got["sensor"]["bytes_sent"] == sum(f["bytes_orig"] or 0 for f in mine)
+
+
+def test_device_csv_has_a_mac_column_under_its_header():
+    import csv
+    import io
+    import os
+    from flowtop import app, cli
+    fx = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+    out = io.StringIO()
+    assert app.main(cli.parse(["--replay", os.path.join(fx, "mixed.rec"), "-n", "--once", "--csv",
+                               "--view", "device", "--leases",
+                               os.path.join(fx, "mixed.leases")]),
+                    stdout=out, stderr=io.StringIO()) == 0
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert rows[0][-1] == "mac" and all(len(r) == len(rows[0]) for r in rows)
+    assert {r[2]: r[-1] for r in rows[1:]}["sensor"] == "02:00:00:09:00:01"
+
+
+def test_the_device_field_of_the_filter_language(tmp_path):
+    from flowtop.views.filterexpr import compile
+    from flowtop.views.filterfields import RowFields
+    d = make(tmp_path, {"192.168.1.10": "aa:bb:cc:dd:ee:01"})
+    d.refresh()
+    r = flow(b"a", "192.168.1.10", "8.8.8.8", bo=1)
+    d.account([r])
+    from flowtop.enrich.bundle import Enrichment
+    enrich = Enrichment(None)
+    enrich.devices = d
+    acc = RowFields(enrich, device=enrich.device_of).of(r)
+    assert compile("device=phone")(acc) and compile("device=AA:BB:CC:DD:EE:01")(acc)
+    assert compile("device=192.168.1.0/24")(acc)
+    assert not compile("device=tv")(acc)
+    other = RowFields(enrich, device=enrich.device_of).of(flow(b"b", "8.8.8.8", "1.1.1.1"))
+    assert not compile("device~*")(other) and compile("device!=phone")(other)

@@ -234,3 +234,8 @@ def record(g, view, now):
 RECORD_COLUMNS = ("time", "view", "key", "flows", "bytes_sent", "bytes_received",
                   "packets_sent", "packets_received", "rate_sent", "rate_received",
                   "flows_uncounted")
+
+
+def record_columns(view):
+    """The CSV header of ``view``'s records (devices add their MAC)."""
+    return RECORD_COLUMNS + (("mac",) if view == "device" else ())

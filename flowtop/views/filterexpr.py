@@ -10,7 +10,7 @@ says whether the flow matches.  An accessor is anything with ``get(name)``
 
     text fields     proc user proto state country in out      str or None
     several values  host iface port status device text        tuple of those
-    addresses       src dst (and host's addresses)            str ("10.1.2.3")
+    addresses       src dst (and the addresses of host, device)   str ("10.1.2.3")
     numbers         pid sport dport port mark zone asn        int or None
                     bytes packets rate age                    float or None
     "text"          what a plain word searches (lower case, the shown columns)
@@ -35,8 +35,8 @@ FIELDS = {
     # name: kind
     "proc": "text", "user": "text", "proto": "text", "state": "text",
     "country": "text", "in": "text", "out": "text", "iface": "text",
-    "status": "text", "device": "text",
-    "host": "addr", "src": "addr", "dst": "addr",
+    "status": "text",
+    "host": "addr", "src": "addr", "dst": "addr", "device": "addr",
     "pid": "int", "sport": "int", "dport": "int", "port": "int",
     "mark": "int", "zone": "int", "asn": "int",
     "bytes": "size", "packets": "size", "rate": "size", "age": "age",
@@ -48,6 +48,7 @@ _TOKEN = re.compile(r"""\s*(?:(?P<paren>[()])|(?P<op>!=|!~|<=|>=|[=~<>])|"""
 _SIZE = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)\s*([kKmMgGtTpP]?)(i?)(?:B|B/s|/s)?$")
 _AGE = re.compile(r"(\d+(?:\.\d*)?)([smhd]?)")
 _ADDRLIKE = re.compile(r"^[0-9.]+$|^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*$")   # "1.2.3" is a typo, no name
+_MACLIKE = re.compile(r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")
 _MULT = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15}
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -218,13 +219,15 @@ def _value(name, op, raw, col):
         return _text_match(raw)
     if kind == "text":
         return raw.lower()
-    if kind == "addr":
+    if kind == "addr" and not _MACLIKE.match(raw):
         if "/" in raw or _addr_int(raw) is not None or _ADDRLIKE.match(raw):
             net = _network(raw)
             if net is None:
                 raise FilterError("not an address or network: %r" % raw, col)
             return net
         return raw.lower()                    # a host name
+    if kind == "addr":
+        return raw.lower().replace("-", ":")  # a MAC (device)
     if kind == "int":
         return _int_value(name, raw, col)
     if kind == "age":

@@ -447,7 +447,7 @@ class GroupWriter:
         recs = [agg.record(g, self.view, wall) for g in groups]
         if self._csv is not None:
             if not self._header:
-                self._csv.writerow(agg.RECORD_COLUMNS)
+                self._csv.writerow(agg.record_columns(self.view))
                 self._header = True
             self._csv.writerows([[csv_cell(v) for v in r.values()] for r in recs])
         else:
