@@ -89,6 +89,8 @@ class History:
         self.total = Ring(int(seconds) + 1)
         self._last = None
         self._feeds = 0
+        self.groups = {}            # (view, group key) -> [Ring, last fed]
+        self._group_t = {}          # view -> time of the snapshot last fed
 
     def _size(self):
         return int(self.seconds) + 1          # a sample a second at the shortest interval
@@ -126,6 +128,42 @@ class History:
             for k in [k for k, s in flows.items() if s[1] < old]:
                 del flows[k]
         return now
+
+    def feed_groups(self, view, groups, t):
+        """Once per snapshot (``t``: its time; a rebuild for a key press at
+        the same ``t`` adds nothing): each aggregate row's rate, sent plus
+        received, into a ring per (view, key).  Rings start when a view is
+        first shown and share the ``max_flows`` bound."""
+        last = self._group_t.get(view)
+        if last == t:
+            return
+        self._group_t[view] = t
+        dt = 1.0 if last is None else max(0.001, min(t - last, 10.0))
+        rings = self.groups
+        size = self._size()
+        for g in groups:
+            if not g.rated:
+                continue
+            k = (view, g.key)
+            slot = rings.get(k)
+            if slot is None:
+                if len(rings) >= self.max_flows:
+                    continue
+                slot = rings[k] = [Ring(size), t]
+            slot[0].add(t, g.rate_tx + g.rate_rx, dt)
+            slot[1] = t
+        if len(rings) > self.max_flows // 2:
+            old = t - self.seconds
+            for k in [k for k, s in rings.items() if s[1] < old]:
+                del rings[k]
+
+    def group_averages(self, view, key):
+        """(2 s, 10 s, 40 s averages, peak) of an aggregate row, or Nones."""
+        slot = self.groups.get((view, key))
+        if slot is None:
+            return (None, None, None, None)
+        now = self._group_t[view]
+        return tuple(slot[0].average(w, now) for w in WINDOWS) + (slot[0].peak(),)
 
     def of(self, key):
         slot = self.flows.get(key)

@@ -122,3 +122,15 @@ def test_formatter_shows_averages_and_a_history_line(monkeypatch):
     assert cols[-5:] == ["avg2", "avg10", "avg40", "peak", "age"]
     st.show_history = False
     assert "peak" not in [c.name for c, _w in vm.layout(300, st)]
+
+
+def test_group_history_is_fed_once_per_snapshot_and_averaged():
+    h = History()
+    g = SimpleNamespace(key=("pid", 1), rated=1, rate_tx=300.0, rate_rx=100.0)
+    quiet = SimpleNamespace(key=("pid", 2), rated=0, rate_tx=0.0, rate_rx=0.0)
+    for t in (10.0, 11.0, 11.0, 11.0, 12.0):      # key presses rebuild at the same time
+        h.feed_groups("process", [g, quiet], t)
+    ring = h.groups[("process", ("pid", 1))][0]
+    assert len(ring.samples) == 3 and ("process", ("pid", 2)) not in h.groups
+    assert h.group_averages("process", ("pid", 1)) == pytest.approx((400.0, 120.0, 30.0, 400.0))
+    assert h.group_averages("host", ("x",)) == (None, None, None, None)

@@ -390,7 +390,11 @@ class Formatter:
         """Cell texts of an aggregate row: "-" for a total no flow of the
         group had (no counters, or no rate yet), not 0."""
         (bt, br), (pt, pr), (rt, rr) = g.totals()
-        return {"label": g.label, "flows": str(g.flows), "uncounted": str(g.uncounted),
+        st = self.state
+        hist = (tuple(self.rate(v) for v in self.enrich.history.group_averages(st.view, g.key))
+                if st.has_history and (st.show_history or st.wide) else ("",) * 4)
+        return {"avg2": hist[0], "avg10": hist[1], "avg40": hist[2], "peak": hist[3],
+                "label": g.label, "flows": str(g.flows), "uncounted": str(g.uncounted),
                 "bytes_tx": self.amount(bt), "bytes_rx": self.amount(br),
                 "pkts_tx": _n(pt), "pkts_rx": _n(pr),
                 "rate_tx": self.rate(rt), "rate_rx": self.rate(rr)}
@@ -593,6 +597,8 @@ def build(rows, state, formatter):
     needle = _filter_of(state, formatter)[0]
     if needle:
         groups = [g for g in groups if needle in g.label.lower()]
+    if state.has_history:                  # per-group rate history, once per snapshot
+        formatter.enrich.history.feed_groups(state.view, groups, state.wall)
     return agg.sort_groups(groups, state.sort, state.reverse)
 
 
@@ -606,6 +612,10 @@ GROUP_COLUMNS = (
     Column("pkts_rx", "PKTS_RECV", 9, right=True, priority=5),
     Column("rate_tx", "RATE_SENT", 10, right=True, priority=2),
     Column("rate_rx", "RATE_RECV", 10, right=True, priority=2),
+    Column("avg2", "AVG2S", 8, right=True, priority=9),
+    Column("avg10", "AVG10S", 8, right=True, priority=9),
+    Column("avg40", "AVG40S", 8, right=True, priority=9),
+    Column("peak", "PEAK", 8, right=True, priority=9),
 )
 
 
@@ -618,7 +628,9 @@ def group_layout(width, state, cells_list=()):
     widths = widths_of(cells_list)
     wanted = [c for c in _widened(GROUP_COLUMNS, widths)
               if (state.show_rates or c.name not in ("rate_tx", "rate_rx"))
-              and (c.name != "uncounted" or any(x["uncounted"] != "0" for x in cells_list))]
+              and (c.name != "uncounted" or any(x["uncounted"] != "0" for x in cells_list))
+              and (c.name not in HISTORY_COLUMNS
+                   or (state.has_history and (state.show_history or state.wide)))]
     chosen, used = [], 0
     for c in sorted(wanted, key=lambda c: c.priority):
         need = c.width + (1 if chosen else 0)

@@ -92,5 +92,21 @@ def test_averages_follow_a_steady_stream_and_the_details_draw_its_history(tmp_pa
             assert marks[-1] in spark and "2s " in hist and "peak " in hist
             if lang == "C":
                 assert all(ord(c) < 128 for c in hist)
+            # per group: the Processes view's sender row gets averages too
+            tm.send("Escape")
+            tm.send("Tab")
+
+            def group(ls):
+                titles = [x.split() for x in ls if x.startswith("PROCESS ")]
+                row = [x.split() for x in ls if x.startswith("python3/")]
+                if not titles or not row or titles[0][-4:] != ["AVG2S", "AVG10S", "AVG40S",
+                                                             "PEAK"]:
+                    return None
+                cells = dict(zip(titles[0][-4:], row[0][-4:]))
+                # settled: 2 s of samples since the view was first shown
+                ok = cells["AVG2S"] != "-" and parse_rate(cells["AVG2S"]) > 0.6 * RATE
+                return cells if ok else None
+            cells = group(tm.wait_for(group, 10, "the sender's group averages"))
+            assert 0.6 * RATE < parse_rate(cells["AVG2S"]) < 1.5 * RATE, cells
         finally:
             tm.kill()
