@@ -50,13 +50,17 @@ class Ring:
         start = now - n * step
         for t, rate, dt in self.samples:
             lo, hi = max(t - dt, start), min(t, now)
-            while lo < hi:
-                i = int((lo - start) // step)
-                if not 0 <= i < n:
-                    break
+            if not lo < hi:
+                continue
+            # the bin index advances every turn: rounding at a bin's edge
+            # cannot stall the walk (it did: an endless loop)
+            i = max(0, int((lo - start) // step))
+            while lo < hi and i < n:
                 edge = min(hi, start + (i + 1) * step)
-                out[i] += rate * (edge - lo) / step
-                lo = edge
+                if edge > lo:
+                    out[i] += rate * (edge - lo) / step
+                    lo = edge
+                i += 1
         return out
 
 

@@ -134,3 +134,28 @@ def test_group_history_is_fed_once_per_snapshot_and_averaged():
     assert len(ring.samples) == 3 and ("process", ("pid", 2)) not in h.groups
     assert h.group_averages("process", ("pid", 1)) == pytest.approx((400.0, 120.0, 30.0, 400.0))
     assert h.group_averages("host", ("x",)) == (None, None, None, None)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=400, deadline=1000, derandomize=True)
+@given(st.lists(st.tuples(st.floats(0, 1e6), st.floats(0, 1e9), st.floats(0.001, 20)),
+                max_size=20),
+       st.floats(0, 1e6), st.integers(1, 60), st.floats(0.01, 10))
+def test_series_ends_and_keeps_the_bytes_of_the_span_it_covers(samples, now, n, step):
+    # a sample ending exactly on a bin's edge once made the walk loop forever
+    r = ring(*samples)
+    out = r.series(n, step, now)
+    start = now - n * step
+    want = sum(rate * max(0.0, min(t, now) - max(t - dt, start)) for t, rate, dt in samples)
+    assert len(out) == n
+    assert sum(out) * step == pytest.approx(want, rel=1e-6, abs=1e-3)
+
+
+def test_series_at_a_bin_edge_that_rounding_puts_a_bin_low():
+    now = 1765000000.7000002                 # monotonic-like values: edges round
+    r = ring((now - 0.5, 1000.0, 0.5), (now, 1000.0, 0.5))
+    out = r.series(30, 2.0, now)
+    assert sum(out) * 2.0 == pytest.approx(1000.0)
