@@ -42,11 +42,12 @@ def mix(n):
     return m
 
 
-def fill(ns, n):
-    """Fill ``ns`` with ~n flows, topping up with IPv4 UDP until ``conntrack -C`` says n."""
+def fill(ns, n, distinct=False):
+    """Fill ``ns`` with ~n flows, topping up with IPv4 UDP until ``conntrack -C`` says n;
+    ``distinct``: every IPv4 UDP flow to an address of its own."""
     t0 = time.monotonic()
     m = mix(n)
-    netns.fill_udp(ns, m["udp4"])
+    netns.fill_udp(ns, m["udp4"], distinct=distinct)
     netns.fill_udp(ns, m["udp6"], socket.AF_INET6)
     netns.fill_icmp(ns, m["icmp4"])
     netns.fill_icmp(ns, m["icmp6"], socket.AF_INET6)
@@ -55,7 +56,7 @@ def fill(ns, n):
     for _ in range(2):
         if count >= n:
             break
-        netns.fill_udp(ns, n - count, start=start)
+        netns.fill_udp(ns, n - count, start=start, distinct=distinct)
         start += n - count
         count = ns.count()
     return m, count, time.monotonic() - t0

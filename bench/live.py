@@ -392,14 +392,17 @@ def _run_collector(seconds, on_tick=None):
     from flowtop.app import KernelSource
     from flowtop.enrich.bundle import from_options
     from flowtop.live import Collector
-    from flowtop.views import rows as vm
+    from flowtop.views.cells import Formatter
+    from flowtop.views.columns import layout
+    from flowtop.views.select import build
+    from flowtop.views.state import ViewState
     stages = {}
     opts = cli.parse(["-n", "-G", "--loopback", "--no-sysctl", "-t", "1"])
     source = KernelSource(opts)
     source.open()
     enrich = from_options(opts)
-    state = vm.ViewState(opts)
-    fmt = vm.Formatter(state, enrich)
+    state = ViewState(opts)
+    fmt = Formatter(state, enrich)
     stages["opened"] = _rss()
     col = Collector(source, opts.interval, enrich)
     col.start()
@@ -413,9 +416,9 @@ def _run_collector(seconds, on_tick=None):
     shown = []
     while time.monotonic() - t0 < seconds:
         snap = col.latest()
-        shown = vm.build(snap.rows, state, fmt)
-        col.visible = [r.key for r in shown[:HEIGHT - 4]]
-        cols = vm.layout(WIDTH, state)
+        shown = build(snap.rows, state, fmt)
+        col.set_visible([r.key for r in shown[:HEIGHT - 4]])
+        cols = layout(WIDTH, state)
         for r in shown[:HEIGHT - 4]:
             fmt.line(r, cols, snap.wall)
         if on_tick:
@@ -427,7 +430,7 @@ def _run_collector(seconds, on_tick=None):
 
 STATUS_OF_SELF = "print(open('/proc/self/status').read().split('%s:')[1].split()[0])"
 RSS_OF_SELF = STATUS_OF_SELF % "VmRSS"
-LIVE_MODULES = "import curses, flowtop.cli, flowtop.app, flowtop.live, flowtop.views.curses_ui\n"
+LIVE_MODULES = "import curses, flowtop.cli, flowtop.app, flowtop.live, flowtop.views.screen\n"
 
 
 def interpreter_floor(ns, python_argv, cwd):
@@ -452,7 +455,7 @@ def inside_mem(seconds):
     stages["this harness started"] = _rss()
     import curses  # noqa: F401  (the live view imports it)
     from flowtop import cli, live, table  # noqa: F401
-    from flowtop.views import curses_ui, rows  # noqa: F401
+    from flowtop.views import screen, select  # noqa: F401
     stages["imports"] = _rss()
     col, source, enrich, shown, more, first_s = _run_collector(seconds)
     stages.update(more)
@@ -469,7 +472,7 @@ def inside_tracemalloc(seconds, top):
     tracemalloc.start(1)
     import curses  # noqa: F401
     from flowtop import cli, live, table  # noqa: F401
-    from flowtop.views import curses_ui, rows  # noqa: F401
+    from flowtop.views import screen, select  # noqa: F401
     imports = tracemalloc.get_traced_memory()[0]
     col, source, enrich, shown, _stages, _f = _run_collector(seconds)
     flows = len(col.table)
@@ -644,7 +647,7 @@ def run(args):
             for prefix in ("127.0.0.0/8", "127.0.0.1"):
                 ns.run("ip", "route", "replace", "local", prefix, "dev", "lo", "table", "local",
                        "proto", "kernel", "scope", "host", "src", "127.0.0.2")
-            mix, count, fill_s = fill(ns, args.n)
+            mix, count, fill_s = fill(ns, args.n, args.distinct)
             result.update(count=count, fill_s=fill_s, mix=mix)
             print("namespace %s: %d flows (conntrack -C) of N=%d in %.1f s  [%s]"
                   % (name, count, args.n, fill_s, ", ".join("%s %d" % kv for kv in mix.items())),
@@ -660,6 +663,13 @@ def run(args):
                                    "-n", "-G", "--loopback", "-t", "1"],
                                   is_python_flowtop, FLOWTOP_COUNT, "o", FLOWTOP_SORT,
                                   os.path.join(tmpdir, "flowtop.err"),
+                                  floor=([sys.executable], ROOT)))
+            if "flowtop-noiface" in tools:
+                specs.append(Spec("flowtop --no-iface",
+                                  ["env", "TERM=" + TERM, sys.executable, "-m", "flowtop",
+                                   "-n", "-G", "--loopback", "-t", "1", "--no-iface"],
+                                  is_python_flowtop, FLOWTOP_COUNT, "o", FLOWTOP_SORT,
+                                  os.path.join(tmpdir, "flowtop-noiface.err"),
                                   floor=([sys.executable], ROOT)))
             if "flowtop32" in tools:
                 if u32_problem:
@@ -749,8 +759,11 @@ def main():
                     help="key presses for the latency (default 10)")
     ap.add_argument("--key-timeout", type=float, default=5.0)
     ap.add_argument("--tools", default="flowtop,netsniff",
-                    help="which programs: flowtop, flowtop32 (under an i386 python3, see "
+                    help="which programs: flowtop, flowtop-noiface (without route "
+                         "lookups), flowtop32 (under an i386 python3, see "
                          "userland32.py), netsniff (default flowtop,netsniff)")
+    ap.add_argument("--distinct", action="store_true",
+                    help="every IPv4 UDP flow to an address of its own (many route lookups)")
     ap.add_argument("--no-dump", action="store_true", help="skip the one-shot dump/decode rows")
     ap.add_argument("--mem", action="store_true",
                     help="also: flowtop's memory by stage and by tracemalloc, in the namespace")

@@ -200,7 +200,7 @@ class Holder:
         self.close()
 
 
-def fill_udp(ns, n, family=socket.AF_INET, start=0, workers=1):
+def fill_udp(ns, n, family=socket.AF_INET, start=0, workers=1, distinct=False):
     """``n`` one-datagram UDP flows; returns {"sent", "errors", "s"}.
 
     Each flow is a distinct (destination address, port): IPv4 to 127.1.x.y,
@@ -209,12 +209,15 @@ def fill_udp(ns, n, family=socket.AF_INET, start=0, workers=1):
     locally sent packet before it is delivered, and the ICMP port-unreachable
     that comes back is RELATED, not a new flow.  ``start`` continues a
     numbering (top-ups); ``workers`` senders run in parallel on disjoint ranges.
+    ``distinct``: each IPv4 flow to an address of its own (127.1.0.0 + i), as
+    a router's table of many remote hosts (route lookups per address).
     """
     if n <= 0:
         return {"sent": 0, "errors": 0, "s": 0.0}
     t0 = time.monotonic()
     step = -(-n // workers)
-    procs = [subprocess.Popen(ns.argv(sys.executable, HERE, "worker", "udp", int(family), start + i, min(step, n - i)),
+    procs = [subprocess.Popen(ns.argv(sys.executable, HERE, "worker", "udp", int(family), start + i,
+                                      min(step, n - i), int(distinct)),
                               stdout=subprocess.PIPE, text=True)
              for i in range(0, n, step)]
     res = [json.loads(p.communicate()[0] or "{}") for p in procs]
@@ -280,9 +283,9 @@ def _v4(k, second):
     return "127.%d.%d.%d" % (k >> 16, (k >> 8) & 255, k & 255)
 
 
-def _w_udp(family, start, n):
-    family, start, n = int(family), int(start), int(n)
-    nports = len(UDP_PORTS)
+def _w_udp(family, start, n, distinct=0):
+    family, start, n, distinct = int(family), int(start), int(n), int(distinct)
+    nports = 1 if distinct else len(UDP_PORTS)     # distinct: an address per flow (v4)
     payload = b"f"
     sent = errors = 0
     sock, sock_block = None, None

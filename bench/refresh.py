@@ -33,7 +33,10 @@ def measure_inside(ticks):
     from flowtop.enrich.bundle import from_options
     from flowtop.live import tick
     from flowtop.table import FlowTable
-    from flowtop.views import rows as vm
+    from flowtop.views.cells import Formatter
+    from flowtop.views.columns import layout
+    from flowtop.views.select import build
+    from flowtop.views.state import ViewState
 
     # As the live benchmark runs flowtop: no DNS, no GeoIP (network and
     # database costs, not flowtop's); processes and interfaces on.
@@ -41,16 +44,16 @@ def measure_inside(ticks):
     source = KernelSource(opts)
     source.open()
     table = FlowTable()
-    state = vm.ViewState(opts)
+    state = ViewState(opts)
     enrich = from_options(opts)
-    fmt = vm.Formatter(state, enrich)
+    fmt = Formatter(state, enrich)
     collect, screen, walls = [], [], []
     for _ in range(ticks + 1):
         c0, w0 = time.process_time(), time.perf_counter()
         wall = tick(source, table, enrich)
         c1 = time.process_time()
-        shown = vm.build(list(table), state, fmt)
-        cols = vm.layout(200, state)
+        shown = build(list(table), state, fmt)
+        cols = layout(200, state)
         for r in shown[:47]:
             fmt.line(r, cols, wall)
         c2, w2 = time.process_time(), time.perf_counter()

@@ -11,7 +11,7 @@ import time
 
 from . import conntrack
 from .netlink.errors import DecodeError, DumpInterrupted, NetlinkError
-from .recording import Recorder, RecordingError
+from .recording import Recorder, RecordingError, open_regular
 from .enrich.bundle import from_options
 from .sysctl import SysctlGuard, Terminated, exit_status_for
 from .text import sanitize
@@ -62,7 +62,8 @@ class KernelSource:
 
     def snapshot(self, wants="list", tail=None):
         """(time, items): for ``wants`` "list" a list of flows; "stream" an
-        iterator of flows holding one datagram at a time; "json" an
+        iterator of flows holding one datagram at a time; "stamped" one of
+        (monotonic time its counters were read, [flows]) per datagram; "json" an
         iterator of JSON Lines text, a datagram's lines per str
         (``tail(entry)`` adds keys to each line)."""
         now = self.clock()
@@ -80,6 +81,8 @@ class KernelSource:
             else:
                 items = conntrack.json_lines(o.families, o.protocols, self.sock, self.recorder,
                                              now, tail, chunks=True)
+        elif wants == "stamped":        # (monotonic time read, [flows]) per datagram
+            items = conntrack.stamped(o.families, o.protocols, self.sock, self.recorder)
         else:
             items = conntrack.stream(o.families, o.protocols, self.sock, self.recorder)
         return now, self._committing(items, now)
@@ -93,7 +96,12 @@ class KernelSource:
         if self.sock is not None:
             self.sock.close()
         if self._record_file is not None:
-            self._record_file.close()
+            record, self._record_file = self._record_file, None
+            try:
+                record.close()               # flushes what a failed write left behind
+            except OSError as exc:
+                exc.filename = exc.filename or self.opts.record
+                raise
 
 
 class ReplaySource:
@@ -106,19 +114,37 @@ class ReplaySource:
         self._file = None
         self._dumps = None
         self._next = None
+        self._error = None       # what reading ahead met: raised after the dumps before it
 
     def open(self):
-        self._file = open(self.opts.replay, "rb")
+        self._file = open_regular(self.opts.replay, pipes=True)
         self._dumps = conntrack.replay(self._file, self.opts.families, self.opts.protocols)
-        self._next = next(self._dumps, None)
+        self._advance()
+        if self._error is not None:      # not one intact dump: say so before any output
+            exc, self._error = self._error, None
+            raise exc
+
+    def _advance(self):
+        # One dump is read ahead (``finished``); a damaged one must not take the
+        # intact dump before it down with it.
+        try:
+            self._next = next(self._dumps, None)
+        except (RecordingError, DecodeError, NetlinkError) as exc:
+            self._next, self._error = None, exc
 
     @property
     def finished(self):
-        return self._next is None
+        return self._next is None and self._error is None
 
     def snapshot(self, wants="list", tail=None):
-        """Next recorded dump, or None at the end of the recording."""
-        snap, self._next = self._next, next(self._dumps, None)
+        """Next recorded dump, or None at the end of the recording; the error
+        of a damaged dump once every intact dump before it was returned."""
+        if self._next is None and self._error is not None:
+            exc, self._error = self._error, None
+            raise exc
+        snap = self._next
+        if snap is not None:
+            self._advance()
         return snap
 
     def close(self):
@@ -138,7 +164,8 @@ def iface_keep(opts, enrich):
         keep = iface_filter(opts.in_iface, opts.out_iface, enrich.ifaces_of)
     if opts.filter:
         from .views.filterfields import row_keep
-        from .views.rows import Formatter, ViewState
+        from .views.cells import Formatter
+        from .views.state import ViewState
         return row_keep(opts.filter, enrich, time.time, Formatter(ViewState(opts), enrich), keep)
     return None if keep is None else (lambda r: keep(getattr(r, "entry", r)))
 
@@ -164,18 +191,18 @@ def make_writer(opts, stream, enrich=None, notes=()):
     from .views.redact import of as redactor
     redact = redactor(opts, enrich)
     if opts.output in ("json", "csv") and opts.view != "flows":
-        from .views.records import GroupWriter
+        from .views.export import GroupWriter
         sort = opts.sort.lstrip("+")
         return GroupWriter(stream, opts.view, enrich, opts.output, sort, opts.sort.startswith("+"),
                            keep, redact)
     if opts.output == "json":
-        from .views.records import JsonLinesWriter
+        from .views.export import JsonLinesWriter
         return JsonLinesWriter(stream, enrich.json_tail if enrich is not None else None, keep,
                                enrich, redact)
     if opts.output == "csv":
-        from .views.records import CsvWriter
+        from .views.export import CsvWriter
         return CsvWriter(stream, enrich, keep, redact)
-    from .views.frames import TextFrames
+    from .views.text import TextFrames
     return TextFrames(stream, opts, enrich, notes)
 
 
@@ -240,14 +267,21 @@ def explain(exc, opts):
     if isinstance(exc, DumpInterrupted):
         return ("the conntrack table kept changing during the dump (interrupted %d times); "
                 "try again" % (conntrack.MAX_DUMP_RETRIES + 1))
-    if isinstance(exc, OSError) and getattr(exc, "filename", None):
-        return "%s: %s" % (exc.filename, exc.strerror or exc)
+    filename = getattr(exc, "filename", None)
+    if isinstance(exc, OSError) and filename and filename == opts.record:
+        return "cannot record to %s: %s" % (filename, exc.strerror or exc)
+    if isinstance(exc, OSError) and filename and filename == opts.replay:
+        return "cannot replay %s: %s" % (filename, exc.strerror or exc)
+    if isinstance(exc, OSError) and filename:
+        return "%s: %s" % (filename, exc.strerror or exc)
     if isinstance(exc, OSError):
         return "system error: %s" % (exc.strerror or exc)
     return str(exc)
 
 
-def _sysctl_notes(guard):
+def _sysctl_notes(guard, now=False):
+    if now:
+        guard.current()
     notes = []
     if guard.acct is False:
         notes.append("accounting is off (net.netfilter.nf_conntrack_acct=0): "
@@ -320,10 +354,15 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
             kwargs["conf_paths"] = (opts.geoip_conf,)
         if opts.geoip_dir:
             kwargs["dest_dirs"] = (opts.geoip_dir,)
-        try:
-            return update(say=report, **kwargs)
-        except KeyboardInterrupt:
-            return 130
+        with _interrupt_once():
+            try:
+                return update(say=report, **kwargs)
+            except KeyboardInterrupt:
+                return 130
+    problem = _geoip_db_problem(opts)
+    if problem:
+        say(problem)
+        return EXIT_ERROR
     source = ReplaySource(opts) if opts.replay else KernelSource(opts)
     try:
         try:
@@ -340,8 +379,12 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
                         from .export import runner
                         runner.run(source, opts, stdout, say, enrich, make_writer)
                     else:
-                        run_refreshing(source, opts, stdout, say, notes, enrich,
-                                       {"acct": guard.acct, "timestamp": guard.timestamp})
+                        info = {"acct": guard.acct, "timestamp": guard.timestamp}
+                        if source.live:
+                            # what the kernel has each tick (another program may switch it)
+                            notes = lambda: _sysctl_notes(guard, now=True)   # noqa: E731
+                            info["now"] = guard.current
+                        run_refreshing(source, opts, stdout, say, notes, enrich, info)
                 finally:
                     enrich.close()
         finally:
@@ -355,6 +398,47 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
         say(explain(exc, opts))
         return EXIT_ERROR
     return EXIT_OK
+
+
+class _interrupt_once:
+    """-u: a first Ctrl-C raises KeyboardInterrupt, so the download's temp files are
+    removed on the way out; a second one gets the handler from before (run(): exit)."""
+
+    def __enter__(self):
+        import signal
+        import threading
+        self.previous = signal.getsignal(signal.SIGINT)
+        if (threading.current_thread() is not threading.main_thread()
+                or self.previous in (signal.SIG_IGN, None)):
+            self.previous = None
+            return self
+
+        def once(signum, frame):
+            signal.signal(signal.SIGINT, self.previous)
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, once)
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            import signal
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
+def _geoip_db_problem(opts):
+    """A --geoip-db that is a FIFO or a device (a read would block the start
+    forever), in one line; a missing file is the GeoIP module's to report."""
+    for path in opts.geoip_db if opts.geoip else ():
+        try:
+            open_regular(path).close()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                return "--geoip-db %s: %s" % (path, exc.strerror)
+    return None
 
 
 def _silence_stdout():

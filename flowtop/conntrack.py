@@ -16,10 +16,11 @@ from .netlink import conntrack as _ct
 from .netlink import ctnetlink as _ctnl
 from .netlink.errors import DecodeError, DumpInterrupted, NetlinkError
 from .netlink.socket import NetlinkSocket
-from .netlink.uapi import AF_UNSPEC
+from .netlink.nlmsg import iter_messages
+from .netlink.uapi import AF_UNSPEC, NLMSG_DONE, NLMSG_ERROR
 from .recording import RecordingError, iter_dumps, read_header
 
-__all__ = ["Flow", "dump", "stream", "json_lines", "replay", "refresh", "open_events", "events", "make_filter", "open_socket", "count",
+__all__ = ["Flow", "dump", "stream", "stamped", "json_lines", "replay", "refresh", "open_events", "events", "make_filter", "open_socket", "count",
            "DecodeError", "NetlinkError", "DumpInterrupted", "RecordingError"]
 
 _FAMILY_NUMBERS = {v: k for k, v in FAMILY_NAMES.items()}
@@ -110,7 +111,17 @@ def stream(families=None, protocols=None, sock=None, recorder=None, read_ahead=F
                     yield flow
 
 
-def _batches(families, sock, recorder, decoder, read_ahead):
+def stamped(families=None, protocols=None, sock=None, recorder=None, clock=time.monotonic):
+    """Like ``stream``, one datagram at a time, as ``(clock(), [Flow])``:
+    when the kernel read each datagram's counters (see netlink.conntrack.
+    iter_dump), for rates (a dump of 100k flows
+    takes a second or more, read at the pace it is decoded)."""
+    keep = make_filter(families, protocols)
+    for stamp, batch in _batches(families, sock, recorder, None, False, clock):
+        yield stamp, (batch if keep is None else [f for f in batch if keep(f)])
+
+
+def _batches(families, sock, recorder, decoder, read_ahead, clock=None):
     """The datagrams of one dump as lists, on ``sock`` or a socket of our own."""
     own = sock is None
     if own:
@@ -120,7 +131,8 @@ def _batches(families, sock, recorder, decoder, read_ahead):
             recorder.begin()
         yield from _ct.iter_dump(sock, _family_for(families),
                                  recorder.chunk if recorder is not None else None,
-                                 decoder or _decoder_for(sock), read_ahead=read_ahead)
+                                 decoder or _decoder_for(sock), read_ahead=read_ahead,
+                                 clock=clock)
     finally:
         if own:
             sock.close()
@@ -133,14 +145,14 @@ def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None
     with ``chunks``, one str per received datagram (its lines joined),
     which spares a Python step per flow when the text goes to a file.
 
-    The same objects as ``json.dumps(views.records.record(flow, now))``,
+    The same objects as ``json.dumps(views.record.record(flow, now))``,
     at a fraction of the cost: what ``flowtop --json`` prints.  ``tail``
     (flow -> text such as ',"pid":1') adds keys to every line; or
     ``services``, an Enrichment with only service names to add, whose keys
     are then baked into the per-layout formatters.  Reads ahead (see
     ``stream``): one-shot output.
     """
-    from .views.records import JsonTarget
+    from .views.record import JsonTarget
     fams = {(_FAMILY_NUMBERS[f] if isinstance(f, str) else int(f)) for f in (families or ())}
     protos = {(PROTO_NUMBERS[p] if isinstance(p, str) else int(p)) for p in (protocols or ())}
     target = JsonTarget(fams, protos, tail, Flow, services)
@@ -186,6 +198,17 @@ def count(sock=None):
             sock.close()
 
 
+def _ends_at_its_end(data):
+    """Whether the dump's first end (NLMSG_DONE/ERROR) is its last message: a
+    damaged type can end it early, and the flows after would vanish unsaid."""
+    ended = False
+    for mtype, _flags, _seq, _pid, _body, _end in iter_messages(data):
+        if ended:
+            return False
+        ended = mtype in (NLMSG_DONE, NLMSG_ERROR)
+    return True
+
+
 def replay(stream, families=None, protocols=None):
     """Yield ``(time, [Flow])`` for each dump in a recording (a binary stream).
 
@@ -202,4 +225,12 @@ def replay(stream, families=None, protocols=None):
         _ct.feed(data, flows, state, decode=decode)
         if not state.done:
             raise RecordingError("dump %d in the recording has no end (NLMSG_DONE)" % n)
+        if not _ends_at_its_end(data):
+            raise RecordingError("dump %d in the recording is damaged (messages after its end)"
+                                 % n)
+        if state.dropped or state.unknown:
+            # A recording holds what the kernel sent: a message that does not decode was
+            # damaged since, and its dump would be short of flows without a word.
+            raise RecordingError("dump %d in the recording is damaged (%d malformed message(s), "
+                                 "%d of an unknown type)" % (n, state.dropped, state.unknown))
         yield when, (flows if keep is None else [f for f in flows if keep(f)])

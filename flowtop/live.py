@@ -11,20 +11,42 @@ import time
 
 from .netlink.conntrack import MAX_DUMP_RETRIES
 from .netlink.errors import DecodeError, DumpInterrupted
+from .recording import RecordingError
 from .table import FlowTable
+
+
+class CollectorFailed(Exception):
+    """The collector thread died of an unexpected exception: the screen
+    would freeze on its last snapshot, so the program must end instead.
+    ``str()`` is the one line for the user."""
+
+    def __init__(self, cause, where="collector"):
+        super().__init__(cause)
+        self.cause = cause
+        self.where = where
+
+    def __str__(self):
+        from .text import sanitize
+        what = "%s: %s" % (type(self.cause).__name__, self.cause)
+        return "internal error in the %s thread (%s); please report it" % (
+            self.where, sanitize(what, 160))
 
 
 class Snapshot:
     """What one tick produced, immutable once published.  ``totals``:
     FlowTable.totals() (tx, rx, whether any rate is known); ``rates_every``:
     seconds between full refreshes (rates of rows off screen are up to that
-    old); ``resyncs``: event overflows that forced a fresh dump."""
+    old); ``resyncs``: event overflows that forced a fresh dump; ``kernel``:
+    the kernel's count of flows (``conntrack -C``) at the tick, or None."""
 
-    __slots__ = ("rows", "wall", "totals", "error", "seq", "full", "rates_every", "resyncs")
+    __slots__ = ("rows", "wall", "totals", "error", "seq", "full", "rates_every", "resyncs",
+                 "kernel")
 
-    def __init__(self, rows, wall, totals, error, seq, full=True, rates_every=None, resyncs=0):
+    def __init__(self, rows, wall, totals, error, seq, full=True, rates_every=None, resyncs=0,
+                 kernel=None):
         self.rows, self.wall, self.totals, self.error, self.seq = rows, wall, totals, error, seq
         self.full, self.rates_every, self.resyncs = full, rates_every, resyncs
+        self.kernel = kernel
 
 
 def tick(source, table, enrich=None, monotonic=time.monotonic):
@@ -33,12 +55,16 @@ def tick(source, table, enrich=None, monotonic=time.monotonic):
     replay has ended."""
     mono = monotonic()
     # Streamed: the table takes each datagram's flows as they are decoded,
-    # so a full dump never holds a second copy of the table.
-    snap = source.snapshot("stream")
+    # so a full dump never holds a second copy of the table.  Live, each
+    # datagram carries the time it was received: rates per datagram.
+    snap = source.snapshot("stamped" if source.live else "stream")
     if snap is None:
         return None
     wall, flows = snap
-    table.apply(flows, mono if source.live else wall, wall)
+    if source.live:
+        table.apply_stamped(flows, mono, wall)
+    else:
+        table.apply(flows, wall, wall)
     if enrich is not None:
         enrich.tick(table)
     return wall
@@ -57,11 +83,26 @@ class EventReader(threading.Thread):
         self._lock = threading.Lock()
         self._events = []
         self.overflowed = False
+        self.failure = None           # the exception that ended run(), if one did
         self._halt = threading.Event()
+        self._go = threading.Event()  # cleared by hold(): events wait in the socket
+        self._go.set()
 
     def run(self):
+        try:
+            self._run()
+        except BaseException as exc:     # noqa: B036 - the collector ends the program
+            self.failure = exc
+        finally:
+            self.sock.close()
+
+    MAX_ERRORS = 100     # socket errors in a row before the reader gives up
+
+    def _run(self):
         import socket as _socket
+        errors = 0
         while not self._halt.is_set():
+            self._go.wait()
             try:
                 batch = self._read(self.sock)
             except _socket.timeout:
@@ -69,24 +110,48 @@ class EventReader(threading.Thread):
             except OSError:
                 if self._halt.is_set():
                     break
+                errors += 1
+                if errors > self.MAX_ERRORS:    # not a passing one: end, do not spin
+                    raise
                 continue
+            errors = 0
             with self._lock:
                 for kind, entry in batch:
                     if entry is None:
                         self.overflowed = True
                     else:
                         self._events.append((kind, entry))
-        self.sock.close()
 
-    def drain(self):
-        """(events since the last drain, whether some were lost)."""
+    def drain(self, limit=None):
+        """(the oldest events since the last drain, at most ``limit``;
+        whether some were lost).  Raises CollectorFailed once the reader
+        has died."""
+        if self.failure is not None:
+            raise CollectorFailed(self.failure, "event reader")
         with self._lock:
-            events, self._events = self._events, []
+            if limit is not None and len(self._events) > limit:
+                events, self._events = self._events[:limit], self._events[limit:]
+            else:
+                events, self._events = self._events, []
             lost, self.overflowed = self.overflowed, False
         return events, lost
 
+    def pending(self):
+        return len(self._events)
+
+    def hold(self):
+        """Leave events in the socket's 64 MiB buffer until ``release``:
+        during a full dump, whose ~1,400 recv() calls at 200k flows each
+        wait to get the GIL back from this thread (20k events/s in a flood
+        made a 1.4 s dump take 4-6 s)."""
+        self._go.clear()
+
+    def release(self):
+        self._go.set()
+
     def stop(self):
         self._halt.set()
+        self._go.set()
 
 
 class Collector(threading.Thread):
@@ -103,14 +168,25 @@ class Collector(threading.Thread):
 
     BUDGET = 0.25        # share of one core the full dumps may take
     MAX_AGE = 3.0        # no rate is older than this
+    LINGER_MAX = 1000    # closed flows that start lingering per tick; the rest leave at once
+    # Events applied a tick, at most: at 20,000 new flows/s, 2-3 s dumps
+    # queued 100k events, applied in one 0.75 s burst.  The rest wait for
+    # the next tick, which comes at once (a snapshot between the two).
+    EVENTS_MAX = 20000
 
     def __init__(self, source, interval, enrich=None, table=None, monotonic=time.monotonic,
-                 events=True):
+                 events=True, reconcile=True):
         super().__init__(name="flowtop-collector", daemon=True)
         self.source = source
         self.enrich = enrich
         self.interval = interval
-        self.table = table or FlowTable()
+        self.table = table or FlowTable(linger_max=self.LINGER_MAX)
+        # Between full dumps the table follows events; the kernel's own count
+        # (one GET_STATS a tick) says when it has drifted: lost events, events
+        # off (nf_conntrack_events=0).  Only for an unfiltered table.
+        self.reconcile = reconcile and source.live
+        self.kernel_count = None
+        self._drift = 0
         self.monotonic = monotonic
         self.visible = ()            # keys the screen shows: refreshed every tick
         self.full_every = interval
@@ -121,9 +197,18 @@ class Collector(threading.Thread):
         self._wake = threading.Event()
         self._halt = threading.Event()
         self._seq = 0
+        self.failure = None          # CollectorFailed once run() died
 
     def latest(self):
+        """The newest Snapshot (None before the first).  Raises
+        CollectorFailed once the thread has died: a frozen screen would hide it."""
+        if self.failure is not None:
+            raise self.failure
         return self._latest
+
+    def set_visible(self, keys):
+        """The keys of the rows on screen: refreshed every tick."""
+        self.visible = keys
 
     def set_interval(self, seconds):
         self.interval = seconds
@@ -145,6 +230,14 @@ class Collector(threading.Thread):
                 self._want_events = False     # full dumps every tick, then
 
     def run(self):
+        try:
+            self._run()
+        except BaseException as exc:     # noqa: B036 - handed to the screen by latest()
+            self.failure = exc if isinstance(exc, CollectorFailed) else CollectorFailed(exc)
+            if self.events is not None:
+                self.events.stop()
+
+    def _run(self):
         ended = False
         last_full = None
         self._start_events()
@@ -157,46 +250,104 @@ class Collector(threading.Thread):
                 try:
                     lost = False
                     events = ()
+                    kernel = None
                     if self.events is not None:
-                        events, lost = self.events.drain()
+                        # counted before the drain: the events drained cover it
+                        kernel = self._kernel_count() if self.reconcile else None
+                        if self.events.pending() > 2 * len(self.table) + self.EVENTS_MAX:
+                            # a backlog past twice the table: a full dump is cheaper
+                            events, lost = self.events.drain()
+                            events, lost = (), True
+                        else:
+                            events, lost = self.events.drain(self.EVENTS_MAX)
                         if lost:
                             self.resyncs += 1
                     full = (last_full is None or lost or self.events is None
                             or started - last_full >= self.full_every - 0.01)
                     if full:
-                        cpu = time.process_time()
+                        cpu = time.thread_time()        # this thread's: not the screen's
                         wall = self._full()
                         ended = wall is None
-                        last_full = started
-                        cost = time.process_time() - cpu
+                        # from its end: a dump of 200k flows in a flood took 2-3 s,
+                        # and the next began at once; the screen froze between them
+                        last_full = self.monotonic()
+                        cost = time.thread_time() - cpu
                         self.full_every = min(self.MAX_AGE, max(self.interval,
                                                                 cost / self.BUDGET))
+                        self._drift = 0
+                        self._trim()
                     else:
                         wall = self._partial(events)
+                        if kernel is not None and self._drifted(kernel):
+                            last_full = None      # a full dump next tick sets it right
                 except DumpInterrupted:
                     last_full = None          # the table changed mid-dump: again, now
                     error = "dump interrupted; retrying"
-                except (OSError, DecodeError) as exc:
-                    error = str(exc)[:120]
+                except (OSError, DecodeError, RecordingError) as exc:
+                    error = str(exc)[:120]      # a damaged replay: shown after its intact dumps
             if wall is not None or error is not None:
                 self._seq += 1
                 previous = self._latest
                 if wall is None:        # keep the rows we had, say what failed
                     wall = previous.wall if previous else time.time()
                 self._latest = Snapshot(list(self.table), wall, self.table.totals(),
-                                        error, self._seq, full, self.full_every, self.resyncs)
+                                        error, self._seq, full, self.full_every, self.resyncs,
+                                        self.kernel_count)
             delay = self.interval - (self.monotonic() - started)
+            if self.events is not None and self.events.pending() >= self.EVENTS_MAX:
+                delay = 0.0             # a backlog: the next share now
             self._wake.wait(max(0.0, delay) if not ended else None)
             self._wake.clear()
+
+    def _trim(self):
+        """Empty the value caches (the decoders': address texts and ints;
+        the route cache) that hold far more than this table needs (4 per
+        flow: two addresses each way): after a flood they pin the memory
+        the flows had (RSS stayed at 460 MB with the table empty)."""
+        limit = 4 * len(self.table) + 4096
+        for sock in (self.source.sock if self.source.live else None,
+                     getattr(self.events, "sock", None)):
+            decoder = getattr(sock, "decoder", None)
+            if decoder is not None and decoder.cached() > limit:
+                decoder.forget()
+        ifaces = getattr(self.enrich, "ifaces", None)
+        if ifaces is not None and ifaces.cached() > limit:
+            ifaces.forget()
+
+    def _kernel_count(self):
+        """The kernel's count, or None (then no more reconciling: a kernel
+        without GET_STATS must not cost every tick an error)."""
+        from . import conntrack
+        try:
+            self.kernel_count = conntrack.count(self.source.sock)
+        except (OSError, DecodeError):
+            self.reconcile = False
+            self.kernel_count = None
+        return self.kernel_count
+
+    def _drifted(self, kernel):
+        """Whether the table's open flows have differed from the kernel's
+        count by more than 2 % (and 32) on two partial ticks running."""
+        mine = sum(self.table.counts().values())
+        if abs(mine - kernel) > max(32, kernel // 50):
+            self._drift += 1
+        else:
+            self._drift = 0
+        return self._drift >= 2
 
     def _full(self):
         # A dump allocates a record per flow, all acyclic: keep the cyclic
         # collector from rescanning 100k of them, and freeze what survives.
         gc_on = gc.isenabled()
         gc.disable()
+        hold = getattr(self.events, "hold", None)
+        if hold is not None:
+            hold()
         try:
             return tick(self.source, self.table, self.enrich, self.monotonic)
         finally:
+            if hold is not None:
+                self.events.release()
             if gc_on:
                 gc.enable()
                 gc.freeze()
@@ -217,6 +368,9 @@ class Collector(threading.Thread):
         table.update(news + list(found), now, wall, gone + list(vanished))
         if self.enrich is not None and news:
             self.enrich.tick_new(news)
+        ifaces = getattr(self.enrich, "ifaces", None)
+        if ifaces is not None and not news and ifaces.wanted():
+            ifaces.prefetch(())     # what the screen asked for and the cache lacked
         return wall
 
 
@@ -253,17 +407,34 @@ def stream(source, writer, opts, enrich=None, sleep=time.sleep, monotonic=time.m
 def run_screen(source, opts, enrich, info):
     """The curses view; or, when curses cannot run here, the one line that
     says why (the caller then falls back to text frames)."""
-    from .views.rows import Formatter, ViewState
+    from .views.cells import Formatter
+    from .views.state import ViewState
     try:
-        from .views import curses_ui
+        from .views import screen
     except ImportError:
         return ("the live view needs Python's curses module (OpenWrt: opkg install "
                 "python3-ncurses); printing text frames instead")
-    state = ViewState(opts)
-    collector = Collector(source, opts.interval, enrich)
-    collector.start()
     try:
-        curses_ui.run(state, Formatter(state, enrich), collector, info)
+        stdscr = screen.enter()         # before the collector takes a snapshot
+    except screen.SetupError as exc:
+        return str(exc)
+    try:
+        state = ViewState(opts)
+        ifaces = getattr(enrich, "ifaces", None)
+        if ifaces is not None:
+            ifaces.deferred = True      # the screen thread reads routes; the collector looks up
+        # the kernel's count covers every family and protocol: no reconciling a filtered table
+        collector = Collector(source, opts.interval, enrich,
+                              reconcile=not (opts.families or opts.protocols))
+        collector.start()
+    except BaseException:
+        screen.leave(stdscr)
+        raise
+    try:
+        screen.run(state, Formatter(state, enrich), collector, info, stdscr)
+    except CollectorFailed as exc:      # curses is restored by now: one line, status 1
+        from .app import FlowtopError
+        raise FlowtopError(str(exc)) from None
     finally:
         collector.stop()
     return None

@@ -13,8 +13,10 @@ Netlink headers are in the recording machine's byte order, which the
 header names; replay refuses a recording of the other byte order.
 """
 
+import errno
 import json
 import os
+import stat
 import struct
 import sys
 import time
@@ -30,6 +32,35 @@ class RecordingError(Exception):
     """A recording that cannot be read (not one, cut short, other byte order)."""
 
 
+def open_regular(path, pipes=False):
+    """``open(path, "rb")`` that never blocks at the start: a directory, device or
+    socket is refused with OSError (EINVAL, its kind named), and so is a FIFO unless
+    ``pipes`` (``--replay /dev/stdin`` from ``zcat x.rec.gz |``): then one with no
+    writer reads as empty at once instead of waiting for one forever."""
+    # O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if pipes and stat.S_ISFIFO(mode):
+            os.set_blocking(fd, True)     # reads wait for a writer that is there, or end
+        elif not stat.S_ISREG(mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(mode)
+                    else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                    else "a socket" if stat.S_ISSOCK(mode) else "not a file")
+            raise OSError(errno.EINVAL, "%s, not a regular file" % kind, path)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _named(exc, stream):
+    """An OSError from writing the recording names the file (ENOSPC alone does not say where)."""
+    if exc.filename is None:
+        exc.filename = getattr(stream, "name", None)
+    return exc
+
+
 class Recorder:
     """Collects the datagrams of each dump attempt and appends finished dumps."""
 
@@ -39,8 +70,14 @@ class Recorder:
         header = {"format": FORMAT, "byteorder": sys.byteorder,
                   "kernel": os.uname().release, "time": round(clock(), 6)}
         header.update(extra or {})
-        stream.write(MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n")
-        stream.flush()
+        self._write(MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n")
+
+    def _write(self, data):
+        try:
+            self.stream.write(data)
+            self.stream.flush()
+        except OSError as exc:
+            raise _named(exc, self.stream)
 
     def begin(self):
         """A dump (re)starts: forget the datagrams of an interrupted attempt."""
@@ -52,12 +89,13 @@ class Recorder:
     def commit(self, when):
         data = b"".join(self._chunks)
         self._chunks = []
-        self.stream.write(_DUMP + _DUMP_HDR.pack(when, len(data)) + data)
-        self.stream.flush()
+        self._write(_DUMP + _DUMP_HDR.pack(when, len(data)) + data)
 
 
 def read_header(stream):
     magic = stream.read(len(MAGIC))
+    if not magic:
+        raise RecordingError("the file is empty (or a FIFO nobody writes to)")
     if magic != MAGIC:
         raise RecordingError("not a flowtop recording (bad magic)")
     line = stream.readline(MAX_HEADER)

@@ -41,7 +41,7 @@ def rc_path(explicit=None, environ=None, home=None):
 def _value(kind, text):
     """The Options value of one setting, or raise ValueError."""
     from .cli import VIEWS, positive_float, rate_value
-    from .views.rows import AGE_FORMATS, SORTS, UNITS
+    from .views.state import AGE_FORMATS, SORTS, UNITS
     if kind == "bool":
         if text.lower() not in _TRUE:
             raise ValueError("not yes/no: %r" % text)
@@ -158,7 +158,7 @@ def apply(opts, given, values):
 
 def of_state(st):
     """The settings of a live view's ViewState (what ``save`` writes)."""
-    from .views.rows import GROUP_NAMES
+    from .views.state import GROUP_NAMES
     values = {
         "view": st.view, "sort": ("+" if st.reverse else "") + st.sort, "units": st.units,
         "age": st.age, "filter": st.filter, "bits": st.bits, "show_src": st.show_src,

@@ -1,8 +1,9 @@
 """The refresh engine: one conntrack snapshot per tick in, rows with rates out.
 
 Pure: no I/O and no clock reads.  The caller reads the monotonic and the
-wall clock once per tick and passes both in, so every row of a tick shares
-one time and tests drive the engine with a fake clock.
+wall clock once per tick and passes both in, so tests drive the engine with
+a fake clock; a live full dump brings one monotonic time per datagram
+(``apply_stamped``: a dump of 100k flows is read over a second or more).
 
 Identity is ``entry.key`` (raw original tuple + zone).  The conntrack id is
 a 32-bit hash that repeats across flows, so it is only a check: the same key
@@ -175,10 +176,15 @@ class FlowTable:
     the flows that vanished.
     """
 
-    def __init__(self, linger=2):
+    def __init__(self, linger=2, linger_max=None):
         self.linger = linger      # ticks a vanished flow stays (dimmed) before it is dropped
+        # At most this many flows start lingering a tick (None: all); the rest
+        # leave at once.  At 20,000 closing flows a second, 2-3 s ticks kept
+        # 100k+ closed rows: more than the open ones, for no reader.
+        self.linger_max = linger_max
         self.rows = {}            # key -> Row or a bare record, in order of first sight
         self._bare_seen = None    # when the TableFlow rows were sampled (last full apply)
+        self._bare_span = 0.0     # how long that apply's dump took (first to last stamp)
         self._deleted = 0         # keys deleted from self.rows since it was last compacted
         self._totals = None
         self._counts = None
@@ -202,19 +208,29 @@ class FlowTable:
     def apply(self, entries, now, wall):
         """Apply one full snapshot (an iterable of CtEntry) taken at monotonic
         time ``now`` and wall time ``wall`` (epoch seconds)."""
+        self.apply_stamped(((now, entries),), now, wall)
+
+    def apply_stamped(self, batches, start, wall):
+        """Apply one full snapshot given as ``(monotonic time, entries)``
+        per datagram, each stamped when it was received; ``start``: the
+        time read before the dump was asked for.  A dump at 100k flows
+        takes 1-1.5 s: one stamp for all of it put rates 40-140 % off
+        around every dump.  Idle flows stored bare are dated ``start``
+        (their counters were the same then: exact for a later delta)."""
         try:
-            self._apply(entries, now, wall, True)
+            end = self._apply(batches, start, wall, True)
         except BaseException:
             # Rows listed before the failure were updated in place; a bare
             # one stored then reads as sampled at the last full apply (its
             # next rate is a little low), or now if there was none.
             self._totals = self._counts = None
             if self._bare_seen is None:
-                self._bare_seen = now
+                self._bare_seen = start
             raise
-        self._bare_seen = now
+        self._bare_seen = start
+        self._bare_span = end - start
 
-    def _apply(self, entries, now, wall, full):
+    def _apply(self, batches, now, wall, full):
         """A full snapshot updates self.rows in place: a new 5 MB dict per
         dump at 100k flows, freed a dump later, fragmented the C heap (RSS
         grew 5 MiB a dump for the first minutes).  So it must tell the rows
@@ -223,7 +239,8 @@ class FlowTable:
         records are made stale (their class) first, live again when listed.
         If ``entries`` raises half way, the rows listed so far stay updated
         and nothing is closed; the next full apply sorts it out.  A partial
-        sample (``full`` False) goes into a new dict (the caller merges)."""
+        sample (``full`` False) goes into a new dict (the caller merges).
+        ``batches``: (time, entries) pairs; returns the last time."""
         old = self.rows
         old_get = old.get
         stale_idle, stale_fresh = _StaleFlow, _StaleFresh
@@ -244,128 +261,137 @@ class FlowTable:
         min_dt, max_d = MIN_INTERVAL, MAX_DELTA
         row_cls, bare_cls, bare_seen = Row, TableFlow, self._bare_seen
         fresh_cls = FreshFlow
+        # A flow first seen in the last full dump is stored bare, dated at
+        # that dump's start, though its counters were read up to the dump's
+        # length later: its next delta is unsure by that much.
+        fresh_span = self._bare_span
         # One inlined loop: at 100k flows a function call per flow would cost
         # as much as the rest of the work.
-        for e in entries:
-            key = e[_KEY]
-            if full:
-                prev = old_get(key)
-                if prev is not None:
-                    t = type(prev)
-                    if t is row_cls:
-                        pe = prev.entry
-                        # listed twice in one dump: dt 0, rates kept
-                        pseen = now if prev.gen == gen else prev.seen
-                    elif t is stale_idle or t is stale_fresh:
-                        pe = prev
-                        pseen = bare_seen
-                    else:               # stored bare earlier in this dump
-                        pe = prev
-                        pseen = now
-            else:
-                prev = rows_get(key)
-                if prev is not None:    # listed twice in one sample: dt 0, rates kept
-                    pe = prev.entry
-                    pseen = now
-                else:
+        for now, entries in batches:
+            for e in entries:
+                key = e[_KEY]
+                if full:
                     prev = old_get(key)
                     if prev is not None:
-                        if type(prev) is row_cls:
+                        t = type(prev)
+                        if t is row_cls:
                             pe = prev.entry
-                            pseen = prev.seen
-                        else:
+                            # listed twice in one dump: dt 0, rates kept
+                            pseen = now if prev.gen == gen else prev.seen
+                        elif t is stale_idle or t is stale_fresh:
                             pe = prev
                             pseen = bare_seen
-            if prev is not None:
-                if e[_ID] != pe[_ID] or e[_START] != pe[_START]:
-                    prev = None         # destroyed and re-created under the same tuple
-                elif (e[_BO] == pe[_BO] and e[_BR] == pe[_BR] and e[_PO] == pe[_PO]
-                      and e[_PR] == pe[_PR] and e[_BO] is not None and e[_STATE] == pe[_STATE]
-                      and e[_STATUS] == pe[_STATUS] and e[_MARK] == pe[_MARK]):
-                    # Nothing moved (only the timeout counts down): keep the
-                    # old record.  In a full snapshot it stands alone as the
-                    # idle row (no Row at all); between full snapshots an
-                    # idle Row is kept as it is, so a big idle table costs
-                    # no allocation a tick.
-                    # Keeping the old record keeps the dict's key object
-                    # (one key object per flow; two would cost ~100 B each).
-                    if full and now - pseen >= min_dt and pe[_START]:
-                        t = type(pe)
-                        if t is bare_cls:
-                            rows[key] = pe
-                            continue
-                        if t is stale_idle or t is stale_fresh or t is fresh_cls:
-                            pe.__class__ = bare_cls     # listed again, and not new: idle
-                            rows[key] = pe
-                            continue
-                        if type(e) is bare_cls:
-                            rows[key] = e
-                            continue
-                    if (type(prev) is row_cls and prev.rate_orig == 0.0
-                            and prev.rate_reply == 0.0 and not prev.closed
-                            and prev.pps_orig == 0.0 and prev.pps_reply == 0.0
-                            and not prev.is_new and now - pseen >= min_dt):
-                        prev.seen = now  # in place: readers of a snapshot never use it
-                        prev.gen = gen
-                        rows[prev.key] = prev
-                        continue
-                    e = pe
-                    key = pe[_KEY]
-            elif full and type(e) is bare_cls and e[_START]:
-                e.__class__ = fresh_cls         # first sight, in a full snapshot
-                rows[key] = e
-                continue
-            r = new(Row)
-            r.entry = e
-            r.key = key
-            r.seen = now
-            r.closed = 0
-            r.gen = gen
-            if prev is None:
-                start = e[_START]
-                if start:
-                    r.start_wall = start / 1e9
-                    r.age_approx = False
+                        else:               # stored bare earlier in this dump
+                            pe = prev
+                            pseen = now
                 else:
-                    r.start_wall = wall
-                    r.age_approx = True
-                r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = None
-                r.is_new = True
-            else:
-                r.start_wall = prev.start_wall
-                r.age_approx = prev.age_approx
-                r.is_new = prev.is_new and pseen == now    # same tick only
-                dt = now - pseen
-                if dt < min_dt:
-                    # Too short to divide by (or the clock stepped back): keep the
-                    # last rates; the new sample is the base for the next delta.
-                    r.rate_orig, r.rate_reply = prev.rate_orig, prev.rate_reply
-                    r.pps_orig, r.pps_reply = prev.pps_orig, prev.pps_reply
-                else:
-                    bo, br, po, pr = e[_BO], e[_BR], e[_PO], e[_PR]
-                    if (bo == pe[_BO] and br == pe[_BR] and po == pe[_PO] and pr == pe[_PR]
-                            and bo is not None):
-                        # Idle: the common case in a big table, worth skipping the sums.
-                        r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = 0.0
+                    prev = rows_get(key)
+                    if prev is not None:    # listed twice in one sample: dt 0, rates kept
+                        pe = prev.entry
+                        pseen = now
                     else:
-                        # A counter None (accounting off), stepping back (reset) or
-                        # moving absurdly far: rate unknown, the new value is the base.
-                        p = pe[_BO]
-                        r.rate_orig = ((bo - p) / dt if bo is not None and p is not None
-                                       and 0 <= bo - p <= max_d else None)
-                        p = pe[_BR]
-                        r.rate_reply = ((br - p) / dt if br is not None and p is not None
-                                        and 0 <= br - p <= max_d else None)
-                        p = pe[_PO]
-                        r.pps_orig = ((po - p) / dt if po is not None and p is not None
-                                      and 0 <= po - p <= max_d else None)
-                        p = pe[_PR]
-                        r.pps_reply = ((pr - p) / dt if pr is not None and p is not None
-                                       and 0 <= pr - p <= max_d else None)
-            rows[key] = r
+                        prev = old_get(key)
+                        if prev is not None:
+                            if type(prev) is row_cls:
+                                pe = prev.entry
+                                pseen = prev.seen
+                            else:
+                                pe = prev
+                                pseen = bare_seen
+                if prev is not None:
+                    if e[_ID] != pe[_ID] or e[_START] != pe[_START]:
+                        prev = None         # destroyed and re-created under the same tuple
+                    elif (e[_BO] == pe[_BO] and e[_BR] == pe[_BR] and e[_PO] == pe[_PO]
+                          and e[_PR] == pe[_PR] and e[_BO] is not None and e[_STATE] == pe[_STATE]
+                          and e[_STATUS] == pe[_STATUS] and e[_MARK] == pe[_MARK]):
+                        # Nothing moved (only the timeout counts down): keep the
+                        # old record.  In a full snapshot it stands alone as the
+                        # idle row (no Row at all); between full snapshots an
+                        # idle Row is kept as it is, so a big idle table costs
+                        # no allocation a tick.
+                        # Keeping the old record keeps the dict's key object
+                        # (one key object per flow; two would cost ~100 B each).
+                        if full and now - pseen >= min_dt and pe[_START]:
+                            t = type(pe)
+                            if t is bare_cls:
+                                rows[key] = pe
+                                continue
+                            if t is stale_idle or t is stale_fresh or t is fresh_cls:
+                                pe.__class__ = bare_cls     # listed again, and not new: idle
+                                rows[key] = pe
+                                continue
+                            if type(e) is bare_cls:
+                                rows[key] = e
+                                continue
+                        if (type(prev) is row_cls and prev.rate_orig == 0.0
+                                and prev.rate_reply == 0.0 and not prev.closed
+                                and prev.pps_orig == 0.0 and prev.pps_reply == 0.0
+                                and not prev.is_new and now - pseen >= min_dt):
+                            prev.seen = now  # in place: readers of a snapshot never use it
+                            prev.gen = gen
+                            rows[prev.key] = prev
+                            continue
+                        e = pe
+                        key = pe[_KEY]
+                elif full and type(e) is bare_cls and e[_START]:
+                    e.__class__ = fresh_cls         # first sight, in a full snapshot
+                    rows[key] = e
+                    continue
+                r = new(Row)
+                r.entry = e
+                r.key = key
+                r.seen = now
+                r.closed = 0
+                r.gen = gen
+                if prev is None:
+                    start = e[_START]
+                    if start:
+                        r.start_wall = start / 1e9
+                        r.age_approx = False
+                    else:
+                        r.start_wall = wall
+                        r.age_approx = True
+                    r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = None
+                    r.is_new = True
+                else:
+                    r.start_wall = prev.start_wall
+                    r.age_approx = prev.age_approx
+                    r.is_new = prev.is_new and pseen == now    # same tick only
+                    dt = now - pseen
+                    if dt < min_dt:
+                        # Too short to divide by (or the clock stepped back): keep the
+                        # last rates; the new sample is the base for the next delta.
+                        r.rate_orig, r.rate_reply = prev.rate_orig, prev.rate_reply
+                        r.pps_orig, r.pps_reply = prev.pps_orig, prev.pps_reply
+                    elif fresh_span * 20 > dt and (type(prev) is stale_fresh
+                                                   or type(prev) is fresh_cls):
+                        # its base time is unsure by more than 5 %: rate unknown
+                        r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = None
+                    else:
+                        bo, br, po, pr = e[_BO], e[_BR], e[_PO], e[_PR]
+                        if (bo == pe[_BO] and br == pe[_BR] and po == pe[_PO] and pr == pe[_PR]
+                                and bo is not None):
+                            # Idle: the common case in a big table, worth skipping the sums.
+                            r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = 0.0
+                        else:
+                            # A counter None (accounting off), stepping back (reset) or
+                            # moving absurdly far: rate unknown, the new value is the base.
+                            p = pe[_BO]
+                            r.rate_orig = ((bo - p) / dt if bo is not None and p is not None
+                                           and 0 <= bo - p <= max_d else None)
+                            p = pe[_BR]
+                            r.rate_reply = ((br - p) / dt if br is not None and p is not None
+                                            and 0 <= br - p <= max_d else None)
+                            p = pe[_PO]
+                            r.pps_orig = ((po - p) / dt if po is not None and p is not None
+                                          and 0 <= po - p <= max_d else None)
+                            p = pe[_PR]
+                            r.pps_reply = ((pr - p) / dt if pr is not None and p is not None
+                                           and 0 <= pr - p <= max_d else None)
+                rows[key] = r
         if not full:            # a sample: the caller merges it, nothing vanished
             self.rows = rows
-            return
+            return now
         vanished = {k: r for k, r in rows.items()
                     if (r.gen != gen if type(r) is row_cls
                         else type(r) is stale_idle or type(r) is stale_fresh)}
@@ -373,6 +399,7 @@ class FlowTable:
             self._linger(vanished, rows)
         self._totals = self._counts = None
         self._compact()
+        return now
 
     def _compact(self):
         """A dict that rows keep leaving and joining fills with deleted
@@ -394,10 +421,10 @@ class FlowTable:
         if not entries and not gone and not closing:
             return
         sub = FlowTable(self.linger)
-        sub._bare_seen = self._bare_seen
+        sub._bare_seen, sub._bare_span = self._bare_seen, self._bare_span
         old = self.rows
         sub.rows = {e[_KEY]: old[e[_KEY]] for e in entries if e[_KEY] in old}
-        sub._apply(entries, now, wall, False)
+        sub._apply(((now, entries),), now, wall, False)
         # In place: nothing can fail from here on, and no reader holds the
         # dict (snapshots take a list of its rows); a copy per tick would
         # be 5 MB at 100k flows.
@@ -412,10 +439,16 @@ class FlowTable:
             else:
                 rows[key] = _closed_copy(r, r.closed + 1, r.seen)
         rows.update(sub.rows)
+        room = self.linger_max
         for key in gone:
             r = rows.get(key)
             if r is not None and not r.closed and key not in sub.rows:
-                rows[key] = _closed_copy(r, 1, self.seen(r))
+                if room is None or room > 0:
+                    rows[key] = _closed_copy(r, 1, self.seen(r))
+                    room = None if room is None else room - 1
+                else:
+                    del rows[key]
+                    self._deleted += 1
         self.rows = rows
         self._totals = self._counts = None
         self._compact()
@@ -430,8 +463,11 @@ class FlowTable:
         them (a full apply, in place): they leave it after ``linger``."""
         linger = self.linger
         seen = self.seen
+        room = self.linger_max
         for key, prev in vanished.items():
-            if prev.closed < linger:
+            if prev.closed < linger and (prev.closed or room is None or room > 0):
+                if not prev.closed and room is not None:
+                    room -= 1
                 rows[key] = _closed_copy(prev, prev.closed + 1, seen(prev))
             elif key in rows:
                 del rows[key]

@@ -42,7 +42,7 @@ with atheris.instrument_imports(include=["flowtop"]):
     from flowtop.netlink.errors import DecodeError, NetlinkError
     from flowtop.netlink.uapi import NFGENMSG_LEN
     from flowtop.recording import iter_dumps, read_header
-    from flowtop.views.records import JsonTarget, record
+    from flowtop.views.record import JsonTarget, record
 
 NOW = 1795494300.25
 ACCEPTED = (DecodeError, NetlinkError)

@@ -11,9 +11,12 @@ from flowtop import cli, conntrack
 from flowtop.enrich.bundle import Enrichment
 from flowtop.table import FlowTable, TableFlow
 from flowtop.views import aggregate as agg
-from flowtop.views import rows as vm
-from flowtop.views.frames import TextFrames
-from flowtop.views.records import GroupWriter
+from flowtop.views.cells import Formatter
+from flowtop.views.columns import Column, place
+from flowtop.views.select import build
+from flowtop.views.state import ViewState
+from flowtop.views.text import TextFrames
+from flowtop.views.export import GroupWriter
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 BYTES_ORIG = TableFlow._fields.index("bytes_orig")
@@ -71,7 +74,7 @@ def table(*names, again=False):
 
 
 def state_of(*argv):
-    return vm.ViewState(cli.parse(list(argv)))
+    return ViewState(cli.parse(list(argv)))
 
 
 def groups(t, view, enrich=None, by_name=False):
@@ -85,7 +88,7 @@ def groups(t, view, enrich=None, by_name=False):
 def test_totals_over_flows_without_counters_are_absent_not_zero(view):
     t, when = table("acct_off.rec", again=True)
     st = state_of("--loopback", "--view", view)
-    fmt = vm.Formatter(st, Enrichment(Services()))
+    fmt = Formatter(st, Enrichment(Services()))
     gs = groups(t, view)
     assert gs
     for g in gs.values():
@@ -171,11 +174,11 @@ def test_large_raw_counters_widen_their_column(view, width):
 
 
 def test_process_names_are_cut_before_their_pid():
-    cols = [(vm.Column("process", "PROCESS", 14), 14)]
-    a = vm.Formatter._place({"process": "python3-server/41234"}, cols)
-    b = vm.Formatter._place({"process": "python3-server/41235"}, cols)
+    cols = [(Column("process", "PROCESS", 14), 14)]
+    a = place({"process": "python3-server/41234"}, cols)
+    b = place({"process": "python3-server/41235"}, cols)
     assert a != b and a == "python3\u2026/41234", (a, b)
-    assert vm.Formatter._place({"process": "a-long-name.example"}, cols) == "a-long-name.e\u2026"
+    assert place({"process": "a-long-name.example"}, cols) == "a-long-name.e\u2026"
 
 
 # -- labels and filters -----------------------------------------------------------------
@@ -191,14 +194,14 @@ def test_hosts_sharing_a_name_are_told_apart_by_family_then_address():
     names = Names()
     names.lookup = lambda addr: "rr.example" if addr in ("10.9.0.2", "10.9.0.3") else None
     st = state_of("--loopback", "--view", "host")
-    fmt = vm.Formatter(st, Enrichment(Services(), dns=names))
-    labels = sorted(g.label for g in vm.build(list(t2), st, fmt))
+    fmt = Formatter(st, Enrichment(Services(), dns=names))
+    labels = sorted(g.label for g in build(list(t2), st, fmt))
     rr = [l for l in labels if l.startswith("rr.example")]
     assert rr == ["rr.example (ipv4) 10.9.0.2", "rr.example (ipv4) 10.9.0.3"], labels
     # redacted, the name goes with the address (it names the host as well)
     st = state_of("--loopback", "--view", "host", "--redact-remote")
-    fmt = vm.Formatter(st, Enrichment(Services(), dns=names))
-    labels = [g.label for g in vm.build(list(t2), st, fmt)]
+    fmt = Formatter(st, Enrichment(Services(), dns=names))
+    labels = [g.label for g in build(list(t2), st, fmt)]
     assert not any("rr.example" in l or "10.9.0.2" in l or "10.9.0.3" in l for l in labels), labels
 
 
@@ -215,7 +218,7 @@ def test_processes_group_per_pid_or_per_program_name():
     assert [r.entry.dport for r in t if agg.in_group(r, "process", key, enrich)] == [5001]
     st = state_of("--loopback", "--view", "process")
     st.by_name = True
-    assert {g.label for g in vm.build(list(t), st, vm.Formatter(st, enrich))} == {"curl", "sshd"}
+    assert {g.label for g in build(list(t), st, Formatter(st, enrich))} == {"curl", "sshd"}
 
 
 def test_protocol_filter_names_what_is_shown():
@@ -235,8 +238,8 @@ def test_once_without_timestamps_shows_no_age():
     t, when = table("acct_off.rec")
     row = next(iter(t))
     assert row.age_approx
-    once = vm.Formatter(state_of("--once"), Enrichment(Services()))
-    live = vm.Formatter(state_of(), Enrichment(Services()))
+    once = Formatter(state_of("--once"), Enrichment(Services()))
+    live = Formatter(state_of(), Enrichment(Services()))
     assert once.cells(row, when)["age"] == "-"
     assert live.cells(row, when)["age"].endswith("~")
 

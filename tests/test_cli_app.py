@@ -10,7 +10,8 @@ import pytest
 from flowtop import app, cli
 from flowtop.text import duration, human, sanitize
 from flowtop.enrich.bundle import FIELDS
-from flowtop.views.records import COLUMNS
+from flowtop.views.record import COLUMNS
+from tests.recutil import build, split
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 MIXED = os.path.join(FIXTURES, "mixed.rec")
@@ -82,7 +83,7 @@ def test_replay_filters():
 
 
 @pytest.mark.parametrize("content,words", [
-    (b"", "bad magic"), (b"garbage" * 10, "bad magic"),
+    (b"", "is empty"), (b"garbage" * 10, "bad magic"),
     (b"FLOWTOP-RECORDING\n{\"format\": 1, \"byteorder\": \"other\"}\n", "endian"),
 ])
 def test_replay_bad_files_one_line(tmp_path, content, words):
@@ -140,3 +141,160 @@ def test_units():
     assert human(1536, "iec") == "1.5KiB"
     assert human(1536, "raw") == "1536B"
     assert duration(59) == "59s" and duration(3723) == "1h2m" and duration(None) == "-"
+
+
+# -- damaged recordings: every intact dump is replayed, then one error line --------------
+
+def _times(out):
+    return sorted({json.loads(line)["time"] for line in out.splitlines()})
+
+
+@pytest.mark.parametrize("cut_in", [1, 2, 3])
+def test_replay_cut_inside_a_dump_replays_every_dump_before_it(tmp_path, cut_in):
+    head, ((when, data),) = split(MIXED)
+    whole = build(head, [(when + i, data) for i in range(3)])
+    dump_size = 4 + 12 + len(data)
+    cut = len(head) + dump_size * (cut_in - 1) + 16 + len(data) // 2
+    p = tmp_path / "cut.rec"
+    p.write_bytes(whole[:cut])
+    status, out, err = run("--replay", str(p), "--json", "-n", "-G", "-t", "0.01")
+    assert status == 1
+    assert err.count("\n") == 1 and "cut short in dump %d" % cut_in in err, err
+    assert len(_times(out)) == cut_in - 1
+    assert len(out.splitlines()) == 14 * (cut_in - 1)
+
+
+def test_replay_of_an_intact_three_dump_recording_replays_all_three(tmp_path):
+    head, ((when, data),) = split(MIXED)
+    p = tmp_path / "three.rec"
+    p.write_bytes(build(head, [(when + i, data) for i in range(3)]))
+    status, out, err = run("--replay", str(p), "--json", "-n", "-G", "-t", "0.01")
+    assert (status, err) == (0, "")
+    assert len(_times(out)) == 3 and len(out.splitlines()) == 42
+
+
+@pytest.mark.parametrize("bit", [0, 1, 4, 8, 9, 15])
+def test_replay_of_a_flipped_message_type_says_so_after_the_intact_dumps(tmp_path, bit):
+    import struct
+    head, ((when, data),) = split(MIXED)
+    bad = bytearray(data)
+    mtype = struct.unpack_from("=H", bad, 236 + 4)[0]    # the second flow's message type
+    struct.pack_into("=H", bad, 236 + 4, mtype ^ (1 << bit))
+    p = tmp_path / "flipped.rec"
+    p.write_bytes(build(head, [(when, data), (when + 1, bytes(bad)), (when + 2, data)]))
+    status, out, err = run("--replay", str(p), "--json", "-n", "-G", "-t", "0.01")
+    assert status == 1 and err.count("\n") == 1, err
+    assert err.startswith("flowtop: cannot replay") and "dump 2" in err, err
+    assert len(_times(out)) == 1 and len(out.splitlines()) == 14
+
+
+def test_replay_once_of_a_damaged_first_dump_is_one_error_line(tmp_path):
+    import struct
+    head, ((when, data),) = split(MIXED)
+    bad = bytearray(data)
+    struct.pack_into("=H", bad, 4, 0x101)
+    p = tmp_path / "flipped.rec"
+    p.write_bytes(build(head, [(when, bytes(bad))]))
+    status, out, err = run("--replay", str(p), "--once", "--json")
+    assert status == 1 and out == "" and err.count("\n") == 1 and "damaged" in err
+
+
+# -- small ones ----------------------------------------------------------------------------
+
+def test_interval_zero_says_what_range_is_allowed(capsys):
+    with pytest.raises(SystemExit):
+        cli.parse(["-t", "0"])
+    err = capsys.readouterr().err
+    assert "more than 0 and at most 86400" in err and "between 0" not in err
+
+
+def _fifo(tmp_path, name):
+    path = tmp_path / name
+    os.mkfifo(str(path))
+    return str(path)
+
+
+def _run_bounded(argv, seconds=20):
+    """``run`` in a thread: a blocked open must fail the test, not hang it."""
+    import threading
+    box = []
+    t = threading.Thread(target=lambda: box.append(run(*argv)), daemon=True)
+    t.start()
+    t.join(seconds)
+    assert box, "flowtop blocked on %r" % (argv,)
+    return box[0]
+
+
+def test_replay_of_a_fifo_nobody_writes_to_says_so_in_one_line(tmp_path):
+    fifo = _fifo(tmp_path, "rec.fifo")
+    status, out, err = _run_bounded(["--replay", fifo, "--once"])
+    assert status == 1 and out == ""
+    assert err == ("flowtop: cannot replay %s: the file is empty (or a FIFO nobody writes "
+                   "to)\n" % fifo)
+
+
+def test_replay_from_a_pipe_reads_the_recording():
+    import shlex
+    import subprocess
+    import sys
+    repo = os.path.dirname(os.path.dirname(FIXTURES))
+    r = subprocess.run("cat %s | %s -m flowtop --replay /dev/stdin --once --json -n -G"
+                       % (shlex.quote(MIXED), shlex.quote(sys.executable)), shell=True,
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PYTHONPATH=repo))
+    assert (r.returncode, r.stderr) == (0, "")
+    assert len(r.stdout.splitlines()) == 14
+
+
+def test_replay_of_a_directory_is_refused_in_one_line(tmp_path):
+    status, _, err = _run_bounded(["--replay", str(tmp_path), "--once"])
+    assert status == 1 and err.count("\n") == 1 and "not a regular file" in err
+
+
+def test_geoip_db_fifo_is_refused_in_one_line(tmp_path):
+    pytest.importorskip("maxminddb")
+    fifo = _fifo(tmp_path, "city.mmdb")
+    status, out, err = _run_bounded(["--replay", MIXED, "--once", "-n", "--geoip-db", fifo])
+    assert status == 1 and out == ""
+    assert err == "flowtop: --geoip-db %s: a FIFO, not a regular file\n" % fifo
+
+
+def test_recorder_write_errors_name_the_file(tmp_path):
+    from flowtop.recording import Recorder
+    with open("/dev/full", "wb", buffering=0) as f:
+        with pytest.raises(OSError) as info:
+            Recorder(f, clock=lambda: 1.0)
+    assert info.value.filename == "/dev/full"
+    assert app.explain(info.value, cli.parse(["--record", "/dev/full"])) == \
+        "cannot record to /dev/full: No space left on device"
+
+
+def test_update_gets_one_keyboard_interrupt_then_the_handler_from_before():
+    """-u removes its temp files on the way out of a Ctrl-C; a second Ctrl-C gets
+    what was there before (under ``cli.run``: exit 130 at once)."""
+    import signal
+    import time
+    seen = []
+    saved = signal.signal(signal.SIGINT, lambda s, f: seen.append("before"))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with app._interrupt_once():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(1)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        assert seen == ["before"]
+    finally:
+        signal.signal(signal.SIGINT, saved)
+
+
+def test_replay_of_a_dump_ended_early_by_a_damaged_type_says_so(tmp_path):
+    import struct
+    head, ((when, data),) = split(MIXED)
+    bad = bytearray(data)
+    struct.pack_into("=H", bad, 1964 + 4, 3)       # the 8th of 14 flows now reads NLMSG_DONE
+    p = tmp_path / "ended.rec"
+    p.write_bytes(build(head, [(when, data), (when + 1, bytes(bad))]))
+    status, out, err = run("--replay", str(p), "--json", "-n", "-G", "-t", "0.01")
+    assert status == 1 and err.count("\n") == 1 and "dump 2" in err, err
+    assert len(_times(out)) == 1 and len(out.splitlines()) == 14

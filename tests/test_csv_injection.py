@@ -107,7 +107,7 @@ def test_json_keeps_the_values_as_they_came():
 
 
 def test_flowtops_own_labels_and_numbers_are_left_alone():
-    from flowtop.views.records import csv_cell
+    from flowtop.views.export import csv_cell
     assert csv_cell("--") == "--"             # GeoIP's special-range country
     assert csv_cell(-1) == -1 and csv_cell(None) == ""
     assert csv_cell("10.9.0.1") == "10.9.0.1" and csv_cell("-x") == "'-x"

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from flowtop import conntrack
-from flowtop.views.records import record
+from flowtop.views.record import record
 from tests import ctparse
 from tests.expect import mismatches
 
@@ -128,7 +128,7 @@ def test_json_target_agrees_with_record(path, families, protocols):
     from flowtop.model import Flow
     from flowtop.netlink import ctnetlink
     from flowtop.netlink.conntrack import DumpState, feed
-    from flowtop.views.records import JsonTarget, json_line
+    from flowtop.views.record import JsonTarget, json_line
     when, data = _raw_dump(path)
     flows = []
     feed(data, flows, DumpState(), decode=lambda b, o, e: ctnetlink.decode_entry(b, o, e, Flow))
@@ -157,7 +157,7 @@ def test_json_target_with_baked_service_names(path):
     from flowtop.netlink import ctnetlink
     from flowtop.netlink.conntrack import DumpState, feed
     from flowtop.services import Services
-    from flowtop.views.records import JsonTarget, json_line
+    from flowtop.views.record import JsonTarget, json_line
     enrich = Enrichment(Services(etc_dir="/nonexistent"))
     assert enrich.services_only
     when, data = _raw_dump(path)

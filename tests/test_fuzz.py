@@ -43,7 +43,7 @@ from flowtop.netlink.errors import DecodeError, NetlinkError
 from flowtop.netlink.uapi import CTA_TUPLE_ORIG, NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLMSG_DONE
 from flowtop.recording import MAGIC, RecordingError, iter_dumps, read_header
 from flowtop.table import FlowTable, TableFlow
-from flowtop.views.records import JsonTarget, record
+from flowtop.views.record import JsonTarget, record
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 RECORDINGS = ("acct_off.rec", "mixed.rec", "multipart.rec")

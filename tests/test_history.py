@@ -97,7 +97,9 @@ def test_history_keeps_at_most_max_flows_and_forgets_the_quiet():
 
 def test_formatter_shows_averages_and_a_history_line(monkeypatch):
     from flowtop import cli
-    from flowtop.views import rows as vm
+    from flowtop.views.cells import Formatter
+    from flowtop.views.columns import layout
+    from flowtop.views.state import ViewState
     t = [50.0]
     h = History(clock=lambda: t[0])
     key = b"k"
@@ -106,8 +108,8 @@ def test_formatter_shows_averages_and_a_history_line(monkeypatch):
         h.feed([row(key, 1000.0, 0.0)])
     enrich = SimpleNamespace(services=None, process=None, geo=None, ifaces=None, history=h,
                              is_local=lambda a: False)
-    st = vm.ViewState(cli.parse(["--rc", "/nonexistent/rc"]))
-    fmt = vm.Formatter(st, enrich)
+    st = ViewState(cli.parse(["--rc", "/nonexistent/rc"]))
+    fmt = Formatter(st, enrich)
     r = SimpleNamespace(key=key)
     assert fmt._history(r) == ("",) * 4                      # columns off
     st.show_history = True
@@ -118,10 +120,10 @@ def test_formatter_shows_averages_and_a_history_line(monkeypatch):
     st.unicode = True
     assert SPARK_UNICODE[-1] in fmt.history_text(r)
     assert "none yet" in fmt.history_text(SimpleNamespace(key=b"other"))
-    cols = [c.name for c, _w in vm.layout(300, st)]
+    cols = [c.name for c, _w in layout(300, st)]
     assert cols[-5:] == ["avg2", "avg10", "avg40", "peak", "age"]
     st.show_history = False
-    assert "peak" not in [c.name for c, _w in vm.layout(300, st)]
+    assert "peak" not in [c.name for c, _w in layout(300, st)]
 
 
 def test_group_history_is_fed_once_per_snapshot_and_averaged():

@@ -1,86 +1,184 @@
-"""The live view's keys and status line without a terminal: a Screen over
-a fake window (curses is imported, never initialised)."""
+"""The key table without curses: each key's handler, what it changes and
+the reaction it returns; the help made from the table."""
 
-import curses
+import sys
+
+import pytest
 
 from flowtop import cli
-from flowtop.enrich.bundle import Enrichment
-from flowtop.live import Snapshot
-from flowtop.views import curses_ui
-from flowtop.views import rows as vm
+from flowtop.views import keys as kt
+from flowtop.views.state import ViewState
 
 
-class Services:
-    def of_flow(self, sport, dport, proto, numeric=False):
-        return str(dport)
+class Row:
+    def __init__(self, key, label=None):
+        self.key, self.label = key, label
 
 
-class Window:
-    """What Screen asks of a curses window: its size and queued keys."""
-
-    def __init__(self, keys=(), size=(24, 80)):
-        self.keys = list(keys)
-        self.size = size
-
-    def getmaxyx(self):
-        return self.size
-
-    def get_wch(self):
-        if not self.keys:
-            raise curses.error("no input")
-        return self.keys.pop(0)
-
-    def nodelay(self, flag):
-        pass
-
-    def timeout(self, ms):
-        pass
+def ui_of(*argv, rows=10):
+    ui = kt.Ui(ViewState(cli.parse(list(argv))))
+    ui.show([Row(i, "g%d" % i) for i in range(rows)])
+    return ui
 
 
-def screen(*argv, keys=(), size=(24, 80)):
-    st = vm.ViewState(cli.parse(list(argv)))
-    scr = curses_ui.Screen(Window(keys, size), st, vm.Formatter(st, Enrichment(Services())),
-                           None, {"acct": True, "timestamp": True})
-    return scr
+def press(ui, *keys):
+    return [kt.dispatch(ui, k) for k in keys]
 
 
-def test_esc_then_a_key_read_together_are_both_keys():
-    assert screen(keys=["p"])._after_escape() == ["\x1b", "p"]
-    assert screen(keys=[])._after_escape() == ["\x1b"]
-    assert screen(keys=["[", "9", "9", "~", "p"])._after_escape() == []   # unknown sequence
-    # a cursor key's sequence curses returned in pieces (a slow link) is that key
-    assert screen(keys=["[", "A"])._after_escape() == [curses.KEY_UP]
-    assert screen(keys=["O", "H"])._after_escape() == [curses.KEY_HOME]
-    assert screen(keys=["[", "6", "~"])._after_escape() == [curses.KEY_NPAGE]
-    assert screen(keys=["\x1b", "q"])._after_escape() == ["\x1b", "\x1b", "q"]
+def test_the_key_table_imports_no_curses():
+    assert "curses" not in vars(kt)
+    code = "import sys, flowtop.views.keys; print('curses' in sys.modules)"
+    import subprocess
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_cursor_keys_move_the_selection_and_only_redraw():
+    ui = ui_of()
+    assert press(ui, "KEY_DOWN", "j", "d") == [kt.REDRAW] * 3
+    assert (ui.selected, ui.selected_key) == (3, 3)
+    assert press(ui, "KEY_UP", "k") == [kt.REDRAW] * 2 and ui.selected == 1
+    ui.page = 4
+    press(ui, "KEY_NPAGE")
+    assert ui.selected == 5
+    press(ui, "KEY_END")
+    assert ui.selected == 9
+    press(ui, "KEY_DOWN")                     # stops at the last row
+    assert ui.selected == 9
+    press(ui, "g")
+    assert ui.selected == 0
+
+
+def test_keys_that_change_only_looks_redraw_and_filters_reselect():
+    looks = "swiAbBp "
+    ui = ui_of()
+    before = vars(ui.state).copy()
+    assert press(ui, *looks) == [kt.REDRAW] * len(looks)
+    changed = {k for k, v in vars(ui.state).items() if before[k] != v}
+    assert changed == {"show_src", "wide", "show_id", "age", "bits", "units"}, changed
+    for key in "atTU46LorxXP":
+        assert press(ui_of(), key) == [kt.RESELECT], key
+    assert press(ui_of(), "Z") == [None]       # unbound: nothing to do
+
+
+def test_every_key_the_looks_keys_change_is_a_field_that_selects_nothing():
+    # a REDRAW key must not change what state.which() says decides the rows
+    for key in "swiAbBp ":
+        ui = ui_of()
+        which = ui.state.which()
+        press(ui, key)
+        assert ui.state.which() == which, key
+
+
+def test_interval_keys_tell_the_collector_and_stop_at_the_ends():
+    ui = ui_of("-t", "1")
+    assert press(ui, "+") == [kt.RECOLLECT] and ui.state.interval == 2.0
+    press(ui, *"-" * 20)
+    assert ui.state.interval == kt.INTERVALS[0]
+    press(ui, *"=" * 20)
+    assert ui.state.interval == kt.INTERVALS[-1]
+
+
+def test_sort_key_cycles_the_sort_names_and_r_reverses():
+    ui = ui_of()
+    assert ui.state.sort == "rate"
+    press(ui, "o")
+    assert (ui.state.sort, ui.state.reverse) == ("bytes", False)
+    press(ui, "r")
+    assert ui.state.reverse and ui.state.ascending()
 
 
 def test_n_toggles_per_name_grouping_in_the_processes_view_only():
-    scr = screen("--view", "process")
-    scr.handle("n")
-    assert scr.state.by_name
-    scr.handle("n")
-    assert not scr.state.by_name
-    flows = screen()
-    flows.handle("n")
-    assert not flows.state.by_name
+    ui = ui_of("--view", "process")
+    assert press(ui, "n") == [kt.RESELECT] and ui.state.by_name
+    press(ui, "n")
+    assert not ui.state.by_name
+    flows = ui_of()
+    assert press(flows, "n") == [None] and not flows.state.by_name
 
 
-def test_at_80_columns_errors_pause_and_filters_outrank_the_rest():
-    scr = screen("-T", "--in-iface", "eth0")
-    scr.state.paused = True
-    snap = Snapshot([], 0.0, (0.0, 0.0, False), "recv: No buffer space available", 1)
-    line = scr._status(80, snap)
-    assert len(line) <= 79, line
-    for what in ("PAUSED", "only tcp", "in eth0"):
-        assert what in line, (what, line)
-    # no room left for the error: it takes the key hints' line
-    assert scr.note == "error: recv: No buffer space available", scr.note
-    scr.state.paused = False
-    line = scr._status(80, snap)
-    assert "only tcp" in line and "error" not in line and scr.note.startswith("error: recv")
-    short = scr._status(80, Snapshot([], 0.0, (0.0, 0.0, False), "EPERM", 2))
-    assert "error: EPERM" in short and scr.note == "", short
-    wide = scr._status(200, snap)
-    assert "sort rate desc" in wide and wide.startswith("[Flows] Processes"), wide
-    assert "error: recv" in wide and scr.note == ""
+def test_tab_cycles_the_views_and_shift_tab_goes_back():
+    ui = ui_of()
+    assert press(ui, "\t") == [kt.RESELECT] and ui.state.view == "process"
+    press(ui, "KEY_BTAB", "KEY_BTAB")
+    assert ui.state.view == "iface"
+
+
+def test_enter_on_a_group_shows_its_flows_and_esc_goes_back_to_it():
+    ui = ui_of("--view", "host")
+    press(ui, "KEY_DOWN", "KEY_DOWN")
+    assert press(ui, "\n") == [kt.RESELECT]
+    assert ui.state.view == "flows" and ui.state.group == ("host", 2, "g2")
+    assert ui.selected == 0 and ui.mode == "table"
+    assert press(ui, "\x1b") == [kt.RESELECT]
+    assert ui.state.view == "host" and ui.state.group is None and ui.selected_key == 2
+
+
+def test_enter_on_a_flow_opens_its_details_where_up_and_down_move_and_q_closes():
+    ui = ui_of()
+    assert press(ui, "KEY_ENTER") == [kt.REDRAW] and ui.mode == "details"
+    press(ui, "KEY_DOWN", "j", "k")
+    assert ui.selected == 1 and ui.mode == "details"
+    press(ui, "s")                              # other keys do nothing in the pane
+    assert not ui.state.show_src
+    press(ui, "q")
+    assert ui.mode == "table"
+    assert press(ui_of(rows=0), "\r") == [None]
+
+
+def test_help_scrolls_and_closes_on_esc_q_enter_and_question_mark():
+    for closer in ("\x1b", "q", "?", "\n"):
+        ui = ui_of()
+        press(ui, "?")
+        assert ui.mode == "help" and ui.help_top == 0
+        press(ui, "KEY_DOWN", "KEY_NPAGE", "k")
+        assert ui.help_top == 10
+        press(ui, closer)
+        assert ui.mode == "table", closer
+
+
+def test_the_filter_prompt_types_printables_erases_and_esc_clears():
+    ui = ui_of()
+    assert press(ui, "/") == [kt.REDRAW] and ui.mode == "filter"
+    assert press(ui, "q", "u", "i", "c", "\x07", "KEY_LEFT") == [kt.RESELECT] * 4 + [None] * 2
+    assert ui.state.filter == "quic"                # q is typed, not quit
+    press(ui, "KEY_BACKSPACE", "\x7f")
+    assert ui.state.filter == "qu"
+    press(ui, "\n")
+    assert ui.mode == "table" and ui.state.filter == "qu"
+    press(ui, "/", *"x" * 100)
+    assert len(ui.state.filter) == 64
+    press(ui, "\x1b")
+    assert ui.mode == "table" and ui.state.filter == ""
+
+
+def test_q_quits_from_the_table():
+    assert press(ui_of(), "q") == [kt.QUIT]
+
+
+def test_every_key_is_bound_once_and_every_binding_has_a_help_line():
+    keys = kt.table_keys(kt.TABLE)                 # raises on a key bound twice
+    assert {"q", "KEY_UP", "o", "r", "/", "+", "?", "\t"} <= set(keys)
+    lines = kt.help_lines()
+    for b in kt.TABLE:
+        assert any(b.label in line and b.text in line for line in lines), b.label
+    with pytest.raises(ValueError):
+        kt.table_keys(kt.TABLE + (kt.Bind("again", "q twice", ("q", kt.quit_)),))
+
+
+def test_the_help_names_the_keys_users_know():
+    text = "\n".join(kt.help_lines())
+    for k in ("PgUp PgDn Home End", "o / r", "T U D I S", "toggle TCP, UDP, DCCP, ICMP, SCTP",
+              "4 6", "p or space", "refresh interval", "this help"):
+        assert k in text, k
+
+
+def test_the_cursor_stays_on_its_row_when_the_view_changes():
+    ui = ui_of()
+    press(ui, "KEY_DOWN", "KEY_DOWN", "KEY_DOWN")
+    ui.show([Row(k) for k in (9, 3, 5)])
+    assert (ui.selected, ui.selected_key) == (1, 3)
+    ui.show([Row(7)])                            # its row is gone: the nearest place
+    assert (ui.selected, ui.selected_key) == (0, 7)
+    ui.show([])
+    assert (ui.selected, ui.selected_key) == (0, None)

@@ -15,7 +15,9 @@ from flowtop.enrich.bundle import Enrichment
 from flowtop.enrich.geoip import GeoRecord
 from flowtop.services import Services
 from flowtop.table import FlowTable
-from flowtop.views import rows as vm
+from flowtop.views.cells import Formatter
+from flowtop.views.select import build
+from flowtop.views.state import ViewState
 
 MIXED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "mixed.rec")
 LOCAL = {"10.9.0.1", "10.9.0.4", "fd00::1", "2001:db8::1"}
@@ -102,8 +104,8 @@ def live_texts(*argv):
     """What the live view can show: every flow's cells in every view, its
     details pane, and the Hosts view's labels."""
     opts = cli.parse(["--replay", MIXED, "--loopback", "--wide"] + list(argv))
-    st = vm.ViewState(opts)
-    fmt = vm.Formatter(st, enrichment())
+    st = ViewState(opts)
+    fmt = Formatter(st, enrichment())
     table, when = recorded_table()
     rows = list(table)
     out = []
@@ -112,7 +114,7 @@ def live_texts(*argv):
         out.extend("%s %s" % kv for kv in fmt.details(r, when))
     for view in ("process", "host", "country", "iface"):
         st.view = view
-        out.extend(g.label for g in vm.build(rows, st, fmt))
+        out.extend(g.label for g in build(rows, st, fmt))
     return "\n".join(out), st, fmt, rows
 
 
@@ -194,27 +196,27 @@ def test_the_filter_cannot_find_a_flow_by_its_hidden_address():
     _text, st, fmt, rows = live_texts("--redact-remote")
     st.view = "flows"
     st.filter = "10.9.0.3"
-    assert vm.build(rows, st, fmt) == []
+    assert build(rows, st, fmt) == []
     st.filter = "h-10-9-0-3"
-    assert vm.build(rows, st, fmt) == []
+    assert build(rows, st, fmt) == []
     st.filter = "town10-9-0-3"
-    assert vm.build(rows, st, fmt) == []
+    assert build(rows, st, fmt) == []
     tag = fmt.redact.tag("10.9.0.3")
     st.filter = tag
-    assert [r.entry.dst for r in vm.build(rows, st, fmt)] == ["10.9.0.3"]
+    assert [r.entry.dst for r in build(rows, st, fmt)] == ["10.9.0.3"]
     st.redact_remote = False                   # X again: the address finds it
     st.filter = "10.9.0.3"
-    assert [r.entry.dst for r in vm.build(rows, st, fmt)] == ["10.9.0.3"]
+    assert [r.entry.dst for r in build(rows, st, fmt)] == ["10.9.0.3"]
 
 
 def test_a_host_group_entered_before_x_loses_its_name_in_the_header():
     _text, st, fmt, rows = live_texts()
     st.view = "host"
-    g = next(g for g in vm.build(rows, st, fmt) if g.key == ("10.9.0.3",))
+    g = next(g for g in build(rows, st, fmt) if g.key == ("10.9.0.3",))
     st.group, st.view = (st.view, g.key, g.label), "flows"
     assert name_of("10.9.0.3") in st.filters_text()
     st.redact_remote = True
-    vm.build(rows, st, fmt)
+    build(rows, st, fmt)
     assert name_of("10.9.0.3") not in st.filters_text()
     assert fmt.redact.tag("10.9.0.3") in st.filters_text()
 

@@ -594,12 +594,15 @@ def test_mark_is_part_of_the_key():
     assert ("198.51.100.1", 7) in keys and ("198.51.100.1", 0) in keys
 
 
-def test_cache_is_bounded():
-    ifs, fake, _ = make(max_entries=10)
+def test_cache_is_bounded_by_the_table_and_shrinks_with_it():
+    ifs, fake, clock = make(max_entries=10)
     flows = [flow("10.1.0.%d" % i, "198.51.100.%d" % i) for i in range(2, 30)]
     ifs.prefetch(flows)
-    assert len(ifs._cache) == 10
+    assert len(ifs._cache) == 56                     # every end of the table: no thrash
     assert ifs.of_flow(flows[-1]) == ("lan0", "wan0")
+    clock.now += 31                                  # the table shrank; a TTL later
+    ifs.prefetch(flows[:3])
+    assert len(ifs._cache) == 6
 
 
 def test_decode_errors_from_the_kernel_side_do_not_escape():

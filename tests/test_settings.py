@@ -7,7 +7,7 @@ import os
 import pytest
 
 from flowtop import cli, settings
-from flowtop.views.rows import ViewState
+from flowtop.views.state import ViewState
 
 
 def test_the_file_is_under_xdg_config_home_else_dot_config():

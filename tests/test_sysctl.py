@@ -308,10 +308,52 @@ def test_signal_raises_terminated_and_restores(fake, warned, handlers, signum):
     assert signal.getsignal(other) == handlers[other]
 
 
-def test_sigint_handler_is_left_alone(fake, warned):
-    before = signal.getsignal(signal.SIGINT)
+@pytest.fixture
+def sigint():
+    saved = signal.getsignal(signal.SIGINT)
+    yield saved
+    signal.signal(signal.SIGINT, saved)
+
+
+def test_sigint_raises_keyboard_interrupt_once_and_later_ones_do_not_cut_the_unwinding(
+        fake, warned, sigint):
+    def before(s, f):
+        raise AssertionError("previous handler must not run while guarded")
+
+    signal.signal(signal.SIGINT, before)
+    unwound = []
+    with pytest.raises(KeyboardInterrupt):
+        with guard(fake, warned):
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                wait_for_signal()
+            finally:
+                for _ in range(3):            # Ctrl-C pressed again while unwinding
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(0.01)
+                unwound.append(True)
+    assert unwound == [True]
+    assert (read(fake, ACCT_REL), read(fake, TS_REL)) == ("0\n", "0\n")
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_sigint_during_restore_is_deferred_then_raised_as_keyboard_interrupt(fake, sigint):
+    def warn(line):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+
+    with pytest.raises(KeyboardInterrupt):
+        with SysctlGuard(root=str(fake), warn=warn):
+            (fake / ACCT_REL).unlink()
+            (fake / ACCT_REL).mkdir()
+    assert read(fake, TS_REL) == "0\n"
+    assert signal.getsignal(signal.SIGINT) is sigint
+
+
+def test_ignored_sigint_stays_ignored(fake, warned, sigint):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with guard(fake, warned):
-        assert signal.getsignal(signal.SIGINT) is before
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
 
 
 def test_ignored_signal_stays_ignored(fake, warned, handlers):
@@ -412,3 +454,131 @@ def test_exit_status_for():
     assert exit_status_for(RuntimeError()) == 1
     assert str(Terminated(signal.SIGTERM)) == "terminated by SIGTERM"
     assert not isinstance(Terminated(15), Exception)
+
+
+# -- hand-over between flowtops of one namespace (issue 11.2) ----------------------------
+
+@pytest.fixture
+def share(tmp_path):
+    d = tmp_path / "run"
+    d.mkdir()
+    return d
+
+
+def sharing(root, share, warned, identity=(7, 0)):
+    return SysctlGuard(root=str(root), warn=warned.append, share=str(share),
+                       identity=lambda: identity)
+
+
+def both(root):
+    return read(root, ACCT_REL), read(root, TS_REL)
+
+
+@pytest.mark.parametrize("first_out", ["a", "b"], ids=["first-started-leaves-first",
+                                                       "last-started-leaves-first"])
+def test_accounting_stays_on_until_the_last_flowtop_of_the_namespace_leaves(
+        fake, share, warned, first_out):
+    a, b = sharing(fake, share, warned), sharing(fake, share, warned)
+    a.__enter__()
+    b.__enter__()
+    assert both(fake) == ("1\n", "1\n")
+    first, last = (a, b) if first_out == "a" else (b, a)
+    first.__exit__(None, None, None)
+    assert both(fake) == ("1\n", "1\n")
+    last.__exit__(None, None, None)
+    assert both(fake) == ("0\n", "0\n")
+    assert warned == []
+
+
+def test_a_killed_flowtops_values_are_restored_by_the_next_one_to_leave(fake, share, warned):
+    a = sharing(fake, share, warned)
+    a.__enter__()
+    fd, _name = a._handover._marker          # SIGKILL: the kernel closes its fds, nothing else
+    os.close(fd)
+    a._handover._marker = None
+    a._handover = None
+    atexit_unregister(a)
+    assert both(fake) == ("1\n", "1\n")
+    with sharing(fake, share, warned):
+        assert both(fake) == ("1\n", "1\n")
+    assert both(fake) == ("0\n", "0\n")
+    assert os.listdir(share / "flowtop") == []          # the last one out tidies up
+
+
+def atexit_unregister(g):
+    import atexit
+    atexit.unregister(g.restore)
+    g._restore_handlers()
+
+
+def test_a_record_from_a_gone_namespace_with_the_same_inode_is_not_restored(fake, share, warned):
+    a = sharing(fake, share, warned, identity=(7, 111))
+    a.__enter__()
+    os.close(a._handover._marker[0])          # killed; then its namespace goes away
+    a._handover._marker, a._handover = None, None
+    atexit_unregister(a)
+    # A new namespace got inode 7 again (another cookie) and has accounting on by config.
+    with sharing(fake, share, warned, identity=(7, 222)):
+        pass
+    assert both(fake) == ("1\n", "1\n")
+
+
+def test_each_namespace_has_its_own_hand_over(tmp_path, share, warned):
+    one, two = tmp_path / "one", tmp_path / "two"
+    for root in (one, two):
+        put(root, ACCT_REL, "0\n")
+        put(root, TS_REL, "0\n")
+    a = sharing(one, share, warned, identity=(1, 0))
+    b = sharing(two, share, warned, identity=(2, 0))
+    a.__enter__()
+    b.__enter__()
+    a.__exit__(None, None, None)
+    assert both(one) == ("0\n", "0\n") and both(two) == ("1\n", "1\n")
+    b.__exit__(None, None, None)
+    assert both(two) == ("0\n", "0\n")
+
+
+def test_a_hand_over_directory_others_can_write_is_not_trusted(fake, share, warned):
+    (share / "flowtop").mkdir(mode=0o777)
+    os.chmod(share / "flowtop", 0o777)
+    a, b = sharing(fake, share, warned), sharing(fake, share, warned)
+    with a:
+        with b:
+            pass
+        assert both(fake) == ("1\n", "1\n")   # b changed nothing, so restores nothing
+    assert both(fake) == ("0\n", "0\n")       # a restores its own, as without a hand-over
+    assert os.listdir(share / "flowtop") == []
+
+
+def test_a_fake_root_never_shares_with_the_real_namespace(fake, warned):
+    assert SysctlGuard(root=str(fake), warn=warned.append).share is None
+
+
+def test_current_rereads_what_the_kernel_has_now(fake, share, warned):
+    with sharing(fake, share, warned) as g:
+        assert g.current() == {"acct": True, "timestamp": True}
+        (fake / ACCT_REL).write_text("0\n")
+        assert g.current() == {"acct": False, "timestamp": True}
+        assert g.acct is False
+
+
+def test_flowtops_starting_and_stopping_at_once_never_see_accounting_off(fake, share):
+    errors = []
+
+    def one():
+        for _ in range(40):
+            g = SysctlGuard(root=str(fake), warn=errors.append, share=str(share),
+                            identity=lambda: (7, 0))
+            with g:
+                if both(fake) != ("1\n", "1\n"):
+                    errors.append("off while running: %r" % (both(fake),))
+                time.sleep(0.0005)
+
+    threads = [threading.Thread(target=one) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert both(fake) == ("0\n", "0\n")
+    assert os.listdir(share / "flowtop") == []

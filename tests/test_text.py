@@ -81,7 +81,7 @@ def test_text_frames_line_up_every_column_with_wide_process_names():
     from flowtop import cli
     from flowtop.enrich.bundle import Enrichment
     from flowtop.services import Services
-    from flowtop.views.frames import TextFrames
+    from flowtop.views.text import TextFrames
     from tests.test_redact import recorded_table
     table, when = recorded_table()
     from tests.test_bundle import FakeProcesses

@@ -32,10 +32,13 @@ leave through "in").
   route's answer (``lo``) is kept for both.
 
 Lookups are cached per (address, ctmark) - both directions of many flows
-share them - with a bound, and refreshed lazily after ``ttl`` seconds since
-routes change.  ``prefetch(entries)`` sends every missing or stale lookup of
-a tick in one batch (``route.route_get_many``); ``of_flow`` then only reads
-the cache (a miss costs one lookup).  Interface names come from one
+share them - with a bound that follows the table's size, and refreshed
+after ``ttl`` seconds since routes change, an eighth of the table per
+``prefetch`` (a stale answer serves until then).  ``prefetch(entries)``
+sends every missing lookup of a tick in batches (``route.route_get_many``);
+``of_flow`` then only reads the cache (a miss costs one lookup, or with
+``deferred`` - the live view, where another thread prefetches - waits for
+the next ``prefetch``: one thread talks to the kernel).  Interface names come from one
 RTM_GETLINK dump, refreshed after ``ttl`` or when an unknown ifindex shows
 up (at most once a second), and pass ``text.sanitize``.
 
@@ -53,6 +56,7 @@ carry no scope in conntrack, so the owner of an address that exists on
 several interfaces is one of them.
 """
 
+import itertools
 import time
 from collections import namedtuple
 
@@ -61,7 +65,9 @@ from ..netlink.errors import DecodeError, NetlinkError
 from ..netlink.uapi import RTN_LOCAL
 from ..text import sanitize
 
-MAX_ENTRIES = 65536       # cached (address, mark) lookups
+MAX_ENTRIES = 4096        # cached (address, mark) lookups, at least (more for a bigger table)
+STALE_MIN = 4096          # stale lookups refreshed per prefetch, at least ...
+STALE_SHARE = 8           # ... or this fraction of the ends passed in
 RETRY = 5.0               # seconds before a failed (not "no route") lookup is retried
 NAMES_MIN_INTERVAL = 1.0  # an unknown ifindex re-dumps the links at most this often
 
@@ -118,6 +124,11 @@ class Interfaces:
         self._owners = {}         # address -> ifindex
         self._names_expire = None
         self._names_tried = None
+        self._ends = 0            # address ends of the largest prefetch within the TTL
+        self._ends_at = None
+        self._wanted = set()      # keys ``route`` missed while deferred
+        self._names_wanted = False
+        self.deferred = False     # True: only prefetch talks to the kernel (see route)
         self.lookups = 0          # route lookups asked for, all told (for tests and stats)
 
     # -- the kernel -------------------------------------------------------------------
@@ -155,16 +166,10 @@ class Interfaces:
         return owners
 
     # -- the route cache ----------------------------------------------------------------
-    def _store(self, key, result, now):
-        if isinstance(result, NetlinkError) or result is _FAILED:
-            value, expires = _FAILED, now + min(RETRY, self.ttl)
-        else:
-            value, expires = result, now + self.ttl
-        cache = self._cache
-        cache.pop(key, None)
-        cache[key] = (value, expires)
-        while len(cache) > self.max_entries:
-            del cache[next(iter(cache))]      # the least recently refreshed
+    # One writer: only ``prefetch`` (the collector thread) changes the cache
+    # when ``deferred`` is set; the screen thread then only reads it, and its
+    # misses wait in ``_wanted`` for the next prefetch.  (Two writers evicting
+    # the same dict killed the collector with a KeyError past 65k addresses.)
 
     def _resolve(self, keys, now):
         if not keys:
@@ -174,45 +179,121 @@ class Interfaces:
             results = self._lookup_fn(keys)
         except (OSError, DecodeError):
             results = [_FAILED] * len(keys)
+        cache = self._cache
+        ok_until, retry_at = now + self.ttl, now + min(RETRY, self.ttl)
+        # Many addresses share one answer (oif, type): one (value, expires)
+        # pair per answer and batch, not one per address (~110 B each).
+        pairs = {}
         for key, result in zip(keys, results):
-            self._store(key, result, now)
+            if isinstance(result, NetlinkError) or result is _FAILED:
+                pair = (_FAILED, retry_at)
+            else:
+                if result is not None:
+                    result = result._replace(dst=None)
+                pair = pairs.get(result)
+                if pair is None:
+                    pair = pairs[result] = (result, ok_until)
+            cache.pop(key, None)              # to the end: most recently refreshed
+            cache[key] = pair
+        if len(cache) > self._bound():
+            self._evict(now)
 
-    def _fresh(self, key, now):
-        hit = self._cache.get(key)
-        return hit is not None and hit[1] > now
+    def _bound(self):
+        return max(self.max_entries, self._ends + self._ends // 4)
+
+    def _evict(self, now):
+        """Down to below the bound in one pass: expired entries first, then
+        the least recently refreshed.  A chunk at a time (an eighth of the
+        bound), not one key per insert: ``next(iter(dict))`` after many
+        deletions scans every deleted slot, which made each eviction O(n)."""
+        bound = self._bound()
+        cache = self._cache
+        keep = {k: v for k, v in cache.items() if v[1] > now}
+        excess = len(keep) - (bound - bound // 8)
+        if excess > 0:
+            drop = list(itertools.islice(keep, excess))
+            for k in drop:
+                del keep[k]
+            keep = dict(keep)                 # a compact copy, sized for what is left
+        self._cache = keep
 
     def prefetch(self, entries):
-        """Look up, in one batch, every (address, mark) of ``entries`` that is
-        not cached or has gone stale.  Returns the number of lookups sent."""
+        """Look up, in batches, every (address, mark) of ``entries`` that is
+        not cached, and the stale ones up to STALE_SHARE of them a call
+        (the rest keep their last answer until a later call), plus what
+        ``route`` was asked for and did not have.  Returns the number of
+        lookups sent."""
         now = self.clock()
         want = {}
+        stale = []
         cached = self._cache.get
+        ends = 0
         # Every flow of the table passes here each full refresh: no call
         # per address (``_fresh`` inlined).
         for e in entries:
             mark = e.mark or 0
+            ends += 2
             for addr in (e.src, e.reply_src if e.reply_src is not None else e.dst):
                 if addr is not None:
                     key = (addr, mark)
                     if key not in want:
                         hit = cached(key)
-                        if hit is None or hit[1] <= now:
+                        if hit is None:
                             want[key] = True
-        keys = list(want)
+                        elif hit[1] <= now:
+                            want[key] = False
+                            stale.append(key)
+        if self._wanted:
+            wanted, self._wanted = self._wanted, set()
+            for key in wanted:
+                hit = cached(key)
+                if hit is None or hit[1] <= now:
+                    want[key] = True
+        # The bound follows the largest table of the last TTL, so a table of
+        # 100k flows (200k ends) does not thrash a smaller cache.
+        if ends >= self._ends or now - self._ends_at > self.ttl:
+            self._ends, self._ends_at = ends, now
+        keys = [k for k, missing in want.items() if missing]
+        # A whole table's routes expire together: refresh them a share per
+        # call (at 200k addresses, 1.5 s of lookups in one tick otherwise).
+        keys += stale[:max(STALE_MIN, ends // STALE_SHARE)]
         self._resolve(keys, now)
+        if len(self._cache) > self._bound():
+            self._evict(now)
         self._names_for(now)
         return len(keys)
 
+    def cached(self):
+        return len(self._cache)
+
+    def forget(self):
+        """Empty the route cache (the collector's, as ``prefetch``): after
+        the table shrank, its entries pin the memory the flows had."""
+        self._cache = {}
+        self._ends = 0
+
+    def wanted(self):
+        """Whether ``route`` or ``name`` left work for the next ``prefetch``."""
+        return bool(self._wanted) or self._names_wanted
+
     def route(self, addr, mark=0):
         """The cached RouteInfo (None: no route or unknown) for ``addr``; a
-        miss or a stale entry costs one lookup now."""
+        miss or a stale entry costs one lookup now, or, when ``deferred``,
+        waits for the next ``prefetch`` (None meanwhile, or the stale answer)."""
         if addr is None:
             return None
         key = (addr, mark or 0)
         now = self.clock()
-        if not self._fresh(key, now):
-            self._resolve([key], now)
-        value = self._cache[key][0]
+        hit = self._cache.get(key)
+        if hit is None or hit[1] <= now:
+            if self.deferred:
+                self._wanted.add(key)
+            else:
+                self._resolve([key], now)
+                hit = self._cache.get(key)
+        if hit is None:
+            return None
+        value = hit[0]
         return None if value is _FAILED else value
 
     # -- names --------------------------------------------------------------------------
@@ -220,6 +301,12 @@ class Interfaces:
         """Refresh the ifindex -> name and address -> ifindex maps when they
         expired, or when ``unknown`` ifindex is asked for (rate-limited)."""
         expired = self._names_expire is None or now >= self._names_expire
+        if self.deferred and unknown is not None:     # not this thread's to refresh
+            self._names_wanted = True
+            return
+        if self._names_wanted:
+            self._names_wanted = False
+            unknown = -1
         if not expired:
             if unknown is None or unknown in self._names:
                 return
@@ -254,7 +341,8 @@ class Interfaces:
 
     def owner(self, addr):
         """The ifindex of the interface that has ``addr`` configured, or None."""
-        self._names_for(self.clock())
+        if not self.deferred:
+            self._names_for(self.clock())
         return self._owners.get(addr)
 
     # -- per flow -------------------------------------------------------------------------

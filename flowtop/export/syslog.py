@@ -116,7 +116,7 @@ class SyslogSink:
         self.pid = pid if pid is not None else os.getpid()
 
     def _text(self, e, wall, event):
-        from ..views.records import json_line
+        from ..views.record import json_line
         line = json_line(e, wall)[:-2]
         tail = self.enrich.json_tail(e) if self.enrich is not None else ""
         return '%s%s,"event":"%s"}' % (line, tail, event)

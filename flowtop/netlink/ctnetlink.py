@@ -241,7 +241,7 @@ class TupleTarget:
     field of FIELDS, a Python expression over the unpacked values (or
     "None"), and returns (statements, return expression, names they use).
     ``convert`` makes the same thing from a record the plain decoder built.
-    Another target (``flowtop.views.records.JsonTarget``) writes JSON text
+    Another target (``flowtop.views.record.JsonTarget``) writes JSON text
     straight from the bytes.  ``keeps``: what it builds holds the values
     for long, so equal ports, timeouts and status words should be one shared
     int object.
@@ -285,6 +285,18 @@ class Decoder:
         self._count = 0
         self._addresses = AddressCache()
         self._shared = Interner()     # timeouts and status words
+
+    def forget(self):
+        """Empty the value caches in place (they refill as records are
+        decoded).  When the table shrinks they keep its memory: address
+        texts and ints cached among the freed records pinned 200 MB of
+        Python's arenas after a flood of 200k flows."""
+        self._addresses.clear()
+        self._shared.clear()
+
+    def cached(self):
+        """How many values the caches hold."""
+        return len(self._addresses) + len(self._shared)
 
     def clone(self):
         """A copy that knows the layouts learnt so far and learns on its own

@@ -57,6 +57,7 @@ NETLINK_GET_STRICT_CHK = 12
 
 # --- include/uapi/asm-generic/socket.h ---------------------------------------
 SO_RCVBUFFORCE = 33
+SO_NETNS_COOKIE = 71        # Linux 5.14+; parisc and sparc number it otherwise
 
 # --- include/uapi/linux/netfilter/nfnetlink.h --------------------------------
 NFNETLINK_V0 = 0

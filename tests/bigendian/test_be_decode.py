@@ -34,7 +34,7 @@ from flowtop.netlink import ctnetlink, route, sockdiag
 from flowtop.netlink.conntrack import DumpState, feed
 from flowtop.netlink.errors import DecodeError, NetlinkError
 from flowtop.recording import RecordingError
-from flowtop.views.records import JsonTarget, record
+from flowtop.views.record import JsonTarget, record
 from tests import beswap, ctparse
 from tests.expect import mismatches
 

@@ -17,7 +17,7 @@ CHILD = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
 from flowtop import conntrack
-from flowtop.views.records import record
+from flowtop.views.record import record
 sock = conntrack.open_socket()
 now = time.time()
 flows = conntrack.dump(sock=sock)

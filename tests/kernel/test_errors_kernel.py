@@ -249,3 +249,15 @@ def test_version():
     assert re.fullmatch(r"flowtop \d+\.\d+\.\d+\n", r.stdout), r.stdout
     assert r.stdout == "flowtop %s\n" % __version__
     assert r.stderr == ""
+
+
+@kernel
+@needs_kernel
+@pytest.mark.parametrize("args", [["--once"], ["--once", "--json"], ["--json", "-t", "0.2"]],
+                         ids=["once", "once-json", "stream-json"])
+def test_record_write_error_names_the_file(args):
+    with Netns("i11brec") as ns:
+        populate(ns)
+        r = ns.flowtop("--record", "/dev/full", "-n", "-G", "--no-sysctl", *args, timeout=30)
+    line = assert_one_line_error(r)
+    assert line == "flowtop: cannot record to /dev/full: No space left on device", line

@@ -578,3 +578,18 @@ def test_stdout_not_a_tty_falls_back_to_text_frames(tmp_path):
         assert "\x1b" not in text
         assert "127.0.0.1:5001" in text, text
         assert ns_sysctls(ns) == ("0", "0")
+
+
+def test_header_shows_the_accounting_the_kernel_has_now(tmp_path):
+    with Netns("i11bacct") as ns, Tmux("i11bacct") as tm:
+        ns_set_sysctls(ns, 1)
+        scr = Screen(ns, tm, str(tmp_path))
+        scr.start(["--loopback", "-n", "-G", "-t", "0.3"], 160, 30)
+        tm.wait_for(lambda ls: "acct on" in header(ls) and "tstamp on" in header(ls), 10,
+                    "acct on in the header")
+        ns.run("sysctl", "-q", "-w", "%s=0" % ACCT)     # another program switches it off
+        tm.wait_for(lambda ls: "acct OFF" in header(ls), WAIT, "acct OFF in the header")
+        tm.send("q")
+        status, _ = read_exit(scr.workdir, WAIT)
+        assert status == 0, scr.stderr()
+        assert ns_sysctls(ns) == ("0", "1")         # flowtop changed nothing: puts nothing back

@@ -11,8 +11,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
+
 
 pytestmark = pytest.mark.kernel
 
@@ -221,3 +223,115 @@ def test_unprivileged_warns_and_reports_off(netns):
         "flow durations will be shown as absent",
     ]
     assert (ns_get(netns, ACCT), ns_get(netns, TIMESTAMP)) == ("0", "0")
+
+
+# -- two real flowtops in one namespace (issue 11.2) ------------------------------------
+
+class Flowtop:
+    """``python3 -m flowtop -c`` inside ``ns``, text frames on a pipe."""
+
+    def __init__(self, ns):
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, "-m", "flowtop", "-c", "-n", "-G",
+             "--no-iface", "--no-process", "-t", "0.2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT,
+            env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+
+    def first_frame(self):
+        ready, _, _ = select.select([self.proc.stdout], [], [], TIMEOUT)
+        line = self.proc.stdout.readline() if ready else ""
+        if " flows " not in line and not line.startswith("0 flows"):
+            self.proc.kill()
+            pytest.fail("no frame: %r %r" % (line, self.proc.stderr.read()))
+
+    def stop(self, sig):
+        os.kill(self.proc.pid, sig)
+        try:
+            _out, err = self.proc.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            pytest.fail("flowtop did not exit")
+        return self.proc.returncode, err
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def shared_netns(netns):
+    """The namespace, and its hand-over directory removed afterwards."""
+    ino = run("ip", "netns", "exec", netns, "stat", "-L", "-c", "%i", "/proc/self/ns/net")
+    where = "/run/flowtop/net-%s" % ino.stdout.strip()
+    yield netns
+    shutil.rmtree(where, ignore_errors=True)
+
+
+def both(ns):
+    return ns_get(ns, ACCT), ns_get(ns, TIMESTAMP)
+
+
+@pytest.fixture
+def flowtops(shared_netns):
+    """Start flowtops in a namespace whose switches are both off; all killed at the end."""
+    ns_set(shared_netns, ACCT, 0)
+    ns_set(shared_netns, TIMESTAMP, 0)
+    started = []
+
+    def start():
+        f = Flowtop(shared_netns)
+        started.append(f)
+        f.first_frame()
+        return f
+
+    yield start
+    for f in started:
+        f.kill()
+
+
+@pytest.mark.parametrize("order", ["first-started-stops-first", "last-started-stops-first"])
+def test_two_flowtops_in_one_namespace_keep_accounting_on_until_both_stop(
+        shared_netns, flowtops, order):
+    a = flowtops()
+    assert both(shared_netns) == ("1", "1")
+    b = flowtops()
+    first, last = (a, b) if order.startswith("first") else (b, a)
+    rc, err = first.stop(signal.SIGINT)
+    assert rc == 130 and "Traceback" not in err, err
+    assert both(shared_netns) == ("1", "1")
+    rc, err = last.stop(signal.SIGTERM)
+    assert rc == 143 and "Traceback" not in err, err
+    assert both(shared_netns) == ("0", "0")
+
+
+def test_a_flowtop_killed_by_sigkill_is_restored_after_by_the_next_one(shared_netns, flowtops):
+    flowtops().stop(signal.SIGKILL)
+    assert both(shared_netns) == ("1", "1")     # nothing runs on SIGKILL
+    rc, err = flowtops().stop(signal.SIGTERM)
+    assert rc == 143, err
+    assert both(shared_netns) == ("0", "0")
+
+
+def test_text_frames_say_what_the_kernel_has_now_not_at_start(shared_netns):
+    ns = shared_netns
+    ns_set(ns, ACCT, 1)
+    ns_set(ns, TIMESTAMP, 1)
+    a = Flowtop(ns)
+    try:
+        a.first_frame()
+        ns_set(ns, ACCT, 0)          # another program switches accounting off
+        seen = ""
+        deadline = time.monotonic() + TIMEOUT
+        while "accounting is off" not in seen:
+            ready, _, _ = select.select([a.proc.stdout], [], [], TIMEOUT)
+            line = a.proc.stdout.readline() if ready else ""
+            assert line and time.monotonic() < deadline, \
+                "no frame said accounting is off; last: %r" % seen
+            seen = line
+        rc, err = a.stop(signal.SIGTERM)
+        assert rc == 143, err
+        # flowtop changed nothing, so it puts nothing back
+        assert both(ns) == ("0", "1")
+    finally:
+        a.kill()

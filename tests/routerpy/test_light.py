@@ -124,7 +124,7 @@ def test_extra_block_names():
 @pytest.mark.parametrize("where", ["checkout", "pyz"])
 def test_every_module_imports_except_the_curses_ui(where, request):
     modules = L.flowtop_modules()
-    assert "flowtop.views.curses_ui" in modules and len(modules) > 30
+    assert "flowtop.views.screen" in modules and len(modules) > 30
     if where == "pyz":
         path, extra = (request.getfixturevalue("pyz"),), "zipfile"
     else:
@@ -136,8 +136,8 @@ def test_every_module_imports_except_the_curses_ui(where, request):
     if where == "pyz":
         assert origin.startswith(path[0] + os.sep), origin
     failed = {k: v for k, v in got.items() if v is not None}
-    assert list(failed) == ["flowtop.views.curses_ui"], failed
-    _, is_import_error, name, _ = failed["flowtop.views.curses_ui"]
+    assert list(failed) == ["flowtop.views.screen"], failed
+    _, is_import_error, name, _ = failed["flowtop.views.screen"]
     assert is_import_error and name == "curses", failed
 
 

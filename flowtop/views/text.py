@@ -3,7 +3,10 @@ interval, for terminals without curses, logs and routers."""
 
 import time
 
-from . import rows as vm
+from .cells import Formatter
+from .columns import group_layout, layout, place, widths_of
+from .select import build, flows_text, summary, uncounted
+from .state import ViewState
 
 
 # The kernel adds counters only to flows created while accounting is on.
@@ -16,11 +19,11 @@ class TextFrames:
 
     def __init__(self, stream, opts, enrich, notes=(), width=None):
         self.stream = stream
-        self.state = vm.ViewState(opts)
+        self.state = ViewState(opts)
         if opts.once:
             self.state.loopback = True      # a snapshot lists every flow
-        self.fmt = vm.Formatter(self.state, enrich)
-        self.notes = list(notes)
+        self.fmt = Formatter(self.state, enrich)
+        self.notes = notes if callable(notes) else list(notes)   # callable: per frame
         self.width = width
         self._frames = 0
 
@@ -28,26 +31,26 @@ class TextFrames:
         st, fmt = self.state, self.fmt
         everything = list(table)
         st.wall = wall
-        items = vm.build(everything, st, fmt)
+        items = build(everything, st, fmt)
         width = self.width or 10000
         if st.view == "flows":
             cells = [fmt.cells(r, wall) for r in items]
             flex = max([len(c["dst"]) for c in cells] or [21])
             wide, st.wide = st.wide, self.width is None
-            cols = vm.layout(width, st, flex, vm.widths_of(cells))
+            cols = layout(width, st, flex, widths_of(cells))
             st.wide = wide
         else:
             cells = [fmt.group_cells(g) for g in items]
-            cols = vm.group_layout(width, st, cells)
-        lines = [fmt._place(c, cols) for c in cells]
+            cols = group_layout(width, st, cells)
+        lines = [place(c, cols) for c in cells]
         tx, rx, known = table.totals()
         out = ["\n"] if self._frames else []
         out.append("%s  TX %s  RX %s  shown %d  %s\n" % (
-            vm.flows_text(vm.summary(everything), vm.uncounted(everything), WHY),
+            flows_text(summary(everything), uncounted(everything), WHY),
             fmt.rate(tx if known and st.show_rates else None),
             fmt.rate(rx if known and st.show_rates else None), len(items),
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(wall))))
-        out.extend(n + "\n" for n in self.notes)
+        out.extend(n + "\n" for n in (self.notes() if callable(self.notes) else self.notes))
         out.append(" ".join(c.title.rjust(w) if c.right else c.title.ljust(w)
                             for c, w in cols).rstrip() + "\n")
         out.extend(line.rstrip() + "\n" for line in lines)

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Key-to-screen in the live view at N flows, in-process, no root:
+
+    python3 bench/keys.py 100000 [--repeat 20]
+
+Builds a table of N synthetic flows (the flows of tests/fixtures/mixed.rec,
+copied with distinct addresses, ports and counters; seen twice so rates
+exist), then times what the screen does for one key: the handler, the
+view-model when the key needs it, and the drawing of one 50-row page
+(curses imported, never initialised; its calls no-ops).
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+MIXED = os.path.join(os.path.dirname(HERE), "tests", "fixtures", "mixed.rec")
+
+
+class Window:
+    def __init__(self, size):
+        self.size = size
+
+    def getmaxyx(self):
+        return self.size
+
+    def __getattr__(self, name):          # erase, addnstr, noutrefresh, ...
+        return lambda *a, **k: None
+
+
+def synthetic(n):
+    """N distinct entries made from the recorded ones."""
+    from flowtop import conntrack
+    from flowtop.netlink.ctnetlink import FIELDS
+    with open(MIXED, "rb") as f:
+        when, flows = next(conntrack.replay(f))
+    flows = [f for f in flows if f.family == 2 and f.sport is not None]
+    i_src, i_sport, i_key = FIELDS.index("src"), FIELDS.index("sport"), FIELDS.index("key")
+    i_bytes, i_dst = FIELDS.index("bytes_orig"), FIELDS.index("dst")
+    out = []
+    for i in range(n):
+        base = list(flows[i % len(flows)])
+        base[i_src] = "10.%d.%d.%d" % (i >> 16 & 255, i >> 8 & 255, i & 255)
+        base[i_sport] = 1024 + i % 60000
+        base[i_dst] = "198.51.100.%d" % (i % 250)     # none on loopback
+        base[i_key] = b"k%d" % i
+        base[i_bytes] = (base[i_bytes] or 0) + i
+        out.append(tuple.__new__(type(flows[0]), base))
+    return when, out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("n", type=int)
+    ap.add_argument("--repeat", type=int, default=20)
+    args = ap.parse_args()
+    import curses
+    for name in ("doupdate", "newwin"):
+        setattr(curses, name, lambda *a, **k: Window((0, 0)))
+    from flowtop import cli
+    from flowtop.enrich.bundle import Enrichment
+    from flowtop.live import Snapshot
+    from flowtop.services import Services
+    from flowtop.table import FlowTable
+    from flowtop.views import screen as ui
+    from flowtop.views.cells import Formatter
+    from flowtop.views.state import ViewState
+
+    when, entries = synthetic(args.n)
+    table = FlowTable()
+    table.apply(entries, 100.0, when)
+    bumped = [tuple.__new__(type(e), e[:21] + ((e[21] or 0) + 5000,) + e[22:]) if i % 3 == 0
+              else e for i, e in enumerate(entries)]
+    table.apply(bumped, 101.0, when + 1)
+    rows = list(table)
+
+    class Collector:
+        visible = ()
+
+        def latest(self):
+            return snap
+
+        def set_interval(self, v):
+            pass
+
+        def set_visible(self, keys):
+            self.visible = keys
+
+    snap = Snapshot(rows, when + 1, table.totals(), None, 0)
+    st = ViewState(cli.parse([]))
+    scr = ui.Screen(Window((60, 200)), st, Formatter(st, Enrichment(Services())),
+                    Collector(), {"acct": True, "timestamp": True})
+    scr.snap = snap
+    scr.refresh()
+    keys = (("Down", curses.KEY_DOWN), ("Up", curses.KEY_UP), ("PgDn", curses.KEY_NPAGE),
+            ("s (source column)", "s"), ("b (bits)", "b"), ("o (sort)", "o"),
+            ("r (reverse)", "r"), ("a (active)", "a"), ("L (loopback)", "L"))
+    print("%d flows, ms per key (median of %d; min-max)" % (len(rows), args.repeat))
+    for label, key in keys:
+        times = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            scr.key(key)
+            scr.refresh()
+            times.append((time.perf_counter() - t0) * 1000)
+        print("  %-20s %7.1f  (%.1f-%.1f)" % (label, statistics.median(times), min(times),
+                                             max(times)))
+    # '/' then a text typed a character at a time (each one filters), then Esc
+    for ch in ("/", "1", "0", ".", "2", "\x1b"):
+        t0 = time.perf_counter()
+        scr.key(ch)
+        scr.refresh()
+        print("  filter %-13r %7.1f  (%d shown)" % (ch, (time.perf_counter() - t0) * 1000,
+                                                    len(scr.ui.view)))
+
+
+if __name__ == "__main__":
+    main()

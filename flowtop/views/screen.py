@@ -1,0 +1,457 @@
+"""The full-screen live view: the only module that imports curses.
+
+It draws what ``views.select`` chooses, and hands each key to the key
+table (``views.keys``), whose reaction says whether to draw again, choose
+the rows again or tell the collector.  Data arrives from a collector
+thread as snapshots; the screen loop never waits for a dump, so keys work
+while one is being collected.
+"""
+
+import curses
+import locale
+import os
+import sys
+import time
+
+from .. import __version__
+from ..text import cut, sanitize, skip, width as text_width
+from . import aggregate as agg
+from . import keys as kt
+from .columns import group_layout, layout, marked, place, widths_of
+from .filterfields import compiled
+from .select import Selection, flows_text, loopback_count, summary, uncounted
+
+MIN_W, MIN_H = 40, 10
+TICK = 0.05                       # key poll: a key's effect shows within ~50 ms
+# After an Esc curses returned: how long the rest of a sequence may take to
+# arrive (a slow SSH link splits "ESC [ A"), and then each of its bytes.
+ESC_WAIT_MS, SEQ_WAIT_MS = 30, 100
+# The cursor keys' sequences (after ESC [ or ESC O) in xterm's two modes.
+_SEQUENCES = {"A": "KEY_UP", "B": "KEY_DOWN", "C": "KEY_RIGHT", "D": "KEY_LEFT",
+              "H": "KEY_HOME", "F": "KEY_END", "1~": "KEY_HOME", "4~": "KEY_END",
+              "5~": "KEY_PPAGE", "6~": "KEY_NPAGE", "Z": "KEY_BTAB"}
+
+
+class Screen:
+    """One curses session.  ``collector`` publishes snapshots (``latest()``)
+    and takes ``set_interval`` and ``set_visible``; ``info`` is a dict of
+    header facts."""
+
+    def __init__(self, stdscr, state, formatter, collector, info):
+        self.scr = stdscr
+        self.state = state
+        self.ui = kt.Ui(state)
+        self.fmt = formatter
+        self.collector = collector
+        self.info = info
+        self.snap = None           # the snapshot on screen
+        self.selection = Selection()
+        self.stale = True          # the rows must be chosen again
+        self.dirty = True          # the screen must be drawn again
+        self._counts, self._counts_of = {}, None
+        self.colors = {}
+        self._lacking = 0
+        self._loop, self._loop_of = 0, None
+        self.note = ""             # what the status line had no room for (an error)
+        utf8 = (locale.getpreferredencoding(False) or "").lower().replace("-", "") == "utf8"
+        self._marks = ("\u25b2", "\u25bc") if utf8 else ("*", "*")   # ascending, descending
+        self.state.unicode = utf8
+        # curses' key numbers -> the names the key table uses
+        names = {n for keys, _other in kt.MODES.values() for n in keys if n.startswith("KEY_")}
+        names.add("KEY_RESIZE")
+        self._names = {getattr(curses, n): n for n in names if hasattr(curses, n)}
+
+    # -- setup ------------------------------------------------------------------------
+    def setup(self):
+        try:
+            curses.curs_set(0)
+        except curses.error:
+            pass
+        self.scr.keypad(True)
+        self.scr.timeout(int(TICK * 1000))
+        if curses.has_colors():
+            try:
+                curses.start_color()
+                curses.use_default_colors()
+                curses.init_pair(1, curses.COLOR_BLACK, curses.COLOR_CYAN)
+                curses.init_pair(2, curses.COLOR_GREEN, -1)
+                curses.init_pair(3, curses.COLOR_YELLOW, -1)
+                self.colors = {"bar": curses.color_pair(1), "new": curses.color_pair(2),
+                               "warn": curses.color_pair(3)}
+            except curses.error:
+                self.colors = {}
+
+    # -- loop -------------------------------------------------------------------------
+    def run(self):
+        self.setup()
+        while True:
+            snap = self.collector.latest()
+            if snap is not None and snap is not self.snap and not self.state.paused:
+                self.snap = snap
+                self.stale = True
+            self.refresh()
+            try:
+                ch = self.scr.get_wch()
+            except curses.error:
+                continue
+            self.ui.flash = ""
+            for key in (self._after_escape() if ch == "\x1b" else [ch]):
+                if self.key(key) == kt.QUIT:
+                    return
+
+    def refresh(self):
+        """Choose the rows again if a snapshot or a key made them stale, and
+        draw if anything changed."""
+        if self.stale:
+            self.rebuild()
+            self.stale, self.dirty = False, True
+        if self.dirty:
+            self.draw()
+            self.dirty = False
+
+    def rebuild(self):
+        rows = [] if self.snap is None else self.snap.rows
+        if self.snap is not None:
+            self.state.wall = self.snap.wall          # what 'age<1h' counts to
+        self.ui.show(self.selection.build(rows, self.state, self.fmt))
+
+    # -- keys -------------------------------------------------------------------------
+    def _after_escape(self):
+        """The keys an ESC read stands for.  Anything that follows at once
+        (Alt-x, a paste, a slow link delivering Esc and the next key
+        together) is the Esc key and then that key: both count.  A CSI/SS3
+        sequence curses did not decode (split by a slow link, or a key this
+        terminfo does not know) is read whole: a cursor key it names counts
+        as that key, any other is swallowed."""
+        try:
+            self.scr.timeout(ESC_WAIT_MS)
+            try:
+                nxt = self.scr.get_wch()
+            except curses.error:
+                return ["\x1b"]         # nothing follows: the Esc key itself
+            if nxt == "\x1b":            # Esc Esc: the second may start a sequence
+                return ["\x1b"] + self._after_escape()
+            if nxt not in ("[", "O"):
+                return ["\x1b", nxt]
+            seq = ""
+            self.scr.timeout(SEQ_WAIT_MS)
+            for _ in range(16):          # parameters, then a final byte @..~
+                try:
+                    c = self.scr.get_wch()
+                except curses.error:
+                    break
+                if not isinstance(c, str):
+                    return [c]           # curses decoded what came next itself
+                seq += c
+                if "@" <= c <= "~" and not (nxt == "[" and c == "["):
+                    break
+            key = _SEQUENCES.get(seq)
+            return [] if key is None else [key]
+        finally:
+            self.scr.timeout(int(TICK * 1000))
+
+    def key(self, ch):
+        """Run one key (a character or a curses key number); its reaction."""
+        name = ch if isinstance(ch, str) else self._names.get(ch, ch)
+        if name == "KEY_RESIZE":
+            curses.update_lines_cols()
+            self.dirty = True
+            return kt.REDRAW
+        self.ui.page = max(1, self.scr.getmaxyx()[0] - 4)
+        reaction = kt.dispatch(self.ui, name)
+        if reaction == kt.RECOLLECT:
+            self.collector.set_interval(self.state.interval)
+        if reaction == kt.RESELECT:
+            self.stale = True
+        elif reaction is not None:
+            self.dirty = True
+        return reaction
+
+    # -- drawing ----------------------------------------------------------------------
+    def draw(self):
+        scr = self.scr
+        h, w = scr.getmaxyx()
+        scr.erase()
+        if h < MIN_H or w < MIN_W:
+            self._put(0, 0, "too small: %dx%d, need %dx%d" % (w, h, MIN_W, MIN_H), w)
+            scr.refresh()
+            return
+        self._header(w)
+        wall = self.snap.wall if self.snap else time.time()
+        self._rows(h - 4, w, wall)
+        if not self.ui.view:
+            self._put(4, 2, self._empty_text(), w)
+        self._footer(h, w)
+        scr.noutrefresh()          # the table first, overlays on top of it
+        if self.ui.mode == "details":
+            self._details(h, w, wall)
+        elif self.ui.mode == "help":
+            self._help(h, w)
+        curses.doupdate()
+
+    def _rows(self, room, w, wall):
+        """The column titles and the page of rows around the cursor."""
+        ui = self.ui
+        if ui.selected < ui.top:
+            ui.top = ui.selected
+        elif ui.selected >= ui.top + room:
+            ui.top = ui.selected - room + 1
+        ui.top = max(0, min(ui.top, max(0, len(ui.view) - room)))
+        shown = ui.view[ui.top:ui.top + room]
+        flows = self.state.view == "flows"
+        if flows:
+            cells = [self.fmt.cells(r, wall) for r in shown]
+            flex = max([len(c["dst"]) for c in cells] or [21])
+            # rows are drawn to w - 1
+            cols = layout(w - 1, self.state, flex, widths_of(cells))
+        else:
+            cells = [self.fmt.group_cells(g) for g in shown]
+            cols = group_layout(w - 1, self.state, cells)
+        # Right stops where the widest row ends; a resize that makes room
+        # brings the offset back.
+        ui.hscroll_max = max(0, sum(cw for _c, cw in cols) + len(cols) - 1 - (w - 1))
+        ui.hscroll = min(ui.hscroll, ui.hscroll_max)
+        head = " ".join(self._title(c).rjust(cw) if c.right else self._title(c).ljust(cw)
+                        for c, cw in cols)
+        self._put(2, 0, skip(head, ui.hscroll), w, curses.A_REVERSE | curses.A_BOLD)
+        # the collector refreshes these rows every tick, even between full dumps
+        self.collector.set_visible([r.key for r in shown] if flows else ())
+        for i, r in enumerate(shown):
+            line = skip(place(cells[i], cols), ui.hscroll)
+            attr = 0
+            if r.closed:
+                attr = curses.A_DIM
+            elif r.is_new:
+                attr = self.colors.get("new", curses.A_BOLD)
+            if ui.top + i == ui.selected:
+                attr = curses.A_REVERSE
+            self._put(3 + i, 0, line, w, attr)
+
+    def _title(self, c):
+        """A column title, marked when the rows are sorted by it (htop's habit)."""
+        if not marked(c, self.state):
+            return c.title
+        return c.title + self._marks[0 if self.state.ascending() else 1]
+
+    def _empty_text(self):
+        """Why the table is empty: a filter, or flows that are there but
+        on loopback (hidden by default)."""
+        st = self.state
+        if st.filter:
+            return "no flows match"
+        if not st.loopback and self.snap is not None:
+            if self._loop_of is not self.snap:      # 30 ms at 100k rows: once per snapshot
+                self._loop, self._loop_of = loopback_count(self.snap.rows), self.snap
+            hidden = self._loop
+            if hidden:
+                return "%d loopback flow%s hidden \u2014 L shows them" % (
+                    hidden, "" if hidden == 1 else "s")
+        return "no flows"
+
+    def _header(self, w):
+        snap, st = self.snap, self.state
+        if snap is None:
+            self._put(0, 0, "flowtop %s  collecting..." % __version__, w, curses.A_BOLD)
+            return
+        if self._counts_of is not snap:      # a pass over every row: once per snapshot
+            self._counts, self._counts_of = summary(snap.rows), snap
+            self._lacking = uncounted(snap.rows)
+            if "now" in self.info:           # acct/tstamp as the kernel has them now
+                self.info.update(self.info["now"]())
+        acct = self.info.get("acct")
+        why = " (older than accounting: the kernel counts only flows created after it " \
+              "was switched on)" if acct else ""
+        tx, rx, known = snap.totals       # known: any flow's rate is (0 is a rate)
+        rates = "  TX %s  RX %s" % (self.fmt.rate(tx if known else None),
+                                    self.fmt.rate(rx if known else None))
+        # the most detailed line that fits: then without the reason, the
+        # per-protocol counts, the version
+        counts, lacking = self._counts, self._lacking
+        for version, per, because in ((1, 1, why), (1, 1, ""), (1, 0, ""), (0, 0, "")):
+            line0 = ("flowtop %s  " % __version__ if version else "") + flows_text(
+                counts, lacking, because, per, snap.kernel) + rates
+            if len(line0) <= w - 1:
+                break
+        spark = self._total_spark(w - 1 - len(line0))
+        self._put(0, 0, line0 + spark, w, curses.A_BOLD)
+        self._put(1, 0, self._status(w, snap), w, self.colors.get("warn", 0) if snap.error else 0)
+
+    def _status(self, w, snap):
+        """The status line.  What changes what the user sees (paused, errors,
+        filters, hidden protocols, accounting off) comes first in priority:
+        at 80 columns the rest gives way, first of all the other views' tabs."""
+        st = self.state
+        order = "asc" if st.ascending() else "desc"
+        every = "every %gs" % st.interval
+        if snap.rates_every and snap.rates_every > st.interval + 0.05:
+            every += " (rates: shown rows every tick, others every %.1fs)" % snap.rates_every
+        if snap.resyncs:
+            every += " resynced %d" % snap.resyncs
+        acct, tstamp = self.info.get("acct"), self.info.get("timestamp")
+        filters = st.filters_text()
+        error = "error: %s" % snap.error if snap.error else ""
+        # (priority: 0 never dropped, larger dropped first; text)
+        facts = [(0, "[%s]" % agg.TITLES[st.view]),
+                 (0, "PAUSED" if st.paused else ""),
+                 (0, error),
+                 (0, "filter %s" % filters if filters else ""),
+                 (1 if acct is False else 5, "acct %s" % _onoff(acct)),
+                 (1 if tstamp is False else 6, "tstamp %s" % _onoff(tstamp)),
+                 (2, "shown %d" % len(self.ui.view)),
+                 (3, "sort %s %s" % (st.sort, order)),
+                 (4, every),
+                 (2, "per name" if st.view == "process" and st.by_name else "")]
+        facts = [f for f in facts if f[1]]
+        self.note = ""
+        if error and sum(len(t) + 2 for p, t in facts if p == 0) > w - 1:
+            facts.remove((0, error))
+            self.note = error                    # no room: the error takes the key hints' line
+        while sum(len(t) + 2 for _p, t in facts) > w - 1:
+            worst = max(range(len(facts)), key=lambda i: (facts[i][0], i))
+            if facts[worst][0] == 0:
+                break
+            del facts[worst]
+        line = "  ".join(t for _p, t in facts)
+        tabs = " ".join(("[%s]" if v == st.view else "%s") % agg.TITLES[v] for v in agg.VIEWS)
+        if len(line) + len(tabs) - len(facts[0][1]) <= w - 1:
+            line = tabs + line[len(facts[0][1]):]        # every view's name when there is room
+        return line
+
+    def _total_spark(self, room):
+        """The total rate's last minute as a sparkline, when it fits."""
+        h = getattr(self.fmt.enrich, "history", None)
+        if h is None or room < 14 or not h.total.samples:
+            return ""
+        from ..history import sparkline
+        n = min(30, room - 2)
+        return "  " + sparkline(h.total.series(n, 60.0 / n, h.now()), self.state.unicode)
+
+    def _footer(self, h, w):
+        if self.ui.mode == "filter":
+            err = compiled(self.state.filter)[1]
+            self._put(h - 1, 0, "filter: %s_  %s" % (self.state.filter, "(Enter keeps, Esc clears)"
+                                                     if err is None else "<- " + str(err)), w,
+                      curses.A_BOLD)
+            return
+        if self.note or self.ui.flash:
+            self._put(h - 1, 0, self.note or self.ui.flash, w,
+                      self.colors.get("warn", curses.A_BOLD))
+            return
+        hint = ("q quit  ? help  Tab view  Enter details  / filter  o sort  r reverse  "
+                "p pause  s source  b bits  +/- interval")
+        self._put(h - 1, 0, hint, w, self.colors.get("bar", curses.A_REVERSE))
+
+    def _box(self, h, w, title, lines):
+        bh = min(h - 2, len(lines) + 2)
+        bw = min(w - 2, max(len(title) + 6, max(text_width(a) for a in lines) + 4))
+        y, x = max(1, (h - bh) // 2), max(1, (w - bw) // 2)
+        try:
+            win = curses.newwin(bh, bw, y, x)
+            win.erase()
+            win.box()
+            win.addnstr(0, 2, " %s " % title, bw - 4, curses.A_BOLD)
+            for i, text in enumerate(lines[:bh - 2]):
+                win.addstr(1 + i, 2, cut(sanitize(text, 400), bw - 4))
+            win.noutrefresh()
+        except curses.error:
+            pass
+
+    def _details(self, h, w, wall):
+        ui = self.ui
+        if not ui.view or self.state.view != "flows":
+            ui.mode = "table"
+            return
+        row = ui.view[ui.selected]
+        pairs = self.fmt.details(row, wall)
+        width = max(len(k) for k, _ in pairs)
+        self._box(h, w, "Flow details (Esc closes)", ["%s  %s" % (k.ljust(width), v)
+                                                      for k, v in pairs])
+
+    def _help(self, h, w):
+        lines = kt.help_lines()
+        room = max(1, h - 4)
+        ui = self.ui
+        if len(lines) > room:               # scrolls: Up/Down, with a mark for the rest
+            ui.help_top = min(ui.help_top, len(lines) - room + 1)
+            rest = len(lines) - ui.help_top - (room - 1)
+            lines = lines[ui.help_top:ui.help_top + room - 1] + (
+                ["  -- %d more: Down/PgDn --" % rest] if rest > 0 else ["  -- end: Up/PgUp --"])
+        self._box(h, w, "Help (any of Esc q ? closes)", lines)
+
+    def _put(self, y, x, text, w, attr=0):
+        try:
+            # cut by display width: addnstr counts characters, and a line of
+            # wide ones would run on into the next row
+            n = max(0, w - x - (1 if y else 0))
+            self.scr.addnstr(y, x, cut(sanitize(text, 1000), n), n, attr)
+        except curses.error:
+            pass   # the bottom-right cell, or a resize under our feet
+
+
+def _onoff(v):
+    return {True: "on", False: "OFF", None: "?"}[v]
+
+
+class SetupError(Exception):
+    """curses cannot drive this terminal: the one line that says why and what to do."""
+
+
+def enter(term=None):
+    """Set the terminal up for curses and return the screen; SetupError (the
+    terminal left as it was) when it cannot be, e.g. a TERM with no terminfo
+    entry here (kitty, foot, wezterm over SSH; OpenWrt's short terminfo list)."""
+    try:
+        locale.setlocale(locale.LC_ALL, "")
+    except locale.Error:            # a LANG this system lacks: curses still draws ASCII
+        pass
+    try:
+        curses.set_escdelay(25)
+    except (AttributeError, curses.error):     # Python < 3.9.? has no set_escdelay
+        pass
+    stdscr = None
+    try:
+        stdscr = curses.initscr()
+        curses.noecho()
+        curses.cbreak()
+        stdscr.keypad(True)
+    except curses.error as exc:
+        if stdscr is not None:
+            leave(stdscr)
+        term = os.environ.get("TERM", "") if term is None else term
+        raise SetupError(
+            "no full-screen view (curses cannot set up TERM=%s: %s): printing text frames; "
+            "run with TERM=xterm-256color, or install this terminal's terminfo entry"
+            % (sanitize(term, 60) or "''", sanitize(str(exc), 80))) from None
+    return stdscr
+
+
+def leave(stdscr):
+    """Put the terminal back as ``enter`` found it; never raises curses.error."""
+    try:
+        stdscr.keypad(False)
+        curses.nocbreak()
+        curses.echo()
+    except curses.error:
+        pass
+    finally:
+        try:
+            curses.endwin()
+        except curses.error:
+            pass
+
+
+def run(state, formatter, collector, info, stdscr=None):
+    """Run the screen on ``stdscr`` (from ``enter``; entered here when None)
+    and always leave the terminal sane."""
+    if stdscr is None:
+        stdscr = enter()
+    # The collector decodes in Python, in bursts of up to a second at 100k
+    # flows: a shorter GIL switch interval lets a key through within ~1 ms
+    # instead of waiting out 5 ms slices behind it.
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)
+    try:
+        Screen(stdscr, state, formatter, collector, info).run()
+    finally:
+        sys.setswitchinterval(switch)
+        leave(stdscr)

@@ -1,0 +1,150 @@
+"""The live collector against the kernel's count and after a table shrank.
+
+A live-looking source (``live = True``) hands the real Collector loop its
+dumps; the event reader and the kernel's count (GET_STATS) are stand-ins,
+so nothing here opens a socket.  Between full dumps the table follows the
+events; when it differs from the kernel's count on two ticks running, a
+full dump sets it right.  After a big table shrank, the decoders' value
+caches are emptied when they hold far more than the table needs (they
+pinned hundreds of MB after a flood)."""
+
+import time
+
+from flowtop.live import Collector
+from flowtop.netlink.ctnetlink import CtEntry
+
+
+def entry(i):
+    return CtEntry(family=2, l4proto=17, src="10.0.0.1", dst="10.%d.%d.%d" % (
+        i >> 16, (i >> 8) & 255, i & 255), sport=1, dport=2, id=i, bytes_orig=0,
+        bytes_reply=0, packets_orig=0, packets_reply=0, key=b"k%d" % i)
+
+
+class Decoder:
+    """Caches as full as a decoder's get (65536 addresses): emptied by forget."""
+
+    def __init__(self):
+        self.forgotten = 0
+        self.size = 65536
+
+    def cached(self):
+        return self.size
+
+    def forget(self):
+        self.forgotten += 1
+        self.size = 0
+
+
+class Sock:
+    def __init__(self):
+        self.decoder = Decoder()
+
+
+class Source:
+    live = True
+
+    def __init__(self, sizes):
+        self.sizes = list(sizes)
+        self.dumps = 0
+        self.sock = Sock()
+
+    def snapshot(self, wants="list", tail=None):
+        assert wants == "stamped"
+        n = self.sizes[min(self.dumps, len(self.sizes) - 1)]
+        self.dumps += 1
+        return time.time(), [(time.monotonic(), [entry(i) for i in range(n)])]
+
+
+class Events:
+    def drain(self, limit=None):
+        return [], False
+
+    def pending(self):
+        return 0
+
+    def stop(self):
+        pass
+
+
+class Quiet(Collector):
+    """Full dumps only when forced: the budget allows none after the first."""
+    BUDGET = 1e-9
+    MAX_AGE = 1e6
+
+    def __init__(self, source, kernel):
+        super().__init__(source, 0.005)
+        self.kernel = kernel
+
+    def _start_events(self):
+        self.events = Events()
+
+    def _kernel_count(self):
+        self.kernel_count = self.kernel
+        return self.kernel
+
+
+def run_ticks(c, ticks, timeout=10.0):
+    c.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while c._seq < ticks and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        c.stop()
+        c.join(2)
+    assert c.failure is None, c.failure
+
+
+def test_a_table_that_agrees_with_the_kernel_count_gets_no_extra_full_dumps():
+    src = Source([100])
+    c = Quiet(src, kernel=100)
+    run_ticks(c, 30)
+    assert src.dumps == 1
+    assert c.latest().kernel == 100
+
+
+def test_a_table_that_drifts_from_the_kernel_count_gets_a_full_dump_within_three_ticks():
+    src = Source([100])
+    c = Quiet(src, kernel=600)            # 500 flows the events never brought
+    run_ticks(c, 30)
+    assert src.dumps >= 30 // 3 - 1, src.dumps
+
+
+def test_a_small_difference_is_not_drift():
+    src = Source([1000])
+    c = Quiet(src, kernel=1015)           # under 2 % and 32 flows: events in flight
+    run_ticks(c, 30)
+    assert src.dumps == 1
+
+
+def test_decoder_caches_are_emptied_once_a_big_table_shrank():
+    src = Source([30000, 30000, 100, 100, 100])
+    c = Collector(src, 0.005, events=False)
+    run_ticks(c, 5)
+    assert src.sock.decoder.forgotten == 1
+
+
+def test_decoder_caches_are_kept_while_the_table_needs_them():
+    src = Source([30000, 16000, 30000])
+    c = Collector(src, 0.005, events=False)
+    run_ticks(c, 3)
+    assert src.sock.decoder.forgotten == 0
+
+
+def test_a_kernel_without_a_count_is_not_reconciled_and_ticks_go_on():
+    from flowtop.netlink.errors import NetlinkError
+
+    class NoStats(Quiet):
+        def _kernel_count(self):
+            import flowtop.conntrack as api
+            real = api.count
+            api.count = lambda sock=None: (_ for _ in ()).throw(NetlinkError(95))
+            try:
+                return Collector._kernel_count(self)
+            finally:
+                api.count = real
+
+    src = Source([100])
+    c = NoStats(src, kernel=None)
+    run_ticks(c, 10)
+    assert c._seq >= 10 and not c.reconcile and c.latest().error is None

@@ -1,0 +1,142 @@
+"""When the live collector makes full dumps: never back to back.
+
+A full dump of 200k flows in a flood took 2-3 s; counting the next one
+from the previous one's start, it began at once, and the screen got no
+snapshot for seconds.  Counted from its end, the ticks between refresh
+the screen."""
+
+import time
+
+from flowtop.live import Collector, EventReader
+from tests.test_collector_reconcile import Events, Source, run_ticks
+
+
+class SlowDumps(Source):
+    def snapshot(self, wants="list", tail=None):
+        end = time.thread_time() + 0.1          # 0.1 s of this thread's CPU
+        while time.thread_time() < end:
+            pass
+        return super().snapshot(wants, tail)
+
+
+class Budgeted(Collector):
+    MAX_AGE = 0.1          # a full dump every 0.1 s at most: as long as one takes
+
+    def _start_events(self):
+        self.events = Events()
+
+    def _kernel_count(self):
+        return None
+
+
+def test_ticks_between_full_dumps_come_even_when_a_dump_takes_as_long_as_the_spacing():
+    src = SlowDumps([10])
+    c = Budgeted(src, 0.02)
+    run_ticks(c, 24)
+    partial = c._seq - src.dumps
+    assert partial >= src.dumps, (src.dumps, c._seq)
+
+
+class Sock:
+    def settimeout(self, t):
+        pass
+
+    def close(self):
+        pass
+
+
+def backlog(n):
+    """The real EventReader's queue (its thread not started) holding n NEW events."""
+    from tests.test_collector_reconcile import entry
+    r = EventReader(open_events=Sock, read=lambda sock: [])
+    r._events = [("new", entry(i)) for i in range(n)]
+    return r
+
+
+class Flooded(Budgeted):
+    MAX_AGE = 1e6
+    BUDGET = 1e-9
+    EVENTS_MAX = 100
+    INTERVAL = 30.0         # a tick would wait this long, but for a backlog
+
+    def __init__(self, source, n):
+        super().__init__(source, self.INTERVAL)
+        self.n = n
+
+    def _start_events(self):
+        self.events = backlog(0)
+
+    def _full(self):
+        wall = super()._full()
+        if self.n:                       # the backlog builds during the first dump
+            self.events._events = backlog(self.n)._events
+            self.n = 0
+        return wall
+
+
+def test_an_event_backlog_is_applied_a_share_a_tick_and_the_ticks_come_at_once():
+    src = Source([1000])                 # a table of 1,000 flows
+    c = Flooded(src, 500)                # more than EVENTS_MAX, under twice the table
+    run_ticks(c, 6, timeout=5.0)
+    assert src.dumps == 1 and c._seq >= 6          # one dump; five shares without waiting
+    assert len(c.table) == 1000                    # the events renewed flows it had
+    assert c.events.pending() == 0
+
+
+def test_a_backlog_past_twice_the_table_is_replaced_by_a_full_dump():
+    src = Source([10])
+    c = Flooded(src, 2000)
+    run_ticks(c, 2, timeout=5.0)
+    assert src.dumps == 2 and c.resyncs == 1 and c.events.pending() == 0
+
+
+def test_the_event_reader_reads_nothing_while_held():
+    calls = []
+
+    def read(sock):
+        calls.append(1)
+        time.sleep(0.005)
+        return []
+
+    r = EventReader(open_events=Sock, read=read)
+    r.start()
+    try:
+        time.sleep(0.05)
+        r.hold()
+        time.sleep(0.02)                 # one read may be under way
+        held = len(calls)
+        time.sleep(0.2)
+        assert len(calls) == held
+        r.release()
+        time.sleep(0.05)
+        assert len(calls) > held
+    finally:
+        r.stop()
+        r.join(2)
+
+
+def test_the_collector_holds_the_event_reader_during_a_full_dump():
+    seen = []
+
+    class Watched(Events):
+        held = False
+
+        def hold(self):
+            self.held = True
+
+        def release(self):
+            self.held = False
+
+    class Src(Source):
+        def snapshot(self, wants="list", tail=None):
+            seen.append(c.events.held)
+            return super().snapshot(wants, tail)
+
+    class C(Budgeted):
+        def _start_events(self):
+            self.events = Watched()
+
+    src = Src([10])
+    c = C(src, 0.01)
+    run_ticks(c, 3)
+    assert seen and all(seen) and not c.events.held

@@ -1,0 +1,101 @@
+"""The route cache of enrich.iface.Interfaces: sized to the table, one
+writer, stale answers refreshed a share at a time.  A fake route function
+and a fake clock stand in for the kernel (its answers are tested in
+tests/kernel/test_iface_kernel.py)."""
+
+import sys
+import threading
+
+from flowtop.enrich import iface
+from tests.test_route import flow, make
+
+
+def _distinct(n):
+    return [flow("10.1.%d.%d" % (i // 250, i % 250 + 1), "198.51.%d.%d" % (i // 250, i % 250 + 1))
+            for i in range(n)]
+
+
+def test_a_table_with_more_addresses_than_the_cache_floor_is_looked_up_once_per_ttl():
+    ifs, fake, _ = make(max_entries=100)
+    flows = _distinct(1000)                          # 2,000 distinct addresses
+    assert ifs.prefetch(flows) == 2000
+    assert ifs.prefetch(flows) == 0                  # all still cached: no thrash
+    assert ifs.lookups == 2000
+    assert all(ifs.of_flow(f) == ("lan0", "wan0") for f in flows)
+    assert ifs.lookups == 2000
+
+
+def test_many_addresses_share_one_cached_answer():
+    ifs, _, _ = make()
+    ifs.prefetch(_distinct(1000))
+    assert len(ifs._cache) == 2000
+    assert len({id(v) for v in ifs._cache.values()}) == 3     # lan0, wan0, local 10.1.0.1
+
+
+def test_stale_routes_are_refreshed_a_share_per_call_and_answer_meanwhile(monkeypatch):
+    monkeypatch.setattr(iface, "STALE_MIN", 100)
+    ifs, fake, clock = make(ttl=30.0)
+    flows = _distinct(1000)
+    ifs.prefetch(flows)
+    clock.now += 31
+    assert ifs.prefetch(flows) == 2000 // iface.STALE_SHARE
+    ifs.deferred = True                               # a reader: the stale answer, no lookup
+    assert ifs.of_flow(flows[-1]) == ("lan0", "wan0")
+    sent = [ifs.prefetch(flows) for _ in range(8)]
+    assert sum(sent) == 2000 - 2000 // iface.STALE_SHARE
+    assert ifs.prefetch(flows) == 0
+
+
+def test_a_deferred_miss_waits_for_the_next_prefetch_and_does_no_io():
+    ifs, fake, _ = make()
+    ifs.deferred = True
+    f = flow("10.1.0.5", "203.0.113.9")
+    assert ifs.of_flow(f) == (None, None)
+    assert fake.calls == [] and fake.link_calls == 0 and ifs.wanted()
+    assert ifs.prefetch(()) == 2
+    assert not ifs.wanted()
+    assert ifs.of_flow(f) == ("lan0", "wan0")
+
+
+def test_a_deferred_unknown_ifindex_refreshes_names_at_the_next_prefetch():
+    ifs, fake, clock = make()
+    f = flow("10.1.0.5", "203.0.113.9")
+    ifs.prefetch([f])
+    links = fake.link_calls
+    fake.names[9] = "new0"
+    ifs.deferred = True
+    clock.now += 2
+    assert ifs.name(9) is None and fake.link_calls == links
+    ifs.prefetch(())
+    assert fake.link_calls == links + 1 and ifs.name(9) == "new0"
+
+
+def test_a_screen_thread_reading_while_the_collector_prefetches_never_raises():
+    """The race that killed the collector: both threads evicted one dict."""
+    ifs, fake, clock = make(max_entries=64)
+    ifs.deferred = True
+    errors = []
+    stop = threading.Event()
+    flows = _distinct(3000)
+
+    def screen():
+        try:
+            while not stop.is_set():
+                for f in flows[::7]:
+                    ifs.of_flow(f)
+        except Exception as exc:          # noqa: BLE001 - what the test looks for
+            errors.append(exc)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    t = threading.Thread(target=screen)
+    t.start()
+    try:
+        for i in range(40):
+            clock.now += 1
+            ifs.prefetch(flows[(i * 500) % 3000:][:600])
+    finally:
+        stop.set()
+        t.join()
+        sys.setswitchinterval(old)
+    assert errors == []

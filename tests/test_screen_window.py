@@ -1,0 +1,158 @@
+"""The live screen without a terminal: a Screen over a fake window
+(curses is imported, never initialised): escape sequences, the status line."""
+
+import curses
+
+import pytest
+
+from flowtop import cli
+from flowtop.enrich.bundle import Enrichment
+from flowtop.live import Snapshot
+from flowtop.views import screen as ui
+from flowtop.views.cells import Formatter
+from flowtop.views.state import ViewState
+
+
+class Services:
+    def of_flow(self, sport, dport, proto, numeric=False):
+        return str(dport)
+
+
+class Window:
+    """What Screen asks of a curses window: its size and queued keys."""
+
+    def __init__(self, keys=(), size=(24, 80)):
+        self.keys = list(keys)
+        self.size = size
+
+    def getmaxyx(self):
+        return self.size
+
+    def get_wch(self):
+        if not self.keys:
+            raise curses.error("no input")
+        return self.keys.pop(0)
+
+    def nodelay(self, flag):
+        pass
+
+    def timeout(self, ms):
+        pass
+
+    def erase(self):
+        self.lines = {}
+
+    def addnstr(self, y, x, text, n, attr=0):
+        self.lines[y] = (text, attr)
+
+    def noutrefresh(self):
+        pass
+
+
+class Collector:
+    def __init__(self, snap):
+        self.snap, self.visible, self.interval = snap, (), None
+
+    def latest(self):
+        return self.snap
+
+    def set_visible(self, keys):
+        self.visible = keys
+
+    def set_interval(self, seconds):
+        self.interval = seconds
+
+
+def screen(*argv, keys=(), size=(24, 80)):
+    st = ViewState(cli.parse(list(argv)))
+    scr = ui.Screen(Window(keys, size), st, Formatter(st, Enrichment(Services())),
+                    None, {"acct": True, "timestamp": True})
+    return scr
+
+
+def test_esc_then_a_key_read_together_are_both_keys():
+    assert screen(keys=["p"])._after_escape() == ["\x1b", "p"]
+    assert screen(keys=[])._after_escape() == ["\x1b"]
+    assert screen(keys=["[", "9", "9", "~", "p"])._after_escape() == []   # unknown sequence
+    # a cursor key's sequence curses returned in pieces (a slow link) is that key
+    assert screen(keys=["[", "A"])._after_escape() == ["KEY_UP"]
+    assert screen(keys=["O", "H"])._after_escape() == ["KEY_HOME"]
+    assert screen(keys=["[", "6", "~"])._after_escape() == ["KEY_NPAGE"]
+    assert screen(keys=["\x1b", "q"])._after_escape() == ["\x1b", "\x1b", "q"]
+
+
+def test_n_toggles_per_name_grouping_in_the_processes_view_only():
+    scr = screen("--view", "process")
+    scr.key("n")
+    assert scr.state.by_name
+    scr.key("n")
+    assert not scr.state.by_name
+    flows = screen()
+    flows.key("n")
+    assert not flows.state.by_name
+
+
+def test_at_80_columns_errors_pause_and_filters_outrank_the_rest():
+    scr = screen("-T", "--in-iface", "eth0")
+    scr.state.paused = True
+    snap = Snapshot([], 0.0, (0.0, 0.0, False), "recv: No buffer space available", 1)
+    line = scr._status(80, snap)
+    assert len(line) <= 79, line
+    for what in ("PAUSED", "only tcp", "in eth0"):
+        assert what in line, (what, line)
+    # no room left for the error: it takes the key hints' line
+    assert scr.note == "error: recv: No buffer space available", scr.note
+    scr.state.paused = False
+    line = scr._status(80, snap)
+    assert "only tcp" in line and "error" not in line and scr.note.startswith("error: recv")
+    short = scr._status(80, Snapshot([], 0.0, (0.0, 0.0, False), "EPERM", 2))
+    assert "error: EPERM" in short and scr.note == "", short
+    wide = scr._status(200, snap)
+    assert "sort rate desc" in wide and wide.startswith("[Flows] Processes"), wide
+    assert "error: recv" in wide and scr.note == ""
+
+
+def test_a_cursor_move_draws_again_without_choosing_the_rows_again(monkeypatch):
+    from tests.viewutil import table_of
+    monkeypatch.setattr(curses, "doupdate", lambda: None)
+    t, when = table_of()
+    scr = screen("--loopback", size=(30, 100))
+    scr.collector = Collector(Snapshot(list(t), when, t.totals(), None, 1))
+    scr.snap = scr.collector.latest()
+    scr.refresh()
+    assert scr.scr.lines[3][1] == curses.A_REVERSE          # the first row is selected
+    first = scr.collector.visible
+
+    def fail(*a):
+        raise AssertionError("rows chosen again for a cursor move")
+    monkeypatch.setattr(scr.selection, "build", fail)
+    for key in (curses.KEY_DOWN, "j", curses.KEY_NPAGE, curses.KEY_HOME, "s", "b", "w"):
+        scr.key(key)
+        scr.refresh()
+    scr.key(curses.KEY_DOWN)
+    scr.refresh()
+    assert scr.ui.selected == 1 and scr.scr.lines[4][1] == curses.A_REVERSE
+    assert scr.collector.visible == first and "SOURCE" in scr.scr.lines[2][0]
+    scr.key("+")                                           # the collector is told
+    assert scr.collector.interval == 2.0
+    scr.key("L")                                           # a filter: the rows are chosen again
+    with pytest.raises(AssertionError):
+        scr.refresh()
+
+
+def test_the_screen_is_the_only_view_module_that_imports_curses():
+    import ast
+    import os
+    from flowtop import views
+    here = os.path.dirname(views.__file__)
+    importers = set()
+    for name in sorted(os.listdir(here)):
+        if name.endswith(".py"):
+            with open(os.path.join(here, name), encoding="utf-8") as f:
+                tree = ast.parse(f.read())
+            for node in ast.walk(tree):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                if any(n.split(".")[0] == "curses" for n in names):
+                    importers.add(name)
+    assert importers == {"screen.py"}

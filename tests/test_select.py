@@ -1,0 +1,201 @@
+"""Which flows the live views show and in what order: the filters, the
+sort, and the Selection that keeps their results (no curses)."""
+
+import pytest
+
+from flowtop import conntrack
+from flowtop.table import FlowTable
+from flowtop.model import is_loopback, proto_name
+from flowtop.views.cells import Formatter
+from flowtop.views.select import _port, select
+from flowtop.views.state import ASCENDING, GROUPS, GROUP_OF, SORTS
+
+from tests.viewutil import MIXED, FakeEnrich, state_of, table_of
+
+def test_loopback_hidden_unless_asked():
+    t, _ = table_of()
+    fmt = Formatter(state_of(), FakeEnrich())
+    shown = select(list(t), state_of(), fmt)
+    assert shown and not any(is_loopback(r.entry.dst) for r in shown)
+    everything = select(list(t), state_of("--loopback"), fmt)
+    assert len(everything) == len(t)
+
+
+def test_protocol_and_family_filters():
+    t, _ = table_of()
+    fmt = Formatter(state_of(), FakeEnrich())
+    only_tcp = select(list(t), state_of("--loopback", "-T"), fmt)
+    assert only_tcp and all(r.entry.l4proto == 6 for r in only_tcp)
+    st = state_of("--loopback")
+    st.toggle_group("T")
+    assert not any(r.entry.l4proto == 6 for r in select(list(t), st, fmt))
+    st.toggle_family("4")
+    assert all(r.entry.family == 10 for r in select(list(t), st, fmt))
+
+
+def test_text_filter_and_sort():
+    t, _ = table_of()
+    st = state_of("--loopback", "--sort", "+port")
+    fmt = Formatter(st, FakeEnrich())
+    def port(r):                                      # GRE keys are not ports
+        return 0 if r.entry.l4proto == 47 else r.entry.dport or 0
+    rows = select(list(t), st, fmt)
+    ports = [port(r) for r in rows]
+    assert ports == sorted(ports, reverse=True)       # '+' flips port's natural A-Z order
+    st.reverse = False
+    ports = [port(r) for r in select(list(t), st, fmt)]
+    assert ports == sorted(ports)
+    st.filter = "5001"
+    assert [r.entry.dport for r in select(list(t), st, fmt)] == [5001]
+
+
+@pytest.mark.parametrize("argv", [(), ("--loopback",), ("-T",), ("-U", "--loopback"), ("-6",),
+                                  ("-4", "-I")])
+def test_select_agrees_with_the_plain_filter_on_bare_and_full_rows(argv):
+    """select()'s memoised, by-index loop against the filters spelt out,
+    over recorded flows (as bare TableFlow rows and as Rows) plus
+    loopback spellings the recording lacks."""
+    from flowtop.table import TableFlow
+    with open(MIXED, "rb") as f:
+        when, flows = next(conntrack.replay(f))
+    records = [tuple.__new__(TableFlow, f) for f in flows]
+    for addr in ("127.9.9.9", "::1", "::ffff:127.0.0.2", "::ffff:10.0.0.1", "12.7.0.1"):
+        fields = list(flows[0])
+        fields[2], fields[3] = "10.9.9.9", addr    # src, dst
+        fields[-1] = b"extra-" + addr.encode()  # key
+        records.append(tuple.__new__(TableFlow, fields))
+    t = FlowTable()
+    t.apply(records, 100.0, when)                   # Rows (new)
+    t.apply(list(records), 101.0, when + 1)         # idle: bare records
+    assert any(type(r) is TableFlow for r in t)
+    st = state_of(*argv)
+    fmt = Formatter(st, FakeEnrich())
+    hidden = set().union(*(GROUPS[k] for k in st.hidden_groups)) if st.hidden_groups else set()
+
+    def plain(r):
+        e = r.entry
+        return not (e.l4proto in hidden or e.family in st.hidden_families
+                    or (not st.show_other and e.l4proto not in GROUP_OF)
+                    or (not st.loopback and (is_loopback(e.src) or is_loopback(e.dst))))
+    want = [r.key for r in t if plain(r)]
+    got = [r.key for r in select(list(t), st, fmt, sort=False)]
+    assert got == want
+    if not argv:
+        assert b"extra-12.7.0.1" in got and b"extra-::ffff:10.0.0.1" in got
+        assert not any(k.startswith(b"extra-") for k in got
+                       if k not in (b"extra-12.7.0.1", b"extra-::ffff:10.0.0.1"))
+    if argv == ("--loopback",):
+        assert sum(k.startswith(b"extra-") for k in got) == 5
+
+
+PLAIN_SORT_KEYS = {      # the orders the views promise, spelt out as tuples
+    "state": lambda r: (r.entry.l4proto, r.entry.state if r.entry.state is not None else -1),
+    "rate": lambda r: (r.rate_orig or 0.0) + (r.rate_reply or 0.0),
+    "bytes": lambda r: (r.entry.bytes_orig or 0) + (r.entry.bytes_reply or 0),
+    "packets": lambda r: (r.entry.packets_orig or 0) + (r.entry.packets_reply or 0),
+    "age": lambda r: -r.start_wall,
+    "proto": lambda r: (proto_name(r.entry.l4proto), r.entry.family),
+    "dst": lambda r: (r.entry.family, r.entry.dst or "", _port(r.entry)),
+    "port": lambda r: (_port(r.entry), r.entry.l4proto),
+}
+
+
+@pytest.mark.parametrize("sort", SORTS)
+@pytest.mark.parametrize("flip", ["", "+"])
+def test_sort_orders_equal_the_plain_tuple_keys(sort, flip):
+    """The allocation-free sort keys (shared tuples, two stable passes for
+    dst) give exactly the order of the plain keys, ties in table order."""
+    assert set(PLAIN_SORT_KEYS) == set(SORTS)
+    t, when = table_of()
+    st = state_of("--loopback", "--sort", flip + sort)
+    got = [r.key for r in select(list(t), st, Formatter(st, FakeEnrich()))]
+    descending = (sort not in ASCENDING) != bool(flip)
+    want = [r.key for r in sorted(select(list(t), st, Formatter(st, FakeEnrich()),
+                                            sort=False),
+                                  key=PLAIN_SORT_KEYS[sort], reverse=descending)]
+    assert len(got) > 10 and got == want
+
+
+def _keys(items):
+    return [r.key for r in items]
+
+
+def test_a_selection_chooses_again_only_when_the_rows_or_a_filter_change(monkeypatch):
+    from flowtop.views import select as sel
+    calls = []
+    real = sel.chosen
+    monkeypatch.setattr(sel, "chosen", lambda *a, **k: calls.append(1) or real(*a, **k))
+    t, _ = table_of()
+    rows = list(t)
+    st = state_of("--loopback")
+    fmt = Formatter(st, FakeEnrich())
+    selection = sel.Selection()
+    first = selection.build(rows, st, fmt)
+    st.bits = st.wide = True                          # looks: the same list
+    assert selection.build(rows, st, fmt) is first and len(calls) == 1
+    st.sort = "port"                                  # order: sorted again, not chosen again
+    by_port = selection.build(rows, st, fmt)
+    assert by_port is not first and len(calls) == 1
+    assert _keys(by_port) == _keys(sel.ordered(real(rows, st, fmt), st))
+    st.filter = "5001"                                # a filter: chosen again
+    assert _keys(selection.build(rows, st, fmt)) == _keys(sel.ordered(real(rows, st, fmt), st))
+    assert len(calls) == 2
+    selection.build(list(rows), st, fmt)              # a new snapshot's rows
+    assert len(calls) == 3
+
+
+def test_a_selection_equals_a_fresh_build_after_any_keys():
+    """Whatever the keys did, the kept results are what a whole pass gives."""
+    import random
+    from flowtop.views import keys as kt
+    from flowtop.views.select import Selection, build
+    t, _ = table_of()
+    rows = list(t)
+    keys = list("atTUDIS46LorxXPnswiAbBp/") + ["\t", "KEY_BTAB", "\n", "\x1b", "KEY_DOWN"]
+    for seed in range(20):
+        rnd = random.Random(seed)
+        st = state_of()
+        fmt = Formatter(st, FakeEnrich())
+        ui = kt.Ui(st)
+        selection = Selection()
+        for _ in range(40):
+            key = rnd.choice(keys)
+            kt.dispatch(ui, key)
+            while ui.mode == "filter":               # a longer text, or a shorter one
+                kt.dispatch(ui, rnd.choice(["1", "5", "0", ".", "\n", "KEY_BACKSPACE"]))
+                ui.show(selection.build(rows, st, fmt))
+                assert _keys(ui.view) == _keys(build(rows, st, fmt)), (seed, st.filter)
+            ui.show(selection.build(rows, st, fmt))
+            assert _keys(ui.view) == _keys(build(rows, st, fmt)), (seed, key)
+
+
+def test_a_longer_filter_text_looks_only_at_what_the_shorter_one_kept(monkeypatch):
+    from flowtop.views import select as sel
+    t, _ = table_of()
+    rows = list(t)
+    st = state_of("--loopback")
+    fmt = Formatter(st, FakeEnrich())
+    selection = sel.Selection()
+    seen = []
+    real = fmt.search_text
+    monkeypatch.setattr(fmt, "search_text", lambda r: seen.append(r) or real(r))
+    st.filter = "5"
+    five = selection.build(rows, st, fmt)
+    assert len(seen) == len(rows) > len(five) > 1
+    seen.clear()
+    st.filter = "500"
+    assert _keys(selection.build(rows, st, fmt)) == _keys(sel.build(rows, st, fmt))
+    assert 0 < len(seen) - len(rows) <= len(five)         # the build above read every row
+    seen.clear()
+    st.filter = "50"                                        # shorter: from every row again
+    selection.build(rows, st, fmt)
+    assert len(seen) == len(rows)
+
+
+def test_the_header_says_the_kernels_count_first_when_the_table_is_behind_it():
+    from flowtop.views.select import flows_text
+    counts = {"udp": 1000}
+    assert flows_text(counts, kernel=1005, per=False) == "1000 flows"       # within 1 %
+    assert flows_text(counts, kernel=21000, per=False) == \
+        "21000 flows in the kernel, 1000 listed"                            # a flood outran it
+    assert flows_text(counts, kernel=None, per=False) == "1000 flows"       # filtered: unknown
