@@ -23,6 +23,7 @@ class TextFrames:
         if opts.once:
             self.state.loopback = True      # a snapshot lists every flow
         self.fmt = Formatter(self.state, enrich)
+        self.state.has_history = False      # frames draw no history columns (the screen does)
         self.notes = notes if callable(notes) else list(notes)   # callable: per frame
         self.width = width
         self._frames = 0
