@@ -401,11 +401,14 @@ def keys_of(devices, e):
 
 def for_options(opts, live, enrich):
     """The Devices ``opts`` ask for, or None: with a live kernel for the
-    live views and ``--view device`` (one-shot outputs of other views need
-    no totals), or whenever ``--leases``/``--ethers`` name files."""
+    live views and ``--view device`` (other script outputs and the exports
+    need no totals: a pass over the table a tick), or whenever
+    ``--leases``/``--ethers`` name files."""
     leases = tuple(opts.leases or ())
     ethers = (opts.ethers,) if opts.ethers else ()
-    if not (leases or ethers) and not (live and (opts.view == "device" or not opts.once)):
+    headless = opts.ipfix or opts.metrics or opts.metrics_file or opts.syslog or opts.quiet
+    screen = not (opts.once or headless) and opts.output == "text"     # Tab can reach it
+    if not (leases or ethers) and not (live and (opts.view == "device" or screen)):
         return None
     neighbours = None
     if live:
