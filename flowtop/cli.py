@@ -296,6 +296,11 @@ def add_view_options(p):
 
 def view_options(ns):
     """Issue 15's fields; a --filter mistake is one line with its column, exit 2."""
+    if ns.filter and (ns.ipfix or ns.metrics or ns.metrics_file or ns.syslog or ns.quiet):
+        # the exports see every event and the whole table: a filter would be half applied
+        sys.stderr.write("flowtop: --filter applies to the views and --json/--csv, not to "
+                         "--ipfix/--metrics/--syslog/--quiet: leave one of them out\n")
+        sys.exit(2)
     if ns.filter:
         from .views.filterexpr import FilterError, compile as compile_filter
         try:

@@ -93,3 +93,13 @@ def test_a_mistake_is_one_line_with_its_column_and_exit_2(expr, column, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "column %d:" % column in err and expr in err
+
+
+@pytest.mark.parametrize("export", [["--metrics-file", "/tmp/x.prom"], ["--quiet"],
+                                    ["--syslog", "udp://127.0.0.1:514"]])
+def test_exports_refuse_a_filter_they_would_only_half_apply(export, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.parse(["--filter", "dport=443"] + export)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--filter" in err
