@@ -418,8 +418,9 @@ def step_help(scr, entries):
     tm = scr.tm
     for closer in ("Escape", "q", "?"):
         tm.send("?")
-        lines = tm.wait_for(lambda ls: any("Help (any of Esc q ? closes)" in l for l in ls),
-                            WAIT, "the help")
+        # the whole help, not a capture taken while tmux still receives the box
+        lines = tm.wait_for(lambda ls: any("Help (any of Esc q ? closes)" in l for l in ls)
+                            and all(k in "\n".join(ls) for k in HELP_KEYS), WAIT, "the help")
         text = "\n".join(lines)
         for k in HELP_KEYS:
             assert k in text, (k, text)
