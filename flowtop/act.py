@@ -86,15 +86,10 @@ def failure(exc):
 # --- the filter expression: the one place that knows its language -----------------------
 
 def matcher(text, formatter, enrich, wall=0.0):
-    """EXPR -> predicate over table rows (raises ValueError for a mistake).
-    The filter language (views.filterexpr, issue 15 item 5) where it
-    exists, else the live view's ``/`` text: a substring of the shown
-    columns."""
-    try:
-        from .views.filterfields import RowFields, compiled
-    except ImportError:
-        needle = text.strip().lower()
-        return lambda row: needle in formatter.search_text(row)
+    """EXPR -> predicate over table rows (raises ValueError for a mistake),
+    in the filter language of views.filterexpr (plain words: a substring of
+    the shown columns, as the live view's ``/``)."""
+    from .views.filterfields import RowFields, compiled
     flt, err = compiled(text)
     if err is not None:
         raise ValueError(str(err))

@@ -45,6 +45,9 @@ class KernelSource:
         is touched: without permission we say so and change nothing."""
         from .table import TableFlow     # flows the live table can store bare
         self.sock = conntrack.open_socket(TableFlow)
+        if self.opts.filter:                # what the kernel can filter, it does
+            from .views.filterpush import for_options
+            self.sock.dump_filter = for_options(self.opts)
         try:
             conntrack.count(self.sock)
         except NetlinkError as exc:
@@ -153,11 +156,18 @@ DNS_WAIT = 1.0     # --once: seconds to wait for reverse DNS names, in total
 
 
 def iface_keep(opts, enrich):
-    """The --in-iface/--out-iface predicate over flows, or None."""
-    if enrich is None or not (opts.in_iface or opts.out_iface):
-        return None
-    from .enrich.iface import iface_filter
-    return iface_filter(opts.in_iface, opts.out_iface, enrich.ifaces_of)
+    """The --in-iface/--out-iface and --filter predicate over table rows
+    (or flows), or None."""
+    keep = None
+    if enrich is not None and (opts.in_iface or opts.out_iface):
+        from .enrich.iface import iface_filter
+        keep = iface_filter(opts.in_iface, opts.out_iface, enrich.ifaces_of)
+    if opts.filter:
+        from .views.filterfields import row_keep
+        from .views.cells import Formatter
+        from .views.state import ViewState
+        return row_keep(opts.filter, enrich, time.time, Formatter(ViewState(opts), enrich), keep)
+    return None if keep is None else (lambda r: keep(getattr(r, "entry", r)))
 
 
 def warn_unknown_ifaces(opts, enrich, say):
@@ -230,8 +240,8 @@ def once(source, opts, stdout, enrich, notes):
     table = FlowTable()
     table.apply(flows, now, now)
     enrich.tick(table)
-    if keep is not None:
-        flows = [f for f in flows if keep(f)]
+    if keep is not None:               # over the table's rows: they have ages (and names)
+        flows = [r.entry for r in table if keep(r)]
     if enrich.dns is not None:
         addrs = {a for f in flows for a in (f.src, f.dst)}
         enrich.dns.wait(sorted(addrs), DNS_WAIT)

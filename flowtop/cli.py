@@ -46,6 +46,14 @@ OPS_FIELDS = (
     "dry_run",       # --delete: only list what would be deleted
 )
 OPS_DEFAULTS = (False, False, None, False)
+# Issue 15's view options (filter language, devices, settings file).
+VIEW_FIELDS = (
+    "filter",        # filter expression text (views.filterexpr), or None
+    "leases",        # tuple of DHCP lease files (dnsmasq/odhcpd) for the device view, or ()
+    "ethers",        # an /etc/ethers-format file, or None
+    "rc",            # the settings file (flowtop.settings), or None: the XDG default
+)
+VIEW_DEFAULTS = (None, (), None, None)
 
 Options = namedtuple("Options", (
     "families",      # frozenset of "ipv4"/"ipv6"; empty = both
@@ -83,9 +91,10 @@ Options = namedtuple("Options", (
     "process",       # name the processes of local flows
     "geoip_conf",    # -u: the geoip.conf to read (None: /etc/flowtop, else packaged)
     "geoip_dir",     # -u: where to install; also searched first for databases
-) + EXPORT_FIELDS + OPS_FIELDS, defaults=EXPORT_DEFAULTS + OPS_DEFAULTS)
+) + EXPORT_FIELDS + OPS_FIELDS + VIEW_FIELDS,
+    defaults=EXPORT_DEFAULTS + OPS_DEFAULTS + VIEW_DEFAULTS)
 
-VIEWS = ("flows", "process", "host", "country", "iface")
+VIEWS = ("flows", "process", "host", "country", "iface", "device")
 
 _UNITS = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12,
           "ki": 1024, "mi": 1024 ** 2, "gi": 1024 ** 3, "ti": 1024 ** 4}
@@ -208,8 +217,8 @@ def build_parser():
     v.add_argument("-P", "--numeric-port", action="store_true",
                    help="port numbers instead of service names")
     v.add_argument("--view", choices=VIEWS, default="flows",
-                   help="flows (default), or totals per process, remote host, country or "
-                        "interface (Tab in the live view)")
+                   help="flows (default), or totals per process, remote host, country, "
+                        "interface or LAN device (Tab in the live view)")
     k = p.add_argument_group("kernel and files")
     src = k.add_mutually_exclusive_group()
     src.add_argument("--record", metavar="FILE",
@@ -220,6 +229,7 @@ def build_parser():
                    help="leave net.netfilter.nf_conntrack_acct/_timestamp alone")
     add_export_options(p)
     add_ops_options(p)
+    add_view_options(p)
     p.add_argument("-v", "--version", action="version", version="flowtop " + __version__)
     return p
 
@@ -277,6 +287,59 @@ def add_export_options(p):
                    help="headless: no screen and no text (for services)")
 
 
+def add_view_options(p):
+    p.add_argument("--filter", metavar="EXPR",
+                   help="show only flows matching EXPR, e.g. 'dport=443 and dst=10.0.0.0/8', "
+                        "'proc~fire* or rate>1M' (see README: filter expressions)")
+    p.add_argument("--leases", metavar="FILE", action="append", default=[],
+                   help="DHCP leases (dnsmasq or odhcpd format) naming devices for "
+                        "--view device (default /tmp/dhcp.leases, "
+                        "/var/lib/misc/dnsmasq.leases, /tmp/hosts/odhcpd); repeatable")
+    p.add_argument("--ethers", metavar="FILE",
+                   help="MAC-to-name file in /etc/ethers format (default /etc/ethers)")
+    p.add_argument("--rc", metavar="FILE",
+                   help="settings file the live view's W key writes and start-up reads "
+                        "(default $XDG_CONFIG_HOME/flowtop/flowtoprc or "
+                        "~/.config/flowtop/flowtoprc); options win over it")
+
+
+def view_options(ns):
+    """Issue 15's fields; a --filter mistake is one line with its column, exit 2."""
+    if ns.filter and (ns.ipfix or ns.metrics or ns.metrics_file or ns.syslog or ns.quiet):
+        # the exports see every event and the whole table: a filter would be half applied
+        sys.stderr.write("flowtop: --filter applies to the views and --json/--csv, not to "
+                         "--ipfix/--metrics/--syslog/--quiet: leave one of them out\n")
+        sys.exit(2)
+    if ns.filter:
+        from .views.filterexpr import FilterError, compile as compile_filter
+        try:
+            compile_filter(ns.filter)
+        except FilterError as exc:
+            sys.stderr.write("flowtop: --filter %s: %s\n" % (_quoted(ns.filter), exc))
+            sys.exit(2)
+    return dict(filter=ns.filter, leases=tuple(ns.leases), ethers=ns.ethers, rc=ns.rc)
+
+
+def with_settings(opts, argv):
+    """``opts`` with the settings file's values where ``argv`` gave none."""
+    from . import settings
+    path = settings.rc_path(opts.rc)
+    if not os.path.exists(path):
+        return opts
+
+    def warn(line):
+        sys.stderr.write("flowtop: %s\n" % line)
+    values = settings.load(path, warn)
+    if not values:
+        return opts
+    return settings.apply(opts, settings.given_fields(build_parser(), argv), values)
+
+
+def _quoted(text):
+    from .text import sanitize
+    return "'%s'" % sanitize(text, 80)
+
+
 def export_options(ns):
     """The EXPORT_FIELDS of an argparse namespace, checked (argparse's exit 2)."""
     values = dict(ipfix=ns.ipfix, ipfix_active_timeout=ns.ipfix_active_timeout,
@@ -330,7 +393,7 @@ def parse(argv=None):
     families = frozenset(f for f, on in (("ipv4", ns.ipv4), ("ipv6", ns.ipv6)) if on)
     protocols = frozenset(p for dest, _s, _l, protos, _h in PROTOCOL_FLAGS
                           if getattr(ns, dest) for p in protos)
-    return Options(
+    return with_settings(Options(
         families=families, protocols=protocols, interval=ns.interval, once=ns.once,
         output=ns.output or "text", record=ns.record, replay=ns.replay, sysctl=ns.sysctl,
         dns=ns.dns, geoip=ns.geoip, units=ns.units, continuous=ns.continuous,
@@ -342,8 +405,8 @@ def parse(argv=None):
         numeric_remote=ns.numeric_remote, in_iface=ns.in_iface, out_iface=ns.out_iface,
         ifaces=ns.ifaces or bool(ns.in_iface or ns.out_iface),
         geoip_conf=ns.geoip_conf, geoip_dir=ns.geoip_dir, process=ns.process,
-        **export_options(ns), **ops_options(ns, parser)
-    )
+        **export_options(ns), **ops_options(ns, parser), **view_options(ns)
+    ), argv)
 
 
 def main(argv=None):

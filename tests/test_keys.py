@@ -101,7 +101,7 @@ def test_tab_cycles_the_views_and_shift_tab_goes_back():
     ui = ui_of()
     assert press(ui, "\t") == [kt.RESELECT] and ui.state.view == "process"
     press(ui, "KEY_BTAB", "KEY_BTAB")
-    assert ui.state.view == "iface"
+    assert ui.state.view == "device"                # the last view (issue 15: devices)
 
 
 def test_enter_on_a_group_shows_its_flows_and_esc_goes_back_to_it():
@@ -146,8 +146,8 @@ def test_the_filter_prompt_types_printables_erases_and_esc_clears():
     assert ui.state.filter == "qu"
     press(ui, "\n")
     assert ui.mode == "table" and ui.state.filter == "qu"
-    press(ui, "/", *"x" * 100)
-    assert len(ui.state.filter) == 64
+    press(ui, "/", *"x" * 300)
+    assert len(ui.state.filter) == 200              # room for an expression
     press(ui, "\x1b")
     assert ui.mode == "table" and ui.state.filter == ""
 
@@ -182,3 +182,27 @@ def test_the_cursor_stays_on_its_row_when_the_view_changes():
     assert (ui.selected, ui.selected_key) == (0, 7)
     ui.show([])
     assert (ui.selected, ui.selected_key) == (0, None)
+
+
+def test_enter_keeps_the_filter_prompt_open_while_the_expression_has_a_mistake():
+    ui = ui_of()
+    press(ui, "/", *"dst=1.2.3")
+    press(ui, "\n")
+    assert ui.mode == "filter"
+    press(ui, *["KEY_BACKSPACE"] * 5, *"10.0.0.0/8", "\n")
+    assert ui.mode == "table" and ui.state.filter == "dst=10.0.0.0/8"
+
+
+def test_w_saves_the_settings_and_says_where(tmp_path):
+    ui = ui_of("--rc", str(tmp_path / "rc"))
+    assert press(ui, "W") == [kt.REDRAW]
+    assert ui.flash == "settings saved to %s" % (tmp_path / "rc")
+    assert "view = flows" in (tmp_path / "rc").read_text()
+
+
+def test_h_toggles_the_history_columns():
+    ui = ui_of()
+    press(ui, "H")
+    assert ui.state.show_history
+    press(ui, "H")
+    assert not ui.state.show_history

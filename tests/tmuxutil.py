@@ -203,7 +203,7 @@ def title_index(lines):
         words = line.split()
         words = [w.rstrip(SORT_MARKS) for w in words]
         if ("PROTO" in words and "DESTINATION" in words
-                and all(re.fullmatch(r"[A-Z][A-Z_]*", w) for w in words)):
+                and all(re.fullmatch(r"[A-Z][A-Z0-9_]*", w) for w in words)):
             return i
     return None
 

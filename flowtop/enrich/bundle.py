@@ -50,6 +50,20 @@ class Enrichment:
         self._tail_template = None
         self._self_info = None
 
+    devices = None        # an enrich.devices.Devices: totals per LAN device (--view device)
+    history = None        # a flowtop.history.History: rate rings (live views)
+
+    def device_of(self, e):
+        """(name, mac, address) of the flow's local device, or None."""
+        d = self.devices
+        where = None if d is None else d.device_of(e)
+        if where is None:
+            return None
+        dev = d.devices.get(where[0])
+        addr = e.src if where[1] else e.reply_src
+        return (None if dev is None else d.name_of(dev),
+                where[0][1] if where[0][0] == "mac" else None, addr)
+
     # -- once per tick --------------------------------------------------------------
     def tick(self, table):
         """Refresh what is refreshed per tick (never per flow).  ``table``:
@@ -72,6 +86,13 @@ class Enrichment:
                 self.ifaces.prefetch(r.entry for r in table if not r.closed)
             except OSError:
                 pass
+        if self.devices is not None or self.history is not None:
+            from ..table import TableFlow
+            if self.devices is not None:
+                self.devices.refresh()
+                self.devices.account(table, TableFlow)
+            if self.history is not None:
+                self.history.feed(table, TableFlow)
 
     def tick_new(self, entries):
         """Between full refreshes: get ready for flows that just appeared
@@ -335,8 +356,15 @@ def from_options(opts, live=True, services=None, warn=None):
             ifaces = None
         except OSError as exc:
             _say(warn, "no interfaces: %s" % exc)
-    return Enrichment(services, process, dns, geo, ifaces, local,
-                      getattr(opts, "numeric_local", False), getattr(opts, "numeric_remote", False))
+    enrich = Enrichment(services, process, dns, geo, ifaces, local,
+                        getattr(opts, "numeric_local", False), getattr(opts, "numeric_remote", False))
+    if hasattr(opts, "leases"):
+        from .devices import for_options
+        enrich.devices = for_options(opts, live, enrich)
+    if not (opts.once or opts.continuous) and opts.output == "text":   # the live view draws it
+        from ..history import History
+        enrich.history = History()
+    return enrich
 
 
 def _say(warn, line):

@@ -10,14 +10,14 @@ import errno
 import gc
 import itertools
 
-from . import ctnetlink, nlmsg
+from . import ctfilter, ctnetlink, nlmsg
 from .errors import DecodeError, DumpInterrupted, NetlinkError
 from .reader import DumpReader
 from .socket import NetlinkSocket
 from .uapi import (IPCTNL_MSG_CT_DELETE, IPCTNL_MSG_CT_NEW, NFNL_SUBSYS_CTNETLINK,
                    NFNLGRP_CONNTRACK_DESTROY, NFNLGRP_CONNTRACK_NEW,
                    NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NLMSG_OVERRUN,
-                   NLMSG_HDRLEN, AF_UNSPEC)
+                   NLMSG_HDRLEN, AF_INET, AF_INET6, AF_UNSPEC)
 
 _CT_NEW = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW
 _CT_DELETE = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE
@@ -112,29 +112,59 @@ def iter_dump(sock, family=AF_UNSPEC, recorder=None, decode=ctnetlink.decode_ent
     when the kernel flagged NLM_F_DUMP_INTR (what was yielded may then miss
     or repeat flows).  ``recorder(chunk)`` sees every datagram as received.
     """
-    seq = next(_seq) & 0xFFFFFFFF
-    sock.send(ctnetlink.dump_request(seq, family))
-    if clock is not None:
-        stamp = clock()
+    flt = getattr(sock, "dump_filter", None)      # a ctfilter.DumpFilter: the kernel filters
     if state is None:
         state = DumpState()
     if clock is not None and read_ahead:
         raise ValueError("a read-ahead dump cannot stamp its datagrams")
+    if flt is not None and family == AF_UNSPEC and ctfilter.needs_family(flt):
+        if recorder is None:
+            # CTA_FILTER's tuple needs a family (else EOPNOTSUPP): one dump each
+            for fam in (AF_INET, AF_INET6):
+                state.done = False
+                yield from _iter_dump(sock, fam, None, decode, state, read_ahead, clock, flt)
+            return
+        flt = ctfilter.untupled(flt)       # a recording holds one dump (one DONE)
+    yield from _iter_dump(sock, family, recorder, decode, state, read_ahead, clock, flt)
+
+
+def _iter_dump(sock, family, recorder, decode, state, read_ahead, clock, flt):
+    seq = next(_seq) & 0xFFFFFFFF
+    sock.send(ctnetlink.dump_request(seq, family) if flt is None
+              else ctfilter.dump_request(seq, family, flt))
+    if clock is not None:
+        stamp = clock()
     source = DumpReader(sock, seq) if read_ahead else sock
+    again = False
     try:
         while not state.done:
             chunk = source.recv()
             if clock is not None:
                 filled, stamp = stamp, clock()
+            batch = []
+            try:
+                feed(chunk, batch, state, seq, sock.port, decode)
+            except NetlinkError as exc:
+                if flt is None or exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+                    if recorder is not None:
+                        recorder(chunk)
+                    raise
+                # the kernel refuses this filter (it knows CTA_FILTER but not
+                # these flags): ask again for everything; callers filter anyway
+                sock.dump_filter = None
+                state.done = again = True
+                break
             if recorder is not None:
                 recorder(chunk)
-            batch = []
-            feed(chunk, batch, state, seq, sock.port, decode)
             if batch:
                 yield batch if clock is None else (filled, batch)
     finally:
         if read_ahead:
             source.close()
+    if again:
+        state.done = False
+        yield from _iter_dump(sock, family, recorder, decode, state, read_ahead, clock, None)
+        return
     if state.interrupted:
         raise DumpInterrupted()
 

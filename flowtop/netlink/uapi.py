@@ -178,6 +178,14 @@ NF_CT_LABELS_MAX_SIZE = 16          # bytes: 128 label bits
 CTA_FILTER_ORIG_FLAGS = 1
 CTA_FILTER_REPLY_FLAGS = 2
 
+# CTA_FILTER_*_FLAGS bits (net/netfilter/nf_conntrack_netlink.c, kernel >= 5.8)
+CTA_FILTER_F_CTA_IP_SRC = 1 << 0
+CTA_FILTER_F_CTA_IP_DST = 1 << 1
+CTA_FILTER_F_CTA_TUPLE_ZONE = 1 << 2
+CTA_FILTER_F_CTA_PROTO_NUM = 1 << 3
+CTA_FILTER_F_CTA_PROTO_SRC_PORT = 1 << 4
+CTA_FILTER_F_CTA_PROTO_DST_PORT = 1 << 5
+
 # enum ctattr_stats_global
 CTA_STATS_GLOBAL_ENTRIES = 1
 CTA_STATS_GLOBAL_MAX_ENTRIES = 2
@@ -401,6 +409,27 @@ IFA_FLAGS = 8
 IFA_RT_PRIORITY = 9
 IFA_TARGET_NETNSID = 10
 IFA_PROTO = 11
+
+# --- include/uapi/linux/neighbour.h ------------------------------------------
+RTM_NEWNEIGH = 28          # rtnetlink.h message types, neighbour table
+RTM_DELNEIGH = 29
+RTM_GETNEIGH = 30
+NDMSG_LEN = 12             # sizeof(struct ndmsg)
+
+# enum (NDA_*), the ones flowtop reads
+NDA_UNSPEC = 0
+NDA_DST = 1
+NDA_LLADDR = 2
+
+# ndm_state bits (NUD_*)
+NUD_INCOMPLETE = 0x01
+NUD_REACHABLE = 0x02
+NUD_STALE = 0x04
+NUD_DELAY = 0x08
+NUD_PROBE = 0x10
+NUD_FAILED = 0x20
+NUD_NOARP = 0x40
+NUD_PERMANENT = 0x80
 
 # --- include/uapi/linux/if.h -------------------------------------------------
 IFF_UP = 0x1

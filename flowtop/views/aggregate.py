@@ -11,11 +11,11 @@ nftop's device table, and what ``iface_totals`` sums).
 
 from ..text import sanitize
 
-VIEWS = ("flows", "process", "host", "country", "iface")
+VIEWS = ("flows", "process", "host", "country", "iface", "device")
 TITLES = {"flows": "Flows", "process": "Processes", "host": "Hosts", "country": "Countries",
-          "iface": "Interfaces"}
+          "iface": "Interfaces", "device": "Devices"}
 KEY_TITLES = {"process": "PROCESS", "host": "REMOTE HOST", "country": "COUNTRY",
-              "iface": "INTERFACE"}
+              "iface": "INTERFACE", "device": "DEVICE"}
 
 
 class Group:
@@ -119,6 +119,9 @@ def keys_of(view, row, enrich, redact=None, by_name=False):
         return [((code,), ("%s %s" % (code, cname)).strip(), _outbound(e, enrich))]
     if view == "iface":
         return [((name or "?",), name or "?", None) for name in _iface_names(e, enrich)]
+    if view == "device":                      # enrich/devices.py: totals since start
+        from ..enrich.devices import keys_of as device_keys
+        return device_keys(enrich.devices, e)
     raise ValueError("not an aggregate view: %r" % view)
 
 
@@ -146,6 +149,10 @@ def aggregate(rows, view, enrich, redact=None, by_name=False, address=None):
     by default as ``redact`` shows it)."""
     if address is None and redact is not None:
         address = redact.address
+    if view == "device":
+        from ..enrich.devices import group_rows
+        devices = getattr(enrich, "devices", None)
+        return [] if devices is None else group_rows(rows, devices, Group)
     groups = {}
     for r in rows:
         if r.closed:
@@ -219,10 +226,16 @@ def record(g, view, now):
             "packets_sent": pt, "packets_received": pr,
             "rate_sent": None if rt is None else round(rt, 3),
             "rate_received": None if rr is None else round(rr, 3),
-            "flows_uncounted": g.uncounted}
+            "flows_uncounted": g.uncounted,
+            **({"mac": g.key[1] if g.key[0] == "mac" else None} if view == "device" else {})}
 
 
 # flows_uncounted last: CSV readers by position keep their columns
 RECORD_COLUMNS = ("time", "view", "key", "flows", "bytes_sent", "bytes_received",
                   "packets_sent", "packets_received", "rate_sent", "rate_received",
                   "flows_uncounted")
+
+
+def record_columns(view):
+    """The CSV header of ``view``'s records (devices add their MAC)."""
+    return RECORD_COLUMNS + (("mac",) if view == "device" else ())

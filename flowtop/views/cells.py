@@ -21,6 +21,7 @@ class Formatter:
         state.has_process = enrich.process is not None
         state.has_geo = enrich.geo is not None
         state.has_iface = enrich.ifaces is not None
+        state.has_history = getattr(enrich, "history", None) is not None
         self.redact = Redactor(enrich.is_local, state)
 
     def rate(self, value):
@@ -80,7 +81,28 @@ class Formatter:
             "rate_rx": self.rate(row.rate_reply),
             "age": age_s,
         })
+        hist = self._history(row) if st.has_history else ("",) * 4
+        out.update(avg2=hist[0], avg10=hist[1], avg40=hist[2], peak=hist[3])
         return out
+
+    def history_text(self, row):
+        """The details pane's history line: 60 s as a sparkline, then the
+        averages and the peak."""
+        from ..history import sparkline
+        h = self.enrich.history
+        ring = h.of(row.key)
+        if ring is None:
+            return "none yet (idle since it was first seen)"
+        a2, a10, a40, peak = h.averages(row.key)
+        return "%s  2s %s  10s %s  40s %s  peak %s" % (
+            sparkline(ring.series(30, 2.0, h.now()), self.state.unicode),
+            self.rate(a2), self.rate(a10), self.rate(a40), self.rate(peak))
+
+    def _history(self, row):
+        """The 2 s / 10 s / 40 s averages and peak of a flow, as text."""
+        if not (self.state.show_history or self.state.wide):
+            return ("",) * 4
+        return tuple(self.rate(v) for v in self.enrich.history.averages(row.key))
 
     def names(self, e):
         """The cells of a flow (CtEntry) that name things, what '/' searches:
@@ -132,7 +154,11 @@ class Formatter:
         """Cell texts of an aggregate row: "-" for a total no flow of the
         group had (no counters, or no rate yet), not 0."""
         (bt, br), (pt, pr), (rt, rr) = g.totals()
-        return {"label": g.label, "flows": str(g.flows), "uncounted": str(g.uncounted),
+        st = self.state
+        hist = (tuple(self.rate(v) for v in self.enrich.history.group_averages(st.view, g.key))
+                if st.has_history and (st.show_history or st.wide) else ("",) * 4)
+        return {"avg2": hist[0], "avg10": hist[1], "avg40": hist[2], "peak": hist[3],
+                "label": g.label, "flows": str(g.flows), "uncounted": str(g.uncounted),
                 "bytes_tx": self.amount(bt), "bytes_rx": self.amount(br),
                 "pkts_tx": _n(pt), "pkts_rx": _n(pr),
                 "rate_tx": self.rate(rt), "rate_rx": self.rate(rr)}
@@ -189,6 +215,8 @@ class Formatter:
         if enrich.ifaces is not None:
             iin, iout = enrich.ifaces_of(e)
             lines.append(("interfaces", "in %s, out %s" % (iin or "?", iout or "?")))
+        if getattr(enrich, "history", None) is not None:
+            lines.append(("history", self.history_text(row)))
         if e.l4proto in ICMP_PROTOS:
             lines.append(("icmp", "type %s code %s id %s" % (e.icmp_type, e.icmp_code, e.icmp_id)))
         if e.l4proto == IPPROTO_GRE:

@@ -31,8 +31,14 @@ COLUMNS = (
     Column("pkts_rx", "PKTS_RX", 8, right=True, priority=8),
     Column("rate_tx", "RATE_TX", 10, right=True, priority=2),
     Column("rate_rx", "RATE_RX", 10, right=True, priority=2),
+    # iftop's averages and the peak (flowtop.history): --wide or H
+    Column("avg2", "AVG2S", 8, right=True, priority=9),
+    Column("avg10", "AVG10S", 8, right=True, priority=9),
+    Column("avg40", "AVG40S", 8, right=True, priority=9),
+    Column("peak", "PEAK", 8, right=True, priority=9),
     Column("age", "AGE", 7, right=True, priority=5),
 )
+HISTORY_COLUMNS = ("avg2", "avg10", "avg40", "peak")
 _PAIRS = (("bytes_tx", "bytes_rx"), ("pkts_tx", "pkts_rx"), ("rate_tx", "rate_rx"),
           ("in_iface", "out_iface"))
 MAX_FLEX = 47         # "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"
@@ -119,6 +125,8 @@ def _enabled(c, state, widths=None):
         return state.has_geo
     if c.name in ("in_iface", "out_iface"):
         return state.has_iface
+    if c.name in HISTORY_COLUMNS:
+        return state.has_history and (state.show_history or state.wide)
     return True
 
 
@@ -146,6 +154,10 @@ GROUP_COLUMNS = (
     Column("pkts_rx", "PKTS_RECV", 9, right=True, priority=5),
     Column("rate_tx", "RATE_SENT", 10, right=True, priority=2),
     Column("rate_rx", "RATE_RECV", 10, right=True, priority=2),
+    Column("avg2", "AVG2S", 8, right=True, priority=9),
+    Column("avg10", "AVG10S", 8, right=True, priority=9),
+    Column("avg40", "AVG40S", 8, right=True, priority=9),
+    Column("peak", "PEAK", 8, right=True, priority=9),
 )
 
 
@@ -158,7 +170,9 @@ def group_layout(width, state, cells_list=()):
     widths = widths_of(cells_list)
     wanted = [c for c in _widened(GROUP_COLUMNS, widths)
               if (state.show_rates or c.name not in ("rate_tx", "rate_rx"))
-              and (c.name != "uncounted" or any(x["uncounted"] != "0" for x in cells_list))]
+              and (c.name != "uncounted" or any(x["uncounted"] != "0" for x in cells_list))
+              and (c.name not in HISTORY_COLUMNS
+                   or (state.has_history and (state.show_history or state.wide)))]
     chosen, used = [], 0
     for c in sorted(wanted, key=lambda c: c.priority):
         need = c.width + (1 if chosen else 0)

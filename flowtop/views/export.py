@@ -26,8 +26,8 @@ def rate_values(row):
 
 def open_rows(table, keep=None):
     """Rows the kernel still lists (streaming outputs skip the lingering),
-    and that ``keep(entry)`` keeps (the --in-iface/--out-iface filter)."""
-    return [r for r in table if not r.closed and (keep is None or keep(r.entry))]
+    and that ``keep(row)`` keeps (--in-iface/--out-iface, --filter)."""
+    return [r for r in table if not r.closed and (keep is None or keep(r))]
 
 
 def full_record(f, now, enrich=None, redact=None):
@@ -187,7 +187,7 @@ class GroupWriter:
         recs = [agg.record(g, self.view, wall) for g in groups]
         if self._csv is not None:
             if not self._header:
-                self._csv.writerow(agg.RECORD_COLUMNS)
+                self._csv.writerow(agg.record_columns(self.view))
                 self._header = True
             self._csv.writerows([[csv_cell(v) for v in r.values()] for r in recs])
         else:

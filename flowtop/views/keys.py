@@ -33,6 +33,7 @@ class Ui:
         self.hscroll_max = 0       # how far the widest row lets Right scroll
         self.help_top = 0
         self.page = 20             # rows in a page: the screen sets it
+        self.flash = ""            # a key's answer ("settings saved to ..."), until the next key
 
     def show(self, view):
         """A new view-model: the cursor stays on the row it was on."""
@@ -196,6 +197,13 @@ def interval(ui, key):
     return RECOLLECT
 
 
+def save_settings(ui, key):
+    """W: the settings that stay (flowtop.settings), saved; the answer flashes."""
+    from .. import settings
+    ui.flash = settings.save(ui.state, settings.rc_path(ui.state.rc))
+    return REDRAW
+
+
 class Bind:
     """One line of the help: its keys and what each one runs."""
 
@@ -208,7 +216,7 @@ class Bind:
 
 TABLE = (
     Bind("Navigation", ""),
-    Bind("Tab, Shift-Tab", "views: flows, processes, hosts, countries, interfaces",
+    Bind("Tab, Shift-Tab", "views: flows, processes, hosts, countries, interfaces, devices",
          (("\t", "KEY_BTAB"), next_view)),
     Bind("Enter on a group", "its flows (Esc goes back)"),
     Bind("Up/k/u, Down/j/d", "move the selection", (tuple(_STEPS), step)),
@@ -222,7 +230,11 @@ TABLE = (
     Bind("Display", ""),
     Bind("o / r", "cycle sort column / reverse order", ("o", next_sort),
          ("r", toggle("reverse", RESELECT))),
-    Bind("/", "filter by text (Esc clears)", ("/", open_filter), (("\x1b",), back)),
+    Bind("/", "filter: words, or dport=443 and dst=10.0.0.0/8 (Esc clears)",
+         ("/", open_filter), (("\x1b",), back)),
+    Bind("W", "save sort, view, columns, units, filter to flowtoprc", ("W", save_settings)),
+    Bind("H", "columns: 2 s, 10 s, 40 s average rates and the peak",
+         ("H", toggle("show_history", REDRAW))),
     Bind("a", "active flows only (rate > 0)", ("a", toggle("active_only", RESELECT))),
     Bind("t", "cycle rate threshold", ("t", cycle("threshold", THRESHOLDS, RESELECT))),
     Bind("T U D I S", "toggle TCP, UDP, DCCP, ICMP, SCTP", (tuple(GROUPS), proto_group)),
@@ -280,7 +292,9 @@ def help_scroll(ui, key):
 
 
 def filter_enter(ui, key):
-    ui.mode = "table"
+    from .filterfields import compiled
+    if compiled(ui.state.filter)[1] is None:      # a mistake stays in the prompt
+        ui.mode = "table"
     return REDRAW
 
 
@@ -292,7 +306,7 @@ def filter_erase(ui, key):
 def filter_type(ui, key):
     """Any other key at the filter prompt: a printable character is typed."""
     st = ui.state
-    if isinstance(key, str) and len(key) == 1 and key.isprintable() and len(st.filter) < 64:
+    if isinstance(key, str) and len(key) == 1 and key.isprintable() and len(st.filter) < 200:
         st.filter += key
         return RESELECT
     return None

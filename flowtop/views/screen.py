@@ -20,6 +20,7 @@ from . import keys as kt
 from .. import act as _act
 from .. import health as _health
 from .columns import group_layout, layout, marked, place, widths_of
+from .filterfields import compiled
 from .select import Selection, flows_text, loopback_count, summary, uncounted
 
 MIN_W, MIN_H = 40, 10
@@ -60,6 +61,7 @@ class Screen:
         self.ui.screen = self      # the delete keys' handlers act through the screen
         utf8 = (locale.getpreferredencoding(False) or "").lower().replace("-", "") == "utf8"
         self._marks = ("\u25b2", "\u25bc") if utf8 else ("*", "*")   # ascending, descending
+        self.state.unicode = utf8
         # curses' key numbers -> the names the key table uses
         names = {n for keys, _other in kt.MODES.values() for n in keys if n.startswith("KEY_")}
         names.add("KEY_RESIZE")
@@ -98,6 +100,7 @@ class Screen:
                 ch = self.scr.get_wch()
             except curses.error:
                 continue
+            self.ui.flash = ""
             for key in (self._after_escape() if ch == "\x1b" else [ch]):
                 if self.key(key) == kt.QUIT:
                     return
@@ -114,6 +117,8 @@ class Screen:
 
     def rebuild(self):
         rows = [] if self.snap is None else self.snap.rows
+        if self.snap is not None:
+            self.state.wall = self.snap.wall          # what 'age<1h' counts to
         self.ui.show(self.selection.build(rows, self.state, self.fmt))
 
     # -- keys -------------------------------------------------------------------------
@@ -278,8 +283,13 @@ class Screen:
             table = _health.fitting(self._health, w - 1 - len(line0) - 2)
             if len(line0) <= w - 1 and table is not None:
                 break
+        # the table's health first; the total's sparkline where room is left
+        used = len(line0) + (len(table) + 2 if table else 0)
+        spark = self._total_spark(w - 1 - used)
         self._put(0, 0, line0, w, curses.A_BOLD)
         _health.draw(self, 0, len(line0) + 2, w, table)
+        if spark:
+            self._put(0, used, spark, w, curses.A_BOLD)
         self._put(1, 0, self._status(w, snap), w, self.colors.get("warn", 0) if snap.error else 0)
 
     def _status(self, w, snap):
@@ -323,17 +333,29 @@ class Screen:
             line = tabs + line[len(facts[0][1]):]        # every view's name when there is room
         return line
 
+    def _total_spark(self, room):
+        """The total rate's last minute as a sparkline, when it fits."""
+        h = getattr(self.fmt.enrich, "history", None)
+        if h is None or room < 14 or not h.total.samples:
+            return ""
+        from ..history import sparkline
+        n = min(30, room - 2)
+        return "  " + sparkline(h.total.series(n, 60.0 / n, h.now()), self.state.unicode)
+
     def _footer(self, h, w):
         if self.ui.mode == "confirm" or self.message:
             self._put(h - 1, 0, _act.question(self) if self.ui.mode == "confirm"
                       else self.message, w, self.colors.get("warn", curses.A_BOLD) | curses.A_BOLD)
             return
         if self.ui.mode == "filter":
-            self._put(h - 1, 0, "filter: %s_  (Enter keeps, Esc clears)" % self.state.filter, w,
+            err = compiled(self.state.filter)[1]
+            self._put(h - 1, 0, "filter: %s_  %s" % (self.state.filter, "(Enter keeps, Esc clears)"
+                                                     if err is None else "<- " + str(err)), w,
                       curses.A_BOLD)
             return
-        if self.note:
-            self._put(h - 1, 0, self.note, w, self.colors.get("warn", curses.A_BOLD))
+        if self.note or self.ui.flash:
+            self._put(h - 1, 0, self.note or self.ui.flash, w,
+                      self.colors.get("warn", curses.A_BOLD))
             return
         hint = ("q quit  ? help  Tab view  Enter details  / filter  o sort  r reverse  "
                 "p pause  s source  b bits  +/- interval")

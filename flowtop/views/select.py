@@ -122,8 +122,20 @@ def _narrows(old, new):
     """Whether the state ``new`` (``which()``) keeps a subset of what ``old``
     kept: the same but for a flows view's '/' text, which got longer."""
     old, new = dict(old), dict(new)
-    before, after = old.pop("filter").lower(), new.pop("filter").lower()
-    return old == new and new["view"] == "flows" and before in after
+    before, after = _plain(old.pop("filter")), _plain(new.pop("filter"))
+    # expressions do not narrow by growing ("a" -> "a or b"): only plain words
+    return (old == new and new["view"] == "flows" and before is not None
+            and after is not None and before in after)
+
+
+def _plain(text):
+    """The lower-case substring of a '/' text of plain words (or ""), else
+    None (an expression, or a mistake)."""
+    from .filterfields import compiled
+    flt, err = compiled(text)
+    if err is not None:
+        return None
+    return "" if flt is None else flt.plain
 
 
 def chosen(rows, state, formatter, based=False):
@@ -143,9 +155,11 @@ def chosen(rows, state, formatter, based=False):
     from . import aggregate as agg
     groups = agg.aggregate(flows, state.view, formatter.enrich, formatter.redact, state.by_name,
                            formatter.address)
-    needle = state.filter.lower()
+    needle = _plain(state.filter)
     if needle:
         groups = [g for g in groups if needle in g.label.lower()]
+    if state.has_history:                  # per-group rate history, once per snapshot
+        formatter.enrich.history.feed_groups(state.view, groups, state.wall)
     return groups
 
 
@@ -215,8 +229,11 @@ def _rare_filter(state, formatter):
     threshold, group, interfaces, text), or None when none is."""
     active, threshold, group = state.active_only, state.threshold, state.group
     want_in, want_out = state.in_iface, state.out_iface
-    needle = state.filter.lower() if state.view == "flows" else ""
-    if not (active or threshold or group is not None or want_in or want_out or needle):
+    needle, expr, fields = _filter_of(state, formatter)
+    if state.view != "flows":
+        needle = ""                       # plain words match the groups' names instead
+    if not (active or threshold or group is not None or want_in or want_out or needle
+            or expr is not None):
         return None
     enrich = formatter.enrich
     if group is not None:
@@ -236,8 +253,21 @@ def _rare_filter(state, formatter):
             if (want_in and not iface_match(want_in, iin or "")) or \
                     (want_out and not iface_match(want_out, iout or "")):
                 return False
+        if expr is not None and not expr(fields.of(r)):
+            return False
         return not needle or needle in formatter.search_text(r)
     return keep
+
+
+def _filter_of(state, formatter):
+    """(substring, expression, accessor) of the '/' filter: a plain text
+    is the substring; a mistake filters nothing (the prompt shows it)."""
+    from .filterfields import RowFields, compiled
+    flt, _err = compiled(state.filter)
+    if flt is None or flt.plain is not None:
+        return (flt.plain if flt is not None else ""), None, None
+    return "", flt, RowFields(formatter.enrich, state.wall, formatter.search_text,
+                              getattr(formatter.enrich, "device_of", None))
 
 
 def sort_rows(out, state):

@@ -27,7 +27,7 @@ FAMILIES = {"4": 2, "6": 10}
 # Fields that change only how rows look, not which rows or in what order:
 # a key that changes one of them redraws without selecting again.
 LOOKS = frozenset(("show_src", "bits", "units", "show_id", "age", "wide", "interval",
-                   "paused"))
+                   "paused", "wall", "rc", "show_history", "has_history", "unicode"))
 ORDER = frozenset(("sort", "reverse"))
 
 
@@ -47,7 +47,9 @@ class ViewState:
         sort = opts.sort or "rate"
         self.sort = sort.lstrip("+")
         self.reverse = sort.startswith("+")   # "+col": ascending
-        self.filter = ""
+        self.filter = opts.filter or ""       # views.filterexpr: words or an expression
+        self.wall = 0.0                   # the shown snapshot's time: what 'age<1h' counts to
+        self.rc = opts.rc                 # the settings file W writes (None: XDG default)
         self.active_only = opts.active
         self.threshold = opts.threshold or 0.0
         self.show_src = opts.show_src
@@ -71,6 +73,9 @@ class ViewState:
         self.has_process = False          # set by the Formatter from its enrichment
         self.has_geo = False
         self.has_iface = False
+        self.has_history = False          # set by the Formatter: rate rings are kept
+        self.show_history = False         # H: the average and peak columns
+        self.unicode = False              # the screen can draw block characters
 
     def toggle_group(self, key):
         self.hidden_groups ^= {key}

@@ -23,6 +23,7 @@ class TextFrames:
         if opts.once:
             self.state.loopback = True      # a snapshot lists every flow
         self.fmt = Formatter(self.state, enrich)
+        self.state.has_history = False      # frames draw no history columns (the screen does)
         self.notes = notes if callable(notes) else list(notes)   # callable: per frame
         self.width = width
         self._frames = 0
@@ -30,6 +31,7 @@ class TextFrames:
     def write_rows(self, table, wall):
         st, fmt = self.state, self.fmt
         everything = list(table)
+        st.wall = wall
         items = build(everything, st, fmt)
         width = self.width or 10000
         if st.view == "flows":

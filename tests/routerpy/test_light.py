@@ -152,6 +152,11 @@ OUTPUTS = {
     "csv-host": ["--once", "--csv", "--view", "host"],
     "continuous": ["-c"],
     "stream-json": ["--json", "-t", "0.05"],
+    "json-filter": ["--once", "--json", "--filter", "proto~udp* or dst=10.9.0.0/24 and not port<10"],
+    "text-filter": ["--once", "--loopback", "--filter", "age<1d and (mdns or status=assured)"],
+    "text-rc": ["--once", "--rc", os.path.join(L.FIXTURES, "flowtoprc")],
+    "json-device": ["--once", "--json", "--view", "device", "--leases",
+                    os.path.join(L.FIXTURES, "mixed.leases")],
 }
 
 
