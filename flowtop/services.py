@@ -11,6 +11,7 @@ input like any other: names pass ``text.sanitize``.
 import re
 
 from . import resources
+from .memo import Memo
 from .text import sanitize
 
 ETC_DIR = "/etc/flowtop"
@@ -85,7 +86,7 @@ class Services:
         self._system = None
         self._load = load
         self._tables = {}
-        self._cache = {}
+        self._cache = Memo(65536)
 
     def name(self, port, l4proto):
         if port is None:
@@ -104,9 +105,7 @@ class Services:
                 if self._system is None:
                     self._system = self._system_fn()
                 name = self._system.get(proto, {}).get(port)
-        if len(self._cache) < 65536:
-            self._cache[key] = name
-        return name
+        return self._cache.put(key, name)
 
     def names(self, l4proto):
         """Every named port of ``l4proto`` as {port: name} (conf first, then

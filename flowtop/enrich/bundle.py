@@ -12,6 +12,7 @@ import json
 
 from ..model import is_loopback
 from ..netlink.uapi import IPPROTO_TCP, IPPROTO_UDP
+from ..memo import Memo
 from ..text import sanitize
 
 _GRE = 47
@@ -46,7 +47,7 @@ class Enrichment:
         self.local = frozenset()
         self.numeric_local = numeric_local
         self.numeric_remote = numeric_remote
-        self._jstr = {}
+        self._jstr = Memo(65536)
         self._tail_template = None
         self._self_info = None
 
@@ -129,8 +130,9 @@ class Enrichment:
             return None
         if self._self_info is None:
             import os
-            from .process import ProcInfo, _pwd_name
-            self._self_info = ProcInfo(os.getpid(), "flowtop", _pwd_name(os.getuid()))
+            from .owners import ProcInfo
+            from .procfs import pwd_name
+            self._self_info = ProcInfo(os.getpid(), "flowtop", pwd_name(os.getuid()))
         return self._self_info
 
     def procs(self, e):
@@ -255,10 +257,7 @@ class Enrichment:
         return self._jstr.get(value) or self._json(value)
 
     def _json(self, value):
-        text = json.dumps(value)
-        if len(self._jstr) < 65536:
-            self._jstr[value] = text
-        return text
+        return self._jstr.put(value, json.dumps(value))
 
     def fields(self, e):
         """The enrichment keys of the JSON/CSV records (FIELDS order)."""

@@ -21,8 +21,8 @@ import os
 import re
 import time
 from collections import namedtuple
-from itertools import islice
 
+from ..memo import Memo
 from ..text import sanitize
 
 DEFAULT_DIRS = ("/etc/flowtop", "/usr/share/GeoIP", "/var/lib/GeoIP",
@@ -278,7 +278,7 @@ class GeoIP:
         self._place = place             # _Db of kind city or country
         self._asn = asn                 # _Db of kind asn
         self.cache_size = max(16, int(cache_size))
-        self._cache = {}
+        self._cache = Memo(self.cache_size)
         self.notes = list(notes)
         self.lookups = 0                # database lookups done (cache misses)
 
@@ -360,13 +360,7 @@ class GeoIP:
             pass
         except TypeError:               # unhashable: not an address
             return None
-        rec = self._resolve(addr)
-        if len(cache) >= self.cache_size:
-            # drop the oldest quarter (dicts keep insertion order): cheap, bounded
-            for k in list(islice(cache, self.cache_size // 4 or 1)):
-                del cache[k]
-        cache[addr] = rec
-        return rec
+        return cache.put(addr, self._resolve(addr))
 
     def _resolve(self, addr):
         ip = _parse(addr)
