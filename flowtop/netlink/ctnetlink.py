@@ -14,6 +14,7 @@ import operator
 import socket
 import struct
 
+from ..memo import Memo
 from . import attrs, nlmsg
 from . import uapi as _u
 from .errors import DecodeError
@@ -390,34 +391,25 @@ def _first_of(candidates):
     return fast
 
 
-class Interner(dict):
+def _same(value):
+    return value
+
+
+def Interner():
     """value -> the same value, memoised: one object for a value many
     records hold (an int, a small tuple; a kept record holds its int for as
     long as it lives).  Bounded."""
-
-    __slots__ = ()
-    LIMIT = 65536
-
-    def __missing__(self, value):
-        if len(self) >= self.LIMIT:
-            self.clear()
-        self[value] = value
-        return value
+    return Memo(65536, _same)
 
 
-class AddressCache(dict):
+def _address_text(packed):
+    return socket.inet_ntop(socket.AF_INET if len(packed) == 4 else socket.AF_INET6, packed)
+
+
+def AddressCache():
     """Packed address -> text, memoised: a table repeats a few addresses
     many times, and a dict hit costs a third of inet_ntop.  Bounded."""
-
-    __slots__ = ()
-    LIMIT = 65536
-
-    def __missing__(self, packed):
-        if len(self) >= self.LIMIT:
-            self.clear()
-        text = self[packed] = socket.inet_ntop(
-            socket.AF_INET if len(packed) == 4 else socket.AF_INET6, packed)
-        return text
+    return Memo(65536, _address_text)
 
 
 def _format(fields):
