@@ -326,7 +326,7 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
         stderr.flush()
 
     if opts.update:
-        from .enrich.geoupdate import update
+        from .geoupdate.command import update
         def report(line):
             if line.startswith("error:"):
                 say(line[len("error:"):].strip())

@@ -49,7 +49,8 @@ if how == "light":
     for mod in ("urllib", "urllib.request", "urllib.error", "email", "http.client",
                 "logging", "unicodedata", "concurrent", "concurrent.futures"):
         sys.modules[mod] = None
-from flowtop.enrich.geoupdate import make_fetcher, update
+from flowtop.geoupdate.command import update
+from flowtop.geoupdate.fetch import make_fetcher
 if how in ("urllib", "light"):
     fetch = make_fetcher()
 else:
