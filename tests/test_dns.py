@@ -14,17 +14,10 @@ import pytest
 from flowtop.enrich import dns
 from flowtop.enrich.dns import Resolver, plain_hostname, resolve_ptr
 from tests import dnsutil
+from tests.clock import Clock
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = 0.25           # "never waits": far below the 2 s resolve, with room for a loaded CI machine
-
-
-class Clock:
-    def __init__(self, t=1000.0):
-        self.t = t
-
-    def __call__(self):
-        return self.t
 
 
 class Table:

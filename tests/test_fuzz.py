@@ -59,10 +59,15 @@ if sys.byteorder != "little":
 
 def budget(n):
     """Fixed, reproducible example budget: CI time is bounded and a failure
-    replays the same way everywhere."""
-    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.filter_too_much])
+    replays the same way everywhere.  Marked ``slow`` (``-m "not slow"``
+    leaves them out; CI runs them): together they are most of the unit suite."""
+    limit = settings(max_examples=n, deadline=None, derandomize=True, database=None,
+                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                            HealthCheck.filter_too_much])
+
+    def mark(test):
+        return pytest.mark.slow(limit(test))
+    return mark
 
 
 class Hang(Exception):

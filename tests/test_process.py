@@ -24,6 +24,7 @@ from flowtop.netlink.uapi import (
     NLMSG_DONE, NLMSG_ERROR, SOCK_DIAG_BY_FAMILY, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN,
 )
 from flowtop.text import _UNSAFE
+from tests.clock import Clock
 
 TCP, UDP = IPPROTO_TCP, IPPROTO_UDP
 EST, CLOSE, LISTEN = TCP_ESTABLISHED, TCP_CLOSE, TCP_LISTEN
@@ -138,14 +139,6 @@ class FakeProc:
 
     def kill(self, pid):
         shutil.rmtree(os.path.join(self.root, str(pid)))
-
-
-class Clock:
-    def __init__(self):
-        self.t = 1000.0
-
-    def __call__(self):
-        return self.t
 
 
 def fd_count(path):
