@@ -8,6 +8,7 @@ from flowtop.enrich.bundle import Enrichment
 from flowtop.model import Flow
 from flowtop.netlink.ctnetlink import FIELDS
 from flowtop.services import Services
+from flowtop.views.tail import JsonTail
 
 
 class FakeProcesses:
@@ -60,7 +61,7 @@ def test_a_dns_query_begun_while_resolving_is_flowtops_own():
         p = e.proc(f)
         assert (p.pid, p.name) == (os.getpid(), "flowtop")
         assert e.procs(f)[0] is p
-        assert e.fields(f)["pid"] == os.getpid() and '"process":"flowtop"' in e.json_tail(f)
+        assert e.fields(f)["pid"] == os.getpid() and '"process":"flowtop"' in JsonTail(e).line(f)
         assert e.process_label(f) == "flowtop/%d" % os.getpid()
 
 

@@ -150,7 +150,7 @@ def test_json_target_agrees_with_record(path, families, protocols):
 @pytest.mark.parametrize("path", RECORDINGS, ids=os.path.basename)
 def test_json_target_with_baked_service_names(path):
     """The fast path with service names baked per layout says what
-    json_line + Enrichment.json_tail say."""
+    json_line + JsonTail.line say."""
     import json
     from flowtop.enrich.bundle import Enrichment
     from flowtop.model import Flow
@@ -158,13 +158,15 @@ def test_json_target_with_baked_service_names(path):
     from flowtop.netlink.conntrack import DumpState, feed
     from flowtop.services import Services
     from flowtop.views.record import JsonTarget, json_line
+    from flowtop.views.tail import JsonTail
     enrich = Enrichment(Services(etc_dir="/nonexistent"))
-    assert enrich.services_only
+    tail = JsonTail(enrich)
+    assert tail.services_only
     when, data = _raw_dump(path)
     flows = []
     feed(data, flows, DumpState(), decode=lambda b, o, e: ctnetlink.decode_entry(b, o, e, Flow))
-    want = [json.loads(json_line(f, when)[:-2] + enrich.json_tail(f) + "}") for f in flows]
-    target = JsonTarget(services=enrich)
+    want = [json.loads(json_line(f, when)[:-2] + tail.line(f) + "}") for f in flows]
+    target = JsonTarget(services=tail)
     target.now = when
     decoder = ctnetlink.Decoder(Flow, target)
     for _ in range(2):

@@ -90,7 +90,7 @@ class JsonTarget:
     def __init__(self, families=(), protocols=(), tail=None, cls=None, services=None):
         self.families = frozenset(families)
         self.protocols = frozenset(protocols)
-        # services: an Enrichment with only service names to add; its
+        # services: a views.tail.JsonTail with only service names to add; its
         # per-port tails are baked in (no call per flow), instead of ``tail``.
         self.services = services
         # tail(entry) -> text of extra keys (",\"pid\":1,..."): the enrichment;
