@@ -228,10 +228,8 @@ def once(source, opts, stdout, enrich, notes):
     writer = make_writer(opts, stdout, enrich, notes)
     if opts.output != "text" and opts.view != "flows":
         writer.write_rows(table, now)
-    elif opts.output == "json":
+    elif opts.output in ("json", "csv"):
         writer.write_flows(flows, now)
-    elif opts.output == "csv":
-        writer.write(flows, now)
     else:
         writer.write_rows(table, now)
 
