@@ -12,11 +12,15 @@ import re
 
 from . import resources
 from .memo import Memo
+from .netlink.uapi import (
+    IPPROTO_DCCP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE,
+)
 from .text import sanitize
 
 ETC_DIR = "/etc/flowtop"
 # Which file names a protocol's ports: SCTP and DCCP share TCP's port names.
-_CONF_OF = {6: "tcp", 132: "tcp", 33: "tcp", 17: "udp", 136: "udp"}
+_CONF_OF = {IPPROTO_TCP: "tcp", IPPROTO_SCTP: "tcp", IPPROTO_DCCP: "tcp", IPPROTO_UDP: "udp",
+            IPPROTO_UDPLITE: "udp"}
 MAX_CONF = 1 << 20
 
 

@@ -9,10 +9,9 @@ provider.
 """
 
 from ..model import is_loopback
-from ..netlink.uapi import IPPROTO_TCP, IPPROTO_UDP
+from ..netlink.uapi import IPPROTO_GRE, IPPROTO_TCP, IPPROTO_UDP
 from ..text import sanitize
 
-_GRE = 47
 _DNS_PORT = 53
 _DNS_PROTOS = (IPPROTO_TCP, IPPROTO_UDP)
 
@@ -178,7 +177,7 @@ class Enrichment:
     def service(self, e):
         """The flow's service name (or lower port), None without ports
         (GRE keys are not ports)."""
-        if e.l4proto == _GRE:
+        if e.l4proto == IPPROTO_GRE:
             return None
         return self.services.of_flow(e.sport, e.dport, e.l4proto) or None
 

@@ -168,7 +168,7 @@ def _walk(buf, start, end, base, schema, found, headers):
     field -> (kind, offset) and ``headers`` with each header's offset (both
     relative to ``base``).  Raises DecodeError for a length that lies."""
     for atype, vs, ve in attrs.iter_attrs(buf, start, end):
-        headers.append(vs - 4 - base)
+        headers.append(vs - _u.NLA_HDRLEN - base)
         spec = schema.get(atype)
         if spec is None:
             continue                           # unknown or padding: skipped
@@ -442,7 +442,7 @@ def dump_request(seq, family=AF_UNSPEC, zero_counters=False):
     (AF_UNSPEC: IPv4 and IPv6 in one dump)."""
     mtype = MSG_CT_GET
     if zero_counters:
-        mtype = (NFNL_SUBSYS_CTNETLINK << 8) | 3   # IPCTNL_MSG_CT_GET_CTRZERO
+        mtype = (NFNL_SUBSYS_CTNETLINK << 8) | _u.IPCTNL_MSG_CT_GET_CTRZERO
     return nlmsg.pack(mtype, NLM_F_REQUEST | NLM_F_DUMP, seq, nfgenmsg(family))
 
 
@@ -451,11 +451,11 @@ def split_key(key):
     the tuple is whole attributes; what is left after them is the zone."""
     off = 0
     end = len(key)
-    while end - off >= 4:
+    while end - off >= _u.NLA_HDRLEN:
         length = attrs.NLATTR.unpack_from(key, off)[0]
-        if length < 4 or off + length > end:
+        if length < _u.NLA_HDRLEN or off + length > end:
             break
-        off += (length + 3) & ~3
+        off += (length + _u.NLA_ALIGNTO - 1) & ~(_u.NLA_ALIGNTO - 1)
     off = min(off, end)
     return key[:off], key[off:]
 
