@@ -42,14 +42,14 @@ def main():
     os.makedirs(FIXTURES, exist_ok=True)
     with Netns("rec") as ns:
         populate(ns)
-        record(ns, "mixed")
+        record(ns, "ctnetlink-mixed")
         udp_burst(ns, 400)
-        record(ns, "multipart")
+        record(ns, "ctnetlink-multipart")
     off = dict(SYSCTLS, **{"net.netfilter.nf_conntrack_acct": 0,
                            "net.netfilter.nf_conntrack_timestamp": 0})
     with Netns("rec", sysctls=off) as ns:
         populate(ns)
-        record(ns, "acct_off")
+        record(ns, "ctnetlink-acct-off")
     subprocess.run(["ls", "-l", FIXTURES])
 
 

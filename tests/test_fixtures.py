@@ -27,7 +27,7 @@ def expected(path):
 
 def test_fixtures_present():
     names = {os.path.basename(p) for p in RECORDINGS}
-    assert {"mixed.rec", "multipart.rec", "acct_off.rec"} <= names
+    assert {"ctnetlink-mixed.rec", "ctnetlink-multipart.rec", "ctnetlink-acct-off.rec"} <= names
 
 
 @pytest.mark.parametrize("path", RECORDINGS, ids=os.path.basename)
@@ -42,7 +42,7 @@ def test_fixture_matches_conntrack(path):
 
 
 def test_mixed_covers_every_protocol():
-    _, flows = load(os.path.join(FIXTURES, "mixed.rec"))[0]
+    _, flows = load(os.path.join(FIXTURES, "ctnetlink-mixed.rec"))[0]
     seen = {(f.family_name, f.proto_name) for f in flows}
     for want in [("ipv4", "tcp"), ("ipv6", "tcp"), ("ipv4", "udp"), ("ipv6", "udp"),
                  ("ipv4", "icmp"), ("ipv6", "icmpv6"), ("ipv4", "sctp"),
@@ -55,7 +55,7 @@ def test_mixed_covers_every_protocol():
 
 
 def test_acct_off_has_no_counters_or_start():
-    _, flows = load(os.path.join(FIXTURES, "acct_off.rec"))[0]
+    _, flows = load(os.path.join(FIXTURES, "ctnetlink-acct-off.rec"))[0]
     assert flows
     for f in flows:
         assert f.packets_orig is None and f.bytes_reply is None
@@ -65,7 +65,7 @@ def test_acct_off_has_no_counters_or_start():
 
 
 def test_multipart_spans_several_datagrams():
-    with open(os.path.join(FIXTURES, "multipart.rec"), "rb") as f:
+    with open(os.path.join(FIXTURES, "ctnetlink-multipart.rec"), "rb") as f:
         data = f.read()
     from flowtop.netlink import nlmsg
     from flowtop.recording import iter_dumps, read_header
@@ -79,7 +79,7 @@ def test_multipart_spans_several_datagrams():
 
 
 def test_filters_on_replay():
-    path = os.path.join(FIXTURES, "mixed.rec")
+    path = os.path.join(FIXTURES, "ctnetlink-mixed.rec")
     with open(path, "rb") as f:
         _, tcp6 = next(conntrack.replay(f, families=["ipv6"], protocols=["tcp"]))
     entries = [e for e in expected(path) if e["family"] == "ipv6" and e["proto"] == "tcp"]
@@ -174,3 +174,13 @@ def test_json_target_with_baked_service_names(path):
         feed(data, lines, DumpState(), decode=decoder)
         assert [json.loads(line) for line in lines] == want
     assert any(w["service"] for w in want)
+
+
+def test_every_fixture_follows_the_one_naming_scheme():
+    """tests/fixtures/README.md: <what>-<case>[.<oracle>].<ext>."""
+    import re
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+    scheme = re.compile(r"^(ctnetlink|recording|route|sockdiag|geoip)-[a-z0-9]+(-[a-z0-9]+)*"
+                        r"(\.conntrack\.txt|\.rec|\.bin|\.json|\.mmdb)$")
+    odd = [n for n in sorted(os.listdir(here)) if n != "README.md" and not scheme.match(n)]
+    assert odd == []

@@ -25,10 +25,10 @@ from flowtop.text import sanitize  # noqa: E402
 maxminddb = pytest.importorskip("maxminddb")
 
 FIX = os.path.join(REPO, "tests", "fixtures")
-CITY = os.path.join(FIX, "test-city.mmdb")
-CITY4 = os.path.join(FIX, "test-city-v4.mmdb")
-COUNTRY = os.path.join(FIX, "test-country.mmdb")
-ASN = os.path.join(FIX, "test-asn.mmdb")
+CITY = os.path.join(FIX, "geoip-city.mmdb")
+CITY4 = os.path.join(FIX, "geoip-city-v4.mmdb")
+COUNTRY = os.path.join(FIX, "geoip-country.mmdb")
+ASN = os.path.join(FIX, "geoip-asn.mmdb")
 ATTRIBUTION = "IP Geolocation by DB-IP (https://db-ip.com)"
 
 
@@ -375,8 +375,8 @@ def errors(lines):
 CONF = """
 # a test mirror
 [test-city]
-url = http://mirror.test/test-city.mmdb.gz
-file = test-city.mmdb
+url = http://mirror.test/geoip-city.mmdb.gz
+file = geoip-city.mmdb
 """
 
 DBIP = """
@@ -388,10 +388,10 @@ attribution = IP Geolocation by DB-IP (https://db-ip.com)
 
 
 def test_install_is_atomic_and_opens(tmp_path):
-    fetch = Server({"http://mirror.test/test-city.mmdb.gz": gz(CITY)})
+    fetch = Server({"http://mirror.test/geoip-city.mmdb.gz": gz(CITY)})
     rc, lines = run_update(CONF, tmp_path, fetch)
     assert rc == 0, lines
-    final = tmp_path / "test-city.mmdb"
+    final = tmp_path / "geoip-city.mmdb"
     assert final.read_bytes() == open(CITY, "rb").read()
     assert oct(final.stat().st_mode & 0o777) == "0o644"
     assert leftovers(tmp_path) == []
@@ -417,10 +417,10 @@ def test_plain_mmdb_download_is_installed_too(tmp_path):
     gzip.compress(b""),                                 # empty
 ])
 def test_corrupt_download_keeps_the_old_file(tmp_path, body):
-    old = tmp_path / "test-city.mmdb"
+    old = tmp_path / "geoip-city.mmdb"
     shutil.copyfile(COUNTRY, str(old))
     before = old.read_bytes()
-    rc, lines = run_update(CONF, tmp_path, Server({"http://mirror.test/test-city.mmdb.gz": body}))
+    rc, lines = run_update(CONF, tmp_path, Server({"http://mirror.test/geoip-city.mmdb.gz": body}))
     assert rc == 1
     assert len(errors(lines)) == 1 and errors(lines)[0].startswith("error: test-city: ")
     assert old.read_bytes() == before
@@ -429,10 +429,10 @@ def test_corrupt_download_keeps_the_old_file(tmp_path, body):
 
 def test_corrupt_download_without_maxminddb_is_refused_by_the_marker(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "maxminddb", None)
-    rc, lines = run_update(CONF, tmp_path, Server({"http://mirror.test/test-city.mmdb.gz":
+    rc, lines = run_update(CONF, tmp_path, Server({"http://mirror.test/geoip-city.mmdb.gz":
                                                    gzip.compress(b"x" * 5000)}))
     assert rc == 1 and "no metadata marker" in errors(lines)[0]
-    rc, lines = run_update(CONF, tmp_path, Server({"http://mirror.test/test-city.mmdb.gz":
+    rc, lines = run_update(CONF, tmp_path, Server({"http://mirror.test/geoip-city.mmdb.gz":
                                                    gz(CITY)}))
     assert rc == 0, lines
     assert any("GeoLite2-City" in ln for ln in lines)
@@ -672,7 +672,7 @@ def test_shipped_conf_and_etc_override(tmp_path):
     assert gconf.read_conf(conf_paths=[str(mine)]) == (CONF, str(mine))
     lines = []
     rc = command.update(conf_paths=[str(mine)], dest_dirs=[str(tmp_path)], say=lines.append,
-                          fetch=Server({"http://mirror.test/test-city.mmdb.gz": gz(CITY)}))
+                          fetch=Server({"http://mirror.test/geoip-city.mmdb.gz": gz(CITY)}))
     assert rc == 0 and lines[0] == "using %s" % mine
 
 

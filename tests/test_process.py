@@ -28,7 +28,7 @@ from tests.clock import Clock
 
 TCP, UDP = IPPROTO_TCP, IPPROTO_UDP
 EST, CLOSE, LISTEN = TCP_ESTABLISHED, TCP_CLOSE, TCP_LISTEN
-FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "sockdiag.json")
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "sockdiag-dump.json")
 LOCAL = {"10.0.0.1", "2001:db8::1"}
 
 

@@ -319,7 +319,7 @@ def test_failing_dump_of_bare_flows_then_partial_then_full():
 
 
 def test_recorded_flows_twice_with_modified_counters():
-    (when, flows), = replay("mixed.rec")
+    (when, flows), = replay("ctnetlink-mixed.rec")
     assert len(flows) > 5 and all(f.packets_orig is not None for f in flows)
     table = FlowTable()
     table.apply(flows, 50.0, when)
@@ -348,7 +348,7 @@ def test_recorded_flows_twice_with_modified_counters():
 
 
 def test_recorded_flows_without_accounting():
-    (when, flows), = replay("acct_off.rec")
+    (when, flows), = replay("ctnetlink-acct-off.rec")
     table = FlowTable()
     table.apply(flows, 10.0, when)
     table.apply(flows, 11.0, when + 1)
