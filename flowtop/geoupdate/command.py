@@ -21,22 +21,8 @@ def update(conf_text=None, dest_dirs=DEST_DIRS, fetch=None, say=print, today=Non
     def say(line):                      # server and tool texts reach a terminal
         raw_say(sanitize(line, 400))
 
-    try:
-        if conf_text is None:
-            conf_text, where = read_conf(conf_paths)
-            if where != "geoip.conf":
-                say("using %s" % where)
-        else:
-            where = "geoip.conf"
-        sources = [s for s in parse_conf(conf_text, where) if s.flag("enabled", True)]
-    except UpdateError as exc:
-        say("error: %s" % exc)
-        return 1
-    except OSError as exc:
-        say("error: cannot read the GeoIP configuration: %s" % (exc.strerror or exc))
-        return 1
+    sources = _sources(conf_text, conf_paths, say)
     if not sources:
-        say("error: no database to update in %s" % where)
         return 1
     dest = pick_dest(dest_dirs)
     if dest is None:
@@ -73,6 +59,28 @@ def update(conf_text=None, dest_dirs=DEST_DIRS, fetch=None, say=print, today=Non
     for att in attributions:
         say(att)
     return 1 if failed else 0
+
+
+def _sources(conf_text, conf_paths, say):
+    """The enabled sources of the configuration (``conf_text``, else the
+    first of ``conf_paths``, else the package's); None, said, on an error."""
+    try:
+        if conf_text is None:
+            conf_text, where = read_conf(conf_paths)
+            if where != "geoip.conf":
+                say("using %s" % where)
+        else:
+            where = "geoip.conf"
+        sources = [s for s in parse_conf(conf_text, where) if s.flag("enabled", True)]
+    except UpdateError as exc:
+        say("error: %s" % exc)
+        return None
+    except OSError as exc:
+        say("error: cannot read the GeoIP configuration: %s" % (exc.strerror or exc))
+        return None
+    if not sources:
+        say("error: no database to update in %s" % where)
+    return sources
 
 
 def _update_source(src, dest, fetch, say, ym, force, which, ran):
