@@ -3,7 +3,7 @@
 
     python3 bench/keys.py 100000 [--repeat 20]
 
-Builds a table of N synthetic flows (the flows of tests/fixtures/mixed.rec,
+Builds a table of N synthetic flows (the flows of tests/fixtures/ctnetlink-mixed.rec,
 copied with distinct addresses, ports and counters; seen twice so rates
 exist), then times what the screen does for one key: the handler, the
 view-model when the key needs it, and the drawing of one 50-row page
@@ -18,7 +18,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-MIXED = os.path.join(os.path.dirname(HERE), "tests", "fixtures", "mixed.rec")
+MIXED = os.path.join(os.path.dirname(HERE), "tests", "fixtures", "ctnetlink-mixed.rec")
 
 
 class Window:

@@ -149,7 +149,7 @@ def _median_ms(xs):
 
 
 def compare_sources(repeat):
-    from flowtop.enrich.process import PROC_NET, _HexText, _read, parse_proc_net
+    from flowtop.enrich.procfs import PROC_NET, hex_text, parse_proc_net, read_file
     from flowtop.netlink import sockdiag
     from flowtop.netlink.uapi import IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE
     pairs = [(p, f) for f in sockdiag.FAMILIES
@@ -178,11 +178,11 @@ def compare_sources(repeat):
         counts["sock_diag"] = n
         # /proc/net: read, then parse
         t0 = time.perf_counter()
-        texts = [(p, _read("/proc/net/" + name, 64 << 20)) for name, p in files]
+        texts = [(p, read_file("/proc/net/" + name, 64 << 20)) for name, p in files]
         kernel = time.perf_counter() - t0
         t0 = time.perf_counter()
         out = []
-        cache = _HexText()
+        cache = hex_text()
         for p, data in texts:
             parse_proc_net(data, p, out, cache)
         python = time.perf_counter() - t0

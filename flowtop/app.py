@@ -74,7 +74,7 @@ class KernelSource:
                 self.recorder.commit(now)
             return now, flows
         if wants == "json":
-            services = getattr(tail, "__self__", None)      # Enrichment.json_tail's owner
+            services = getattr(tail, "__self__", None)      # JsonTail.line's owner
             if services is not None and services.services_only:
                 items = conntrack.json_lines(o.families, o.protocols, self.sock, self.recorder,
                                              now, services=services, chunks=True)
@@ -206,7 +206,8 @@ def _format_writer(opts, stream, enrich=None, notes=()):
                            keep, redact)
     if opts.output == "json":
         from .views.export import JsonLinesWriter
-        return JsonLinesWriter(stream, enrich.json_tail if enrich is not None else None, keep,
+        from .views.tail import JsonTail
+        return JsonLinesWriter(stream, JsonTail(enrich).line if enrich is not None else None, keep,
                                enrich, redact)
     if opts.output == "csv":
         from .views.export import CsvWriter
@@ -230,7 +231,8 @@ def once(source, opts, stdout, enrich, notes):
             and opts.view == "flows" and keep is None
             and not (opts.redact_local or opts.redact_remote)):
         enrich.tick(FlowTable())
-        now, lines = source.snapshot("json", enrich.json_tail)
+        from .views.tail import JsonTail
+        now, lines = source.snapshot("json", JsonTail(enrich).line)
         make_writer(opts, stdout, enrich).write(lines, now)
         return
     snap = source.snapshot("list")
@@ -248,10 +250,8 @@ def once(source, opts, stdout, enrich, notes):
     writer = make_writer(opts, stdout, enrich, notes)
     if opts.output != "text" and opts.view != "flows":
         writer.write_rows(table, now)
-    elif opts.output == "json":
+    elif opts.output in ("json", "csv"):
         writer.write_flows(flows, now)
-    elif opts.output == "csv":
-        writer.write(flows, now)
     else:
         writer.write_rows(table, now)
 
@@ -348,7 +348,7 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
         stderr.flush()
 
     if opts.update:
-        from .enrich.geoupdate import update
+        from .geoupdate.command import update
         def report(line):
             if line.startswith("error:"):
                 say(line[len("error:"):].strip())

@@ -148,8 +148,8 @@ def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None
     The same objects as ``json.dumps(views.record.record(flow, now))``,
     at a fraction of the cost: what ``flowtop --json`` prints.  ``tail``
     (flow -> text such as ',"pid":1') adds keys to every line; or
-    ``services``, an Enrichment with only service names to add, whose keys
-    are then baked into the per-layout formatters.  Reads ahead (see
+    ``services``, a views.tail.JsonTail of an Enrichment with only service
+    names to add, whose keys are then baked into the per-layout formatters.  Reads ahead (see
     ``stream``): one-shot output.
     """
     from .views.record import JsonTarget

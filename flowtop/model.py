@@ -4,6 +4,7 @@ This is where kernel spellings (``TCP_CONNTRACK_TIME_WAIT``) become what
 people read (``TIME_WAIT``), in the form conntrack-tools prints.
 """
 
+from .memo import Memo
 from .netlink import uapi as u
 from .netlink.ctnetlink import CtEntry
 
@@ -51,7 +52,7 @@ STATUS_BITS = (
     (u.IPS_NAT_CLASH_BIT, "NAT_CLASH"), (u.IPS_HELPER_BIT, "HELPER"),
     (u.IPS_OFFLOAD_BIT, "OFFLOAD"), (u.IPS_HW_OFFLOAD_BIT, "HW_OFFLOAD"),
 )
-_status_cache = {}
+_status_cache = Memo(4096)
 
 ICMP_PROTOS = (u.IPPROTO_ICMP, u.IPPROTO_ICMPV6)
 PORT_PROTOS = (u.IPPROTO_TCP, u.IPPROTO_UDP, u.IPPROTO_UDPLITE, u.IPPROTO_SCTP, u.IPPROTO_DCCP)
@@ -83,8 +84,7 @@ def status_names(status):
     names = _status_cache.get(status)
     if names is None:
         names = tuple(name for bit, name in STATUS_BITS if status & (1 << bit))
-        if len(_status_cache) < 4096:
-            _status_cache[status] = names
+        _status_cache.put(status, names)
     return names
 
 

@@ -11,11 +11,16 @@ input like any other: names pass ``text.sanitize``.
 import re
 
 from . import resources
+from .memo import Memo
+from .netlink.uapi import (
+    IPPROTO_DCCP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE,
+)
 from .text import sanitize
 
 ETC_DIR = "/etc/flowtop"
 # Which file names a protocol's ports: SCTP and DCCP share TCP's port names.
-_CONF_OF = {6: "tcp", 132: "tcp", 33: "tcp", 17: "udp", 136: "udp"}
+_CONF_OF = {IPPROTO_TCP: "tcp", IPPROTO_SCTP: "tcp", IPPROTO_DCCP: "tcp", IPPROTO_UDP: "udp",
+            IPPROTO_UDPLITE: "udp"}
 MAX_CONF = 1 << 20
 
 
@@ -85,7 +90,7 @@ class Services:
         self._system = None
         self._load = load
         self._tables = {}
-        self._cache = {}
+        self._cache = Memo(65536)
 
     def name(self, port, l4proto):
         if port is None:
@@ -104,9 +109,7 @@ class Services:
                 if self._system is None:
                     self._system = self._system_fn()
                 name = self._system.get(proto, {}).get(port)
-        if len(self._cache) < 65536:
-            self._cache[key] = name
-        return name
+        return self._cache.put(key, name)
 
     def names(self, l4proto):
         """Every named port of ``l4proto`` as {port: name} (conf first, then

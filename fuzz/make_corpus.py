@@ -10,7 +10,7 @@ few hand-made edge cases (empty body, bare DONE, an NLMSG_ERROR).
 
 route: each input starts with one selector byte (see fuzz_route.py), then
 the recorded rtnetlink dumps (route-*.bin) and sock_diag dumps
-(sockdiag.json), whole and one message at a time.
+(sockdiag-dump.json), whole and one message at a time.
 
 Deterministic: the same fixtures give the same files (named by sha1).
 """
@@ -87,7 +87,7 @@ def route_seeds():
             seeds.append(bytes((sel,)) + data)
         for m in messages(data):
             seeds.append(bytes((sel,)) + m + DONE)
-    with open(os.path.join(FIXTURES, "sockdiag.json")) as f:
+    with open(os.path.join(FIXTURES, "sockdiag-dump.json")) as f:
         fixture = json.load(f)
     for d in fixture["dumps"]:
         raw = base64.b64decode(d["data"])

@@ -4,10 +4,10 @@
     pip install mmdb-writer        # test-data generation only
     python3 scripts/make_test_mmdb.py [OUTDIR]
 
-Writes ``test-city.mmdb`` (database_type GeoLite2-City), ``test-country.mmdb``
-(GeoLite2-Country), ``test-asn.mmdb`` (GeoLite2-ASN), all IPv6 trees holding
+Writes ``geoip-city.mmdb`` (database_type GeoLite2-City), ``geoip-country.mmdb``
+(GeoLite2-Country), ``geoip-asn.mmdb`` (GeoLite2-ASN), all IPv6 trees holding
 IPv4 networks too (at ::/96, as MaxMind's readers expect), and
-``test-city-v4.mmdb``, an IPv4-only city tree.  The layout of the records
+``geoip-city-v4.mmdb``, an IPv4-only city tree.  The layout of the records
 follows the GeoLite2/DB-IP lite schema (country.iso_code, country.names.en,
 city.names.en, autonomous_system_number/organization).  One city and one AS
 organisation carry hostile text (an escape sequence, BEL, U+202E) for the
@@ -102,23 +102,23 @@ def build(outdir):
     w = _writer("GeoLite2-City")
     for net, rec in city_records().items():
         w.insert_network(IPSet([net]), rec)
-    save(w, "test-city.mmdb")
+    save(w, "geoip-city.mmdb")
 
     w = _writer("GeoLite2-City", ip_version=4)
     for net, rec in city_records(v4_only=True).items():
         w.insert_network(IPSet([net]), rec)
-    save(w, "test-city-v4.mmdb")
+    save(w, "geoip-city-v4.mmdb")
 
     w = _writer("GeoLite2-Country")
     for net, (code, name) in COUNTRY.items():
         w.insert_network(IPSet([net]), {"country": country(code, name)})
-    save(w, "test-country.mmdb")
+    save(w, "geoip-country.mmdb")
 
     w = _writer("GeoLite2-ASN")
     for net, (number, org) in ASN.items():
         w.insert_network(IPSet([net]), {"autonomous_system_number": number,
                                         "autonomous_system_organization": org})
-    save(w, "test-asn.mmdb")
+    save(w, "geoip-asn.mmdb")
     return written
 
 

@@ -547,7 +547,7 @@ def swap_procnet_text(text):
 
 
 def swap_sockdiag_fixture(fixture, strict=True):
-    """tests/fixtures/sockdiag.json (loaded) in the other byte order: each
+    """tests/fixtures/sockdiag-dump.json (loaded) in the other byte order: each
     dump's base64 "data" converted, the /proc/net tables' addresses too,
     "byteorder" flipped."""
     import base64

@@ -22,3 +22,7 @@ def _no_dns_from_the_host(monkeypatch, request):
 
     monkeypatch.setattr(socket, "getnameinfo", refuse)
     monkeypatch.setattr(socket, "gethostbyaddr", refuse)
+
+
+# CI as root: a skipped kernel test fails (tests/skipguard.py, its allow-list).
+from tests.skipguard import pytest_make_collect_report, pytest_runtest_makereport  # noqa: E402,F401

@@ -19,8 +19,8 @@ from tests.nsutil import REPO, Netns, NetnsGroup
 from tests.tmuxutil import Tmux, parse_table, pane_command, read_exit
 
 FIX = os.path.join(REPO, "tests", "fixtures")
-CITY_DB = os.path.join(FIX, "test-city.mmdb")
-ASN_DB = os.path.join(FIX, "test-asn.mmdb")
+CITY_DB = os.path.join(FIX, "geoip-city.mmdb")
+ASN_DB = os.path.join(FIX, "geoip-asn.mmdb")
 GEO_ARGS = ("--geoip-db", CITY_DB, "--geoip-db", ASN_DB)
 
 # What sanitize must have removed: C0, DEL, C1, bidi and other invisible

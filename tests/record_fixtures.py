@@ -37,11 +37,11 @@ def udp_burst(ns, n):
 
 
 def record_helper():
-    """helper.rec: an FTP control flow (helper ftp, labels 5 and 70) and the
+    """ctnetlink-helper.rec: an FTP control flow (helper ftp, labels 5 and 70) and the
     RELATED data flow it expected (CTA_TUPLE_MASTER)."""
     with Netns("rec", ruleset=RULES) as ns:
         ftp_session(ns)
-        record(ns, "helper")
+        record(ns, "ctnetlink-helper")
 
 
 def main(names=()):
@@ -57,14 +57,14 @@ def main(names=()):
     record_helper()
     with Netns("rec") as ns:
         populate(ns)
-        record(ns, "mixed")
+        record(ns, "ctnetlink-mixed")
         udp_burst(ns, 400)
-        record(ns, "multipart")
+        record(ns, "ctnetlink-multipart")
     off = dict(SYSCTLS, **{"net.netfilter.nf_conntrack_acct": 0,
                            "net.netfilter.nf_conntrack_timestamp": 0})
     with Netns("rec", sysctls=off) as ns:
         populate(ns)
-        record(ns, "acct_off")
+        record(ns, "ctnetlink-acct-off")
     subprocess.run(["ls", "-l", FIXTURES])
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Record tests/fixtures/sockdiag.json: real sock_diag dumps and /proc/net
+"""Record tests/fixtures/sockdiag-dump.json: real sock_diag dumps and /proc/net
 tables of a namespace holding known sockets.
 
 Run as root from the repo root:  python3 tests/record_sockdiag.py
@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tests.nsutil import REPO, Netns, kernel_ready  # noqa: E402
 
-FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "sockdiag.json")
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "sockdiag-dump.json")
 
 CHILD = r"""
 import base64, json, os, socket, sys

@@ -12,7 +12,7 @@ from flowtop.table import FlowTable
 from flowtop.views.cells import Formatter
 from flowtop.views.state import ViewState
 
-MIXED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "mixed.rec")
+MIXED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "ctnetlink-mixed.rec")
 
 
 def recorded():

@@ -90,7 +90,7 @@ def groups(t, view, enrich=None, by_name=False):
 
 @pytest.mark.parametrize("view", ["process", "host", "country", "iface"])
 def test_totals_over_flows_without_counters_are_absent_not_zero(view):
-    t, when = table("acct_off.rec", again=True)
+    t, when = table("ctnetlink-acct-off.rec", again=True)
     st = state_of("--loopback", "--view", view)
     fmt = Formatter(st, Enrichment(Services()))
     gs = groups(t, view)
@@ -106,7 +106,7 @@ def test_totals_over_flows_without_counters_are_absent_not_zero(view):
 
 
 def test_a_total_mixing_counted_and_uncounted_flows_says_how_many_it_could_not_count():
-    t, _ = table("mixed.rec", "acct_off.rec")
+    t, _ = table("ctnetlink-mixed.rec", "ctnetlink-acct-off.rec")
     g = groups(t, "host")["127.0.0.1"]
     counted = [r for r in t if r.entry.dst == "127.0.0.1" and r.entry.bytes_orig is not None]
     assert g.flows > g.uncounted > 0
@@ -122,7 +122,7 @@ def test_a_total_mixing_counted_and_uncounted_flows_says_how_many_it_could_not_c
 
 
 def test_once_group_rates_are_null_and_not_shown():
-    t, when = table("mixed.rec")
+    t, when = table("ctnetlink-mixed.rec")
     out = io.StringIO()
     GroupWriter(out, "process", Enrichment(Services())).write_rows(t, when)
     recs = [json.loads(l) for l in out.getvalue().splitlines()]
@@ -132,14 +132,14 @@ def test_once_group_rates_are_null_and_not_shown():
         .write_rows(t, when)
     assert "RATE_SENT" not in text.getvalue() and "0B/s" not in text.getvalue(), text.getvalue()
     # with a second snapshot the rates are known: 0 for idle flows
-    t, when = table("mixed.rec", again=True)
+    t, when = table("ctnetlink-mixed.rec", again=True)
     out = io.StringIO()
     GroupWriter(out, "process", Enrichment(Services())).write_rows(t, when)
     assert all(json.loads(l)["rate_sent"] == 0.0 for l in out.getvalue().splitlines())
 
 
 def test_frames_header_counts_flows_without_counters_and_unknown_rates_as_dash():
-    t, when = table("mixed.rec", "acct_off.rec")
+    t, when = table("ctnetlink-mixed.rec", "ctnetlink-acct-off.rec")
     out = io.StringIO()
     TextFrames(out, cli.parse(["-c", "--loopback", "--view", "process"]),
                Enrichment(Services())).write_rows(t, when)
@@ -159,7 +159,7 @@ def test_zero_flows_header_has_no_empty_parenthesis():
 @pytest.mark.parametrize("view", ["flows", "host"])
 @pytest.mark.parametrize("width", [120, None])
 def test_large_raw_counters_widen_their_column(view, width):
-    _when, flows = flows_of("mixed.rec")
+    _when, flows = flows_of("ctnetlink-mixed.rec")
     i = next(i for i, f in enumerate(flows) if f.dport == 5001)
     fields = list(flows[i])
     fields[BYTES_ORIG] = 148064812345
@@ -188,13 +188,13 @@ def test_process_names_are_cut_before_their_pid():
 # -- labels and filters -----------------------------------------------------------------
 
 def test_hosts_sharing_a_name_are_told_apart_by_family_then_address():
-    t, _ = table("mixed.rec")
+    t, _ = table("ctnetlink-mixed.rec")
     gs = groups(t, "host", Enrichment(Services(), dns=Names()))
     named = sorted(l for l in gs if l.startswith("same.example"))
     assert named == ["same.example (ipv4)", "same.example (ipv6)"], sorted(gs)
     assert "10.9.0.2" in gs                # unnamed hosts keep the bare address
     # two addresses of one family under one name: the address as the view shows it
-    t2, _ = table("mixed.rec")
+    t2, _ = table("ctnetlink-mixed.rec")
     names = Names()
     names.lookup = lambda addr: "rr.example" if addr in ("10.9.0.2", "10.9.0.3") else None
     st = state_of("--loopback", "--view", "host")
@@ -210,7 +210,7 @@ def test_hosts_sharing_a_name_are_told_apart_by_family_then_address():
 
 
 def test_processes_group_per_pid_or_per_program_name():
-    t, _ = table("mixed.rec")
+    t, _ = table("ctnetlink-mixed.rec")
     enrich = Enrichment(Services(), process=Procs())
     per_pid = groups(t, "process", enrich)
     per_name = groups(t, "process", enrich, by_name=True)
@@ -239,7 +239,7 @@ def test_interface_filters_are_listed_with_the_others():
 
 
 def test_once_without_timestamps_shows_no_age():
-    t, when = table("acct_off.rec")
+    t, when = table("ctnetlink-acct-off.rec")
     row = next(iter(t))
     assert row.age_approx
     once = Formatter(state_of("--once"), Enrichment(Services()))

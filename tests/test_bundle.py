@@ -2,10 +2,13 @@
 
 import os
 
+import pytest
+
 from flowtop.enrich.bundle import Enrichment
 from flowtop.model import Flow
 from flowtop.netlink.ctnetlink import FIELDS
 from flowtop.services import Services
+from flowtop.views.tail import JsonTail
 
 
 class FakeProcesses:
@@ -58,7 +61,7 @@ def test_a_dns_query_begun_while_resolving_is_flowtops_own():
         p = e.proc(f)
         assert (p.pid, p.name) == (os.getpid(), "flowtop")
         assert e.procs(f)[0] is p
-        assert e.fields(f)["pid"] == os.getpid() and '"process":"flowtop"' in e.json_tail(f)
+        assert e.fields(f)["pid"] == os.getpid() and '"process":"flowtop"' in JsonTail(e).line(f)
         assert e.process_label(f) == "flowtop/%d" % os.getpid()
 
 
@@ -67,3 +70,23 @@ def test_other_flows_stay_unattributed():
     for f in (flow(start=99.0), flow(start=101.5), flow(start=None), flow(dport=443),
               flow(proto=1, dport=None), flow(src="10.0.0.9")):
         assert e.proc(f) is None and e.procs(f) == (None, None), f
+
+
+class Names:
+    """A resolver that knows every address (``lookup`` never waits)."""
+
+    def lookup(self, addr):
+        return "name-of-" + addr
+
+
+@pytest.mark.parametrize("is_local,nl,nr,want", [
+    (True, False, False, True), (False, False, False, True),
+    (True, True, False, False), (False, True, False, True),
+    (True, False, True, True), (False, False, True, False),
+])
+def test_numeric_local_and_remote_leave_only_that_side_unnamed(is_local, nl, nr, want):
+    """nftop's --numeric-local/--numeric-remote."""
+    enr = Enrichment(Services(), dns=Names(), numeric_local=nl, numeric_remote=nr)
+    enr.local = frozenset({"10.0.0.1"})
+    addr = "10.0.0.1" if is_local else "192.0.2.7"
+    assert (enr.host(addr) is not None) is want

@@ -14,7 +14,7 @@ from flowtop.views.record import COLUMNS
 from tests.recutil import build, split
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
-MIXED = os.path.join(FIXTURES, "mixed.rec")
+MIXED = os.path.join(FIXTURES, "ctnetlink-mixed.rec")
 
 
 def run(*argv):

@@ -12,7 +12,7 @@ from tests.recutil import build, split
 from tests.tmuxutil import Tmux, pane_command, read_exit, screen_text
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MIXED = os.path.join(REPO, "tests", "fixtures", "mixed.rec")
+MIXED = os.path.join(REPO, "tests", "fixtures", "ctnetlink-mixed.rec")
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 

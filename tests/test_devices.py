@@ -191,12 +191,12 @@ def test_device_view_from_a_recording_with_a_leases_file():
 
     def run(*argv):
         out = io.StringIO()
-        assert app.main(cli.parse(["--replay", os.path.join(fx, "mixed.rec"), "-n", "--once",
+        assert app.main(cli.parse(["--replay", os.path.join(fx, "ctnetlink-mixed.rec"), "-n", "--once",
                                    "--json"] + list(argv)), stdout=out, stderr=io.StringIO()) == 0
         return [json.loads(x) for x in out.getvalue().splitlines()]
     flows = run()
     got = {r["key"]: r for r in run("--view", "device", "--leases",
-                                    os.path.join(fx, "mixed.leases"))}
+                                    os.path.join(fx, "leases-dnsmasq.leases"))}
     assert set(got) == {"sensor", "?[31mred?"}                    # the hostile name, defused
     mine = [f for f in flows if "10.9.0.1" in (f["src"], f["reply_src"])]
     assert got["sensor"]["flows"] == len(mine) and got["sensor"]["mac"] == "02:00:00:09:00:01"
@@ -210,9 +210,9 @@ def test_device_csv_has_a_mac_column_under_its_header():
     from flowtop import app, cli
     fx = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
     out = io.StringIO()
-    assert app.main(cli.parse(["--replay", os.path.join(fx, "mixed.rec"), "-n", "--once", "--csv",
+    assert app.main(cli.parse(["--replay", os.path.join(fx, "ctnetlink-mixed.rec"), "-n", "--once", "--csv",
                                "--view", "device", "--leases",
-                               os.path.join(fx, "mixed.leases")]),
+                               os.path.join(fx, "leases-dnsmasq.leases")]),
                     stdout=out, stderr=io.StringIO()) == 0
     rows = list(csv.reader(io.StringIO(out.getvalue())))
     assert rows[0][-1] == "mac" and all(len(r) == len(rows[0]) for r in rows)

@@ -12,19 +12,12 @@ import time
 import pytest
 
 from flowtop.enrich import dns
-from flowtop.enrich.dns import Resolver, plain_hostname, resolve_ptr, should_resolve
+from flowtop.enrich.dns import Resolver, plain_hostname, resolve_ptr
 from tests import dnsutil
+from tests.clock import Clock
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = 0.25           # "never waits": far below the 2 s resolve, with room for a loaded CI machine
-
-
-class Clock:
-    def __init__(self, t=1000.0):
-        self.t = t
-
-    def __call__(self):
-        return self.t
 
 
 class Table:
@@ -375,15 +368,6 @@ def test_default_resolve_path_matches_this_python():
 def test_scoped_address_is_cached_under_its_own_key(make):
     r, _ = make({"fe80::1%eth0": "link.example"})
     assert r.wait(["fe80::1%eth0"], 2) == {"fe80::1%eth0": "link.example"}
-
-
-@pytest.mark.parametrize("is_local,nl,nr,want", [
-    (True, False, False, True), (False, False, False, True),
-    (True, True, False, False), (False, True, False, True),
-    (True, False, True, True), (False, False, True, False),
-])
-def test_should_resolve(is_local, nl, nr, want):
-    assert should_resolve(is_local, nl, nr) is want
 
 
 # -- the test DNS server ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from flowtop.export.runner import Runner
 from flowtop.model import Flow
 from flowtop.netlink.ctnetlink import FIELDS
 
-MIXED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "mixed.rec")
+MIXED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "ctnetlink-mixed.rec")
 START, STOP = FIELDS.index("start"), FIELDS.index("stop")
 
 

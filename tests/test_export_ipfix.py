@@ -240,10 +240,10 @@ def test_a_replayed_recording_exports_under_python3_light_beside_json_with_the_r
     lines = [json.loads(l) for l in run.stdout.splitlines()]        # --json beside the export
     assert len(lines) == 14 and {l["id"] for l in lines} == {
         e["ctid"] for e in ctparse.parse(open(os.path.join(lightenv.FIXTURES,
-                                                           "mixed.conntrack.txt")).read())}
+                                                           "ctnetlink-mixed.conntrack.txt")).read())}
     headers, recs = parse_all(messages)
     assert {h["domain"] for h in headers} == {77}
-    with open(os.path.join(lightenv.FIXTURES, "mixed.conntrack.txt")) as f:
+    with open(os.path.join(lightenv.FIXTURES, "ctnetlink-mixed.conntrack.txt")) as f:
         truth = ctparse.parse(f.read())
     assert len({r["flowId"] for _, r in recs}) == len(truth) == 14
     for e in truth:
@@ -349,7 +349,7 @@ def test_bad_export_options_are_refused_at_parse_time(argv, why, capsys):
 def test_a_replayed_recording_without_accounting_exports_no_counter_fields():
     import os
     from tests.routerpy import lightenv
-    run, messages = replay_to_socket(os.path.join(lightenv.FIXTURES, "acct_off.rec"))
+    run, messages = replay_to_socket(os.path.join(lightenv.FIXTURES, "ctnetlink-acct-off.rec"))
     assert run.returncode == 0, run.stderr
     _, recs = parse_all(messages)
     assert recs and not any("octetDeltaCount" in r or "packetDeltaCount" in r for _, r in recs)

@@ -15,7 +15,7 @@ The fakes stand in at two seams: ``FakeNetlink`` is a NetlinkSocket (``send``,
 ``recv``, ``port``) for ``netlink.conntrack.dump``; ``FakeRawSocket`` is what
 ``NetlinkSocket(sock_factory=...)`` wraps, so the CLI runs its real socket
 code down to the syscalls.  Replies are built from the recorded dump in
-tests/fixtures/mixed.rec, re-addressed to each request's sequence number.
+tests/fixtures/ctnetlink-mixed.rec, re-addressed to each request's sequence number.
 """
 
 import errno
@@ -41,7 +41,7 @@ from flowtop.netlink.uapi import (CTA_STATS_GLOBAL_ENTRIES, NETLINK_NETFILTER, N
 from flowtop.recording import iter_dumps, read_header
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
-MIXED = os.path.join(FIXTURES, "mixed.rec")
+MIXED = os.path.join(FIXTURES, "ctnetlink-mixed.rec")
 ACCT = "net.netfilter.nf_conntrack_acct"
 TIMESTAMP = "net.netfilter.nf_conntrack_timestamp"
 PORT = 4242                # the port id the fake kernel gives our socket

@@ -12,7 +12,7 @@ import pytest
 from flowtop import app, cli
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
-MIXED = os.path.join(FIXTURES, "mixed.rec")
+MIXED = os.path.join(FIXTURES, "ctnetlink-mixed.rec")
 
 
 def run(*argv):

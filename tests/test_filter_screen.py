@@ -10,7 +10,7 @@ import tempfile
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MIXED = os.path.join(REPO, "tests", "fixtures", "mixed.rec")
+MIXED = os.path.join(REPO, "tests", "fixtures", "ctnetlink-mixed.rec")
 
 from tests.tmuxutil import Tmux, pane_command, rows_of  # noqa: E402
 

@@ -27,7 +27,7 @@ def expected(path):
 
 def test_fixtures_present():
     names = {os.path.basename(p) for p in RECORDINGS}
-    assert {"mixed.rec", "multipart.rec", "acct_off.rec"} <= names
+    assert {"ctnetlink-mixed.rec", "ctnetlink-multipart.rec", "ctnetlink-acct-off.rec"} <= names
 
 
 @pytest.mark.parametrize("path", RECORDINGS, ids=os.path.basename)
@@ -42,7 +42,7 @@ def test_fixture_matches_conntrack(path):
 
 
 def test_mixed_covers_every_protocol():
-    _, flows = load(os.path.join(FIXTURES, "mixed.rec"))[0]
+    _, flows = load(os.path.join(FIXTURES, "ctnetlink-mixed.rec"))[0]
     seen = {(f.family_name, f.proto_name) for f in flows}
     for want in [("ipv4", "tcp"), ("ipv6", "tcp"), ("ipv4", "udp"), ("ipv6", "udp"),
                  ("ipv4", "icmp"), ("ipv6", "icmpv6"), ("ipv4", "sctp"),
@@ -55,7 +55,7 @@ def test_mixed_covers_every_protocol():
 
 
 def test_acct_off_has_no_counters_or_start():
-    _, flows = load(os.path.join(FIXTURES, "acct_off.rec"))[0]
+    _, flows = load(os.path.join(FIXTURES, "ctnetlink-acct-off.rec"))[0]
     assert flows
     for f in flows:
         assert f.packets_orig is None and f.bytes_reply is None
@@ -65,7 +65,7 @@ def test_acct_off_has_no_counters_or_start():
 
 
 def test_multipart_spans_several_datagrams():
-    with open(os.path.join(FIXTURES, "multipart.rec"), "rb") as f:
+    with open(os.path.join(FIXTURES, "ctnetlink-multipart.rec"), "rb") as f:
         data = f.read()
     from flowtop.netlink import nlmsg
     from flowtop.recording import iter_dumps, read_header
@@ -79,7 +79,7 @@ def test_multipart_spans_several_datagrams():
 
 
 def test_filters_on_replay():
-    path = os.path.join(FIXTURES, "mixed.rec")
+    path = os.path.join(FIXTURES, "ctnetlink-mixed.rec")
     with open(path, "rb") as f:
         _, tcp6 = next(conntrack.replay(f, families=["ipv6"], protocols=["tcp"]))
     entries = [e for e in expected(path) if e["family"] == "ipv6" and e["proto"] == "tcp"]
@@ -134,7 +134,7 @@ def test_json_target_agrees_with_record(path, families, protocols):
     feed(data, flows, DumpState(), decode=lambda b, o, e: ctnetlink.decode_entry(b, o, e, Flow))
     want = [record(f, when + 3.5) for f in flows
             if (not families or f.family in families) and (not protocols or f.l4proto in protocols)]
-    assert want or os.path.basename(path) == "helper.rec"     # two IPv4 TCP flows only
+    assert want or os.path.basename(path) == "ctnetlink-helper.rec"     # two IPv4 TCP flows only
     target = JsonTarget(families, protocols)
     target.now = when + 3.5
     decoder = ctnetlink.Decoder(Flow, target)
@@ -150,7 +150,7 @@ def test_json_target_agrees_with_record(path, families, protocols):
 @pytest.mark.parametrize("path", RECORDINGS, ids=os.path.basename)
 def test_json_target_with_baked_service_names(path):
     """The fast path with service names baked per layout says what
-    json_line + Enrichment.json_tail say."""
+    json_line + JsonTail.line say."""
     import json
     from flowtop.enrich.bundle import Enrichment
     from flowtop.model import Flow
@@ -158,13 +158,15 @@ def test_json_target_with_baked_service_names(path):
     from flowtop.netlink.conntrack import DumpState, feed
     from flowtop.services import Services
     from flowtop.views.record import JsonTarget, json_line
+    from flowtop.views.tail import JsonTail
     enrich = Enrichment(Services(etc_dir="/nonexistent"))
-    assert enrich.services_only
+    tail = JsonTail(enrich)
+    assert tail.services_only
     when, data = _raw_dump(path)
     flows = []
     feed(data, flows, DumpState(), decode=lambda b, o, e: ctnetlink.decode_entry(b, o, e, Flow))
-    want = [json.loads(json_line(f, when)[:-2] + enrich.json_tail(f) + "}") for f in flows]
-    target = JsonTarget(services=enrich)
+    want = [json.loads(json_line(f, when)[:-2] + tail.line(f) + "}") for f in flows]
+    target = JsonTarget(services=tail)
     target.now = when
     decoder = ctnetlink.Decoder(Flow, target)
     for _ in range(2):
@@ -175,10 +177,10 @@ def test_json_target_with_baked_service_names(path):
 
 
 def test_helper_fixture_names_the_helper_its_labels_and_the_master_of_the_related_flow():
-    """helper.rec: nf_conntrack_ftp on the control flow (the nftables rule
+    """ctnetlink-helper.rec: nf_conntrack_ftp on the control flow (the nftables rule
     set labels 5 and 70), and the data flow its PASV reply announced, whose
     master is the control flow's original tuple."""
-    _, flows = load(os.path.join(FIXTURES, "helper.rec"))[0]
+    _, flows = load(os.path.join(FIXTURES, "ctnetlink-helper.rec"))[0]
     control, = [f for f in flows if f.dport == 21]
     data, = [f for f in flows if f.dport != 21]
     assert control.related.helper == "ftp" and control.related.labels == (5, 70)
@@ -193,5 +195,16 @@ def test_helper_fixture_names_the_helper_its_labels_and_the_master_of_the_relate
 
 
 def test_flows_without_helper_labels_or_master_share_none():
-    _, flows = load(os.path.join(FIXTURES, "mixed.rec"))[0]
+    _, flows = load(os.path.join(FIXTURES, "ctnetlink-mixed.rec"))[0]
     assert all(f.related is None for f in flows)
+
+
+def test_every_fixture_follows_the_one_naming_scheme():
+    """tests/fixtures/README.md: <what>-<case>[.<oracle>].<ext>."""
+    import re
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+    scheme = re.compile(r"^(ctnetlink|recording|route|sockdiag|geoip|leases|settings)-"
+                        r"[a-z0-9]+(-[a-z0-9]+)*"
+                        r"(\.conntrack\.txt|\.rec|\.bin|\.json|\.mmdb|\.leases|\.rc)$")
+    odd = [n for n in sorted(os.listdir(here)) if n != "README.md" and not scheme.match(n)]
+    assert odd == []

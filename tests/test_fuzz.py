@@ -16,7 +16,7 @@ Oracles:
   times a clock can show (replay adds DecodeError / NetlinkError).
 
 The long-running coverage-guided counterpart is in fuzz/ (atheris).
-Regressions found by fuzzing are in tests/fixtures/regress-*.
+Regressions found by fuzzing are in tests/fixtures/*-regress-*.
 """
 
 import base64
@@ -46,7 +46,8 @@ from flowtop.table import FlowTable, TableFlow
 from flowtop.views.record import JsonTarget, record
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
-RECORDINGS = ("acct_off.rec", "mixed.rec", "multipart.rec", "helper.rec")
+RECORDINGS = ("ctnetlink-acct-off.rec", "ctnetlink-mixed.rec", "ctnetlink-multipart.rec",
+              "ctnetlink-helper.rec")
 NOW = 1795494300.25                 # the JSON target's snapshot time
 HANG = 5.0                          # seconds one example may take before it is a hang
 DONE = nlmsg.pack(NLMSG_DONE, 2, 0, struct.pack("=i", 0))
@@ -59,10 +60,15 @@ if sys.byteorder != "little":
 
 def budget(n):
     """Fixed, reproducible example budget: CI time is bounded and a failure
-    replays the same way everywhere."""
-    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.filter_too_much])
+    replays the same way everywhere.  Marked ``slow`` (``-m "not slow"``
+    leaves them out; CI runs them): together they are most of the unit suite."""
+    limit = settings(max_examples=n, deadline=None, derandomize=True, database=None,
+                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                            HealthCheck.filter_too_much])
+
+    def mark(test):
+        return pytest.mark.slow(limit(test))
+    return mark
 
 
 class Hang(Exception):
@@ -121,7 +127,7 @@ def _plain_flows(data):
     return out
 
 
-FLOWS = _plain_flows(DUMPS["mixed.rec"]) + _plain_flows(DUMPS["acct_off.rec"])
+FLOWS = _plain_flows(DUMPS["ctnetlink-mixed.rec"]) + _plain_flows(DUMPS["ctnetlink-acct-off.rec"])
 
 
 # --- the decoder oracle (shared by the ctnetlink properties) ----------------------------
@@ -481,7 +487,7 @@ def recorded_datagram(draw):
     NLMSG_DONE after them)."""
     name = draw(st.sampled_from(RECORDINGS))
     msgs = MESSAGES[name]
-    if name != "multipart.rec" and draw(st.integers(0, 3)) == 0:
+    if name != "ctnetlink-multipart.rec" and draw(st.integers(0, 3)) == 0:
         return DUMPS[name]
     i = draw(st.integers(0, len(msgs) - 1))
     n = draw(st.integers(1, min(10, len(msgs) - i)))
@@ -675,7 +681,7 @@ ROUTE_BINS = {name: _read(name) for name in ("route-addr.bin", "route-link.bin",
 
 
 def _sockdiag_dumps():
-    with open(os.path.join(FIXTURES, "sockdiag.json")) as f:
+    with open(os.path.join(FIXTURES, "sockdiag-dump.json")) as f:
         fixture = json.load(f)
     return [(d["proto"], base64.b64decode(d["data"])) for d in fixture["dumps"]]
 
@@ -727,7 +733,7 @@ def test_mutated_sockdiag_dumps_raise_only_decode_or_netlink_errors(dump, mutati
 
 # --- 5. the recording reader on mutated recordings --------------------------------------
 
-RECORDING_FILES = {name: _read(name) for name in ("acct_off.rec", "mixed.rec")}
+RECORDING_FILES = {name: _read(name) for name in ("ctnetlink-acct-off.rec", "ctnetlink-mixed.rec")}
 
 
 def _header_end(data):
@@ -757,7 +763,7 @@ def recording_with_header(draw):
         st.fixed_dictionaries({"format": json_value, "byteorder": st.sampled_from(
             [sys.byteorder, "big", "little", None])}).map(lambda v: json.dumps(v).encode()),
         st.binary(max_size=64)))
-    rest = RECORDING_FILES["acct_off.rec"]
+    rest = RECORDING_FILES["ctnetlink-acct-off.rec"]
     rest = rest[_header_end(rest):]
     return MAGIC + header.replace(b"\n", b" ") + b"\n" + rest[:draw(st.integers(0, len(rest)))]
 
@@ -796,11 +802,11 @@ def test_recording_headers_raise_only_recording_errors(data):
         check_recording(data)
 
 
-# --- regressions found by fuzzing (tests/fixtures/regress-*) ---------------------------
+# --- regressions found by fuzzing (tests/fixtures/*-regress-*) ---------------------------
 
 
 def _regression(name):
-    return _read("regress-%s.bin" % name)
+    return _read("%s.bin" % name)
 
 
 # Found by these properties on 2026-11-24 and fixed in d93b104 (recording.py);
@@ -810,12 +816,12 @@ def test_regress_recording_deep_json_header():
     """A header line of 2000 '[' (fits MAX_HEADER): the C JSON scanner ran
     out of recursion depth (RecursionError, Python < 3.13) before finding
     the line is not JSON, and ``flowtop --replay`` printed a traceback."""
-    data = _regression("recording-deep-json-header")
+    data = _regression("recording-regress-deep-json-header")
     with pytest.raises(RecordingError):
         read_header(io.BytesIO(data))
 
 
-@pytest.mark.parametrize("name", ["recording-nan-time", "recording-huge-time"])
+@pytest.mark.parametrize("name", ["recording-regress-nan-time", "recording-regress-huge-time"])
 def test_regress_recording_impossible_dump_time(name):
     """A dump header whose time is NaN or 1e300, before one NLMSG_DONE: the
     reader yielded it, then ``--replay --once`` died in time.localtime
@@ -838,7 +844,7 @@ def test_regress_recording_huge_dump_length():
     process with 1 GiB of address space (a router has less memory than
     that) it must end in RecordingError ("cut short"), not MemoryError."""
     import subprocess
-    path = os.path.join(FIXTURES, "regress-recording-huge-length.bin")
+    path = os.path.join(FIXTURES, "recording-regress-huge-length.bin")
     code = (
         "import resource, sys\n"
         "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"

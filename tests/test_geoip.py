@@ -17,17 +17,18 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from flowtop.enrich import geoip, geoupdate  # noqa: E402
+from flowtop.enrich import geoip  # noqa: E402
+from flowtop.geoupdate import command, conf as gconf, fetch as gfetch, install  # noqa: E402
 from flowtop.enrich.geoip import GeoIP, GeoRecord, NullGeoIP, label  # noqa: E402
 from flowtop.text import sanitize  # noqa: E402
 
 maxminddb = pytest.importorskip("maxminddb")
 
 FIX = os.path.join(REPO, "tests", "fixtures")
-CITY = os.path.join(FIX, "test-city.mmdb")
-CITY4 = os.path.join(FIX, "test-city-v4.mmdb")
-COUNTRY = os.path.join(FIX, "test-country.mmdb")
-ASN = os.path.join(FIX, "test-asn.mmdb")
+CITY = os.path.join(FIX, "geoip-city.mmdb")
+CITY4 = os.path.join(FIX, "geoip-city-v4.mmdb")
+COUNTRY = os.path.join(FIX, "geoip-country.mmdb")
+ASN = os.path.join(FIX, "geoip-asn.mmdb")
 ATTRIBUTION = "IP Geolocation by DB-IP (https://db-ip.com)"
 
 
@@ -324,7 +325,7 @@ def test_maxminddb_that_cannot_load_says_why(monkeypatch):
 
 def test_no_import_of_maxminddb_at_import_time():
     import subprocess
-    code = ("import sys; import flowtop.enrich.geoip, flowtop.enrich.geoupdate; "
+    code = ("import sys; import flowtop.enrich.geoip, flowtop.geoupdate.command; "
             "print('maxminddb' in sys.modules, 'urllib.request' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                          text=True, check=True).stdout.split()
@@ -349,14 +350,14 @@ class Server:
         self.asked.append(url)
         body = self.routes.get(url, 404)
         if isinstance(body, int):
-            raise geoupdate.FetchError("HTTP %d Not Found" % body, body)
+            raise gconf.FetchError("HTTP %d Not Found" % body, body)
         with open(path, "wb") as f:
             f.write(body)
 
 
 def run_update(conf, dest, fetch, today=(2024, 5), **kw):
     lines = []
-    rc = geoupdate.update(conf_text=conf, dest_dirs=[str(dest)], fetch=fetch,
+    rc = command.update(conf_text=conf, dest_dirs=[str(dest)], fetch=fetch,
                           say=lines.append, today=today, **kw)
     for ln in lines:
         assert no_control(ln) and "\n" not in ln and "Traceback" not in ln
@@ -374,8 +375,8 @@ def errors(lines):
 CONF = """
 # a test mirror
 [test-city]
-url = http://mirror.test/test-city.mmdb.gz
-file = test-city.mmdb
+url = http://mirror.test/geoip-city.mmdb.gz
+file = geoip-city.mmdb
 """
 
 DBIP = """
@@ -387,10 +388,10 @@ attribution = IP Geolocation by DB-IP (https://db-ip.com)
 
 
 def test_install_is_atomic_and_opens(tmp_path):
-    fetch = Server({"http://mirror.test/test-city.mmdb.gz": gz(CITY)})
+    fetch = Server({"http://mirror.test/geoip-city.mmdb.gz": gz(CITY)})
     rc, lines = run_update(CONF, tmp_path, fetch)
     assert rc == 0, lines
-    final = tmp_path / "test-city.mmdb"
+    final = tmp_path / "geoip-city.mmdb"
     assert final.read_bytes() == open(CITY, "rb").read()
     assert oct(final.stat().st_mode & 0o777) == "0o644"
     assert leftovers(tmp_path) == []
@@ -416,10 +417,10 @@ def test_plain_mmdb_download_is_installed_too(tmp_path):
     gzip.compress(b""),                                 # empty
 ])
 def test_corrupt_download_keeps_the_old_file(tmp_path, body):
-    old = tmp_path / "test-city.mmdb"
+    old = tmp_path / "geoip-city.mmdb"
     shutil.copyfile(COUNTRY, str(old))
     before = old.read_bytes()
-    rc, lines = run_update(CONF, tmp_path, Server({"http://mirror.test/test-city.mmdb.gz": body}))
+    rc, lines = run_update(CONF, tmp_path, Server({"http://mirror.test/geoip-city.mmdb.gz": body}))
     assert rc == 1
     assert len(errors(lines)) == 1 and errors(lines)[0].startswith("error: test-city: ")
     assert old.read_bytes() == before
@@ -428,10 +429,10 @@ def test_corrupt_download_keeps_the_old_file(tmp_path, body):
 
 def test_corrupt_download_without_maxminddb_is_refused_by_the_marker(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "maxminddb", None)
-    rc, lines = run_update(CONF, tmp_path, Server({"http://mirror.test/test-city.mmdb.gz":
+    rc, lines = run_update(CONF, tmp_path, Server({"http://mirror.test/geoip-city.mmdb.gz":
                                                    gzip.compress(b"x" * 5000)}))
     assert rc == 1 and "no metadata marker" in errors(lines)[0]
-    rc, lines = run_update(CONF, tmp_path, Server({"http://mirror.test/test-city.mmdb.gz":
+    rc, lines = run_update(CONF, tmp_path, Server({"http://mirror.test/geoip-city.mmdb.gz":
                                                    gz(CITY)}))
     assert rc == 0, lines
     assert any("GeoLite2-City" in ln for ln in lines)
@@ -528,7 +529,7 @@ edition = GeoLite2-City
 
 
 def test_maxmind_edition_with_licence_key(tmp_path):
-    url = geoupdate.MAXMIND_URL.replace("{edition}", "GeoLite2-City").replace(
+    url = gconf.MAXMIND_URL.replace("{edition}", "GeoLite2-City").replace(
         "{license_key}", "s3cr3tKEY")
     assert url.startswith("https://download.maxmind.com/") and "edition_id=GeoLite2-City" in url
     fetch = Server({url: _maxmind_tar("GeoLite2-City", CITY)})
@@ -541,13 +542,13 @@ def test_maxmind_edition_with_licence_key(tmp_path):
 
 def test_maxmind_error_does_not_print_the_key(tmp_path):
     def fetch(url, path):
-        raise geoupdate.FetchError("cannot reach %s" % url)
+        raise gconf.FetchError("cannot reach %s" % url)
     rc, lines = run_update(MAXMIND, tmp_path, fetch)
     assert rc == 1 and not any("s3cr3tKEY" in ln for ln in lines)
 
 
 def test_tar_without_tarfile_module_is_one_line(tmp_path, monkeypatch):
-    url = geoupdate.MAXMIND_URL.replace("{edition}", "GeoLite2-City").replace(
+    url = gconf.MAXMIND_URL.replace("{edition}", "GeoLite2-City").replace(
         "{license_key}", "s3cr3tKEY")
     old = tmp_path / "GeoLite2-City.mmdb"
     shutil.copyfile(COUNTRY, str(old))
@@ -577,7 +578,7 @@ def test_run_command(tmp_path):
 
 
 def test_no_urllib_and_no_tool_is_one_clear_line(tmp_path, monkeypatch):
-    fetch = geoupdate.make_fetcher(use_urllib=False, which=lambda n: None)
+    fetch = gfetch.make_fetcher(use_urllib=False, which=lambda n: None)
     rc, lines = run_update(DBIP + DBIP.replace("city", "country"), tmp_path, fetch)
     assert rc == 1
     assert len(lines) == 2 and lines[0].startswith("fetching ")
@@ -586,17 +587,17 @@ def test_no_urllib_and_no_tool_is_one_clear_line(tmp_path, monkeypatch):
     assert leftovers(tmp_path) == []
     # the same when urllib cannot be imported (OpenWrt's python3-light)
     monkeypatch.setitem(sys.modules, "urllib.request", None)
-    assert not geoupdate._import_urllib("http://x/")
-    rc, lines = run_update(CONF, tmp_path, geoupdate.make_fetcher(which=lambda n: None))
+    assert not gfetch._import_urllib("http://x/")
+    rc, lines = run_update(CONF, tmp_path, gfetch.make_fetcher(which=lambda n: None))
     assert rc == 1 and "no urllib" in lines[-1]
 
 
 def test_https_without_ssl_falls_back_to_a_tool(monkeypatch):
     monkeypatch.setitem(sys.modules, "ssl", None)
-    assert not geoupdate._import_urllib("https://x/")
+    assert not gfetch._import_urllib("https://x/")
     used = []
-    monkeypatch.setattr(geoupdate, "tool_fetch", lambda tool, url, path: used.append(tool))
-    fetch = geoupdate.make_fetcher(which=lambda n: "/usr/bin/" + n if n != "uclient-fetch"
+    monkeypatch.setattr(gfetch, "tool_fetch", lambda tool, url, path: used.append(tool))
+    fetch = gfetch.make_fetcher(which=lambda n: "/usr/bin/" + n if n != "uclient-fetch"
                                    else None)
     fetch("https://x/y.mmdb.gz", "/nonexistent")
     assert used == ["wget"]
@@ -611,13 +612,13 @@ def test_https_without_ssl_falls_back_to_a_tool(monkeypatch):
     ("curl: (7) Failed to connect to 127.0.0.1 port 9: Connection refused\n", None),
 ])
 def test_http_status_from_tool_messages(stderr, status):
-    m = geoupdate._STATUS.search(stderr)
+    m = gfetch._STATUS.search(stderr)
     assert (int(m.group(1)) if m else None) == status
 
 
 def test_messages_from_servers_are_sanitized(tmp_path):
     def fetch(url, path):
-        raise geoupdate.FetchError("HTTP 500 \x1b[2J\u202eevil")
+        raise gconf.FetchError("HTTP 500 \x1b[2J\u202eevil")
     rc, lines = run_update(CONF, tmp_path, fetch)
     assert rc == 1 and "\x1b" not in errors(lines)[0] and "\u202e" not in errors(lines)[0]
 
@@ -626,7 +627,7 @@ def test_no_writable_destination(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     lines = []
-    rc = geoupdate.update(conf_text=CONF, dest_dirs=[str(blocker / "GeoIP"), str(blocker)],
+    rc = command.update(conf_text=CONF, dest_dirs=[str(blocker / "GeoIP"), str(blocker)],
                           fetch=Server({}), say=lines.append)
     assert rc == 1 and lines == ["error: cannot write to %s or %s (run as root)"
                                  % (blocker / "GeoIP", blocker)]
@@ -636,7 +637,7 @@ def test_destination_is_created_and_first_writable_wins(tmp_path):
     first = tmp_path / "var" / "lib" / "GeoIP"
     second = tmp_path / "usr"
     second.mkdir()
-    assert geoupdate.pick_dest([str(first), str(second)]) == str(first)
+    assert install.pick_dest([str(first), str(second)]) == str(first)
     assert first.is_dir()
 
 
@@ -651,7 +652,7 @@ def test_malformed_conf_is_one_line(tmp_path):
 
 
 def test_conf_parsing_defaults_and_disabled():
-    srcs = geoupdate.parse_conf("k = 1\nlicense_key = K\n[a]\nurl = http://x/?a=b\n"
+    srcs = gconf.parse_conf("k = 1\nlicense_key = K\n[a]\nurl = http://x/?a=b\n"
                                 "[b]\nenabled = no\nlicense_key = L\n")
     assert [s.name for s in srcs] == ["a", "b"]
     assert srcs[0].get("url") == "http://x/?a=b" and srcs[0].get("license_key") == "K"
@@ -659,8 +660,8 @@ def test_conf_parsing_defaults_and_disabled():
 
 
 def test_shipped_conf_and_etc_override(tmp_path):
-    text, where = geoupdate.read_conf(conf_paths=[str(tmp_path / "none.conf")])
-    srcs = {s.name: s for s in geoupdate.parse_conf(text)}
+    text, where = gconf.read_conf(conf_paths=[str(tmp_path / "none.conf")])
+    srcs = {s.name: s for s in gconf.parse_conf(text)}
     assert set(srcs) == {"dbip-city-lite", "dbip-country-lite"}
     for name in srcs:
         s = srcs[name]
@@ -668,10 +669,10 @@ def test_shipped_conf_and_etc_override(tmp_path):
         assert s.flag("previous_month") and s.get("attribution") == ATTRIBUTION
     mine = tmp_path / "geoip.conf"
     mine.write_text(CONF)
-    assert geoupdate.read_conf(conf_paths=[str(mine)]) == (CONF, str(mine))
+    assert gconf.read_conf(conf_paths=[str(mine)]) == (CONF, str(mine))
     lines = []
-    rc = geoupdate.update(conf_paths=[str(mine)], dest_dirs=[str(tmp_path)], say=lines.append,
-                          fetch=Server({"http://mirror.test/test-city.mmdb.gz": gz(CITY)}))
+    rc = command.update(conf_paths=[str(mine)], dest_dirs=[str(tmp_path)], say=lines.append,
+                          fetch=Server({"http://mirror.test/geoip-city.mmdb.gz": gz(CITY)}))
     assert rc == 0 and lines[0] == "using %s" % mine
 
 
@@ -679,7 +680,7 @@ def test_default_update_asks_for_the_current_month(tmp_path):
     import time
     t = time.gmtime()
     fetch = Server({})
-    rc = geoupdate.update(dest_dirs=[str(tmp_path)], fetch=fetch, say=lambda s: None,
+    rc = command.update(dest_dirs=[str(tmp_path)], fetch=fetch, say=lambda s: None,
                           conf_paths=())
     assert rc == 1
     month = "%04d-%02d" % (t.tm_year, t.tm_mon)
@@ -688,8 +689,8 @@ def test_default_update_asks_for_the_current_month(tmp_path):
 
 def test_check_mmdb_without_maxminddb(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "maxminddb", None)
-    assert geoupdate.check_mmdb(ASN) == "GeoLite2-ASN"
+    assert install.check_mmdb(ASN) == "GeoLite2-ASN"
     bad = tmp_path / "bad.mmdb"
     bad.write_bytes(b"\0" * 1000)
-    with pytest.raises(geoupdate.UpdateError):
-        geoupdate.check_mmdb(str(bad))
+    with pytest.raises(gconf.UpdateError):
+        install.check_mmdb(str(bad))

@@ -33,7 +33,7 @@ def messages(data):
     return out
 
 
-def first_entry_message(name="mixed.rec"):
+def first_entry_message(name="ctnetlink-mixed.rec"):
     return next(m[4] for m in messages(dump_bytes(name)) if m[0] == ctnetlink.MSG_CT_NEW)
 
 
@@ -77,7 +77,7 @@ def test_done_and_error_messages():
 
 
 def test_foreign_sequence_and_port_are_dropped():
-    data = dump_bytes("mixed.rec")
+    data = dump_bytes("ctnetlink-mixed.rec")
     (_t, _f, seq, pid, _m), = messages(data)[:1]
     out, state = [], DumpState()
     feed(data, out, state, seq=seq + 1, port=pid)
@@ -88,7 +88,7 @@ def test_foreign_sequence_and_port_are_dropped():
 
 
 def test_dump_intr_flag_is_reported():
-    data = bytearray(dump_bytes("mixed.rec"))
+    data = bytearray(dump_bytes("ctnetlink-mixed.rec"))
     flags = struct.unpack_from("=H", data, 6)[0]
     struct.pack_into("=H", data, 6, flags | 0x10)       # NLM_F_DUMP_INTR on the first
     state = DumpState()
@@ -138,7 +138,7 @@ def test_unknown_and_padding_attributes_are_skipped():
 
 def test_zero_length_pad_before_counters():
     """MIPS kernels put an empty CTA_COUNTERS_PAD before 64-bit counters."""
-    data = dump_bytes("mixed.rec")
+    data = dump_bytes("ctnetlink-mixed.rec")
     msg = next(m[4] for m in messages(data) if m[0] == ctnetlink.MSG_CT_NEW
                and decode_msg(m[4]).bytes_orig)
     e = decode_msg(msg)
@@ -175,7 +175,7 @@ def _feed_all(data):
     return out, state
 
 
-@pytest.mark.parametrize("name", ["mixed.rec", "acct_off.rec"])
+@pytest.mark.parametrize("name", ["ctnetlink-mixed.rec", "ctnetlink-acct-off.rec"])
 def test_every_truncation_decodes_or_raises_decode_error(name):
     data = dump_bytes(name)
     for cut in range(len(data) + 1):
@@ -183,12 +183,12 @@ def test_every_truncation_decodes_or_raises_decode_error(name):
 
 
 def test_truncations_of_a_multipart_dump():
-    data = dump_bytes("multipart.rec")
+    data = dump_bytes("ctnetlink-multipart.rec")
     for cut in list(range(0, 2048)) + list(range(2048, len(data), 97)):
         _feed_all(data[:cut])
 
 
-@pytest.mark.parametrize("name", ["mixed.rec", "acct_off.rec"])
+@pytest.mark.parametrize("name", ["ctnetlink-mixed.rec", "ctnetlink-acct-off.rec"])
 def test_every_body_truncation_of_every_message(name):
     """A message whose length field agrees with its cut body: the entry is
     dropped (counted) or decodes, and the dump goes on."""
@@ -204,7 +204,7 @@ def test_every_body_truncation_of_every_message(name):
 
 def test_recording_truncations_raise_recording_or_decode_error():
     from flowtop import conntrack
-    with open(os.path.join(FIXTURES, "mixed.rec"), "rb") as f:
+    with open(os.path.join(FIXTURES, "ctnetlink-mixed.rec"), "rb") as f:
         raw = f.read()
     for cut in range(len(raw)):
         try:

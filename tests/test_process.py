@@ -24,10 +24,11 @@ from flowtop.netlink.uapi import (
     NLMSG_DONE, NLMSG_ERROR, SOCK_DIAG_BY_FAMILY, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN,
 )
 from flowtop.text import _UNSAFE
+from tests.clock import Clock
 
 TCP, UDP = IPPROTO_TCP, IPPROTO_UDP
 EST, CLOSE, LISTEN = TCP_ESTABLISHED, TCP_CLOSE, TCP_LISTEN
-FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "sockdiag.json")
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "sockdiag-dump.json")
 LOCAL = {"10.0.0.1", "2001:db8::1"}
 
 
@@ -140,14 +141,6 @@ class FakeProc:
         shutil.rmtree(os.path.join(self.root, str(pid)))
 
 
-class Clock:
-    def __init__(self):
-        self.t = 1000.0
-
-    def __call__(self):
-        return self.t
-
-
 def fd_count(path):
     """What Linux 6.2+ reports as st_size of /proc/PID/fd."""
     return len(os.listdir(path))
@@ -156,9 +149,8 @@ def fd_count(path):
 def make_map(fake, clock=None, **kw):
     kw.setdefault("local_addresses", LOCAL)
     kw.setdefault("user_name", {1000: "alice", 0: "root"}.get)
-    m = ProcessMap(proc_root=fake.path, clock=clock or Clock(), **kw)
-    m._fd_count = fd_count
-    return m
+    kw.setdefault("fd_count", fd_count)
+    return ProcessMap(proc_root=fake.path, clock=clock or Clock(), **kw)
 
 
 def flow(proto, src, sport, dst, dport, reply=None, icmp_id=None):
@@ -422,8 +414,7 @@ def test_without_fd_counts_new_sockets_of_old_processes_are_found_by_full_passes
     """Before Linux 6.2 st_size is 0: every known PID looks unchanged."""
     _crowd(fake, n=5)
     clock = Clock()
-    m = make_map(fake, clock, retry_interval=2.0)
-    m._fd_count = lambda path: 0
+    m = make_map(fake, clock, retry_interval=2.0, fd_count=lambda path: 0)
     m.refresh()
     fake.add_fd(1002, fake.sock("tcp", "10.0.0.1", 7200, "192.0.2.1", 443, EST, 33000))
     clock.t += 1
@@ -509,7 +500,7 @@ def test_odd_proc_contents_and_races_do_not_crash(fake, monkeypatch):
             raise OSError(errno.ENOENT, "gone")
         return real(path, *a, **kw)
 
-    monkeypatch.setattr(proc.os, "readlink", flaky)
+    monkeypatch.setattr(os, "readlink", flaky)
     with open(os.path.join(fake.path, "net", "tcp"), "a") as f:
         f.write("garbage line\n  9: ZZZZ:0001 0100007F:0002 01 0 0 0 0 0 12 13\n\n")
     m = make_map(fake)
@@ -691,8 +682,8 @@ def test_sock_diag_source_falls_back_per_protocol(fake, monkeypatch):
             raise NetlinkError(d["error"])
         return sockdiag.decode_dump(base64.b64decode(d["data"]), proto)[0]
 
-    monkeypatch.setattr(proc.sockdiag, "open_socket", Sock)
-    monkeypatch.setattr(proc.sockdiag, "dump", dump)
+    monkeypatch.setattr(sockdiag, "open_socket", Sock)
+    monkeypatch.setattr(sockdiag, "dump", dump)
     m = make_map(fake, local_addresses=set(), sockets="sock_diag")
     m.refresh()
     assert m.stats.sockets == len(data["expected"]) and m.stats.unresolved == 0
@@ -708,7 +699,7 @@ def test_sock_diag_source_falls_back_per_protocol(fake, monkeypatch):
         raise OSError(errno.EPROTONOSUPPORT, "no sock_diag")
 
     m.close()
-    monkeypatch.setattr(proc.sockdiag, "open_socket", no_socket)
+    monkeypatch.setattr(sockdiag, "open_socket", no_socket)
     m.refresh()
     assert m.stats.sockets == len(data["expected"]) and m.stats.source.startswith("sock_diag+")
 

@@ -19,7 +19,7 @@ from flowtop.views.cells import Formatter
 from flowtop.views.select import build
 from flowtop.views.state import ViewState
 
-MIXED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "mixed.rec")
+MIXED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "ctnetlink-mixed.rec")
 LOCAL = {"10.9.0.1", "10.9.0.4", "fd00::1", "2001:db8::1"}
 REMOTE = {"10.9.0.2", "10.9.0.3", "10.9.0.5", "fd00::2", "2001:db8::2"}
 LOOPBACK = {"127.0.0.1", "::1"}

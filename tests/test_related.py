@@ -1,5 +1,5 @@
 """Helped and RELATED flows: views.related over the recorded FTP exchange
-(helper.rec), and the details pane in tmux (``--replay``: no root)."""
+(ctnetlink-helper.rec), and the details pane in tmux (``--replay``: no root)."""
 
 import os
 import shutil
@@ -12,7 +12,7 @@ from flowtop import conntrack
 from flowtop.views import related
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HELPER = os.path.join(REPO, "tests", "fixtures", "helper.rec")
+HELPER = os.path.join(REPO, "tests", "fixtures", "ctnetlink-helper.rec")
 WAIT = 5
 
 

@@ -24,6 +24,7 @@ from flowtop.netlink.uapi import (
     RTM_NEWROUTE, RTN_LOCAL, RTN_UNICAST, RTN_UNREACHABLE,
 )
 from flowtop.text import sanitize
+from tests.clock import Clock
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 BINS = ["route-addr.bin", "route-link.bin", "route-get.bin"]
@@ -468,14 +469,6 @@ R = route.RouteInfo
 
 def ri(oif, rtype=RTN_UNICAST, table=254):
     return R(oif, None, None, None, table, rtype, None)
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
 
 
 class FakeRoutes:

@@ -54,7 +54,7 @@ def status(ls):
 
 
 def test_at_80_columns_the_status_line_keeps_pause_filters_and_hidden_protocols(screen):
-    tm = screen(rec("mixed.rec"), 80, 24)
+    tm = screen(rec("ctnetlink-mixed.rec"), 80, 24)
     tm.send("p")
     tm.send("U")
     tm.send("/")
@@ -72,7 +72,7 @@ def test_at_80_columns_the_status_line_keeps_pause_filters_and_hidden_protocols(
 
 
 def test_esc_followed_at_once_by_a_key_counts_both(screen):
-    tm = screen(rec("mixed.rec") + ["--loopback"], 200, 24)
+    tm = screen(rec("ctnetlink-mixed.rec") + ["--loopback"], 200, 24)
     tm.send("/")
     tm.type("zz")
     tm.send("Enter")
@@ -86,7 +86,7 @@ def test_esc_followed_at_once_by_a_key_counts_both(screen):
 
 
 def test_a_cursor_key_split_by_a_slow_link_is_still_that_key(screen):
-    tm = screen(rec("mixed.rec") + ["--loopback", "-n", "--sort", "+port"], 120, 30)
+    tm = screen(rec("ctnetlink-mixed.rec") + ["--loopback", "-n", "--sort", "+port"], 120, 30)
     rows = rows_of(tm.capture())
     tm.send("Enter")
 
@@ -106,7 +106,7 @@ def test_a_cursor_key_split_by_a_slow_link_is_still_that_key(screen):
 
 
 def test_right_stops_at_the_widest_row_and_a_resize_brings_the_offset_back(screen):
-    tm = screen(rec("mixed.rec") + ["--loopback", "--wide"], 80, 24)
+    tm = screen(rec("ctnetlink-mixed.rec") + ["--loopback", "--wide"], 80, 24)
     title = tm.capture()[2]
     assert title.startswith("PROTO")
     for _ in range(40):
@@ -137,7 +137,7 @@ def _has_utf8_locale():
 
 @pytest.mark.skipif(not _has_utf8_locale(), reason="no C.UTF-8 locale (the marks are '*')")
 def test_the_sort_column_is_marked_in_the_column_titles(screen):
-    tm = screen(rec("mixed.rec") + ["--loopback"], 120, 24)
+    tm = screen(rec("ctnetlink-mixed.rec") + ["--loopback"], 120, 24)
     tm.wait_for(lambda ls: "RATE_TX\u25bc" in ls[2] and "RATE_RX\u25bc" in ls[2], WAIT,
                 "the rate columns marked")
     tm.send("o")
@@ -152,7 +152,7 @@ def test_the_sort_column_is_marked_in_the_column_titles(screen):
 
 
 def test_a_view_whose_flows_are_all_on_loopback_says_so(screen):
-    tm = screen(rec("mixed.rec") + ["-4", "-I"], 80, 24)
+    tm = screen(rec("ctnetlink-mixed.rec") + ["-4", "-I"], 80, 24)
     tm.wait_for(lambda ls: any("1 loopback flow hidden \u2014 L shows them" in l for l in ls),
                 WAIT, "the hint")
     tm.send("L")
@@ -160,7 +160,7 @@ def test_a_view_whose_flows_are_all_on_loopback_says_so(screen):
 
 
 def test_up_and_down_in_the_details_move_to_the_next_flow(screen):
-    tm = screen(rec("mixed.rec") + ["--loopback", "-n", "--sort", "+port"], 100, 30)
+    tm = screen(rec("ctnetlink-mixed.rec") + ["--loopback", "-n", "--sort", "+port"], 100, 30)
     rows = rows_of(tm.capture())
     assert rows[0]["DESTINATION"] != rows[1]["DESTINATION"]
     tm.send("Enter")
@@ -181,7 +181,7 @@ def test_up_and_down_in_the_details_move_to_the_next_flow(screen):
 
 
 def test_the_header_counts_flows_without_counters(screen):
-    tm = screen(rec("acct_off.rec") + ["--loopback", "--view", "host"], 100, 24)
+    tm = screen(rec("ctnetlink-acct-off.rec") + ["--loopback", "--view", "host"], 100, 24)
     lines = tm.wait_for(lambda ls: "14 without counters" in ls[0], WAIT, "the count")
     assert "TX -  RX -" in lines[0], lines[0]
     # the Hosts totals: absent, with the flows they could not count

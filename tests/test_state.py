@@ -58,3 +58,12 @@ def test_cli_reads_the_sort_names_without_importing_the_view_model():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "['flowtop.views.state']", out
+
+
+def test_the_protocol_groups_and_families_are_the_kernel_numbers_of_uapi():
+    from flowtop.netlink import uapi as u
+    from flowtop.views.state import FAMILIES, GROUPS
+    assert GROUPS == {
+        "T": {u.IPPROTO_TCP}, "U": {u.IPPROTO_UDP, u.IPPROTO_UDPLITE}, "D": {u.IPPROTO_DCCP},
+        "I": {u.IPPROTO_ICMP, u.IPPROTO_ICMPV6}, "S": {u.IPPROTO_SCTP}}
+    assert FAMILIES == {"4": u.AF_INET, "6": u.AF_INET6}

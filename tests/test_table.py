@@ -11,6 +11,7 @@ import pytest
 from flowtop import conntrack
 from flowtop.netlink.ctnetlink import CtEntry
 from flowtop.table import MAX_DELTA, FlowTable, FreshFlow, Row, TableFlow
+from tests import clock
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 WALL0 = 1_700_000_000.0
@@ -23,15 +24,14 @@ def ent(key=b"k1", id=1, start=None, bo=0, br=0, po=0, pr=0, proto=6, **more):
                    bytes_reply=br, packets_orig=po, packets_reply=pr, **more)
 
 
-class Clock:
+class Clock(clock.Clock):
     """Monotonic and wall time moving together, read once per tick."""
 
     def __init__(self):
-        self.now, self.wall = T0, WALL0
+        super().__init__(T0, WALL0)
 
     def apply(self, table, entries, dt=1.0):
-        self.now += dt
-        self.wall += dt
+        self.advance(dt)
         table.apply(entries, self.now, self.wall)
         return table
 
@@ -319,7 +319,7 @@ def test_failing_dump_of_bare_flows_then_partial_then_full():
 
 
 def test_recorded_flows_twice_with_modified_counters():
-    (when, flows), = replay("mixed.rec")
+    (when, flows), = replay("ctnetlink-mixed.rec")
     assert len(flows) > 5 and all(f.packets_orig is not None for f in flows)
     table = FlowTable()
     table.apply(flows, 50.0, when)
@@ -348,7 +348,7 @@ def test_recorded_flows_twice_with_modified_counters():
 
 
 def test_recorded_flows_without_accounting():
-    (when, flows), = replay("acct_off.rec")
+    (when, flows), = replay("ctnetlink-acct-off.rec")
     table = FlowTable()
     table.apply(flows, 10.0, when)
     table.apply(flows, 11.0, when + 1)

@@ -8,7 +8,7 @@ from flowtop.enrich.bundle import Enrichment
 from flowtop.table import FlowTable
 from flowtop.views.state import ViewState
 
-MIXED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "mixed.rec")
+MIXED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "ctnetlink-mixed.rec")
 
 
 class FakeServices:

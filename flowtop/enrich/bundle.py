@@ -8,13 +8,10 @@ by ``tick``.  Every string it returns has passed ``text.sanitize`` in its
 provider.
 """
 
-import json
-
 from ..model import is_loopback
-from ..netlink.uapi import IPPROTO_TCP, IPPROTO_UDP
+from ..netlink.uapi import IPPROTO_GRE, IPPROTO_TCP, IPPROTO_UDP
 from ..text import sanitize
 
-_GRE = 47
 _DNS_PORT = 53
 _DNS_PROTOS = (IPPROTO_TCP, IPPROTO_UDP)
 
@@ -46,8 +43,6 @@ class Enrichment:
         self.local = frozenset()
         self.numeric_local = numeric_local
         self.numeric_remote = numeric_remote
-        self._jstr = {}
-        self._tail_template = None
         self._self_info = None
 
     devices = None        # an enrich.devices.Devices: totals per LAN device (--view device)
@@ -150,8 +145,9 @@ class Enrichment:
             return None
         if self._self_info is None:
             import os
-            from .process import ProcInfo, _pwd_name
-            self._self_info = ProcInfo(os.getpid(), "flowtop", _pwd_name(os.getuid()))
+            from .owners import ProcInfo
+            from .procfs import pwd_name
+            self._self_info = ProcInfo(os.getpid(), "flowtop", pwd_name(os.getuid()))
         return self._self_info
 
     def procs(self, e):
@@ -202,84 +198,15 @@ class Enrichment:
     def service(self, e):
         """The flow's service name (or lower port), None without ports
         (GRE keys are not ports)."""
-        if e.l4proto == _GRE:
+        if e.l4proto == IPPROTO_GRE:
             return None
         return self.services.of_flow(e.sport, e.dport, e.l4proto) or None
-
-    def json_tail(self, e):
-        """``fields(e)`` as the text of extra JSON keys: ',"pid":1,...'.
-
-        The hot path of ``--json`` (once per flow): what a missing provider
-        would give is baked into the template as null."""
-        tpl = self._tail_template
-        if tpl is None:
-            tpl = self._tail_template = self._make_tail_template()
-        jstr = self._jstr
-        p, peer = self.procs(e)
-        if p is None:
-            pid = name = user = "null"
-        else:
-            pid = "null" if p.pid is None else p.pid
-            name = p.name or "forwarded"
-            name = jstr.get(name) or self._json(name)
-            user = "null" if p.user is None else (jstr.get(p.user) or self._json(p.user))
-        if peer is None:
-            ppid = pname = "null"
-        else:
-            ppid = "null" if peer.pid is None else peer.pid
-            pname = self._jopt(peer.name)
-        service = self.service(e)
-        service = jstr.get(service) or self._json(service) if service else "null"
-        values = [pid, name, user, ppid, pname, service]
-        if self.dns is not None:
-            values += [self._jopt(self.host(e.src)), self._jopt(self.host(e.dst))]
-        if self.geo is not None:
-            for addr in (e.src, e.dst):
-                g = self.geo_of(addr)
-                values += [self._jopt(getattr(g, "country", None)),
-                           self._jopt(getattr(g, "city", None)),
-                           "null" if getattr(g, "asn", None) is None else int(g.asn)]
-        if self.ifaces is not None:
-            iin, iout = self.ifaces_of(e)
-            values += [self._jopt(iin), self._jopt(iout)]
-        return tpl % tuple(values)
 
     @property
     def services_only(self):
         """Only service names to add: no process, DNS, GeoIP or interfaces."""
         return (self.process is None and self.dns is None and self.geo is None
                 and self.ifaces is None)
-
-    def service_tails(self, l4proto):
-        """For services_only: ({port: name}, tail, tail for no port) - the
-        ``json_tail`` text with its one "%s" where the service goes, and
-        the names as JSON string contents, so the JSON fast path fills in a
-        flow's service with two dict lookups (else the lower port's number)."""
-        tpl = self._tail_template or self._make_tail_template()
-        self._tail_template = tpl
-        names = {port: self._json(name)[1:-1]
-                 for port, name in self.services.names(l4proto).items()}
-        nulls = ("null",) * 5
-        return names, tpl % (nulls + ('"%s"',)), tpl % (nulls + ("null",))
-
-    def _make_tail_template(self):
-        have = {"pid": True, "process": True, "user": True, "peer_pid": True,
-                "peer_process": True, "service": True,
-                "src_host": self.dns is not None, "dst_host": self.dns is not None,
-                "in_iface": self.ifaces is not None, "out_iface": self.ifaces is not None}
-        geo = self.geo is not None
-        return "".join(',"%s":%s' % (k, "%s" if have.get(k, geo) else "null") for k in FIELDS)
-
-    def _jopt(self, value):
-        if value is None:
-            return "null"
-        return self._jstr.get(value) or self._json(value)
-
-    def _json(self, value):
-        text = json.dumps(value)
-        if len(self._jstr) < 65536:
-            self._jstr[value] = text
-        return text
 
     def fields(self, e):
         """The enrichment keys of the JSON/CSV records (FIELDS order)."""

@@ -29,7 +29,9 @@ module costs nothing when names are off.
 import socket
 import sys
 import time
-from collections import OrderedDict, deque
+from collections import deque
+
+from ..memo import Memo
 
 MAX_NAME = 253
 MAX_LABEL = 63
@@ -90,12 +92,6 @@ def resolve_ptr(addr):
     return socket.gethostbyaddr(addr.encode("ascii"))[0]
 
 
-def should_resolve(is_local, numeric_local=False, numeric_remote=False):
-    """nftop's ``--numeric-local``/``--numeric-remote``: whether the caller
-    should ask for the name of an address on that side."""
-    return not (numeric_local if is_local else numeric_remote)
-
-
 class Resolver:
     """Cached, non-blocking reverse DNS.
 
@@ -122,7 +118,7 @@ class Resolver:
         self._full = queue.Full
         self._lock = threading.Lock()
         self._done = threading.Condition(self._lock)
-        self._cache = OrderedDict()     # addr -> (name or None, expires)
+        self._cache = Memo(self.cache_size)     # addr -> (name or None, expires), LRU order
         self._pending = set()           # queued or being resolved
         self._threads = []
         self._closed = False
@@ -160,7 +156,7 @@ class Resolver:
         entry = self._cache.get(addr)
         if entry is not None:
             name, expires = entry
-            self._cache.move_to_end(addr)
+            self._cache.touch(addr)
             if now < expires:
                 self._stats["hits"] += 1
                 return name
@@ -286,10 +282,8 @@ class Resolver:
                 if outcome:
                     self._stats[outcome] += 1
                 ttl = self.ttl if name is not None else self.negative_ttl
-                self._cache[addr] = (name, self._clock() + ttl)
-                self._cache.move_to_end(addr)
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+                self._cache.pop(addr, None)                 # the newest again
+                self._cache.put(addr, (name, self._clock() + ttl))
                 self._pending.discard(addr)
                 self._done.notify_all()
 

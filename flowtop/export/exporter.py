@@ -17,6 +17,7 @@ import socket
 
 from . import ipfix as ie
 from . import records as rec
+from ..memo import Memo
 from ..netlink import uapi as u
 
 _ENDED_STATES = {
@@ -355,8 +356,8 @@ class IpfixExporter:
 
 def flow_info(enrich):
     """``info_of(entry)`` and ``ifname(index)`` from an Enrichment."""
-    index_of = {}
-    name_of = {}
+    index_of = Memo(4096)
+    name_of = Memo(4096)
 
     def index(name):
         if name is None:
@@ -367,10 +368,9 @@ def flow_info(enrich):
                 i = socket.if_nametoindex(name)
             except OSError:
                 i = 0
-            if len(index_of) < 4096:
-                index_of[name] = i
-                if i:
-                    name_of[i] = name
+            index_of.put(name, i)
+            if i:
+                name_of.put(i, name)
         return i
 
     process = enrich.process

@@ -112,13 +112,17 @@ class SyslogSink:
     def __init__(self, send, enrich=None, hostname=None, pid=None):
         self.send = send
         self.enrich = enrich
+        self._tail = None
+        if enrich is not None:
+            from ..views.tail import JsonTail
+            self._tail = JsonTail(enrich).line
         self.hostname = hostname if hostname is not None else _hostname()
         self.pid = pid if pid is not None else os.getpid()
 
     def _text(self, e, wall, event):
         from ..views.record import json_line
         line = json_line(e, wall)[:-2]
-        tail = self.enrich.json_tail(e) if self.enrich is not None else ""
+        tail = self._tail(e) if self._tail is not None else ""
         return '%s%s,"event":"%s"}' % (line, tail, event)
 
     def event(self, kind, e, mono, wall):

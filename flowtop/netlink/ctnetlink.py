@@ -15,6 +15,7 @@ import socket
 import struct
 from collections import namedtuple
 
+from ..memo import Memo
 from . import attrs, nlmsg
 from . import uapi as _u
 from .errors import DecodeError
@@ -177,7 +178,7 @@ def _walk(buf, start, end, base, schema, found, headers):
     field -> (kind, offset) and ``headers`` with each header's offset (both
     relative to ``base``).  Raises DecodeError for a length that lies."""
     for atype, vs, ve in attrs.iter_attrs(buf, start, end):
-        headers.append(vs - 4 - base)
+        headers.append(vs - _u.NLA_HDRLEN - base)
         spec = schema.get(atype)
         if spec is None:
             continue                           # unknown or padding: skipped
@@ -460,34 +461,25 @@ def _first_of(candidates):
     return fast
 
 
-class Interner(dict):
+def _same(value):
+    return value
+
+
+def Interner():
     """value -> the same value, memoised: one object for a value many
     records hold (an int, a small tuple; a kept record holds its int for as
     long as it lives).  Bounded."""
-
-    __slots__ = ()
-    LIMIT = 65536
-
-    def __missing__(self, value):
-        if len(self) >= self.LIMIT:
-            self.clear()
-        self[value] = value
-        return value
+    return Memo(65536, _same)
 
 
-class AddressCache(dict):
+def _address_text(packed):
+    return socket.inet_ntop(socket.AF_INET if len(packed) == 4 else socket.AF_INET6, packed)
+
+
+def AddressCache():
     """Packed address -> text, memoised: a table repeats a few addresses
     many times, and a dict hit costs a third of inet_ntop.  Bounded."""
-
-    __slots__ = ()
-    LIMIT = 65536
-
-    def __missing__(self, packed):
-        if len(self) >= self.LIMIT:
-            self.clear()
-        text = self[packed] = socket.inet_ntop(
-            socket.AF_INET if len(packed) == 4 else socket.AF_INET6, packed)
-        return text
+    return Memo(65536, _address_text)
 
 
 def _format(fields):
@@ -530,7 +522,7 @@ def dump_request(seq, family=AF_UNSPEC, zero_counters=False):
     (AF_UNSPEC: IPv4 and IPv6 in one dump)."""
     mtype = MSG_CT_GET
     if zero_counters:
-        mtype = (NFNL_SUBSYS_CTNETLINK << 8) | 3   # IPCTNL_MSG_CT_GET_CTRZERO
+        mtype = (NFNL_SUBSYS_CTNETLINK << 8) | _u.IPCTNL_MSG_CT_GET_CTRZERO
     return nlmsg.pack(mtype, NLM_F_REQUEST | NLM_F_DUMP, seq, nfgenmsg(family))
 
 
@@ -539,11 +531,11 @@ def split_key(key):
     the tuple is whole attributes; what is left after them is the zone."""
     off = 0
     end = len(key)
-    while end - off >= 4:
+    while end - off >= _u.NLA_HDRLEN:
         length = attrs.NLATTR.unpack_from(key, off)[0]
-        if length < 4 or off + length > end:
+        if length < _u.NLA_HDRLEN or off + length > end:
             break
-        off += (length + 3) & ~3
+        off += (length + _u.NLA_ALIGNTO - 1) & ~(_u.NLA_ALIGNTO - 1)
     off = min(off, end)
     return key[:off], key[off:]
 

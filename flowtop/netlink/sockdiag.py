@@ -24,6 +24,7 @@ import os
 import socket
 import struct
 
+from ..memo import Memo
 from . import nlmsg
 from .conntrack import DumpState
 from .errors import DecodeError, DumpInterrupted, NetlinkError
@@ -67,23 +68,15 @@ def address_text(packed):
     return socket.inet_ntop(socket.AF_INET, packed)
 
 
-class AddressText(dict):
+def _v4_text(raw):
+    return address_text(raw[:4])
+
+
+def AddressText(v4):
     """Raw 16-byte inet_diag address -> text, memoised (a host has few
     addresses and many sockets).  ``v4``: the address is the first 4 bytes.
     Bounded against a table of many distinct peers."""
-
-    __slots__ = ("v4",)
-    LIMIT = 65536
-
-    def __init__(self, v4):
-        super().__init__()
-        self.v4 = v4
-
-    def __missing__(self, raw):
-        if len(self) >= self.LIMIT:
-            self.clear()
-        text = self[raw] = address_text(raw[:4] if self.v4 else raw)
-        return text
+    return Memo(65536, _v4_text if v4 else address_text)
 
 
 def dump_request(seq, family, protocol, states=STATES):

@@ -11,6 +11,7 @@ import csv
 import json
 
 from .record import COLUMNS, json_line, record
+from .writer import Writer
 
 BATCH = 1 << 16         # characters per write of JSON Lines text
 RATE_COLUMNS = ("rate_orig", "rate_reply", "pps_orig", "pps_reply")
@@ -60,13 +61,11 @@ def csv_row(r):
     return [csv_cell("|".join(map(str, v)) if isinstance(v, list) else v) for v in r.values()]
 
 
-class JsonLinesWriter:
+class JsonLinesWriter(Writer):
     """Writes JSON Lines text (from ``json_line`` or a JsonTarget) as it comes.
 
     ``tail(entry)`` adds the enrichment keys to the streaming records; with
     ``redact``, records come from ``full_record`` over ``enrich``."""
-
-    wants = "json"
 
     def __init__(self, stream, tail=None, keep=None, enrich=None, redact=None):
         self.stream = stream
@@ -116,11 +115,9 @@ class JsonLinesWriter:
                     for head, r in zip(heads, rows)), wall)
 
 
-class CsvWriter:
+class CsvWriter(Writer):
     """CSV with a header row (once); status names joined with '|'.
     ``enrich`` (an Enrichment) adds its FIELDS columns."""
-
-    wants = "stream"
 
     def __init__(self, stream, enrich=None, keep=None, redact=None):
         self.stream = stream
@@ -134,7 +131,7 @@ class CsvWriter:
         from ..enrich.bundle import FIELDS
         return COLUMNS + (FIELDS if self.enrich is not None else ())
 
-    def write(self, flows, now):
+    def write_flows(self, flows, now):
         self._head(self._columns())
         self._writer.writerows(self._rows(flows, now))
         self.stream.flush()
@@ -159,11 +156,9 @@ class CsvWriter:
             yield csv_row(full_record(f, now, enrich, redact))
 
 
-class GroupWriter:
+class GroupWriter(Writer):
     """JSON Lines or CSV of an aggregate view (--view process|host|country|
     iface): one record per group per snapshot."""
-
-    wants = "list"
 
     def __init__(self, stream, view, enrich, fmt="json", sort="rate", reverse=False, keep=None,
                  redact=None):

@@ -11,6 +11,7 @@ encoder's text parses to it (tests check every recorded flow).
 import json
 from operator import is_
 
+from ..memo import Memo
 from ..model import family_name, proto_name, state_name, status_names
 from ..netlink.ctnetlink import FIELDS, RELATED_PARTS
 from ..netlink.uapi import IPPROTO_GRE
@@ -89,22 +90,6 @@ def record(f, now):
     return r
 
 
-class _Memo(dict):
-    """key -> JSON text, computed on first use by ``make``; bounded."""
-
-    __slots__ = ("make",)
-
-    def __init__(self, make):
-        super().__init__()
-        self.make = make
-
-    def __missing__(self, key):
-        text = self.make(key)
-        if len(self) < 4096:
-            self[key] = text
-        return text
-
-
 def _status_json(status):
     return json.dumps(list(status_names(status)), separators=(",", ":"))
 
@@ -130,7 +115,7 @@ class JsonTarget:
     def __init__(self, families=(), protocols=(), tail=None, cls=None, services=None):
         self.families = frozenset(families)
         self.protocols = frozenset(protocols)
-        # services: an Enrichment with only service names to add; its
+        # services: a views.tail.JsonTail with only service names to add; its
         # per-port tails are baked in (no call per flow), instead of ``tail``.
         self.services = services
         # tail(entry) -> text of extra keys (",\"pid\":1,..."): the enrichment;
@@ -138,8 +123,8 @@ class JsonTarget:
         self.tail = tail
         self.cls = cls
         self.now = 0.0
-        self._status = _Memo(_status_json)
-        self._lines = {}          # (family, proto, which fields are None) -> line(f)
+        self._status = Memo(4096, _status_json)
+        self._lines = Memo(self.MAX_LAYOUTS)   # (family, proto, which fields are None) -> line(f)
 
     @property
     def now(self):
@@ -172,8 +157,7 @@ class JsonTarget:
             exec(compile("def line(f):\n%s    return %s\n" % (prelude, result),
                          "<json layout>", "exec"), env)       # ints and names only
             fmt = env["line"]
-            if len(self._lines) < self.MAX_LAYOUTS:
-                self._lines[layout] = fmt
+            self._lines.put(layout, fmt)
         return fmt(f)
 
     def compile(self, exprs, consts, wanted=False):
@@ -185,7 +169,7 @@ class JsonTarget:
         gre = proto == IPPROTO_GRE
         parts, args = [], []
         env = {"T": self, "STATUS": self._status,
-               "STATE": _Memo(lambda st: json.dumps(state_name(proto, st)))}
+               "STATE": Memo(4096, lambda st: json.dumps(state_name(proto, st)))}
         prelude = ""
         for c in COLUMNS:
             if c in RELATED_PARTS:           # helper, labels, master_*: one piece

@@ -10,10 +10,10 @@ while one is being collected.
 import curses
 import locale
 import os
-import sys
 import time
 
 from .. import __version__
+from ..runtime import switch_interval
 from ..text import cut, sanitize, skip, width as text_width
 from . import aggregate as agg
 from . import keys as kt
@@ -469,10 +469,8 @@ def run(state, formatter, collector, info, stdscr=None):
     # The collector decodes in Python, in bursts of up to a second at 100k
     # flows: a shorter GIL switch interval lets a key through within ~1 ms
     # instead of waiting out 5 ms slices behind it.
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(0.001)
     try:
-        Screen(stdscr, state, formatter, collector, info).run()
+        with switch_interval(0.001):
+            Screen(stdscr, state, formatter, collector, info).run()
     finally:
-        sys.setswitchinterval(switch)
         leave(stdscr)

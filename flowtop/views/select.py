@@ -7,6 +7,7 @@ changes only the order sorts again and one that changes only the looks
 selects nothing.
 """
 
+from ..memo import Memo
 from ..model import is_loopback, proto_name
 from ..netlink.ctnetlink import FIELDS, Interner
 from ..netlink.uapi import IPPROTO_GRE
@@ -17,8 +18,7 @@ from .state import GROUP_OF, GROUPS
 _PROTO, _FAMILY = FIELDS.index("l4proto"), FIELDS.index("family")
 _SRC, _DST = FIELDS.index("src"), FIELDS.index("dst")
 _BYTES = FIELDS.index("bytes_orig")
-_LOOPBACK = {}              # address -> is_loopback(address), for select()
-_LOOPBACK_LIMIT = 1 << 17
+_LOOPBACK = Memo(1 << 17)   # address -> is_loopback(address), for select()
 
 
 def _port(e):
@@ -195,8 +195,6 @@ def base(rows, state):
     # rarer filters left to a second pass over what is left.
     shown = {}
     lo = _LOOPBACK
-    if len(lo) > _LOOPBACK_LIMIT:
-        lo.clear()
     seen = lo.get
     bare = TableFlow                    # its own entry: no property call
     for r in rows:
@@ -211,13 +209,13 @@ def base(rows, state):
             a = e[_SRC]
             hit = seen(a)
             if hit is None:
-                hit = lo[a] = is_loopback(a)
+                hit = lo.put(a, is_loopback(a))
             if hit:
                 continue
             a = e[_DST]
             hit = seen(a)
             if hit is None:
-                hit = lo[a] = is_loopback(a)
+                hit = lo.put(a, is_loopback(a))
             if hit:
                 continue
         out.append(r)

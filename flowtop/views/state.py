@@ -15,7 +15,9 @@ ASCENDING = {"state", "proto", "dst", "port"}
 AGE_FORMATS = ("human", "seconds", "none")
 UNITS = ("si", "iec", "raw")
 
-# Protocol groups for flowtop's toggles, by key letter.
+# Protocol groups for flowtop's toggles, by key letter.  Kernel numbers by
+# hand: cli imports this module and must not load netlink/ (start-up on a
+# router); tests/test_state.py holds them equal to netlink/uapi.py's.
 GROUPS = {
     "T": frozenset((6,)), "U": frozenset((17, 136)), "D": frozenset((33,)),
     "I": frozenset((1, 58)), "S": frozenset((132,)),

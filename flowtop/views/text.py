@@ -7,13 +7,14 @@ from .cells import Formatter
 from .columns import group_layout, layout, place, widths_of
 from .select import build, flows_text, summary, uncounted
 from .state import ViewState
+from .writer import Writer
 
 
 # The kernel adds counters only to flows created while accounting is on.
 WHY = " (created before accounting was switched on, or with it off)"
 
 
-class TextFrames:
+class TextFrames(Writer):
     """Writes a frame per tick: a header line, column titles, every row
     the view's filters keep (all columns, as with --wide)."""
 

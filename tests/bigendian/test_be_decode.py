@@ -412,7 +412,7 @@ def test_route_truncations_raise_only_decode_error():
 
 
 def load_sockdiag():
-    with open(os.path.join(FIXTURES, "sockdiag.json")) as f:
+    with open(os.path.join(FIXTURES, "sockdiag-dump.json")) as f:
         return json.load(f)
 
 
@@ -465,8 +465,8 @@ def test_procnet_tables_parse_big_endian():
 # --- the generated per-recording tests -----------------------------------------------
 def test_fixtures_present():
     names = {os.path.basename(p) for p in RECORDINGS}
-    assert {"mixed.rec", "multipart.rec", "acct_off.rec"} <= names
-    for name in ROUTE_BINS + ["sockdiag.json"]:
+    assert {"ctnetlink-mixed.rec", "ctnetlink-multipart.rec", "ctnetlink-acct-off.rec"} <= names
+    for name in ROUTE_BINS + ["sockdiag-dump.json"]:
         assert os.path.exists(os.path.join(FIXTURES, name)), name
 
 

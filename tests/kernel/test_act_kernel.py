@@ -24,7 +24,7 @@ _READY, _WHY = kernel_ready("tmux", "setpriv")
 pytestmark = [pytest.mark.kernel, pytest.mark.skipif(not _READY, reason=_WHY or "no kernel")]
 
 WAIT = 6
-MIXED = os.path.join(REPO, "tests", "fixtures", "mixed.rec")
+MIXED = os.path.join(REPO, "tests", "fixtures", "ctnetlink-mixed.rec")
 
 
 def listed(ns):

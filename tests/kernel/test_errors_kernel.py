@@ -27,7 +27,7 @@ needs_kernel = pytest.mark.skipif(not _READY, reason=_WHY or "no kernel")
 ACCT = "net.netfilter.nf_conntrack_acct"
 TIMESTAMP = "net.netfilter.nf_conntrack_timestamp"
 SYSTEM_PYTHON = "/usr/bin/python3"
-MIXED_FIXTURE = os.path.join(REPO, "tests", "fixtures", "mixed.rec")
+MIXED_FIXTURE = os.path.join(REPO, "tests", "fixtures", "ctnetlink-mixed.rec")
 MAGIC = b"FLOWTOP-RECORDING\n"
 
 

@@ -32,8 +32,8 @@ pytestmark = [pytest.mark.kernel,
               pytest.mark.skipif(not _READY, reason="needs root and ip (network namespaces)")]
 
 FIX = os.path.join(REPO, "tests", "fixtures")
-CITY = os.path.join(FIX, "test-city.mmdb")
-COUNTRY = os.path.join(FIX, "test-country.mmdb")
+CITY = os.path.join(FIX, "geoip-city.mmdb")
+COUNTRY = os.path.join(FIX, "geoip-country.mmdb")
 ATTRIBUTION = "IP Geolocation by DB-IP (https://db-ip.com)"
 
 # argv: directory to serve.  Prints the port; serves until stdin closes.
@@ -49,7 +49,8 @@ if how == "light":
     for mod in ("urllib", "urllib.request", "urllib.error", "email", "http.client",
                 "logging", "unicodedata", "concurrent", "concurrent.futures"):
         sys.modules[mod] = None
-from flowtop.enrich.geoupdate import make_fetcher, update
+from flowtop.geoupdate.command import update
+from flowtop.geoupdate.fetch import make_fetcher
 if how in ("urllib", "light"):
     fetch = make_fetcher()
 else:
@@ -109,8 +110,8 @@ class Site:
 
 CONF = """
 [test-city]
-url = http://127.0.0.1:PORT/test-city.mmdb.gz
-file = test-city.mmdb
+url = http://127.0.0.1:PORT/geoip-city.mmdb.gz
+file = geoip-city.mmdb
 """
 
 
@@ -129,10 +130,10 @@ def _opens(path, expect_city):
 @pytest.mark.parametrize("how", FETCHERS)
 def test_install_then_corrupt_download_keeps_the_old_file(tmp_path, how):
     with Site(tmp_path) as site:
-        site.serve("test-city.mmdb.gz", gzip.compress(open(CITY, "rb").read()))
+        site.serve("geoip-city.mmdb.gz", gzip.compress(open(CITY, "rb").read()))
         rc, lines, err = site.update(CONF, how)
         assert rc == 0, (lines, err)
-        final = site.dest / "test-city.mmdb"
+        final = site.dest / "geoip-city.mmdb"
         assert final.read_bytes() == open(CITY, "rb").read()
         assert _opens(final, "London")
         assert site.leftovers() == []
@@ -143,7 +144,7 @@ def test_install_then_corrupt_download_keeps_the_old_file(tmp_path, how):
         for body in (b"\x1f\x8b\x08garbage" * 100,                  # broken gzip
                      gzip.compress(b"<html>not a database</html>" * 50),
                      gzip.compress(open(CITY, "rb").read()[:1200])):  # truncated database
-            site.serve("test-city.mmdb.gz", body)
+            site.serve("geoip-city.mmdb.gz", body)
             rc, lines, err = site.update(CONF, how)
             assert rc == 1
             assert len(_errors(lines)) == 1, lines
@@ -152,7 +153,7 @@ def test_install_then_corrupt_download_keeps_the_old_file(tmp_path, how):
             assert site.leftovers() == []
 
         # a good database again replaces the file by rename (a new inode)
-        site.serve("test-city.mmdb.gz", gzip.compress(open(COUNTRY, "rb").read()))
+        site.serve("geoip-city.mmdb.gz", gzip.compress(open(COUNTRY, "rb").read()))
         rc, lines, err = site.update(CONF, how)
         assert rc == 0, (lines, err)
         assert final.read_bytes() == open(COUNTRY, "rb").read()

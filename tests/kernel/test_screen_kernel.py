@@ -305,7 +305,9 @@ def step_details(scr, entries, ports):
     tm.wait_for(lambda ls: scr.selected()[1]["DESTINATION"] == "127.0.0.1:5001", WAIT,
                 "the port-5001 flow selected")
     tm.send("Enter")
-    lines = tm.wait_for(lambda ls: any("Flow details" in l for l in ls), WAIT, "the details pane")
+    # the whole pane, not its first lines: a capture can land mid-draw
+    lines = tm.wait_for(lambda ls: any("Flow details" in l for l in ls)
+                        and any(re.search(r"\bage\s", l) for l in ls), WAIT, "the details pane")
     text = "\n".join(lines)
     m = re.search(r"original\s+(\S+) -> (\S+)", text)
     assert m, text

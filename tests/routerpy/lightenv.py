@@ -23,9 +23,9 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIGHT = os.path.join(REPO, "tests", "routerpy", "light")
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
-MIXED = os.path.join(FIXTURES, "mixed.rec")
-CITY = os.path.join(FIXTURES, "test-city.mmdb")
-ASN = os.path.join(FIXTURES, "test-asn.mmdb")
+MIXED = os.path.join(FIXTURES, "ctnetlink-mixed.rec")
+CITY = os.path.join(FIXTURES, "geoip-city.mmdb")
+ASN = os.path.join(FIXTURES, "geoip-asn.mmdb")
 NCURSES_HINT = "python3-ncurses"
 PYVER = "%d.%d" % sys.version_info[:2]
 
@@ -106,7 +106,7 @@ def flowtop_modules(root=os.path.join(REPO, "flowtop")):
 
 # -- a recording of flows to the GeoIP fixtures' networks --------------------------------
 
-# Addresses of mixed.rec (made by tests/record_fixtures.py from nsutil.INSERTED)
+# Addresses of ctnetlink-mixed.rec (made by tests/record_fixtures.py from nsutil.INSERTED)
 # and public ones of the same size in tests/fixtures/test-*.mmdb networks.
 GEO_ADDRS = {
     "10.9.0.3": "81.2.69.3",          # GB London, AS20712
@@ -136,7 +136,7 @@ def _addr_attrs(addr):
 
 
 def geo_recording(src=MIXED, mapping=GEO_ADDRS):
-    """mixed.rec with its test addresses replaced by ones in the GeoIP
+    """ctnetlink-mixed.rec with its test addresses replaced by ones in the GeoIP
     fixtures' networks.  Only whole address attributes are replaced (same
     length), so every message stays well formed."""
     with open(src, "rb") as f:

@@ -154,9 +154,9 @@ OUTPUTS = {
     "stream-json": ["--json", "-t", "0.05"],
     "json-filter": ["--once", "--json", "--filter", "proto~udp* or dst=10.9.0.0/24 and not port<10"],
     "text-filter": ["--once", "--loopback", "--filter", "age<1d and (mdns or status=assured)"],
-    "text-rc": ["--once", "--rc", os.path.join(L.FIXTURES, "flowtoprc")],
+    "text-rc": ["--once", "--rc", os.path.join(L.FIXTURES, "settings-sample.rc")],
     "json-device": ["--once", "--json", "--view", "device", "--leases",
-                    os.path.join(L.FIXTURES, "mixed.leases")],
+                    os.path.join(L.FIXTURES, "leases-dnsmasq.leases")],
 }
 
 

@@ -1,0 +1,92 @@
+"""The enrichment keys of a JSON record as text: ',"pid":1,"process":...'.
+
+``JsonTail(enrich).line(e)`` is the hot path of ``--json`` (once per flow):
+what a missing provider would give is baked into the template as null, and
+names are JSON-encoded once (memoised).  ``service_tails`` serves the fast
+path of ``views.record.JsonTarget`` when only service names are added.
+"""
+
+import json
+
+from ..enrich.bundle import FIELDS
+from ..memo import Memo
+
+__all__ = ["JsonTail"]
+
+
+class JsonTail:
+    """``Enrichment.fields(e)`` as JSON text, for the streaming outputs."""
+
+    def __init__(self, enrich):
+        self.enrich = enrich
+        self._jstr = Memo(65536)
+        self._template = None
+
+    @property
+    def services_only(self):
+        return self.enrich.services_only
+
+    def line(self, e):
+        """The extra keys of flow ``e``: ',"pid":1,...'."""
+        tpl = self._template
+        if tpl is None:
+            tpl = self._template = self._make_template()
+        enrich = self.enrich
+        jstr = self._jstr
+        jopt = self._jopt
+        p, peer = enrich.procs(e)
+        if p is None:
+            pid = name = user = "null"
+        else:
+            pid = "null" if p.pid is None else p.pid
+            name = p.name or "forwarded"
+            name = jstr.get(name) or self._json(name)
+            user = "null" if p.user is None else (jstr.get(p.user) or self._json(p.user))
+        if peer is None:
+            ppid = pname = "null"
+        else:
+            ppid = "null" if peer.pid is None else peer.pid
+            pname = jopt(peer.name)
+        service = enrich.service(e)
+        service = jstr.get(service) or self._json(service) if service else "null"
+        values = [pid, name, user, ppid, pname, service]
+        if enrich.dns is not None:
+            values += [jopt(enrich.host(e.src)), jopt(enrich.host(e.dst))]
+        if enrich.geo is not None:
+            for addr in (e.src, e.dst):
+                g = enrich.geo_of(addr)
+                values += [jopt(getattr(g, "country", None)), jopt(getattr(g, "city", None)),
+                           "null" if getattr(g, "asn", None) is None else int(g.asn)]
+        if enrich.ifaces is not None:
+            iin, iout = enrich.ifaces_of(e)
+            values += [jopt(iin), jopt(iout)]
+        return tpl % tuple(values)
+
+    def service_tails(self, l4proto):
+        """For services_only: ({port: name}, tail, tail for no port) - the
+        ``line`` text with its one "%s" where the service goes, and the
+        names as JSON string contents, so the JSON fast path fills in a
+        flow's service with two dict lookups (else the lower port's number)."""
+        tpl = self._template or self._make_template()
+        self._template = tpl
+        names = {port: self._json(name)[1:-1]
+                 for port, name in self.enrich.services.names(l4proto).items()}
+        nulls = ("null",) * 5
+        return names, tpl % (nulls + ('"%s"',)), tpl % (nulls + ("null",))
+
+    def _make_template(self):
+        enrich = self.enrich
+        dns, ifaces = enrich.dns is not None, enrich.ifaces is not None
+        have = {"pid": True, "process": True, "user": True, "peer_pid": True,
+                "peer_process": True, "service": True, "src_host": dns, "dst_host": dns,
+                "in_iface": ifaces, "out_iface": ifaces}
+        geo = enrich.geo is not None
+        return "".join(',"%s":%s' % (k, "%s" if have.get(k, geo) else "null") for k in FIELDS)
+
+    def _jopt(self, value):
+        if value is None:
+            return "null"
+        return self._jstr.get(value) or self._json(value)
+
+    def _json(self, value):
+        return self._jstr.put(value, json.dumps(value))
