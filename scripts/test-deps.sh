@@ -52,3 +52,15 @@ if [ -n "$need" ]; then
     # shellcheck disable=SC2086
     apt-get install -y -qq $need >/dev/null
 fi
+
+# Devices view tests (issue 15): a real dnsmasq hands a lease to a LAN
+# client namespace (udhcpc), and the view names the device from its file.
+need=""
+command -v dnsmasq >/dev/null 2>&1 || need="$need dnsmasq-base"
+command -v udhcpc >/dev/null 2>&1 || need="$need udhcpc"
+if [ -n "$need" ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq $need >/dev/null
+fi
