@@ -217,6 +217,8 @@ class Formatter:
         """An address, redacted when the user asked for it."""
         if addr is None:
             return "-"
+        if not (self.state.redact_local or self.state.redact_remote):
+            return addr
         local = self.enrich.is_local(addr)
         if (local and self.state.redact_local) or (not local and self.state.redact_remote):
             # str hashes are salted per process: stable within this run (rows
