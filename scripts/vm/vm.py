@@ -62,7 +62,7 @@ ARCHES = {
                   ["virtio_blk", "ext4", "crc32c_generic"], "ccw"),
     # 32-bit little-endian, 128 MB: the slowest router CPU (~50x slower for Python)
     "mipsel": Arch("mipsel", "linux-image-4kc-malta", "qemu-system-mipsel",
-                   ["-M", "malta", "-m", "128"], "ttyS0", "virtio-blk-pci",
+                   ["-M", "malta", "-m", "128", "-vga", "none"], "ttyS0", "virtio-blk-pci",
                    ["virtio_pci", "virtio_blk", "ext4", "crc32c_generic"], "pci"),
     "armhf": Arch("armhf", "linux-image-armmp-lpae", "qemu-system-arm",
                   ["-M", "virt", "-cpu", "cortex-a15", "-m", "128"], "ttyAMA0",
