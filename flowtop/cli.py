@@ -9,7 +9,7 @@ import sys
 from collections import namedtuple
 
 from . import __version__
-from .views.rows import SORTS
+from .views.sortkeys import SORTS
 
 PROTOCOL_FLAGS = (
     # dest, short, long, protocols, help

@@ -108,6 +108,13 @@ def _loaded(tmp_path, argv, ns=None):
         return set(f.read().split()), r.stdout
 
 
+def test_version_loads_only_the_argument_parser(tmp_path):
+    mods, out = _loaded(tmp_path, ["--version"])
+    assert out.startswith("flowtop ")
+    ours = sorted(m for m in mods if m.startswith("flowtop"))
+    assert ours == ["flowtop", "flowtop.cli", "flowtop.views", "flowtop.views.sortkeys"], ours
+
+
 @pytest.mark.parametrize("fmt", [[], ["--json"]], ids=["text", "json"])
 def test_lean_replay_loads_no_optional_module(tmp_path, fmt):
     mods, out = _loaded(tmp_path, ["--replay", L.MIXED] + LEAN + fmt)
