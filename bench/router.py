@@ -35,7 +35,7 @@ import vm  # noqa: E402
 GUEST_PYTHON = {"mipsel": "3.11", "s390x": "3.11", "armhf": "3.11"}    # Debian bookworm's
 
 
-def build_pyzs(dest, python, base=None):
+def build_pyzs(dest, python, base=None, which=("src", "pyc")):
     out = []
     build = os.path.join(REPO, "scripts", "build_pyz.py")
     if base:
@@ -47,9 +47,10 @@ def build_pyzs(dest, python, base=None):
                             "-o", path], check=True, stdout=subprocess.DEVNULL)
             out.append(("base", path))
     path = os.path.join(dest, "src.pyz")
-    subprocess.run([sys.executable, build, "-o", path], check=True, stdout=subprocess.DEVNULL)
-    out.append(("src", path))
-    if python:
+    if "src" in which:
+        subprocess.run([sys.executable, build, "-o", path], check=True, stdout=subprocess.DEVNULL)
+        out.append(("src", path))
+    if python and "pyc" in which:
         path = os.path.join(dest, "pyc.pyz")
         subprocess.run([sys.executable, build, "--python", python, "-o", path], check=True,
                        stdout=subprocess.DEVNULL)
@@ -68,7 +69,8 @@ def gnu_time(arch, dest):
 
 
 def guest_args(args, pyzs, where):
-    out = ["--flows", str(args.flows), "--remotes", str(args.remotes), "--live", str(args.live)]
+    out = ["--flows", str(args.flows), "--remotes", str(args.remotes), "--live", str(args.live),
+           "--modes", args.modes]
     for name, path in pyzs:
         out += ["--pyz", "%s=%s/%s" % (name, where, os.path.basename(path))]
     return out
@@ -80,7 +82,7 @@ def in_vm(args):
     payload = tempfile.mkdtemp(prefix="i12-router-", dir=os.path.join(vm.BUILD))
     result = os.path.join(vm.BUILD, "router-%s-result" % args.arch)
     try:
-        pyzs = build_pyzs(payload, GUEST_PYTHON[args.arch], args.base)
+        pyzs = build_pyzs(payload, GUEST_PYTHON[args.arch], args.base, args.pyz.split(","))
         gnu_time(args.arch, payload)
         shutil.copy(os.path.join(HERE, "router_guest.py"), payload)
         with open(os.path.join(payload, "run.sh"), "w") as f:
@@ -105,7 +107,7 @@ def on_host(args):
     work = tempfile.mkdtemp(prefix="i12-router-host-")
     ns = "i12-router-%s" % secrets.token_hex(3)
     try:
-        pyzs = build_pyzs(work, "%d.%d" % sys.version_info[:2], args.base)
+        pyzs = build_pyzs(work, "%d.%d" % sys.version_info[:2], args.base, args.pyz.split(","))
         out = os.path.join(work, "result.json")
         subprocess.run(["ip", "netns", "add", ns], check=True)
         env = dict(os.environ, GNU_TIME=shutil.which("time") or "")
@@ -148,6 +150,9 @@ def main():
     ap.add_argument("--flows", type=int, default=16000)
     ap.add_argument("--remotes", type=int, default=250)
     ap.add_argument("--live", type=float, default=60)
+    ap.add_argument("--modes", default="text-lean,text,json-lean,json,json-bare",
+                    help="--once variants (bench/router_guest.py MODES)")
+    ap.add_argument("--pyz", default="src,pyc", help="which of src,pyc to run (and base with --base)")
     ap.add_argument("--base", metavar="REF", help="also a sources-only .pyz of this revision")
     ap.add_argument("--host", action="store_true", help="run here, in a network namespace")
     ap.add_argument("--timeout", type=float, default=4 * 3600)

@@ -1,6 +1,7 @@
 """The router bench's guest side: runs inside the VM (bench/router.py boots it).
 
-    python3 router_guest.py OUT.json --flows N [--remotes R] [--live S] [--pyz NAME=PATH ...]
+    python3 router_guest.py OUT.json --flows N [--remotes R] [--live S] [--modes A,B]
+                            [--pyz NAME=PATH ...]
 
 Fills the VM's own conntrack table with N forwarded-looking TCP flows to R
 distinct remote addresses (``conntrack -R``: one process for all of them), then
@@ -20,6 +21,10 @@ import sys
 import time
 
 TMUX_SOCK = "/tmp/i12-bench-tmux"
+# --once variants by name (--modes): -n -G leaves processes and interfaces on; "bare" is
+# the leanest output (no lookups at all).
+MODES = {"text-lean": ["-n", "-G"], "text": [], "json-lean": ["--json", "-n", "-G"],
+         "json": ["--json"], "json-bare": ["--json", "-n", "-G", "--no-iface", "--no-process"]}
 
 
 GNU_TIME = os.environ.get("GNU_TIME", "")
@@ -139,7 +144,8 @@ def live(python, pyz, flows, seconds):
 
 def main(argv):
     out_path = argv[0]
-    opts = {"--flows": "16000", "--remotes": "250", "--live": "60"}
+    opts = {"--flows": "16000", "--remotes": "250", "--live": "60",
+            "--modes": "text-lean,text,json-lean,json"}
     pyzs = []
     i = 1
     while i < len(argv):
@@ -149,6 +155,7 @@ def main(argv):
             opts[argv[i]] = argv[i + 1]
         i += 2
     flows, remotes, secs = int(opts["--flows"]), int(opts["--remotes"]), float(opts["--live"])
+    modes = [m for m in opts["--modes"].split(",") if m]
     py = sys.executable
     res = {"machine": os.uname().machine, "kernel": os.uname().release,
            "python": sys.version.split()[0], "flows": flows, "remotes": remotes}
@@ -170,11 +177,9 @@ def main(argv):
     for name, pyz in pyzs:
         step("%s --version" % name, measure([py, pyz, "--version"]))
         step("%s --version (again)" % name, measure([py, pyz, "--version"]))
-        for fmt in ([], ["--json"]):
-            for lean in (["-n", "-G"], []):
-                label = "%s --once%s%s" % (name, " --json" if fmt else "",
-                                           " -n -G" if lean else "")
-                step(label, measure([py, pyz, "--once"] + fmt + lean))
+        for mode in modes:
+            step(("%s --once %s" % (name, " ".join(MODES[mode]))).rstrip(),
+                 measure([py, pyz, "--once"] + MODES[mode]))
     if secs > 0 and pyzs:
         name, pyz = pyzs[-1]
         step("%s live -n -G" % name, live(py, pyz, flows, secs))
