@@ -32,7 +32,6 @@ import argparse
 import glob
 import gzip
 import hashlib
-import io
 import lzma
 import os
 import re
