@@ -40,7 +40,7 @@ import socket, sys
 n = int(sys.argv[1])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for i in range(n):
-    s.sendto(b"f", ("127.1.%d.%d" % (i // 250, i % 250 + 1), 9))
+    s.sendto(b"f", ("127.%d.%d.%d" % (1 + i // 62500, i // 250 % 250, i % 250 + 1), 9))
 """
 
 # 972 bytes of payload + 8 UDP + 20 IP = 1,000 bytes per datagram, 100 a second.
