@@ -3,8 +3,7 @@
 import socket as _socket
 
 from .errors import DecodeError
-from .uapi import (NETLINK_ADD_MEMBERSHIP, NETLINK_NETFILTER, NETLINK_NO_ENOBUFS,
-                   SO_RCVBUFFORCE, SOL_NETLINK)
+from .uapi import NETLINK_ADD_MEMBERSHIP, NETLINK_NETFILTER, SO_RCVBUFFORCE, SOL_NETLINK
 
 RECV_BUFFER = 1 << 16     # the kernel caps a dump datagram at 32 KiB (netlink_recvmsg)
 
@@ -43,11 +42,11 @@ class NetlinkSocket:
     def subscribe(self, group):
         self.sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group)
 
-    def no_enobufs(self):
-        self.sock.setsockopt(SOL_NETLINK, NETLINK_NO_ENOBUFS, 1)
-
     def settimeout(self, seconds):
         self.sock.settimeout(seconds)
+
+    def gettimeout(self):
+        return self.sock.gettimeout()
 
     def recv(self):
         """One datagram from the kernel as bytes."""
