@@ -34,7 +34,7 @@ class Window:
 
 def synthetic(n):
     """N distinct entries made from the recorded ones."""
-    from flowtop import conntrack
+    from flowtop import api as conntrack
     from flowtop.netlink.ctnetlink import FIELDS
     with open(MIXED, "rb") as f:
         when, flows = next(conntrack.replay(f))

@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from . import conntrack
+from . import api as conntrack
 from .netlink.errors import DecodeError, DumpInterrupted, NetlinkError
 from .recording import Recorder, RecordingError, open_regular
 from .enrich.bundle import from_options

@@ -76,7 +76,7 @@ class EventReader(threading.Thread):
 
     def __init__(self, open_events=None, read=None):
         super().__init__(name="flowtop-events", daemon=True)
-        from . import conntrack
+        from . import api as conntrack
         self.sock = (open_events or conntrack.open_events)()
         self.sock.settimeout(0.5)         # to notice stop()
         self._read = read or conntrack.events
@@ -317,7 +317,7 @@ class Collector(threading.Thread):
     def _kernel_count(self):
         """The kernel's count, or None (then no more reconciling: a kernel
         without GET_STATS must not cost every tick an error)."""
-        from . import conntrack
+        from . import api as conntrack
         try:
             self.kernel_count = conntrack.count(self.source.sock)
         except (OSError, DecodeError):
@@ -354,7 +354,7 @@ class Collector(threading.Thread):
 
     def _partial(self, events):
         """Between full dumps: the rows on screen by GET, flows from events."""
-        from . import conntrack
+        from . import api as conntrack
         now, wall = self.monotonic(), time.time()
         table = self.table
         news = [e for kind, e in events if kind == "new"]
