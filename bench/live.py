@@ -389,7 +389,7 @@ def _run_collector(seconds, on_tick=None):
     """The live view's collector thread and, once a second, what the screen
     does with a snapshot (filter, sort, one page of rows) -- without curses."""
     from flowtop import cli
-    from flowtop.app import KernelSource
+    from flowtop.sources import KernelSource
     from flowtop.enrich.bundle import from_options
     from flowtop.live import Collector
     from flowtop.views.cells import Formatter
@@ -430,7 +430,7 @@ def _run_collector(seconds, on_tick=None):
 
 STATUS_OF_SELF = "print(open('/proc/self/status').read().split('%s:')[1].split()[0])"
 RSS_OF_SELF = STATUS_OF_SELF % "VmRSS"
-LIVE_MODULES = "import curses, flowtop.cli, flowtop.app, flowtop.live, flowtop.views.screen\n"
+LIVE_MODULES = "import curses, flowtop.cli, flowtop.main, flowtop.live, flowtop.views.screen\n"
 
 
 def interpreter_floor(ns, python_argv, cwd):

@@ -21,7 +21,7 @@ from .netlink.nlmsg import iter_messages
 from .netlink.uapi import AF_UNSPEC, NLMSG_DONE, NLMSG_ERROR
 from .recording import RecordingError, iter_dumps, read_header
 
-__all__ = ["Flow", "dump", "stream", "stamped", "json_lines", "replay", "refresh", "open_events", "events", "make_filter", "open_socket", "count",
+__all__ = ["Flow", "dump", "stream", "stamped", "replay", "refresh", "open_events", "events", "make_filter", "open_socket", "count",
            "DecodeError", "NetlinkError", "DumpInterrupted", "RecordingError"]
 
 _FAMILY_NUMBERS = {v: k for k, v in FAMILY_NAMES.items()}
@@ -103,7 +103,7 @@ def stream(families=None, protocols=None, sock=None, recorder=None, read_ahead=F
     dump runs on another core: for one-shot output, where wall time counts.
     """
     keep = make_filter(families, protocols)
-    for batch in _batches(families, sock, recorder, None, read_ahead):
+    for batch in batches(families, sock, recorder, None, read_ahead):
         if keep is None:
             yield from batch
         else:
@@ -118,11 +118,11 @@ def stamped(families=None, protocols=None, sock=None, recorder=None, clock=time.
     iter_dump), for rates (a dump of 100k flows
     takes a second or more, read at the pace it is decoded)."""
     keep = make_filter(families, protocols)
-    for stamp, batch in _batches(families, sock, recorder, None, False, clock):
+    for stamp, batch in batches(families, sock, recorder, None, False, clock):
         yield stamp, (batch if keep is None else [f for f in batch if keep(f)])
 
 
-def _batches(families, sock, recorder, decoder, read_ahead, clock=None):
+def batches(families, sock, recorder, decoder, read_ahead, clock=None):
     """The datagrams of one dump as lists, on ``sock`` or a socket of our own."""
     own = sock is None
     if own:
@@ -137,34 +137,6 @@ def _batches(families, sock, recorder, decoder, read_ahead, clock=None):
     finally:
         if own:
             sock.close()
-
-
-def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None, tail=None,
-               services=None, chunks=False):
-    """Yield the current table as JSON Lines text (one str per flow, or ""
-    for a flow filtered out), decoded straight from the kernel's bytes;
-    with ``chunks``, one str per received datagram (its lines joined),
-    which spares a Python step per flow when the text goes to a file.
-
-    The same objects as ``json.dumps(views.record.record(flow, now))``,
-    at a fraction of the cost: what ``flowtop --json`` prints.  ``tail``
-    (flow -> text such as ',"pid":1') adds keys to every line; or
-    ``services``, an Enrichment with only service names to add, whose keys
-    are then baked into the per-layout formatters.  Reads ahead (see
-    ``stream``): one-shot output.
-    """
-    from .views.record import JsonTarget
-    fams = {(_FAMILY_NUMBERS[f] if isinstance(f, str) else int(f)) for f in (families or ())}
-    protos = {(PROTO_NUMBERS[p] if isinstance(p, str) else int(p)) for p in (protocols or ())}
-    target = JsonTarget(fams, protos, tail, Flow, services)
-    target.now = time.time() if now is None else now
-    batches = _batches(families, sock, recorder, _ctnl.Decoder(Flow, target), True)
-    if chunks:
-        for batch in batches:
-            yield "".join(batch)
-    else:
-        for batch in batches:
-            yield from batch
 
 
 def refresh(flows, sock):

@@ -433,7 +433,7 @@ def run_screen(source, opts, enrich, info):
     try:
         screen.run(state, Formatter(state, enrich), collector, info, stdscr)
     except CollectorFailed as exc:      # curses is restored by now: one line, status 1
-        from .app import FlowtopError
+        from .sources import FlowtopError
         raise FlowtopError(str(exc)) from None
     finally:
         collector.stop()

@@ -18,7 +18,7 @@ CHILD = r"""
 import json, socket, subprocess, sys, time
 sys.path.insert(0, sys.argv[1])
 from flowtop import cli
-from flowtop.app import KernelSource
+from flowtop.sources import KernelSource
 from flowtop.live import Collector
 
 class Slow(Collector):

@@ -74,7 +74,7 @@ def test_sigint_after_a_delay_exits_130_quietly(delay):
         assert_quiet_130(ns, rc, err, may_precede_flowtop=True)
 
 
-@pytest.mark.parametrize("module", ["flowtop.cli", "flowtop.views.columns", "flowtop.app",
+@pytest.mark.parametrize("module", ["flowtop.cli", "flowtop.views.columns", "flowtop.main",
                                     "flowtop.sysctl", "flowtop.live"])
 def test_sigint_during_the_imports_exits_130_quietly(module):
     # -X importtime reports each import as it completes: SIGINT right after ``module``
