@@ -63,7 +63,7 @@ def main():
         setattr(curses, name, lambda *a, **k: Window((0, 0)))
     from flowtop import cli
     from flowtop.enrich.bundle import Enrichment
-    from flowtop.live import Snapshot
+    from flowtop.collector import Snapshot
     from flowtop.services import Services
     from flowtop.table import FlowTable
     from flowtop.views import screen as ui

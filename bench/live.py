@@ -391,7 +391,7 @@ def _run_collector(seconds, on_tick=None):
     from flowtop import cli
     from flowtop.sources import KernelSource
     from flowtop.enrich.bundle import from_options
-    from flowtop.live import Collector
+    from flowtop.collector import Collector
     from flowtop.views.cells import Formatter
     from flowtop.views.columns import layout
     from flowtop.views.select import build
@@ -430,7 +430,7 @@ def _run_collector(seconds, on_tick=None):
 
 STATUS_OF_SELF = "print(open('/proc/self/status').read().split('%s:')[1].split()[0])"
 RSS_OF_SELF = STATUS_OF_SELF % "VmRSS"
-LIVE_MODULES = "import curses, flowtop.cli, flowtop.main, flowtop.live, flowtop.views.screen\n"
+LIVE_MODULES = "import curses, flowtop.cli, flowtop.main, flowtop.collector, flowtop.views.screen\n"
 
 
 def interpreter_floor(ns, python_argv, cwd):

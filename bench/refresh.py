@@ -31,7 +31,7 @@ def measure_inside(ticks):
     from flowtop import cli
     from flowtop.sources import KernelSource
     from flowtop.enrich.bundle import from_options
-    from flowtop.live import tick
+    from flowtop.collector import tick
     from flowtop.table import FlowTable
     from flowtop.views.cells import Formatter
     from flowtop.views.columns import layout

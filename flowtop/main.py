@@ -170,19 +170,19 @@ def screen_problem(stdout, environ=os.environ):
 def run_refreshing(source, opts, stdout, say, notes, enrich, info):
     """Everything that refreshes: the curses view (default on a terminal),
     text frames (-c, or the fallback), streaming JSON/CSV."""
-    from . import live
+    from . import collector
     if opts.output in ("json", "csv") or opts.continuous:
-        live.stream(source, make_writer(opts, stdout, enrich, notes), opts, enrich)
+        collector.stream(source, make_writer(opts, stdout, enrich, notes), opts, enrich)
         return
     problem = screen_problem(stdout)
     if problem is None:
-        problem = live.run_screen(source, opts, enrich, info)
+        problem = collector.run_screen(source, opts, enrich, info)
         if problem is None:
             return
     else:
         problem = "no full-screen view (%s): printing text frames; -c asks for them" % problem
     say(problem)
-    live.stream(source, make_writer(opts, stdout, enrich, notes), opts, enrich)
+    collector.stream(source, make_writer(opts, stdout, enrich, notes), opts, enrich)
 
 
 def export_wanted(opts):

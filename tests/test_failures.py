@@ -31,7 +31,7 @@ import pytest
 import flowtop.conntrack
 import flowtop.netlink.socket
 from flowtop import cli, main
-from flowtop.live import Collector
+from flowtop.collector import Collector
 from flowtop.netlink import conntrack as ct
 from flowtop.netlink import ctnetlink, nlmsg
 from flowtop.netlink.errors import DumpInterrupted

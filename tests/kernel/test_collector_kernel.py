@@ -19,7 +19,7 @@ import json, socket, subprocess, sys, time
 sys.path.insert(0, sys.argv[1])
 from flowtop import cli
 from flowtop.sources import KernelSource
-from flowtop.live import Collector
+from flowtop.collector import Collector
 
 class Slow(Collector):
     BUDGET = 1e-6            # every full dump "too expensive": MAX_AGE apart

@@ -75,7 +75,7 @@ def test_sigint_after_a_delay_exits_130_quietly(delay):
 
 
 @pytest.mark.parametrize("module", ["flowtop.cli", "flowtop.views.columns", "flowtop.main",
-                                    "flowtop.sysctl", "flowtop.live"])
+                                    "flowtop.sysctl", "flowtop.collector"])
 def test_sigint_during_the_imports_exits_130_quietly(module):
     # -X importtime reports each import as it completes: SIGINT right after ``module``
     # lands in the imports that follow it (or, for the last, in the first steps).

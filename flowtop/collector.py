@@ -1,4 +1,5 @@
-"""The refreshing outputs: curses, continuous text, streaming JSON/CSV.
+"""The collector threads and the refreshing loops (curses, continuous text,
+streaming JSON/CSV).
 
 Each tick reads the clocks once, takes a snapshot, and applies it to the
 FlowTable, which yields rates.  For the curses view a collector thread does
@@ -9,7 +10,7 @@ import gc
 import threading
 import time
 
-from .netlink.conntrack import MAX_DUMP_RETRIES
+from .netlink.session import MAX_DUMP_RETRIES
 from .netlink.errors import DecodeError, DumpInterrupted
 from .recording import RecordingError
 from .table import FlowTable
