@@ -114,7 +114,7 @@ def stream(families=None, protocols=None, sock=None, recorder=None, read_ahead=F
 
 def stamped(families=None, protocols=None, sock=None, recorder=None, clock=time.monotonic):
     """Like ``stream``, one datagram at a time, as ``(clock(), [Flow])``:
-    when the kernel read each datagram's counters (see netlink.conntrack.
+    when the kernel read each datagram's counters (see netlink.session.
     iter_dump), for rates (a dump of 100k flows
     takes a second or more, read at the pace it is decoded)."""
     keep = make_filter(families, protocols)

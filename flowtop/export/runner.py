@@ -180,7 +180,7 @@ def ipfix_sink(opts, enrich):
     host, port = parse_target(opts.ipfix, 4739)
     try:
         sender = UdpSender(host, port)
-    except OSError as exc:      # said as "--ipfix HOST: reason" (app.explain)
+    except OSError as exc:      # said as "--ipfix HOST: reason" (main.explain)
         raise OSError(exc.errno, exc.strerror or str(exc), "--ipfix " + opts.ipfix) from None
     info_of, ifname = flow_info(enrich) if enrich is not None else (None, None)
     exporter = IpfixExporter(sender, domain=opts.ipfix_domain, mtu=opts.ipfix_mtu,
@@ -191,7 +191,7 @@ def ipfix_sink(opts, enrich):
 
 
 def run(source, opts, stdout, say, enrich, make_writer):
-    """The export loop of ``opts`` (app.main calls it instead of the views)."""
+    """The export loop of ``opts`` (main.main calls it instead of the views)."""
     sinks = []
     try:
         if opts.ipfix:
