@@ -28,7 +28,8 @@ from .errors import DecodeError
 from .session import DumpState, MAX_DUMP_RETRIES
 from .uapi import (
     AF_INET, AF_INET6, INET_DIAG_MSG_LEN, INET_DIAG_NOCOOKIE, IPPROTO_RAW, IPPROTO_TCP,
-    IPPROTO_UDP, IPPROTO_UDPLITE, NETLINK_SOCK_DIAG, NLM_F_DUMP, NLM_F_REQUEST,
+    IPPROTO_UDP, IPPROTO_UDPLITE, NETLINK_SOCK_DIAG, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
+    NLMSG_HDRLEN,
     SOCK_DIAG_BY_FAMILY, TCP_CLOSING, TCP_ESTABLISHED, TCP_TIME_WAIT,
 )
 
@@ -48,6 +49,10 @@ REQ_V2 = struct.Struct("=BBBBIHH16s16sIII")
 # inode.  Ports are be16, read in host order and swapped with ntohs.
 _MSG = struct.Struct("=BB2xHH16s16s24xII")
 assert _MSG.size == INET_DIAG_MSG_LEN
+# The same with the nlmsghdr before it (len type flags seq pid): ``feed``
+# reads a plain socket message in one struct call.
+_HDR_MSG = struct.Struct("=IHHII" + _MSG.format[1:])
+MIN_LEN = NLMSG_HDRLEN + INET_DIAG_MSG_LEN
 
 _MAPPED = b"\0" * 10 + b"\xff\xff"
 
@@ -114,11 +119,41 @@ def decoder(protocol, text4=None, text6=None):
 
 
 def feed(chunk, protocol, out, state, seq=None, port=None, text4=None, text6=None):
-    """Append the socket records of one received datagram to ``out``
-    (``session.feed`` with ``decoder``).  Pure.  ``seq``/``port`` None skip
-    the reply checks.  Returns True at NLMSG_DONE."""
-    session.feed(chunk, SOCK_DIAG_BY_FAMILY, decoder(protocol, text4, text6), out, state,
-                 seq, port)
+    """Append the socket records of one received datagram to ``out``:
+    ``session.feed`` with ``decoder``, which gives the same records.  Pure.
+    ``seq``/``port`` None skip the reply checks.  Returns True at NLMSG_DONE.
+
+    A plain socket message of ours (IPv4/IPv6, not flagged) is read here in
+    one struct call and no Python call: 0.6 against 0.9-1.3 us a socket.
+    From the first other message on, the session's walk takes the rest.
+    """
+    if text4 is None:
+        text4 = AddressText(True)
+    if text6 is None:
+        text6 = AddressText(False)
+    unpack = _HDR_MSG.unpack_from
+    ntohs = socket.ntohs
+    append = out.append
+    off = 0
+    end = len(chunk)
+    while end - off >= MIN_LEN:
+        (length, mtype, flags, mseq, mpid, family, st, sport, dport, src, dst,
+         uid, inode) = unpack(chunk, off)
+        if (mtype != SOCK_DIAG_BY_FAMILY or flags & NLM_F_DUMP_INTR
+                or not MIN_LEN <= length <= end - off
+                or (seq is not None and mseq != seq) or (port is not None and mpid != port)):
+            break
+        if family == AF_INET:
+            append((protocol, st, text4[src], ntohs(sport), text4[dst], ntohs(dport), uid, inode))
+        elif family == AF_INET6:
+            append((protocol, st, text6[src], ntohs(sport), text6[dst], ntohs(dport), uid, inode))
+        else:
+            break
+        off += (length + 3) & ~3
+    if off < end:
+        rest = memoryview(chunk)[off:] if off else chunk
+        session.feed(rest, SOCK_DIAG_BY_FAMILY, decoder(protocol, text4, text6), out, state,
+                     seq, port)
     return state.done
 
 
