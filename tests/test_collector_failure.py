@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from flowtop.live import Collector, CollectorFailed, EventReader
+from flowtop.collector import Collector, CollectorFailed, EventReader
 
 
 class Source:

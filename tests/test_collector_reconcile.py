@@ -10,7 +10,7 @@ pinned hundreds of MB after a flood)."""
 
 import time
 
-from flowtop.live import Collector
+from flowtop.collector import Collector
 from flowtop.netlink.ctnetlink import CtEntry
 
 

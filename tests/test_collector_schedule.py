@@ -7,7 +7,7 @@ the screen."""
 
 import time
 
-from flowtop.live import Collector, EventReader
+from flowtop.collector import Collector, EventReader
 from tests.test_collector_reconcile import Events, Source, run_ticks
 
 
