@@ -48,7 +48,7 @@ class Source:
         self.dumps = 0
         self.sock = Sock()
 
-    def snapshot(self, wants="list", tail=None):
+    def snapshot(self, wants="list", enrich=None):
         assert wants == "stamped"
         n = self.sizes[min(self.dumps, len(self.sizes) - 1)]
         self.dumps += 1

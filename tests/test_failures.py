@@ -453,7 +453,7 @@ def test_live_collector_survives_an_interrupted_dump():
         live = False          # no event socket: nothing here may touch the host's kernel
         calls = 0
 
-        def snapshot(self, wants="list", tail=None):
+        def snapshot(self, wants="list", enrich=None):
             Source.calls += 1
             if Source.calls == 1:
                 raise DumpInterrupted()
