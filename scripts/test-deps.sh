@@ -1,7 +1,9 @@
 #!/bin/sh
 # Install what the test suite needs on Debian/Ubuntu (run as root):
 # nftables and conntrack-tools for the kernel tests, tmux for the screen
-# tests, curl and wget for the GeoIP download fallbacks, and the package's
+# tests, curl and wget for the GeoIP download fallbacks, the big-endian rig
+# (scripts/ci-bigendian.sh, scripts/vm/: qemu-user-static, qemu-system-misc for
+# s390x, debootstrap, binfmt-support, e2fsprogs, cpio), and the package's
 # `test` extra (pytest, hypothesis, maxminddb).
 set -eu
 cd "$(dirname "$0")/.."
@@ -14,11 +16,17 @@ command -v ping >/dev/null 2>&1 || need="$need iputils-ping"
 command -v setpriv >/dev/null 2>&1 || need="$need util-linux"
 command -v curl >/dev/null 2>&1 || need="$need curl"
 command -v wget >/dev/null 2>&1 || need="$need wget"
+command -v debootstrap >/dev/null 2>&1 || need="$need debootstrap"
+[ -x /usr/bin/qemu-s390x-static ] || need="$need qemu-user-static"
+command -v update-binfmts >/dev/null 2>&1 || need="$need binfmt-support"
+command -v qemu-system-s390x >/dev/null 2>&1 || need="$need qemu-system-misc"
+command -v mke2fs >/dev/null 2>&1 || need="$need e2fsprogs"
+command -v cpio >/dev/null 2>&1 || need="$need cpio"
 if [ -n "$need" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     # shellcheck disable=SC2086
-    apt-get install -y -qq $need >/dev/null
+    apt-get install -y -qq --no-install-recommends $need >/dev/null
 fi
 # setuptools walks the whole checkout for the editable install's metadata: a
 # build/ left by an earlier run (the s390x chroot, 200+ MB) makes that take

@@ -41,6 +41,9 @@ class Enrichment:
         self.ifaces = ifaces
         self._local_fn = local
         self.local = frozenset()
+        # Asked for on first use after a tick: an output that never asks whether an
+        # address is local (--once -n -G --no-iface --no-process) never loads rtnetlink.
+        self._local_stale = True
         self.numeric_local = numeric_local
         self.numeric_remote = numeric_remote
         self._self_info = None
@@ -64,11 +67,7 @@ class Enrichment:
         """Refresh what is refreshed per tick (never per flow).  ``table``:
         a FlowTable, iterated and asked ``key in`` (at 100k flows no list
         or set of its flows is built)."""
-        if self._local_fn is not None:
-            try:
-                self.local = frozenset(self._local_fn())
-            except OSError:
-                pass
+        self._local_stale = True
         if self.process is not None:
             try:
                 self.process.refresh()
@@ -110,7 +109,17 @@ class Enrichment:
 
     # -- per flow ---------------------------------------------------------------------
     def is_local(self, addr):
+        if self._local_stale:
+            self._refresh_local()
         return addr in self.local or is_loopback(addr)
+
+    def _refresh_local(self):
+        self._local_stale = False
+        if self._local_fn is not None:
+            try:
+                self.local = frozenset(self._local_fn())
+            except (OSError, ImportError):
+                pass
 
     def remote_of(self, e):
         """The other end of a flow, seen from this host (a router: the
@@ -251,11 +260,7 @@ def from_options(opts, live=True, services=None, warn=None):
         except OSError as exc:
             _say(warn, "no process names: %s" % exc)
     if live:
-        try:
-            from ..netlink.route import local_addresses
-            local = local_addresses
-        except ImportError:
-            local = None
+        local = _local_addresses
     if opts.dns:
         try:
             from .dns import Resolver
@@ -292,6 +297,11 @@ def from_options(opts, live=True, services=None, warn=None):
         from ..history import History
         enrich.history = History()
     return enrich
+
+
+def _local_addresses():
+    from ..netlink.route import local_addresses
+    return local_addresses()
 
 
 def _say(warn, line):

@@ -72,11 +72,12 @@ def flowtop(*args, **kw):
     return run(["-m", "flowtop"] + list(args), **kw)
 
 
-def build_pyz(workdir, python=None):
+def build_pyz(workdir, python=None, bytecode_for=None):
     """``scripts/build_pyz.py`` run on a staged copy of the checkout (just
     ``flowtop/`` and the script) in ``workdir``: the script walks its whole
     checkout, build/ included, where other jobs' files (even a mounted /proc)
-    come and go.  Returns the .pyz path; raises with the script's stderr."""
+    come and go.  ``bytecode_for``: its ``--python`` (X.Y or a path).
+    Returns the .pyz path; raises with the script's stderr."""
     import shutil
     stage = os.path.join(workdir, "stage")
     shutil.copytree(os.path.join(REPO, "flowtop"), os.path.join(stage, "flowtop"),
@@ -85,7 +86,8 @@ def build_pyz(workdir, python=None):
     shutil.copy2(os.path.join(REPO, "scripts", "build_pyz.py"), os.path.join(stage, "scripts"))
     out = os.path.join(workdir, "flowtop.pyz")
     r = subprocess.run([python or sys.executable, os.path.join(stage, "scripts", "build_pyz.py"),
-                        "-o", out], capture_output=True, text=True, timeout=120)
+                        "-o", out] + (["--python", bytecode_for] if bytecode_for else []),
+                       capture_output=True, text=True, timeout=120)
     if r.returncode != 0:
         raise RuntimeError("build_pyz.py failed: %s" % r.stderr[-2000:])
     shutil.rmtree(stage)

@@ -1,0 +1,190 @@
+"""The router bench's guest side: runs inside the VM (bench/router.py boots it).
+
+    python3 router_guest.py OUT.json --flows N [--remotes R] [--live S] [--modes A,B]
+                            [--pyz NAME=PATH ...]
+
+Fills the VM's own conntrack table with N forwarded-looking TCP flows to R
+distinct remote addresses (``conntrack -R``: one process for all of them), then
+measures, one after the other in this boot: ``python3 -c pass``, ``conntrack -L``
+(plain and ``-o extended``), and for every .pyz: ``--version``, ``--once`` text and
+``--json`` with and without ``-n -G``; then the live view (``-n -G``) in tmux for
+S seconds: first frame, steady CPU %, VmHWM, key-to-screen.  Wall seconds, CPU
+seconds and peak RSS (KiB, wait4) for each; stdlib only (Python 3.9+).
+"""
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+TMUX_SOCK = "/tmp/i12-bench-tmux"
+# --once variants by name (--modes): -n -G leaves processes and interfaces on; "bare" is
+# the leanest output (no lookups at all).
+MODES = {"text-lean": ["-n", "-G"], "text": [], "json-lean": ["--json", "-n", "-G"],
+         "json": ["--json"], "json-bare": ["--json", "-n", "-G", "--no-iface", "--no-process"]}
+
+
+GNU_TIME = os.environ.get("GNU_TIME", "")
+
+
+def measure(argv, timeout=3600):
+    """wall s, user+sys s, peak RSS KiB, exit status, stdout bytes.  Peak RSS
+    through GNU time (its own small process forks the program): a child of this
+    Python would carry the Python's high-water mark into its ru_maxrss at exec."""
+    report = "/tmp/i12-time.txt"
+    cmd = ([GNU_TIME, "-f", "%e %U %S %M", "-o", report, "--"] if GNU_TIME else []) + argv
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out = 0
+    while True:
+        chunk = p.stdout.read(65536)
+        if not chunk:
+            break
+        out += len(chunk)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.monotonic() - t0
+    cpu, rss = ru.ru_utime + ru.ru_stime, ru.ru_maxrss
+    if GNU_TIME:
+        with open(report) as f:
+            last = f.read().split()[-4:]
+        cpu, rss = float(last[1]) + float(last[2]), int(last[3])
+    return {"wall": round(wall, 3), "cpu": round(cpu, 3), "rss_kib": rss,
+            "status": status >> 8, "out_bytes": out}
+
+
+def fill(flows, remotes):
+    lines = []
+    for i in range(flows):
+        src = "10.%d.%d.%d" % (1 + i // 62500, (i // 250) % 250, 1 + i % 250)
+        r = i % remotes
+        dst = "198.%d.%d.%d" % (18 + r // 62500, (r // 250) % 250, 1 + r % 250)
+        lines.append("-I -p tcp -s %s -d %s --sport %d --dport 443 --state ESTABLISHED "
+                     "-t 3600 -u SEEN_REPLY,ASSURED" % (src, dst, 1024 + i % 60000))
+    with open("/tmp/i12-flows.txt", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    t0 = time.monotonic()
+    subprocess.run(["conntrack", "-R", "/tmp/i12-flows.txt"], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    n = int(subprocess.run(["conntrack", "-C"], stdout=subprocess.PIPE,
+                           text=True).stdout.strip() or 0)
+    return {"inserted": n, "seconds": round(time.monotonic() - t0, 1)}
+
+
+def tmux(*args, **kw):
+    return subprocess.run(["tmux", "-S", TMUX_SOCK] + list(args), stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True, **kw)
+
+
+def screen():
+    return tmux("capture-pane", "-p").stdout
+
+
+def proc_cpu(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_status(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def live(python, pyz, flows, seconds):
+    """The live view in tmux for ``seconds`` after its first frame."""
+    cmd = "exec %s %s -n -G -t 1" % (python, pyz)
+    t0 = time.monotonic()
+    tmux("new-session", "-d", "-x", "132", "-y", "40", cmd)
+    pid = int(tmux("display", "-p", "#{pane_pid}").stdout.strip())
+    want = re.compile(r"(\d+) flows")
+    first = None
+    deadline = t0 + 1800
+    while time.monotonic() < deadline:
+        m = want.search(screen())
+        if m and int(m.group(1)) >= flows * 0.95:
+            first = time.monotonic() - t0
+            break
+        time.sleep(0.25)
+    out = {"first_frame": round(first, 2) if first else None}
+    if first is None:
+        tmux("kill-server")
+        return out
+    time.sleep(min(5, seconds / 4))             # settle: the first full pass is behind
+    c0, w0 = proc_cpu(pid), time.monotonic()
+    keys = []
+    end = w0 + seconds
+    while time.monotonic() < end - 8 and len(keys) < 3:
+        time.sleep(3)
+        k0 = time.monotonic()
+        tmux("send-keys", "?")
+        while time.monotonic() - k0 < 30 and "Help (any of" not in screen():
+            time.sleep(0.05)
+        keys.append(time.monotonic() - k0)
+        tmux("send-keys", "Escape")
+        while time.monotonic() - k0 < 60 and "Help (any of" in screen():
+            time.sleep(0.05)
+    while time.monotonic() < end:
+        time.sleep(0.5)
+    c1, w1 = proc_cpu(pid), time.monotonic()
+    out.update({"cpu_pct": round(100 * (c1 - c0) / (w1 - w0), 1),
+                "vmhwm_kib": proc_status(pid, "VmHWM"), "vmrss_kib": proc_status(pid, "VmRSS"),
+                "key_to_screen": round(statistics.median(keys), 3) if keys else None,
+                "keys": [round(k, 3) for k in keys], "seconds": round(w1 - w0, 1)})
+    tmux("send-keys", "q")
+    time.sleep(2)
+    tmux("kill-server")
+    return out
+
+
+def main(argv):
+    out_path = argv[0]
+    opts = {"--flows": "16000", "--remotes": "250", "--live": "60",
+            "--modes": "text-lean,text,json-lean,json"}
+    pyzs = []
+    i = 1
+    while i < len(argv):
+        if argv[i] == "--pyz":
+            pyzs.append(argv[i + 1].split("=", 1))
+        else:
+            opts[argv[i]] = argv[i + 1]
+        i += 2
+    flows, remotes, secs = int(opts["--flows"]), int(opts["--remotes"]), float(opts["--live"])
+    modes = [m for m in opts["--modes"].split(",") if m]
+    py = sys.executable
+    res = {"machine": os.uname().machine, "kernel": os.uname().release,
+           "python": sys.version.split()[0], "flows": flows, "remotes": remotes}
+
+    def save():
+        with open(out_path, "w") as f:
+            json.dump(res, f, indent=1)
+
+    def step(name, value):
+        res[name] = value
+        print("%-34s %s" % (name, json.dumps(value)), flush=True)
+        save()
+
+    step("python -c pass", measure([py, "-c", "pass"]))
+    step("python -c pass (again)", measure([py, "-c", "pass"]))
+    step("fill", fill(flows, remotes))
+    step("conntrack -L", measure(["conntrack", "-L"]))
+    step("conntrack -L -o extended", measure(["conntrack", "-L", "-o", "extended"]))
+    for name, pyz in pyzs:
+        step("%s --version" % name, measure([py, pyz, "--version"]))
+        step("%s --version (again)" % name, measure([py, pyz, "--version"]))
+        for mode in modes:
+            step(("%s --once %s" % (name, " ".join(MODES[mode]))).rstrip(),
+                 measure([py, pyz, "--once"] + MODES[mode]))
+    if secs > 0 and pyzs:
+        name, pyz = pyzs[-1]
+        step("%s live -n -G" % name, live(py, pyz, flows, secs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

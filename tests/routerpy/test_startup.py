@@ -1,0 +1,143 @@
+"""Start-up on a router CPU: bytecode in the .pyz, and only the modules an output needs.
+
+A mipsel router CPU takes 20-48 s for ``flowtop.pyz --version`` when the archive
+holds only sources (zipimport compiles every module at every start, and caches
+nothing), so ``scripts/build_pyz.py --python X.Y`` ships .pyc for the router's
+Python; and ``--once -n -G --no-iface --no-process`` must not load the curses,
+DNS, GeoIP, route or sock_diag code it never uses.  Run under the python3-light
+blocker; scripts/ci-pythons.sh runs this file under Python 3.9 and 3.13.
+"""
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.routerpy import lightenv as L
+
+# Prints where each flowtop module came from after importing what a run imports.
+ORIGINS = r"""
+import json, sys
+sys.argv = ["flowtop", "--version"]
+import flowtop.cli, flowtop.app, flowtop.views.select, flowtop.views.cells, flowtop.netlink.ctnetlink
+print(json.dumps({n: m.__file__ for n, m in sys.modules.items()
+                  if n.startswith("flowtop") and getattr(m, "__file__", None)}))
+"""
+
+# Runs flowtop (argv after the output path) and writes the loaded module names there.
+MODULES = r"""
+import atexit, runpy, sys
+out = sys.argv[1]
+def dump():
+    with open(out, "w") as f:
+        f.write("\n".join(sorted(sys.modules)))
+atexit.register(dump)
+sys.argv = ["flowtop"] + sys.argv[2:]
+runpy.run_module("flowtop", run_name="__main__", alter_sys=True)
+"""
+
+NOT_FOR_THE_LEAN_PATH = ["curses", "_curses", "flowtop.views.screen", "flowtop.enrich.dns",
+                         "flowtop.enrich.geoip", "maxminddb", "flowtop.netlink.route",
+                         "flowtop.enrich.iface", "flowtop.netlink.sockdiag",
+                         "flowtop.enrich.process"]
+LEAN = ["--once", "-n", "-G", "--no-iface", "--no-process", "--no-sysctl"]
+
+
+def _other_python():
+    """Another installed Python 3.9+ than this one (pyenv or on PATH), or None."""
+    here = "%d.%d" % sys.version_info[:2]
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    for v in ("3.9", "3.13", "3.11", "3.12", "3.10"):
+        if v != here and (glob.glob(os.path.join(root, "versions", v + ".*", "bin", "python"))
+                          or shutil.which("python" + v)):
+            return v
+    return None
+
+
+def _origins(pyz):
+    r = L.run(["-c", ORIGINS], path=(pyz,), cwd=os.path.dirname(pyz))
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_pyz_with_bytecode_for_this_python_loads_every_module_from_it(tmp_path):
+    pyz = L.build_pyz(str(tmp_path), bytecode_for=sys.executable)
+    origins = _origins(pyz)
+    assert len(origins) >= 10, origins
+    from_source = sorted(n for n, f in origins.items() if not f.endswith(".pyc"))
+    assert not from_source, from_source
+    # and it gives what the checkout gives
+    want = L.flowtop("--replay", L.MIXED, "-n", "--once", "--json")
+    got = L.run([pyz, "--replay", L.MIXED, "-n", "--once", "--json"], path=(),
+                cwd=os.path.dirname(pyz))
+    assert got.returncode == 0 and got.stderr == "" and got.stdout == want.stdout, got.stderr
+
+
+def test_pyz_with_bytecode_for_another_python_falls_back_to_its_sources(tmp_path):
+    other = _other_python()
+    if other is None:
+        pytest.skip("no second Python 3.9+ installed")
+    pyz = L.build_pyz(str(tmp_path), bytecode_for=other)
+    origins = _origins(pyz)
+    assert origins and all(f.endswith(".py") for f in origins.values()), origins
+    r = L.run([pyz, "--version"], path=(), cwd=os.path.dirname(pyz))
+    assert r.returncode == 0 and r.stdout.startswith("flowtop "), r.stderr
+
+
+def test_pyz_without_python_holds_sources_only(tmp_path):
+    import zipfile
+    pyz = L.build_pyz(str(tmp_path))
+    with zipfile.ZipFile(pyz) as z:
+        names = z.namelist()
+    assert "flowtop/cli.py" in names and not [n for n in names if n.endswith(".pyc")]
+
+
+def _loaded(tmp_path, argv, ns=None):
+    out = str(tmp_path / "modules.txt")
+    cmd = [sys.executable, "-c", MODULES, out] + argv
+    if ns is not None:
+        cmd = ns.argv(*cmd)
+    r = subprocess.run(cmd, env=L.env(), cwd=L.REPO, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    with open(out) as f:
+        return set(f.read().split()), r.stdout
+
+
+def test_version_loads_only_the_argument_parser(tmp_path):
+    mods, out = _loaded(tmp_path, ["--version"])
+    assert out.startswith("flowtop ")
+    ours = sorted(m for m in mods if m.startswith("flowtop"))
+    # the sort names (views.state, with the text helpers it formats its labels by)
+    assert ours == ["flowtop", "flowtop.cli", "flowtop.text", "flowtop.views",
+                    "flowtop.views.state"], ours
+
+
+@pytest.mark.parametrize("fmt", [[], ["--json"]], ids=["text", "json"])
+def test_lean_replay_loads_no_optional_module(tmp_path, fmt):
+    mods, out = _loaded(tmp_path, ["--replay", L.MIXED] + LEAN + fmt)
+    assert out
+    assert sorted(mods & set(NOT_FOR_THE_LEAN_PATH)) == []
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("fmt", [[], ["--json"]], ids=["text", "json"])
+def test_lean_once_on_the_kernel_loads_no_optional_module(tmp_path, fmt):
+    from tests.nsutil import Netns, kernel_ready, populate
+    ok, why = kernel_ready()
+    if not ok:
+        pytest.skip(why)
+    with Netns("i12lean") as ns:
+        populate(ns)
+        mods, out = _loaded(tmp_path, LEAN + fmt, ns=ns)
+    assert len(out.splitlines()) >= 10, out
+    assert sorted(mods & set(NOT_FOR_THE_LEAN_PATH)) == []
+    # the full default path does load them (the list above names real modules)
+    with Netns("i12full") as ns:
+        populate(ns)
+        mods, _ = _loaded(tmp_path, ["--once", "--no-sysctl", "-n"] + fmt, ns=ns)
+    assert "flowtop.netlink.route" in mods and "flowtop.enrich.process" in mods, sorted(mods)
