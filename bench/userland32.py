@@ -15,11 +15,15 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 ROOT = os.path.join(REPO, "build", "i386-root")
-SUITE, MIRROR = "bookworm", "http://deb.debian.org/debian"
+sys.path.insert(0, os.path.join(REPO, "scripts", "vm"))
+from aptmirror import apt_mirror  # noqa: E402  (the mirror apt already uses here)
+
+SUITE, MIRROR = "bookworm", apt_mirror()
 RECIPE = "flowtop i386 userland 1: debootstrap --arch=i386 --variant=minbase --include=python3 " + SUITE
 PYTHONPATH = "/opt/flowtop"
 

@@ -25,7 +25,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd -P)
 suite=${FLOWTOP_BE_SUITE:-bookworm}
-mirror=${FLOWTOP_BE_MIRROR:-http://deb.debian.org/debian}
+# the Debian mirror this machine's apt already uses
+mirror=${FLOWTOP_BE_MIRROR:-$(python3 scripts/vm/aptmirror.py)}
 root="$repo/build/s390x-root"
 new="$root.new"
 recipe="flowtop s390x chroot 1: debootstrap --foreign --variant=minbase $suite + python3 unpacked"

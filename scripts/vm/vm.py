@@ -46,7 +46,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.join(REPO, "build", "vm")
 SUITE = os.environ.get("FLOWTOP_VM_SUITE", "bookworm")
-MIRROR = os.environ.get("FLOWTOP_VM_MIRROR", "http://deb.debian.org/debian")
+sys.path.insert(0, HERE)
+from aptmirror import apt_mirror  # noqa: E402  (the mirror apt already uses here)
+
+MIRROR = os.environ.get("FLOWTOP_VM_MIRROR") or apt_mirror()
 PACKAGES = ["python3", "python3-pytest", "conntrack", "nftables", "iproute2", "tmux", "kmod",
             "procps", "iputils-ping"]
 
