@@ -34,7 +34,7 @@ class Window:
 
 def synthetic(n):
     """N distinct entries made from the recorded ones."""
-    from flowtop import conntrack
+    from flowtop import api as conntrack
     from flowtop.netlink.ctnetlink import FIELDS
     with open(MIXED, "rb") as f:
         when, flows = next(conntrack.replay(f))
@@ -63,7 +63,7 @@ def main():
         setattr(curses, name, lambda *a, **k: Window((0, 0)))
     from flowtop import cli
     from flowtop.enrich.bundle import Enrichment
-    from flowtop.live import Snapshot
+    from flowtop.collector import Snapshot
     from flowtop.services import Services
     from flowtop.table import FlowTable
     from flowtop.views import screen as ui

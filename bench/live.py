@@ -389,9 +389,9 @@ def _run_collector(seconds, on_tick=None):
     """The live view's collector thread and, once a second, what the screen
     does with a snapshot (filter, sort, one page of rows) -- without curses."""
     from flowtop import cli
-    from flowtop.app import KernelSource
+    from flowtop.sources import KernelSource
     from flowtop.enrich.bundle import from_options
-    from flowtop.live import Collector
+    from flowtop.collector import Collector
     from flowtop.views.cells import Formatter
     from flowtop.views.columns import layout
     from flowtop.views.select import build
@@ -430,7 +430,7 @@ def _run_collector(seconds, on_tick=None):
 
 STATUS_OF_SELF = "print(open('/proc/self/status').read().split('%s:')[1].split()[0])"
 RSS_OF_SELF = STATUS_OF_SELF % "VmRSS"
-LIVE_MODULES = "import curses, flowtop.cli, flowtop.app, flowtop.live, flowtop.views.screen\n"
+LIVE_MODULES = "import curses, flowtop.cli, flowtop.main, flowtop.collector, flowtop.views.screen\n"
 
 
 def interpreter_floor(ns, python_argv, cwd):
@@ -454,7 +454,7 @@ def inside_mem(seconds):
         stages[label] = {"VmRSS": kib, "VmHWM": kib}
     stages["this harness started"] = _rss()
     import curses  # noqa: F401  (the live view imports it)
-    from flowtop import cli, live, table  # noqa: F401
+    from flowtop import cli, collector, table  # noqa: F401
     from flowtop.views import screen, select  # noqa: F401
     stages["imports"] = _rss()
     col, source, enrich, shown, more, first_s = _run_collector(seconds)
@@ -471,7 +471,7 @@ def inside_tracemalloc(seconds, top):
     import tracemalloc
     tracemalloc.start(1)
     import curses  # noqa: F401
-    from flowtop import cli, live, table  # noqa: F401
+    from flowtop import cli, collector, table  # noqa: F401
     from flowtop.views import screen, select  # noqa: F401
     imports = tracemalloc.get_traced_memory()[0]
     col, source, enrich, shown, _stages, _f = _run_collector(seconds)

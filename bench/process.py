@@ -195,7 +195,7 @@ def compare_sources(repeat):
 
 
 def run_ticks(sockets, ticks):
-    from flowtop import conntrack
+    from flowtop import api as conntrack
     from flowtop.enrich.process import ProcessMap
     flows = conntrack.dump()
     keys = {f.key for f in flows}

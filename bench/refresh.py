@@ -29,9 +29,9 @@ from dump import fill  # noqa: E402
 
 def measure_inside(ticks):
     from flowtop import cli
-    from flowtop.app import KernelSource
+    from flowtop.sources import KernelSource
     from flowtop.enrich.bundle import from_options
-    from flowtop.live import tick
+    from flowtop.collector import tick
     from flowtop.table import FlowTable
     from flowtop.views.cells import Formatter
     from flowtop.views.columns import layout

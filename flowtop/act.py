@@ -193,9 +193,9 @@ def run(source, opts, stdout, say, enrich):
     """``--delete EXPR``: one dump, the flows EXPR matches (in every
     family and protocol the options show), each printed as deleted (or as
     would-be with --dry-run), a summary on stderr.  A refusal raises
-    app.FlowtopError: one line, exit status 1."""
+    sources.FlowtopError: one line, exit status 1."""
     import json
-    from .app import FlowtopError
+    from .sources import FlowtopError
     from .table import FlowTable
     from .views.cells import Formatter
     from .views.export import full_record

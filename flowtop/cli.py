@@ -1,4 +1,4 @@
-"""argv -> a frozen Options, then hand over to ``app``.
+"""argv -> a frozen Options, then hand over to ``main``.
 
 Option letters follow netsniff-ng's flowtop so its users' habits and
 scripts carry over.
@@ -412,8 +412,8 @@ def parse(argv=None):
 def main(argv=None):
     """Parse, run, and return the exit status."""
     opts = parse(argv)
-    from . import app
-    return app.main(opts)
+    from . import main as wiring
+    return wiring.main(opts)
 
 
 def _end_now(signum, frame):

@@ -5,7 +5,7 @@ connects in the background?".  Text, JSON Lines (``--json``) or CSV
 (``--csv``); events the kernel dropped (ENOBUFS) are a line of their own.
 
 No loop of its own: a sink of ``export.runner.Runner``, which drains
-``live.EventReader`` and keeps the enrichment fresh with full dumps (few:
+``collector.EventReader`` and keeps the enrichment fresh with full dumps (few:
 ``LogSink.period``).
 """
 
@@ -188,11 +188,10 @@ def _clock(wall):
 
 
 def run(source, opts, stdout, say, enrich):
-    """``--events`` until interrupted: app.main calls it instead of the views."""
-    from . import conntrack
+    """``--events`` until interrupted: main.main calls it instead of the views."""
+    from . import api
     from .export.runner import Runner
     from .views.redact import of as redactor
-    sink = LogSink(stdout, opts.output, enrich, conntrack.make_filter(opts.families,
-                                                                         opts.protocols),
+    sink = LogSink(stdout, opts.output, enrich, api.make_filter(opts.families, opts.protocols),
                    redactor(opts, enrich), opts.units)
     Runner(source, opts, enrich, [sink], say).run()

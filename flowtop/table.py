@@ -12,7 +12,7 @@ destroyed and re-created, and starts over as new.
 
 Each tick builds fresh Row objects and updates the dict in place (a new
 5 MB dict per full dump at 100k flows fragmented the C heap), so rows
-taken from an earlier tick (live.Snapshot, a list drawn by another
+taken from an earlier tick (collector.Snapshot, a list drawn by another
 thread) do not change under their reader - with two exceptions that
 change a bare record's class only: during a full apply bare records are
 marked stale (a class that reads the same) until listed again, and a

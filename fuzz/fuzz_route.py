@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 with atheris.instrument_imports(include=["flowtop"]):
     from flowtop.netlink import route, sockdiag
-    from flowtop.netlink.conntrack import DumpState
+    from flowtop.netlink.session import DumpState
     from flowtop.netlink.errors import DecodeError, NetlinkError
 
 ACCEPTED = (DecodeError, NetlinkError)

@@ -72,7 +72,7 @@ CHILD = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
 from flowtop.netlink import nlmsg, route
-from flowtop.netlink.conntrack import DumpState
+from flowtop.netlink.session import DumpState
 from flowtop.netlink.uapi import (NLM_F_ACK, NLM_F_REQUEST, NLMSG_NOOP, RTM_NEWADDR,
                                   RTM_NEWLINK)
 out_dir = sys.argv[2]

@@ -13,16 +13,6 @@ DOC = os.path.join(REPO, "ARCHITECTURE.md")
 # (importer, imported): imports that still point up, each with why; to be
 # removed.  The test fails when one is no longer needed, so the list shrinks.
 EXCEPTIONS = {
-    ("flowtop.netlink.route", "flowtop.netlink.conntrack"):
-        "DumpState and the dump loop: until the one netlink session engine (issue 13)",
-    ("flowtop.netlink.route", "flowtop.netlink.socket"):
-        "route.py opens its own socket: until the session engine",
-    ("flowtop.netlink.sockdiag", "flowtop.netlink.conntrack"):
-        "DumpState and the dump loop: until the session engine",
-    ("flowtop.netlink.sockdiag", "flowtop.netlink.socket"):
-        "sockdiag.py opens its own socket: until the session engine",
-    ("flowtop.conntrack", "flowtop.views.record"):
-        "the library API's JSON record: until the record schema moves below the API",
     ("flowtop.views.keys", "flowtop.act"):
         "the delete key asks and answers through act, whose --delete runner is wiring: "
         "until the runner moves out of act",

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from flowtop import app, cli
+from flowtop import cli, main
 from flowtop.text import duration, human, sanitize
 from flowtop.enrich.bundle import FIELDS
 from flowtop.views.record import COLUMNS
@@ -19,7 +19,7 @@ MIXED = os.path.join(FIXTURES, "ctnetlink-mixed.rec")
 
 def run(*argv):
     out, err = io.StringIO(), io.StringIO()
-    status = app.main(cli.parse(list(argv)), stdout=out, stderr=err)
+    status = main.main(cli.parse(list(argv)), stdout=out, stderr=err)
     return status, out.getvalue(), err.getvalue()
 
 
@@ -265,7 +265,7 @@ def test_recorder_write_errors_name_the_file(tmp_path):
         with pytest.raises(OSError) as info:
             Recorder(f, clock=lambda: 1.0)
     assert info.value.filename == "/dev/full"
-    assert app.explain(info.value, cli.parse(["--record", "/dev/full"])) == \
+    assert main.explain(info.value, cli.parse(["--record", "/dev/full"])) == \
         "cannot record to /dev/full: No space left on device"
 
 
@@ -278,7 +278,7 @@ def test_update_gets_one_keyboard_interrupt_then_the_handler_from_before():
     saved = signal.signal(signal.SIGINT, lambda s, f: seen.append("before"))
     try:
         with pytest.raises(KeyboardInterrupt):
-            with app._interrupt_once():
+            with main._interrupt_once():
                 os.kill(os.getpid(), signal.SIGINT)
                 time.sleep(1)
         os.kill(os.getpid(), signal.SIGINT)

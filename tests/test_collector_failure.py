@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from flowtop.live import Collector, CollectorFailed, EventReader
+from flowtop.collector import Collector, CollectorFailed, EventReader
 
 
 class Source:
@@ -21,7 +21,7 @@ class Source:
         self.calls = 0
         self.fail_at = fail_at
 
-    def snapshot(self, wants="list", tail=None):
+    def snapshot(self, wants="list", enrich=None):
         self.calls += 1
         if self.calls == self.fail_at:
             raise KeyError(("10.0.0.1", 0))

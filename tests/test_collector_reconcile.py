@@ -10,7 +10,7 @@ pinned hundreds of MB after a flood)."""
 
 import time
 
-from flowtop.live import Collector
+from flowtop.collector import Collector
 from flowtop.netlink.ctnetlink import CtEntry
 
 
@@ -48,7 +48,7 @@ class Source:
         self.dumps = 0
         self.sock = Sock()
 
-    def snapshot(self, wants="list", tail=None):
+    def snapshot(self, wants="list", enrich=None):
         assert wants == "stamped"
         n = self.sizes[min(self.dumps, len(self.sizes) - 1)]
         self.dumps += 1

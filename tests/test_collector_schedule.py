@@ -7,16 +7,16 @@ the screen."""
 
 import time
 
-from flowtop.live import Collector, EventReader
+from flowtop.collector import Collector, EventReader
 from tests.test_collector_reconcile import Events, Source, run_ticks
 
 
 class SlowDumps(Source):
-    def snapshot(self, wants="list", tail=None):
+    def snapshot(self, wants="list", enrich=None):
         end = time.thread_time() + 0.1          # 0.1 s of this thread's CPU
         while time.thread_time() < end:
             pass
-        return super().snapshot(wants, tail)
+        return super().snapshot(wants, enrich)
 
 
 class Budgeted(Collector):
@@ -128,9 +128,9 @@ def test_the_collector_holds_the_event_reader_during_a_full_dump():
             self.held = False
 
     class Src(Source):
-        def snapshot(self, wants="list", tail=None):
+        def snapshot(self, wants="list", enrich=None):
             seen.append(c.events.held)
-            return super().snapshot(wants, tail)
+            return super().snapshot(wants, enrich)
 
     class C(Budgeted):
         def _start_events(self):

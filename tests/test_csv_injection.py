@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from flowtop import app, cli
+from flowtop import cli, main
 from flowtop.enrich.bundle import Enrichment
 from flowtop.enrich.geoip import GeoRecord
 from flowtop.enrich.process import ProcInfo
@@ -66,7 +66,7 @@ def csv_of(*argv):
     table, when = recorded_table()
     opts = cli.parse(["--replay", MIXED] + list(argv))
     out = io.StringIO()
-    app.make_writer(opts, out, hostile_enrichment()).write_rows(table, when)
+    main.make_writer(opts, out, hostile_enrichment()).write_rows(table, when)
     return list(csv.reader(io.StringIO(out.getvalue(), newline="")))
 
 
@@ -101,7 +101,7 @@ def test_json_keeps_the_values_as_they_came():
     table, when = recorded_table()
     opts = cli.parse(["--replay", MIXED, "--json"])
     out = io.StringIO()
-    app.make_writer(opts, out, hostile_enrichment()).write_rows(table, when)
+    main.make_writer(opts, out, hostile_enrichment()).write_rows(table, when)
     recs = [json.loads(ln) for ln in out.getvalue().splitlines()]
     assert all(r["process"] in HOSTILE for r in recs)
 

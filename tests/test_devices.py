@@ -186,12 +186,12 @@ def test_device_view_from_a_recording_with_a_leases_file():
     import io
     import json
     import os
-    from flowtop import app, cli
+    from flowtop import cli, main
     fx = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 
     def run(*argv):
         out = io.StringIO()
-        assert app.main(cli.parse(["--replay", os.path.join(fx, "ctnetlink-mixed.rec"), "-n", "--once",
+        assert main.main(cli.parse(["--replay", os.path.join(fx, "ctnetlink-mixed.rec"), "-n", "--once",
                                    "--json"] + list(argv)), stdout=out, stderr=io.StringIO()) == 0
         return [json.loads(x) for x in out.getvalue().splitlines()]
     flows = run()
@@ -207,10 +207,10 @@ def test_device_csv_has_a_mac_column_under_its_header():
     import csv
     import io
     import os
-    from flowtop import app, cli
+    from flowtop import cli, main
     fx = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
     out = io.StringIO()
-    assert app.main(cli.parse(["--replay", os.path.join(fx, "ctnetlink-mixed.rec"), "-n", "--once", "--csv",
+    assert main.main(cli.parse(["--replay", os.path.join(fx, "ctnetlink-mixed.rec"), "-n", "--once", "--csv",
                                "--view", "device", "--leases",
                                os.path.join(fx, "leases-dnsmasq.leases")]),
                     stdout=out, stderr=io.StringIO()) == 0

@@ -80,7 +80,7 @@ def test_the_family_and_protocol_filter_applies():
 class Source:
     live = True
 
-    def snapshot(self, wants="list", tail=None):
+    def snapshot(self, wants="list", enrich=None):
         return 100.0, []
 
 

@@ -262,7 +262,7 @@ class _Source:
         self.tables = tables
         self.dumps = 0
 
-    def snapshot(self, wants="list", tail=None):
+    def snapshot(self, wants="list", enrich=None):
         flows = self.tables[min(self.dumps, len(self.tables) - 1)]
         self.dumps += 1
         if wants == "stamped":          # (received at, flows) per datagram: one here

@@ -30,8 +30,8 @@ import pytest
 
 import flowtop.conntrack
 import flowtop.netlink.socket
-from flowtop import app, cli
-from flowtop.live import Collector
+from flowtop import cli, main
+from flowtop.collector import Collector
 from flowtop.netlink import conntrack as ct
 from flowtop.netlink import ctnetlink, nlmsg
 from flowtop.netlink.errors import DumpInterrupted
@@ -266,7 +266,7 @@ def sysctls(root):
 
 
 def run_main(args, root, timeout=10):
-    """app.main in a thread (a bug must not hang the suite): (status, stdout, stderr).
+    """main.main in a thread (a bug must not hang the suite): (status, stdout, stderr).
     No route lookups (--no-iface); callers pass -G, and -n wherever a flow is read."""
     args = list(args) + ["--no-iface"]
     out, err = io.StringIO(), io.StringIO()
@@ -274,7 +274,7 @@ def run_main(args, root, timeout=10):
 
     def target():
         try:
-            result["status"] = app.main(cli.parse(list(args)), stdout=out, stderr=err,
+            result["status"] = main.main(cli.parse(list(args)), stdout=out, stderr=err,
                                         sysctl_root=str(root))
         except BaseException as exc:           # noqa: B902 - reported to the test
             result["exc"] = exc
@@ -334,7 +334,7 @@ def test_no_nfnetlink_via_sock_factory():
     with pytest.raises(OSError) as info:
         NetlinkSocket(sock_factory=factory)
     assert info.value.errno == errno.EPROTONOSUPPORT
-    assert "nf_conntrack_netlink" in app.explain(info.value, cli.parse([]))
+    assert "nf_conntrack_netlink" in main.explain(info.value, cli.parse([]))
 
 
 @pytest.mark.parametrize("args", MODES, ids=MODE_IDS)
@@ -453,7 +453,7 @@ def test_live_collector_survives_an_interrupted_dump():
         live = False          # no event socket: nothing here may touch the host's kernel
         calls = 0
 
-        def snapshot(self, wants="list", tail=None):
+        def snapshot(self, wants="list", enrich=None):
             Source.calls += 1
             if Source.calls == 1:
                 raise DumpInterrupted()

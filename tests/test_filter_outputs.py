@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from flowtop import app, cli
+from flowtop import cli, main
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 MIXED = os.path.join(FIXTURES, "ctnetlink-mixed.rec")
@@ -17,7 +17,7 @@ MIXED = os.path.join(FIXTURES, "ctnetlink-mixed.rec")
 
 def run(*argv):
     out, err = io.StringIO(), io.StringIO()
-    status = app.main(cli.parse(list(argv)), stdout=out, stderr=err)
+    status = main.main(cli.parse(list(argv)), stdout=out, stderr=err)
     return status, out.getvalue(), err.getvalue()
 
 

@@ -3,7 +3,7 @@ the link list is injected)."""
 
 import io
 
-from flowtop import app, cli
+from flowtop import cli, main
 from flowtop.enrich.bundle import Enrichment
 from flowtop.enrich.iface import Interfaces, unmatched
 
@@ -26,14 +26,14 @@ def test_patterns_that_match_no_interface_are_named():
 def test_an_unknown_interface_is_warned_about_once_per_option():
     said = []
     enrich = Enrichment(Services(), ifaces=interfaces({1: "lo", 2: "eth0"}))
-    app.warn_unknown_ifaces(cli.parse(["--in-iface", "eht0", "--out-iface", "eth+"]), enrich,
+    main.warn_unknown_ifaces(cli.parse(["--in-iface", "eht0", "--out-iface", "eth+"]), enrich,
                             said.append)
     assert said == ["no interface matches --in-iface eht0 (this host has: eth0, lo)"]
     said.clear()
-    app.warn_unknown_ifaces(cli.parse(["--in-iface", "\x1b[2Jx"]), enrich, said.append)
+    main.warn_unknown_ifaces(cli.parse(["--in-iface", "\x1b[2Jx"]), enrich, said.append)
     assert said and "\x1b" not in said[0]
     # unreadable links: nothing to compare with, no false alarm
     said.clear()
-    app.warn_unknown_ifaces(cli.parse(["--in-iface", "eth0"]),
+    main.warn_unknown_ifaces(cli.parse(["--in-iface", "eth0"]),
                             Enrichment(Services(), ifaces=interfaces({})), said.append)
     assert said == []

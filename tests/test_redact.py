@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from flowtop import app, cli
+from flowtop import cli, main
 from flowtop.enrich.bundle import Enrichment
 from flowtop.enrich.geoip import GeoRecord
 from flowtop.services import Services
@@ -67,11 +67,11 @@ def enrichment():
 
 def once(*argv):
     opts = cli.parse(["--replay", MIXED, "--once"] + list(argv))
-    source = app.ReplaySource(opts)
+    source = main.ReplaySource(opts)
     source.open()
     out = io.StringIO()
     try:
-        app.once(source, opts, out, enrichment(), [])
+        main.once(source, opts, out, enrichment(), [])
     finally:
         source.close()
     return out.getvalue()
@@ -79,7 +79,7 @@ def once(*argv):
 
 def recorded_table():
     opts = cli.parse(["--replay", MIXED])
-    source = app.ReplaySource(opts)
+    source = main.ReplaySource(opts)
     source.open()
     when, flows = source.snapshot()
     source.close()
@@ -95,7 +95,7 @@ def streamed(*argv):
     for output in ("--json", "--csv"):
         o = cli.parse(["--replay", MIXED, output] + list(argv))
         out = io.StringIO()
-        app.make_writer(o, out, enrichment()).write_rows(table, when)
+        main.make_writer(o, out, enrichment()).write_rows(table, when)
         texts.append(out.getvalue())
     return "\n".join(texts)
 

@@ -14,7 +14,7 @@ import pytest
 
 from flowtop.enrich.iface import FlowIfaces, Interfaces, iface_match, iface_totals
 from flowtop.netlink import attrs, nlmsg, route
-from flowtop.netlink.conntrack import DumpState
+from flowtop.netlink.session import DumpState
 from flowtop.netlink.ctnetlink import CtEntry
 from flowtop.netlink.errors import DecodeError, NetlinkError
 from flowtop.netlink.uapi import (

@@ -7,7 +7,7 @@ import pytest
 
 from flowtop import cli
 from flowtop.enrich.bundle import Enrichment
-from flowtop.live import Snapshot
+from flowtop.collector import Snapshot
 from flowtop.views import screen as ui
 from flowtop.views.cells import Formatter
 from flowtop.views.state import ViewState

@@ -1,7 +1,7 @@
 """The headless loop that feeds the exports (IPFIX, metrics, syslog).
 
-It reuses the live view's pieces: ``live.EventReader`` drains NEW/DESTROY
-events in its thread, ``live.tick`` applies a full dump to a ``FlowTable``
+It reuses the live view's pieces: ``collector.EventReader`` drains NEW/DESTROY
+events in its thread, ``collector.tick`` applies a full dump to a ``FlowTable``
 and refreshes the enrichers.  Each sink gets the events as they are
 drained (every TICK seconds), each full dump, and a flush.  An event
 overflow (ENOBUFS) is said on stderr and answered by a full dump at once.
@@ -48,7 +48,7 @@ class Runner:
     def _open_events(self):
         if self.events is not None or not self.source.live:
             return
-        from ..live import EventReader
+        from ..collector import EventReader
         try:
             self.events = EventReader()
             self.events.start()
@@ -58,7 +58,7 @@ class Runner:
                      % (exc.strerror or exc))
 
     def _full(self):
-        from ..live import tick
+        from ..collector import tick
         for attempt in range(MAX_DUMP_RETRIES + 1):
             try:
                 return tick(self.source, self.table, self.enrich, self.monotonic)
@@ -180,7 +180,7 @@ def ipfix_sink(opts, enrich):
     host, port = parse_target(opts.ipfix, 4739)
     try:
         sender = UdpSender(host, port)
-    except OSError as exc:      # said as "--ipfix HOST: reason" (app.explain)
+    except OSError as exc:      # said as "--ipfix HOST: reason" (main.explain)
         raise OSError(exc.errno, exc.strerror or str(exc), "--ipfix " + opts.ipfix) from None
     info_of, ifname = flow_info(enrich) if enrich is not None else (None, None)
     exporter = IpfixExporter(sender, domain=opts.ipfix_domain, mtu=opts.ipfix_mtu,
@@ -191,7 +191,7 @@ def ipfix_sink(opts, enrich):
 
 
 def run(source, opts, stdout, say, enrich, make_writer):
-    """The export loop of ``opts`` (app.main calls it instead of the views)."""
+    """The export loop of ``opts`` (main.main calls it instead of the views)."""
     sinks = []
     try:
         if opts.ipfix:

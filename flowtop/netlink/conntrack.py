@@ -1,100 +1,32 @@
 """The ctnetlink conversation: dump requests and their replies.
 
-Protocol rules live here, in one place: each reply must carry our sequence
-number and port id (others are stale and dropped), NLMSG_DONE ends a dump,
-NLMSG_ERROR becomes NetlinkError with its errno, a message flagged
-NLM_F_DUMP_INTR means the table changed mid-dump and the dump is redone.
+The protocol rules (sequence and port id, DONE, ERROR, DUMP_INTR and its
+retries, ENOBUFS) live in ``session.py``; this module names the ctnetlink
+requests and the decoders of their replies.
 """
 
 import errno
 import gc
-import itertools
 
-from . import ctfilter, ctnetlink, nlmsg
-from .errors import DecodeError, DumpInterrupted, NetlinkError
-from .reader import DumpReader
+from . import ctfilter, ctnetlink, nlmsg, session
+from .errors import DecodeError, NetlinkError
+from .session import DumpState, MAX_DUMP_RETRIES  # noqa: F401 - re-exported
 from .socket import NetlinkSocket
-from .uapi import (IPCTNL_MSG_CT_DELETE, IPCTNL_MSG_CT_NEW, NFNL_SUBSYS_CTNETLINK,
-                   NFNLGRP_CONNTRACK_DESTROY, NFNLGRP_CONNTRACK_NEW,
-                   NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NLMSG_OVERRUN,
-                   NLMSG_HDRLEN, AF_INET, AF_INET6, AF_UNSPEC)
+from .uapi import (IPCTNL_MSG_CT_DELETE, IPCTNL_MSG_CT_GET_STATS_CPU, IPCTNL_MSG_CT_NEW,
+                   NFNL_SUBSYS_CTNETLINK, NFNLGRP_CONNTRACK_DESTROY, NFNLGRP_CONNTRACK_NEW,
+                   NLMSG_ERROR, AF_INET, AF_INET6, AF_UNSPEC)
 
 _CT_NEW = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW
 _CT_DELETE = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE
-
-MAX_DUMP_RETRIES = 5
-_seq = itertools.count(int.from_bytes(__import__("os").urandom(2), "big") + 1)
-
-
-class DumpState:
-    """Running result of one dump: what was decoded and what was dropped."""
-
-    __slots__ = ("done", "interrupted", "dropped", "foreign", "unknown")
-
-    def __init__(self):
-        self.done = False
-        self.interrupted = False
-        self.dropped = 0      # malformed messages skipped
-        self.foreign = 0      # replies to another request (stale seq/port)
-        self.unknown = 0      # messages of a type a conntrack dump does not send
+_CT_STATS_CPU = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS_CPU
 
 
 def feed(chunk, out, state, seq=None, port=None, decode=ctnetlink.decode_entry):
-    """Apply one received datagram of a dump to ``out`` (a list of entries).
-
-    Pure: ``chunk`` is bytes.  ``seq``/``port`` None skip the checks (replay
-    of a recording).  A malformed entry is counted in ``state.dropped`` and
-    the rest of the datagram goes on; a malformed message header raises
-    DecodeError, since nothing after it can be trusted.  The message walk is
-    ``nlmsg.iter_messages`` inlined: this loop runs once per flow.
-    """
-    unpack = nlmsg.NLMSGHDR.unpack_from
-    append = out.append
-    # A Decoder offers, per body length, a function that decodes a body of
-    # a layout it knows (else returns None): one Python call per flow.
-    fast_get = getattr(decode, "fast", {}).get
-    off = 0
-    end = len(chunk)
-    while off < end:
-        if end - off < NLMSG_HDRLEN:
-            raise DecodeError("netlink header cut short: %d bytes at offset %d" % (end - off, off))
-        length, mtype, flags, mseq, mpid = unpack(chunk, off)
-        if length < NLMSG_HDRLEN or length > end - off:
-            raise DecodeError("netlink message length %d invalid at offset %d" % (length, off))
-        body = off + NLMSG_HDRLEN
-        mend = off + length
-        off += (length + 3) & ~3
-        if (seq is not None and mseq != seq) or (port is not None and mpid != port):
-            state.foreign += 1
-            continue
-        if flags & NLM_F_DUMP_INTR:
-            state.interrupted = True
-        if mtype == _CT_NEW:
-            fast = fast_get(mend - body)
-            entry = fast(chunk, body) if fast is not None else None
-            if entry is None:
-                try:
-                    entry = decode(chunk, body, mend)
-                except DecodeError:
-                    state.dropped += 1
-                    continue
-            append(entry)
-        elif mtype == NLMSG_DONE:
-            state.done = True
-            err = nlmsg.error_code(chunk, body, mend)
-            if err < 0:
-                raise NetlinkError(-err)
-            return
-        elif mtype == NLMSG_ERROR:
-            err = nlmsg.error_code(chunk, body, mend)
-            if err < 0:
-                raise NetlinkError(-err)
-            state.done = True     # a bare ACK
-            return
-        elif mtype == NLMSG_OVERRUN:
-            raise DecodeError("netlink overrun")
-        else:
-            state.unknown += 1
+    """Apply one received datagram of a dump to ``out`` (a list of entries):
+    ``session.feed`` over IPCTNL_MSG_CT_NEW messages.  ``seq``/``port`` None
+    skip the checks (replay of a recording).  ``decode`` may be a Decoder,
+    whose per-layout fast functions the walk uses."""
+    return session.feed(chunk, _CT_NEW, decode, out, state, seq, port)
 
 
 def iter_dump(sock, family=AF_UNSPEC, recorder=None, decode=ctnetlink.decode_entry,
@@ -111,62 +43,66 @@ def iter_dump(sock, family=AF_UNSPEC, recorder=None, decode=ctnetlink.decode_ent
     reader.py): for writers that stream.  Raises DumpInterrupted at the end
     when the kernel flagged NLM_F_DUMP_INTR (what was yielded may then miss
     or repeat flows).  ``recorder(chunk)`` sees every datagram as received.
+
+    With ``sock.dump_filter`` (a ctfilter.DumpFilter) the kernel filters:
+    one dump per family when its tuple needs one; a kernel that refuses the
+    filter (EINVAL, EOPNOTSUPP) is asked again for everything (callers
+    filter anyway) and the socket forgets the filter.
     """
-    flt = getattr(sock, "dump_filter", None)      # a ctfilter.DumpFilter: the kernel filters
+    flt = getattr(sock, "dump_filter", None)
     if state is None:
         state = DumpState()
-    if clock is not None and read_ahead:
-        raise ValueError("a read-ahead dump cannot stamp its datagrams")
     if flt is not None and family == AF_UNSPEC and ctfilter.needs_family(flt):
         if recorder is None:
             # CTA_FILTER's tuple needs a family (else EOPNOTSUPP): one dump each
             for fam in (AF_INET, AF_INET6):
                 state.done = False
-                yield from _iter_dump(sock, fam, None, decode, state, read_ahead, clock, flt)
+                yield from _filtered_dump(sock, fam, None, decode, state, read_ahead, clock, flt)
             return
         flt = ctfilter.untupled(flt)       # a recording holds one dump (one DONE)
-    yield from _iter_dump(sock, family, recorder, decode, state, read_ahead, clock, flt)
+    if flt is None:
+        yield from session.iter_dump(sock, _request(family, None), _CT_NEW, decode, state,
+                                     recorder, read_ahead, clock)
+    else:
+        yield from _filtered_dump(sock, family, recorder, decode, state, read_ahead, clock, flt)
 
 
-def _iter_dump(sock, family, recorder, decode, state, read_ahead, clock, flt):
-    seq = next(_seq) & 0xFFFFFFFF
-    sock.send(ctnetlink.dump_request(seq, family) if flt is None
-              else ctfilter.dump_request(seq, family, flt))
-    if clock is not None:
-        stamp = clock()
-    source = DumpReader(sock, seq) if read_ahead else sock
-    again = False
+def _request(family, flt):
+    """The dump request builder ``request(seq)``: all of ``family``'s flows,
+    or those the kernel's filter ``flt`` keeps."""
+    if flt is None:
+        return lambda seq: ctnetlink.dump_request(seq, family)
+    return lambda seq: ctfilter.dump_request(seq, family, flt)
+
+
+def _refused(exc, flt):
+    return flt is not None and exc.errno in (errno.EINVAL, errno.EOPNOTSUPP)
+
+
+def _filtered_dump(sock, family, recorder, decode, state, read_ahead, clock, flt):
+    # The first datagram goes to the recording only once the kernel has not
+    # refused the filter with it: a recording must not hold the refusal.
+    held = []
+
+    def hold(chunk):
+        if held:
+            recorder(held.pop())
+        held.append(chunk)
+
     try:
-        while not state.done:
-            chunk = source.recv()
-            if clock is not None:
-                filled, stamp = stamp, clock()
-            batch = []
-            try:
-                feed(chunk, batch, state, seq, sock.port, decode)
-            except NetlinkError as exc:
-                if flt is None or exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
-                    if recorder is not None:
-                        recorder(chunk)
-                    raise
-                # the kernel refuses this filter (it knows CTA_FILTER but not
-                # these flags): ask again for everything; callers filter anyway
-                sock.dump_filter = None
-                state.done = again = True
-                break
-            if recorder is not None:
-                recorder(chunk)
-            if batch:
-                yield batch if clock is None else (filled, batch)
-    finally:
-        if read_ahead:
-            source.close()
-    if again:
+        yield from session.iter_dump(sock, _request(family, flt), _CT_NEW, decode, state,
+                                     hold if recorder is not None else None, read_ahead, clock)
+    except NetlinkError as exc:
+        if not _refused(exc, flt):
+            raise
+        held.clear()
+        sock.dump_filter = None
         state.done = False
-        yield from _iter_dump(sock, family, recorder, decode, state, read_ahead, clock, None)
-        return
-    if state.interrupted:
-        raise DumpInterrupted()
+        yield from session.iter_dump(sock, _request(family, None), _CT_NEW, decode, state,
+                                     recorder, read_ahead, clock)
+    finally:
+        if held:
+            recorder(held.pop())
 
 
 def dump_once(sock, family=AF_UNSPEC, recorder=None, decode=ctnetlink.decode_entry):
@@ -193,48 +129,31 @@ def dump(sock, family=AF_UNSPEC, recorder=None, decode=ctnetlink.decode_entry,
     gc_was_on = gc.isenabled()
     gc.disable()
     try:
-        for attempt in range(retries + 1):
-            if recorder is not None:
-                recorder.begin()
-            try:
-                return dump_once(sock, family, recorder.chunk if recorder is not None else None,
-                                 decode)[0]
-            except DumpInterrupted:
-                if attempt == retries:
-                    raise
+        return _dump(sock, family, recorder, decode, retries)
     finally:
         if gc_was_on:
             gc.enable()
 
 
+def _dump(sock, family, recorder, decode, retries):
+    flt = getattr(sock, "dump_filter", None)     # see iter_dump
+    if flt is not None and family == AF_UNSPEC and ctfilter.needs_family(flt):
+        if recorder is None:
+            return (_dump(sock, AF_INET, None, decode, retries)
+                    + _dump(sock, AF_INET6, None, decode, retries))
+        flt = ctfilter.untupled(flt)
+    chunk = recorder.chunk if recorder is not None else None
+    begin = recorder.begin if recorder is not None else None
+    try:
+        return session.dump(sock, _request(family, flt), _CT_NEW, decode, retries, chunk, begin)
+    except NetlinkError as exc:
+        if not _refused(exc, flt):
+            raise
+    sock.dump_filter = None      # begin() drops the refusal from the recording
+    return session.dump(sock, _request(family, None), _CT_NEW, decode, retries, chunk, begin)
+
+
 GET_BATCH = 256
-
-
-def _answers(sock, flows, request):
-    """Send ``request(seq, flow)`` for each of ``flows``, GET_BATCH to a
-    send; yield (flow, mtype, chunk, body, end) for each one's answer (the
-    kernel answers each request with exactly one message: the flow, or an
-    error or ACK), matched by sequence number and our port id."""
-    flows = list(flows)
-    for start in range(0, len(flows), GET_BATCH):
-        batch = flows[start:start + GET_BATCH]
-        first = next(_seq) & 0xFFFFFFFF
-        for _ in range(len(batch) - 1):
-            next(_seq)
-        seqs = {}
-        out = []
-        for i, f in enumerate(batch):
-            seq = (first + i) & 0xFFFFFFFF
-            seqs[seq] = f
-            out.append(request(seq, f))
-        sock.send(b"".join(out))
-        while seqs:
-            chunk = sock.recv()
-            for mtype, _flags, mseq, mpid, body, end in nlmsg.iter_messages(chunk):
-                f = seqs.pop(mseq, None)
-                if f is None or mpid != sock.port:
-                    continue
-                yield f, mtype, chunk, body, end
 
 
 def get_many(sock, flows, decode=ctnetlink.decode_entry):
@@ -245,8 +164,8 @@ def get_many(sock, flows, decode=ctnetlink.decode_entry):
     sequence number.  A flow the kernel no longer has answers ENOENT.
     """
     found, gone = [], []
-    for f, mtype, chunk, body, end in _answers(
-            sock, flows, lambda seq, f: ctnetlink.get_request(seq, f.family, f.key)):
+
+    def answer(f, mtype, chunk, body, end):
         if mtype == _CT_NEW:
             try:
                 found.append(decode(chunk, body, end))
@@ -258,7 +177,24 @@ def get_many(sock, flows, decode=ctnetlink.decode_entry):
                 gone.append(f.key)
             elif err < 0:
                 raise NetlinkError(-err)
+
+    _batches(sock, flows, lambda seq, f: ctnetlink.get_request(seq, f.family, f.key), answer)
     return found, gone
+
+
+def _batches(sock, flows, request, answer):
+    """Send ``request(seq, flow)`` for each of ``flows``, GET_BATCH to a
+    send (session.batch); ``answer(flow, mtype, buf, body, end)`` sees each
+    one's answer: the kernel answers each request with exactly one message."""
+    flows = list(flows)
+    for start in range(0, len(flows), GET_BATCH):
+        requests = {}
+        for f in flows[start:start + GET_BATCH]:
+            seq = session.next_seq()
+            requests[seq] = (request(seq, f), f)
+        _left, err = session.batch(sock, requests, answer)
+        if err:
+            raise NetlinkError(err)
 
 
 def delete_many(sock, flows):
@@ -267,20 +203,23 @@ def delete_many(sock, flows):
     (keys deleted, keys already gone (ENOENT)).  Any other refusal raises
     NetlinkError (EPERM without CAP_NET_ADMIN) once every answer is read."""
     deleted, gone = [], []
-    failure = None
-    for f, mtype, chunk, body, end in _answers(
-            sock, flows, lambda seq, f: ctnetlink.delete_request(seq, f.family, f.key, f.id)):
+    failure = []
+
+    def answer(f, mtype, chunk, body, end):
         if mtype != NLMSG_ERROR:
-            continue
+            return False            # not the ACK: wait for it
         err = nlmsg.error_code(chunk, body, end)
         if err == 0:
             deleted.append(f.key)
         elif err == -errno.ENOENT:
             gone.append(f.key)
-        elif failure is None:
-            failure = -err
-    if failure is not None:
-        raise NetlinkError(failure)
+        elif not failure:
+            failure.append(-err)
+
+    _batches(sock, flows, lambda seq, f: ctnetlink.delete_request(seq, f.family, f.key, f.id),
+             answer)
+    if failure:
+        raise NetlinkError(failure[0])
     return deleted, gone
 
 
@@ -301,12 +240,9 @@ def read_events(sock, decode=ctnetlink.decode_entry):
     """Block for the next datagram of events: [(EVENT_NEW|EVENT_DESTROY,
     entry)], or [(EVENT_OVERFLOW, None)] when the kernel dropped events
     (ENOBUFS): the caller must resynchronise with a dump."""
-    try:
-        chunk = sock.recv()
-    except OSError as exc:
-        if exc.errno == errno.ENOBUFS:
-            return [(EVENT_OVERFLOW, None)]
-        raise
+    chunk = session.events(sock)
+    if chunk is None:
+        return [(EVENT_OVERFLOW, None)]
     events = []
     for mtype, _flags, _seq, _pid, body, end in nlmsg.iter_messages(chunk):
         if mtype == _CT_NEW:
@@ -329,38 +265,14 @@ def count(sock):
 
 def stats_global(sock, decode=ctnetlink.decode_stats_global):
     """IPCTNL_MSG_CT_GET_STATS: (entries, max entries) by default."""
-    seq = next(_seq) & 0xFFFFFFFF
-    sock.send(ctnetlink.stats_request(seq))
-    while True:
-        chunk = sock.recv()
-        for mtype, flags, mseq, mpid, body, end in nlmsg.iter_messages(chunk):
-            if mseq != seq or mpid != sock.port:
-                continue
-            if mtype == NLMSG_ERROR:
-                err = nlmsg.error_code(chunk, body, end)
-                if err < 0:
-                    raise NetlinkError(-err)
-            elif mtype >> 8 == NFNL_SUBSYS_CTNETLINK:
-                return decode(chunk, body, end)
+    def answer(mtype, chunk, body, end):
+        if mtype >> 8 == NFNL_SUBSYS_CTNETLINK:
+            return decode(chunk, body, end)
+        return None
+    return session.request(sock, ctnetlink.stats_request, answer)
 
 
 def stats_cpu(sock):
     """Per-CPU conntrack statistics (``conntrack -S``): {cpu: {name: value}}."""
-    seq = next(_seq) & 0xFFFFFFFF
-    sock.send(ctnetlink.stats_cpu_request(seq))
-    out = {}
-    while True:
-        chunk = sock.recv()
-        for mtype, _flags, mseq, mpid, body, end in nlmsg.iter_messages(chunk):
-            if mseq != seq or mpid != sock.port:
-                continue
-            if mtype == NLMSG_DONE:
-                return out
-            if mtype == NLMSG_ERROR:
-                err = nlmsg.error_code(chunk, body, end)
-                if err < 0:
-                    raise NetlinkError(-err)
-                return out
-            if mtype >> 8 == NFNL_SUBSYS_CTNETLINK:
-                cpu, values = ctnetlink.decode_stats_cpu(chunk, body, end)
-                out[cpu] = values
+    return dict(session.dump(sock, ctnetlink.stats_cpu_request, _CT_STATS_CPU,
+                             ctnetlink.decode_stats_cpu))

@@ -16,29 +16,23 @@ Unlike ctnetlink, rtnetlink integers (RTA_OIF, RTA_TABLE, RTA_MARK, the
 ifindex in ifaddrmsg/ifinfomsg) are in host byte order; addresses are raw
 network-order bytes, turned into ``inet_ntop`` text here.
 
-Protocol rules, as in ``conntrack.py``: replies must carry our sequence
-number and port id (others are dropped as foreign), NLMSG_DONE ends a dump,
-NLMSG_ERROR becomes ``NetlinkError``, NLM_F_DUMP_INTR redoes a dump, and a
-message whose body is malformed is counted and dropped while the rest of the
-datagram goes on (a lying message *header* raises, since nothing after it
-can be trusted).
+The protocol rules (sequence and port id, DONE, ERROR, DUMP_INTR and its
+retries, ENOBUFS, the NOOP+ACK end of a batch) live in ``session.py``.
 """
 
 import errno
-import itertools
-import os
 import socket
 import struct
 from collections import namedtuple
 
-from . import nlmsg
+from . import nlmsg, session
 from .attrs import iter_attrs, pack_attr
-from .conntrack import DumpState
-from .errors import DecodeError, DumpInterrupted, NetlinkError
+from .errors import DecodeError, NetlinkError
+from .session import DumpState, MAX_DUMP_RETRIES, next_seq
 from .uapi import (
     AF_INET, AF_INET6, AF_UNSPEC, IFA_ADDRESS, IFA_LABEL, IFA_LOCAL, IFADDRMSG_LEN,
-    IFINFOMSG_LEN, IFLA_EXT_MASK, IFLA_IFNAME, NETLINK_ROUTE, NLM_F_ACK, NLM_F_DUMP,
-    NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN,
+    IFINFOMSG_LEN, IFLA_EXT_MASK, IFLA_IFNAME, NETLINK_ROUTE, NLM_F_DUMP,
+    NLM_F_REQUEST, NLMSG_ERROR,
     RTA_DST, RTA_GATEWAY, RTA_IIF, RTA_MARK, RTA_OIF, RTA_PREFSRC, RTA_SRC, RTA_TABLE,
     RTEXT_FILTER_SKIP_STATS, RTM_F_LOOKUP_TABLE, RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE,
     RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, RTMSG_LEN, RTN_BLACKHOLE, RTN_PROHIBIT,
@@ -92,13 +86,6 @@ RCVBUF = 1 << 21          # asked for (SO_RCVBUFFORCE as root); replies queue he
 # grow its buffer keeps every reply.
 BATCH = 128
 TIMEOUT = 1.0             # seconds a receive may wait for the kernel
-MAX_DUMP_RETRIES = 5
-
-_seq = itertools.count(int.from_bytes(os.urandom(2), "big") + 1)
-
-
-def next_seq():
-    return next(_seq) & 0xFFFFFFFF
 
 
 # --- addresses as text <-> bytes -----------------------------------------------------
@@ -265,38 +252,12 @@ def decode_route(buf, off, end):
 
 # --- datagrams ------------------------------------------------------------------------
 def feed(chunk, msg_type, decode, out, state, seq=None, port=None):
-    """Apply one received datagram of a dump to ``out`` (a list).
-
-    Messages of ``msg_type`` are decoded with ``decode(buf, off, end)`` and
-    appended unless it returns None; a malformed body is counted in
-    ``state.dropped`` and the walk goes on.  ``seq``/``port`` None skip the
-    checks.  Returns the offset just past NLMSG_DONE (``state.done`` set),
-    else ``len(chunk)``.  Raises DecodeError for a lying message header,
-    NetlinkError for NLMSG_ERROR (or a DONE carrying an error).
+    """Apply one received datagram of a dump to ``out`` (a list):
+    ``session.feed``.  Messages of ``msg_type`` are decoded with
+    ``decode(buf, off, end)`` and appended unless it returns None.  Returns
+    the offset just past NLMSG_DONE (``state.done`` set), else ``len(chunk)``.
     """
-    for mtype, flags, mseq, mpid, body, mend in nlmsg.iter_messages(chunk):
-        if (seq is not None and mseq != seq) or (port is not None and mpid != port):
-            state.foreign += 1
-            continue
-        if flags & NLM_F_DUMP_INTR:
-            state.interrupted = True
-        if mtype == msg_type:
-            try:
-                value = decode(chunk, body, mend)
-            except DecodeError:
-                state.dropped += 1
-                continue
-            if value is not None:
-                out.append(value)
-        elif mtype == NLMSG_DONE or mtype == NLMSG_ERROR:
-            err = nlmsg.error_code(chunk, body, mend)
-            if err < 0:
-                raise NetlinkError(-err)
-            state.done = True
-            return nlmsg.align(mend)
-        elif mtype == NLMSG_OVERRUN:
-            raise DecodeError("netlink overrun")
-    return len(chunk)
+    return session.feed(chunk, msg_type, decode, out, state, seq, port)
 
 
 def decode_dump(data, msg_type, decode, seq=None, port=None):
@@ -328,28 +289,35 @@ def decode_links(data, seq=None, port=None):
     return decode_dump(data, RTM_NEWLINK, decode_link, seq, port)[0]
 
 
+def route_answer(mtype, chunk, body, mend):
+    """One reply to an RTM_GETROUTE as ``(RouteInfo or None, errno)``: a
+    route (errno 0), the kernel's error (RouteInfo None), an ACK (None, 0),
+    EBADMSG for a malformed body; None for a message of another type."""
+    if mtype == RTM_NEWROUTE:
+        try:
+            return decode_route(chunk, body, mend), 0
+        except DecodeError:
+            return None, errno.EBADMSG
+    if mtype == NLMSG_ERROR:
+        try:
+            err = nlmsg.error_code(chunk, body, mend)
+        except DecodeError:
+            return None, errno.EBADMSG
+        return None, (-err if err < 0 else 0)
+    return None
+
+
 def route_replies(chunk, port=None):
     """The answers in one datagram of RTM_GETROUTE replies, as a list of
-    ``(seq, RouteInfo or None, errno)``: a route (errno 0), the kernel's
-    error for that request (RouteInfo None), or an ACK (None, 0).  A reply
-    whose body is malformed is reported with errno EBADMSG.  Raises
+    ``(seq, RouteInfo or None, errno)`` (see ``route_answer``).  Raises
     DecodeError for a lying message header."""
     out = []
     for mtype, _flags, mseq, mpid, body, mend in nlmsg.iter_messages(chunk):
         if port is not None and mpid != port:
             continue
-        if mtype == RTM_NEWROUTE:
-            try:
-                out.append((mseq, decode_route(chunk, body, mend), 0))
-            except DecodeError:
-                out.append((mseq, None, errno.EBADMSG))
-        elif mtype == NLMSG_ERROR:
-            try:
-                err = nlmsg.error_code(chunk, body, mend)
-            except DecodeError:
-                out.append((mseq, None, errno.EBADMSG))
-                continue
-            out.append((mseq, None, -err if err < 0 else 0))
+        answer = route_answer(mtype, chunk, body, mend)
+        if answer is not None:
+            out.append((mseq,) + answer)
     return out
 
 
@@ -407,18 +375,7 @@ class _Borrowed:
 
 
 def _dump(sock, request, msg_type, decode, retries=MAX_DUMP_RETRIES):
-    for attempt in range(retries + 1):
-        seq = next_seq()
-        sock.send(request(seq))
-        out = []
-        state = DumpState()
-        while not state.done:
-            feed(sock.recv(), msg_type, decode, out, state, seq, sock.port)
-        if not state.interrupted:
-            return out
-        if attempt == retries:
-            raise DumpInterrupted()
-    return out   # pragma: no cover
+    return session.dump(sock, request, msg_type, decode, retries)
 
 
 def addresses(sock=None, family=AF_UNSPEC):
@@ -499,78 +456,30 @@ def route_get_many(lookups, sock=None, flags=RTM_F_LOOKUP_TABLE, batch=BATCH):
 
 
 def _batch(sock, lookups, indexes, results, flags):
-    """One send: the requests, then an NLMSG_NOOP asking for an ACK.  The
-    kernel handles the messages of a send in order before the send returns,
-    so when that ACK arrives every reply has arrived.  If the receive buffer
-    overflowed (ENOBUFS), what is queued is read without waiting and the
-    indexes whose replies were dropped are returned (their results say
-    ENOBUFS).  ``BATCH`` keeps a batch's replies within even the default
-    receive buffer, so that stays the exception."""
-    pending = {}
-    parts = []
+    """One send of the lookups at ``indexes``, ended by a NOOP+ACK (see
+    ``session.batch``).  The indexes whose replies were dropped (ENOBUFS)
+    are returned (their results say ENOBUFS).  ``BATCH`` keeps a batch's
+    replies within even the default receive buffer, so that stays the
+    exception."""
+    requests = {}
     for i in indexes:
         dst, src, mark, iif = lookups[i]
         seq = next_seq()
         try:
-            parts.append(route_request(seq, dst, src, mark, iif, flags))
+            requests[seq] = (route_request(seq, dst, src, mark, iif, flags), i)
         except ValueError:
             results[i] = NetlinkError(errno.EINVAL)
-            continue
-        pending[seq] = i
-    if not parts:
-        return []
-    end_seq = next_seq()
-    parts.append(nlmsg.pack(NLMSG_NOOP, NLM_F_REQUEST | NLM_F_ACK, end_seq))
-    sock.send(b"".join(parts))
-    lost = errno.ETIMEDOUT
-    restore = None
-    bad = False
-    try:
-        while True:
-            try:
-                chunk = sock.recv()
-            except BlockingIOError:
-                break               # drained after an overrun
-            except OSError as exc:
-                if exc.errno == errno.ENOBUFS and restore is None:
-                    # replies were dropped: take what is queued, do not wait
-                    lost = errno.ENOBUFS
-                    inner = getattr(sock, "sock", None)
-                    restore = inner.gettimeout() if inner is not None else TIMEOUT
-                    sock.settimeout(0)
-                    continue
-                if isinstance(exc, socket.timeout):
-                    break
-                raise
-            try:
-                answers = route_replies(chunk, sock.port)
-            except DecodeError:
-                bad = True          # a datagram that lies: its answers are lost
-                continue
-            if _take(answers, pending, results, end_seq):
-                break
-    finally:
-        if restore is not None:
-            sock.settimeout(restore)
-    if bad and lost != errno.ENOBUFS:
-        lost = errno.EBADMSG
-    for i in pending.values():
-        results[i] = NetlinkError(lost)
-    return list(pending.values()) if lost == errno.ENOBUFS else []
 
-
-def _take(answers, pending, results, end_seq):
-    """Store ``answers`` of pending requests; True once the end ACK is in."""
-    ended = False
-    for seq, info, err in answers:
-        if seq == end_seq:
-            ended = True
-            continue
-        i = pending.pop(seq, None)
-        if i is None:
-            continue                # a stale reply to an earlier batch
+    def answer(i, mtype, chunk, body, mend):
+        reply = route_answer(mtype, chunk, body, mend)
+        if reply is None:
+            return False                # not an answer to a lookup
         try:
-            results[i] = _result(info, err)
+            results[i] = _result(*reply)
         except NetlinkError as exc:
             results[i] = exc
-    return ended
+
+    left, lost = session.batch(sock, requests, answer, ack_end=True, timeout=TIMEOUT)
+    for i in left:
+        results[i] = NetlinkError(lost)
+    return left if lost == errno.ENOBUFS else []

@@ -4,7 +4,8 @@ sockets, as ``ss`` reads them.
 Two layers, as for ctnetlink: ``dump_request`` and ``feed``/``decode_dump``
 are pure (bytes in, socket records out, ``DecodeError`` for a message header
 whose length lies, a short or foreign-family body counted and dropped);
-``dump`` talks to the kernel over a ``NetlinkSocket(NETLINK_SOCK_DIAG)``.
+``dump`` talks to the kernel over a ``NetlinkSocket(NETLINK_SOCK_DIAG)``
+through ``session.py``, where the protocol rules live.
 
 A socket record is a plain tuple, ``SOCK_FIELDS`` order (one tuple per
 socket, built in one step: the reader runs every tick over every socket)::
@@ -19,20 +20,18 @@ written as plain IPv4, ports ints, ``inode`` 0 for a socket without a file
 (TIME_WAIT, not yet accepted, orphaned).
 """
 
-import itertools
-import os
 import socket
 import struct
 
 from ..memo import Memo
-from . import nlmsg
-from .conntrack import DumpState
-from .errors import DecodeError, DumpInterrupted, NetlinkError
+from . import nlmsg, session
+from .errors import DecodeError
+from .session import DumpState, MAX_DUMP_RETRIES
 from .uapi import (
     AF_INET, AF_INET6, INET_DIAG_MSG_LEN, INET_DIAG_NOCOOKIE, IPPROTO_RAW, IPPROTO_TCP,
     IPPROTO_UDP, IPPROTO_UDPLITE, NETLINK_SOCK_DIAG, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
-    NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_OVERRUN, SOCK_DIAG_BY_FAMILY, TCP_CLOSING,
-    TCP_ESTABLISHED, TCP_TIME_WAIT,
+    NLMSG_HDRLEN,
+    SOCK_DIAG_BY_FAMILY, TCP_CLOSING, TCP_ESTABLISHED, TCP_TIME_WAIT,
 )
 
 SOCK_FIELDS = ("proto", "state", "laddr", "lport", "raddr", "rport", "uid", "inode")
@@ -42,21 +41,21 @@ STATES = sum(1 << s for s in range(TCP_ESTABLISHED, TCP_CLOSING + 1)) & ~(1 << T
 PROTOCOLS = (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, IPPROTO_RAW)
 FAMILIES = (AF_INET, AF_INET6)
 TIMEOUT = 2.0             # seconds a receive may wait for the kernel
-MAX_DUMP_RETRIES = 5
 
 # struct inet_diag_req_v2: family, protocol, ext, pad (raw protocol), states,
 # then inet_diag_sockid: sport, dport (be16), src[16], dst[16], if, cookie[2]
 REQ_V2 = struct.Struct("=BBBBIHH16s16sIII")
-# struct nlmsghdr + struct inet_diag_msg up to its inode, in one read:
-# len type flags seq pid | family state (timer retrans) sport dport src dst
-# (if cookie[2] expires rqueue wqueue) uid inode.  Ports are be16, read in
-# host order and swapped with ntohs.
-_MSG = struct.Struct("=IHHIIBB2xHH16s16s24xII")
+# struct inet_diag_msg up to its inode, in one read: family state (timer
+# retrans) sport dport src dst (if cookie[2] expires rqueue wqueue) uid
+# inode.  Ports are be16, read in host order and swapped with ntohs.
+_MSG = struct.Struct("=BB2xHH16s16s24xII")
+assert _MSG.size == INET_DIAG_MSG_LEN
+# The same with the nlmsghdr before it (len type flags seq pid): ``feed``
+# reads a plain socket message in one struct call.
+_HDR_MSG = struct.Struct("=IHHII" + _MSG.format[1:])
 MIN_LEN = NLMSG_HDRLEN + INET_DIAG_MSG_LEN
-assert _MSG.size == MIN_LEN
 
 _MAPPED = b"\0" * 10 + b"\xff\xff"
-_seq = itertools.count(int.from_bytes(os.urandom(2), "big") + 1)
 
 
 def address_text(packed):
@@ -87,70 +86,68 @@ def dump_request(seq, family, protocol, states=STATES):
     return nlmsg.pack(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, body)
 
 
-def feed(chunk, protocol, out, state, seq=None, port=None, text4=None, text6=None):
-    """Append the socket records of one received datagram to ``out``.
+def decoder(protocol, text4=None, text6=None):
+    """``decode(buf, off, end)`` of one SOCK_DIAG_BY_FAMILY body -> a socket
+    record of ``protocol`` (inet_diag_msg does not say it); DecodeError for
+    a body shorter than inet_diag_msg or of another family.  ``text4`` and
+    ``text6`` are AddressText caches to reuse across calls.  Attributes are
+    not read."""
+    if text4 is None:
+        text4 = AddressText(True)
+    if text6 is None:
+        text6 = AddressText(False)
+    unpack = _MSG.unpack_from
+    ntohs = socket.ntohs
 
-    Pure.  ``protocol`` is the one the dump asked for (inet_diag_msg does
-    not say).  ``seq``/``port`` None skip the reply checks.  ``text4`` and
-    ``text6`` are AddressText caches to reuse across calls.  Returns True at
-    NLMSG_DONE.  A lying message header raises DecodeError; NLMSG_ERROR
-    raises NetlinkError; a body shorter than inet_diag_msg or of another
-    family is counted in ``state.dropped``.  Attributes are not read.
+    def decode(buf, off, end):
+        if end - off < INET_DIAG_MSG_LEN:
+            raise DecodeError("inet_diag_msg cut short: %d bytes" % (end - off))
+        family, st, sport, dport, src, dst, uid, inode = unpack(buf, off)
+        if family == AF_INET:
+            return (protocol, st, text4[src], ntohs(sport), text4[dst], ntohs(dport), uid, inode)
+        if family == AF_INET6:
+            return (protocol, st, text6[src], ntohs(sport), text6[dst], ntohs(dport), uid, inode)
+        raise DecodeError("inet_diag_msg of family %d" % family)
+    return decode
+
+
+def feed(chunk, protocol, out, state, seq=None, port=None, text4=None, text6=None):
+    """Append the socket records of one received datagram to ``out``:
+    ``session.feed`` with ``decoder``, which gives the same records.  Pure.
+    ``seq``/``port`` None skip the reply checks.  Returns True at NLMSG_DONE.
+
+    A plain socket message of ours (IPv4/IPv6, not flagged) is read here in
+    one struct call and no Python call: 0.6 against 0.9-1.3 us a socket.
+    From the first other message on, the session's walk takes the rest.
     """
     if text4 is None:
         text4 = AddressText(True)
     if text6 is None:
         text6 = AddressText(False)
-    header = nlmsg.NLMSGHDR.unpack_from
-    unpack = _MSG.unpack_from
+    unpack = _HDR_MSG.unpack_from
     ntohs = socket.ntohs
     append = out.append
     off = 0
     end = len(chunk)
-    while off < end:
-        left = end - off
-        if left >= MIN_LEN:
-            # the common case - a socket message of ours - in one struct call
-            (length, mtype, flags, mseq, mpid, family, st, sport, dport, src, dst,
-             uid, inode) = unpack(chunk, off)
-            if (mtype == SOCK_DIAG_BY_FAMILY and MIN_LEN <= length <= left
-                    and (seq is None or mseq == seq) and (port is None or mpid == port)):
-                off += (length + 3) & ~3
-                if flags & NLM_F_DUMP_INTR:
-                    state.interrupted = True
-                if family == AF_INET:
-                    append((protocol, st, text4[src], ntohs(sport), text4[dst], ntohs(dport),
-                            uid, inode))
-                elif family == AF_INET6:
-                    append((protocol, st, text6[src], ntohs(sport), text6[dst], ntohs(dport),
-                            uid, inode))
-                else:
-                    state.dropped += 1
-                continue
-        if left < NLMSG_HDRLEN:
-            raise DecodeError("netlink header cut short: %d bytes at offset %d" % (left, off))
-        length, mtype, flags, mseq, mpid = header(chunk, off)
-        if length < NLMSG_HDRLEN or length > left:
-            raise DecodeError("netlink message length %d invalid at offset %d (%d bytes left)"
-                              % (length, off, left))
-        moff = off
+    while end - off >= MIN_LEN:
+        (length, mtype, flags, mseq, mpid, family, st, sport, dport, src, dst,
+         uid, inode) = unpack(chunk, off)
+        if (mtype != SOCK_DIAG_BY_FAMILY or flags & NLM_F_DUMP_INTR
+                or not MIN_LEN <= length <= end - off
+                or (seq is not None and mseq != seq) or (port is not None and mpid != port)):
+            break
+        if family == AF_INET:
+            append((protocol, st, text4[src], ntohs(sport), text4[dst], ntohs(dport), uid, inode))
+        elif family == AF_INET6:
+            append((protocol, st, text6[src], ntohs(sport), text6[dst], ntohs(dport), uid, inode))
+        else:
+            break
         off += (length + 3) & ~3
-        if (seq is not None and mseq != seq) or (port is not None and mpid != port):
-            state.foreign += 1
-            continue
-        if flags & NLM_F_DUMP_INTR:
-            state.interrupted = True
-        if mtype == SOCK_DIAG_BY_FAMILY:
-            state.dropped += 1              # shorter than an inet_diag_msg
-        elif mtype == NLMSG_DONE or mtype == NLMSG_ERROR:
-            err = nlmsg.error_code(chunk, moff + NLMSG_HDRLEN, moff + length)
-            if err < 0:
-                raise NetlinkError(-err)
-            state.done = True
-            return True
-        elif mtype == NLMSG_OVERRUN:
-            raise DecodeError("netlink overrun")
-    return False
+    if off < end:
+        rest = memoryview(chunk)[off:] if off else chunk
+        session.feed(rest, SOCK_DIAG_BY_FAMILY, decoder(protocol, text4, text6), out, state,
+                     seq, port)
+    return state.done
 
 
 def decode_dump(data, protocol, seq=None, port=None):
@@ -179,18 +176,5 @@ def dump(sock, family, protocol, states=STATES, text4=None, text6=None, recorder
     records.  NetlinkError when the kernel refuses (ENOENT: no diag module
     for that protocol); a dump flagged interrupted is redone.
     ``recorder(chunk)`` sees every datagram received, of every attempt."""
-    for attempt in range(retries + 1):
-        seq = next(_seq) & 0xFFFFFFFF
-        sock.send(dump_request(seq, family, protocol, states))
-        out = []
-        state = DumpState()
-        while not state.done:
-            chunk = sock.recv()
-            if recorder is not None:
-                recorder(chunk)
-            feed(chunk, protocol, out, state, seq, sock.port, text4, text6)
-        if not state.interrupted:
-            return out
-        if attempt == retries:
-            raise DumpInterrupted()
-    return out   # pragma: no cover
+    return session.dump(sock, lambda seq: dump_request(seq, family, protocol, states),
+                        SOCK_DIAG_BY_FAMILY, decoder(protocol, text4, text6), retries, recorder)

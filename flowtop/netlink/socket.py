@@ -45,6 +45,9 @@ class NetlinkSocket:
     def settimeout(self, seconds):
         self.sock.settimeout(seconds)
 
+    def gettimeout(self):
+        return self.sock.gettimeout()
+
     def recv(self):
         """One datagram from the kernel as bytes."""
         while True:

@@ -1,4 +1,4 @@
-"""The library API (flowtop.conntrack) against the real kernel, in a namespace."""
+"""The library API (flowtop.api) against the real kernel, in a namespace."""
 
 import json
 import os
@@ -16,17 +16,17 @@ pytestmark = pytest.mark.kernel
 CHILD = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from flowtop import conntrack
+from flowtop import api, sources
 from flowtop.views.record import record
-sock = conntrack.open_socket()
+sock = api.open_socket()
 now = time.time()
-flows = conntrack.dump(sock=sock)
-tcp6 = conntrack.dump(families=["ipv6"], protocols=["tcp"], sock=sock)
-streamed = list(conntrack.stream(protocols=["udp", "udplite"], sock=sock))
-lines = [json.loads(l) for l in conntrack.json_lines(sock=sock, now=now) if l]
+flows = api.dump(sock=sock)
+tcp6 = api.dump(families=["ipv6"], protocols=["tcp"], sock=sock)
+streamed = list(api.stream(protocols=["udp", "udplite"], sock=sock))
+lines = [json.loads(l) for l in sources.json_lines(sock=sock, now=now) if l]
 print(json.dumps({
     "records": [record(f, now) for f in flows],
-    "count": conntrack.count(sock),
+    "count": api.count(sock),
     "tcp6": [(f.family_name, f.proto_name) for f in tcp6],
     "streamed": sorted(f.proto_name for f in streamed),
     "json_lines": len(lines),

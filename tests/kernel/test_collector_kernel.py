@@ -18,8 +18,8 @@ CHILD = r"""
 import json, socket, subprocess, sys, time
 sys.path.insert(0, sys.argv[1])
 from flowtop import cli
-from flowtop.app import KernelSource
-from flowtop.live import Collector
+from flowtop.sources import KernelSource
+from flowtop.collector import Collector
 
 class Slow(Collector):
     BUDGET = 1e-6            # every full dump "too expensive": MAX_AGE apart

@@ -65,7 +65,7 @@ def test_unprivileged_one_line_and_sysctls_untouched():
     off = dict(SYSCTLS, **{ACCT: 0, TIMESTAMP: 0})
     with Netns("errnobody", sysctls=off) as ns:
         populate(ns)
-        probe = _as_nobody(ns, SYSTEM_PYTHON, "-c", "import flowtop.cli, flowtop.app")
+        probe = _as_nobody(ns, SYSTEM_PYTHON, "-c", "import flowtop.cli, flowtop.main")
         if probe.returncode != 0:
             pytest.skip("the checkout %s is not readable by nobody: %s"
                         % (REPO, probe.stderr.strip().splitlines()[-1:]))

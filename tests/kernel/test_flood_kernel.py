@@ -35,8 +35,8 @@ import json, subprocess, sys, time
 sys.path.insert(0, sys.argv[1])
 rate, seconds, interval = int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 from flowtop import cli, conntrack
-from flowtop.app import KernelSource
-from flowtop.live import Collector
+from flowtop.sources import KernelSource
+from flowtop.collector import Collector
 opts = cli.parse(["--no-sysctl", "-n", "-G", "--loopback"])
 src = KernelSource(opts)
 src.open()

@@ -87,7 +87,7 @@ def test_pyz_isolated_loads_only_from_the_archive(pyz, tmp_path):
     """Under -I the flowtop modules come from inside the pyz, none from the checkout."""
     code = ("import sys\n"
             "sys.path.insert(0, %r)\n"
-            "import flowtop.cli, flowtop.app, flowtop.views.export\n"
+            "import flowtop.cli, flowtop.main, flowtop.views.export\n"
             "print('\\n'.join(sorted(m.__file__ for n, m in sys.modules.items()\n"
             "      if n.split('.')[0] == 'flowtop')))\n" % str(pyz))
     r = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,

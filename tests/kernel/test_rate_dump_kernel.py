@@ -87,8 +87,8 @@ sys.path.insert(0, sys.argv[1])
 ports = set(int(p) for p in sys.argv[3:])
 seconds = float(sys.argv[2])
 from flowtop import cli
-from flowtop.app import KernelSource
-from flowtop.live import Collector
+from flowtop.sources import KernelSource
+from flowtop.collector import Collector
 class Big(Collector):
     BUDGET = 0.02      # full dumps as rare as at 100k+ flows (MAX_AGE apart): GETs between
 opts = cli.parse(["--no-sysctl", "-n", "-G", "--loopback"])

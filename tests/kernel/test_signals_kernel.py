@@ -74,8 +74,8 @@ def test_sigint_after_a_delay_exits_130_quietly(delay):
         assert_quiet_130(ns, rc, err, may_precede_flowtop=True)
 
 
-@pytest.mark.parametrize("module", ["flowtop.cli", "flowtop.views.columns", "flowtop.app",
-                                    "flowtop.sysctl", "flowtop.live"])
+@pytest.mark.parametrize("module", ["flowtop.cli", "flowtop.views.columns", "flowtop.main",
+                                    "flowtop.sysctl", "flowtop.collector"])
 def test_sigint_during_the_imports_exits_130_quietly(module):
     # -X importtime reports each import as it completes: SIGINT right after ``module``
     # lands in the imports that follow it (or, for the last, in the first steps).

@@ -23,7 +23,7 @@ from tests.routerpy import lightenv as L
 ORIGINS = r"""
 import json, sys
 sys.argv = ["flowtop", "--version"]
-import flowtop.cli, flowtop.app, flowtop.views.select, flowtop.views.cells, flowtop.netlink.ctnetlink
+import flowtop.cli, flowtop.main, flowtop.views.select, flowtop.views.cells, flowtop.netlink.ctnetlink
 print(json.dumps({n: m.__file__ for n, m in sys.modules.items()
                   if n.startswith("flowtop") and getattr(m, "__file__", None)}))
 """

@@ -1,4 +1,5 @@
-"""The tick loop: collect -> render, with the sysctl guard around it.
+"""flowtop's main: options -> source, enrichment, writer; the one-shot and
+refreshing runs, with the sysctl guard around them.
 
 Everything that touches the world (clock, sleep, streams, /proc/sys root)
 is passed in, so tests can drive it.
@@ -9,147 +10,16 @@ import os
 import sys
 import time
 
-from . import conntrack
 from .netlink.errors import DecodeError, DumpInterrupted, NetlinkError
-from .recording import Recorder, RecordingError, open_regular
+from .netlink.session import MAX_DUMP_RETRIES
+from .recording import RecordingError, open_regular
+from .sources import MODULE_HINT, FlowtopError, KernelSource, ReplaySource  # noqa: F401
 from .enrich.bundle import from_options
 from .sysctl import SysctlGuard, Terminated, exit_status_for
 from .text import sanitize
 
 EXIT_OK = 0
 EXIT_ERROR = 1
-
-
-MODULE_HINT = ("the kernel has no conntrack netlink interface: load it with "
-               "'modprobe nf_conntrack_netlink' (OpenWrt: install kmod-nf-conntrack-netlink)")
-
-
-class FlowtopError(Exception):
-    """An error with a one-line explanation for the user; exit status 1."""
-
-
-class KernelSource:
-    """Snapshots from the kernel over one ctnetlink socket."""
-
-    live = True
-
-    def __init__(self, opts, clock=time.time):
-        self.opts = opts
-        self.clock = clock
-        self.sock = None
-        self.recorder = None
-        self._record_file = None
-
-    def open(self):
-        """Open the socket and prove we may read the table, before any sysctl
-        is touched: without permission we say so and change nothing."""
-        from .table import TableFlow     # flows the live table can store bare
-        self.sock = conntrack.open_socket(TableFlow)
-        if self.opts.filter:                # what the kernel can filter, it does
-            from .views.filterpush import for_options
-            self.sock.dump_filter = for_options(self.opts)
-        try:
-            conntrack.count(self.sock)
-        except NetlinkError as exc:
-            if exc.errno == errno.EINVAL:
-                # nfnetlink is there but no ctnetlink subsystem registered:
-                # the kernel says EINVAL for an unknown subsystem.
-                raise FlowtopError(MODULE_HINT) from None
-            raise
-        if self.opts.record:
-            self._record_file = open(self.opts.record, "wb")
-            self.recorder = Recorder(self._record_file, self.clock)
-
-    def snapshot(self, wants="list", tail=None):
-        """(time, items): for ``wants`` "list" a list of flows; "stream" an
-        iterator of flows holding one datagram at a time; "stamped" one of
-        (monotonic time its counters were read, [flows]) per datagram; "json" an
-        iterator of JSON Lines text, a datagram's lines per str
-        (``tail(entry)`` adds keys to each line)."""
-        now = self.clock()
-        o = self.opts
-        if wants == "list":
-            flows = conntrack.dump(o.families, o.protocols, self.sock, self.recorder)
-            if self.recorder is not None:
-                self.recorder.commit(now)
-            return now, flows
-        if wants == "json":
-            services = getattr(tail, "__self__", None)      # JsonTail.line's owner
-            if services is not None and services.services_only:
-                items = conntrack.json_lines(o.families, o.protocols, self.sock, self.recorder,
-                                             now, services=services, chunks=True)
-            else:
-                items = conntrack.json_lines(o.families, o.protocols, self.sock, self.recorder,
-                                             now, tail, chunks=True)
-        elif wants == "stamped":        # (monotonic time read, [flows]) per datagram
-            items = conntrack.stamped(o.families, o.protocols, self.sock, self.recorder)
-        else:
-            items = conntrack.stream(o.families, o.protocols, self.sock, self.recorder)
-        return now, self._committing(items, now)
-
-    def _committing(self, items, now):
-        yield from items
-        if self.recorder is not None:
-            self.recorder.commit(now)
-
-    def close(self):
-        if self.sock is not None:
-            self.sock.close()
-        if self._record_file is not None:
-            record, self._record_file = self._record_file, None
-            try:
-                record.close()               # flushes what a failed write left behind
-            except OSError as exc:
-                exc.filename = exc.filename or self.opts.record
-                raise
-
-
-class ReplaySource:
-    """Snapshots from a ``--record`` file, one per tick, then the end."""
-
-    live = False
-
-    def __init__(self, opts):
-        self.opts = opts
-        self._file = None
-        self._dumps = None
-        self._next = None
-        self._error = None       # what reading ahead met: raised after the dumps before it
-
-    def open(self):
-        self._file = open_regular(self.opts.replay, pipes=True)
-        self._dumps = conntrack.replay(self._file, self.opts.families, self.opts.protocols)
-        self._advance()
-        if self._error is not None:      # not one intact dump: say so before any output
-            exc, self._error = self._error, None
-            raise exc
-
-    def _advance(self):
-        # One dump is read ahead (``finished``); a damaged one must not take the
-        # intact dump before it down with it.
-        try:
-            self._next = next(self._dumps, None)
-        except (RecordingError, DecodeError, NetlinkError) as exc:
-            self._next, self._error = None, exc
-
-    @property
-    def finished(self):
-        return self._next is None and self._error is None
-
-    def snapshot(self, wants="list", tail=None):
-        """Next recorded dump, or None at the end of the recording; the error
-        of a damaged dump once every intact dump before it was returned."""
-        if self._next is None and self._error is not None:
-            exc, self._error = self._error, None
-            raise exc
-        snap = self._next
-        if snap is not None:
-            self._advance()
-        return snap
-
-    def close(self):
-        if self._file is not None:
-            self._file.close()
 
 
 DNS_WAIT = 1.0     # --once: seconds to wait for reverse DNS names, in total
@@ -231,8 +101,7 @@ def once(source, opts, stdout, enrich, notes):
             and opts.view == "flows" and keep is None
             and not (opts.redact_local or opts.redact_remote)):
         enrich.tick(FlowTable())
-        from .views.tail import JsonTail
-        now, lines = source.snapshot("json", JsonTail(enrich).line)
+        now, lines = source.snapshot("json", enrich)
         make_writer(opts, stdout, enrich).write(lines, now)
         return
     snap = source.snapshot("list")
@@ -275,7 +144,7 @@ def explain(exc, opts):
         return MODULE_HINT
     if isinstance(exc, DumpInterrupted):
         return ("the conntrack table kept changing during the dump (interrupted %d times); "
-                "try again" % (conntrack.MAX_DUMP_RETRIES + 1))
+                "try again" % (MAX_DUMP_RETRIES + 1))
     filename = getattr(exc, "filename", None)
     if isinstance(exc, OSError) and filename and filename == opts.record:
         return "cannot record to %s: %s" % (filename, exc.strerror or exc)
@@ -317,19 +186,19 @@ def screen_problem(stdout, environ=os.environ):
 def run_refreshing(source, opts, stdout, say, notes, enrich, info):
     """Everything that refreshes: the curses view (default on a terminal),
     text frames (-c, or the fallback), streaming JSON/CSV."""
-    from . import live
+    from . import collector
     if opts.output in ("json", "csv") or opts.continuous:
-        live.stream(source, make_writer(opts, stdout, enrich, notes), opts, enrich)
+        collector.stream(source, make_writer(opts, stdout, enrich, notes), opts, enrich)
         return
     problem = screen_problem(stdout)
     if problem is None:
-        problem = live.run_screen(source, opts, enrich, info)
+        problem = collector.run_screen(source, opts, enrich, info)
         if problem is None:
             return
     else:
         problem = "no full-screen view (%s): printing text frames; -c asks for them" % problem
     say(problem)
-    live.stream(source, make_writer(opts, stdout, enrich, notes), opts, enrich)
+    collector.stream(source, make_writer(opts, stdout, enrich, notes), opts, enrich)
 
 
 def export_wanted(opts):

@@ -1,4 +1,5 @@
-"""The refreshing outputs: curses, continuous text, streaming JSON/CSV.
+"""The collector threads and the refreshing loops (curses, continuous text,
+streaming JSON/CSV).
 
 Each tick reads the clocks once, takes a snapshot, and applies it to the
 FlowTable, which yields rates.  For the curses view a collector thread does
@@ -9,7 +10,7 @@ import gc
 import threading
 import time
 
-from .netlink.conntrack import MAX_DUMP_RETRIES
+from .netlink.session import MAX_DUMP_RETRIES
 from .netlink.errors import DecodeError, DumpInterrupted
 from .recording import RecordingError
 from .table import FlowTable
@@ -76,7 +77,7 @@ class EventReader(threading.Thread):
 
     def __init__(self, open_events=None, read=None):
         super().__init__(name="flowtop-events", daemon=True)
-        from . import conntrack
+        from . import api as conntrack
         self.sock = (open_events or conntrack.open_events)()
         self.sock.settimeout(0.5)         # to notice stop()
         self._read = read or conntrack.events
@@ -317,7 +318,7 @@ class Collector(threading.Thread):
     def _kernel_count(self):
         """The kernel's count, or None (then no more reconciling: a kernel
         without GET_STATS must not cost every tick an error)."""
-        from . import conntrack
+        from . import api as conntrack
         try:
             self.kernel_count = conntrack.count(self.source.sock)
         except (OSError, DecodeError):
@@ -354,7 +355,7 @@ class Collector(threading.Thread):
 
     def _partial(self, events):
         """Between full dumps: the rows on screen by GET, flows from events."""
-        from . import conntrack
+        from . import api as conntrack
         now, wall = self.monotonic(), time.time()
         table = self.table
         news = [e for kind, e in events if kind == "new"]
@@ -433,7 +434,7 @@ def run_screen(source, opts, enrich, info):
     try:
         screen.run(state, Formatter(state, enrich), collector, info, stdscr)
     except CollectorFailed as exc:      # curses is restored by now: one line, status 1
-        from .app import FlowtopError
+        from .sources import FlowtopError
         raise FlowtopError(str(exc)) from None
     finally:
         collector.stop()
