@@ -290,7 +290,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench/process.py needs root (network namespaces, nftables)")
     netns.exit_on_signals()
-    netns.compile_package(ROOT)       # .pyc as an install has them
+    netns.compile_package(REPO)       # .pyc as an install has them
     with netns.Namespace("ftbench-proc-%d" % os.getpid()) as ns:
         t0 = time.monotonic()
         holder = ns.own(Holder(ns.argv(sys.executable, os.path.abspath(__file__), "hold",

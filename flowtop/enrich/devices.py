@@ -410,12 +410,13 @@ def for_options(opts, live, enrich):
     screen = not (opts.once or headless) and opts.output == "text"     # Tab can reach it
     if not (leases or ethers) and not (live and (opts.view == "device" or screen)):
         return None
-    neighbours = None
-    if live:
-        from ..netlink import route
-
-        def neighbours():
-            return route.lladdr_of(route.neighbours())
+    neighbours = _kernel_neighbours if live else None
     return Devices(neighbours, enrich.is_local, enrich.host,
                    dnsmasq=leases or DNSMASQ_LEASES, odhcpd=leases or ODHCPD_LEASES,
                    ethers=ethers or ETHERS)
+
+
+def _kernel_neighbours():
+    """MAC of each neighbour address, from the kernel (rtnetlink)."""
+    from ..netlink import route
+    return route.lladdr_of(route.neighbours())

@@ -258,7 +258,7 @@ class Screen:
         return "no flows"
 
     def _header(self, w):
-        snap, st = self.snap, self.state
+        snap = self.snap
         if snap is None:
             self._put(0, 0, "flowtop %s  collecting..." % __version__, w, curses.A_BOLD)
             return
