@@ -126,7 +126,9 @@ class Interfaces:
         self._names_tried = None
         self._ends = 0            # address ends of the largest prefetch within the TTL
         self._ends_at = None
-        self._wanted = set()      # keys ``route`` missed while deferred
+        # keys ``route`` missed while deferred: a list, so the screen thread may
+        # still append to one the collector has taken (a set raised "changed size")
+        self._wanted = []
         self._names_wanted = False
         self.deferred = False     # True: only prefetch talks to the kernel (see route)
         self.lookups = 0          # route lookups asked for, all told (for tests and stats)
@@ -244,7 +246,7 @@ class Interfaces:
                             want[key] = False
                             stale.append(key)
         if self._wanted:
-            wanted, self._wanted = self._wanted, set()
+            wanted, self._wanted = self._wanted, []
             for key in wanted:
                 hit = cached(key)
                 if hit is None or hit[1] <= now:
@@ -287,7 +289,7 @@ class Interfaces:
         hit = self._cache.get(key)
         if hit is None or hit[1] <= now:
             if self.deferred:
-                self._wanted.add(key)
+                self._wanted.append(key)
             else:
                 self._resolve([key], now)
                 hit = self._cache.get(key)
