@@ -153,7 +153,7 @@ class Device:
 class Devices:
     """The devices behind this host and their totals.
 
-    ``neighbours()`` -> {address: mac} (``route.lladdr_of(route.neighbours())``);
+    ``neighbours()`` -> {address: mac} (``neigh.lladdr_of(neigh.neighbours())``);
     ``is_local(addr)``: this host's own; ``host(addr)``: a reverse-DNS name
     or None (never waits); file paths are parameters; ``clock`` monotonic.
     """
@@ -418,5 +418,5 @@ def for_options(opts, live, enrich):
 
 def _kernel_neighbours():
     """MAC of each neighbour address, from the kernel (rtnetlink)."""
-    from ..netlink import route
-    return route.lladdr_of(route.neighbours())
+    from ..netlink import neigh
+    return neigh.lladdr_of(neigh.neighbours())

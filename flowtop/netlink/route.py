@@ -1,5 +1,5 @@
 """rtnetlink (NETLINK_ROUTE): this host's addresses, its interface names, and
-route lookups (what ``ip -j addr``, ``ip -j link`` and ``ip -j route get``
+route lookups (the neighbour tables are in ``neigh.py``) (what ``ip -j addr``, ``ip -j link`` and ``ip -j route get``
 show).
 
 Two layers, as for ctnetlink:
@@ -38,8 +38,6 @@ from .uapi import (
     RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, RTMSG_LEN, RTN_BLACKHOLE, RTN_PROHIBIT,
     RTN_THROW, RTN_UNREACHABLE,
 )
-from .uapi import NDA_DST, NDA_LLADDR, NDMSG_LEN, NUD_FAILED, NUD_INCOMPLETE, NUD_NOARP, \
-    RTM_GETNEIGH, RTM_NEWNEIGH
 
 # struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
 RTMSG = struct.Struct("=BBBBBBBBI")
@@ -48,15 +46,6 @@ IFADDRMSG = struct.Struct("=BBBBI")
 # struct ifinfomsg: family, pad, type, index, flags, change
 IFINFOMSG = struct.Struct("=BBHiII")
 _U32 = struct.Struct("=I")
-
-# struct ndmsg: family, pad1, pad2, ifindex, state, flags, type
-NDMSG = struct.Struct("=BBHiHBB")
-
-NeighInfo = namedtuple("NeighInfo", "family index address lladdr state")
-NeighInfo.__doc__ = """One neighbour table entry (RTM_NEWNEIGH): NDA_DST as address text,
-NDA_LLADDR as "aa:bb:cc:dd:ee:ff" (None when absent: incomplete, or a
-device without link-layer addresses), ``index`` the interface, ``state``
-the NUD_* bits."""
 
 AddrInfo = namedtuple("AddrInfo", "family prefixlen index address label")
 AddrInfo.__doc__ = """One configured address (RTM_NEWADDR): ``address`` is IFA_LOCAL when
@@ -145,12 +134,6 @@ def link_dump_request(seq, family=AF_UNSPEC):
                       + pack_attr(IFLA_EXT_MASK, _U32.pack(RTEXT_FILTER_SKIP_STATS)))
 
 
-def neigh_dump_request(seq, family=AF_UNSPEC):
-    """RTM_GETNEIGH dump of the neighbour tables (``ip neigh``: ARP and NDP)."""
-    return nlmsg.pack(RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, seq,
-                      NDMSG.pack(family, 0, 0, 0, 0, 0, 0))
-
-
 def route_request(seq, dst, src=None, mark=None, iif=None, flags=RTM_F_LOOKUP_TABLE):
     """RTM_GETROUTE for one lookup, like ``ip route get DST [from SRC]
     [mark MARK] [iif IIF]``.  ``dst``/``src`` are address text of the same
@@ -209,25 +192,6 @@ def decode_link(buf, off, end):
     return LinkInfo(index, name, flags)
 
 
-def decode_neigh(buf, off, end):
-    """An RTM_NEWNEIGH body -> NeighInfo, or None without an IPv4/IPv6 NDA_DST
-    (bridge FDB entries and the like)."""
-    if end - off < NDMSG_LEN:
-        raise DecodeError("ndmsg cut short: %d bytes" % (end - off))
-    family, _p1, _p2, index, state, _flags, _type = NDMSG.unpack_from(buf, off)
-    if family not in (AF_INET, AF_INET6):
-        return None
-    dst = lladdr = None
-    for atype, vs, ve in iter_attrs(buf, off + NDMSG_LEN, end):
-        if atype == NDA_DST:
-            dst = _addr(buf, vs, ve, family)
-        elif atype == NDA_LLADDR and 0 < ve - vs <= 32:
-            lladdr = ":".join("%02x" % b for b in bytes(buf[vs:ve]))
-    if dst is None:
-        return None
-    return NeighInfo(family, index, dst, lladdr, state)
-
-
 def decode_route(buf, off, end):
     """An RTM_NEWROUTE body -> RouteInfo."""
     if end - off < RTMSG_LEN:
@@ -277,11 +241,6 @@ def decode_dump(data, msg_type, decode, seq=None, port=None):
 def decode_addresses(data, seq=None, port=None):
     """A recorded RTM_GETADDR dump -> list of AddrInfo."""
     return decode_dump(data, RTM_NEWADDR, decode_addr, seq, port)[0]
-
-
-def decode_neighbours(data, seq=None, port=None):
-    """A recorded RTM_GETNEIGH dump -> list of NeighInfo."""
-    return decode_dump(data, RTM_NEWNEIGH, decode_neigh, seq, port)[0]
 
 
 def decode_links(data, seq=None, port=None):
@@ -388,19 +347,6 @@ def local_addresses(sock=None):
     """Every address of this host (namespace), IPv4 and IPv6, as text:
     IFA_LOCAL, else IFA_ADDRESS, of each RTM_GETADDR entry."""
     return frozenset(a.address for a in addresses(sock))
-
-
-def neighbours(sock=None, family=AF_UNSPEC):
-    """Every neighbour table entry (IPv4 ARP, IPv6 NDP) as NeighInfo."""
-    with _Borrowed(sock) as s:
-        return _dump(s, lambda seq: neigh_dump_request(seq, family), RTM_NEWNEIGH, decode_neigh)
-
-
-def lladdr_of(neighs):
-    """``{address: lladdr}`` of the entries that resolved to a device (not
-    INCOMPLETE, FAILED, or NOARP: multicast and loopback mappings)."""
-    bad = NUD_INCOMPLETE | NUD_FAILED | NUD_NOARP
-    return {n.address: n.lladdr for n in neighs if n.lladdr and not n.state & bad}
 
 
 def links(sock=None):
