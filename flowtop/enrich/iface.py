@@ -35,7 +35,7 @@ Lookups are cached per (address, ctmark) - both directions of many flows
 share them - with a bound that follows the table's size, and refreshed
 after ``ttl`` seconds since routes change, an eighth of the table per
 ``prefetch`` (a stale answer serves until then).  ``prefetch(entries)``
-sends every missing lookup of a tick in batches (``route.route_get_many``);
+sends every missing lookup of a tick in batches (``rtlookup.route_get_many``);
 ``of_flow`` then only reads the cache (a miss costs one lookup, or with
 ``deferred`` - the live view, where another thread prefetches - waits for
 the next ``prefetch``: one thread talks to the kernel).  Interface names come from one
@@ -60,6 +60,7 @@ import itertools
 import time
 
 from ..netlink import route as _route
+from ..netlink import rtlookup as _rtlookup
 from ..netlink.errors import DecodeError, NetlinkError
 from ..netlink.uapi import RTN_LOCAL
 from ..text import sanitize
@@ -83,7 +84,7 @@ class Interfaces:
     reopened after an error); ``clock`` is monotonic seconds; ``ttl`` how
     long a route or the name table is trusted.  The tests' seams:
     ``lookup(keys)`` - a list of ``(address, mark)`` to a list of
-    ``RouteInfo``/None/NetlinkError (default: ``route.route_get_many``),
+    ``RouteInfo``/None/NetlinkError (default: ``rtlookup.route_get_many``),
     ``links()`` - ``{ifindex: name}`` (default: ``route.interfaces``),
     ``owners()`` - ``{address: ifindex}`` (default: from
     ``route.addresses``).
@@ -133,7 +134,7 @@ class Interfaces:
             raise
 
     def _kernel_lookup(self, keys):
-        return self._kernel(lambda s: _route.route_get_many(
+        return self._kernel(lambda s: _rtlookup.route_get_many(
             [(addr, None, mark or None, None) for addr, mark in keys], sock=s))
 
     def _kernel_links(self):
