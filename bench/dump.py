@@ -119,7 +119,7 @@ def measure_inside(repeat):
     from flowtop.netlink import conntrack
     from flowtop.netlink.socket import NetlinkSocket
     from flowtop.model import Flow
-    from flowtop.netlink.ctnetlink import Decoder
+    from flowtop.netlink.ctdecoder import Decoder
 
     res = {name: {"walls": [], "cpus": [], "na": None} for name in ROWS}
     # What conntrack -L does: the table, no names.  -n -G --no-iface

@@ -14,7 +14,6 @@ import time
 
 from .model import Flow, PROTO_NUMBERS, FAMILY_NAMES
 from .netlink import conntrack as _ct
-from .netlink import ctnetlink as _ctnl
 from .netlink.errors import DecodeError, DumpInterrupted, NetlinkError
 from .netlink.socket import NetlinkSocket
 from .netlink.nlmsg import iter_messages
@@ -29,8 +28,9 @@ MAX_DUMP_RETRIES = _ct.MAX_DUMP_RETRIES
 
 
 def _decoder(cls=Flow):
-    """A layout-learning decoder of Flow records (see ctnetlink.Decoder)."""
-    return _ctnl.Decoder(cls)
+    """A layout-learning decoder of Flow records (see ctdecoder.Decoder)."""
+    from .netlink.ctdecoder import Decoder
+    return Decoder(cls)
 
 
 def make_filter(families=None, protocols=None):

@@ -13,24 +13,8 @@ import time
 from .netlink.session import MAX_DUMP_RETRIES
 from .netlink.errors import DecodeError, DumpInterrupted
 from .recording import RecordingError
+from .eventreader import CollectorFailed, EventReader
 from .table import FlowTable
-
-
-class CollectorFailed(Exception):
-    """The collector thread died of an unexpected exception: the screen
-    would freeze on its last snapshot, so the program must end instead.
-    ``str()`` is the one line for the user."""
-
-    def __init__(self, cause, where="collector"):
-        super().__init__(cause)
-        self.cause = cause
-        self.where = where
-
-    def __str__(self):
-        from .text import sanitize
-        what = "%s: %s" % (type(self.cause).__name__, self.cause)
-        return "internal error in the %s thread (%s); please report it" % (
-            self.where, sanitize(what, 160))
 
 
 class Snapshot:
@@ -69,90 +53,6 @@ def tick(source, table, enrich=None, monotonic=time.monotonic):
     if enrich is not None:
         enrich.tick(table)
     return wall
-
-
-class EventReader(threading.Thread):
-    """Drains conntrack NEW/DESTROY events continuously into a list (one
-    recv per event: read per tick, they would overflow the socket)."""
-
-    def __init__(self, open_events=None, read=None):
-        super().__init__(name="flowtop-events", daemon=True)
-        from . import api as conntrack
-        self.sock = (open_events or conntrack.open_events)()
-        self.sock.settimeout(0.5)         # to notice stop()
-        self._read = read or conntrack.events
-        self._lock = threading.Lock()
-        self._events = []
-        self.overflowed = False
-        self.failure = None           # the exception that ended run(), if one did
-        self._halt = threading.Event()
-        self._go = threading.Event()  # cleared by hold(): events wait in the socket
-        self._go.set()
-
-    def run(self):
-        try:
-            self._run()
-        except BaseException as exc:     # noqa: B036 - the collector ends the program
-            self.failure = exc
-        finally:
-            self.sock.close()
-
-    MAX_ERRORS = 100     # socket errors in a row before the reader gives up
-
-    def _run(self):
-        import socket as _socket
-        errors = 0
-        while not self._halt.is_set():
-            self._go.wait()
-            try:
-                batch = self._read(self.sock)
-            except _socket.timeout:
-                continue
-            except OSError:
-                if self._halt.is_set():
-                    break
-                errors += 1
-                if errors > self.MAX_ERRORS:    # not a passing one: end, do not spin
-                    raise
-                continue
-            errors = 0
-            with self._lock:
-                for kind, entry in batch:
-                    if entry is None:
-                        self.overflowed = True
-                    else:
-                        self._events.append((kind, entry))
-
-    def drain(self, limit=None):
-        """(the oldest events since the last drain, at most ``limit``;
-        whether some were lost).  Raises CollectorFailed once the reader
-        has died."""
-        if self.failure is not None:
-            raise CollectorFailed(self.failure, "event reader")
-        with self._lock:
-            if limit is not None and len(self._events) > limit:
-                events, self._events = self._events[:limit], self._events[limit:]
-            else:
-                events, self._events = self._events, []
-            lost, self.overflowed = self.overflowed, False
-        return events, lost
-
-    def pending(self):
-        return len(self._events)
-
-    def hold(self):
-        """Leave events in the socket's 64 MiB buffer until ``release``:
-        during a full dump, whose ~1,400 recv() calls at 200k flows each
-        wait to get the GIL back from this thread (20k events/s in a flood
-        made a 1.4 s dump take 4-6 s)."""
-        self._go.clear()
-
-    def release(self):
-        self._go.set()
-
-    def stop(self):
-        self._halt.set()
-        self._go.set()
 
 
 class Collector(threading.Thread):
@@ -249,34 +149,15 @@ class Collector(threading.Thread):
             full = False
             if not ended:
                 try:
-                    lost = False
-                    events = ()
-                    kernel = None
-                    if self.events is not None:
-                        # counted before the drain: the events drained cover it
-                        kernel = self._kernel_count() if self.reconcile else None
-                        if self.events.pending() > 2 * len(self.table) + self.EVENTS_MAX:
-                            # a backlog past twice the table: a full dump is cheaper
-                            events, lost = self.events.drain()
-                            events, lost = (), True
-                        else:
-                            events, lost = self.events.drain(self.EVENTS_MAX)
-                        if lost:
-                            self.resyncs += 1
+                    events, lost, kernel = self._take_events()
                     full = (last_full is None or lost or self.events is None
                             or started - last_full >= self.full_every - 0.01)
                     if full:
-                        cpu = time.thread_time()        # this thread's: not the screen's
-                        wall = self._full()
+                        wall = self._full_tick()
                         ended = wall is None
                         # from its end: a dump of 200k flows in a flood took 2-3 s,
                         # and the next began at once; the screen froze between them
                         last_full = self.monotonic()
-                        cost = time.thread_time() - cpu
-                        self.full_every = min(self.MAX_AGE, max(self.interval,
-                                                                cost / self.BUDGET))
-                        self._drift = 0
-                        self._trim()
                     else:
                         wall = self._partial(events)
                         if kernel is not None and self._drifted(kernel):
@@ -287,18 +168,50 @@ class Collector(threading.Thread):
                 except (OSError, DecodeError, RecordingError) as exc:
                     error = str(exc)[:120]      # a damaged replay: shown after its intact dumps
             if wall is not None or error is not None:
-                self._seq += 1
-                previous = self._latest
-                if wall is None:        # keep the rows we had, say what failed
-                    wall = previous.wall if previous else time.time()
-                self._latest = Snapshot(list(self.table), wall, self.table.totals(),
-                                        error, self._seq, full, self.full_every, self.resyncs,
-                                        self.kernel_count)
+                self._publish(wall, error, full)
             delay = self.interval - (self.monotonic() - started)
             if self.events is not None and self.events.pending() >= self.EVENTS_MAX:
                 delay = 0.0             # a backlog: the next share now
             self._wake.wait(max(0.0, delay) if not ended else None)
             self._wake.clear()
+
+    def _take_events(self):
+        """This tick's (events, whether some were lost, the kernel's count
+        or None); nothing without an event reader."""
+        if self.events is None:
+            return (), False, None
+        # counted before the drain: the events drained cover it
+        kernel = self._kernel_count() if self.reconcile else None
+        if self.events.pending() > 2 * len(self.table) + self.EVENTS_MAX:
+            # a backlog past twice the table: a full dump is cheaper
+            self.events.drain()
+            events, lost = (), True
+        else:
+            events, lost = self.events.drain(self.EVENTS_MAX)
+        if lost:
+            self.resyncs += 1
+        return events, lost, kernel
+
+    def _full_tick(self):
+        """A full dump; the next one comes as often as its cost allows."""
+        cpu = time.thread_time()        # this thread's: not the screen's
+        wall = self._full()
+        cost = time.thread_time() - cpu
+        self.full_every = min(self.MAX_AGE, max(self.interval, cost / self.BUDGET))
+        self._drift = 0
+        self._trim()
+        return wall
+
+    def _publish(self, wall, error, full):
+        """A new Snapshot; without a wall time (a failed tick) it keeps the
+        rows we had and says what failed."""
+        self._seq += 1
+        previous = self._latest
+        if wall is None:
+            wall = previous.wall if previous else time.time()
+        self._latest = Snapshot(list(self.table), wall, self.table.totals(),
+                                error, self._seq, full, self.full_every, self.resyncs,
+                                self.kernel_count)
 
     def _trim(self):
         """Empty the value caches (the decoders': address texts and ints;

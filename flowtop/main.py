@@ -217,26 +217,7 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
         stderr.flush()
 
     if opts.update:
-        from .geoupdate.command import update
-        def report(line):
-            if line.startswith("error:"):
-                say(line[len("error:"):].strip())
-            else:
-                stdout.write(line + "\n")
-                stdout.flush()
-        kwargs = {}
-        if opts.geoip_conf:
-            if not os.access(opts.geoip_conf, os.R_OK):    # no silent fallback to the default
-                say("cannot read %s: no such readable file" % opts.geoip_conf)
-                return EXIT_ERROR
-            kwargs["conf_paths"] = (opts.geoip_conf,)
-        if opts.geoip_dir:
-            kwargs["dest_dirs"] = (opts.geoip_dir,)
-        with _interrupt_once():
-            try:
-                return update(say=report, **kwargs)
-            except KeyboardInterrupt:
-                return 130
+        return _geoip_update(opts, stdout, say)
     problem = _geoip_db_problem(opts)
     if problem:
         say(problem)
@@ -251,25 +232,7 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
                 enrich = from_options(opts, live=source.live, warn=say)
                 warn_unknown_ifaces(opts, enrich, say)
                 try:
-                    if opts.events:
-                        from .eventlog import run as log_events
-                        log_events(source, opts, stdout, say, enrich)
-                    elif opts.delete is not None:
-                        from .act import run as delete_flows
-                        delete_flows(source, opts, stdout, say, enrich)
-                    elif opts.once:
-                        once(source, opts, stdout, enrich, notes)
-                    elif export_wanted(opts):
-                        from .export import runner
-                        runner.run(source, opts, stdout, say, enrich, make_writer)
-                    else:
-                        info = dict({"acct": guard.acct, "timestamp": guard.timestamp},
-                                    **_ops_info(source))
-                        if source.live:
-                            # what the kernel has each tick (another program may switch it)
-                            notes = lambda: _sysctl_notes(guard, now=True)   # noqa: E731
-                            info["now"] = guard.current
-                        run_refreshing(source, opts, stdout, say, notes, enrich, info)
+                    _run_mode(source, opts, stdout, say, enrich, guard, notes)
                 finally:
                     enrich.close()
         finally:
@@ -283,6 +246,53 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
         say(explain(exc, opts))
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _geoip_update(opts, stdout, say):
+    """``-u``: download the GeoIP databases; the exit status."""
+    from .geoupdate.command import update
+
+    def report(line):
+        if line.startswith("error:"):
+            say(line[len("error:"):].strip())
+        else:
+            stdout.write(line + "\n")
+            stdout.flush()
+    kwargs = {}
+    if opts.geoip_conf:
+        if not os.access(opts.geoip_conf, os.R_OK):    # no silent fallback to the default
+            say("cannot read %s: no such readable file" % opts.geoip_conf)
+            return EXIT_ERROR
+        kwargs["conf_paths"] = (opts.geoip_conf,)
+    if opts.geoip_dir:
+        kwargs["dest_dirs"] = (opts.geoip_dir,)
+    with _interrupt_once():
+        try:
+            return update(say=report, **kwargs)
+        except KeyboardInterrupt:
+            return 130
+
+
+def _run_mode(source, opts, stdout, say, enrich, guard, notes):
+    """The one run the options ask for, inside the sysctl guard."""
+    if opts.events:
+        from .eventlog import run as log_events
+        log_events(source, opts, stdout, say, enrich)
+    elif opts.delete is not None:
+        from .act import run as delete_flows
+        delete_flows(source, opts, stdout, say, enrich)
+    elif opts.once:
+        once(source, opts, stdout, enrich, notes)
+    elif export_wanted(opts):
+        from .export import runner
+        runner.run(source, opts, stdout, say, enrich, make_writer)
+    else:
+        info = dict({"acct": guard.acct, "timestamp": guard.timestamp}, **_ops_info(source))
+        if source.live:
+            # what the kernel has each tick (another program may switch it)
+            notes = lambda: _sysctl_notes(guard, now=True)   # noqa: E731
+            info["now"] = guard.current
+        run_refreshing(source, opts, stdout, say, notes, enrich, info)
 
 
 def _ops_info(source):

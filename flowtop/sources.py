@@ -159,7 +159,7 @@ def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None
     names to add, whose keys are then baked into the per-layout formatters.  Reads ahead (see
     ``api.stream``): one-shot output.
     """
-    from .netlink.ctnetlink import Decoder
+    from .netlink.ctdecoder import Decoder
     from .views.record import JsonTarget
     fams = {(FAMILY_NUMBERS[f] if isinstance(f, str) else int(f)) for f in (families or ())}
     protos = {(PROTO_NUMBERS[p] if isinstance(p, str) else int(p)) for p in (protocols or ())}

@@ -21,24 +21,15 @@ next full snapshot finds it idle, so an older snapshot may show it idle
 (0 B/s) a tick early instead of "rate unknown".  Treat rows as read-only.
 Updating Rows in place measured ~0.4 us/flow cheaper at 100k (up to ~2 us
 when the allocations trigger a full GC), at the price of that guarantee.
-
-Memory: most flows of a big table are idle.  A full snapshot stores an
-idle flow (counters unchanged, timestamps on) as its bare record, a
-TableFlow, which reads as a Row with zero rates, and a flow it sees for
-the first time as a FreshFlow (reads as new, rates unknown); flows that
-moved or closed, or lack timestamps, get a Row.  That saves a Row and its
-start time (~160 B) per idle flow, and on the first snapshot of a big
-table, per flow.  (Copying records to change their class measured a
-higher peak than a Row: a published snapshot keeps the old copies alive
-for a tick.  Hence the class reassignment.)  Only the table's own
-TableFlow entries (the KernelSource decodes into that class) are stored
-bare, and only those have their class changed.
+The rows themselves, and why idle flows are stored bare: ``tablerows``.
 """
 
 import itertools
 
-from .model import Flow
 from .netlink.ctnetlink import FIELDS
+from .tablerows import (   # Row, TableFlow, FreshFlow, open_counts: importable from here too
+    FreshFlow, Row, StaleFlow, StaleFresh, TableFlow, closed_copy, new_row, open_counts,
+)
 
 _KEY = FIELDS.index("key")
 _ID = FIELDS.index("id")
@@ -56,117 +47,19 @@ MIN_INTERVAL = 0.001      # seconds; below this a delta is noise (or a repeated 
 MAX_DELTA = 1 << 62       # a larger counter step is a reset or garbage, not traffic
 
 
-class Row:
-    """One flow of the table: the latest entry plus what only history knows.
-
-    Rates are bytes/packets per second over the last interval, None when
-    unknown (first sight, accounting off, counter reset, closed).  ``closed``
-    is 0 while the kernel lists the flow, then 1, 2... on the ticks after it
-    vanished (shown dimmed) until the table's linger runs out.  ``seen`` is
-    the (monotonic) time of the sample the row holds.
-    """
-
-    __slots__ = ("entry", "key", "seen", "start_wall", "age_approx",
-                 "rate_orig", "rate_reply", "pps_orig", "pps_reply", "is_new", "closed",
-                 "gen")          # the full apply that last stored it (0: none)
-
-    def age(self, wall):
-        """Seconds since the flow started, at wall time ``wall`` (>= 0)."""
-        return max(0.0, wall - self.start_wall)
-
-    def __repr__(self):
-        return "Row(%s)" % ", ".join("%s=%r" % (n, getattr(self, n, None))
-                                     for n in self.__slots__ if n not in ("key", "gen"))
-
-
-class TableFlow(Flow):
-    """A Flow that reads as an idle Row (rates 0.0, not new, open): the
-    table stores idle flows this way, without a Row.  Only flows with a
-    kernel start timestamp are stored bare (their age needs no history);
-    their ``seen`` is the time of the table's last full snapshot."""
-
-    __slots__ = ()
-    rate_orig = rate_reply = pps_orig = pps_reply = 0.0
-    is_new = False
-    closed = 0
-    age_approx = False
-
-    @property
-    def entry(self):
-        return self
-
-    @property
-    def start_wall(self):
-        start = self[_START]
-        return None if start is None else start / 1e9
-
-    def age(self, wall):
-        """Seconds since the flow started, at wall time ``wall`` (>= 0);
-        None without a start timestamp (such a flow is never stored bare)."""
-        start = self[_START]
-        return None if start is None else max(0.0, wall - start / 1e9)
-
-
-class FreshFlow(TableFlow):
-    """A TableFlow seen for the first time by a full snapshot: it reads as
-    a new row with unknown rates, and is stored without a Row too.  The
-    next full snapshot that finds it idle makes it a TableFlow in place
-    (its class is reassigned: the two differ only in class attributes), so
-    first sight costs no Row and idleness no copy."""
-
-    __slots__ = ()
-    rate_orig = rate_reply = pps_orig = pps_reply = None
-    is_new = True
-
-
-class _StaleFlow(TableFlow):
-    """A TableFlow during a full apply, until the snapshot lists it again:
-    what is still stale at the end has vanished.  Reads like TableFlow."""
-
-    __slots__ = ()
-
-
-class _StaleFresh(FreshFlow):
-    """The same for a FreshFlow."""
-
-    __slots__ = ()
-
-
 _GENERATION = itertools.count(1)
 
 
-def open_counts(rows, field=_PROTO):
-    """Protocol number (or the value of another ``field`` index) -> number
-    of open rows among ``rows`` (values of a FlowTable).  Runs over every
-    row: no property call for bare ones."""
-    counts = {}
-    get = counts.get
-    bare = TableFlow
-    for r in rows:
-        if type(r) is bare:
-            p = r[field]
-        elif not r.closed:
-            p = r.entry[field]
-        else:
-            continue
-        counts[p] = get(p, 0) + 1
-    return counts
-
-
-_new = object.__new__
-
-
-def _closed_copy(prev, closed, seen):
-    """``prev`` (seen at ``seen``) as a closed row (rates unknown: nothing
-    was measured)."""
-    r = _new(Row)
-    r.entry, r.key, r.seen = prev.entry, prev.key, seen
-    r.start_wall, r.age_approx = prev.start_wall, prev.age_approx
-    r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = None
-    r.is_new = False
-    r.closed = closed
-    r.gen = 0
-    return r
+def _mark_stale(rows):
+    """Before a full apply: every bare record becomes stale (its class)
+    until the dump lists it again.  Returns the apply's number (``gen``)."""
+    for r in rows.values():
+        t = type(r)
+        if t is TableFlow:
+            r.__class__ = StaleFlow
+        elif t is FreshFlow:
+            r.__class__ = StaleFresh
+    return next(_GENERATION)
 
 
 class FlowTable:
@@ -244,21 +137,15 @@ class FlowTable:
         ``batches``: (time, entries) pairs; returns the last time."""
         old = self.rows
         old_get = old.get
-        stale_idle, stale_fresh = _StaleFlow, _StaleFresh
+        stale_idle, stale_fresh = StaleFlow, StaleFresh
         if full:
             rows = old
-            gen = next(_GENERATION)
-            for r in old.values():
-                t = type(r)
-                if t is TableFlow:
-                    r.__class__ = stale_idle
-                elif t is FreshFlow:
-                    r.__class__ = stale_fresh
+            gen = _mark_stale(old)
         else:
             rows = {}
             gen = 0
         rows_get = rows.get
-        new = _new
+        new = new_row
         min_dt, max_d = MIN_INTERVAL, MAX_DELTA
         row_cls, bare_cls, bare_seen = Row, TableFlow, self._bare_seen
         fresh_cls = FreshFlow
@@ -393,14 +280,19 @@ class FlowTable:
         if not full:            # a sample: the caller merges it, nothing vanished
             self.rows = rows
             return now
+        self._sweep(rows, gen)
+        return now
+
+    def _sweep(self, rows, gen):
+        """After a full apply: the rows it did not list (still stale, or a
+        Row of an older apply) have vanished and start to linger."""
         vanished = {k: r for k, r in rows.items()
-                    if (r.gen != gen if type(r) is row_cls
-                        else type(r) is stale_idle or type(r) is stale_fresh)}
+                    if (r.gen != gen if type(r) is Row
+                        else type(r) is StaleFlow or type(r) is StaleFresh)}
         if vanished:
             self._linger(vanished, rows)
         self._totals = self._counts = None
         self._compact()
-        return now
 
     def _compact(self):
         """A dict that rows keep leaving and joining fills with deleted
@@ -438,14 +330,14 @@ class FlowTable:
                 del rows[key]
                 self._deleted += 1
             else:
-                rows[key] = _closed_copy(r, r.closed + 1, r.seen)
+                rows[key] = closed_copy(r, r.closed + 1, r.seen)
         rows.update(sub.rows)
         room = self.linger_max
         for key in gone:
             r = rows.get(key)
             if r is not None and not r.closed and key not in sub.rows:
                 if room is None or room > 0:
-                    rows[key] = _closed_copy(r, 1, self.seen(r))
+                    rows[key] = closed_copy(r, 1, self.seen(r))
                     room = None if room is None else room - 1
                 else:
                     del rows[key]
@@ -469,7 +361,7 @@ class FlowTable:
             if prev.closed < linger and (prev.closed or room is None or room > 0):
                 if not prev.closed and room is not None:
                     room -= 1
-                rows[key] = _closed_copy(prev, prev.closed + 1, seen(prev))
+                rows[key] = closed_copy(prev, prev.closed + 1, seen(prev))
             elif key in rows:
                 del rows[key]
                 self._deleted += 1

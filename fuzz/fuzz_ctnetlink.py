@@ -37,7 +37,7 @@ sys.path.insert(0, ROOT)
 
 with atheris.instrument_imports(include=["flowtop"]):
     from flowtop.model import Flow
-    from flowtop.netlink import ctnetlink
+    from flowtop.netlink import ctdecoder, ctnetlink   # ctdecoder here: instrumented too
     from flowtop.netlink.conntrack import DumpState, feed
     from flowtop.netlink.errors import DecodeError, NetlinkError
     from flowtop.netlink.uapi import NFGENMSG_LEN
@@ -76,7 +76,7 @@ def _fixture_dumps():
 
 
 def _trained(target=None):
-    decoder = ctnetlink.Decoder(Flow, target)
+    decoder = ctdecoder.Decoder(Flow, target)
     for data in _fixture_dumps():
         feed(data, [], DumpState(), decode=decoder)
     return decoder
@@ -91,7 +91,7 @@ TRAINED_JSON = _trained(JSON_TARGET)
 def check(data):
     """The oracle; raises Mismatch or lets an unexpected exception out."""
     want = run(data, plain)
-    fresh = ctnetlink.Decoder(Flow)
+    fresh = ctdecoder.Decoder(Flow)
     for label, decoder in (("fresh", fresh), ("fresh, compiled", fresh),
                            ("trained", TRAINED.clone())):
         got = run(data, decoder)

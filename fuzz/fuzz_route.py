@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 with atheris.instrument_imports(include=["flowtop"]):
-    from flowtop.netlink import route, sockdiag
+    from flowtop.netlink import route, rtlookup, sockdiag
     from flowtop.netlink.session import DumpState
     from flowtop.netlink.errors import DecodeError, NetlinkError
 
@@ -49,8 +49,8 @@ def check(data):
         _quiet(route.decode_links, data)
         _quiet(route.feed, data, route.RTM_NEWLINK, route.decode_link, [], DumpState())
     elif sel == 2:
-        _quiet(route.route_replies, data)
-        _quiet(route.decode_route_reply, data)
+        _quiet(rtlookup.route_replies, data)
+        _quiet(rtlookup.decode_route_reply, data)
     else:
         if not data:
             return

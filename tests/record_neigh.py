@@ -25,12 +25,12 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 CHILD = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from flowtop.netlink import route
+from flowtop.netlink import neigh, route, session
 from flowtop.netlink.conntrack import DumpState
 from flowtop.netlink.uapi import RTM_NEWNEIGH
 sock = route.open_socket()
-seq = route.next_seq()
-sock.send(route.neigh_dump_request(seq))
+seq = session.next_seq()
+sock.send(neigh.neigh_dump_request(seq))
 chunks, state = [], DumpState()
 while not state.done:
     c = sock.recv()

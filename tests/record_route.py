@@ -71,7 +71,7 @@ LOOKUPS = [
 CHILD = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from flowtop.netlink import nlmsg, route
+from flowtop.netlink import nlmsg, route, rtlookup, session
 from flowtop.netlink.session import DumpState
 from flowtop.netlink.uapi import (NLM_F_ACK, NLM_F_REQUEST, NLMSG_NOOP, RTM_NEWADDR,
                                   RTM_NEWLINK)
@@ -80,7 +80,7 @@ lookups = json.loads(sys.argv[3])
 sock = route.open_socket()
 
 def dump(name, request, mtype):
-    seq = route.next_seq()
+    seq = session.next_seq()
     sock.send(request(seq))
     chunks, state = [], DumpState()
     while not state.done:
@@ -97,17 +97,17 @@ info["addr"] = dump("addr", route.addr_dump_request, RTM_NEWADDR)
 info["link"] = dump("link", route.link_dump_request, RTM_NEWLINK)
 seqs, parts = [], []
 for dst, mark in lookups:
-    seq = route.next_seq()
+    seq = session.next_seq()
     seqs.append(seq)
-    parts.append(route.route_request(seq, dst, mark=mark))
-end = route.next_seq()
+    parts.append(rtlookup.route_request(seq, dst, mark=mark))
+end = session.next_seq()
 parts.append(nlmsg.pack(NLMSG_NOOP, NLM_F_REQUEST | NLM_F_ACK, end))
 sock.send(b"".join(parts))
 chunks, done = [], False
 while not done:
     c = sock.recv()
     chunks.append(c)
-    done = any(s == end for s, _i, _e in route.route_replies(c))
+    done = any(s == end for s, _i, _e in rtlookup.route_replies(c))
 with open("%s/route-get.bin" % out_dir, "wb") as f:
     f.write(b"".join(chunks))
 info["get"] = {"seqs": seqs, "end": end, "datagrams": len(chunks)}

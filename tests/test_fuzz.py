@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 
 from flowtop import conntrack as ft_conntrack
 from flowtop.model import Flow
-from flowtop.netlink import ctnetlink, nlmsg, route, sockdiag
+from flowtop.netlink import ctnetlink, nlmsg, route, rtlookup, sockdiag
 from flowtop.netlink.conntrack import DumpState, feed
 from flowtop.netlink.errors import DecodeError, NetlinkError
 from flowtop.netlink.uapi import CTA_TUPLE_ORIG, NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLMSG_DONE
@@ -695,15 +695,15 @@ SOCKDIAG = _sockdiag_dumps()
 def test_mutated_route_dumps_raise_only_decode_or_netlink_errors(name, mutations):
     data = mutate(ROUTE_BINS[name], mutations)
     with no_hang():
-        for fn in (route.decode_addresses, route.decode_links, route.route_replies,
-                   route.decode_route_reply):
+        for fn in (route.decode_addresses, route.decode_links, rtlookup.route_replies,
+                   rtlookup.decode_route_reply):
             try:
                 fn(data)
             except (DecodeError, NetlinkError):
                 pass
         for decode, mtype in ((route.decode_addr, route.RTM_NEWADDR),
                               (route.decode_link, route.RTM_NEWLINK),
-                              (route.decode_route, route.RTM_NEWROUTE)):
+                              (rtlookup.decode_route, rtlookup.RTM_NEWROUTE)):
             try:
                 route.feed(data, mtype, decode, [], DumpState(), seq=None, port=None)
             except (DecodeError, NetlinkError):

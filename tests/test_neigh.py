@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from flowtop.netlink import route
+from flowtop.netlink import neigh, route
 from flowtop.netlink import uapi as u
 from flowtop.netlink.errors import DecodeError, NetlinkError
 
@@ -27,7 +27,7 @@ def load():
 
 def test_neighbours_match_ip_neigh():
     data, meta = load()
-    got = route.decode_neighbours(data, meta["seq"], meta["port"])
+    got = neigh.decode_neighbours(data, meta["seq"], meta["port"])
     want = [(n["dst"], n.get("lladdr"), sum(NUD_NAMES[s] for s in n["state"]))
             for n in meta["ip"]]
     assert sorted((n.address, n.lladdr, n.state) for n in got) == sorted(want)
@@ -36,7 +36,7 @@ def test_neighbours_match_ip_neigh():
 
 def test_lladdr_of_keeps_only_resolved_devices():
     data, meta = load()
-    table = route.lladdr_of(route.decode_neighbours(data))
+    table = neigh.lladdr_of(neigh.decode_neighbours(data))
     assert table["10.66.0.50"] == table["fd66::50"] == "02:00:00:00:00:50"
     assert table["10.66.0.51"] == "02:00:00:00:00:51"           # stale still names it
     assert "10.66.0.99" not in table                            # never answered
@@ -46,7 +46,7 @@ def test_lladdr_of_keeps_only_resolved_devices():
 
 
 def test_dump_request_is_a_dump_of_ndmsg():
-    msg = route.neigh_dump_request(5, u.AF_INET)
+    msg = neigh.neigh_dump_request(5, u.AF_INET)
     length, mtype, flags, seq, _pid = route.nlmsg.NLMSGHDR.unpack_from(msg, 0)
     assert (length, mtype, seq) == (16 + u.NDMSG_LEN, u.RTM_GETNEIGH, 5)
     assert flags == u.NLM_F_REQUEST | u.NLM_F_DUMP
@@ -57,7 +57,7 @@ def test_every_truncated_dump_raises_decode_error():
     data, _ = load()
     for cut in range(len(data)):
         with pytest.raises(DecodeError):
-            route.decode_neighbours(data[:cut])
+            neigh.decode_neighbours(data[:cut])
 
 
 def test_byte_mutations_raise_only_decode_or_netlink_errors():
@@ -66,7 +66,7 @@ def test_byte_mutations_raise_only_decode_or_netlink_errors():
         for value in (0, 0xFF, data[i] ^ 0x55):
             bad = data[:i] + bytes((value,)) + data[i + 1:]
             try:
-                for n in route.decode_neighbours(bad):
+                for n in neigh.decode_neighbours(bad):
                     assert isinstance(n.address, str)
             except (DecodeError, NetlinkError):
                 pass
@@ -74,12 +74,12 @@ def test_byte_mutations_raise_only_decode_or_netlink_errors():
 
 def test_short_ndmsg_and_odd_attributes():
     with pytest.raises(DecodeError):
-        route.decode_neigh(b"\x02" * 8, 0, 8)
-    hdr = route.NDMSG.pack(u.AF_INET, 0, 0, 3, u.NUD_REACHABLE, 0, 0)
+        neigh.decode_neigh(b"\x02" * 8, 0, 8)
+    hdr = neigh.NDMSG.pack(u.AF_INET, 0, 0, 3, u.NUD_REACHABLE, 0, 0)
     body = hdr + route.pack_attr(u.NDA_DST, b"\x0a\x00\x00\x01") + route.pack_attr(99, b"xx")
-    assert route.decode_neigh(body, 0, len(body)).address == "10.0.0.1"     # unknown skipped
+    assert neigh.decode_neigh(body, 0, len(body)).address == "10.0.0.1"     # unknown skipped
     with pytest.raises(DecodeError):                                         # 3-byte address
         bad = hdr + route.pack_attr(u.NDA_DST, b"\x0a\x00\x00")
-        route.decode_neigh(bad, 0, len(bad))
-    bridge = route.NDMSG.pack(7, 0, 0, 3, 0, 0, 0)                           # AF_BRIDGE FDB
-    assert route.decode_neigh(bridge, 0, len(bridge)) is None
+        neigh.decode_neigh(bad, 0, len(bad))
+    bridge = neigh.NDMSG.pack(7, 0, 0, 3, 0, 0, 0)                           # AF_BRIDGE FDB
+    assert neigh.decode_neigh(bridge, 0, len(bridge)) is None

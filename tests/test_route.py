@@ -13,7 +13,7 @@ import struct
 import pytest
 
 from flowtop.enrich.iface import FlowIfaces, Interfaces, iface_match, iface_totals
-from flowtop.netlink import attrs, nlmsg, route
+from flowtop.netlink import attrs, nlmsg, route, rtlookup
 from flowtop.netlink.session import DumpState
 from flowtop.netlink.ctnetlink import CtEntry
 from flowtop.netlink.errors import DecodeError, NetlinkError
@@ -102,7 +102,7 @@ TABLES = {"main": 254, "local": 255}
 def test_route_replies_match_ip_route_get():
     data, expected = load("route-get.bin")
     names = ifindex_by_name()
-    answers = {s: (info, err) for s, info, err in route.route_replies(data, expected["port"])}
+    answers = {s: (info, err) for s, info, err in rtlookup.route_replies(data, expected["port"])}
     assert answers.pop(expected["end"]) == (None, 0)      # the batch's closing ACK
     assert len(answers) == len(expected["lookups"])
     seen_errors = set()
@@ -112,8 +112,8 @@ def test_route_replies_match_ip_route_get():
         if isinstance(ip, dict):
             message = ip["error"].split(": ", 1)[1]
             assert info is None and os.strerror(err) == message, case["name"]
-            assert err in route.LOOKUP_ERRORS
-            assert route.decode_route_reply(data, case["seq"]) is None
+            assert err in rtlookup.LOOKUP_ERRORS
+            assert rtlookup.decode_route_reply(data, case["seq"]) is None
             seen_errors.add(err)
             continue
         (want,) = ip
@@ -124,15 +124,15 @@ def test_route_replies_match_ip_route_get():
         assert info.gateway == want.get("gateway"), case["name"]
         assert info.prefsrc == want.get("prefsrc"), case["name"]
         assert info.dst == want["dst"], case["name"]
-        assert route.decode_route_reply(data, case["seq"]) == info
+        assert rtlookup.decode_route_reply(data, case["seq"]) == info
     assert {errno.EHOSTUNREACH, errno.EACCES, errno.EINVAL} <= seen_errors
 
 
 def test_mark_picks_the_policy_table():
     data, expected = load("route-get.bin")
     by_name = {c["name"]: c["seq"] for c in expected["lookups"]}
-    plain = route.decode_route_reply(data, by_name["internet"])
-    marked = route.decode_route_reply(data, by_name["marked"])
+    plain = rtlookup.decode_route_reply(data, by_name["internet"])
+    marked = rtlookup.decode_route_reply(data, by_name["marked"])
     assert plain.oif == marked.oif
     assert (plain.table, marked.table) == (254, 100)
     assert plain.gateway != marked.gateway
@@ -161,17 +161,17 @@ def test_every_truncated_dump_raises_decode_error(name):
 def test_every_truncated_route_reply_decodes_or_raises_decode_error():
     data, expected = load("route-get.bin")
     last = expected["lookups"][-1]["seq"]
-    whole = route.route_replies(data)
+    whole = rtlookup.route_replies(data)
     for n in range(len(data)):
         cut = data[:n]
         try:
-            got = route.route_replies(cut)
+            got = rtlookup.route_replies(cut)
         except DecodeError:
             got = None
         if got is not None:
             assert got == whole[:len(got)]           # only whole messages decode
         try:
-            route.decode_route_reply(cut, last)
+            rtlookup.decode_route_reply(cut, last)
         except DecodeError:
             pass
 
@@ -191,8 +191,8 @@ def test_byte_mutations_raise_only_decode_or_netlink_errors(name):
                 elif name == "route-link.bin":
                     route.decode_links(mutated)
                 else:
-                    route.route_replies(mutated)
-                    route.decode_route_reply(mutated)
+                    rtlookup.route_replies(mutated)
+                    rtlookup.decode_route_reply(mutated)
             except (DecodeError, NetlinkError):
                 pass
 
@@ -220,7 +220,7 @@ def _body_of(name, mtype):
 def test_short_fixed_headers_raise(cut):
     for name, mtype, decode in (("route-addr.bin", RTM_NEWADDR, route.decode_addr),
                                 ("route-link.bin", RTM_NEWLINK, route.decode_link),
-                                ("route-get.bin", RTM_NEWROUTE, route.decode_route)):
+                                ("route-get.bin", RTM_NEWROUTE, rtlookup.decode_route)):
         _, body = _body_of(name, mtype)
         fixed = {RTM_NEWADDR: 8, RTM_NEWLINK: 16, RTM_NEWROUTE: 12}[mtype]
         if cut < fixed:
@@ -249,7 +249,7 @@ def test_wrong_sized_values_raise():
     # an RTA_OIF of 2 bytes, an address of 5 bytes
     for extra in (attrs.pack_attr(RTA_OIF, b"\x01\x00"), attrs.pack_attr(RTA_DST, b"\x01" * 5)):
         with pytest.raises(DecodeError):
-            route.decode_route(body + extra, 0, len(body) + len(extra))
+            rtlookup.decode_route(body + extra, 0, len(body) + len(extra))
     _, abody = _body_of("route-addr.bin", RTM_NEWADDR)
     extra = attrs.pack_attr(IFA_ADDRESS, b"\x01" * 3)
     with pytest.raises(DecodeError):
@@ -259,26 +259,26 @@ def test_wrong_sized_values_raise():
 def test_unknown_attributes_are_skipped():
     _, body = _body_of("route-get.bin", RTM_NEWROUTE)
     extra = attrs.pack_attr(0x3FF, b"whatever") + attrs.pack_attr(0, b"")
-    assert route.decode_route(body + extra, 0, len(body) + len(extra)) == \
-        route.decode_route(body, 0, len(body))
+    assert rtlookup.decode_route(body + extra, 0, len(body) + len(extra)) == \
+        rtlookup.decode_route(body, 0, len(body))
 
 
 def test_error_answers():
     def err_msg(seq, code):
         return nlmsg.pack(NLMSG_ERROR, 0, seq, struct.pack("=i", -code) + b"\0" * 16)
-    assert route.decode_route_reply(err_msg(5, errno.ENETUNREACH)) is None
+    assert rtlookup.decode_route_reply(err_msg(5, errno.ENETUNREACH)) is None
     with pytest.raises(NetlinkError) as exc:
-        route.decode_route_reply(err_msg(5, errno.ENODEV))
+        rtlookup.decode_route_reply(err_msg(5, errno.ENODEV))
     assert exc.value.errno == errno.ENODEV
     with pytest.raises(DecodeError):
-        route.decode_route_reply(nlmsg.pack(NLMSG_ERROR, 0, 5, b"\0\0"))
+        rtlookup.decode_route_reply(nlmsg.pack(NLMSG_ERROR, 0, 5, b"\0\0"))
     with pytest.raises(DecodeError):              # an ACK is no answer
-        route.decode_route_reply(err_msg(5, 0))
+        rtlookup.decode_route_reply(err_msg(5, 0))
     # an IPv6-style "unreachable" route answer counts as no route
     _, body = _body_of("route-get.bin", RTM_NEWROUTE)
     body = bytearray(body)
     body[7] = RTN_UNREACHABLE
-    assert route.decode_route_reply(nlmsg.pack(RTM_NEWROUTE, 0, 9, bytes(body))) is None
+    assert rtlookup.decode_route_reply(nlmsg.pack(RTM_NEWROUTE, 0, 9, bytes(body))) is None
     with pytest.raises(NetlinkError):
         route.decode_addresses(err_msg(1, errno.EPERM))
 
@@ -287,7 +287,7 @@ def test_error_answers():
 
 def parse_request(data):
     ((mtype, flags, seq, _pid, body, end),) = list(nlmsg.iter_messages(data))
-    head = route.RTMSG.unpack_from(data, body)
+    head = rtlookup.RTMSG.unpack_from(data, body)
     at = {t: bytes(data[s:e]) for t, s, e in attrs.iter_attrs(data, body + 12, end)}
     return mtype, flags, seq, head, at
 
@@ -299,12 +299,12 @@ def test_route_request_is_what_ip_route_get_sends():
           + struct.pack("=BBBBBBBBI", AF_INET, 32, 0, 0, 0, 0, 0, 0, RTM_F_LOOKUP_TABLE)
           + struct.pack("=HH", 8, RTA_DST) + bytes((8, 8, 8, 8))
           + struct.pack("=HHI", 8, RTA_MARK, 7))
-    assert route.route_request(1795496363, "8.8.8.8", mark=7) == ip
+    assert rtlookup.route_request(1795496363, "8.8.8.8", mark=7) == ip
 
 
 def test_route_request_fields():
     mtype, flags, seq, head, at = parse_request(
-        route.route_request(77, "fd00::1", src="fd00::2", mark=0xdeadbeef, iif=4))
+        rtlookup.route_request(77, "fd00::1", src="fd00::2", mark=0xdeadbeef, iif=4))
     assert (mtype, flags, seq) == (RTM_GETROUTE, NLM_F_REQUEST, 77)
     family, dst_len, src_len = head[:3]
     assert (family, dst_len, src_len) == (AF_INET6, 128, 128)
@@ -314,7 +314,7 @@ def test_route_request_fields():
     assert struct.unpack("=I", at[RTA_IIF])[0] == 4
     for bad in (("nonsense",), ("10.0.0.1", "fd00::1"), ("10.0.0.300",), (None,)):
         with pytest.raises(ValueError):
-            route.route_request(1, *bad)
+            rtlookup.route_request(1, *bad)
 
 
 def test_dump_requests():
@@ -394,8 +394,8 @@ def test_batch_matches_by_sequence_and_ends_at_the_ack():
     lookups = [("8.8.8.8", None, None, None), ("10.98.0.1", None, None, None),
                ("10.0.0.9", None, None, None), ("bogus", None, None, None),
                ("1.1.1.1", None, 7, None)]
-    res = route.route_get_many(lookups, sock=k, batch=2)
-    assert isinstance(res[0], route.RouteInfo) and isinstance(res[4], route.RouteInfo)
+    res = rtlookup.route_get_many(lookups, sock=k, batch=2)
+    assert isinstance(res[0], rtlookup.RouteInfo) and isinstance(res[4], rtlookup.RouteInfo)
     assert res[1] is None
     assert isinstance(res[2], NetlinkError) and res[2].errno == errno.ENODEV
     assert isinstance(res[3], NetlinkError) and res[3].errno == errno.EINVAL
@@ -405,8 +405,8 @@ def test_batch_matches_by_sequence_and_ends_at_the_ack():
 def test_batch_recovers_replies_lost_to_a_full_buffer():
     k = ScriptedKernel(limit=5)
     lookups = [("10.0.%d.%d" % (i // 250, i % 250), None, None, None) for i in range(40)]
-    res = route.route_get_many(lookups, sock=k, batch=20)
-    assert all(isinstance(r, route.RouteInfo) for r in res)
+    res = rtlookup.route_get_many(lookups, sock=k, batch=20)
+    assert all(isinstance(r, rtlookup.RouteInfo) for r in res)
     assert k.timeout == 1.0                      # the caller's timeout is back
 
 
@@ -414,28 +414,28 @@ def test_batch_survives_a_malformed_datagram():
     k = ScriptedKernel()
     k.corrupt = True
     lookups = [("10.0.0.%d" % i, None, None, None) for i in range(1, 8)]
-    res = route.route_get_many(lookups, sock=k)
+    res = rtlookup.route_get_many(lookups, sock=k)
     assert [r.errno for r in res[:3]] == [errno.EBADMSG] * 3
-    assert all(isinstance(r, route.RouteInfo) for r in res[3:])
+    assert all(isinstance(r, rtlookup.RouteInfo) for r in res[3:])
 
 
 def test_batch_silent_kernel_times_out_per_request():
     class Silent(ScriptedKernel):
         def send(self, data):
             self.sends += 1
-    res = route.route_get_many([("8.8.8.8", None, None, None)], sock=Silent())
+    res = rtlookup.route_get_many([("8.8.8.8", None, None, None)], sock=Silent())
     assert isinstance(res[0], NetlinkError) and res[0].errno == errno.ETIMEDOUT
     with pytest.raises(NetlinkError):
-        route.route_get("8.8.8.8", sock=Silent())
+        rtlookup.route_get("8.8.8.8", sock=Silent())
 
 
 def test_route_get_errors():
     k = ScriptedKernel(errors={bytes((10, 0, 0, 9)): errno.ENETUNREACH,
                                bytes((10, 0, 0, 8)): errno.EPERM})
-    assert route.route_get("10.0.0.9", sock=k) is None
+    assert rtlookup.route_get("10.0.0.9", sock=k) is None
     with pytest.raises(NetlinkError):
-        route.route_get("10.0.0.8", sock=k)
-    assert isinstance(route.route_get("10.0.0.7", sock=k), route.RouteInfo)
+        rtlookup.route_get("10.0.0.8", sock=k)
+    assert isinstance(rtlookup.route_get("10.0.0.7", sock=k), rtlookup.RouteInfo)
 
 
 def test_feed_reports_interrupted_dumps_and_errors():
@@ -464,7 +464,7 @@ def test_iface_match(pattern, name, ok):
 
 # --- Interfaces with a fake route function and a fake clock -------------------------------
 
-R = route.RouteInfo
+R = rtlookup.RouteInfo
 
 
 def ri(oif, rtype=RTN_UNICAST, table=254):

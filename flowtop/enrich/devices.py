@@ -16,116 +16,15 @@ of flows that have closed still count.  Every file read here is untrusted
 """
 
 import os
-import socket
 
 from ..text import sanitize
+from .leases import (
+    DNSMASQ_LEASES, ETHERS, NAME_LEN, ODHCPD_LEASES, parse_dnsmasq, parse_ethers, parse_odhcpd,
+    read_text,
+)
 
-DNSMASQ_LEASES = ("/tmp/dhcp.leases", "/var/lib/misc/dnsmasq.leases")
-ODHCPD_LEASES = ("/tmp/hosts/odhcpd", "/tmp/odhcpd.leases")
-ETHERS = ("/etc/ethers",)
-MAX_FILE = 1 << 20          # bytes read of one leases file (a /16 of leases is ~4 MB: ample)
-NAME_LEN = 48
 REFRESH = 5.0               # seconds between reads of the neighbour table and the files
 MAX_DEVICES = 65536         # devices remembered; past that, new ones are not added
-
-
-# --- parsers: text -> values; every malformed line is skipped --------------------------
-
-def _mac(text):
-    """"AA-bb-CC:dd:ee:ff" -> "aa:bb:cc:dd:ee:ff", or None."""
-    parts = text.replace("-", ":").split(":")
-    if len(parts) != 6:
-        return None
-    try:
-        octets = [int(p, 16) for p in parts]
-    except ValueError:
-        return None
-    if any(not 0 <= o <= 255 or len(p) > 2 for o, p in zip(octets, parts)):
-        return None
-    return ":".join("%02x" % o for o in octets)
-
-
-def _ip(text):
-    """Canonical address text, or None."""
-    text = text.split("/")[0]
-    for fam in (socket.AF_INET, socket.AF_INET6):
-        try:
-            return socket.inet_ntop(fam, socket.inet_pton(fam, text))
-        except (OSError, ValueError, UnicodeError):
-            continue
-    return None
-
-
-def _name(text):
-    if not text or text == "*":
-        return None
-    return sanitize(text, NAME_LEN) or None
-
-
-def parse_dnsmasq(text):
-    """dnsmasq's lease file -> [(address, mac or None, name or None)].
-    IPv4 lines: ``expiry mac address name client-id``; after the
-    ``duid ...`` line, IPv6 lines carry an IAID where the MAC was."""
-    out = []
-    for line in text.splitlines():
-        f = line.split()
-        if len(f) < 4 or f[0] == "duid":
-            continue
-        addr = _ip(f[2])
-        if addr is None:
-            continue
-        out.append((addr, _mac(f[1]), _name(f[3])))
-    return out
-
-
-def parse_odhcpd(text):
-    """odhcpd's lease file -> [(address, None, name)]: state lines
-    ``# iface duid iaid name expiry id length addr/len ...`` and the hosts
-    lines ``address name [alias...]`` it writes for the resolver."""
-    out = []
-    for line in text.splitlines():
-        f = line.split()
-        if len(f) >= 9 and f[0] == "#":
-            name = _name(f[4]) if f[4] != "-" else None
-            # DHCPv4 lines say "ipv4" where the IAID goes, the MAC as the DUID
-            mac = _mac(":".join(f[2][i:i + 2] for i in range(0, 12, 2))) \
-                if f[3] == "ipv4" and len(f[2]) == 12 else None
-            for a in f[8:]:
-                addr = _ip(a)
-                if addr is not None:
-                    out.append((addr, mac, name))
-        elif len(f) >= 2 and not f[0].startswith("#"):
-            addr = _ip(f[0])
-            if addr is not None:
-                out.append((addr, None, _name(f[-1])))
-    return out
-
-
-def parse_ethers(text):
-    """/etc/ethers -> ({mac: name}, {mac: address}): ``mac name-or-address``."""
-    names, addrs = {}, {}
-    for line in text.splitlines():
-        f = line.split("#", 1)[0].split()
-        if len(f) < 2:
-            continue
-        mac = _mac(f[0])
-        if mac is None:
-            continue
-        addr = _ip(f[1])
-        if addr is not None:
-            addrs[mac] = addr
-        else:
-            names[mac] = _name(f[1])
-    return names, addrs
-
-
-def read_text(path, limit=MAX_FILE):
-    """A file's first ``limit`` bytes as text ("" when it cannot be read)."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(limit).decode("utf-8", "replace")
-    except (OSError, ValueError):
-        return ""
 
 
 _ZERO = (0, 0, 0, 0)
@@ -153,7 +52,7 @@ class Device:
 class Devices:
     """The devices behind this host and their totals.
 
-    ``neighbours()`` -> {address: mac} (``route.lladdr_of(route.neighbours())``);
+    ``neighbours()`` -> {address: mac} (``neigh.lladdr_of(neigh.neighbours())``);
     ``is_local(addr)``: this host's own; ``host(addr)``: a reverse-DNS name
     or None (never waits); file paths are parameters; ``clock`` monotonic.
     """
@@ -280,6 +179,24 @@ class Devices:
         return d.label()
 
     # -- accounting --------------------------------------------------------------------------
+    def _first_seen(self, e):
+        """(device, outbound) of a flow seen for the first time, the flow
+        counted and its address added; None: no device, or too many."""
+        where = self.device_of(e)
+        if where is None:
+            return None
+        dkey, outbound = where
+        d = self.devices.get(dkey)
+        if d is None:
+            if len(self.devices) >= MAX_DEVICES:
+                return None
+            d = self.devices[dkey] = Device(dkey, dkey[1] if dkey[0] == "mac" else None)
+        addr = e.src if outbound else e.reply_src
+        if addr not in d.addrs and len(d.addrs) < 16:
+            d.addrs.append(addr)
+        d.flows += 1
+        return d, outbound
+
     def account(self, rows, idle_type=None):
         """Add each flow's counter growth since the last call to its
         device.  ``rows``: the table (iterable twice: its rows, open and
@@ -299,21 +216,12 @@ class Devices:
             k = e.key
             seen = flows.get(k, 0)
             if seen == 0:
-                where = self.device_of(e)
-                if where is None:
+                found = self._first_seen(e)
+                if found is None:
                     flows[k] = None
                     continue
-                dkey, outbound = where
-                d = devices.get(dkey)
-                if d is None:
-                    if len(devices) >= MAX_DEVICES:
-                        flows[k] = None
-                        continue
-                    d = devices[dkey] = Device(dkey, dkey[1] if dkey[0] == "mac" else None)
-                addr = e.src if outbound else e.reply_src
-                if addr not in d.addrs and len(d.addrs) < 16:
-                    d.addrs.append(addr)
-                d.flows += 1
+                d, outbound = found
+                dkey = d.key
                 before = _ZERO
             elif seen is None:
                 continue
@@ -418,5 +326,5 @@ def for_options(opts, live, enrich):
 
 def _kernel_neighbours():
     """MAC of each neighbour address, from the kernel (rtnetlink)."""
-    from ..netlink import route
-    return route.lladdr_of(route.neighbours())
+    from ..netlink import neigh
+    return neigh.lladdr_of(neigh.neighbours())

@@ -35,7 +35,7 @@ Lookups are cached per (address, ctmark) - both directions of many flows
 share them - with a bound that follows the table's size, and refreshed
 after ``ttl`` seconds since routes change, an eighth of the table per
 ``prefetch`` (a stale answer serves until then).  ``prefetch(entries)``
-sends every missing lookup of a tick in batches (``route.route_get_many``);
+sends every missing lookup of a tick in batches (``rtlookup.route_get_many``);
 ``of_flow`` then only reads the cache (a miss costs one lookup, or with
 ``deferred`` - the live view, where another thread prefetches - waits for
 the next ``prefetch``: one thread talks to the kernel).  Interface names come from one
@@ -58,12 +58,15 @@ several interfaces is one of them.
 
 import itertools
 import time
-from collections import namedtuple
 
 from ..netlink import route as _route
+from ..netlink import rtlookup as _rtlookup
 from ..netlink.errors import DecodeError, NetlinkError
 from ..netlink.uapi import RTN_LOCAL
 from ..text import sanitize
+from .ifacetotals import (   # the pure half, importable from here too
+    FlowIfaces, crossings, iface_filter, iface_match, iface_totals, unmatched,
+)
 
 MAX_ENTRIES = 4096        # cached (address, mark) lookups, at least (more for a bigger table)
 STALE_MIN = 4096          # stale lookups refreshed per prefetch, at least ...
@@ -71,29 +74,7 @@ STALE_SHARE = 8           # ... or this fraction of the ends passed in
 RETRY = 5.0               # seconds before a failed (not "no route") lookup is retried
 NAMES_MIN_INTERVAL = 1.0  # an unknown ifindex re-dumps the links at most this often
 
-FlowIfaces = namedtuple("FlowIfaces", "in_iface out_iface src_local dst_local")
-FlowIfaces.__doc__ = """``in_iface``/``out_iface`` names (None when unknown) and whether
-the flow's originator (``src``) and its final destination (``reply_src``)
-are this host."""
-
 _FAILED = object()        # a transient failure, cached for RETRY seconds
-
-
-def iface_match(pattern, name):
-    """nftop/iptables interface matching: ``vlan+`` matches every name that
-    starts with ``vlan`` (vlan, vlan0, vlan10); ``+`` alone matches any
-    interface; anything else must be equal.  A missing name never matches."""
-    if name is None or pattern is None:
-        return False
-    if pattern.endswith("+"):
-        return name.startswith(pattern[:-1])
-    return name == pattern
-
-
-def unmatched(patterns, names):
-    """The ``patterns`` (--in-iface/--out-iface values) that match none of
-    ``names``: a typo shows no flows and no error otherwise."""
-    return [p for p in patterns if p and not any(iface_match(p, n) for n in names)]
 
 
 class Interfaces:
@@ -103,7 +84,7 @@ class Interfaces:
     reopened after an error); ``clock`` is monotonic seconds; ``ttl`` how
     long a route or the name table is trusted.  The tests' seams:
     ``lookup(keys)`` - a list of ``(address, mark)`` to a list of
-    ``RouteInfo``/None/NetlinkError (default: ``route.route_get_many``),
+    ``RouteInfo``/None/NetlinkError (default: ``rtlookup.route_get_many``),
     ``links()`` - ``{ifindex: name}`` (default: ``route.interfaces``),
     ``owners()`` - ``{address: ifindex}`` (default: from
     ``route.addresses``).
@@ -155,7 +136,7 @@ class Interfaces:
             raise
 
     def _kernel_lookup(self, keys):
-        return self._kernel(lambda s: _route.route_get_many(
+        return self._kernel(lambda s: _rtlookup.route_get_many(
             [(addr, None, mark or None, None) for addr, mark in keys], sock=s))
 
     def _kernel_links(self):
@@ -389,77 +370,5 @@ class Interfaces:
         self.close()
 
 
-def iface_totals(flows, interfaces):
-    """Bytes and packets per interface, summed from the flows' counters.
-
-    ``interfaces``: an ``Interfaces`` (or anything with ``flow_ifaces``), or
-    a callable ``flow -> (in_name, out_name)`` (every end then counts as
-    remote, as on a router).  Returns ``{name: {"rx_bytes", "rx_packets",
-    "tx_bytes", "tx_packets"}}``; name None collects what went through an
-    interface that is not known.
-
-    Per flow, the original direction (``bytes_orig``/``packets_orig``) is
-    received on the in interface and transmitted on the out interface; the
-    reply direction (``*_reply``) is received on out and transmitted on in.
-    A side that is this host neither receives from nor transmits to the wire:
-    a flow this host originated adds no rx on its in interface for the
-    original direction and no tx there for the reply, and likewise for a
-    local destination on the out interface.  A flow with both ends local
-    crosses the loopback once each way: rx and tx on it for both directions
-    (as lo's own counters count).  Flows without counters (accounting off)
-    are skipped.  Conntrack counts layer-3 bytes, so these stay below the
-    interface's own (layer-2, all traffic) counters.
-    """
-    flow_ifaces = getattr(interfaces, "flow_ifaces", None)
-    totals = {}
-    for f in flows:
-        if f.bytes_orig is None or f.bytes_reply is None:
-            continue
-        if flow_ifaces is not None:
-            fi = flow_ifaces(f)
-        else:
-            fi = FlowIfaces(*interfaces(f), False, False)
-        for name, what, which in crossings(fi):
-            t = totals.get(name)
-            if t is None:
-                t = totals[name] = {"rx_bytes": 0, "rx_packets": 0, "tx_bytes": 0,
-                                    "tx_packets": 0}
-            if which == "orig":
-                nbytes, npackets = f.bytes_orig, f.packets_orig or 0
-            else:
-                nbytes, npackets = f.bytes_reply, f.packets_reply or 0
-            t[what + "_bytes"] += nbytes
-            t[what + "_packets"] += npackets
-    return totals
-
-
-def iface_filter(in_pattern, out_pattern, of_flow):
-    """A predicate over flows for --in-iface/--out-iface (None when neither
-    is given); ``of_flow(entry) -> (in, out)``."""
-    if not in_pattern and not out_pattern:
-        return None
-
-    def keep(entry):
-        iin, iout = of_flow(entry)
-        return ((not in_pattern or iface_match(in_pattern, iin or ""))
-                and (not out_pattern or iface_match(out_pattern, iout or "")))
-    return keep
-
-
-def crossings(fi):
-    """Where a flow's two directions cross interfaces: [(name, "rx"|"tx",
-    "orig"|"reply")] for FlowIfaces ``fi`` (see ``iface_totals``)."""
-    in_if, out_if, a_local, b_local = fi
-    if a_local and b_local:       # once each way through the loopback
-        return [(in_if, "tx", "orig"), (in_if, "rx", "orig"),
-                (out_if, "tx", "reply"), (out_if, "rx", "reply")]
-    parts = []
-    if not a_local:
-        parts += [(in_if, "rx", "orig"), (in_if, "tx", "reply")]    # arrives on in; replies leave
-    if not b_local:
-        parts += [(out_if, "tx", "orig"), (out_if, "rx", "reply")]  # leaves through out
-    return parts
-
-
 __all__ = ["Interfaces", "FlowIfaces", "iface_match", "iface_totals", "crossings",
-           "iface_filter"]
+           "iface_filter", "unmatched"]

@@ -111,10 +111,7 @@ def record(templates, e, direction, start_ms, end_ms, counts, reason, info=NO_IN
     counters for the flow; ``reason``: a flowEndReason value."""
     v6 = e.family == u.AF_INET6
     proto = e.l4proto
-    if proto in PORT_PROTOS:
-        l4 = L4_PORTS if e.sport is not None and e.dport is not None else L4_NONE
-    else:
-        l4 = L4_ICMP if proto in ICMP_PROTOS else L4_NONE
+    l4 = _l4(e)
     if nat is None:
         nat = is_nat(e)
     orig = direction == ORIG
@@ -153,18 +150,33 @@ def record(templates, e, direction, start_ms, end_ms, counts, reason, info=NO_IN
         values += [pton(af, nsrc), pton(af, ndst)]
         if l4 == L4_PORTS:
             values += [nsport or 0, ndport or 0]
+    if sp is not None or dp is not None:
+        values += _process_values(sp, dp)
+    return t, t.record(values)
+
+
+def _l4(e):
+    """What of layer 4 a record of ``e`` carries: L4_PORTS, L4_ICMP or L4_NONE."""
+    if e.l4proto in PORT_PROTOS:
+        return L4_PORTS if e.sport is not None and e.dport is not None else L4_NONE
+    return L4_ICMP if e.l4proto in ICMP_PROTOS else L4_NONE
+
+
+def _process_values(sp, dp):
+    """The process fields' values, in template_fields' order, for the
+    source's and the destination's process (None: not known)."""
+    values = []
     if sp is not None:
         values += [sp.pid]
     if dp is not None:
         values += [dp.pid]
-    if sp is not None or dp is not None:
-        user = sp.user if sp is not None and sp.user else dp.user if dp is not None else None
-        values += [user or ""]
+    user = sp.user if sp is not None and sp.user else dp.user if dp is not None else None
+    values += [user or ""]
     if sp is not None:
         values += [sp.name or ""]
     if dp is not None:
         values += [dp.name or ""]
-    return t, t.record(values)
+    return values
 
 
 # Interface table: options records (scope ingressInterface) naming each index.

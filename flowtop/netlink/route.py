@@ -1,16 +1,16 @@
-"""rtnetlink (NETLINK_ROUTE): this host's addresses, its interface names, and
-route lookups (what ``ip -j addr``, ``ip -j link`` and ``ip -j route get``
-show).
+"""rtnetlink (NETLINK_ROUTE): this host's addresses and its interface names
+(what ``ip -j addr`` and ``ip -j link`` show), and what the other
+rtnetlink modules share: address text <-> bytes, the socket, the dump.
+Route lookups are in ``rtlookup.py``, the neighbour tables in ``neigh.py``.
 
 Two layers, as for ctnetlink:
 
 * pure builders and decoders - bytes in, values out, ``DecodeError`` on a
   length that lies: ``*_request`` build messages, ``decode_addr`` /
-  ``decode_link`` / ``decode_route`` read one message body, ``feed``,
-  ``decode_dump`` and ``route_replies`` walk received datagrams;
+  ``decode_link`` read one message body, ``feed`` and ``decode_dump`` walk
+  received datagrams;
 * thin functions that talk to the kernel over a
-  ``NetlinkSocket(NETLINK_ROUTE)``: ``local_addresses``, ``interfaces``,
-  ``route_get`` and the batched ``route_get_many``.
+  ``NetlinkSocket(NETLINK_ROUTE)``: ``local_addresses``, ``interfaces``.
 
 Unlike ctnetlink, rtnetlink integers (RTA_OIF, RTA_TABLE, RTA_MARK, the
 ifindex in ifaddrmsg/ifinfomsg) are in host byte order; addresses are raw
@@ -20,43 +20,25 @@ The protocol rules (sequence and port id, DONE, ERROR, DUMP_INTR and its
 retries, ENOBUFS, the NOOP+ACK end of a batch) live in ``session.py``.
 """
 
-import errno
 import socket
 import struct
 from collections import namedtuple
 
 from . import nlmsg, session
 from .attrs import iter_attrs, pack_attr
-from .errors import DecodeError, NetlinkError
-from .session import DumpState, MAX_DUMP_RETRIES, next_seq
+from .errors import DecodeError
+from .session import DumpState, MAX_DUMP_RETRIES
 from .uapi import (
     AF_INET, AF_INET6, AF_UNSPEC, IFA_ADDRESS, IFA_LABEL, IFA_LOCAL, IFADDRMSG_LEN,
-    IFINFOMSG_LEN, IFLA_EXT_MASK, IFLA_IFNAME, NETLINK_ROUTE, NLM_F_DUMP,
-    NLM_F_REQUEST, NLMSG_ERROR,
-    RTA_DST, RTA_GATEWAY, RTA_IIF, RTA_MARK, RTA_OIF, RTA_PREFSRC, RTA_SRC, RTA_TABLE,
-    RTEXT_FILTER_SKIP_STATS, RTM_F_LOOKUP_TABLE, RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE,
-    RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, RTMSG_LEN, RTN_BLACKHOLE, RTN_PROHIBIT,
-    RTN_THROW, RTN_UNREACHABLE,
+    IFINFOMSG_LEN, IFLA_EXT_MASK, IFLA_IFNAME, NETLINK_ROUTE, NLM_F_DUMP, NLM_F_REQUEST,
+    RTEXT_FILTER_SKIP_STATS, RTM_GETADDR, RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK,
 )
-from .uapi import NDA_DST, NDA_LLADDR, NDMSG_LEN, NUD_FAILED, NUD_INCOMPLETE, NUD_NOARP, \
-    RTM_GETNEIGH, RTM_NEWNEIGH
 
-# struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
-RTMSG = struct.Struct("=BBBBBBBBI")
 # struct ifaddrmsg: family, prefixlen, flags, scope, index
 IFADDRMSG = struct.Struct("=BBBBI")
 # struct ifinfomsg: family, pad, type, index, flags, change
 IFINFOMSG = struct.Struct("=BBHiII")
 _U32 = struct.Struct("=I")
-
-# struct ndmsg: family, pad1, pad2, ifindex, state, flags, type
-NDMSG = struct.Struct("=BBHiHBB")
-
-NeighInfo = namedtuple("NeighInfo", "family index address lladdr state")
-NeighInfo.__doc__ = """One neighbour table entry (RTM_NEWNEIGH): NDA_DST as address text,
-NDA_LLADDR as "aa:bb:cc:dd:ee:ff" (None when absent: incomplete, or a
-device without link-layer addresses), ``index`` the interface, ``state``
-the NUD_* bits."""
 
 AddrInfo = namedtuple("AddrInfo", "family prefixlen index address label")
 AddrInfo.__doc__ = """One configured address (RTM_NEWADDR): ``address`` is IFA_LOCAL when
@@ -67,24 +49,7 @@ LinkInfo = namedtuple("LinkInfo", "index name flags")
 LinkInfo.__doc__ = """One interface (RTM_NEWLINK): ifindex, raw IFLA_IFNAME (not yet
 sanitized) and the IFF_* flags."""
 
-RouteInfo = namedtuple("RouteInfo", "oif iif prefsrc gateway table type dst")
-RouteInfo.__doc__ = """The kernel's answer to one RTM_GETROUTE: ``oif``/``iif`` ifindexes
-(None when absent), ``prefsrc``/``gateway``/``dst`` address text or None,
-``table`` (RTA_TABLE, else rtm_table) and ``type`` (RTN_*)."""
-
-# errnos that mean "no route for this lookup", not "the request was wrong":
-# unreachable/prohibit/blackhole/throw routes and non-local sources.
-LOOKUP_ERRORS = frozenset((errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EINVAL,
-                           errno.EACCES, errno.EAGAIN))
-# route types that are a "no route" answer (IPv6 may answer with one of these)
-NO_ROUTE_TYPES = frozenset((RTN_UNREACHABLE, RTN_PROHIBIT, RTN_BLACKHOLE, RTN_THROW))
-
 RCVBUF = 1 << 21          # asked for (SO_RCVBUFFORCE as root); replies queue here
-# Each RTM_GETROUTE reply costs ~830 bytes of receive buffer (skb truesize):
-# 256 fit in the default 208 KiB, the rest of a bigger send would be dropped
-# (ENOBUFS).  Batches are cut to this size, so even a socket that could not
-# grow its buffer keeps every reply.
-BATCH = 128
 TIMEOUT = 1.0             # seconds a receive may wait for the kernel
 
 
@@ -145,38 +110,6 @@ def link_dump_request(seq, family=AF_UNSPEC):
                       + pack_attr(IFLA_EXT_MASK, _U32.pack(RTEXT_FILTER_SKIP_STATS)))
 
 
-def neigh_dump_request(seq, family=AF_UNSPEC):
-    """RTM_GETNEIGH dump of the neighbour tables (``ip neigh``: ARP and NDP)."""
-    return nlmsg.pack(RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, seq,
-                      NDMSG.pack(family, 0, 0, 0, 0, 0, 0))
-
-
-def route_request(seq, dst, src=None, mark=None, iif=None, flags=RTM_F_LOOKUP_TABLE):
-    """RTM_GETROUTE for one lookup, like ``ip route get DST [from SRC]
-    [mark MARK] [iif IIF]``.  ``dst``/``src`` are address text of the same
-    family; ``mark`` the fwmark (u32); ``iif`` an ifindex (an input-route
-    lookup: what the kernel would do with a packet arriving there, which
-    needs ``src``).  ``flags`` are rtm_flags: RTM_F_LOOKUP_TABLE (the
-    default, as ``ip route get``: the reply names the table the lookup
-    used), RTM_F_FIB_MATCH (the matching FIB entry instead).  Raises ValueError for a bad address or mix of
-    families."""
-    family, raw_dst = pack_address(dst)
-    body = [b"", pack_attr(RTA_DST, raw_dst)]
-    src_len = 0
-    if src is not None:
-        sfamily, raw_src = pack_address(src)
-        if sfamily != family:
-            raise ValueError("source %r and destination %r differ in family" % (src, dst))
-        body.append(pack_attr(RTA_SRC, raw_src))
-        src_len = len(raw_src) * 8
-    if mark is not None:
-        body.append(pack_attr(RTA_MARK, _U32.pack(mark & 0xFFFFFFFF)))
-    if iif is not None:
-        body.append(pack_attr(RTA_IIF, _U32.pack(iif & 0xFFFFFFFF)))
-    body[0] = RTMSG.pack(family, len(raw_dst) * 8, src_len, 0, 0, 0, 0, 0, flags)
-    return nlmsg.pack(RTM_GETROUTE, NLM_F_REQUEST, seq, b"".join(body))
-
-
 # --- one message body -----------------------------------------------------------------
 def decode_addr(buf, off, end):
     """An RTM_NEWADDR body -> AddrInfo, or None when it carries no address."""
@@ -209,47 +142,6 @@ def decode_link(buf, off, end):
     return LinkInfo(index, name, flags)
 
 
-def decode_neigh(buf, off, end):
-    """An RTM_NEWNEIGH body -> NeighInfo, or None without an IPv4/IPv6 NDA_DST
-    (bridge FDB entries and the like)."""
-    if end - off < NDMSG_LEN:
-        raise DecodeError("ndmsg cut short: %d bytes" % (end - off))
-    family, _p1, _p2, index, state, _flags, _type = NDMSG.unpack_from(buf, off)
-    if family not in (AF_INET, AF_INET6):
-        return None
-    dst = lladdr = None
-    for atype, vs, ve in iter_attrs(buf, off + NDMSG_LEN, end):
-        if atype == NDA_DST:
-            dst = _addr(buf, vs, ve, family)
-        elif atype == NDA_LLADDR and 0 < ve - vs <= 32:
-            lladdr = ":".join("%02x" % b for b in bytes(buf[vs:ve]))
-    if dst is None:
-        return None
-    return NeighInfo(family, index, dst, lladdr, state)
-
-
-def decode_route(buf, off, end):
-    """An RTM_NEWROUTE body -> RouteInfo."""
-    if end - off < RTMSG_LEN:
-        raise DecodeError("rtmsg cut short: %d bytes" % (end - off))
-    family, _dl, _sl, _tos, table, _proto, _scope, rtype, _flags = RTMSG.unpack_from(buf, off)
-    oif = iif = prefsrc = gateway = dst = None
-    for atype, vs, ve in iter_attrs(buf, off + RTMSG_LEN, end):
-        if atype == RTA_OIF:
-            oif = _u32(buf, vs, ve)
-        elif atype == RTA_IIF:
-            iif = _u32(buf, vs, ve)
-        elif atype == RTA_PREFSRC:
-            prefsrc = _addr(buf, vs, ve, family)
-        elif atype == RTA_GATEWAY:
-            gateway = _addr(buf, vs, ve, family)
-        elif atype == RTA_DST:
-            dst = _addr(buf, vs, ve, family)
-        elif atype == RTA_TABLE:
-            table = _u32(buf, vs, ve)
-    return RouteInfo(oif, iif, prefsrc, gateway, table, rtype, dst)
-
-
 # --- datagrams ------------------------------------------------------------------------
 def feed(chunk, msg_type, decode, out, state, seq=None, port=None):
     """Apply one received datagram of a dump to ``out`` (a list):
@@ -279,73 +171,9 @@ def decode_addresses(data, seq=None, port=None):
     return decode_dump(data, RTM_NEWADDR, decode_addr, seq, port)[0]
 
 
-def decode_neighbours(data, seq=None, port=None):
-    """A recorded RTM_GETNEIGH dump -> list of NeighInfo."""
-    return decode_dump(data, RTM_NEWNEIGH, decode_neigh, seq, port)[0]
-
-
 def decode_links(data, seq=None, port=None):
     """A recorded RTM_GETLINK dump -> list of LinkInfo."""
     return decode_dump(data, RTM_NEWLINK, decode_link, seq, port)[0]
-
-
-def route_answer(mtype, chunk, body, mend):
-    """One reply to an RTM_GETROUTE as ``(RouteInfo or None, errno)``: a
-    route (errno 0), the kernel's error (RouteInfo None), an ACK (None, 0),
-    EBADMSG for a malformed body; None for a message of another type."""
-    if mtype == RTM_NEWROUTE:
-        try:
-            return decode_route(chunk, body, mend), 0
-        except DecodeError:
-            return None, errno.EBADMSG
-    if mtype == NLMSG_ERROR:
-        try:
-            err = nlmsg.error_code(chunk, body, mend)
-        except DecodeError:
-            return None, errno.EBADMSG
-        return None, (-err if err < 0 else 0)
-    return None
-
-
-def route_replies(chunk, port=None):
-    """The answers in one datagram of RTM_GETROUTE replies, as a list of
-    ``(seq, RouteInfo or None, errno)`` (see ``route_answer``).  Raises
-    DecodeError for a lying message header."""
-    out = []
-    for mtype, _flags, mseq, mpid, body, mend in nlmsg.iter_messages(chunk):
-        if port is not None and mpid != port:
-            continue
-        answer = route_answer(mtype, chunk, body, mend)
-        if answer is not None:
-            out.append((mseq,) + answer)
-    return out
-
-
-def decode_route_reply(data, seq=None):
-    """A recorded reply to one RTM_GETROUTE -> RouteInfo, None for a lookup
-    error (LOOKUP_ERRORS, or a route of a NO_ROUTE_TYPES type); NetlinkError
-    for another error; DecodeError when malformed or when no answer is in
-    it."""
-    answers = [a for a in route_replies(data)
-               if (seq is None or a[0] == seq) and (a[1] is not None or a[2])]
-    if not answers:
-        raise DecodeError("no RTM_GETROUTE answer in %d bytes" % len(data))
-    _s, info, err = answers[0]
-    if err == errno.EBADMSG:
-        raise DecodeError("malformed RTM_GETROUTE answer")
-    return _result(info, err)
-
-
-def _result(info, err):
-    if info is None and not err:
-        raise NetlinkError(errno.EBADMSG, "an ACK where a route was expected")
-    if err:
-        if err in LOOKUP_ERRORS:
-            return None
-        raise NetlinkError(err)
-    if info.type in NO_ROUTE_TYPES:
-        return None
-    return info
 
 
 # --- talking to the kernel --------------------------------------------------------------
@@ -390,19 +218,6 @@ def local_addresses(sock=None):
     return frozenset(a.address for a in addresses(sock))
 
 
-def neighbours(sock=None, family=AF_UNSPEC):
-    """Every neighbour table entry (IPv4 ARP, IPv6 NDP) as NeighInfo."""
-    with _Borrowed(sock) as s:
-        return _dump(s, lambda seq: neigh_dump_request(seq, family), RTM_NEWNEIGH, decode_neigh)
-
-
-def lladdr_of(neighs):
-    """``{address: lladdr}`` of the entries that resolved to a device (not
-    INCOMPLETE, FAILED, or NOARP: multicast and loopback mappings)."""
-    bad = NUD_INCOMPLETE | NUD_FAILED | NUD_NOARP
-    return {n.address: n.lladdr for n in neighs if n.lladdr and not n.state & bad}
-
-
 def links(sock=None):
     """Every interface as LinkInfo (raw names)."""
     with _Borrowed(sock) as s:
@@ -413,73 +228,3 @@ def interfaces(sock=None):
     """``{ifindex: name}`` of every interface; names pass text.sanitize."""
     from ..text import sanitize
     return {li.index: sanitize(li.name) for li in links(sock) if li.name is not None}
-
-
-def route_get(dst, src=None, mark=None, iif=None, sock=None, flags=RTM_F_LOOKUP_TABLE):
-    """One route lookup (``ip route get``): RouteInfo, or None when there is
-    no route (ENETUNREACH, EHOSTUNREACH, EINVAL, EACCES, EAGAIN, or an
-    unreachable/prohibit/blackhole/throw answer).  Other kernel errors raise
-    NetlinkError; socket.timeout (an OSError) if the kernel stays silent."""
-    (result,) = route_get_many([(dst, src, mark, iif)], sock, flags)
-    if isinstance(result, NetlinkError):
-        raise result
-    return result
-
-
-def route_get_many(lookups, sock=None, flags=RTM_F_LOOKUP_TABLE, batch=BATCH):
-    """Many route lookups with few syscalls.
-
-    ``lookups``: iterable of ``(dst, src, mark, iif)`` tuples (None for what
-    is not given).  The requests go out ``batch`` at a time in one send each;
-    the replies are matched by sequence number.  Returns a list aligned with
-    ``lookups``: RouteInfo, None (no route, as ``route_get``), or a
-    NetlinkError instance for another kernel error (ENODEV for a vanished
-    iif, ETIMEDOUT when the kernel stayed silent, EBADMSG when its reply
-    was malformed).  A lookup with a bad
-    address (ValueError) gets
-    NetlinkError(EINVAL) without being sent.  Replies the kernel dropped
-    for want of receive buffer are asked again in smaller batches.
-    """
-    lookups = list(lookups)
-    results = [None] * len(lookups)
-    todo = list(range(len(lookups)))
-    with _Borrowed(sock) as s:
-        for _attempt in range(4):
-            lost = []
-            for start in range(0, len(todo), batch):
-                lost.extend(_batch(s, lookups, todo[start:start + batch], results, flags))
-            if not lost:
-                break
-            todo = lost
-            batch = max(1, batch // 4)
-    return results
-
-
-def _batch(sock, lookups, indexes, results, flags):
-    """One send of the lookups at ``indexes``, ended by a NOOP+ACK (see
-    ``session.batch``).  The indexes whose replies were dropped (ENOBUFS)
-    are returned (their results say ENOBUFS).  ``BATCH`` keeps a batch's
-    replies within even the default receive buffer, so that stays the
-    exception."""
-    requests = {}
-    for i in indexes:
-        dst, src, mark, iif = lookups[i]
-        seq = next_seq()
-        try:
-            requests[seq] = (route_request(seq, dst, src, mark, iif, flags), i)
-        except ValueError:
-            results[i] = NetlinkError(errno.EINVAL)
-
-    def answer(i, mtype, chunk, body, mend):
-        reply = route_answer(mtype, chunk, body, mend)
-        if reply is None:
-            return False                # not an answer to a lookup
-        try:
-            results[i] = _result(*reply)
-        except NetlinkError as exc:
-            results[i] = exc
-
-    left, lost = session.batch(sock, requests, answer, ack_end=True, timeout=TIMEOUT)
-    for i in left:
-        results[i] = NetlinkError(lost)
-    return left if lost == errno.ENOBUFS else []

@@ -191,18 +191,9 @@ def batch(sock, requests, answer, ack_end=False, timeout=None):
     ``ack_end``; else DecodeError is raised).  ``timeout``: the one to
     restore after draining, for a socket that cannot tell its own.
     """
-    pending = {}
-    parts = []
-    for seq, (message, item) in requests.items():
-        pending[seq] = item
-        parts.append(message)
-    if not parts:
+    pending, end_seq = _send_batch(sock, requests, ack_end)
+    if not pending:
         return [], 0
-    end_seq = None
-    if ack_end:
-        end_seq = next_seq()
-        parts.append(nlmsg.pack(NLMSG_NOOP, NLM_F_REQUEST | NLM_F_ACK, end_seq))
-    sock.send(b"".join(parts))
     lost = errno.ETIMEDOUT
     bad = False
     port = sock.port
@@ -230,17 +221,7 @@ def batch(sock, requests, answer, ack_end=False, timeout=None):
                     raise
                 bad = True          # a datagram that lies: its answers are lost
                 continue
-            ended = False
-            for mtype, _flags, mseq, mpid, body, mend in messages:
-                if mpid != port:
-                    continue
-                if mseq == end_seq:
-                    ended = True
-                    continue
-                item = pending.get(mseq, _NO_FAST)
-                if item is not _NO_FAST and answer(item, mtype, chunk, body, mend) is not False:
-                    del pending[mseq]
-            if ended:
+            if _answer_batch(messages, chunk, port, end_seq, pending, answer):
                 break
     finally:
         if lost == errno.ENOBUFS:
@@ -250,6 +231,41 @@ def batch(sock, requests, answer, ack_end=False, timeout=None):
     if bad and lost != errno.ENOBUFS:
         lost = errno.EBADMSG
     return list(pending.values()), lost
+
+
+def _send_batch(sock, requests, ack_end):
+    """Send a batch's messages in one send (the NOOP+ACK last with
+    ``ack_end``): ({seq: item} pending, the NOOP's seq or None).  Nothing
+    is sent for no requests."""
+    pending = {}
+    parts = []
+    for seq, (message, item) in requests.items():
+        pending[seq] = item
+        parts.append(message)
+    if not parts:
+        return pending, None
+    end_seq = None
+    if ack_end:
+        end_seq = next_seq()
+        parts.append(nlmsg.pack(NLMSG_NOOP, NLM_F_REQUEST | NLM_F_ACK, end_seq))
+    sock.send(b"".join(parts))
+    return pending, end_seq
+
+
+def _answer_batch(messages, chunk, port, end_seq, pending, answer):
+    """Hand one datagram's replies to ``answer``, removing the requests
+    answered from ``pending``; True when the batch's ACK came with it."""
+    ended = False
+    for mtype, _flags, mseq, mpid, body, mend in messages:
+        if mpid != port:
+            continue
+        if mseq == end_seq:
+            ended = True
+            continue
+        item = pending.get(mseq, _NO_FAST)
+        if item is not _NO_FAST and answer(item, mtype, chunk, body, mend) is not False:
+            del pending[mseq]
+    return ended
 
 
 def request(sock, message, answer):

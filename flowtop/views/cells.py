@@ -189,29 +189,7 @@ class Formatter:
                                     f.endpoint(e.family, e.reply_dst, e.reply_dport))),
         ]
         enrich = self.enrich
-        if enrich.process is not None:
-            p, peer = enrich.procs(e)
-            for label, who in (("process", p), ("peer", peer)):
-                if who is None and label == "peer":
-                    continue
-                lines.append((label, "-" if who is None else "%s%s%s" % (
-                    who.name or "?", "" if who.pid is None else "/%d" % who.pid,
-                    "" if who.user is None else " user %s" % who.user)))
-        hide = self.redact
-        for label, addr in (("source", e.src), ("destination", e.dst)):
-            extra = []
-            name = hide.name(addr, enrich.host(addr))
-            if name:
-                extra.append(name)
-            g = hide.geo(addr, enrich.geo_of(addr))
-            if g is not None:
-                extra.append(" ".join(str(x) for x in (
-                    getattr(g, "country", None), getattr(g, "country_name", None),
-                    getattr(g, "city", None),
-                    "AS%s" % g.asn if getattr(g, "asn", None) else None,
-                    getattr(g, "org", None)) if x))
-            if extra:
-                lines.append((label, "%s  %s" % (self.address(addr), "  ".join(extra))))
+        lines += self._process_lines(e) + self._end_lines(e)
         if enrich.ifaces is not None:
             iin, iout = enrich.ifaces_of(e)
             lines.append(("interfaces", "in %s, out %s" % (iin or "?", iout or "?")))
@@ -238,6 +216,40 @@ class Formatter:
         lines += detail_lines(self, e)
         if row.closed:
             lines.append(("closed", "no longer in the kernel's table"))
+        return lines
+
+    def _process_lines(self, e):
+        """The details of the flow's process and its peer (a local other end)."""
+        if self.enrich.process is None:
+            return []
+        lines = []
+        p, peer = self.enrich.procs(e)
+        for label, who in (("process", p), ("peer", peer)):
+            if who is None and label == "peer":
+                continue
+            lines.append((label, "-" if who is None else "%s%s%s" % (
+                who.name or "?", "" if who.pid is None else "/%d" % who.pid,
+                "" if who.user is None else " user %s" % who.user)))
+        return lines
+
+    def _end_lines(self, e):
+        """The source's and destination's names and places, where known."""
+        enrich, hide = self.enrich, self.redact
+        lines = []
+        for label, addr in (("source", e.src), ("destination", e.dst)):
+            extra = []
+            name = hide.name(addr, enrich.host(addr))
+            if name:
+                extra.append(name)
+            g = hide.geo(addr, enrich.geo_of(addr))
+            if g is not None:
+                extra.append(" ".join(str(x) for x in (
+                    getattr(g, "country", None), getattr(g, "country_name", None),
+                    getattr(g, "city", None),
+                    "AS%s" % g.asn if getattr(g, "asn", None) else None,
+                    getattr(g, "org", None)) if x))
+            if extra:
+                lines.append((label, "%s  %s" % (self.address(addr), "  ".join(extra))))
         return lines
 
 

@@ -30,7 +30,7 @@ import unittest
 
 from flowtop import conntrack
 from flowtop.model import Flow
-from flowtop.netlink import ctnetlink, route, sockdiag
+from flowtop.netlink import ctnetlink, route, rtlookup, sockdiag
 from flowtop.netlink.conntrack import DumpState, feed
 from flowtop.netlink.errors import DecodeError, NetlinkError
 from flowtop.recording import RecordingError
@@ -370,7 +370,7 @@ def test_route_decodes_big_endian():
 
     data, want = load_route("route-get.bin")
     names = {x["ifname"]: x["ifindex"] for x in load_route("route-link.bin")[1]["ip"]}
-    answers = {s: (i, e) for s, i, e in route.route_replies(beswap.to_big(data, "route"),
+    answers = {s: (i, e) for s, i, e in rtlookup.route_replies(beswap.to_big(data, "route"),
                                                              want["port"])}
     assert answers.pop(want["end"]) == (None, 0)
     assert len(answers) == len(want["lookups"])
@@ -406,7 +406,7 @@ def test_route_truncations_raise_only_decode_error():
     big = beswap.to_big(read("route-get.bin"), "route")
     for cut in range(len(big)):
         try:
-            route.route_replies(big[:cut])
+            rtlookup.route_replies(big[:cut])
         except DecodeError:
             pass
 

@@ -90,7 +90,7 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 from flowtop import conntrack
 from flowtop.enrich.iface import Interfaces, iface_totals
-from flowtop.netlink import route
+from flowtop.netlink import route, rtlookup
 flows = conntrack.dump()
 local = route.local_addresses()
 with Interfaces() as ifs:
@@ -115,8 +115,8 @@ with Interfaces() as ifs:
 print(json.dumps({"flows": rows, "local": sorted(local), "totals": totals,
                   "totals_all": totals_all,
                   "interfaces": route.interfaces(), "prefetched": sent, "again": again,
-                  "route_client": route.route_get(sys.argv[3]),
-                  "route_nowhere": route.route_get("192.0.2.1")}))
+                  "route_client": rtlookup.route_get(sys.argv[3]),
+                  "route_nowhere": rtlookup.route_get("192.0.2.1")}))
 """
 
 

@@ -112,9 +112,10 @@ def test_version_loads_only_the_argument_parser(tmp_path):
     mods, out = _loaded(tmp_path, ["--version"])
     assert out.startswith("flowtop ")
     ours = sorted(m for m in mods if m.startswith("flowtop"))
-    # the sort names (views.state, with the text helpers it formats its labels by)
-    assert ours == ["flowtop", "flowtop.cli", "flowtop.text", "flowtop.views",
-                    "flowtop.views.state"], ours
+    # the parser is cli and its option groups (optgroups); the sort names (views.state,
+    # with the text helpers it formats its labels by)
+    assert ours == ["flowtop", "flowtop.cli", "flowtop.optgroups", "flowtop.text",
+                    "flowtop.views", "flowtop.views.state"], ours
 
 
 @pytest.mark.parametrize("fmt", [[], ["--json"]], ids=["text", "json"])
