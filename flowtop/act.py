@@ -195,8 +195,7 @@ def run(source, opts, stdout, say, enrich):
     would-be with --dry-run), a summary on stderr.  A refusal raises
     sources.FlowtopError: one line, exit status 1."""
     import json
-    from .sources import FlowtopError
-    from .table import FlowTable
+    from .sources import FlowtopError, one_table
     from .views.cells import Formatter
     from .views.export import full_record
     from .views.select import select
@@ -214,13 +213,10 @@ def run(source, opts, stdout, say, enrich):
         keep = matcher(opts.delete, fmt, enrich)
     except ValueError as exc:
         raise FlowtopError("--delete: %s" % exc) from None
-    snap = source.snapshot("list")
+    snap = one_table(source, enrich)
     if snap is None:
         return
-    now, flows = snap
-    table = FlowTable()
-    table.apply(flows, now, now)
-    enrich.tick(table)
+    now, flows, table = snap
     if enrich.dns is not None:
         enrich.dns.wait(sorted({a for f in flows for a in (f.src, f.dst)}), DNS_WAIT)
     hits = [r.entry for r in select(list(table), state, fmt, sort=False) if keep(r)]

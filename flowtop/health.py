@@ -146,18 +146,6 @@ def fitting(h, room):
     return None
 
 
-def draw(screen, y, x, w, text):
-    """Put ``text`` (see ``fitting``; None: the short form, cut) at (y, x) of
-    a views.screen Screen, in the warning colour when the table is
-    nearly full or a trouble counter moved."""
-    import curses
-    h = screen._health
-    if h is None:
-        return
-    attr = curses.A_BOLD | (screen.colors.get("warn", curses.A_REVERSE) if h.trouble else 0)
-    screen._put(y, x, header_text(h, short=True) if text is None else text, w, attr)
-
-
 def probe_for(source, sysctl_root="/proc/sys"):
     """A kernel Probe for a live source, None for a replay or when the
     kernel refuses (the header then goes without)."""

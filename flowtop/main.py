@@ -13,7 +13,7 @@ import time
 from .netlink.errors import DecodeError, DumpInterrupted, NetlinkError
 from .netlink.session import MAX_DUMP_RETRIES
 from .recording import RecordingError, open_regular
-from .sources import MODULE_HINT, FlowtopError, KernelSource, ReplaySource  # noqa: F401
+from .sources import MODULE_HINT, FlowtopError, KernelSource, ReplaySource, one_table  # noqa: F401
 from .enrich.bundle import from_options
 from .sysctl import SysctlGuard, Terminated, exit_status_for
 from .text import sanitize
@@ -104,13 +104,10 @@ def once(source, opts, stdout, enrich, notes):
         now, lines = source.snapshot("json", enrich)
         make_writer(opts, stdout, enrich).write(lines, now)
         return
-    snap = source.snapshot("list")
+    snap = one_table(source, enrich)
     if snap is None:
         return
-    now, flows = snap
-    table = FlowTable()
-    table.apply(flows, now, now)
-    enrich.tick(table)
+    now, flows, table = snap
     if keep is not None:               # over the table's rows: they have ages (and names)
         flows = [r.entry for r in table if keep(r)]
     if enrich.dns is not None:

@@ -172,3 +172,18 @@ def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None
     else:
         for batch in batches:
             yield from batch
+
+
+def one_table(source, enrich):
+    """One snapshot of ``source`` in a fresh FlowTable, the enrichment ticked
+    over it (``--once``, ``--delete``): (time, flows, table), or None when a
+    replay has ended."""
+    from .table import FlowTable
+    snap = source.snapshot("list")
+    if snap is None:
+        return None
+    now, flows = snap
+    table = FlowTable()
+    table.apply(flows, now, now)
+    enrich.tick(table)
+    return now, flows, table

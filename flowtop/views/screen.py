@@ -287,10 +287,20 @@ class Screen:
         used = len(line0) + (len(table) + 2 if table else 0)
         spark = self._total_spark(w - 1 - used)
         self._put(0, 0, line0, w, curses.A_BOLD)
-        _health.draw(self, 0, len(line0) + 2, w, table)
+        self._draw_health(len(line0) + 2, w, table)
         if spark:
             self._put(0, used, spark, w, curses.A_BOLD)
         self._put(1, 0, self._status(w, snap), w, self.colors.get("warn", 0) if snap.error else 0)
+
+    def _draw_health(self, x, w, text):
+        """The header's table part (``health.fitting``; None: the short form,
+        cut) at column ``x``, in the warning colour when the table is nearly
+        full or a trouble counter moved."""
+        h = self._health
+        if h is None:
+            return
+        attr = curses.A_BOLD | (self.colors.get("warn", curses.A_REVERSE) if h.trouble else 0)
+        self._put(0, x, _health.header_text(h, short=True) if text is None else text, w, attr)
 
     def _status(self, w, snap):
         """The status line.  What changes what the user sees (paused, errors,
