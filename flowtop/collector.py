@@ -34,10 +34,11 @@ class Snapshot:
         self.kernel = kernel
 
 
-def tick(source, table, enrich=None, monotonic=time.monotonic):
+def tick(source, table, enrich=None, monotonic=time.monotonic, counted=None):
     """One full refresh: snapshot the source, apply it, refresh the
     enrichers.  Returns the wall time of the snapshot, or None when a
-    replay has ended."""
+    replay has ended.  ``counted(n)``: called as each datagram's n flows
+    arrive (live only), for a progress line."""
     mono = monotonic()
     # Streamed: the table takes each datagram's flows as they are decoded,
     # so a full dump never holds a second copy of the table.  Live, each
@@ -47,12 +48,20 @@ def tick(source, table, enrich=None, monotonic=time.monotonic):
         return None
     wall, flows = snap
     if source.live:
+        if counted is not None:
+            flows = _counting(flows, counted)
         table.apply_stamped(flows, mono, wall)
     else:
         table.apply(flows, wall, wall)
     if enrich is not None:
         enrich.tick(table)
     return wall
+
+
+def _counting(batches, counted):
+    for item in batches:
+        counted(len(item[1]))
+        yield item
 
 
 class Collector(threading.Thread):
@@ -99,6 +108,10 @@ class Collector(threading.Thread):
         self._halt = threading.Event()
         self._seq = 0
         self.failure = None          # CollectorFailed once run() died
+        # (monotonic start, flows read so far) while a full dump runs, else
+        # None: a dump of 160k flows in a flood takes 1-2.5 s, and the
+        # screen shows its progress meanwhile rather than stand still.
+        self.reading = None
 
     def latest(self):
         """The newest Snapshot (None before the first).  Raises
@@ -209,6 +222,10 @@ class Collector(threading.Thread):
         previous = self._latest
         if wall is None:
             wall = previous.wall if previous else time.time()
+        if self.reconcile and error is None:
+            # read again, now: the count read before a 2 s dump in a flood was
+            # 80k behind the kernel's by the time the header showed it
+            self._kernel_count()
         self._latest = Snapshot(list(self.table), wall, self.table.totals(),
                                 error, self._seq, full, self.full_every, self.resyncs,
                                 self.kernel_count)
@@ -257,9 +274,15 @@ class Collector(threading.Thread):
         hold = getattr(self.events, "hold", None)
         if hold is not None:
             hold()
+        start = self.monotonic()
+        self.reading = (start, 0)
+
+        def counted(n):
+            self.reading = (start, self.reading[1] + n)
         try:
-            return tick(self.source, self.table, self.enrich, self.monotonic)
+            return tick(self.source, self.table, self.enrich, self.monotonic, counted)
         finally:
+            self.reading = None
             if hold is not None:
                 self.events.release()
             if gc_on:

@@ -78,6 +78,15 @@ SORT_KEYS = {
     "port": lambda r: _port(r.entry) * 256 + r.entry.l4proto,
 }
 
+def trim(rows):
+    """Empty the memos keyed by flow values once they hold far more than a
+    table of ``rows`` needs (2 per row): after a flood of 160k flows their
+    ~60k surviving keys pinned ~30 MB of Python's arenas with the table empty."""
+    for memo in (_LOOPBACK, _SHARED):
+        if len(memo) > 2 * rows + 4096:
+            memo.clear()
+
+
 def build(rows, state, formatter):
     """What the current view shows: flows, or aggregate Groups, in order.
     A pass over every row at each call (``Selection`` keeps results)."""
@@ -100,6 +109,7 @@ class Selection:
     def build(self, rows, state, formatter):
         if rows is not self._rows:
             self._rows, self._base_of, self._which = rows, None, None
+            trim(len(rows))
         which = state.which()
         if which != self._which:
             self._chosen = self._choose(rows, state, formatter, which)
