@@ -10,18 +10,9 @@ from tests.nsutil import REPO
 
 DOC = os.path.join(REPO, "ARCHITECTURE.md")
 
-# (importer, imported): imports that still point up, each with why; to be
-# removed.  The test fails when one is no longer needed, so the list shrinks.
-EXCEPTIONS = {
-    ("flowtop.views.keys", "flowtop.act"):
-        "the delete key asks and answers through act, whose --delete runner is wiring: "
-        "until the runner moves out of act",
-    ("flowtop.views.screen", "flowtop.act"):
-        "the confirm line's question: until act's --delete runner moves out",
-    ("flowtop.views.keys", "flowtop.settings"):
-        "W saves the settings, whose reader checks values with cli's parsers: until "
-        "those parsers move below the views",
-}
+# (importer, imported): imports that point up, each with why; none left.
+# The test fails when one is no longer needed, so the list only shrinks.
+EXCEPTIONS = {}
 
 
 def layers():
