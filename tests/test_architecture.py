@@ -124,7 +124,6 @@ LONG_MODULES = {
 LONG_FUNCTIONS = {
     ("flowtop/cli.py", "build_parser"):
         "argparse: one add_argument per option, in the order --help shows them",
-    ("flowtop/table.py", "_apply"): "until it is split",
 }
 
 
