@@ -15,18 +15,10 @@ from .optgroups import (
     add_export_options, add_ops_options, add_view_options, export_options, ops_options,
     positive_float, rate_value, view_options,
 )
+from .values import PROTOCOL_FLAGS, VIEWS  # noqa: F401  (cli.PROTOCOL_FLAGS, cli.VIEWS)
 
 # argparse and views.state are imported where used: importing this module stays
 # cheap (~1 ms, was 40 ms here), so run() takes Ctrl-C over before the heavy imports.
-
-PROTOCOL_FLAGS = (
-    # dest, short, long, protocols, help
-    ("tcp", "-T", "--tcp", ("tcp",), "show TCP flows"),
-    ("udp", "-U", "--udp", ("udp", "udplite"), "show UDP and UDP-lite flows"),
-    ("dccp", "-D", "--dccp", ("dccp",), "show DCCP flows"),
-    ("icmp", "-I", "--icmp", ("icmp", "icmpv6"), "show ICMP and ICMPv6 flows"),
-    ("sctp", "-S", "--sctp", ("sctp",), "show SCTP flows"),
-)
 
 Options = namedtuple("Options", (
     "families",      # frozenset of "ipv4"/"ipv6"; empty = both
@@ -66,8 +58,6 @@ Options = namedtuple("Options", (
     "geoip_dir",     # -u: where to install; also searched first for databases
 ) + EXPORT_FIELDS + OPS_FIELDS + VIEW_FIELDS,
     defaults=EXPORT_DEFAULTS + OPS_DEFAULTS + VIEW_DEFAULTS)
-
-VIEWS = ("flows", "process", "host", "country", "iface", "device")
 
 def sort_spec(text):
     import argparse

@@ -276,7 +276,7 @@ def _run_mode(source, opts, stdout, say, enrich, guard, notes):
         from .eventlog import run as log_events
         log_events(source, opts, stdout, say, enrich)
     elif opts.delete is not None:
-        from .act import run as delete_flows
+        from .delete import run as delete_flows
         delete_flows(source, opts, stdout, say, enrich)
     elif opts.once:
         once(source, opts, stdout, enrich, notes)

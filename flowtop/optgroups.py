@@ -5,6 +5,8 @@ argparse converts with.  cli.py builds the parser and Options from them.
 
 import sys
 
+from .values import rate, seconds
+
 # Export options (flowtop.export): defaults so that code building Options
 # without them still works.
 EXPORT_FIELDS = (
@@ -37,39 +39,21 @@ VIEW_FIELDS = (
 )
 VIEW_DEFAULTS = (None, (), None, None)
 
-_UNITS = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12,
-          "ki": 1024, "mi": 1024 ** 2, "gi": 1024 ** 3, "ti": 1024 ** 4}
+def _argtype(check):
+    """An argparse type from a values.py check: its ValueError becomes
+    argparse's error line (argparse would otherwise print its own)."""
+    def parse(text):
+        try:
+            return check(text)
+        except ValueError as exc:
+            import argparse
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parse.__name__ = check.__name__
+    return parse
 
 
-def positive_float(text):
-    import argparse
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("not a number: %r" % text) from None
-    if not value > 0 or value > 86400:
-        raise argparse.ArgumentTypeError("must be more than 0 and at most 86400 seconds: %r"
-                                         % text)
-    return value
-
-
-def rate_value(text):
-    """'10k', '1.5M', '2Mi', '800' -> a number (per second); units SI or IEC."""
-    import argparse
-    t = text.strip().lower()
-    for suffix in ("b/s", "bps", "/s", "b"):
-        if t.endswith(suffix) and len(t) > len(suffix):
-            t = t[:-len(suffix)]
-            break
-    num = t.rstrip("kmgti")
-    unit = t[len(num):]
-    try:
-        value = float(num) * _UNITS[unit]
-    except (ValueError, KeyError):
-        raise argparse.ArgumentTypeError("not a rate: %r (e.g. 800, 10k, 1.5M, 2Mi)" % text) from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError("not a rate: %r" % text)
-    return value
+positive_float = _argtype(seconds)
+rate_value = _argtype(rate)
 
 
 def _int_range(low, high):

@@ -40,7 +40,7 @@ def rc_path(explicit=None, environ=None, home=None):
 
 def _value(kind, text):
     """The Options value of one setting, or raise ValueError."""
-    from .cli import VIEWS, positive_float, rate_value
+    from .values import VIEWS, rate, seconds
     from .views.state import AGE_FORMATS, SORTS, UNITS
     if kind == "bool":
         if text.lower() not in _TRUE:
@@ -67,19 +67,11 @@ def _value(kind, text):
         compile_filter(text)                     # FilterError is a ValueError
         return text or None
     if kind == "rate":
-        import argparse
-        try:
-            return rate_value(text)
-        except argparse.ArgumentTypeError as exc:
-            raise ValueError(str(exc)) from None
+        return rate(text)
     if kind == "seconds":
-        import argparse
-        try:
-            return positive_float(text)
-        except argparse.ArgumentTypeError as exc:
-            raise ValueError(str(exc)) from None
+        return seconds(text)
     if kind == "protocols":
-        from .cli import PROTOCOL_FLAGS
+        from .values import PROTOCOL_FLAGS
         known = {p for *_x, protos, _h in PROTOCOL_FLAGS for p in protos}
         names = frozenset(x for x in text.replace(",", " ").split())
         if not names <= known:
@@ -167,7 +159,7 @@ def of_state(st):
         "interval": st.interval,
     }
     if st.hidden_groups:
-        from .cli import PROTOCOL_FLAGS
+        from .values import PROTOCOL_FLAGS
         by_name = {dest: protos for dest, _s, _l, protos, _h in PROTOCOL_FLAGS}
         shown = [k for k in "TUDIS" if k not in st.hidden_groups]
         values["protocols"] = sorted(p for k in shown for p in by_name[GROUP_NAMES[k]])

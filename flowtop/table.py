@@ -62,6 +62,84 @@ def _mark_stale(rows):
     return next(_GENERATION)
 
 
+def _unmoved(e, pe):
+    """Nothing but the timeout moved from ``pe`` to ``e`` (same flow)."""
+    return (e[_BO] == pe[_BO] and e[_BR] == pe[_BR] and e[_PO] == pe[_PO]
+            and e[_PR] == pe[_PR] and e[_BO] is not None and e[_STATE] == pe[_STATE]
+            and e[_STATUS] == pe[_STATUS] and e[_MARK] == pe[_MARK])
+
+
+def _idle_kept(prev, now, pseen, gen):
+    """An idle Row (rates 0, open, not new) listed again is kept and dated
+    ``now`` in place (readers of a snapshot never use ``seen``): True."""
+    if (type(prev) is Row and prev.rate_orig == 0.0 and prev.rate_reply == 0.0
+            and not prev.closed and prev.pps_orig == 0.0 and prev.pps_reply == 0.0
+            and not prev.is_new and now - pseen >= MIN_INTERVAL):
+        prev.seen = now
+        prev.gen = gen
+        return True
+    return False
+
+
+def _row(e, key, prev, pe, pseen, now, gen, wall, fresh_span):
+    """A new Row for ``e``: a flow first seen or re-created (``prev`` None:
+    no rates yet), or listed before (``prev``, its record ``pe`` sampled at
+    ``pseen``: rates over the time since).  ``fresh_span``: how long the last
+    full dump took; a flow first seen in it is stored bare, dated at its
+    start, though its counters were read up to that much later."""
+    r = new_row(Row)
+    r.entry = e
+    r.key = key
+    r.seen = now
+    r.closed = 0
+    r.gen = gen
+    if prev is None:
+        start = e[_START]
+        if start:
+            r.start_wall = start / 1e9
+            r.age_approx = False
+        else:
+            r.start_wall = wall
+            r.age_approx = True
+        r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = None
+        r.is_new = True
+        return r
+    r.start_wall = prev.start_wall
+    r.age_approx = prev.age_approx
+    r.is_new = prev.is_new and pseen == now    # same tick only
+    dt = now - pseen
+    if dt < MIN_INTERVAL:
+        # Too short to divide by (or the clock stepped back): keep the
+        # last rates; the new sample is the base for the next delta.
+        r.rate_orig, r.rate_reply = prev.rate_orig, prev.rate_reply
+        r.pps_orig, r.pps_reply = prev.pps_orig, prev.pps_reply
+    elif fresh_span * 20 > dt and (type(prev) is StaleFresh or type(prev) is FreshFlow):
+        # its base time is unsure by more than 5 %: rate unknown
+        r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = None
+    else:
+        bo, br, po, pr = e[_BO], e[_BR], e[_PO], e[_PR]
+        if bo == pe[_BO] and br == pe[_BR] and po == pe[_PO] and pr == pe[_PR] and bo is not None:
+            # Idle: the common case in a big table, worth skipping the sums.
+            r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = 0.0
+        else:
+            # A counter None (accounting off), stepping back (reset) or
+            # moving absurdly far: rate unknown, the new value is the base.
+            max_d = MAX_DELTA
+            p = pe[_BO]
+            r.rate_orig = (bo - p) / dt if bo is not None and p is not None \
+                and 0 <= bo - p <= max_d else None
+            p = pe[_BR]
+            r.rate_reply = (br - p) / dt if br is not None and p is not None \
+                and 0 <= br - p <= max_d else None
+            p = pe[_PO]
+            r.pps_orig = (po - p) / dt if po is not None and p is not None \
+                and 0 <= po - p <= max_d else None
+            p = pe[_PR]
+            r.pps_reply = (pr - p) / dt if pr is not None and p is not None \
+                and 0 <= pr - p <= max_d else None
+    return r
+
+
 class FlowTable:
     """Flows by key, updated once per tick by ``apply``.
 
@@ -112,7 +190,7 @@ class FlowTable:
         around every dump.  Idle flows stored bare are dated ``start``
         (their counters were the same then: exact for a later delta)."""
         try:
-            end = self._apply(batches, start, wall, True)
+            end = self._apply_full(batches, start, wall)
         except BaseException:
             # Rows listed before the failure were updated in place; a bare
             # one stored then reads as sampled at the last full apply (its
@@ -124,164 +202,100 @@ class FlowTable:
         self._bare_seen = start
         self._bare_span = end - start
 
-    def _apply(self, batches, now, wall, full):
-        """A full snapshot updates self.rows in place: a new 5 MB dict per
-        dump at 100k flows, freed a dump later, fragmented the C heap (RSS
-        grew 5 MiB a dump for the first minutes).  So it must tell the rows
-        this snapshot listed from the others without a second dict: Rows
-        carry the number of the apply that stored them (``gen``), and bare
-        records are made stale (their class) first, live again when listed.
-        If ``entries`` raises half way, the rows listed so far stay updated
-        and nothing is closed; the next full apply sorts it out.  A partial
-        sample (``full`` False) goes into a new dict (the caller merges).
-        ``batches``: (time, entries) pairs; returns the last time."""
-        old = self.rows
-        old_get = old.get
-        stale_idle, stale_fresh = StaleFlow, StaleFresh
-        if full:
-            rows = old
-            gen = _mark_stale(old)
-        else:
-            rows = {}
-            gen = 0
+    def _apply_full(self, batches, now, wall):
+        """``apply_stamped``'s loop, in place (no second dict: see the top):
+        Rows carry the number of the apply that stored them (``gen``), bare
+        records are stale (their class) until listed.  If ``batches`` raises
+        half way, the rows listed so far stay updated and nothing is closed."""
+        rows, gen = self.rows, _mark_stale(self.rows)
         rows_get = rows.get
-        new = new_row
-        min_dt, max_d = MIN_INTERVAL, MAX_DELTA
+        stale_idle, stale_fresh, fresh_cls = StaleFlow, StaleFresh, FreshFlow
         row_cls, bare_cls, bare_seen = Row, TableFlow, self._bare_seen
-        fresh_cls = FreshFlow
-        # A flow first seen in the last full dump is stored bare, dated at
-        # that dump's start, though its counters were read up to the dump's
-        # length later: its next delta is unsure by that much.
-        fresh_span = self._bare_span
-        # One inlined loop: at 100k flows a function call per flow would cost
-        # as much as the rest of the work.
+        min_dt, row, span = MIN_INTERVAL, _row, self._bare_span
+        # Inlined: a call per flow costs as much as the rest; new and moving flows make one.
         for now, entries in batches:
             for e in entries:
                 key = e[_KEY]
-                if full:
-                    prev = old_get(key)
-                    if prev is not None:
-                        t = type(prev)
-                        if t is row_cls:
-                            pe = prev.entry
-                            # listed twice in one dump: dt 0, rates kept
-                            pseen = now if prev.gen == gen else prev.seen
-                        elif t is stale_idle or t is stale_fresh:
-                            pe = prev
-                            pseen = bare_seen
-                        else:               # stored bare earlier in this dump
-                            pe = prev
-                            pseen = now
-                else:
-                    prev = rows_get(key)
-                    if prev is not None:    # listed twice in one sample: dt 0, rates kept
-                        pe = prev.entry
-                        pseen = now
-                    else:
-                        prev = old_get(key)
-                        if prev is not None:
-                            if type(prev) is row_cls:
-                                pe = prev.entry
-                                pseen = prev.seen
-                            else:
-                                pe = prev
-                                pseen = bare_seen
-                if prev is not None:
-                    if e[_ID] != pe[_ID] or e[_START] != pe[_START]:
-                        prev = None         # destroyed and re-created under the same tuple
-                    elif (e[_BO] == pe[_BO] and e[_BR] == pe[_BR] and e[_PO] == pe[_PO]
-                          and e[_PR] == pe[_PR] and e[_BO] is not None and e[_STATE] == pe[_STATE]
-                          and e[_STATUS] == pe[_STATUS] and e[_MARK] == pe[_MARK]):
-                        # Nothing moved (only the timeout counts down): keep the
-                        # old record.  In a full snapshot it stands alone as the
-                        # idle row (no Row at all); between full snapshots an
-                        # idle Row is kept as it is, so a big idle table costs
-                        # no allocation a tick.
-                        # Keeping the old record keeps the dict's key object
-                        # (one key object per flow; two would cost ~100 B each).
-                        if full and now - pseen >= min_dt and pe[_START]:
-                            t = type(pe)
-                            if t is bare_cls:
-                                rows[key] = pe
-                                continue
-                            if t is stale_idle or t is stale_fresh or t is fresh_cls:
-                                pe.__class__ = bare_cls     # listed again, and not new: idle
-                                rows[key] = pe
-                                continue
-                            if type(e) is bare_cls:
-                                rows[key] = e
-                                continue
-                        if (type(prev) is row_cls and prev.rate_orig == 0.0
-                                and prev.rate_reply == 0.0 and not prev.closed
-                                and prev.pps_orig == 0.0 and prev.pps_reply == 0.0
-                                and not prev.is_new and now - pseen >= min_dt):
-                            prev.seen = now  # in place: readers of a snapshot never use it
-                            prev.gen = gen
-                            rows[prev.key] = prev
-                            continue
-                        e = pe
-                        key = pe[_KEY]
-                elif full and type(e) is bare_cls and e[_START]:
-                    e.__class__ = fresh_cls         # first sight, in a full snapshot
-                    rows[key] = e
-                    continue
-                r = new(Row)
-                r.entry = e
-                r.key = key
-                r.seen = now
-                r.closed = 0
-                r.gen = gen
+                prev = rows_get(key)
                 if prev is None:
-                    start = e[_START]
-                    if start:
-                        r.start_wall = start / 1e9
-                        r.age_approx = False
+                    if type(e) is bare_cls and e[_START]:
+                        e.__class__ = fresh_cls         # first sight, in a full snapshot
+                        rows[key] = e
                     else:
-                        r.start_wall = wall
-                        r.age_approx = True
-                    r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = None
-                    r.is_new = True
+                        rows[key] = row(e, key, None, None, now, now, gen, wall, span)
+                    continue
+                t = type(prev)
+                if t is row_cls:
+                    pe = prev.entry
+                    # listed twice in one dump: dt 0, rates kept
+                    pseen = now if prev.gen == gen else prev.seen
                 else:
-                    r.start_wall = prev.start_wall
-                    r.age_approx = prev.age_approx
-                    r.is_new = prev.is_new and pseen == now    # same tick only
-                    dt = now - pseen
-                    if dt < min_dt:
-                        # Too short to divide by (or the clock stepped back): keep the
-                        # last rates; the new sample is the base for the next delta.
-                        r.rate_orig, r.rate_reply = prev.rate_orig, prev.rate_reply
-                        r.pps_orig, r.pps_reply = prev.pps_orig, prev.pps_reply
-                    elif fresh_span * 20 > dt and (type(prev) is stale_fresh
-                                                   or type(prev) is fresh_cls):
-                        # its base time is unsure by more than 5 %: rate unknown
-                        r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = None
-                    else:
-                        bo, br, po, pr = e[_BO], e[_BR], e[_PO], e[_PR]
-                        if (bo == pe[_BO] and br == pe[_BR] and po == pe[_PO] and pr == pe[_PR]
-                                and bo is not None):
-                            # Idle: the common case in a big table, worth skipping the sums.
-                            r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = 0.0
-                        else:
-                            # A counter None (accounting off), stepping back (reset) or
-                            # moving absurdly far: rate unknown, the new value is the base.
-                            p = pe[_BO]
-                            r.rate_orig = ((bo - p) / dt if bo is not None and p is not None
-                                           and 0 <= bo - p <= max_d else None)
-                            p = pe[_BR]
-                            r.rate_reply = ((br - p) / dt if br is not None and p is not None
-                                            and 0 <= br - p <= max_d else None)
-                            p = pe[_PO]
-                            r.pps_orig = ((po - p) / dt if po is not None and p is not None
-                                          and 0 <= po - p <= max_d else None)
-                            p = pe[_PR]
-                            r.pps_reply = ((pr - p) / dt if pr is not None and p is not None
-                                           and 0 <= pr - p <= max_d else None)
-                rows[key] = r
-        if not full:            # a sample: the caller merges it, nothing vanished
-            self.rows = rows
-            return now
+                    pe = prev               # stale: sampled at the last full apply,
+                    pseen = bare_seen if t is stale_idle or t is stale_fresh else now
+                if e[_ID] != pe[_ID] or e[_START] != pe[_START]:
+                    rows[key] = row(e, key, None, None, now, now, gen, wall, span)   # re-created
+                    continue
+                if (e[_BO] == pe[_BO] and e[_BR] == pe[_BR] and e[_PO] == pe[_PO]
+                        and e[_PR] == pe[_PR] and e[_BO] is not None and e[_STATE] == pe[_STATE]
+                        and e[_STATUS] == pe[_STATUS] and e[_MARK] == pe[_MARK]):
+                    # Nothing moved (only the timeout counts down): the old record is the
+                    # idle row (no Row), keeping the key object (~100 B a flow for two).
+                    if now - pseen >= min_dt and pe[_START]:
+                        t = type(pe)
+                        if t is bare_cls:
+                            rows[key] = pe
+                            continue
+                        if t is stale_idle or t is stale_fresh or t is fresh_cls:
+                            pe.__class__ = bare_cls     # listed again, and not new: idle
+                            rows[key] = pe
+                            continue
+                        if type(e) is bare_cls:
+                            rows[key] = e
+                            continue
+                    if (type(prev) is row_cls and prev.rate_orig == 0.0 and not prev.closed
+                            and prev.rate_reply == 0.0 and prev.pps_orig == 0.0 and not prev.is_new
+                            and prev.pps_reply == 0.0 and now - pseen >= min_dt):
+                        prev.seen, prev.gen = now, gen   # the idle Row, in place (_idle_kept)
+                        continue
+                    e = pe
+                    key = pe[_KEY]
+                rows[key] = row(e, key, prev, pe, pseen, now, gen, wall, span)
         self._sweep(rows, gen)
         return now
+
+    def _apply_sample(self, entries, now, wall):
+        """A partial sample between full snapshots (``update``): ``self.rows``
+        holds the rows of its keys, and becomes a new dict of Rows."""
+        old_get = self.rows.get
+        rows = {}
+        rows_get = rows.get
+        bare_seen, span = self._bare_seen, self._bare_span
+        for e in entries:
+            key = e[_KEY]
+            prev = rows_get(key)
+            if prev is not None:    # listed twice in one sample: dt 0, rates kept
+                pe, pseen = prev.entry, now
+            else:
+                prev = old_get(key)
+                if prev is None:
+                    rows[key] = _row(e, key, None, None, now, now, 0, wall, span)
+                    continue
+                if type(prev) is Row:
+                    pe, pseen = prev.entry, prev.seen
+                else:
+                    pe, pseen = prev, bare_seen
+            if e[_ID] != pe[_ID] or e[_START] != pe[_START]:
+                rows[key] = _row(e, key, None, None, now, now, 0, wall, span)   # re-created
+                continue
+            if _unmoved(e, pe):
+                # an idle Row is kept as it is: a big idle table costs no allocation a tick
+                if _idle_kept(prev, now, pseen, 0):
+                    rows[prev.key] = prev
+                    continue
+                e = pe
+                key = pe[_KEY]
+            rows[key] = _row(e, key, prev, pe, pseen, now, 0, wall, span)
+        self.rows = rows
 
     def _sweep(self, rows, gen):
         """After a full apply: the rows it did not list (still stale, or a
@@ -317,7 +331,7 @@ class FlowTable:
         sub._bare_seen, sub._bare_span = self._bare_seen, self._bare_span
         old = self.rows
         sub.rows = {e[_KEY]: old[e[_KEY]] for e in entries if e[_KEY] in old}
-        sub._apply(((now, entries),), now, wall, False)
+        sub._apply_sample(entries, now, wall)
         # In place: nothing can fail from here on, and no reader holds the
         # dict (snapshots take a list of its rows); a copy per tick would
         # be 5 MB at 100k flows.

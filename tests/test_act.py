@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from flowtop import act, cli, conntrack
+from flowtop import act, cli, conntrack, delete
 from flowtop.netlink import ctnetlink, nlmsg
 from flowtop.netlink.uapi import NLM_F_ACK, NLM_F_REQUEST
 from flowtop.table import FlowTable
@@ -62,7 +62,7 @@ def test_without_the_filter_language_an_expression_is_the_slash_filter_text():
         def of_flow(self, sport, dport, proto, numeric=False):
             return str(dport)
     fmt = Formatter(ViewState(cli.parse([])), Enrichment(Services()))
-    keep = act.matcher("10.9.0.2", fmt, fmt.enrich)
+    keep = delete.matcher("10.9.0.2", fmt, fmt.enrich)
     hits = [r for r in t if keep(r)]
     assert hits and all("10.9.0.2" in (r.entry.src, r.entry.dst) for r in hits)
     assert len(hits) == sum("10.9.0.2" in (f.src, f.dst) for f in flows)

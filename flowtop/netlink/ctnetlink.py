@@ -18,6 +18,7 @@ from collections import namedtuple
 from . import attrs, nlmsg
 from . import uapi as _u
 from .errors import DecodeError
+from ..memo import Memo
 from .uapi import (
     CTA_COUNTERS32_BYTES, CTA_COUNTERS32_PACKETS, CTA_COUNTERS_BYTES, CTA_COUNTERS_ORIG,
     CTA_COUNTERS_PACKETS, CTA_COUNTERS_REPLY, CTA_ID, CTA_IP_V4_DST, CTA_IP_V4_SRC,
@@ -225,7 +226,7 @@ def _value(buf, off, kind, rel, size=None):
 Related = namedtuple("Related", ("helper", "labels", "master_l4proto", "master_src",
                                  "master_dst", "master_sport", "master_dport"))
 RELATED_PARTS = ("helper", "labels") + Related._fields[2:]
-_RELATED = {}
+_RELATED = Memo(4096)
 _LONG = struct.Struct("@L")
 
 
@@ -248,9 +249,7 @@ def related_of(helper, labels, *master):
                          for b in range(8 * w)
                          if _LONG.unpack_from(labels, i * w)[0] >> b & 1)
         r = Related(name, bits, *master)
-        if len(_RELATED) >= 4096:
-            _RELATED.clear()
-        _RELATED[key] = r
+        _RELATED.put(key, r)
     return r
 
 

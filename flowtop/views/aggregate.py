@@ -10,8 +10,7 @@ nftop's device table, and what ``iface_totals`` sums).
 """
 
 from ..text import sanitize
-
-VIEWS = ("flows", "process", "host", "country", "iface", "device")
+from ..values import VIEWS  # noqa: F401  (agg.VIEWS: the Tab order)
 TITLES = {"flows": "Flows", "process": "Processes", "host": "Hosts", "country": "Countries",
           "iface": "Interfaces", "device": "Devices"}
 KEY_TITLES = {"process": "PROCESS", "host": "REMOTE HOST", "country": "COUNTRY",

@@ -31,6 +31,8 @@ Pure: no I/O, nothing read from the world; the callers build accessors.
 import re
 import socket
 
+from ..memo import Memo
+
 FIELDS = {
     # name: kind
     "proc": "text", "user": "text", "proto": "text", "state": "text",
@@ -284,28 +286,19 @@ def _text_match(raw):
 
 # --- addresses: (family, int, prefix) without the ipaddress module ----------
 
-_ADDR = {}
-_ADDR_LIMIT = 1 << 16
-
-
-def _addr_int(text):
-    """"10.1.2.3" -> (4, int); "::1" -> (6, int); anything else None.
-    Memoised: the same addresses come back every tick."""
-    hit = _ADDR.get(text)
-    if hit is not None or text in _ADDR:
-        return hit
-    value = None
+def _parse_addr(text):
+    """"10.1.2.3" -> (4, int); "::1" -> (6, int); anything else None."""
     if isinstance(text, str):
-        for fam, ver, size in ((socket.AF_INET, 4, 32), (socket.AF_INET6, 6, 128)):
+        for fam, ver in ((socket.AF_INET, 4), (socket.AF_INET6, 6)):
             try:
-                value = (ver, int.from_bytes(socket.inet_pton(fam, text.split("%")[0]), "big"))
-                break
+                return (ver, int.from_bytes(socket.inet_pton(fam, text.split("%")[0]), "big"))
             except (OSError, ValueError, UnicodeError):
                 continue
-    if len(_ADDR) >= _ADDR_LIMIT:
-        _ADDR.clear()
-    _ADDR[text] = value
-    return value
+    return None
+
+
+# memoised: the same addresses come back every tick
+_addr_int = Memo(1 << 16, _parse_addr).__getitem__
 
 
 def _network(text):

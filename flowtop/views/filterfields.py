@@ -2,27 +2,22 @@
 row, computed only when a filter asks for them (a process lookup or a
 GeoIP record costs more than the whole compare)."""
 
+from ..memo import Memo
 from ..model import proto_name, state_name, status_names
 from ..netlink.uapi import IPPROTO_GRE
 
 
-_COMPILED = {}
+def _compile(text):
+    from .filterexpr import FilterError, compile as compile_filter
+    try:
+        return (compile_filter(text) if text.strip() else None, None)
+    except FilterError as exc:
+        return (None, exc)
 
 
-def compiled(text):
-    """(Filter or None, FilterError or None) of ``text``, memoised: the
-    live view asks every frame, and a keystroke changes it."""
-    hit = _COMPILED.get(text)
-    if hit is None:
-        from .filterexpr import FilterError, compile as compile_filter
-        try:
-            hit = (compile_filter(text) if text.strip() else None, None)
-        except FilterError as exc:
-            hit = (None, exc)
-        if len(_COMPILED) > 256:
-            _COMPILED.clear()
-        _COMPILED[text] = hit
-    return hit
+# (Filter or None, FilterError or None) of a text, memoised: the live view
+# asks every frame, and a keystroke changes it.
+compiled = Memo(256, _compile).__getitem__
 
 
 class RowFields:

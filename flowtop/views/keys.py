@@ -279,6 +279,18 @@ def help_lines():
     return [b.label if not b.text else "  %-20s %s" % (b.label, b.text) for b in TABLE]
 
 
+def help_page(ui, room):
+    """The help lines ``room`` rows show from ``ui.help_top`` (kept in
+    range), with a last line that says what is below or that it ends."""
+    lines = help_lines()
+    if len(lines) > room:               # scrolls: Up/Down, with a mark for the rest
+        ui.help_top = min(ui.help_top, len(lines) - room + 1)
+        rest = len(lines) - ui.help_top - (room - 1)
+        lines = lines[ui.help_top:ui.help_top + room - 1] + (
+            ["  -- %d more: Down/PgDn --" % rest] if rest > 0 else ["  -- end: Up/PgUp --"])
+    return lines
+
+
 # -- the panes over the table: help, details, the filter prompt --------------------------
 def close(ui, key):
     ui.mode = "table"

@@ -15,23 +15,17 @@ import time
 from .. import __version__
 from ..runtime import switch_interval
 from ..text import cut, sanitize, skip, width as text_width
-from . import aggregate as agg
 from . import keys as kt
 from .. import act as _act
 from .. import health as _health
 from .columns import group_layout, layout, marked, place, widths_of
+from .escapes import after_escape
 from .filterfields import compiled
-from .select import Selection, flows_text, loopback_count, summary, uncounted
+from .header import header_line, status_line, total_spark
+from .select import Selection, loopback_count, summary, uncounted
 
 MIN_W, MIN_H = 40, 10
 TICK = 0.05                       # key poll: a key's effect shows within ~50 ms
-# After an Esc curses returned: how long the rest of a sequence may take to
-# arrive (a slow SSH link splits "ESC [ A"), and then each of its bytes.
-ESC_WAIT_MS, SEQ_WAIT_MS = 30, 100
-# The cursor keys' sequences (after ESC [ or ESC O) in xterm's two modes.
-_SEQUENCES = {"A": "KEY_UP", "B": "KEY_DOWN", "C": "KEY_RIGHT", "D": "KEY_LEFT",
-              "H": "KEY_HOME", "F": "KEY_END", "1~": "KEY_HOME", "4~": "KEY_END",
-              "5~": "KEY_PPAGE", "6~": "KEY_NPAGE", "Z": "KEY_BTAB"}
 
 
 class Screen:
@@ -123,38 +117,19 @@ class Screen:
 
     # -- keys -------------------------------------------------------------------------
     def _after_escape(self):
-        """The keys an ESC read stands for.  Anything that follows at once
-        (Alt-x, a paste, a slow link delivering Esc and the next key
-        together) is the Esc key and then that key: both count.  A CSI/SS3
-        sequence curses did not decode (split by a slow link, or a key this
-        terminfo does not know) is read whole: a cursor key it names counts
-        as that key, any other is swallowed."""
+        """The keys an ESC read stands for (views.escapes)."""
         try:
-            self.scr.timeout(ESC_WAIT_MS)
-            try:
-                nxt = self.scr.get_wch()
-            except curses.error:
-                return ["\x1b"]         # nothing follows: the Esc key itself
-            if nxt == "\x1b":            # Esc Esc: the second may start a sequence
-                return ["\x1b"] + self._after_escape()
-            if nxt not in ("[", "O"):
-                return ["\x1b", nxt]
-            seq = ""
-            self.scr.timeout(SEQ_WAIT_MS)
-            for _ in range(16):          # parameters, then a final byte @..~
-                try:
-                    c = self.scr.get_wch()
-                except curses.error:
-                    break
-                if not isinstance(c, str):
-                    return [c]           # curses decoded what came next itself
-                seq += c
-                if "@" <= c <= "~" and not (nxt == "[" and c == "["):
-                    break
-            key = _SEQUENCES.get(seq)
-            return [] if key is None else [key]
+            return after_escape(self._read)
         finally:
             self.scr.timeout(int(TICK * 1000))
+
+    def _read(self, ms):
+        """The next key within ``ms`` milliseconds, or None."""
+        self.scr.timeout(ms)
+        try:
+            return self.scr.get_wch()
+        except curses.error:
+            return None
 
     def key(self, ch):
         """Run one key (a character or a curses key number); its reaction."""
@@ -268,24 +243,11 @@ class Screen:
             self._health = _health.read(self.info.get("health"), snap)
             if "now" in self.info:           # acct/tstamp as the kernel has them now
                 self.info.update(self.info["now"]())
-        acct = self.info.get("acct")
-        why = " (older than accounting: the kernel counts only flows created after it " \
-              "was switched on)" if acct else ""
-        tx, rx, known = snap.totals       # known: any flow's rate is (0 is a rate)
-        rates = "  TX %s  RX %s" % (self.fmt.rate(tx if known else None),
-                                    self.fmt.rate(rx if known else None))
-        # the most detailed line that fits: then without the reason, the
-        # per-protocol counts, the version
-        counts, lacking = self._counts, self._lacking
-        for version, per, because in ((1, 1, why), (1, 1, ""), (1, 0, ""), (0, 0, "")):
-            line0 = ("flowtop %s  " % __version__ if version else "") + flows_text(
-                counts, lacking, because, per, snap.kernel) + rates
-            table = _health.fitting(self._health, w - 1 - len(line0) - 2)
-            if len(line0) <= w - 1 and table is not None:
-                break
+        line0, table = header_line(self.fmt, snap, self._counts, self._lacking, self._health,
+                                   self.info.get("acct"), w)
         # the table's health first; the total's sparkline where room is left
         used = len(line0) + (len(table) + 2 if table else 0)
-        spark = self._total_spark(w - 1 - used)
+        spark = total_spark(self.fmt, self.state.unicode, w - 1 - used)
         self._put(0, 0, line0, w, curses.A_BOLD)
         self._draw_health(len(line0) + 2, w, table)
         if spark:
@@ -303,54 +265,9 @@ class Screen:
         self._put(0, x, _health.header_text(h, short=True) if text is None else text, w, attr)
 
     def _status(self, w, snap):
-        """The status line.  What changes what the user sees (paused, errors,
-        filters, hidden protocols, accounting off) comes first in priority:
-        at 80 columns the rest gives way, first of all the other views' tabs."""
-        st = self.state
-        order = "asc" if st.ascending() else "desc"
-        every = "every %gs" % st.interval
-        if snap.rates_every and snap.rates_every > st.interval + 0.05:
-            every += " (rates: shown rows every tick, others every %.1fs)" % snap.rates_every
-        if snap.resyncs:
-            every += " resynced %d" % snap.resyncs
-        acct, tstamp = self.info.get("acct"), self.info.get("timestamp")
-        filters = st.filters_text()
-        error = "error: %s" % snap.error if snap.error else ""
-        # (priority: 0 never dropped, larger dropped first; text)
-        facts = [(0, "[%s]" % agg.TITLES[st.view]),
-                 (0, "PAUSED" if st.paused else ""),
-                 (0, error),
-                 (0, "filter %s" % filters if filters else ""),
-                 (1 if acct is False else 5, "acct %s" % _onoff(acct)),
-                 (1 if tstamp is False else 6, "tstamp %s" % _onoff(tstamp)),
-                 (2, "shown %d" % len(self.ui.view)),
-                 (3, "sort %s %s" % (st.sort, order)),
-                 (4, every),
-                 (2, "per name" if st.view == "process" and st.by_name else "")]
-        facts = [f for f in facts if f[1]]
-        self.note = ""
-        if error and sum(len(t) + 2 for p, t in facts if p == 0) > w - 1:
-            facts.remove((0, error))
-            self.note = error                    # no room: the error takes the key hints' line
-        while sum(len(t) + 2 for _p, t in facts) > w - 1:
-            worst = max(range(len(facts)), key=lambda i: (facts[i][0], i))
-            if facts[worst][0] == 0:
-                break
-            del facts[worst]
-        line = "  ".join(t for _p, t in facts)
-        tabs = " ".join(("[%s]" if v == st.view else "%s") % agg.TITLES[v] for v in agg.VIEWS)
-        if len(line) + len(tabs) - len(facts[0][1]) <= w - 1:
-            line = tabs + line[len(facts[0][1]):]        # every view's name when there is room
+        """The status line (views.header); what it had no room for goes to ``note``."""
+        line, self.note = status_line(self.state, snap, self.info, len(self.ui.view), w)
         return line
-
-    def _total_spark(self, room):
-        """The total rate's last minute as a sparkline, when it fits."""
-        h = getattr(self.fmt.enrich, "history", None)
-        if h is None or room < 14 or not h.total.samples:
-            return ""
-        from ..history import sparkline
-        n = min(30, room - 2)
-        return "  " + sparkline(h.total.series(n, 60.0 / n, h.now()), self.state.unicode)
 
     def _footer(self, h, w):
         if self.ui.mode == "confirm" or self.message:
@@ -399,15 +316,7 @@ class Screen:
                                                       for k, v in pairs])
 
     def _help(self, h, w):
-        lines = kt.help_lines()
-        room = max(1, h - 4)
-        ui = self.ui
-        if len(lines) > room:               # scrolls: Up/Down, with a mark for the rest
-            ui.help_top = min(ui.help_top, len(lines) - room + 1)
-            rest = len(lines) - ui.help_top - (room - 1)
-            lines = lines[ui.help_top:ui.help_top + room - 1] + (
-                ["  -- %d more: Down/PgDn --" % rest] if rest > 0 else ["  -- end: Up/PgUp --"])
-        self._box(h, w, "Help (any of Esc q ? closes)", lines)
+        self._box(h, w, "Help (any of Esc q ? closes)", kt.help_page(self.ui, max(1, h - 4)))
 
     def _put(self, y, x, text, w, attr=0):
         try:
@@ -417,10 +326,6 @@ class Screen:
             self.scr.addnstr(y, x, cut(sanitize(text, 1000), n), n, attr)
         except curses.error:
             pass   # the bottom-right cell, or a resize under our feet
-
-
-def _onoff(v):
-    return {True: "on", False: "OFF", None: "?"}[v]
 
 
 class SetupError(Exception):

@@ -112,10 +112,11 @@ def test_version_loads_only_the_argument_parser(tmp_path):
     mods, out = _loaded(tmp_path, ["--version"])
     assert out.startswith("flowtop ")
     ours = sorted(m for m in mods if m.startswith("flowtop"))
-    # the parser is cli and its option groups (optgroups); the sort names (views.state,
-    # with the text helpers it formats its labels by)
+    # the parser is cli, its option groups (optgroups) and the value checks they share
+    # with flowtoprc (values); the sort names (views.state, with the text helpers it
+    # formats its labels by)
     assert ours == ["flowtop", "flowtop.cli", "flowtop.optgroups", "flowtop.text",
-                    "flowtop.views", "flowtop.views.state"], ours
+                    "flowtop.values", "flowtop.views", "flowtop.views.state"], ours
 
 
 @pytest.mark.parametrize("fmt", [[], ["--json"]], ids=["text", "json"])
