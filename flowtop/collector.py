@@ -222,7 +222,7 @@ class Collector(threading.Thread):
         previous = self._latest
         if wall is None:
             wall = previous.wall if previous else time.time()
-        if self.reconcile and error is None:
+        if self.reconcile and self.events is not None and error is None:
             # read again, now: the count read before a 2 s dump in a flood was
             # 80k behind the kernel's by the time the header showed it
             self._kernel_count()

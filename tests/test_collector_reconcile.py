@@ -148,3 +148,50 @@ def test_a_kernel_without_a_count_is_not_reconciled_and_ticks_go_on():
     c = NoStats(src, kernel=None)
     run_ticks(c, 10)
     assert c._seq >= 10 and not c.reconcile and c.latest().error is None
+
+
+def test_the_kernel_count_a_snapshot_carries_is_read_after_its_dump_not_before():
+    class Growing(Source):                # a flood: the kernel's table grows during the dump
+        def snapshot(self, wants="list", enrich=None):
+            c.kernel = 100
+            out = Source.snapshot(self, wants, enrich)
+            c.kernel = 500
+            return out
+
+    global c
+    src = Growing([10])
+    c = Quiet(src, kernel=100)
+    run_ticks(c, 1)
+    assert c.latest().kernel == 500
+
+
+class Datagrams(Source):
+    """A dump of three datagrams of 2, 3 and 4 flows; ``seen`` records the
+    collector's progress as each is handed over."""
+
+    def __init__(self):
+        super().__init__([9])
+        self.seen = []
+
+    def snapshot(self, wants="list", enrich=None):
+        self.dumps += 1
+
+        def batches():
+            n = 0
+            for size in (2, 3, 4):
+                self.seen.append(c.reading)
+                yield time.monotonic(), [entry(n + i) for i in range(size)]
+                n += size
+            self.seen.append(c.reading)
+        return time.time(), batches()
+
+
+def test_a_full_dump_publishes_its_progress_as_datagrams_arrive_and_clears_it_after():
+    global c
+    src = Datagrams()
+    c = Quiet(src, kernel=9)
+    run_ticks(c, 1)
+    counts = [r[1] for r in src.seen]
+    assert counts == [0, 2, 5, 9], src.seen
+    assert len({r[0] for r in src.seen}) == 1      # one start for the dump
+    assert c.reading is None

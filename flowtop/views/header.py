@@ -38,7 +38,16 @@ def total_spark(fmt, unicode, room):
     return "  " + sparkline(h.total.series(n, 60.0 / n, h.now()), unicode)
 
 
-def status_line(st, snap, info, shown, w):
+def reading_text(reading, now, after=0.5):
+    """A full dump's progress ("reading the kernel's table: 85000 flows so
+    far") once it has run ``after`` seconds; "" otherwise.  ``reading``:
+    the collector's (monotonic start, flows read) or None."""
+    if reading is None or now - reading[0] < after:
+        return ""
+    return "reading the kernel's table: %d flows so far" % reading[1]
+
+
+def status_line(st, snap, info, shown, w, reading=""):
     """(line, note): the status line, and what it had no room for (an
     error, then shown on the key hints' line).  What changes what the user
     sees (paused, errors, filters, hidden protocols, accounting off) comes
@@ -56,6 +65,7 @@ def status_line(st, snap, info, shown, w):
     facts = [(0, "[%s]" % agg.TITLES[st.view]),
              (0, "PAUSED" if st.paused else ""),
              (0, error),
+             (1, reading),
              (0, "filter %s" % filters if filters else ""),
              (1 if acct is False else 5, "acct %s" % _onoff(acct)),
              (1 if tstamp is False else 6, "tstamp %s" % _onoff(tstamp)),

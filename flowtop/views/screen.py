@@ -21,10 +21,11 @@ from .. import health as _health
 from .columns import group_layout, layout, marked, place, widths_of
 from .escapes import after_escape
 from .filterfields import compiled
-from .header import header_line, status_line, total_spark
+from .header import header_line, reading_text, status_line, total_spark
 from .select import Selection, loopback_count, summary, uncounted
 
 MIN_W, MIN_H = 40, 10
+PROGRESS_EVERY = 0.25            # a dump's progress line: redrawn this often at most
 TICK = 0.05                       # key poll: a key's effect shows within ~50 ms
 
 
@@ -49,6 +50,7 @@ class Screen:
         self._lacking = 0
         self._loop, self._loop_of = 0, None
         self.note = ""             # what the status line had no room for (an error)
+        self.reading, self._reading_at = "", 0.0    # a long dump's progress (header.reading_text)
         self._health = None        # health.Health of the snapshot on screen
         self.confirm = None        # (what, flows) a delete asks about
         self.message = ""          # a delete's outcome, until the next key
@@ -89,6 +91,7 @@ class Screen:
             if snap is not None and snap is not self.snap and not self.state.paused:
                 self.snap = snap
                 self.stale = True
+            self._progress()
             self.refresh()
             try:
                 ch = self.scr.get_wch()
@@ -98,6 +101,14 @@ class Screen:
             for key in (self._after_escape() if ch == "\x1b" else [ch]):
                 if self.key(key) == kt.QUIT:
                     return
+
+    def _progress(self):
+        """Redraw for a long dump's progress, at most every PROGRESS_EVERY s."""
+        now = time.monotonic()
+        text = reading_text(getattr(self.collector, "reading", None), now)
+        if text != self.reading and (not text or now - self._reading_at >= PROGRESS_EVERY):
+            self.reading, self._reading_at = text, now
+            self.dirty = True
 
     def refresh(self):
         """Choose the rows again if a snapshot or a key made them stale, and
@@ -235,7 +246,8 @@ class Screen:
     def _header(self, w):
         snap = self.snap
         if snap is None:
-            self._put(0, 0, "flowtop %s  collecting..." % __version__, w, curses.A_BOLD)
+            self._put(0, 0, "flowtop %s  %s" % (__version__, self.reading or "collecting..."), w,
+                      curses.A_BOLD)
             return
         if self._counts_of is not snap:      # a pass over every row: once per snapshot
             self._counts, self._counts_of = summary(snap.rows), snap
@@ -266,7 +278,8 @@ class Screen:
 
     def _status(self, w, snap):
         """The status line (views.header); what it had no room for goes to ``note``."""
-        line, self.note = status_line(self.state, snap, self.info, len(self.ui.view), w)
+        line, self.note = status_line(self.state, snap, self.info, len(self.ui.view), w,
+                                      self.reading)
         return line
 
     def _footer(self, h, w):
