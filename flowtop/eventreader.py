@@ -27,7 +27,7 @@ class EventReader(threading.Thread):
     """Drains conntrack NEW/DESTROY events continuously into a list (one
     recv per event: read per tick, they would overflow the socket)."""
 
-    def __init__(self, open_events=None, read=None):
+    def __init__(self, open_events=None, read=None, gate=None):
         super().__init__(name="flowtop-events", daemon=True)
         from . import api as conntrack
         self.sock = (open_events or conntrack.open_events)()
@@ -40,6 +40,7 @@ class EventReader(threading.Thread):
         self._halt = threading.Event()
         self._go = threading.Event()  # cleared by hold(): events wait in the socket
         self._go.set()
+        self._gate = gate             # collector.Gate: the screen's turn, or None
 
     def run(self):
         try:
@@ -56,6 +57,8 @@ class EventReader(threading.Thread):
         errors = 0
         while not self._halt.is_set():
             self._go.wait()
+            if self._gate is not None:
+                self._gate.wait()
             try:
                 batch = self._read(self.sock)
             except _socket.timeout:

@@ -195,3 +195,34 @@ def test_a_full_dump_publishes_its_progress_as_datagrams_arrive_and_clears_it_af
     assert counts == [0, 2, 5, 9], src.seen
     assert len({r[0] for r in src.seen}) == 1      # one start for the dump
     assert c.reading is None
+
+
+def test_a_dump_waits_between_datagrams_while_the_screen_holds_the_gate():
+    global c
+    src = Datagrams()
+    c = Quiet(src, kernel=9)
+    c.gate.hold()
+    c.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not src.seen and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(0.2)
+        held = len(src.seen)                 # the first datagram, then it waits
+        c.gate.release()
+        deadline = time.monotonic() + 5
+        while len(src.seen) < 4 and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        c.stop()
+        c.join(2)
+    assert held == 1 and len(src.seen) == 4, (held, src.seen)   # it waits after the first
+
+
+def test_a_held_gate_lets_a_dump_go_on_after_its_longest_wait():
+    from flowtop.collector import Gate
+    g = Gate()
+    g.hold()
+    t = time.monotonic()
+    g.wait()
+    assert Gate.WAIT * 0.9 <= time.monotonic() - t < Gate.WAIT + 1.0

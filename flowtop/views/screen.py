@@ -98,9 +98,24 @@ class Screen:
             except curses.error:
                 continue
             self.ui.flash = ""
+            if self._answer(ch):
+                return
+
+    def _answer(self, ch):
+        """Handle a key (and the rest of an Esc sequence) and show its effect
+        with the collector held (collector.Gate); True to quit."""
+        gate = getattr(self.collector, "gate", None)
+        if gate is not None:
+            gate.hold()
+        try:
             for key in (self._after_escape() if ch == "\x1b" else [ch]):
                 if self.key(key) == kt.QUIT:
-                    return
+                    return True
+            self.refresh()
+        finally:
+            if gate is not None:
+                gate.release()
+        return False
 
     def _progress(self):
         """Redraw for a long dump's progress, at most every PROGRESS_EVERY s."""
