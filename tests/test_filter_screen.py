@@ -5,14 +5,13 @@ mistake shown at its column in the prompt line."""
 import os
 import shutil
 import sys
-import tempfile
 
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIXED = os.path.join(REPO, "tests", "fixtures", "ctnetlink-mixed.rec")
 
-from tests.tmuxutil import Tmux, pane_command, rows_of  # noqa: E402
+from tests.tmuxutil import Tmux, flowtop_screen, pane_command, rows_of  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="no tmux")
 
@@ -21,22 +20,9 @@ WAIT = 5
 
 @pytest.fixture
 def screen():
-    workdir = tempfile.mkdtemp(prefix="i15b-screen-")
-    tm = Tmux("i15b-flt")
-
-    def start(args, width=160, height=30):
-        argv = ["env", "TERM=xterm-256color", "LANG=C.UTF-8", "LC_ALL=C.UTF-8",
-                "PYTHONPATH=" + REPO, sys.executable, "-m", "flowtop", "--no-sysctl",
-                "--replay", MIXED, "--loopback", "-n"] + args
-        tm.start(pane_command(argv, workdir), width, height, workdir)
-        tm.wait_for(lambda ls: " flows" in ls[0] and "[" in ls[1], WAIT, "the recording")
-        return tm
-
-    try:
+    with flowtop_screen("i15b-flt", ["--replay", MIXED, "--loopback", "-n"], 160, 30,
+                        WAIT) as start:
         yield start
-    finally:
-        tm.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def table(ls):

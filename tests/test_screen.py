@@ -8,8 +8,6 @@ replay ends, and rates stay unknown ("-").
 
 import os
 import shutil
-import sys
-import tempfile
 import time
 
 import pytest
@@ -17,7 +15,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
 
-from tests.tmuxutil import Tmux, pane_command, parse_table, read_exit, rows_of  # noqa: E402
+from tests.tmuxutil import flowtop_screen, parse_table, read_exit, rows_of  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="no tmux")
 
@@ -26,23 +24,9 @@ WAIT = 5                 # seconds any one screen change may take
 
 @pytest.fixture
 def screen():
-    """start(args, width, height) -> the Tmux running flowtop on a recording."""
-    workdir = tempfile.mkdtemp(prefix="i11c-screen-")
-    tm = Tmux("i11c-scr")
-
-    def start(args, width=80, height=24, lang="C.UTF-8"):
-        argv = ["env", "TERM=xterm-256color", "LANG=" + lang, "LC_ALL=" + lang,
-                "PYTHONPATH=" + REPO, sys.executable, "-m", "flowtop", "--no-sysctl"] + args
-        tm.start(pane_command(argv, workdir), width, height, workdir)
-        tm.wait_for(lambda ls: " flows" in ls[0] and "[" in ls[1], WAIT,
-                    "the recording on screen")
-        return tm
-
-    try:
+    """start(args, width, height, lang) -> the Tmux running flowtop on a recording."""
+    with flowtop_screen("i11c-scr", wait=WAIT) as start:
         yield start
-    finally:
-        tm.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def rec(name):

@@ -14,15 +14,20 @@ how its rows match conntrack entries), and ``pane_command``: the shell line that
 the terminal settings before and after it, and its exit status.
 """
 
+import contextlib
 import os
 import re
 import secrets
 import shlex
+import shutil
 import subprocess
+import sys
+import tempfile
 import time
 from collections import Counter
 
 SESSION = "t"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class TmuxError(AssertionError):
@@ -178,6 +183,29 @@ def pane_command(argv, workdir, env=()):
     return ("stty -a > {b}; {run} 2> {err}; rc=$?; stty -a > {a}.tmp; "
             "echo EXITED $rc >> {a}.tmp; mv {a}.tmp {a}").format(
         b=j("stty.before"), a=j("stty.after"), err=j("stderr"), run=run)
+
+
+@contextlib.contextmanager
+def flowtop_screen(tag, fixed=(), width=80, height=24, wait=5):
+    """``start(args, width, height, lang)`` -> a Tmux running ``python3 -m
+    flowtop --no-sysctl`` with ``fixed`` and then ``args``, once a recording
+    (``--replay`` in either) is on screen; the server and its workdir go after."""
+    workdir = tempfile.mkdtemp(prefix="%s-screen-" % tag)
+    tm = Tmux(tag)
+
+    def start(args, width=width, height=height, lang="C.UTF-8"):
+        argv = ["env", "TERM=xterm-256color", "LANG=" + lang, "LC_ALL=" + lang,
+                "PYTHONPATH=" + REPO, sys.executable, "-m", "flowtop", "--no-sysctl"]
+        tm.start(pane_command(argv + list(fixed) + list(args), workdir), width, height, workdir)
+        tm.wait_for(lambda ls: " flows" in ls[0] and "[" in ls[1], wait,
+                    "the recording on screen")
+        return tm
+
+    try:
+        yield start
+    finally:
+        tm.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def read_exit(workdir, timeout):
