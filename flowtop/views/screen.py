@@ -21,7 +21,7 @@ from .. import act as _act
 from .. import health as _health
 from .columns import group_layout, layout, marked, place, widths_of
 from .filterfields import compiled
-from .select import Selection, flows_text, loopback_count, summary, uncounted
+from .select import Selection, flows_text, header_counts, loopback_count
 
 MIN_W, MIN_H = 40, 10
 TICK = 0.05                       # key poll: a key's effect shows within ~50 ms
@@ -263,8 +263,7 @@ class Screen:
             self._put(0, 0, "flowtop %s  collecting..." % __version__, w, curses.A_BOLD)
             return
         if self._counts_of is not snap:      # a pass over every row: once per snapshot
-            self._counts, self._counts_of = summary(snap.rows), snap
-            self._lacking = uncounted(snap.rows)
+            (self._counts, self._lacking), self._counts_of = header_counts(snap.rows), snap
             self._health = _health.read(self.info.get("health"), snap)
             if "now" in self.info:           # acct/tstamp as the kernel has them now
                 self.info.update(self.info["now"]())
