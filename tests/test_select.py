@@ -9,7 +9,7 @@ from flowtop import conntrack
 from flowtop.table import FlowTable
 from flowtop.model import is_loopback, proto_name
 from flowtop.views.cells import Formatter
-from flowtop.views.select import _port, select
+from flowtop.views.select import _port, header_counts, select
 from flowtop.views.state import ASCENDING, GROUPS, GROUP_OF, SORTS
 
 from tests.viewutil import MIXED, FakeEnrich, state_of, table_of
@@ -235,7 +235,6 @@ def test_the_header_says_the_kernels_count_first_when_the_table_is_behind_it():
 def test_the_header_counts_open_flows_per_protocol_and_those_without_counters_in_one_pass():
     """Bare rows, Rows and closed Rows: the counts spelt out by hand."""
     from flowtop.table import TableFlow
-    from flowtop.views.select import header_counts
     with open(MIXED, "rb") as f:
         when, flows = next(conntrack.replay(f))
     i_bytes = FIELDS.index("bytes_orig")
@@ -254,3 +253,21 @@ def test_the_header_counts_open_flows_per_protocol_and_those_without_counters_in
             lacking += r.entry.bytes_orig is None
     assert lacking >= 1
     assert header_counts(rows) == (want, lacking)
+
+
+def test_the_header_pass_also_counts_status_words_for_the_offload_count():
+    """The table-health header's offloaded flows came from a pass of their own."""
+    from flowtop import health
+    from flowtop.table import open_counts
+    t, _ = table_of()
+    rows = list(t)
+    statuses = {}
+    assert header_counts(rows, statuses) == header_counts(rows)
+    assert statuses == open_counts(rows, FIELDS.index("status"))
+
+    class NoPass:
+        def __iter__(self):
+            raise AssertionError("a second pass over the rows")
+    probe = health.Probe(lambda: (len(rows), 1000), lambda: {})
+    h = probe.read(1.0, NoPass(), statuses)
+    assert (h.offload, h.hw_offload) == health.offloaded(rows)

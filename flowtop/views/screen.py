@@ -263,8 +263,11 @@ class Screen:
             self._put(0, 0, "flowtop %s  collecting..." % __version__, w, curses.A_BOLD)
             return
         if self._counts_of is not snap:      # a pass over every row: once per snapshot
-            (self._counts, self._lacking), self._counts_of = header_counts(snap.rows), snap
-            self._health = _health.read(self.info.get("health"), snap)
+            probe = self.info.get("health")
+            statuses = {} if probe is not None else None     # offloaded flows: the same pass
+            self._counts, self._lacking = header_counts(snap.rows, statuses)
+            self._counts_of = snap
+            self._health = _health.read(probe, snap, statuses)
             if "now" in self.info:           # acct/tstamp as the kernel has them now
                 self.info.update(self.info["now"]())
         acct = self.info.get("acct")

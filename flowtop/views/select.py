@@ -16,7 +16,7 @@ from .state import GROUP_OF, GROUPS
 
 _PROTO, _FAMILY = FIELDS.index("l4proto"), FIELDS.index("family")
 _SRC, _DST = FIELDS.index("src"), FIELDS.index("dst")
-_BYTES = FIELDS.index("bytes_orig")
+_BYTES, _STATUS = FIELDS.index("bytes_orig"), FIELDS.index("status")
 # model.is_loopback as two string tests, inlined in base(): a memo of 2**17
 # addresses thrashed past 200k distinct ones (170-290 ms a snapshot) and held ~10 MB.
 _LOOP_PREFIXES = ("127.", "::ffff:127.")
@@ -287,14 +287,17 @@ def uncounted(rows):
     return header_counts(rows)[1]
 
 
-def header_counts(rows):
+def header_counts(rows, statuses=None):
     """(``summary``, ``uncounted``) of ``rows`` in one pass over every row,
     the header's once per snapshot (two passes were ~20 ms more at 100k):
-    counted by protocol number, named afterwards."""
+    counted by protocol number, named afterwards.  ``statuses``: a dict
+    that also gets the open rows per status word (``health.offloaded``'s
+    counts, a third pass otherwise)."""
     per = {}
     get = per.get
     n = 0
     bare = TableFlow
+    by_status = statuses is not None
     for r in rows:
         if type(r) is bare:
             e = r
@@ -306,6 +309,9 @@ def header_counts(rows):
         per[p] = get(p, 0) + 1
         if e[_BYTES] is None:
             n += 1
+        if by_status:
+            p = e[_STATUS]
+            statuses[p] = statuses.get(p, 0) + 1
     counts = {}
     for p, k in per.items():
         name = proto_name(p)
