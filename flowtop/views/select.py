@@ -270,8 +270,26 @@ def sort_rows(out, state):
     # places without a tie-break sort on the key (a third of a rebuild at
     # 100k rows).
     keys = SORT_KEYS.get(state.sort, _rate_sum)
+    if keys is _rate_sum:
+        return _by_rate(out, descending)
     for key in (keys if isinstance(keys, tuple) else (keys,)):
         out.sort(key=key, reverse=descending)
+    return out
+
+
+def _by_rate(out, descending):
+    """``out`` sorted in place by rate, as a stable sort by ``_rate_sum``
+    would: the idle rows (rate 0, None or unknown: the table's rates are
+    never negative) keep their order after (or before) the moving ones, and
+    only those are sorted: most of a big table is idle (a key call per
+    row was ~40 ms a snapshot at 250k)."""
+    moving = [r for r in out if r.rate_orig or r.rate_reply]
+    if len(moving) == len(out):
+        out.sort(key=_rate_sum, reverse=descending)
+        return out
+    idle = [r for r in out if not (r.rate_orig or r.rate_reply)]
+    moving.sort(key=_rate_sum, reverse=descending)
+    out[:] = moving + idle if descending else idle + moving
     return out
 
 
