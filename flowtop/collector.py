@@ -34,10 +34,11 @@ class Snapshot:
         self.kernel = kernel
 
 
-def tick(source, table, enrich=None, monotonic=time.monotonic):
+def tick(source, table, enrich=None, monotonic=time.monotonic, read=None):
     """One full refresh: snapshot the source, apply it, refresh the
     enrichers.  Returns the wall time of the snapshot, or None when a
-    replay has ended."""
+    replay has ended.  ``read(n)``: told the n flows of each datagram of a
+    live dump as it arrives (the first frame's progress)."""
     mono = monotonic()
     # Streamed: the table takes each datagram's flows as they are decoded,
     # so a full dump never holds a second copy of the table.  Live, each
@@ -47,12 +48,21 @@ def tick(source, table, enrich=None, monotonic=time.monotonic):
         return None
     wall, flows = snap
     if source.live:
+        if read is not None:
+            flows = _told(flows, read)
         table.apply_stamped(flows, mono, wall)
     else:
         table.apply(flows, wall, wall)
     if enrich is not None:
         enrich.tick(table)
     return wall
+
+
+def _told(batches, read):
+    """``batches`` ((time, [flows]) per datagram), each one's size told to ``read``."""
+    for batch in batches:
+        read(len(batch[1]))
+        yield batch
 
 
 class Collector(threading.Thread):
@@ -99,6 +109,7 @@ class Collector(threading.Thread):
         self._halt = threading.Event()
         self._seq = 0
         self.failure = None          # CollectorFailed once run() died
+        self._read = 0               # flows the full dump under way has read so far
 
     def latest(self):
         """The newest Snapshot (None before the first).  Raises
@@ -106,6 +117,15 @@ class Collector(threading.Thread):
         if self.failure is not None:
             raise self.failure
         return self._latest
+
+    def progress(self):
+        """Flows read so far by the full dump under way (or the last one):
+        what the screen says while the first snapshot is being made (250k
+        flows: seconds)."""
+        return self._read
+
+    def _count_read(self, n):
+        self._read += n
 
     def set_visible(self, keys):
         """The keys of the rows on screen: refreshed every tick."""
@@ -257,8 +277,9 @@ class Collector(threading.Thread):
         hold = getattr(self.events, "hold", None)
         if hold is not None:
             hold()
+        self._read = 0
         try:
-            return tick(self.source, self.table, self.enrich, self.monotonic)
+            return tick(self.source, self.table, self.enrich, self.monotonic, self._count_read)
         finally:
             if hold is not None:
                 self.events.release()

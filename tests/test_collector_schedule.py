@@ -140,3 +140,23 @@ def test_the_collector_holds_the_event_reader_during_a_full_dump():
     c = C(src, 0.01)
     run_ticks(c, 3)
     assert seen and all(seen) and not c.events.held
+
+
+def test_a_full_dump_tells_how_many_flows_it_has_read_as_its_datagrams_arrive():
+    from tests.test_collector_reconcile import Source, entry
+    seen = []
+
+    class Datagrams(Source):
+        def snapshot(self, wants="list", enrich=None):
+            self.dumps += 1
+
+            def batches():
+                for i in range(5):
+                    seen.append(c.progress())
+                    yield time.monotonic(), [entry(10 * i + j) for j in range(10)]
+            return time.time(), batches()
+
+    c = Budgeted(Datagrams([50]), 0.02)
+    run_ticks(c, 1)
+    assert seen[:5] == [0, 10, 20, 30, 40]
+    assert c.progress() == 50

@@ -53,6 +53,7 @@ class Screen:
         self._counts, self._counts_of = {}, None
         self.colors = {}
         self._lacking = 0
+        self._read = 0             # the first dump's progress on screen
         self._loop, self._loop_of = 0, None
         self.note = ""             # what the status line had no room for (an error)
         self._health = None        # health.Health of the snapshot on screen
@@ -95,6 +96,8 @@ class Screen:
             if snap is not None and snap is not self.snap and not self.state.paused:
                 self.snap = snap
                 self.stale = True
+            elif snap is None and self._reading() != self._read:
+                self.dirty = True          # the first dump's progress line moved
             self.refresh()
             try:
                 ch = self.scr.get_wch()
@@ -242,6 +245,11 @@ class Screen:
             return c.title
         return c.title + self._marks[0 if self.state.ascending() else 1]
 
+    def _reading(self):
+        """Flows the collector's first dump has read so far (0: unknown)."""
+        progress = getattr(self.collector, "progress", None)
+        return progress() if progress is not None else 0
+
     def _empty_text(self):
         """Why the table is empty: a filter, or flows that are there but
         on loopback (hidden by default)."""
@@ -260,7 +268,10 @@ class Screen:
     def _header(self, w):
         snap = self.snap
         if snap is None:
-            self._put(0, 0, "flowtop %s  collecting..." % __version__, w, curses.A_BOLD)
+            self._read = self._reading()
+            self._put(0, 0, "flowtop %s  collecting...%s" % (
+                __version__, " %d flows read" % self._read if self._read else ""), w,
+                curses.A_BOLD)
             return
         if self._counts_of is not snap:      # a pass over every row: once per snapshot
             probe = self.info.get("health")
