@@ -655,20 +655,19 @@ def side_by_side(results, n):
 
 def dump_report(d):
     rows = {r["name"]: r for r in d["rows"]}
-    ft, ct = rows["flowtop --once --json"], rows["conntrack -L -o extended"]
+    ct = rows["conntrack -L -o extended"]
     dec = rows["decode only (feed)"]
-    out = []
-    if ft["na"] or ct["na"]:
-        out.append("one-shot: flowtop --once --json %s, conntrack -L %s"
-                   % (ft["na"] or "%.3f s" % ft["wall"], ct["na"] or "%.3f s" % ct["wall"]))
-    else:
-        wp = rows.get("  ... with processes, ifaces", {})
-        out.append("one-shot, median of %d: flowtop --once --json -n -G --no-iface --no-process "
-                   "%.3f s, conntrack -L -o extended %.3f s, ratio %.2f"
-                   % (len(ft["walls"]), ft["wall"], ct["wall"], ft["wall"] / ct["wall"]))
-        if wp and not wp.get("na"):
-            out.append("  (with process names and interfaces, -n -G: %.3f s, ratio %.2f)"
-                       % (wp["wall"], wp["wall"] / ct["wall"]))
+    out = ["one-shot (dump.py's rows), median of %d:" % len(ct.get("walls") or ()),
+           "  %-34s %8s %8s %9s" % ("", "wall s", "× ct", "RSS MiB")]
+    for r in d["rows"]:
+        if r["name"].startswith(("bare", "decode")):
+            continue
+        if r["na"] or ct["na"]:
+            out.append("  %-34s n/a (%s)" % (r["name"], r["na"] or ct["na"]))
+            continue
+        out.append("  %-34s %8.3f %8.2f %9s" % (
+            r["name"], r["wall"], r["wall"] / ct["wall"],
+            "%.1f" % (r["rss_kib"] / 1024) if r.get("rss_kib") else "n/a"))
     if not dec["na"]:
         out.append("decode only (dump.py's feed over a recorded dump): %s flows/s "
                    "(%.3f s for %d flows)" % ("{:,.0f}".format(d["dumped_flows"] / dec["wall"]),
@@ -872,8 +871,9 @@ def run_flood(args, tm, tmpdir, tools, result, nsng_problem):
     with netns.Namespace(name) as ns:
         peak = int(args.flood * args.flood_timeout * 1.5) + 10000
         t = args.flood_timeout
-        out["sysctl"] = ns.sysctl({"nf_conntrack_max": peak, "nf_conntrack_udp_timeout": t,
-                                   "nf_conntrack_udp_timeout_stream": t})
+        out["sysctl"] = ns.sysctl({"nf_conntrack_max": peak})
+        out["sysctl"].update(ns.sysctl({"nf_conntrack_udp_timeout": int(t),
+                                        "nf_conntrack_udp_timeout_stream": int(t)}, exact=True))
         setup_routes(ns, args.remote)
         specs, _problems = program_specs(tools, tmpdir, result, nsng_problem, "not in floods")
         for spec in specs:

@@ -114,13 +114,14 @@ class Namespace:
         out = self.run(sys.executable, HERE, "worker", kind, *args).stdout
         return json.loads(out)
 
-    def sysctl(self, values):
-        """Raise netfilter sysctls *inside the namespace* to at least ``values``.
+    def sysctl(self, values, exact=False):
+        """Raise netfilter sysctls *inside the namespace* to at least ``values``
+        (``exact``: set them, lower too: a flood's short UDP timeout).
 
         Returns {name: {"before", "after", "error"}}: nf_conntrack_max, for
         one, is read-only outside the initial namespace and is only reported.
         """
-        return self.worker("sysctl", json.dumps(values))
+        return self.worker("sysctl", json.dumps(values), int(exact))
 
     def count(self):
         """Entries in the namespace's table: ``conntrack -C``, else nf_conntrack_count."""
@@ -259,7 +260,7 @@ def _refuse_host_namespace():
         sys.exit("refusing to run a bench worker in the caller's network namespace")
 
 
-def _w_sysctl(values):
+def _w_sysctl(values, exact=0):
     report = {}
     for key, want in json.loads(values).items():
         path = NF + key
@@ -267,7 +268,7 @@ def _w_sysctl(values):
         try:
             with open(path) as f:
                 r["before"] = r["after"] = int(f.read())
-            if r["before"] < want:
+            if r["before"] < want or (int(exact) and r["before"] != want):
                 with open(path, "w") as f:
                     f.write(str(want))
                 with open(path) as f:
