@@ -29,7 +29,8 @@ sys.path[:0] = [BENCH, ROOT]
 import netns  # noqa: E402
 
 CONNTRACK = "conntrack -L -o extended"
-ROWS = ("flowtop --once --json", "  ... with processes, ifaces", "flowtop --once", CONNTRACK,
+ROWS = ("flowtop --once --json", "  ... with processes, ifaces", "flowtop --once",
+        "flowtop --once --json, no flags", "flowtop --once, no flags", CONNTRACK,
         "bare recv loop (floor)", "decode only (feed)")
 _BARE, _DECODE = ROWS.index("bare recv loop (floor)"), ROWS.index("decode only (feed)")
 
@@ -70,16 +71,38 @@ def _cpu_self():
 
 
 def run_child(argv):
-    """(wall, cpu, rc, stderr tail) of one command; CPU is the child's user+sys from wait4."""
+    """(wall, cpu, rc, stderr tail, peak RSS KiB) of one command; CPU is the child's
+    user+sys from wait4.  RSS is the last VmHWM read from /proc while it ran (every
+    10 ms): wait4's ru_maxrss would carry this Python's own high-water mark into the
+    child (exec keeps the larger one), ~20 MiB for conntrack's ~2."""
+    import threading
+    last = [None]
+    done = threading.Event()
+
+    def sample(pid):
+        while not done.is_set():
+            try:
+                with open("/proc/%d/status" % pid) as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            last[0] = int(line.split()[1])
+            except (OSError, ValueError):
+                pass
+            done.wait(0.01)
+
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         p = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+        sampler = threading.Thread(target=sample, args=(p.pid,), daemon=True)
+        sampler.start()
         _, status, ru = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
+        done.set()
+        sampler.join()
         p.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         tail = (err.read().decode(errors="replace").strip().splitlines() or [""])[-1]
-    return wall, ru.ru_utime + ru.ru_stime, p.returncode, tail
+    return wall, ru.ru_utime + ru.ru_stime, p.returncode, tail, last[0]
 
 
 def bare_dump(sock, seq):
@@ -121,7 +144,7 @@ def measure_inside(repeat):
     from flowtop.model import Flow
     from flowtop.netlink.ctdecoder import Decoder
 
-    res = {name: {"walls": [], "cpus": [], "na": None} for name in ROWS}
+    res = {name: {"walls": [], "cpus": [], "rss": [], "na": None} for name in ROWS}
     # What conntrack -L does: the table, no names.  -n -G --no-iface
     # --no-process leave out reverse DNS, GeoIP, route lookups and process
     # names (network, database, routing and /proc costs conntrack does not
@@ -132,15 +155,19 @@ def measure_inside(repeat):
                 "  ... with processes, ifaces": [sys.executable, "-m", "flowtop", "--once",
                                                  "--json", "-n", "-G"],
                 "flowtop --once": [sys.executable, "-m", "flowtop", "--once"] + bare,
+                # what a user gets without flags: reverse DNS, processes, interfaces
+                "flowtop --once --json, no flags": [sys.executable, "-m", "flowtop", "--once",
+                                                    "--json"],
+                "flowtop --once, no flags": [sys.executable, "-m", "flowtop", "--once"],
                 CONNTRACK: ["conntrack", "-L", "-o", "extended"]}
     if not os.path.exists(os.path.join(ROOT, "flowtop", "__main__.py")):
-        for name in ROWS[:3]:
+        for name in ROWS[:5]:
             res[name]["na"] = "flowtop/__main__.py does not exist yet"
     for name, argv in commands.items():       # warm-up (.pyc, page cache), and is it there?
         if res[name]["na"]:
             continue
         try:
-            _, _, rc, tail = run_child(argv)
+            _, _, rc, tail, _ = run_child(argv)
         except OSError as e:
             rc, tail = None, str(e)
         if rc != 0:
@@ -157,9 +184,10 @@ def measure_inside(repeat):
     for _ in range(repeat):
         for name, argv in commands.items():
             if not res[name]["na"]:
-                wall, cpu, rc, tail = run_child(argv)
+                wall, cpu, rc, tail, rss = run_child(argv)
                 res[name]["walls"].append(wall)
                 res[name]["cpus"].append(cpu)
+                res[name]["rss"].append(rss)
         seq += 1
         c0, t0 = _cpu_self(), time.perf_counter()
         nbytes = bare_dump(sock, seq)
@@ -179,6 +207,7 @@ def measure_inside(repeat):
     for name in ROWS:
         r = res[name]
         rows.append({"name": name, "na": r["na"], "walls": r["walls"], "cpus": r["cpus"],
+                     "rss_kib": max(r["rss"]) if r["rss"] else None,
                      "wall": None if r["na"] else statistics.median(r["walls"]),
                      "cpu": None if r["na"] else statistics.median(r["cpus"])})
     return {"dumped_flows": flows, "dump_bytes": nbytes, "dump_datagrams": len(chunks), "rows": rows}
@@ -190,14 +219,16 @@ def table(result):
     """The printed table: medians, wall relative to conntrack, flows dumped per wall second."""
     flows = result["dumped_flows"]
     ct = next(r for r in result["rows"] if r["name"] == CONNTRACK)
-    lines = ["%-26s %8s %8s %8s %11s" % ("", "wall s", "CPU s", "wall/ct", "flows/s")]
+    lines = ["%-32s %8s %8s %8s %11s %9s" % ("", "wall s", "CPU s", "wall/ct", "flows/s",
+                                              "RSS MiB")]
     for r in result["rows"]:
         if r["na"]:
-            lines.append("%-26s %8s   (%s)" % (r["name"], "n/a", r["na"]))
+            lines.append("%-32s %8s   (%s)" % (r["name"], "n/a", r["na"]))
             continue
         ratio = "%8.2f" % (r["wall"] / ct["wall"]) if ct["wall"] else "%8s" % "n/a"
-        lines.append("%-26s %8.3f %8.3f %s %11s" % (r["name"], r["wall"], r["cpu"], ratio,
-                                                     "{:,.0f}".format(flows / r["wall"])))
+        rss = "%9.1f" % (r["rss_kib"] / 1024) if r.get("rss_kib") else "%9s" % ""
+        lines.append("%-32s %8.3f %8.3f %s %11s %s" % (r["name"], r["wall"], r["cpu"], ratio,
+                                                        "{:,.0f}".format(flows / r["wall"]), rss))
     return "\n".join(lines)
 
 
@@ -207,6 +238,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=3, help="runs per row; the median is shown")
     ap.add_argument("--keep", action="store_true", help="leave the namespace in place")
     ap.add_argument("--json-out", metavar="FILE", help="also write the numbers as JSON")
+    ap.add_argument("--distinct", action="store_true",
+                    help="every IPv4 UDP flow to an address of its own (many remote hosts)")
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.inside:
@@ -222,7 +255,7 @@ def main():
     name = "ftbench-dump-%d" % os.getpid()
     with netns.Namespace(name, keep=args.keep) as ns:
         want_max = ns.sysctl({"nf_conntrack_max": args.n + args.n // 10 + 1000})["nf_conntrack_max"]
-        m, count, fill_s = fill(ns, args.n)
+        m, count, fill_s = fill(ns, args.n, args.distinct)
         print("namespace %s: %d flows (conntrack -C) of N=%d in %.1f s  [%s]"
               % (name, count, args.n, fill_s, ", ".join("%s %d" % kv for kv in m.items())), flush=True)
         if count < 0.95 * args.n:
@@ -237,7 +270,7 @@ def main():
                   "'ip netns del %s' (the TCP connections are closed)" % (name, name, name))
 
     result.update(kernel=platform.release(), python=platform.python_version(), n=args.n,
-                  count=count, fill_s=fill_s, mix=m, repeat=args.repeat,
+                  count=count, fill_s=fill_s, mix=m, repeat=args.repeat, distinct=args.distinct,
                   sysctl=dict(ns.sysctl_report, nf_conntrack_max=want_max))
     mx = want_max
     print("kernel %s, Python %s, N=%d, conntrack -C %d, dumped %d flows in %d datagrams (%.1f MB), "

@@ -84,7 +84,7 @@ def main():
         res["prefill"] = sender.prefill
         res["count_start"] = ns.count()
         print("prefilled: %s, conntrack -C %d" % (sender.prefill, res["count_start"]), flush=True)
-        wall, cpu, rc, tail = run_child(ns.argv(sys.executable, "-c",
+        wall, cpu, rc, tail, _rss = run_child(ns.argv(sys.executable, "-c",
                                                 LIVE % (BENCH, ROOT, args.seconds)))
         res["live"] = {"wall": wall, "cpu": cpu, "cpu_pct": 100 * cpu / wall, "rc": rc,
                        "tail": tail}
@@ -93,7 +93,7 @@ def main():
         col = subprocess.Popen(ns.argv(sys.executable, "-c", COLLECTOR, PORT, ROOT),
                                stdout=subprocess.PIPE, text=True)
         assert col.stdout.readline().strip() == "ready"
-        wall, cpu, rc, tail = run_child(ns.argv(
+        wall, cpu, rc, tail, _rss = run_child(ns.argv(
             "timeout", "-s", "TERM", str(args.seconds), sys.executable, "-m", "flowtop",
             "--ipfix", "127.0.0.1:%d" % PORT, "-n", "-G", "--no-sysctl"))
         stats = json.loads(col.stdout.readline())

@@ -48,6 +48,9 @@ TERM = "xterm-256color"               # both programs get the same terminal type
 FLOWTOP_COUNT = re.compile(r"^flowtop \S+\s+(\d+) flows")
 NSNG_COUNT = re.compile(r"Kernel netfilter flows\((\d+)\)")
 FLOWTOP_SORT = re.compile(r"\bsort (\S+ \S+)")
+FLOWTOP_VIEW = re.compile(r"\[(Flows|Processes|Hosts|Countries|Interfaces|Devices)\]")
+ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+REVERSE = re.compile(r"\x1b\[(?:[0-9;]*;)?7[;m]")   # SGR reverse video (the selected row)
 NSNG_WHAT = re.compile(r"Kernel netfilter flows\(\d+\) for (\S*)")
 
 
@@ -147,8 +150,9 @@ class Tmux:
         self.path = self("display-message", "-p", "#{socket_path}").strip() or self.path
         return int(self("display-message", "-p", "-t", name, "#{pane_pid}").strip())
 
-    def capture(self, name, history=False):
-        args = ["capture-pane", "-p", "-t", name] + (["-S", "-"] if history else [])
+    def capture(self, name, history=False, escapes=False):
+        args = (["capture-pane", "-p", "-t", name] + (["-S", "-"] if history else [])
+                + (["-e"] if escapes else []))
         return self(*args).split("\n")
 
     def send(self, name, *keys):
@@ -188,10 +192,57 @@ class Spec:
     """One program to measure.  ``floor``: (python argv, cwd) for a Python
     program, whose interpreter's own RSS is measured too (interpreter_floor)."""
 
-    def __init__(self, label, argv, match, count_re, key, marker_re, stderr_file, floor=None):
+    def __init__(self, label, argv, match, count_re, key, marker_re, stderr_file, floor=None,
+                 keys=()):
         self.label, self.argv, self.match = label, argv, match
         self.count_re, self.key, self.marker_re = count_re, key, marker_re
         self.stderr_file, self.floor = stderr_file, floor
+        self.keys = keys        # (what, tmux key, marker(tm, pane)): the key-latency rows
+
+
+def selected_row(tm, name):
+    """The cursor: (screen line, the flow's naming columns) of the row drawn in reverse
+    video below the titles.  A page that scrolls keeps the line: the row tells."""
+    lines = tm.capture(name, escapes=True)
+    plain = [ESCAPE.sub("", line) for line in lines]
+    cut = plain[2].find(" TX ") if len(plain) > 2 else -1     # before the counters, which tick
+    for i, line in enumerate(lines[3:], 3):
+        if REVERSE.search(line):
+            return i, plain[i][:cut if cut > 0 else 60]
+    return None
+
+
+def header_marker(regex):
+    return lambda tm, name: first_match(regex, tm.capture(name))
+
+
+# flowtop's key-latency rows: a cursor move, a sort key, a view switch (Tab)
+FLOWTOP_KEYS = (("cursor (Down)", "Down", selected_row),
+                ("sort (o)", "o", header_marker(FLOWTOP_SORT)),
+                ("view (Tab)", "Tab", header_marker(FLOWTOP_VIEW)))
+
+
+def press(tm, name, key, marker, presses, timeout, gap=1.0):
+    """Latencies (s) of ``presses`` presses of ``key``, each until ``marker`` changes, and
+    how many never changed it within ``timeout``."""
+    lat, misses = [], 0
+    for _ in range(presses):
+        before = marker(tm, name)
+        k0 = time.monotonic()
+        tm.send(name, key)
+        changed = None
+        while time.monotonic() - k0 < timeout:
+            now = marker(tm, name)
+            if now is not None and now != before:
+                changed = time.monotonic() - k0
+                break
+            time.sleep(0.005)
+        if changed is None:
+            misses += 1
+        else:
+            lat.append(changed)
+        time.sleep(max(0.0, k0 + gap - time.monotonic()))
+    return lat, misses
 
 
 def measure_program(tm, ns, spec, n, args):
@@ -258,28 +309,17 @@ def _measure(tm, name, pid, t0, spec, n, args, res):
     res["count_after_cpu"] = int(c) if c is not None else None
 
     # 3. key-to-screen latency: a key that changes the header, ~1 s apart
-    lat = []
-    misses = 0
-    for _ in range(args.presses):
-        before = first_match(spec.marker_re, tm.capture(name))
-        k0 = time.monotonic()
-        tm.send(name, spec.key)
-        changed = None
-        while time.monotonic() - k0 < args.key_timeout:
-            now_marker = first_match(spec.marker_re, tm.capture(name))
-            if now_marker is not None and now_marker != before:
-                changed = time.monotonic() - k0
-                break
-            time.sleep(0.005)
-        if changed is None:
-            misses += 1
-        else:
-            lat.append(changed)
-        time.sleep(max(0.0, k0 + 1.0 - time.monotonic()))
+    lat, misses = press(tm, name, spec.key, header_marker(spec.marker_re), args.presses,
+                        args.key_timeout)
     res["key"] = spec.key
     res["key_latencies_s"] = lat
     res["key_misses"] = misses
     res["key_median_s"] = statistics.median(lat) if lat else None
+    # 4. the key-latency rows: cursor, sort, view switch (Tab goes round the views)
+    res["keys"] = {}
+    for what, key, marker in spec.keys:
+        lat, misses = press(tm, name, key, marker, args.presses, args.key_timeout)
+        res["keys"][what] = {"latencies_s": lat, "misses": misses}
 
     lines = tm.capture(name)
     c = first_match(spec.count_re, lines)
@@ -551,6 +591,14 @@ def floor_mib(r, key):
     return fmt_num(kib and kib / 1024)
 
 
+def lat_text(lat, misses=0):
+    """"median / max" in ms of a key's latencies (and how many presses it missed)."""
+    if not lat:
+        return "n/a" if not misses else "missed %d" % misses
+    return "%.0f / %.0f%s" % (1000 * statistics.median(lat), 1000 * max(lat),
+                              " (%d missed)" % misses if misses else "")
+
+
 def side_by_side(results, n):
     def mib(r):
         return fmt_num(r.get("vmhwm_kib") and r["vmhwm_kib"] / 1024)
@@ -564,6 +612,10 @@ def side_by_side(results, n):
         lat = r.get("key_latencies_s", ())
         return "%s (key %s, %d/%d)" % (fmt_num(lat and 1000 * statistics.median(lat), "%.0f"),
                                        r["key"], len(lat), len(lat) + r.get("key_misses", 0))
+
+    def key_row(what):
+        return lambda r: lat_text((r.get("keys") or {}).get(what, {}).get("latencies_s"),
+                                  (r.get("keys") or {}).get(what, {}).get("misses"))
 
     def key_range(r):
         lat = r.get("key_latencies_s")
@@ -580,6 +632,9 @@ def side_by_side(results, n):
         ("count shown after the CPU window", lambda r: fmt_num(r.get("count_after_cpu"), "%d")),
         ("key-to-screen median, ms", key_median),
         ("key-to-screen min / max, ms", key_range),
+        ("  cursor (Down) median / max, ms", key_row("cursor (Down)")),
+        ("  sort (o) median / max, ms", key_row("sort (o)")),
+        ("  view (Tab) median / max, ms", key_row("view (Tab)")),
         ("exit status after q", lambda r: str(r.get("exit"))),
         ("q -> process gone, s", lambda r: fmt_num(r.get("quit_exit_s"), "%.2f")),
         ("traceback", lambda r: "yes" if r.get("traceback") else "no"),
@@ -600,20 +655,19 @@ def side_by_side(results, n):
 
 def dump_report(d):
     rows = {r["name"]: r for r in d["rows"]}
-    ft, ct = rows["flowtop --once --json"], rows["conntrack -L -o extended"]
+    ct = rows["conntrack -L -o extended"]
     dec = rows["decode only (feed)"]
-    out = []
-    if ft["na"] or ct["na"]:
-        out.append("one-shot: flowtop --once --json %s, conntrack -L %s"
-                   % (ft["na"] or "%.3f s" % ft["wall"], ct["na"] or "%.3f s" % ct["wall"]))
-    else:
-        wp = rows.get("  ... with processes, ifaces", {})
-        out.append("one-shot, median of %d: flowtop --once --json -n -G --no-iface --no-process "
-                   "%.3f s, conntrack -L -o extended %.3f s, ratio %.2f"
-                   % (len(ft["walls"]), ft["wall"], ct["wall"], ft["wall"] / ct["wall"]))
-        if wp and not wp.get("na"):
-            out.append("  (with process names and interfaces, -n -G: %.3f s, ratio %.2f)"
-                       % (wp["wall"], wp["wall"] / ct["wall"]))
+    out = ["one-shot (dump.py's rows), median of %d:" % len(ct.get("walls") or ()),
+           "  %-34s %8s %8s %9s" % ("", "wall s", "× ct", "RSS MiB")]
+    for r in d["rows"]:
+        if r["name"].startswith(("bare", "decode")):
+            continue
+        if r["na"] or ct["na"]:
+            out.append("  %-34s n/a (%s)" % (r["name"], r["na"] or ct["na"]))
+            continue
+        out.append("  %-34s %8.3f %8.2f %9s" % (
+            r["name"], r["wall"], r["wall"] / ct["wall"],
+            "%.1f" % (r["rss_kib"] / 1024) if r.get("rss_kib") else "n/a"))
     if not dec["na"]:
         out.append("decode only (dump.py's feed over a recorded dump): %s flows/s "
                    "(%.3f s for %d flows)" % ("{:,.0f}".format(d["dumped_flows"] / dec["wall"]),
@@ -625,98 +679,233 @@ def dump_report(d):
 
 # --- main ----------------------------------------------------------------------
 
+FLOOD_AFTER_DEFAULT = 60.0
+
+# The flood's sender (run inside the namespace): RATE one-datagram UDP flows a
+# second for SECONDS, paced every 10 ms, each to a new (address, port).
+SENDER = r"""
+import os, socket, sys, time
+rate, seconds = int(sys.argv[1]), float(sys.argv[2])
+net = os.environ.get("FTBENCH_V4_NET", "127")
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+t0 = t = time.monotonic()
+i = 0
+while t - t0 < seconds:
+    for _ in range(rate // 100):
+        try:
+            s.sendto(b"f", ("%s.3.%d.%d" % (net, (i >> 8) & 255, i & 255), 1024 + (i >> 16)))
+        except OSError:
+            pass
+        i += 1
+    t += 0.01
+    d = t - time.monotonic()
+    if d > 0:
+        time.sleep(d)
+print(i, time.monotonic() - t0)
+"""
+
+
+def setup_routes(ns, remote):
+    """netsniff-ng's flowtop drops every flow whose original source is 127.0.0.1 (a
+    libnetfilter_conntrack filter it always installs): local traffic leaves from
+    127.0.0.2, so both programs see the same flows.  ``remote``: 10/8 is local too
+    (from 10.0.0.2), and the IPv4 UDP flows go there: flows the default view
+    (loopback hidden) shows."""
+    for prefix in ("127.0.0.0/8", "127.0.0.1"):
+        ns.run("ip", "route", "replace", "local", prefix, "dev", "lo", "table", "local",
+               "proto", "kernel", "scope", "host", "src", "127.0.0.2")
+    if remote:
+        ns.run("ip", "addr", "add", "10.0.0.2/32", "dev", "lo")
+        ns.run("ip", "route", "replace", "local", "10.0.0.0/8", "dev", "lo", "table", "local",
+               "proto", "kernel", "scope", "host", "src", "10.0.0.2")
+
+
+def measure_flood(tm, ns, spec, args):
+    """``spec`` in a pane of the flood namespace: RSS before, then --flood new flows a
+    second for --flood-seconds (the sort key pressed every 2 s meanwhile: latency; CPU
+    over the flood; peak RSS), then RSS --flood-after seconds after the flood."""
+    res = {}
+    name = "flood-" + spec.label.split()[0].replace(".", "_")
+    err = spec.stderr_file + ".flood"
+    t0 = time.monotonic()
+    pane_pid = tm.start(name, pane_line(ns.argv(*spec.argv), err))
+    pid = find_process(pane_pid, spec.match)
+    if pid is None:
+        tm.kill_session(name)
+        return {"error": "the program did not start: %s" % tail(err)}
+    try:
+        while (time.monotonic() - t0 < args.count_timeout
+               and first_match(spec.count_re, tm.capture(name)) is None):
+            time.sleep(0.1)
+        time.sleep(args.warmup)
+        res["rss_before_kib"] = peak = status_kib(pid, "VmRSS")
+        sender = subprocess.Popen(ns.argv(sys.executable, "-c", SENDER, args.flood,
+                                          args.flood_seconds), stdout=subprocess.PIPE, text=True)
+        c0, b0, w0 = cpu_seconds(pid), system_busy(), time.monotonic()
+        lat, misses = [], 0
+        marker = header_marker(spec.marker_re)
+        while sender.poll() is None:
+            got, missed = press(tm, name, spec.key, marker, 1, args.key_timeout, gap=2.0)
+            lat += got
+            misses += missed
+            peak = max(peak, status_kib(pid, "VmRSS") or 0)
+        c1, b1, w1 = cpu_seconds(pid), system_busy(), time.monotonic()
+        out = (sender.stdout.read() or "0 0").split()
+        res["sent"], res["send_s"] = int(out[0]), float(out[1])
+        res["cpu_pct"] = 100.0 * (c1 - c0) / (w1 - w0)
+        res["others_cpu_pct"] = 100.0 * ((b1[0] - b0[0]) / CLK_TCK - (c1 - c0)) / (w1 - w0)
+        res["key_latencies_s"], res["key_misses"] = lat, misses
+        c = first_match(spec.count_re, tm.capture(name))
+        res["count_at_end"] = int(c) if c is not None else None
+        res["kernel_at_end"] = ns.count()
+        end = time.monotonic()
+        while time.monotonic() - end < args.flood_after:
+            peak = max(peak, status_kib(pid, "VmRSS") or 0)
+            time.sleep(1.0)
+        res["rss_after_kib"] = status_kib(pid, "VmRSS")
+        res["rss_peak_kib"] = max(peak, res["rss_after_kib"] or 0)
+        res["vmhwm_kib"] = status_kib(pid, "VmHWM")
+    finally:
+        res["exit"] = quit_pane(tm, name, pid, res, err + ".status")
+        tm.kill_session(name)
+    return res
+
+
+def program_specs(tools, tmpdir, result, nsng_problem, u32_problem):
+    specs, problems = [], []
+    flowtop = ["env", "TERM=" + TERM, sys.executable, "-m", "flowtop"]
+    floor = ([sys.executable], ROOT)
+    if "flowtop" in tools:
+        specs.append(Spec("flowtop -n -G --loopback", flowtop + ["-n", "-G", "--loopback", "-t", "1"],
+                          is_python_flowtop, FLOWTOP_COUNT, "o", FLOWTOP_SORT,
+                          os.path.join(tmpdir, "flowtop.err"), floor=floor, keys=FLOWTOP_KEYS))
+    if "flowtop-default" in tools:
+        specs.append(Spec("flowtop (no flags)", flowtop + ["-t", "1"],
+                          is_python_flowtop, FLOWTOP_COUNT, "o", FLOWTOP_SORT,
+                          os.path.join(tmpdir, "flowtop-default.err"), floor=floor,
+                          keys=FLOWTOP_KEYS))
+    if "flowtop-ng" in tools:
+        specs.append(Spec("flowtop -n -G", flowtop + ["-n", "-G", "-t", "1"],
+                          is_python_flowtop, FLOWTOP_COUNT, "o", FLOWTOP_SORT,
+                          os.path.join(tmpdir, "flowtop-ng.err"), floor=floor, keys=FLOWTOP_KEYS))
+    if "flowtop-noiface" in tools:
+        specs.append(Spec("flowtop --no-iface",
+                          flowtop + ["-n", "-G", "--loopback", "-t", "1", "--no-iface"],
+                          is_python_flowtop, FLOWTOP_COUNT, "o", FLOWTOP_SORT,
+                          os.path.join(tmpdir, "flowtop-noiface.err"), floor=floor))
+    if "flowtop32" in tools:
+        if u32_problem:
+            problems.append({"label": "flowtop (i386)", "error": u32_problem})
+        else:
+            specs.append(Spec("flowtop (i386 %s)" % userland32.version(),
+                              userland32.python("-m", "flowtop", "-n", "-G",
+                                                "--loopback", "-t", "1",
+                                                env=["TERM=" + TERM]),
+                              is_python_flowtop, FLOWTOP_COUNT, "o", FLOWTOP_SORT,
+                              os.path.join(tmpdir, "flowtop32.err"),
+                              floor=(userland32.python(), "/")))
+    if "netsniff" in tools:
+        if nsng_problem:
+            problems.append({"label": "netsniff-ng flowtop", "error": nsng_problem})
+        else:
+            version = result.get("netsniff_ng_version") or ""
+            specs.append(Spec("netsniff-ng flowtop %s" % version,
+                              ["env", "TERM=" + TERM, NSNG, "-n", "-G", "-46TUI"],
+                              is_nsng, NSNG_COUNT, "T", NSNG_WHAT,
+                              os.path.join(tmpdir, "nsng.err")))
+    return specs, problems
+
+
+def run_n(args, n, tm, tmpdir, tools, result, nsng_problem, u32_problem):
+    """Fill a namespace with ``n`` flows and measure every program in it."""
+    res = {"n": n, "programs": []}
+    name = "ftbench-live-%d" % os.getpid()
+    with netns.Namespace(name, keep=args.keep) as ns:
+        want = ns.sysctl({"nf_conntrack_max": n + n // 10 + 1000})["nf_conntrack_max"]
+        res["nf_conntrack_max"] = want["after"]
+        setup_routes(ns, args.remote)
+        mix, count, fill_s = fill(ns, n, args.distinct)
+        res.update(count=count, fill_s=fill_s, mix=mix)
+        print("namespace %s: %d flows (conntrack -C) of N=%d in %.1f s  [%s]"
+              % (name, count, n, fill_s, ", ".join("%s %d" % kv for kv in mix.items())),
+              flush=True)
+        if count < 0.95 * n:
+            print("error: only %d flows, under 95%% of N; nf_conntrack_max %s" % (count, want),
+                  file=sys.stderr)
+            return None
+        specs, problems = program_specs(tools, tmpdir, result, nsng_problem, u32_problem)
+        res["programs"].extend(problems)
+        with (userland32.proc_mounted() if "flowtop32" in tools and not u32_problem
+              else contextlib.nullcontext()):
+            for spec in specs:
+                print("running %s ..." % spec.label, flush=True)
+                r = measure_program(tm, ns, spec, count, args)
+                if spec.floor:
+                    r["floor"] = interpreter_floor(ns, *spec.floor)
+                res["programs"].append(r)
+                if r.get("error"):
+                    print("  %s: %s" % (spec.label, r["error"]), flush=True)
+        if not args.no_dump:
+            print("one-shot dump and decode (dump.py --inside) ...", flush=True)
+            inner = ns.run(sys.executable, os.path.join(BENCH, "dump.py"), "--inside",
+                           "--repeat", 3, cwd=ROOT)
+            res["dump"] = json.loads(inner.stdout)
+        if args.mem:
+            print("memory: RSS by stage, then tracemalloc (separate processes) ...", flush=True)
+            me = os.path.abspath(__file__)
+            res["mem"] = json.loads(ns.run(sys.executable, me, "--inside-mem",
+                                           "--seconds", args.mem_seconds, cwd=ROOT).stdout)
+            res["tracemalloc"] = json.loads(ns.run(
+                sys.executable, me, "--inside-tracemalloc", "--seconds", args.mem_seconds,
+                cwd=ROOT).stdout)
+        if args.keep:
+            print("kept namespace %s (remove with 'ip netns del %s')" % (name, name))
+    return res
+
+
+def run_flood(args, tm, tmpdir, tools, result, nsng_problem):
+    """The flood row: a fresh namespace, each program in turn."""
+    out = {"rate": args.flood, "seconds": args.flood_seconds, "udp_timeout": args.flood_timeout,
+           "programs": []}
+    name = "ftbench-flood-%d" % os.getpid()
+    with netns.Namespace(name) as ns:
+        peak = int(args.flood * args.flood_timeout * 1.5) + 10000
+        t = args.flood_timeout
+        out["sysctl"] = ns.sysctl({"nf_conntrack_max": peak})
+        out["sysctl"].update(ns.sysctl({"nf_conntrack_udp_timeout": int(t),
+                                        "nf_conntrack_udp_timeout_stream": int(t)}, exact=True))
+        setup_routes(ns, args.remote)
+        specs, _problems = program_specs(tools, tmpdir, result, nsng_problem, "not in floods")
+        for spec in specs:
+            print("flood: running %s ..." % spec.label, flush=True)
+            r = measure_flood(tm, ns, spec, args)
+            r["label"] = spec.label
+            out["programs"].append(r)
+            time.sleep(args.flood_timeout + 2)     # the flood's flows gone before the next
+    return out
+
+
 def run(args):
-    result = {"n": args.n, "kernel": platform.release(), "python": platform.python_version(),
-              "code": code_state(),
-              "loadavg_start": open("/proc/loadavg").read().split()[:3], "programs": []}
+    result = {"ns": args.n, "kernel": platform.release(), "python": platform.python_version(),
+              "code": code_state(), "remote": args.remote,
+              "loadavg_start": open("/proc/loadavg").read().split()[:3], "runs": []}
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     nsng_problem = ensure_netsniff_ng() if "netsniff" in tools else None
     u32_problem = userland32.ensure() if "flowtop32" in tools else None
     if "netsniff" in tools and not nsng_problem:
         result["netsniff_ng_version"] = nsng_version()
-    name = "ftbench-live-%d" % os.getpid()
+    if args.remote:
+        os.environ["FTBENCH_V4_NET"] = "10"      # the fill's IPv4 UDP flows (netns._v4)
     tmpdir = tempfile.mkdtemp(prefix="ftbench-live-")
     tm = Tmux()
     try:
-        with netns.Namespace(name, keep=args.keep) as ns:
-            want = ns.sysctl({"nf_conntrack_max": args.n + args.n // 10 + 1000})["nf_conntrack_max"]
-            result["nf_conntrack_max"] = want["after"]
-            # netsniff-ng's flowtop drops every flow whose original source is 127.0.0.1
-            # (a libnetfilter_conntrack filter it always installs).  Local traffic in the
-            # namespace leaves from 127.0.0.2 instead, so both programs see the same flows.
-            for prefix in ("127.0.0.0/8", "127.0.0.1"):
-                ns.run("ip", "route", "replace", "local", prefix, "dev", "lo", "table", "local",
-                       "proto", "kernel", "scope", "host", "src", "127.0.0.2")
-            mix, count, fill_s = fill(ns, args.n, args.distinct)
-            result.update(count=count, fill_s=fill_s, mix=mix)
-            print("namespace %s: %d flows (conntrack -C) of N=%d in %.1f s  [%s]"
-                  % (name, count, args.n, fill_s, ", ".join("%s %d" % kv for kv in mix.items())),
-                  flush=True)
-            if count < 0.95 * args.n:
-                print("error: only %d flows, under 95%% of N; nf_conntrack_max %s" % (count, want),
-                      file=sys.stderr)
+        for n in args.n:
+            r = run_n(args, n, tm, tmpdir, tools, result, nsng_problem, u32_problem)
+            if r is None:
                 return 1
-            specs = []
-            if "flowtop" in tools:
-                specs.append(Spec("flowtop (python)",
-                                  ["env", "TERM=" + TERM, sys.executable, "-m", "flowtop",
-                                   "-n", "-G", "--loopback", "-t", "1"],
-                                  is_python_flowtop, FLOWTOP_COUNT, "o", FLOWTOP_SORT,
-                                  os.path.join(tmpdir, "flowtop.err"),
-                                  floor=([sys.executable], ROOT)))
-            if "flowtop-noiface" in tools:
-                specs.append(Spec("flowtop --no-iface",
-                                  ["env", "TERM=" + TERM, sys.executable, "-m", "flowtop",
-                                   "-n", "-G", "--loopback", "-t", "1", "--no-iface"],
-                                  is_python_flowtop, FLOWTOP_COUNT, "o", FLOWTOP_SORT,
-                                  os.path.join(tmpdir, "flowtop-noiface.err"),
-                                  floor=([sys.executable], ROOT)))
-            if "flowtop32" in tools:
-                if u32_problem:
-                    result["programs"].append({"label": "flowtop (i386)", "error": u32_problem})
-                else:
-                    specs.append(Spec("flowtop (i386 %s)" % userland32.version(),
-                                      userland32.python("-m", "flowtop", "-n", "-G",
-                                                        "--loopback", "-t", "1",
-                                                        env=["TERM=" + TERM]),
-                                      is_python_flowtop, FLOWTOP_COUNT, "o", FLOWTOP_SORT,
-                                      os.path.join(tmpdir, "flowtop32.err"),
-                                      floor=(userland32.python(), "/")))
-            if "netsniff" in tools:
-                if nsng_problem:
-                    result["programs"].append({"label": "netsniff-ng flowtop",
-                                               "error": nsng_problem})
-                else:
-                    version = result.get("netsniff_ng_version") or ""
-                    specs.append(Spec("netsniff-ng flowtop %s" % version,
-                                      ["env", "TERM=" + TERM, NSNG, "-n", "-G", "-46TUI"],
-                                      is_nsng, NSNG_COUNT, "T", NSNG_WHAT,
-                                      os.path.join(tmpdir, "nsng.err")))
-            with (userland32.proc_mounted() if "flowtop32" in tools and not u32_problem
-                  else contextlib.nullcontext()):
-                for spec in specs:
-                    print("running %s ..." % spec.label, flush=True)
-                    r = measure_program(tm, ns, spec, count, args)
-                    if spec.floor:
-                        r["floor"] = interpreter_floor(ns, *spec.floor)
-                    result["programs"].append(r)
-                    if r.get("error"):
-                        print("  %s: %s" % (spec.label, r["error"]), flush=True)
-            if not args.no_dump:
-                print("one-shot dump and decode (dump.py --inside) ...", flush=True)
-                inner = ns.run(sys.executable, os.path.join(BENCH, "dump.py"), "--inside",
-                               "--repeat", 3, cwd=ROOT)
-                result["dump"] = json.loads(inner.stdout)
-            if args.mem:
-                print("memory: RSS by stage, then tracemalloc (separate processes) ...", flush=True)
-                me = os.path.abspath(__file__)
-                result["mem"] = json.loads(ns.run(sys.executable, me, "--inside-mem",
-                                                  "--seconds", args.mem_seconds, cwd=ROOT).stdout)
-                result["tracemalloc"] = json.loads(ns.run(
-                    sys.executable, me, "--inside-tracemalloc", "--seconds", args.mem_seconds,
-                    cwd=ROOT).stdout)
-            if args.keep:
-                print("kept namespace %s (remove with 'ip netns del %s')" % (name, name))
+            result["runs"].append(r)
+        if args.flood:
+            result["flood"] = run_flood(args, tm, tmpdir, tools, result, nsng_problem)
     finally:
         tm.kill()
         shutil.rmtree(tmpdir, ignore_errors=True)
@@ -728,27 +917,62 @@ def run(args):
              " ".join(result["loadavg_end"]),
              ", netsniff-ng flowtop %s" % result["netsniff_ng_version"]
              if result.get("netsniff_ng_version") else ""))
-    print("N=%d, conntrack -C %d; CPU over %g s after the full count and >= %g s from start; "
-          "pane %dx%d; code %s" % (args.n, result["count"], args.seconds, args.warmup, WIDTH,
-                                   HEIGHT, result["code"]))
-    if result["programs"]:
-        print(side_by_side(result["programs"], args.n))
-        for r in result["programs"]:
-            if r.get("stderr"):
-                print("%s stderr: %s" % (r["label"], r["stderr"][-300:].replace("\n", " | ")))
-    if "dump" in result:
-        print(dump_report(result["dump"]))
-    if args.mem:
-        print(mem_report(result.get("mem"), result.get("tracemalloc")))
+    print("CPU over %g s after the full count and >= %g s from start; pane %dx%d; code %s%s"
+          % (args.seconds, args.warmup, WIDTH, HEIGHT, result["code"],
+             "; IPv4 UDP flows to 10/8 (--remote)" if args.remote else ""))
+    for r in result["runs"]:
+        print()
+        print("N=%d, conntrack -C %d" % (r["n"], r["count"]))
+        if r["programs"]:
+            print(side_by_side(r["programs"], r["n"]))
+            for p in r["programs"]:
+                if p.get("stderr"):
+                    print("%s stderr: %s" % (p["label"], p["stderr"][-300:].replace("\n", " | ")))
+        if "dump" in r:
+            print(dump_report(r["dump"]))
+        if args.mem:
+            print(mem_report(r.get("mem"), r.get("tracemalloc")))
+    if "flood" in result:
+        f = result["flood"]
+        print()
+        print("flood: %d new UDP flows/s for %g s, UDP timeout %g s, in a fresh namespace"
+              % (f["rate"], f["seconds"], f["udp_timeout"]))
+        print(flood_report(f["programs"]))
     if args.json_out:
-        with open(args.json_out, "w") as f:
-            json.dump(result, f, indent=2)
+        with open(args.json_out, "w") as fh:
+            json.dump(result, fh, indent=2)
     return 0
+
+
+def flood_report(results):
+    def mib(kib):
+        return fmt_num(kib and kib / 1024)
+    rows = [
+        ("flows sent / seconds", lambda f: "%s / %s" % (f.get("sent", "n/a"),
+                                                        fmt_num(f.get("send_s"), "%.1f"))),
+        ("CPU during the flood, % of one core", lambda f: fmt_num(f.get("cpu_pct"))),
+        ("  (others' CPU meanwhile, %)", lambda f: fmt_num(f.get("others_cpu_pct"), "%.0f")),
+        ("key (sort) median / max, ms", lambda f: lat_text(f.get("key_latencies_s"),
+                                                           f.get("key_misses"))),
+        ("count shown / conntrack -C at end", lambda f: "%s / %s" % (f.get("count_at_end"),
+                                                                     f.get("kernel_at_end"))),
+        ("RSS before, MiB", lambda f: mib(f.get("rss_before_kib"))),
+        ("RSS peak (VmHWM), MiB", lambda f: "%s (%s)" % (mib(f.get("rss_peak_kib")),
+                                                         mib(f.get("vmhwm_kib")))),
+        ("RSS %gs after, MiB" % FLOOD_AFTER_DEFAULT, lambda f: mib(f.get("rss_after_kib"))),
+        ("exit status after q", lambda f: str(f.get("exit"))),
+    ]
+    w = max(26, max(len(f["label"]) for f in results) + 2)
+    out = ["%-38s" % "" + "".join("%-*s" % (w, f["label"]) for f in results)]
+    for title, get in rows:
+        out.append("%-38s" % title + "".join(
+            "%-*s" % (w, f["error"][:w - 2] if f.get("error") else get(f)) for f in results))
+    return "\n".join(out)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("n", type=int, nargs="?", help="number of flows to create")
+    ap.add_argument("n", type=int, nargs="*", help="numbers of flows to create, one run each")
     ap.add_argument("--seconds", type=float, default=20.0,
                     help="length of the steady-CPU window (default 20)")
     ap.add_argument("--warmup", type=float, default=5.0,
@@ -759,11 +983,21 @@ def main():
                     help="key presses for the latency (default 10)")
     ap.add_argument("--key-timeout", type=float, default=5.0)
     ap.add_argument("--tools", default="flowtop,netsniff",
-                    help="which programs: flowtop, flowtop-noiface (without route "
+                    help="which programs: flowtop (-n -G --loopback), flowtop-default (no "
+                         "flags), flowtop-ng (-n -G), flowtop-noiface (without route "
                          "lookups), flowtop32 (under an i386 python3, see "
                          "userland32.py), netsniff (default flowtop,netsniff)")
     ap.add_argument("--distinct", action="store_true",
                     help="every IPv4 UDP flow to an address of its own (many route lookups)")
+    ap.add_argument("--remote", action="store_true",
+                    help="IPv4 UDP flows to 10/8 (routed to lo) instead of 127/8: flows the "
+                         "default view (loopback hidden) shows")
+    ap.add_argument("--flood", type=int, default=0, metavar="RATE",
+                    help="also the flood row: RATE new UDP flows a second (e.g. 20000)")
+    ap.add_argument("--flood-seconds", type=float, default=20.0)
+    ap.add_argument("--flood-timeout", type=float, default=8.0, help="UDP timeout in the flood")
+    ap.add_argument("--flood-after", type=float, default=FLOOD_AFTER_DEFAULT,
+                    help="RSS this long after the flood (default 60 s)")
     ap.add_argument("--no-dump", action="store_true", help="skip the one-shot dump/decode rows")
     ap.add_argument("--mem", action="store_true",
                     help="also: flowtop's memory by stage and by tracemalloc, in the namespace")
@@ -780,7 +1014,7 @@ def main():
     if args.inside_tracemalloc:
         print(json.dumps(inside_tracemalloc(args.seconds, args.top)))
         return 0
-    if args.n is None or args.n < 1:
+    if not args.n or min(args.n) < 1:
         ap.error("N must be positive")
     if os.geteuid() != 0:
         sys.exit("bench/live.py needs root (network namespaces, nftables)")

@@ -56,12 +56,15 @@ class Health:
         return out
 
 
-def offloaded(rows):
+def offloaded(rows, statuses=None):
     """(flows with OFFLOAD, with HW_OFFLOAD) among the open rows: one pass
-    per snapshot, counted per status word (few distinct ones)."""
-    from .table import open_counts
+    per snapshot, counted per status word (few distinct ones); ``statuses``:
+    those counts ({status: open rows}) when the caller's own pass made them."""
+    if statuses is None:
+        from .table import open_counts
+        statuses = open_counts(rows, _STATUS)
     soft = hard = 0
-    for status, n in open_counts(rows, _STATUS).items():
+    for status, n in statuses.items():
         if status and status & (_OFFLOAD | _HW_OFFLOAD):
             soft += n
             if status & _HW_OFFLOAD:
@@ -86,12 +89,13 @@ class Probe:
         self._global, self._cpu, self._max = stats_global, stats_cpu, table_max
         self._last = None
 
-    def read(self, now, rows=None):
+    def read(self, now, rows=None, statuses=None):
         count, max_ = self._global()
         if max_ is None and self._max is not None:
             max_ = self._max()
         cpus = self._cpu()
-        soft, hard = offloaded(rows) if rows is not None else (None, None)
+        soft, hard = (offloaded(rows, statuses) if rows is not None or statuses is not None
+                      else (None, None))
         h = Health(now, count, max_, cpus, None, soft, hard)
         last = self._last
         if last is not None and now > last.time:
@@ -122,13 +126,13 @@ def kernel_probe(sysctl_root="/proc/sys"):
     return probe
 
 
-def read(probe, snap):
+def read(probe, snap, statuses=None):
     """The Health of a live-view snapshot, or None (no probe: a replay; a
-    failed read: the header goes on without it)."""
+    failed read: the header goes on without it); ``statuses``: see offloaded."""
     if probe is None:
         return None
     try:
-        return probe.read(snap.wall, snap.rows)
+        return probe.read(snap.wall, snap.rows, statuses)
     except (OSError, ValueError):
         return None
 

@@ -140,3 +140,4 @@ def test_the_collector_holds_the_event_reader_during_a_full_dump():
     c = C(src, 0.01)
     run_ticks(c, 3)
     assert seen and all(seen) and not c.events.held
+

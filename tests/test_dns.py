@@ -258,6 +258,59 @@ def test_full_queue_drops_without_blocking_and_retries_later(make):
     assert out == {"10.2.0.%d" % i: "q%d.example" % i for i in range(1, 5)}
 
 
+def test_a_full_queue_is_not_tried_again_per_lookup(make):
+    """At 87k new addresses (a --once over a router's table) every lookup
+    past a full queue tried put_nowait and caught Full: the length tells."""
+    gate = threading.Event()
+    r, table = make({}, gate=gate, workers=1, queue_size=2)
+    r.lookup("10.9.0.1")
+    assert table.started.wait(2)                    # the worker holds it
+    r.lookup("10.9.0.2")
+    r.lookup("10.9.0.3")                            # the queue is now full
+    tries = []
+    put = r._queue.put_nowait
+    r._queue.put_nowait = lambda item: (tries.append(item), put(item))
+    for i in range(4, 50):
+        assert r.lookup("10.9.0.%d" % i) is None
+    assert tries == [] and r.stats["dropped"] == 46
+    gate.set()
+
+
+def test_wait_looks_again_only_at_what_was_missing(make):
+    """Each pass of wait looked up every address again (87k a pass): the
+    answered ones are kept."""
+    gate = threading.Event()
+    r, _ = make({"10.8.0.%d" % i: "n%d.example" % i for i in range(1, 4)}, gate=gate)
+    gate.set()
+    assert r.wait(["10.8.0.1", "10.8.0.2"], 2) == {"10.8.0.1": "n1.example",
+                                                   "10.8.0.2": "n2.example"}
+    looked = []
+
+    class Looked:                                   # the cache, its reads counted
+        def __init__(self, memo):
+            self.memo = memo
+
+        def get(self, a):
+            looked.append(a)
+            return self.memo.get(a)
+
+        def __getattr__(self, name):
+            return getattr(self.memo, name)
+
+        def __delitem__(self, a):
+            del self.memo[a]
+
+        def __len__(self):
+            return len(self.memo)
+
+    r._cache = Looked(r._cache)
+    gate.clear()                                    # 10.8.0.3 stays pending a while
+    out = r.wait(["10.8.0.1", "10.8.0.2", "10.8.0.3"], 0.3)
+    assert out == {"10.8.0.1": "n1.example", "10.8.0.2": "n2.example", "10.8.0.3": None}
+    assert looked.count("10.8.0.1") == 1 and looked.count("10.8.0.3") > 1
+    gate.set()
+
+
 def test_wait_is_bounded_by_its_timeout(make):
     gate = threading.Event()
     r, _ = make({"10.3.0.1": "slow.example"}, gate=gate)

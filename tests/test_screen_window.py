@@ -2,6 +2,7 @@
 (curses is imported, never initialised): escape sequences, the status line."""
 
 import curses
+import time
 
 import pytest
 
@@ -156,3 +157,21 @@ def test_the_screen_is_the_only_view_module_that_imports_curses():
                 if any(n.split(".")[0] == "curses" for n in names):
                     importers.add(name)
     assert importers == {"screen.py"}
+
+
+def test_before_the_first_snapshot_the_header_says_how_many_flows_the_dump_has_read(
+        monkeypatch):
+    """A first dump of 250k flows takes seconds: a bare "collecting..." looked hung."""
+    monkeypatch.setattr(curses, "doupdate", lambda: None)
+    monkeypatch.setattr(curses, "has_colors", lambda: False)
+    monkeypatch.setattr(curses, "curs_set", lambda n: None)
+    monkeypatch.setattr(Window, "keypad", lambda self, flag: None, raising=False)
+
+    scr = screen(size=(24, 120))
+    scr.collector = col = Collector(None)
+    scr.draw()
+    assert scr.scr.lines[0][0].endswith("collecting...")
+    col.reading = (time.monotonic() - 1.0, 120000)     # (dump start, flows read so far)
+    scr.scr.keys = ["q"]
+    assert scr.run() is None                      # the loop drew the moved count, then q
+    assert "reading the kernel's table: 120000 flows so far" in scr.scr.lines[0][0]

@@ -61,9 +61,11 @@ class Group:
             self.pkts_rx += np_
             self.rate_rx += rate or 0.0
 
-    def add(self, row, outbound):
-        """Count ``row``; ``outbound``: its original direction is "sent"."""
-        e = row.entry
+    def add(self, row, outbound, e=None):
+        """Count ``row`` (``e``: its entry, when the caller has it);
+        ``outbound``: its original direction is "sent"."""
+        if e is None:
+            e = row.entry
         bo, br = e.bytes_orig, e.bytes_reply
         ro, rr = row.rate_orig, row.rate_reply
         self.flows += 1
@@ -152,6 +154,11 @@ def aggregate(rows, view, enrich, redact=None, by_name=False, address=None):
         from ..enrich.devices import group_rows
         devices = getattr(enrich, "devices", None)
         return [] if devices is None else group_rows(rows, devices, Group)
+    if view in ("process", "host", "country"):
+        out = _by_distinct(rows, view, enrich, redact, by_name)
+        if view == "host":
+            _tell_apart(out, address or str)
+        return out
     groups = {}
     for r in rows:
         if r.closed:
@@ -175,6 +182,68 @@ def aggregate(rows, view, enrich, redact=None, by_name=False, address=None):
     if view == "host":
         _tell_apart(out, address or str)
     return out
+
+
+def _by_distinct(rows, view, enrich, redact, by_name):
+    """``aggregate`` for the process, host and country views: two locality
+    tests a flow (``remote_of`` and ``_outbound`` made 4-6), and the key and
+    label once per remote address or process, not per flow (100k flows, CPU:
+    Hosts 187 -> 90 ms, Countries 203 -> 96 ms).  ``keys_of`` stays the plain
+    twin (test_aggregate holds them equal)."""
+    groups = {}
+    named = {}
+    is_local = enrich.is_local
+    proc = enrich.proc
+    by_proc = view == "process"
+    for r in rows:
+        if r.closed:
+            continue
+        e = r.entry
+        src, dst = e.src, e.dst
+        inbound = is_local(dst) and not is_local(src)     # remote_of's and _outbound's test
+        if by_proc:
+            p = proc(e)
+            if p is None:
+                which = None
+            else:
+                pid = getattr(p, "pid", None)
+                which = (pid, getattr(p, "name", "") if pid is not None else None)
+        else:
+            which = src if inbound else dst     # the remote end
+        kl = named.get(which)
+        if kl is None:
+            kl = named[which] = _key_label(view, which, p if by_proc else None,
+                                           enrich, redact, by_name)
+        key, label, forwarded = kl
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = Group(key, sanitize(label, 64))
+        g.add(r, True if forwarded else not inbound, e)
+    return list(groups.values())
+
+
+def _key_label(view, which, p, enrich, redact, by_name):
+    """(group key, label, forwarded) for ``_by_distinct``: ``keys_of``'s, for
+    one process or remote address."""
+    if view == "process":
+        if p is None:
+            return ("?",), "unknown", False
+        pid = which[0]
+        if pid is None:
+            return ("forwarded",), "forwarded", True
+        name = sanitize(which[1] or "?", 24)
+        if by_name:
+            return ("name", name), name, False
+        return ("pid", pid, name), "%s/%d" % (name, pid), False
+    remote = which
+    if view == "host":
+        name = enrich.host(remote)
+        label = redact.label(remote, name) if redact is not None else name or remote or "-"
+        return (remote,), label, False
+    g = enrich.geo_of(remote)
+    code = getattr(g, "country", None) or "-"
+    cname = getattr(g, "country_name", None) or ("unknown" if code == "-" else "")
+    return (code,), ("%s %s" % (code, cname)).strip(), False
 
 
 def _tell_apart(groups, address):

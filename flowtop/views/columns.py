@@ -197,7 +197,13 @@ def place(cells, cols):
     # by display width: a CJK or emoji name takes two columns a character
     out = []
     for c, w in cols:
-        text = sanitize(cells[c.name], 200)
+        text = cells[c.name]
+        # printable ASCII that fits: sanitize and fit would return it padded
+        if type(text) is str and len(text) <= w and len(text) <= 200 and text.isascii() \
+                and text.isprintable():
+            out.append(text.rjust(w) if c.right else text.ljust(w))
+            continue
+        text = sanitize(text, 200)
         if c.right:                             # numbers are never cut
             out.append(text.rjust(w))
         elif c.name in _TAILED and width(text) > w:

@@ -22,7 +22,7 @@ from .columns import group_layout, layout, marked, place, widths_of
 from .escapes import after_escape
 from .filterfields import compiled
 from .header import header_line, reading_text, status_line, total_spark
-from .select import Selection, loopback_count, summary, uncounted
+from .select import Selection, header_counts, loopback_count
 
 MIN_W, MIN_H = 40, 10
 PROGRESS_EVERY = 0.25            # a dump's progress line: redrawn this often at most
@@ -265,9 +265,11 @@ class Screen:
                       curses.A_BOLD)
             return
         if self._counts_of is not snap:      # a pass over every row: once per snapshot
-            self._counts, self._counts_of = summary(snap.rows), snap
-            self._lacking = uncounted(snap.rows)
-            self._health = _health.read(self.info.get("health"), snap)
+            probe = self.info.get("health")
+            statuses = {} if probe is not None else None     # offloaded flows: the same pass
+            self._counts, self._lacking = header_counts(snap.rows, statuses)
+            self._counts_of = snap
+            self._health = _health.read(probe, snap, statuses)
             if "now" in self.info:           # acct/tstamp as the kernel has them now
                 self.info.update(self.info["now"]())
         line0, table = header_line(self.fmt, snap, self._counts, self._lacking, self._health,

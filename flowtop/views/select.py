@@ -7,18 +7,19 @@ changes only the order sorts again and one that changes only the looks
 selects nothing.
 """
 
-from ..memo import Memo
 from ..model import is_loopback, proto_name
 from ..netlink.ctnetlink import FIELDS, Interner
 from ..netlink.uapi import IPPROTO_GRE
-from ..table import TableFlow, open_counts
+from ..table import TableFlow
 from ..text import sanitize
 from .state import GROUP_OF, GROUPS
 
 _PROTO, _FAMILY = FIELDS.index("l4proto"), FIELDS.index("family")
 _SRC, _DST = FIELDS.index("src"), FIELDS.index("dst")
-_BYTES = FIELDS.index("bytes_orig")
-_LOOPBACK = Memo(1 << 17)   # address -> is_loopback(address), for select()
+_BYTES, _STATUS = FIELDS.index("bytes_orig"), FIELDS.index("status")
+# model.is_loopback as two string tests, inlined in base(): a memo of 2**17
+# addresses thrashed past 200k distinct ones (170-290 ms a snapshot) and held ~10 MB.
+_LOOP_PREFIXES = ("127.", "::ffff:127.")
 
 
 def _port(e):
@@ -79,12 +80,11 @@ SORT_KEYS = {
 }
 
 def trim(rows):
-    """Empty the memos keyed by flow values once they hold far more than a
+    """Empty the memo keyed by flow values once it holds far more than a
     table of ``rows`` needs (2 per row): after a flood of 160k flows their
     ~60k surviving keys pinned ~30 MB of Python's arenas with the table empty."""
-    for memo in (_LOOPBACK, _SHARED):
-        if len(memo) > 2 * rows + 4096:
-            memo.clear()
+    if len(_SHARED) > 2 * rows + 4096:
+        _SHARED.clear()
 
 
 def build(rows, state, formatter):
@@ -201,11 +201,10 @@ def base(rows, state):
     loop = state.loopback
     out = []
     # This loop runs over every row each frame (100k rows: ~2x faster so):
-    # fields by index, the protocol and loopback tests memoised, and the
-    # rarer filters left to a second pass over what is left.
+    # fields by index, the protocol test memoised, the loopback test
+    # inlined, and the rarer filters left to a second pass over what is left.
     shown = {}
-    lo = _LOOPBACK
-    seen = lo.get
+    pre = _LOOP_PREFIXES
     bare = TableFlow                    # its own entry: no property call
     for r in rows:
         e = r if type(r) is bare else r.entry
@@ -217,16 +216,10 @@ def base(rows, state):
             continue
         if not loop:                    # unrolled: a loop over (src, dst) was ~25 % of the pass
             a = e[_SRC]
-            hit = seen(a)
-            if hit is None:
-                hit = lo.put(a, is_loopback(a))
-            if hit:
+            if a and (a.startswith(pre) or a == "::1"):
                 continue
             a = e[_DST]
-            hit = seen(a)
-            if hit is None:
-                hit = lo.put(a, is_loopback(a))
-            if hit:
+            if a and (a.startswith(pre) or a == "::1"):
                 continue
         out.append(r)
     return out
@@ -286,33 +279,71 @@ def sort_rows(out, state):
     # places without a tie-break sort on the key (a third of a rebuild at
     # 100k rows).
     keys = SORT_KEYS.get(state.sort, _rate_sum)
+    if keys is _rate_sum:
+        return _by_rate(out, descending)
     for key in (keys if isinstance(keys, tuple) else (keys,)):
         out.sort(key=key, reverse=descending)
     return out
 
 
+def _by_rate(out, descending):
+    """``out`` sorted in place by rate, as a stable sort by ``_rate_sum``
+    would: the idle rows (rate 0, None or unknown: the table's rates are
+    never negative) keep their order after (or before) the moving ones, and
+    only those are sorted: most of a big table is idle (a key call per
+    row was ~40 ms a snapshot at 250k)."""
+    moving = [r for r in out if r.rate_orig or r.rate_reply]
+    if len(moving) == len(out):
+        out.sort(key=_rate_sum, reverse=descending)
+        return out
+    idle = [r for r in out if not (r.rate_orig or r.rate_reply)]
+    moving.sort(key=_rate_sum, reverse=descending)
+    out[:] = moving + idle if descending else idle + moving
+    return out
+
+
 def summary(rows):
-    """Open flows per protocol name ({'tcp': 10, 'udp': 4}).  Runs over
-    every row each snapshot: counted by number, named afterwards."""
-    counts = {}
-    for p, n in open_counts(rows).items():
-        name = proto_name(p)
-        counts[name] = counts.get(name, 0) + n
-    return counts
+    """Open flows per protocol name ({'tcp': 10, 'udp': 4})."""
+    return header_counts(rows)[0]
 
 
 def uncounted(rows):
     """Open flows the kernel gives no byte counters: created before
     accounting was switched on (it adds them only to new flows), or with
-    accounting off.  One pass per snapshot."""
+    accounting off."""
+    return header_counts(rows)[1]
+
+
+def header_counts(rows, statuses=None):
+    """(``summary``, ``uncounted``) of ``rows`` in one pass over every row,
+    the header's once per snapshot (two passes were ~20 ms more at 100k):
+    counted by protocol number, named afterwards.  ``statuses``: a dict
+    that also gets the open rows per status word (``health.offloaded``'s
+    counts, a third pass otherwise)."""
+    per = {}
+    get = per.get
     n = 0
     bare = TableFlow
+    by_status = statuses is not None
     for r in rows:
         if type(r) is bare:
-            n += r[_BYTES] is None
+            e = r
         elif not r.closed:
-            n += r.entry[_BYTES] is None
-    return n
+            e = r.entry
+        else:
+            continue
+        p = e[_PROTO]
+        per[p] = get(p, 0) + 1
+        if e[_BYTES] is None:
+            n += 1
+        if by_status:
+            p = e[_STATUS]
+            statuses[p] = statuses.get(p, 0) + 1
+    counts = {}
+    for p, k in per.items():
+        name = proto_name(p)
+        counts[name] = counts.get(name, 0) + k
+    return counts, n
 
 
 def flows_text(counts, lacking=0, why="", per=True, kernel=None):

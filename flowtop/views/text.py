@@ -5,7 +5,7 @@ import time
 
 from .cells import Formatter
 from .columns import group_layout, layout, place, widths_of
-from .select import build, flows_text, summary, uncounted
+from .select import build, flows_text, header_counts
 from .state import ViewState
 from .writer import Writer
 
@@ -48,7 +48,7 @@ class TextFrames(Writer):
         tx, rx, known = table.totals()
         out = ["\n"] if self._frames else []
         out.append("%s  TX %s  RX %s  shown %d  %s\n" % (
-            flows_text(summary(everything), uncounted(everything), WHY),
+            flows_text(*header_counts(everything), WHY),
             fmt.rate(tx if known and st.show_rates else None),
             fmt.rate(rx if known and st.show_rates else None), len(items),
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(wall))))
