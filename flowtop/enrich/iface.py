@@ -100,7 +100,9 @@ class Interfaces:
         self._links_fn = links or self._kernel_links
         self._owners_fn = owners or self._kernel_owners
         self._sock = None
-        self._cache = {}          # (address, mark) -> (RouteInfo | None | _FAILED, expires)
+        # address (mark 0) or (address, mark) -> (RouteInfo | None | _FAILED, expires):
+        # the bare text for mark 0 spares a 2-tuple per address (~40 B on 32-bit)
+        self._cache = {}
         self._names = {}          # ifindex -> name
         self._owners = {}         # address -> ifindex
         self._names_expire = None
@@ -139,6 +141,11 @@ class Interfaces:
         return self._kernel(lambda s: _rtlookup.route_get_many(
             [(addr, None, mark or None, None) for addr, mark in keys], sock=s))
 
+    @staticmethod
+    def _pairs(keys):
+        """Cache keys as the ``lookup`` seam's ``(address, mark)`` pairs."""
+        return [(k, 0) if k.__class__ is str else k for k in keys]
+
     def _kernel_links(self):
         return self._kernel(_route.interfaces)
 
@@ -159,7 +166,7 @@ class Interfaces:
             return
         self.lookups += len(keys)
         try:
-            results = self._lookup_fn(keys)
+            results = self._lookup_fn(self._pairs(keys))
         except (OSError, DecodeError):
             results = [_FAILED] * len(keys)
         cache = self._cache
@@ -214,11 +221,11 @@ class Interfaces:
         # Every flow of the table passes here each full refresh: no call
         # per address (``_fresh`` inlined).
         for e in entries:
-            mark = e.mark or 0
+            mark = e.mark
             ends += 2
             for addr in (e.src, e.reply_src if e.reply_src is not None else e.dst):
                 if addr is not None:
-                    key = (addr, mark)
+                    key = (addr, mark) if mark else addr
                     if key not in want:
                         hit = cached(key)
                         if hit is None:
@@ -265,7 +272,7 @@ class Interfaces:
         waits for the next ``prefetch`` (None meanwhile, or the stale answer)."""
         if addr is None:
             return None
-        key = (addr, mark or 0)
+        key = (addr, mark) if mark else addr
         now = self.clock()
         hit = self._cache.get(key)
         if hit is None or hit[1] <= now:
