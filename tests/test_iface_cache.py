@@ -119,3 +119,26 @@ def test_a_screen_thread_reading_while_the_collector_prefetches_never_raises():
         t.join()
         sys.setswitchinterval(old)
     assert errors == []
+
+
+def test_answers_fresh_at_the_prefetch_serve_a_once_that_outlasts_the_ttl():
+    ifs, fake, clock = make(ttl=30.0)
+    flows = _distinct(500)
+    ifs.prefetch(flows)
+    asked = ifs.lookups
+    clock.now += 31                                   # a router CPU still writing the rows
+    assert all(ifs.of_flow(f) == ("lan0", "wan0") for f in flows)
+    assert ifs.lookups == asked                       # not 1,000 single lookups
+    assert ifs.prefetch(flows) == 1000                # the next tick refreshes them
+
+
+def test_an_answer_already_stale_at_the_prefetch_is_looked_up_when_asked(monkeypatch):
+    monkeypatch.setattr(iface, "STALE_MIN", 10)
+    ifs, fake, clock = make(ttl=30.0)
+    flows = _distinct(500)
+    ifs.prefetch(flows)
+    clock.now += 31
+    assert ifs.prefetch(flows) == 1000 // iface.STALE_SHARE   # the rest stay stale
+    asked = ifs.lookups
+    ifs.of_flow(flows[-1])
+    assert ifs.lookups == asked + 2

@@ -113,6 +113,7 @@ class Interfaces:
         # still append to one the collector has taken (a set raised "changed size")
         self._wanted = []
         self._names_wanted = False
+        self._prefetched = None   # clock at the last prefetch: what was fresh then serves
         self.deferred = False     # True: only prefetch talks to the kernel (see route)
         self.lookups = 0          # route lookups asked for, all told (for tests and stats)
 
@@ -214,6 +215,7 @@ class Interfaces:
         ``route`` was asked for and did not have.  Returns the number of
         lookups sent."""
         now = self.clock()
+        self._prefetched = now
         want = {}
         stale = []
         cached = self._cache.get
@@ -269,7 +271,10 @@ class Interfaces:
     def route(self, addr, mark=0):
         """The cached RouteInfo (None: no route or unknown) for ``addr``; a
         miss or a stale entry costs one lookup now, or, when ``deferred``,
-        waits for the next ``prefetch`` (None meanwhile, or the stale answer)."""
+        waits for the next ``prefetch`` (None meanwhile, or the stale answer).
+        An answer that was fresh at the last ``prefetch`` serves until the
+        next one: a --once of 16k flows on a router CPU writes for longer than
+        the TTL, and then re-asked every address one send at a time (5x)."""
         if addr is None:
             return None
         key = (addr, mark) if mark else addr
@@ -278,8 +283,8 @@ class Interfaces:
         if hit is None or hit[1] <= now:
             if self.deferred:
                 self._wanted.append(key)
-            else:
-                self._resolve([key], now)
+            elif hit is None or self._prefetched is None or hit[1] <= self._prefetched:
+                self._resolve([key], now)     # (stale since the last prefetch: it serves)
                 hit = self._cache.get(key)
         if hit is None:
             return None
