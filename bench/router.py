@@ -70,7 +70,8 @@ def gnu_time(arch, dest):
 
 def guest_args(args, pyzs, where):
     out = ["--flows", str(args.flows), "--remotes", str(args.remotes), "--live", str(args.live),
-           "--modes", args.modes, "--live-all", "1" if args.live_all else "0"]
+           "--modes", args.modes, "--live-all", "1" if args.live_all else "0",
+           "--live-empty", str(args.live_empty)]
     for name, path in pyzs:
         out += ["--pyz", "%s=%s/%s" % (name, where, os.path.basename(path))]
     return out
@@ -157,6 +158,9 @@ def main():
     ap.add_argument("--host", action="store_true", help="run here, in a network namespace")
     ap.add_argument("--tag", default="ftbench-router",
                     help="prefix of the namespace (--host) and temporary directories")
+    ap.add_argument("--live-empty", type=float, default=0, metavar="S",
+                    help="first the live view of the last .pyz for S s on an empty table "
+                         "(VmHWM's floor: bytes per flow = the difference / N)")
     ap.add_argument("--live-all", action="store_true",
                     help="the live view of every .pyz (default: of the last one only)")
     ap.add_argument("--timeout", type=float, default=4 * 3600)

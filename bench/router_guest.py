@@ -147,7 +147,7 @@ def live(python, pyz, flows, seconds):
 def main(argv):
     out_path = argv[0]
     opts = {"--flows": "16000", "--remotes": "250", "--live": "60",
-            "--modes": "text-lean,text,json-lean,json", "--live-all": "0"}
+            "--modes": "text-lean,text,json-lean,json", "--live-all": "0", "--live-empty": "0"}
     pyzs = []
     i = 1
     while i < len(argv):
@@ -173,6 +173,9 @@ def main(argv):
 
     step("python -c pass", measure([py, "-c", "pass"]))
     step("python -c pass (again)", measure([py, "-c", "pass"]))
+    if float(opts["--live-empty"]) > 0 and pyzs:      # the floor: VmHWM with no flows
+        name, pyz = pyzs[-1]
+        step("%s live -n -G, no flows" % name, live(py, pyz, 0, float(opts["--live-empty"])))
     step("fill", fill(flows, remotes))
     step("conntrack -L", measure(["conntrack", "-L"]))
     step("conntrack -L -o extended", measure(["conntrack", "-L", "-o", "extended"]))
