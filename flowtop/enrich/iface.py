@@ -62,6 +62,7 @@ import time
 from ..netlink import route as _route
 from ..netlink import rtlookup as _rtlookup
 from ..netlink.errors import DecodeError, NetlinkError
+from ..netlink.rtlookup import RouteInfo
 from ..netlink.uapi import RTN_LOCAL
 from ..text import sanitize
 from .ifacetotals import (   # the pure half, importable from here too
@@ -366,6 +367,28 @@ class Interfaces:
 
     def of_flow(self, entry):
         """``(in_name, out_name)`` of a conntrack entry; None where unknown."""
+        if not self.deferred:
+            # --once asks this of every flow: two cached forwarded ends answer
+            # here, without the ~7 calls of flow_ifaces (tested equal to it).
+            mark = entry.mark
+            a = entry.src
+            b = entry.reply_src if entry.reply_src is not None else entry.dst
+            get = self._cache.get
+            ha = get((a, mark) if mark else a)
+            hb = get((b, mark) if mark else b)
+            if ha is not None and hb is not None:
+                # what ``route`` serves: fresh now, or fresh at the last prefetch
+                since = self._prefetched
+                if since is None:
+                    since = self.clock()
+                ra, rb = ha[0], hb[0]
+                if (ha[1] > since and hb[1] > since and ra.__class__ is RouteInfo
+                        and rb.__class__ is RouteInfo and ra.type != RTN_LOCAL
+                        and rb.type != RTN_LOCAL):
+                    names = self._names
+                    ia, ib = names.get(ra.oif), names.get(rb.oif)
+                    if ia is not None and ib is not None:
+                        return (ia, ib)
         try:
             f = self.flow_ifaces(entry)
         except (OSError, DecodeError):
