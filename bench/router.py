@@ -70,7 +70,8 @@ def gnu_time(arch, dest):
 
 def guest_args(args, pyzs, where):
     out = ["--flows", str(args.flows), "--remotes", str(args.remotes), "--live", str(args.live),
-           "--modes", args.modes]
+           "--modes", args.modes, "--live-all", "1" if args.live_all else "0",
+           "--live-empty", str(args.live_empty)]
     for name, path in pyzs:
         out += ["--pyz", "%s=%s/%s" % (name, where, os.path.basename(path))]
     return out
@@ -79,7 +80,7 @@ def guest_args(args, pyzs, where):
 def in_vm(args):
     a = vm.ARCHES[args.arch]
     vm.build(a)
-    payload = tempfile.mkdtemp(prefix="i12-router-", dir=os.path.join(vm.BUILD))
+    payload = tempfile.mkdtemp(prefix=args.tag + "-", dir=os.path.join(vm.BUILD))
     result = os.path.join(vm.BUILD, "router-%s-result" % args.arch)
     try:
         pyzs = build_pyzs(payload, GUEST_PYTHON[args.arch], args.base, args.pyz.split(","))
@@ -104,8 +105,8 @@ def in_vm(args):
 
 
 def on_host(args):
-    work = tempfile.mkdtemp(prefix="i12-router-host-")
-    ns = "i12-router-%s" % secrets.token_hex(3)
+    work = tempfile.mkdtemp(prefix=args.tag + "-host-")
+    ns = "%s-%s" % (args.tag, secrets.token_hex(3))
     try:
         pyzs = build_pyzs(work, "%d.%d" % sys.version_info[:2], args.base, args.pyz.split(","))
         out = os.path.join(work, "result.json")
@@ -155,6 +156,13 @@ def main():
     ap.add_argument("--pyz", default="src,pyc", help="which of src,pyc to run (and base with --base)")
     ap.add_argument("--base", metavar="REF", help="also a sources-only .pyz of this revision")
     ap.add_argument("--host", action="store_true", help="run here, in a network namespace")
+    ap.add_argument("--tag", default="ftbench-router",
+                    help="prefix of the namespace (--host) and temporary directories")
+    ap.add_argument("--live-empty", type=float, default=0, metavar="S",
+                    help="first the live view of the last .pyz for S s on an empty table "
+                         "(VmHWM's floor: bytes per flow = the difference / N)")
+    ap.add_argument("--live-all", action="store_true",
+                    help="the live view of every .pyz (default: of the last one only)")
     ap.add_argument("--timeout", type=float, default=4 * 3600)
     ap.add_argument("--json", metavar="FILE", help="also write the raw results here")
     args = ap.parse_args()

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-TMUX_SOCK = "/tmp/i12-bench-tmux"
+TMUX_SOCK = "/tmp/flowtop-router-tmux-%d" % os.getpid()     # own socket: --host runs here too
 # --once variants by name (--modes): -n -G leaves processes and interfaces on; "bare" is
 # the leanest output (no lookups at all).
 MODES = {"text-lean": ["-n", "-G"], "text": [], "json-lean": ["--json", "-n", "-G"],
@@ -34,7 +34,7 @@ def measure(argv, timeout=3600):
     """wall s, user+sys s, peak RSS KiB, exit status, stdout bytes.  Peak RSS
     through GNU time (its own small process forks the program): a child of this
     Python would carry the Python's high-water mark into its ru_maxrss at exec."""
-    report = "/tmp/i12-time.txt"
+    report = "/tmp/flowtop-router-time-%d.txt" % os.getpid()
     cmd = ([GNU_TIME, "-f", "%e %U %S %M", "-o", report, "--"] if GNU_TIME else []) + argv
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -63,11 +63,13 @@ def fill(flows, remotes):
         dst = "198.%d.%d.%d" % (18 + r // 62500, (r // 250) % 250, 1 + r % 250)
         lines.append("-I -p tcp -s %s -d %s --sport %d --dport 443 --state ESTABLISHED "
                      "-t 3600 -u SEEN_REPLY,ASSURED" % (src, dst, 1024 + i % 60000))
-    with open("/tmp/i12-flows.txt", "w") as f:
+    flows_file = "/tmp/flowtop-router-flows-%d.txt" % os.getpid()
+    with open(flows_file, "w") as f:
         f.write("\n".join(lines) + "\n")
     t0 = time.monotonic()
-    subprocess.run(["conntrack", "-R", "/tmp/i12-flows.txt"], stdout=subprocess.DEVNULL,
+    subprocess.run(["conntrack", "-R", flows_file], stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
+    os.unlink(flows_file)
     n = int(subprocess.run(["conntrack", "-C"], stdout=subprocess.PIPE,
                            text=True).stdout.strip() or 0)
     return {"inserted": n, "seconds": round(time.monotonic() - t0, 1)}
@@ -145,7 +147,7 @@ def live(python, pyz, flows, seconds):
 def main(argv):
     out_path = argv[0]
     opts = {"--flows": "16000", "--remotes": "250", "--live": "60",
-            "--modes": "text-lean,text,json-lean,json"}
+            "--modes": "text-lean,text,json-lean,json", "--live-all": "0", "--live-empty": "0"}
     pyzs = []
     i = 1
     while i < len(argv):
@@ -171,6 +173,9 @@ def main(argv):
 
     step("python -c pass", measure([py, "-c", "pass"]))
     step("python -c pass (again)", measure([py, "-c", "pass"]))
+    if float(opts["--live-empty"]) > 0 and pyzs:      # the floor: VmHWM with no flows
+        name, pyz = pyzs[-1]
+        step("%s live -n -G, no flows" % name, live(py, pyz, 0, float(opts["--live-empty"])))
     step("fill", fill(flows, remotes))
     step("conntrack -L", measure(["conntrack", "-L"]))
     step("conntrack -L -o extended", measure(["conntrack", "-L", "-o", "extended"]))
@@ -180,8 +185,8 @@ def main(argv):
         for mode in modes:
             step(("%s --once %s" % (name, " ".join(MODES[mode]))).rstrip(),
                  measure([py, pyz, "--once"] + MODES[mode]))
-    if secs > 0 and pyzs:
-        name, pyz = pyzs[-1]
+    # the live view of the last .pyz, or of each with --live-all 1 (same boot: comparable)
+    for name, pyz in (pyzs if opts["--live-all"] == "1" else pyzs[-1:]) if secs > 0 else ():
         step("%s live -n -G" % name, live(py, pyz, flows, secs))
     return 0
 

@@ -141,3 +141,11 @@ def test_the_collector_holds_the_event_reader_during_a_full_dump():
     run_ticks(c, 3)
     assert seen and all(seen) and not c.events.held
 
+
+def test_full_dumps_are_max_age_apart_while_cheap_and_keep_to_the_budget_on_a_slow_cpu():
+    c = Collector(Source([1]), 1.0)
+    assert c.spacing(0.01) == 1.0                 # the interval
+    assert c.spacing(0.85) == c.MAX_AGE           # 100k flows here: 28 % of a core for fresh rates
+    assert c.spacing(30.0) == 30.0 / c.BUDGET     # 16k flows on a router CPU: not back to back
+    assert all(c.spacing(cost) >= cost / max(c.CEILING, c.BUDGET)
+               for cost in (0.1, 1.0, 1.6, 2.0, 5.0, 60.0))

@@ -5,9 +5,10 @@ tests/kernel/test_iface_kernel.py)."""
 
 import sys
 import threading
+import tracemalloc
 
 from flowtop.enrich import iface
-from tests.test_route import flow, make
+from tests.test_route import flow, make, ri
 
 
 def _distinct(n):
@@ -30,6 +31,25 @@ def test_many_addresses_share_one_cached_answer():
     ifs.prefetch(_distinct(1000))
     assert len(ifs._cache) == 2000
     assert len({id(v) for v in ifs._cache.values()}) == 3     # lan0, wan0, local 10.1.0.1
+
+
+def test_an_unmarked_address_costs_the_cache_no_more_than_a_dict_slot():
+    ifs, fake, _ = make()
+    # 20,000 addresses, made before measuring: the ~2,000 tuples a size that
+    # Python's free lists keep (counted as in use) are ~15 B an address here
+    flows = _distinct(10000)
+    ifs.prefetch(flows[:10])                          # the answers' pairs exist already
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        ifs.prefetch(flows[10:])
+        fake.calls.clear()                            # what the fake kernel kept
+        per_address = (tracemalloc.get_traced_memory()[0] - before) / 19980
+    finally:
+        tracemalloc.stop()
+    # a dict slot is ~25-45 B here; an (address, mark) key tuple added ~56 B more
+    assert per_address < 60, per_address
+    assert all(ifs.of_flow(f) == ("lan0", "wan0") for f in flows)
 
 
 def test_stale_routes_are_refreshed_a_share_per_call_and_answer_meanwhile(monkeypatch):
@@ -99,3 +119,74 @@ def test_a_screen_thread_reading_while_the_collector_prefetches_never_raises():
         t.join()
         sys.setswitchinterval(old)
     assert errors == []
+
+
+def test_answers_fresh_at_the_prefetch_serve_a_once_that_outlasts_the_ttl():
+    ifs, fake, clock = make(ttl=30.0)
+    flows = _distinct(500)
+    ifs.prefetch(flows)
+    asked = ifs.lookups
+    clock.now += 31                                   # a router CPU still writing the rows
+    assert all(ifs.of_flow(f) == ("lan0", "wan0") for f in flows)
+    assert ifs.lookups == asked                       # not 1,000 single lookups
+    assert ifs.prefetch(flows) == 1000                # the next tick refreshes them
+
+
+def test_an_answer_already_stale_at_the_prefetch_is_looked_up_when_asked(monkeypatch):
+    monkeypatch.setattr(iface, "STALE_MIN", 10)
+    ifs, fake, clock = make(ttl=30.0)
+    flows = _distinct(500)
+    ifs.prefetch(flows)
+    clock.now += 31
+    assert ifs.prefetch(flows) == 1000 // iface.STALE_SHARE   # the rest stay stale
+    asked = ifs.lookups
+    ifs.of_flow(flows[-1])
+    assert ifs.lookups == asked + 2
+
+
+def _mixed():
+    """Forwarded, local, both-local, no-route, failed, marked, DNAT'd and
+    unknown-ifindex ends (FakeRoutes' address plan)."""
+    return [flow("10.1.0.5", "198.51.100.1"), flow("10.1.0.5", "10.2.0.1"),
+            flow("127.0.0.1", "127.0.0.1"), flow("10.99.0.1", "198.51.100.1"),
+            flow("10.66.0.1", "198.51.100.1"), flow("10.1.0.5", "198.51.100.1", mark=7),
+            flow("10.1.0.5", "192.0.2.7", reply_src="10.1.0.9"),
+            flow("10.1.0.6", "203.0.113.50"), flow("fd00::5", "2001:db8::1")]
+
+
+def test_of_flow_answers_as_flow_ifaces_whatever_the_cache_holds():
+    fast, fake_fast, clock_fast = make(ttl=30.0)
+    slow, fake_slow, clock_slow = make(ttl=30.0)
+    for fake in (fake_fast, fake_slow):
+        fake.table[("203.0.113.50", 0)] = ri(9)          # an ifindex no link has
+        fake.table[("198.51.100.1", 7)] = ri(2)
+    flows = _mixed()
+    for step in (0, 31, 0, 40):                          # fresh, stale since the prefetch, ...
+        for clock in (clock_fast, clock_slow):
+            clock.now += step
+        if step == 0:
+            fast.prefetch(flows[:5])
+            slow.prefetch(flows[:5])
+        for f in flows:
+            s = slow.flow_ifaces(f)
+            assert fast.of_flow(f) == (s.in_iface, s.out_iface), f
+        assert fast.lookups == slow.lookups
+
+
+def test_a_cached_forwarded_flow_costs_of_flow_no_further_python_call():
+    ifs, _, _ = make()
+    flows = _distinct(51)[1:]                          # (10.1.0.1 is local: the long way)
+    ifs.prefetch(flows)
+    calls = []
+
+    def count(frame, event, arg):
+        if event == "call" and frame.f_code.co_name != "<listcomp>":
+            calls.append(frame.f_code.co_name)
+
+    sys.setprofile(count)
+    try:
+        out = [ifs.of_flow(f) for f in flows]
+    finally:
+        sys.setprofile(None)
+    assert out == [("lan0", "wan0")] * 50
+    assert calls == ["of_flow"] * 50, calls[:10]

@@ -571,8 +571,12 @@ def test_cache_ttl_and_prefetch_batches():
     clock.now += 0.2
     assert ifs.prefetch(flows[:3]) == 6              # stale: refreshed lazily
     fake.table[("198.51.100.2", 0)] = ri(2)          # the route changed
+    fake.table[("198.51.100.7", 0)] = ri(2)
     clock.now += 31
-    assert ifs.of_flow(flows[0]) == ("lan0", "lan0")   # a stale hit costs one lookup each
+    assert ifs.of_flow(flows[5]) == ("lan0", "lan0")   # stale at the prefetch: one lookup each
+    assert ifs.of_flow(flows[0]) == ("lan0", "wan0")   # fresh at the prefetch: serves till the next
+    assert ifs.prefetch(flows[:1]) == 2
+    assert ifs.of_flow(flows[0]) == ("lan0", "lan0")
 
 
 def test_mark_is_part_of_the_key():

@@ -368,7 +368,9 @@ def boot(a, payload_dir, out_dir, timeout=1800, echo=True):
         out = os.path.join(work, "out.img")
         with open(out, "wb") as f:
             f.truncate(256 << 20)
-        cmd = [a.qemu] + a.machine + [
+        # FLOWTOP_VM_CPU: another -cpu for a side run (mipsel: qemu's 24Kf by default)
+        cpu = ["-cpu", os.environ["FLOWTOP_VM_CPU"]] if os.environ.get("FLOWTOP_VM_CPU") else []
+        cmd = [a.qemu] + a.machine + cpu + [
             "-smp", "1", "-nographic", "-no-reboot", "-net", "none",
             "-kernel", os.path.join(arch_dir, "vmlinuz"),
             "-initrd", os.path.join(arch_dir, "initrd.gz"),
