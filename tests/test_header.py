@@ -20,3 +20,14 @@ def test_at_80_columns_the_status_line_keeps_a_dumps_progress():
     line, note = status_line(st, snap, {"acct": True, "timestamp": True}, 0, 80, text)
     assert len(line) <= 79 and text in line, line
     assert text not in status_line(st, snap, {"acct": True, "timestamp": True}, 0, 80)[0]
+
+
+def test_an_empty_table_says_whether_a_filter_or_hidden_loopback_flows_empty_it():
+    from flowtop.views.header import empty_text
+    st = ViewState(cli.parse([]))
+    assert empty_text(st, 0) == "no flows"
+    assert empty_text(st, 1) == "1 loopback flow hidden \u2014 L shows them"
+    assert empty_text(st, 3) == "3 loopback flows hidden \u2014 L shows them"
+    st.filter = "10.1"
+    assert empty_text(st, 3) == "no flows match"
+    assert empty_text(ViewState(cli.parse(["--loopback"])), 3) == "no flows"

@@ -38,6 +38,17 @@ def total_spark(fmt, unicode, room):
     return "  " + sparkline(h.total.series(n, 60.0 / n, h.now()), unicode)
 
 
+def empty_text(st, loopback_hidden):
+    """Why the table is empty: a filter, or flows that are there but on
+    loopback (hidden by default; ``loopback_hidden`` of them)."""
+    if st.filter:
+        return "no flows match"
+    if not st.loopback and loopback_hidden:
+        return "%d loopback flow%s hidden \u2014 L shows them" % (
+            loopback_hidden, "" if loopback_hidden == 1 else "s")
+    return "no flows"
+
+
 def reading_text(reading, now, after=0.5):
     """A full dump's progress ("reading the kernel's table: 85000 flows so
     far") once it has run ``after`` seconds; "" otherwise.  ``reading``:

@@ -21,7 +21,7 @@ from .. import health as _health
 from .columns import group_layout, layout, marked, place, widths_of
 from .escapes import after_escape
 from .filterfields import compiled
-from .header import header_line, reading_text, status_line, total_spark
+from .header import empty_text, header_line, reading_text, status_line, total_spark
 from .select import Selection, header_counts, loopback_count
 
 MIN_W, MIN_H = 40, 10
@@ -244,19 +244,11 @@ class Screen:
         return c.title + self._marks[0 if self.state.ascending() else 1]
 
     def _empty_text(self):
-        """Why the table is empty: a filter, or flows that are there but
-        on loopback (hidden by default)."""
-        st = self.state
-        if st.filter:
-            return "no flows match"
-        if not st.loopback and self.snap is not None:
-            if self._loop_of is not self.snap:      # 30 ms at 100k rows: once per snapshot
-                self._loop, self._loop_of = loopback_count(self.snap.rows), self.snap
-            hidden = self._loop
-            if hidden:
-                return "%d loopback flow%s hidden \u2014 L shows them" % (
-                    hidden, "" if hidden == 1 else "s")
-        return "no flows"
+        """Why the table is empty (views.header.empty_text)."""
+        st, snap = self.state, self.snap
+        if not st.filter and not st.loopback and snap is not None and self._loop_of is not snap:
+            self._loop, self._loop_of = loopback_count(snap.rows), snap   # 30 ms at 100k rows
+        return empty_text(st, self._loop if self._loop_of is snap else 0)
 
     def _header(self, w):
         snap = self.snap
