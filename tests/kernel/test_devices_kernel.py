@@ -174,10 +174,12 @@ def sent_received(entries, addr):
 
 
 def last_batch(lines):
+    """The last whole batch: the one before the last, which SIGTERM may have cut."""
     recs = [json.loads(x) for x in lines if x.strip()]
-    if not recs:
+    times = sorted({r["time"] for r in recs})
+    if not times:
         return {}
-    t = recs[-1]["time"]
+    t = times[-2] if len(times) > 1 else times[-1]
     return {r["key"]: r for r in recs if r["time"] == t}
 
 
