@@ -6,7 +6,6 @@ FlowTable, which yields rates.  For the curses view a collector thread does
 this, so the screen keeps answering keys while a dump is being read.
 """
 
-import gc
 import threading
 import time
 
@@ -14,6 +13,7 @@ from .netlink.session import MAX_DUMP_RETRIES
 from .netlink.errors import DecodeError, DumpInterrupted
 from .recording import RecordingError
 from .eventreader import CollectorFailed, EventReader
+from .runtime import gc_paused
 from .table import FlowTable
 
 
@@ -301,10 +301,6 @@ class Collector(threading.Thread):
         return self._drift >= 2
 
     def _full(self):
-        # A dump allocates a record per flow, all acyclic: keep the cyclic
-        # collector from rescanning 100k of them, and freeze what survives.
-        gc_on = gc.isenabled()
-        gc.disable()
         hold = getattr(self.events, "hold", None)
         if hold is not None:
             hold()
@@ -317,14 +313,14 @@ class Collector(threading.Thread):
             self.reading = (start, self.reading[1] + n)
             gate.wait()
         try:
-            return tick(self.source, self.table, self.enrich, self.monotonic, counted)
+            # A dump allocates a record per flow, all acyclic: keep the cyclic
+            # collector from rescanning 100k of them, and freeze what survives.
+            with gc_paused(freeze=True):
+                return tick(self.source, self.table, self.enrich, self.monotonic, counted)
         finally:
             self.reading = None
             if hold is not None:
                 self.events.release()
-            if gc_on:
-                gc.enable()
-                gc.freeze()
 
     def _partial(self, events):
         """Between full dumps: the rows on screen by GET, flows from events."""

@@ -6,8 +6,8 @@ requests and the decoders of their replies.
 """
 
 import errno
-import gc
 
+from ..runtime import gc_paused
 from . import ctfilter, ctnetlink, nlmsg, session
 from .errors import DecodeError, NetlinkError
 from .session import DumpState, MAX_DUMP_RETRIES  # noqa: F401 - re-exported
@@ -126,13 +126,8 @@ def dump(sock, family=AF_UNSPEC, recorder=None, decode=ctnetlink.decode_entry,
     """
     # A dump allocates one acyclic record per flow: at 100k flows the cyclic
     # garbage collector would rescan them again and again for nothing.
-    gc_was_on = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         return _dump(sock, family, recorder, decode, retries)
-    finally:
-        if gc_was_on:
-            gc.enable()
 
 
 def _dump(sock, family, recorder, decode, retries):
