@@ -81,7 +81,9 @@ def test_in_a_flood_the_screen_keeps_refreshing_keys_answer_counts_follow_and_me
     os.makedirs(workdir, exist_ok=True)
     tm = Tmux("i11flood")
     with Netns("i11flood", sysctls=SYSCTLS) as ns:
-        argv = ns.argv("env", "TERM=xterm-256color", "PYTHONPATH=" + UNDER_TEST, sys.executable,
+        # from workdir: "-m" puts the current directory first on sys.path
+        argv = ns.argv("env", "-C", workdir, "TERM=xterm-256color", "PYTHONPATH=" + UNDER_TEST,
+                       sys.executable,
                        "-m", "flowtop", "--loopback", "-n", "-G", "--no-sysctl", "-t", "1")
         tm.start(pane_command(argv, workdir), 200, 50, workdir)
         tm.wait_for(lambda ls: ls and COUNT.search(ls[0]), 15, "the first frame")
