@@ -381,14 +381,19 @@ class Interfaces:
                 since = self._prefetched
                 if since is None:
                     since = self.clock()
-                ra, rb = ha[0], hb[0]
-                if (ha[1] > since and hb[1] > since and ra.__class__ is RouteInfo
-                        and rb.__class__ is RouteInfo and ra.type != RTN_LOCAL
-                        and rb.type != RTN_LOCAL):
+                if ha[1] > since and hb[1] > since:
                     names = self._names
-                    ia, ib = names.get(ra.oif), names.get(rb.oif)
-                    if ia is not None and ib is not None:
-                        return (ia, ib)
+                    out = []
+                    for value in (ha[0], hb[0]):
+                        if value is None or value is _FAILED:     # no route: no name
+                            out.append(None)
+                        elif (value.__class__ is RouteInfo and value.type != RTN_LOCAL
+                              and value.oif in names):
+                            out.append(names[value.oif])
+                        else:             # a local end, an unnamed ifindex: the long way
+                            break
+                    else:
+                        return tuple(out)
         try:
             f = self.flow_ifaces(entry)
         except (OSError, DecodeError):
