@@ -173,10 +173,12 @@ def test_of_flow_answers_as_flow_ifaces_whatever_the_cache_holds():
         assert fast.lookups == slow.lookups
 
 
-def test_a_cached_forwarded_flow_costs_of_flow_no_further_python_call():
+def test_a_cached_forwarded_or_host_internal_flow_costs_of_flow_no_further_python_call():
     ifs, _, _ = make()
     flows = _distinct(51)[1:]                          # (10.1.0.1 is local: the long way)
-    ifs.prefetch(flows)
+    unrouted = [flow("10.99.0.%d" % i, "198.51.100.7") for i in range(1, 51)]
+    inside = [flow("127.0.0.1", "127.0.0.%d" % i) for i in range(2, 52)]   # host-internal
+    ifs.prefetch(flows + unrouted + inside)
     calls = []
 
     def count(frame, event, arg):
@@ -185,8 +187,8 @@ def test_a_cached_forwarded_flow_costs_of_flow_no_further_python_call():
 
     sys.setprofile(count)
     try:
-        out = [ifs.of_flow(f) for f in flows]
+        out = [ifs.of_flow(f) for f in flows + unrouted + inside]
     finally:
         sys.setprofile(None)
-    assert out == [("lan0", "wan0")] * 50
-    assert calls == ["of_flow"] * 50, calls[:10]
+    assert out == [("lan0", "wan0")] * 50 + [(None, "wan0")] * 50 + [("lo", "lo")] * 50
+    assert calls == ["of_flow"] * 150, calls[:10]
