@@ -127,6 +127,18 @@ def test_a_port_forward_counts_for_its_lan_target_with_directions_swapped(tmp_pa
     assert d.name_of(dev) == "desktop"                                 # from /etc/ethers
 
 
+def test_a_device_new_to_the_lan_counts_from_its_first_flow_though_the_table_was_just_read(
+        tmp_path):
+    neigh = {"203.0.113.2": "aa:bb:cc:dd:ee:99"}     # the far end is a neighbour too
+    d = make(tmp_path, neigh)
+    d.refresh()
+    neigh["192.168.1.20"] = "aa:bb:cc:dd:ee:20"      # it joins; the next refresh is 5 s off
+    d.account([flow(b"n", "192.168.1.20", "203.0.113.2", bo=70, br=7)])
+    (dev,) = d.snapshot()
+    assert dev.key == ("mac", "aa:bb:cc:dd:ee:20")
+    assert (dev.bytes_tx, dev.bytes_rx) == (70, 7)
+
+
 def test_this_hosts_addresses_and_strangers_are_no_devices(tmp_path):
     d = make(tmp_path, {"192.168.1.1": "aa:aa:aa:aa:aa:aa"})
     d.refresh()

@@ -75,6 +75,7 @@ class Devices:
         self.devices = {}           # key -> Device
         self._flows = {}            # flow key -> (device key, outbound, bo, br, po, pr) or None
         self._where = {}            # address -> device key (or None): per refresh
+        self._forced = False        # this account() pass has re-read the table
 
     # -- knowledge -------------------------------------------------------------------------
     def refresh(self, force=False):
@@ -183,6 +184,14 @@ class Devices:
         """(device, outbound) of a flow seen for the first time, the flow
         counted and its address added; None: no device, or too many."""
         where = self.device_of(e)
+        if (where is None or not where[1]) and not self._forced:
+            # Its source is no device, as of the last read: once a pass, read
+            # again (the flow is in the table, so its neighbour entry is too).
+            # A device new to the LAN sends before the next REFRESH, and its
+            # first flows went to the far end (a neighbour too) or nowhere, for good.
+            self._forced = True
+            self.refresh(force=True)
+            where = self.device_of(e)
         if where is None:
             return None
         dkey, outbound = where
@@ -206,6 +215,7 @@ class Devices:
         flows = self._flows
         devices = self.devices
         present = 0
+        self._forced = False
         for r in rows:
             present += 1
             if type(r) is idle_type:

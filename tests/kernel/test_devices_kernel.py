@@ -211,6 +211,7 @@ def test_device_totals_keep_closed_flows_and_names_come_from_dnsmasq(tmp_path):
         assert tx > 200000 and rx > 3000
         assert (phone["bytes_sent"], phone["bytes_received"]) == (tx, rx)
         assert not any(e["proto"] == "tcp" for e in device_entries(r, lan.addr1))
+        assert STATIC in batch, sorted(batch)
         static = batch[STATIC]                  # no lease, no DNS: its address
         assert static["mac"] == MAC2
         assert (static["bytes_sent"], static["bytes_received"]) == sent_received(before2, STATIC)
