@@ -58,6 +58,23 @@ def kernel_ready(*tools):
     return True, ""
 
 
+def flowtop_pid(ns):
+    """The pid of the one flowtop inside the namespace (``ip netns exec`` execs it)."""
+    pids = subprocess.run(["ip", "netns", "pids", ns.name], capture_output=True,
+                          text=True, check=True).stdout.split()
+    found = []
+    for pid in pids:
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"flowtop" in argv:
+            found.append(int(pid))
+    assert len(found) == 1, "flowtop processes in %s: %r" % (ns.name, found)
+    return found[0]
+
+
 class Netns:
     """``with Netns("snap") as ns:`` a fresh ``ftest-snap-XXXX`` namespace."""
 

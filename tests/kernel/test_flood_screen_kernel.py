@@ -30,7 +30,7 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from tests.kernel.test_flood_kernel import SENDER  # noqa: E402
-from tests.nsutil import Netns, kernel_ready  # noqa: E402
+from tests.nsutil import Netns, flowtop_pid, kernel_ready  # noqa: E402
 from tests.tmuxutil import Tmux, pane_command, read_exit  # noqa: E402
 
 _READY, _WHY = kernel_ready("tmux")
@@ -56,18 +56,6 @@ SORT = re.compile(r"sort (\w+ \w+)")
 READING = "reading the kernel's table"
 
 
-def proc_of(ns_pids):
-    """flowtop's PID among the namespace's processes (the pane runs it under env)."""
-    for pid in ns_pids:
-        try:
-            cmd = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
-        except OSError:
-            continue
-        if b"flowtop" in cmd and b"--no-sysctl" in cmd:
-            return int(pid)
-    return None
-
-
 def rss_mib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -87,12 +75,7 @@ def test_in_a_flood_the_screen_keeps_refreshing_keys_answer_counts_follow_and_me
                        "-m", "flowtop", "--loopback", "-n", "-G", "--no-sysctl", "-t", "1")
         tm.start(pane_command(argv, workdir), 200, 50, workdir)
         tm.wait_for(lambda ls: ls and COUNT.search(ls[0]), 15, "the first frame")
-        pid = None
-        deadline = time.monotonic() + 10
-        while pid is None and time.monotonic() < deadline:
-            pid = proc_of(ns.run("ip", "netns", "pids", ns.name).stdout.split())
-            time.sleep(0.1)
-        assert pid, "flowtop's process"
+        pid = flowtop_pid(ns)        # the first frame is up: python has exec'd
         rss_before = peak = rss_mib(pid)
         sender = ns.popen(sys.executable, "-c", SENDER, str(RATE), str(SECONDS))
         t0 = time.monotonic()

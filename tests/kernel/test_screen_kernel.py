@@ -29,7 +29,7 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from tests import ctparse  # noqa: E402
-from tests.nsutil import Netns, kernel_ready, populate  # noqa: E402
+from tests.nsutil import Netns, flowtop_pid, kernel_ready, populate  # noqa: E402
 from tests.tmuxutil import (PORTED, Tmux, destination, flow_ids, parse_table,  # noqa: E402
                             pane_command, read_exit, row_ids, rows_of, screen_text)
 
@@ -75,23 +75,6 @@ def ns_set_sysctls(ns, value):
 
 def ns_sysctls(ns):
     return ns.sysctl(ACCT), ns.sysctl(TIMESTAMP)
-
-
-def flowtop_pid(ns):
-    """The pid of flowtop inside the namespace (``ip netns exec`` execs it)."""
-    pids = subprocess.run(["ip", "netns", "pids", ns.name], capture_output=True,
-                          text=True, check=True).stdout.split()
-    found = []
-    for pid in pids:
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if b"flowtop" in argv:
-            found.append(int(pid))
-    assert len(found) == 1, "flowtop processes in %s: %r" % (ns.name, found)
-    return found[0]
 
 
 def header(lines):
