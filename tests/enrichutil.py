@@ -16,7 +16,7 @@ import subprocess
 import sys
 
 from tests.nsutil import REPO, Netns, NetnsGroup
-from tests.tmuxutil import Tmux, parse_table, pane_command, read_exit
+from tests.tmuxutil import Tmux, box, parse_table, pane_command, read_exit
 
 FIX = os.path.join(REPO, "tests", "fixtures")
 CITY_DB = os.path.join(FIX, "geoip-city.mmdb")
@@ -301,8 +301,7 @@ class LiveView:
         tm.send("Enter")
         tm.wait_for(lambda ls: ls[-1].startswith("q quit"), timeout, "the kept filter")
         tm.send("Enter")
-        lines = tm.wait_for(lambda ls: any("Flow details" in ln for ln in ls), timeout,
-                            "the details pane of %r" % needle)
+        lines = tm.wait_for(box, timeout, "the details pane of %r" % needle)
         tm.send("Escape")
         tm.wait_for(lambda ls: not any("Flow details" in ln for ln in ls), timeout,
                     "the details pane to close")

@@ -38,7 +38,7 @@ def test_the_control_flow_lists_the_data_flow_it_expected_and_no_other():
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="no tmux")
 def test_the_details_pane_shows_helper_labels_master_and_the_related_flow_under_its_master():
-    from tests.tmuxutil import Tmux, pane_command
+    from tests.tmuxutil import Tmux, box, pane_command
     fs = flows()
     control, = [f for f in fs if f.dport == 21]
     data, = [f for f in fs if f.dport != 21]
@@ -51,11 +51,10 @@ def test_the_details_pane_shows_helper_labels_master_and_the_related_flow_under_
         tm.start(pane_command(argv, workdir), 120, 40, workdir)
         tm.wait_for(lambda ls: " flows" in ls[0] and "[" in ls[1], WAIT, "the recording")
         tm.send("Enter")
-        panes = [tm.wait_for(lambda ls: any("Flow details" in l for l in ls), WAIT, "details")]
+        panes = [box(tm.wait_for(box, WAIT, "details"))]
         tm.send("Down")                     # the other flow's details
-        panes.append(tm.wait_for(lambda ls: any("original" in l for l in ls)
-                                 and _words(ls, "original") != _words(panes[0], "original"),
-                                 WAIT, "the other flow"))
+        panes.append(box(tm.wait_for(lambda ls: box(ls) and _words(box(ls), "original")
+                                     != _words(panes[0], "original"), WAIT, "the other flow")))
         by_port = {int(_words(p, "original")[2].rsplit(":", 1)[1]): p for p in panes}
         ctl, dat = by_port[21], by_port[data.dport]
         assert _words(ctl, "helper") == ["ftp"] and _words(ctl, "labels") == ["5", "70"], ctl

@@ -15,7 +15,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
 
-from tests.tmuxutil import flowtop_screen, parse_table, read_exit, rows_of  # noqa: E402
+from tests.tmuxutil import box, flowtop_screen, parse_table, read_exit, rows_of  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="no tmux")
 
@@ -153,11 +153,11 @@ def test_up_and_down_in_the_details_move_to_the_next_flow(screen):
         line = next(l for l in ls if "original" in l)
         return line.split("->")[1].split()[0]
 
-    lines = tm.wait_for(lambda ls: any("Flow details" in l for l in ls), WAIT, "the details")
+    lines = tm.wait_for(box, WAIT, "the details")
     assert original(lines) == rows[0]["DESTINATION"]
     tm.send("Down")
-    lines = tm.wait_for(lambda ls: any("Flow details" in l for l in ls)
-                        and original(ls) == rows[1]["DESTINATION"], WAIT, "the second flow")
+    lines = tm.wait_for(lambda ls: box(ls) and original(ls) == rows[1]["DESTINATION"], WAIT,
+                        "the second flow")
     tm.send("Up")
     tm.wait_for(lambda ls: original(ls) == rows[0]["DESTINATION"], WAIT, "the first again")
     tm.send("Escape")

@@ -150,6 +150,23 @@ class Tmux:
             time.sleep(interval)
 
 
+def box(lines, title="Flow details"):
+    """The lines of the curses box titled ``title`` (top border to bottom
+    border), or None until all of it is on screen: a capture can land while
+    the terminal is still drawing it, with only its first rows there."""
+    for i, line in enumerate(lines):
+        at = line.find(" %s" % title)
+        if at < 2 or line[at - 2] not in "\u250cl":
+            continue
+        x = at - 2
+        for j in range(i + 1, len(lines)):
+            bottom = lines[j]
+            if len(bottom) > x + 1 and bottom[x] in "\u2514m" and bottom[x + 1] in "\u2500q":
+                return lines[i:j + 1]
+        return None
+    return None
+
+
 def screen_text(lines):
     return "\n".join("|%s" % l for l in lines)
 

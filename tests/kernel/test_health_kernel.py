@@ -9,10 +9,8 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 
 import pytest
 
@@ -21,7 +19,7 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from tests.nsutil import Netns, kernel_ready, populate  # noqa: E402
-from tests.tmuxutil import Tmux, pane_command  # noqa: E402
+from tests.tmuxutil import Tmux, box, pane_command  # noqa: E402
 
 _READY, _WHY = kernel_ready("tmux")
 pytestmark = [pytest.mark.kernel, pytest.mark.skipif(not _READY, reason=_WHY or "no kernel")]
@@ -80,7 +78,7 @@ def test_the_header_shows_count_max_and_a_moving_trouble_counter_in_the_warning_
             # the rate falls back to nothing once the errors stop
             tm.wait_for(lambda ls: "error" not in ls[0], WAIT, "the error rate gone")
             tm.send("C")
-            ls = tm.wait_for(lambda ls: any("Conntrack statistics" in l for l in ls), WAIT,
+            ls = tm.wait_for(lambda ls: box(ls, "Conntrack statistics"), WAIT,
                              "the statistics pane")
             truth = conntrack_stats(ns)
             text = [l.strip(" x\u2502") for l in ls]

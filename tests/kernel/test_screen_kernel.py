@@ -30,7 +30,7 @@ if REPO not in sys.path:
 
 from tests import ctparse  # noqa: E402
 from tests.nsutil import Netns, flowtop_pid, kernel_ready, populate  # noqa: E402
-from tests.tmuxutil import (PORTED, Tmux, destination, flow_ids, parse_table,  # noqa: E402
+from tests.tmuxutil import (PORTED, Tmux, box, destination, flow_ids, parse_table,  # noqa: E402
                             pane_command, read_exit, row_ids, rows_of, screen_text)
 
 _READY, _WHY = kernel_ready("tmux")
@@ -289,8 +289,7 @@ def step_details(scr, entries, ports):
                 "the port-5001 flow selected")
     tm.send("Enter")
     # the whole pane, not its first lines: a capture can land mid-draw
-    lines = tm.wait_for(lambda ls: any("Flow details" in l for l in ls)
-                        and any(re.search(r"\bage\s", l) for l in ls), WAIT, "the details pane")
+    lines = tm.wait_for(box, WAIT, "the details pane")
     text = "\n".join(lines)
     m = re.search(r"original\s+(\S+) -> (\S+)", text)
     assert m, text
