@@ -7,6 +7,10 @@ Run as root from the repo root:  python3 tests/record_route.py
 * route-addr.bin: the RTM_GETADDR dump (every datagram as received, one
   after the other); route-addr.json: ``ip -j addr``.
 * route-link.bin: the RTM_GETLINK dump; route-link.json: ``ip -j link``.
+* route-routes.bin: the RTM_GETROUTE dump of every table; route-routes.json:
+  ``ip -4 -j route show table all`` and ``ip -6 -j route show table all``.
+* route-rules.bin: the RTM_GETRULE dump; route-rules.json: ``ip -4 -j rule`` and
+  ``ip -6 -j rule``.
 * route-get.bin: the replies to one send of several RTM_GETROUTE requests
   (plus the NOOP whose ACK ends the batch); route-get.json: per request its
   sequence number, arguments and ``ip -d -j route get`` (or its error).
@@ -44,6 +48,7 @@ SETUP = [
     ("ip", "route", "add", "unreachable", "10.98.0.0/16"),
     ("ip", "route", "add", "prohibit", "10.97.0.0/16"),
     ("ip", "route", "add", "blackhole", "10.96.0.0/16"),
+    ("ip", "route", "add", "10.77.64.0/18", "via", "10.77.1.250", "metric", "20"),
     ("ip", "-6", "route", "add", "unreachable", "2001:db8:dead::/48"),
 ]
 
@@ -71,10 +76,10 @@ LOOKUPS = [
 CHILD = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from flowtop.netlink import nlmsg, route, rtlookup, session
+from flowtop.netlink import nlmsg, route, rtdump, rtlookup, session
 from flowtop.netlink.session import DumpState
 from flowtop.netlink.uapi import (NLM_F_ACK, NLM_F_REQUEST, NLMSG_NOOP, RTM_NEWADDR,
-                                  RTM_NEWLINK)
+                                  RTM_NEWLINK, RTM_NEWROUTE, RTM_NEWRULE)
 out_dir = sys.argv[2]
 lookups = json.loads(sys.argv[3])
 sock = route.open_socket()
@@ -95,6 +100,8 @@ def dump(name, request, mtype):
 info = {"port": sock.port}
 info["addr"] = dump("addr", route.addr_dump_request, RTM_NEWADDR)
 info["link"] = dump("link", route.link_dump_request, RTM_NEWLINK)
+info["routes"] = dump("routes", rtdump.route_dump_request, RTM_NEWROUTE)
+info["rules"] = dump("rules", rtdump.rule_dump_request, RTM_NEWRULE)
 seqs, parts = [], []
 for dst, mark in lookups:
     seq = session.next_seq()
@@ -134,6 +141,9 @@ def main():
         info = json.loads(ns.run(sys.executable, "-c", CHILD, REPO, FIXTURES, args).stdout)
         addr = ip_json(ns, "addr")
         link = ip_json(ns, "link")
+        routes = {"4": ip_json(ns, "-4", "route", "show", "table", "all"),
+                  "6": ip_json(ns, "-6", "route", "show", "table", "all")}
+        rules = {"4": ip_json(ns, "-4", "rule"), "6": ip_json(ns, "-6", "rule")}
         gets = []
         for (name, dst, mark), seq in zip(LOOKUPS, info["get"]["seqs"]):
             cmd = ["-d", "route", "get", dst] + (["mark", str(mark)] if mark is not None else [])
@@ -144,6 +154,8 @@ def main():
         "kernel": os.uname().release}
     for name, body in (("addr", {"seq": info["addr"][0], "ip": addr}),
                        ("link", {"seq": info["link"][0], "ip": link}),
+                       ("routes", {"seq": info["routes"][0], "ip": routes}),
+                       ("rules", {"seq": info["rules"][0], "ip": rules}),
                        ("get", {"end": info["get"]["end"], "lookups": gets})):
         body.update(meta)
         with open(os.path.join(FIXTURES, "route-%s.json" % name), "w") as f:

@@ -173,12 +173,15 @@ def test_of_flow_answers_as_flow_ifaces_whatever_the_cache_holds():
         assert fast.lookups == slow.lookups
 
 
-def test_a_cached_forwarded_or_host_internal_flow_costs_of_flow_no_further_python_call():
+def test_a_cached_forwarded_local_or_host_internal_flow_costs_of_flow_no_further_python_call():
     ifs, _, _ = make()
-    flows = _distinct(51)[1:]                          # (10.1.0.1 is local: the long way)
+    flows = _distinct(51)[1:]
     unrouted = [flow("10.99.0.%d" % i, "198.51.100.7") for i in range(1, 51)]
     inside = [flow("127.0.0.1", "127.0.0.%d" % i) for i in range(2, 52)]   # host-internal
-    ifs.prefetch(flows + unrouted + inside)
+    # this host's 10.2.0.1 (wan0's) to the Internet and back: a host's usual flows
+    mine = [flow("10.2.0.1", "198.51.7.%d" % i) for i in range(1, 26)]
+    mine += [flow("198.51.8.%d" % i, "10.1.0.1") for i in range(1, 26)]
+    ifs.prefetch(flows + unrouted + inside + mine)
     calls = []
 
     def count(frame, event, arg):
@@ -187,8 +190,11 @@ def test_a_cached_forwarded_or_host_internal_flow_costs_of_flow_no_further_pytho
 
     sys.setprofile(count)
     try:
-        out = [ifs.of_flow(f) for f in flows + unrouted + inside]
+        out = [ifs.of_flow(f) for f in flows + unrouted + inside + mine]
     finally:
         sys.setprofile(None)
-    assert out == [("lan0", "wan0")] * 50 + [(None, "wan0")] * 50 + [("lo", "lo")] * 50
-    assert calls == ["of_flow"] * 150, calls[:10]
+    assert out == ([("lan0", "wan0")] * 50 + [(None, "wan0")] * 50 + [("lo", "lo")] * 50
+                   + [("wan0", "wan0")] * 25 + [("wan0", "lan0")] * 25)
+    assert out[150:] == [(ifs.flow_ifaces(f).in_iface, ifs.flow_ifaces(f).out_iface)
+                         for f in mine]
+    assert calls == ["of_flow"] * 200, calls[:10]

@@ -1,8 +1,9 @@
 """The input and output interface of each flow, from route lookups (nftop's
 in/out interface columns and its ``-i``/``-o`` filters).
 
-Conntrack does not record interfaces, so they are inferred by asking the
-kernel's routing table - ``ip route get`` over rtnetlink - per flow end.
+Conntrack does not record interfaces, so they are inferred per flow end as
+``ip route get`` would: from a copy of the routing tables (``fib.py``), or
+over rtnetlink where the copy cannot tell (policy rules, multipath, ...).
 
 Which lookups
 -------------
@@ -65,6 +66,7 @@ from ..netlink.errors import DecodeError, NetlinkError
 from ..netlink.rtlookup import RouteInfo
 from ..netlink.uapi import RTN_LOCAL
 from ..text import sanitize
+from . import fib as _fib
 from .ifacetotals import (   # the pure half, importable from here too
     FlowIfaces, crossings, iface_filter, iface_match, iface_totals, unmatched,
 )
@@ -97,7 +99,7 @@ class Interfaces:
         self.clock = clock
         self.ttl = ttl
         self.max_entries = max_entries
-        self._lookup_fn = lookup or self._kernel_lookup
+        self._lookup_fn = lookup or _fib.Lookups(self._kernel_lookup, clock, min(ttl, _fib.TTL))
         self._links_fn = links or self._kernel_links
         self._owners_fn = owners or self._kernel_owners
         self._sock = None
@@ -117,6 +119,7 @@ class Interfaces:
         self._prefetched = None   # clock at the last prefetch: what was fresh then serves
         self.deferred = False     # True: only prefetch talks to the kernel (see route)
         self.lookups = 0          # route lookups asked for, all told (for tests and stats)
+        self.asked = 0            # ... of which the kernel answered (the copied tables could not)
 
     # -- the kernel -------------------------------------------------------------------
     def _socket(self):
@@ -140,13 +143,9 @@ class Interfaces:
             raise
 
     def _kernel_lookup(self, keys):
+        self.asked += len(keys)
         return self._kernel(lambda s: _rtlookup.route_get_many(
             [(addr, None, mark or None, None) for addr, mark in keys], sock=s))
-
-    @staticmethod
-    def _pairs(keys):
-        """Cache keys as the ``lookup`` seam's ``(address, mark)`` pairs."""
-        return [(k, 0) if k.__class__ is str else k for k in keys]
 
     def _kernel_links(self):
         return self._kernel(_route.interfaces)
@@ -168,7 +167,8 @@ class Interfaces:
             return
         self.lookups += len(keys)
         try:
-            results = self._lookup_fn(self._pairs(keys))
+            # the cache's keys as the seam's (address, mark) pairs
+            results = self._lookup_fn([(k, 0) if k.__class__ is str else k for k in keys])
         except (OSError, DecodeError):
             results = [_FAILED] * len(keys)
         cache = self._cache
@@ -180,7 +180,7 @@ class Interfaces:
             if isinstance(result, NetlinkError) or result is _FAILED:
                 pair = (_FAILED, retry_at)
             else:
-                if result is not None:
+                if result is not None and result.dst is not None:
                     result = result._replace(dst=None)
                 pair = pairs.get(result)
                 if pair is None:
@@ -273,9 +273,8 @@ class Interfaces:
         """The cached RouteInfo (None: no route or unknown) for ``addr``; a
         miss or a stale entry costs one lookup now, or, when ``deferred``,
         waits for the next ``prefetch`` (None meanwhile, or the stale answer).
-        An answer that was fresh at the last ``prefetch`` serves until the
-        next one: a --once of 16k flows on a router CPU writes for longer than
-        the TTL, and then re-asked every address one send at a time (5x)."""
+        An answer fresh at the last ``prefetch`` serves until the next one (a
+        --once of 16k flows on a router outlasts the TTL: 5x the lookups)."""
         if addr is None:
             return None
         key = (addr, mark) if mark else addr
@@ -368,8 +367,8 @@ class Interfaces:
     def of_flow(self, entry):
         """``(in_name, out_name)`` of a conntrack entry; None where unknown."""
         if not self.deferred:
-            # --once asks this of every flow: two cached ends, neither or both
-            # local, answer here, without the ~7 calls of flow_ifaces (tested equal to it).
+            # --once asks this of every flow: two cached ends answer here,
+            # without the ~7 calls of flow_ifaces (tested equal to it).
             mark = entry.mark
             a = entry.src
             b = entry.reply_src if entry.reply_src is not None else entry.dst
@@ -394,7 +393,12 @@ class Interfaces:
                         else:             # an unnamed ifindex: the long way
                             break
                     else:
-                        if local != 1:    # one local end takes its address's owner: the long way
+                        if local != 1:         # else the local end is named for its owner
+                            return tuple(out)
+                        i = 0 if ha[0].__class__ is RouteInfo and ha[0].type == RTN_LOCAL else 1
+                        index = self._owners.get(b if i else a)
+                        if index is None or index in names:
+                            out[i] = names[index] if index is not None else out[i]
                             return tuple(out)
         try:
             f = self.flow_ifaces(entry)

@@ -299,6 +299,9 @@ RTM_GETADDR = 22
 RTM_NEWROUTE = 24
 RTM_DELROUTE = 25
 RTM_GETROUTE = 26
+RTM_NEWRULE = 32
+RTM_DELRULE = 33
+RTM_GETRULE = 34
 
 RTMSG_LEN = 12             # sizeof(struct rtmsg)
 RTGENMSG_LEN = 1           # sizeof(struct rtgenmsg)
@@ -371,12 +374,49 @@ RTM_F_FIB_MATCH = 0x2000
 RTM_F_OFFLOAD = 0x4000
 RTM_F_TRAP = 0x8000
 
+# struct rtnexthop's rtnh_flags, also in rtm_flags of a dumped route
+RTNH_F_DEAD = 1
+RTNH_F_PERVASIVE = 2
+RTNH_F_ONLINK = 4
+RTNH_F_OFFLOAD = 8
+RTNH_F_LINKDOWN = 16
+RTNH_F_UNRESOLVED = 32
+
 # enum rt_class_t
 RT_TABLE_UNSPEC = 0
 RT_TABLE_COMPAT = 252
 RT_TABLE_DEFAULT = 253
 RT_TABLE_MAIN = 254
 RT_TABLE_LOCAL = 255
+
+# include/net/flow.h (not uapi, but fixed since 3.x: the loopback device
+# is the first one of every network namespace)
+LOOPBACK_IFINDEX = 1
+
+# --- include/uapi/linux/fib_rules.h -------------------------------------------
+FIB_RULE_HDR_LEN = 12      # sizeof(struct fib_rule_hdr)
+FRA_UNSPEC = 0
+FRA_DST = 1
+FRA_SRC = 2
+FRA_IIFNAME = 3
+FRA_GOTO = 4
+FRA_PRIORITY = 6
+FRA_FWMARK = 10
+FRA_FLOW = 11
+FRA_TUN_ID = 12
+FRA_SUPPRESS_IFGROUP = 13
+FRA_SUPPRESS_PREFIXLEN = 14
+FRA_TABLE = 15
+FRA_FWMASK = 16
+FRA_OIFNAME = 17
+FRA_PAD = 18
+FRA_L3MDEV = 19
+FRA_UID_RANGE = 20
+FRA_PROTOCOL = 21
+FRA_IP_PROTO = 22
+FRA_SPORT_RANGE = 23
+FRA_DPORT_RANGE = 24
+FR_ACT_TO_TBL = 1          # fib_rule_hdr.action: look the table up
 
 # --- include/uapi/linux/if_link.h --------------------------------------------
 IFINFOMSG_LEN = 16         # sizeof(struct ifinfomsg)
