@@ -5,7 +5,6 @@ scripts carry over.
 """
 
 import os
-import signal
 import sys
 from collections import namedtuple
 
@@ -226,6 +225,7 @@ def quiet_interrupts():
     The last atexit step ignores it: after that Python resets SIGINT to the
     default, which would end the process by the signal instead.
     """
+    import signal
     if signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, None):   # not if ignored
         import atexit
         atexit.register(signal.signal, signal.SIGINT, signal.SIG_IGN)   # runs last (LIFO)
@@ -234,5 +234,10 @@ def quiet_interrupts():
 
 def run():
     """The command (``python3 -m flowtop``, the zipapp, the console script)."""
+    if sys.argv[1:] in (["--version"], ["-v"]):
+        # what argparse's version action prints, without argparse, signal and
+        # the help formatter: 1.9 of a mipsel router's 2.4 s for --version
+        sys.stdout.write("flowtop %s\n" % __version__)
+        return
     quiet_interrupts()
     sys.exit(main())
