@@ -234,10 +234,5 @@ def quiet_interrupts():
 
 def run():
     """The command (``python3 -m flowtop``, the zipapp, the console script)."""
-    if sys.argv[1:] in (["--version"], ["-v"]):
-        # what argparse's version action prints, without argparse, signal and
-        # the help formatter: 1.9 of a mipsel router's 2.4 s for --version
-        sys.stdout.write("flowtop %s\n" % __version__)
-        return
     quiet_interrupts()
     sys.exit(main())

@@ -4,7 +4,7 @@
     python3 scripts/build_pyz.py [-o flowtop.pyz] [--python X.Y|PATH]
 
 It is ``zipapp.create_archive`` over the ``flowtop`` package alone (no
-tests, no caches), with ``flowtop.cli:run`` as the entry point, so
+tests, no caches), with ``flowtop.entry:run`` as the entry point, so
 ``python3 flowtop.pyz --once`` runs with only the standard library.
 
 ``--python X.Y`` adds bytecode for the router's Python (OpenWrt 21.02-25.12:
@@ -93,7 +93,7 @@ def main():
             version = compile_for(find_python(args.python), stage, args.python)
             print("build_pyz: bytecode for Python %s" % version, file=sys.stderr)
         zipapp.create_archive(stage, args.output, interpreter="/usr/bin/env python3",
-                              main="flowtop.cli:run", filter=include, compressed=True)
+                              main="flowtop.entry:run", filter=include, compressed=True)
     import zipfile
     with zipfile.ZipFile(args.output) as z:
         if "flowtop/__init__.py" not in z.namelist():

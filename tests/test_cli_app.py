@@ -299,19 +299,3 @@ def test_replay_of_a_dump_ended_early_by_a_damaged_type_says_so(tmp_path):
     assert status == 1 and err.count("\n") == 1 and "dump 2" in err, err
     assert len(_times(out)) == 1 and len(out.splitlines()) == 14
 
-
-def test_version_alone_prints_what_argparse_prints_without_importing_argparse():
-    import subprocess
-    import sys
-    code = ("import sys; sys.argv = ['flowtop'] + sys.argv[1:]; import flowtop.cli as c; c.run(); "
-            "print(sorted(m for m in ('argparse', 'signal', 'textwrap', 'shutil') "
-            "if m in sys.modules))")
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    outs = {}
-    for argv in (["--version"], ["-v"], ["-n", "--version"]):
-        r = subprocess.run([sys.executable, "-S", "-c", code] + argv, cwd=repo,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        outs[argv[-1] if len(argv) == 1 else "argparse"] = (r.returncode, r.stdout)
-    assert outs["--version"] == outs["-v"] == (0, "flowtop %s\n[]\n" % cli.__version__), outs
-    # with anything else on the line argparse answers, and prints the same line
-    assert outs["argparse"] == (0, "flowtop %s\n" % cli.__version__), outs

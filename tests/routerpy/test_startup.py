@@ -108,15 +108,20 @@ def _loaded(tmp_path, argv, ns=None):
         return set(f.read().split()), r.stdout
 
 
-def test_version_loads_only_the_argument_parser(tmp_path):
+def test_version_alone_loads_only_the_entry_point_and_prints_what_argparse_prints(tmp_path):
     mods, out = _loaded(tmp_path, ["--version"])
-    assert out.startswith("flowtop ")
+    assert sorted(m for m in mods if m.startswith("flowtop")) == ["flowtop", "flowtop.entry"]
+    assert "argparse" not in mods
+    # with anything else on the line argparse answers, and prints the same line
+    mods, parsed = _loaded(tmp_path, ["-n", "--version"])
+    assert out == parsed and out.startswith("flowtop ")
     ours = sorted(m for m in mods if m.startswith("flowtop"))
     # the parser is cli, its option groups (optgroups) and the value checks they share
     # with flowtoprc (values); the sort names (views.state, with the text helpers it
     # formats its labels by)
-    assert ours == ["flowtop", "flowtop.cli", "flowtop.optgroups", "flowtop.text",
-                    "flowtop.values", "flowtop.views", "flowtop.views.state"], ours
+    assert ours == ["flowtop", "flowtop.cli", "flowtop.entry", "flowtop.optgroups",
+                    "flowtop.text", "flowtop.values", "flowtop.views",
+                    "flowtop.views.state"], ours
 
 
 @pytest.mark.parametrize("fmt", [[], ["--json"]], ids=["text", "json"])
