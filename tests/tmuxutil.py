@@ -132,19 +132,28 @@ class Tmux:
             self.last = lines
         return lines
 
-    def wait_for(self, predicate, timeout, what="the screen", escapes=False, interval=0.02):
+    def wait_for(self, predicate, timeout, what="the screen", escapes=False, interval=0.02,
+                 settle=True):
         """Capture until ``predicate(lines)`` is truthy; returns the lines.
+        With ``settle``, only once two captures running agree: a capture can
+        land while the terminal is mid-draw (CI caught a details box with its
+        first rows only), and its bottom rows are then the last frame's.
+        Without it (a key-to-screen time), the first capture that passes.
         On timeout an AssertionError shows the last screen."""
         deadline = time.monotonic() + timeout
+        before = None
         while True:
             lines = self.capture(escapes)
             try:
                 ok = predicate(lines)
             except (IndexError, ValueError, KeyError, StopIteration):
                 ok = False
-            if ok:
+            if ok and (not settle or lines == before):
                 return lines
+            before = lines if ok else None
             if time.monotonic() > deadline:
+                if ok:
+                    return lines         # it passes, though never still
                 raise TmuxError("timed out after %gs waiting for %s; screen:\n%s%s"
                                 % (timeout, what, screen_text(lines), self.ended()))
             time.sleep(interval)

@@ -190,7 +190,8 @@ def step_sort(scr, entries, latencies):
         text = "sort %s %s" % (col, order)
         t0 = time.monotonic()
         tm.send("o")
-        tm.wait_for(lambda ls, text=text: text in header(ls), KEY_LIMIT * 4, repr(text))
+        tm.wait_for(lambda ls, text=text: text in header(ls), KEY_LIMIT * 4, repr(text),
+                    settle=False)
         latencies.append(time.monotonic() - t0)
         if col == "proto":
             tm.wait_for(lambda ls: [r["PROTO"] for r in rows_of(ls)]
