@@ -22,7 +22,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 
 
-DNS_WAIT = 1.0     # --once: seconds to wait for reverse DNS names, in total
+from .once import DNS_WAIT  # noqa: E402,F401 - --once: seconds to wait for names, in total
 
 
 def iface_keep(opts, enrich):

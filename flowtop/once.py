@@ -62,7 +62,7 @@ class Preparer:
     lookups sent in one go, their names resolved within the one DNS_WAIT
     of the whole run (then names stop: nothing after it would print them)."""
 
-    def __init__(self, enrich, clock=time.monotonic, wait=DNS_WAIT):
+    def __init__(self, enrich, clock=time.monotonic, wait=None):
         self.enrich = enrich
         self.clock = clock
         if enrich.process is not None:
@@ -72,7 +72,7 @@ class Preparer:
                 pass
         self.names = None
         if enrich.dns is not None and hasattr(enrich.dns, "wait"):
-            self.names = Names(enrich.dns, clock() + wait, clock)
+            self.names = Names(enrich.dns, clock() + (DNS_WAIT if wait is None else wait), clock)
             enrich.dns = self.names
 
     def __call__(self, rows):

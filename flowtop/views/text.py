@@ -139,7 +139,8 @@ class OnceText(Writer):
         if self.keys is None:
             chunks = (chunk.split("\n") for chunk in self.spool)
         else:
-            chunks = (self._ordered(),)
+            rows = self._ordered()
+            chunks = (rows[i:i + 256] for i in range(0, len(rows), 256))
         index = {n: i for i, n in enumerate(self.names)}
         picks = [(index[c.name], c, w) for c, w in cols]
         write = self.stream.write

@@ -1,0 +1,197 @@
+"""flowtop/once.py: ``--once`` writes a datagram at a time, and what it writes is
+what the whole-table writers wrote (the recorded fixtures, byte for byte)."""
+
+import io
+import os
+import time
+import tracemalloc
+
+import pytest
+
+from flowtop import api, cli, main
+from flowtop import once as once_mod
+from flowtop.enrich.bundle import from_options
+from flowtop.netlink.ctnetlink import FIELDS
+from flowtop.table import FlowTable
+from flowtop.views.text import TextFrames
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+RECORDINGS = sorted(os.path.join(FIXTURES, n) for n in os.listdir(FIXTURES) if n.endswith(".rec"))
+
+
+def recorded(path):
+    with open(path, "rb") as f:
+        return next(api.replay(f))
+
+
+class BatchSource:
+    """A replay-like source that hands its flows out ``size`` at a time, as the
+    kernel's datagrams come; ``on_batch(i)`` runs before batch ``i`` is handed."""
+
+    live = False
+
+    def __init__(self, when, flows, size=3, on_batch=None):
+        self.when, self.flows, self.size = when, flows, size
+        self.on_batch = on_batch
+        self.asked = []
+
+    def snapshot(self, wants="list", enrich=None):
+        self.asked.append(wants)
+        if wants == "batches":
+            return self.when, self._batches()
+        return self.when, list(self.flows)
+
+    def _batches(self):
+        for i in range(0, len(self.flows), self.size):
+            if self.on_batch is not None:
+                self.on_batch(i // self.size)
+            yield self.flows[i:i + self.size]
+
+
+def whole_table_frame(args, when, flows):
+    """What --once text printed before it streamed: TextFrames over the table."""
+    opts = cli.parse(["--once"] + args)
+    enrich = from_options(opts, live=False)
+    table = FlowTable()
+    table.apply(flows, when, when)
+    enrich.tick(table)
+    out = io.StringIO()
+    TextFrames(out, opts, enrich, ["a note"]).write_rows(table, when)
+    return out.getvalue()
+
+
+def once_text(args, source, out=None):
+    opts = cli.parse(["--once"] + args)
+    enrich = from_options(opts, live=False)
+    out = out or io.StringIO()
+    try:
+        main.once(source, opts, out, enrich, ["a note"])
+    finally:
+        enrich.close()
+    return out.getvalue()
+
+
+class Counting:
+    """A stream that keeps only how many lines went through it."""
+
+    def __init__(self):
+        self.lines = 0
+
+    def write(self, text):
+        self.lines += text.count("\n")
+
+    def flush(self):
+        pass
+
+    def getvalue(self):
+        return self.lines
+
+
+TEXT_ARGS = [[], ["--sort", "bytes"], ["--sort", "+bytes"], ["--sort", "dst"], ["--sort", "+age"], ["--sort", "port"],
+             ["--sort", "state"], ["--sort", "proto"], ["--sort", "packets"], ["-s", "--show-id"],
+             ["--age", "seconds"], ["--age", "none"], ["-b", "--units", "iec"], ["--units", "raw"],
+             ["--filter", "tcp or udp"], ["--filter", "dport<1000"], ["-T"], ["-4"], ["-6"],
+             ["--wide"]]
+
+
+@pytest.mark.parametrize("path", RECORDINGS, ids=os.path.basename)
+@pytest.mark.parametrize("args", TEXT_ARGS, ids=" ".join)
+def test_streamed_once_text_is_the_whole_table_frame_byte_for_byte(path, args):
+    when, flows = recorded(path)
+    args = args + ["-n", "-G"]
+    want = whole_table_frame(args, when, flows)
+    assert len(want.splitlines()) >= 3
+    assert once_text(args, BatchSource(when, flows, size=2)) == want
+
+
+def synthetic(n):
+    """N distinct flows made from the recorded ones (distinct addresses, ports, keys)."""
+    when, flows = recorded(os.path.join(FIXTURES, "ctnetlink-mixed.rec"))
+    flows = [f for f in flows if f.family == 2 and f.sport is not None]
+    i_src, i_sport, i_key = FIELDS.index("src"), FIELDS.index("sport"), FIELDS.index("key")
+    i_bytes, i_dst = FIELDS.index("bytes_orig"), FIELDS.index("dst")
+    out = []
+    for i in range(n):
+        base = list(flows[i % len(flows)])
+        base[i_src] = "10.%d.%d.%d" % (i >> 16 & 255, i >> 8 & 255, i & 255)
+        base[i_sport] = 1024 + i % 60000
+        base[i_dst] = "198.51.%d.%d" % (i >> 8 & 255, i & 255)
+        base[i_key] = b"k%d" % i
+        base[i_bytes] = (base[i_bytes] or 0) + i
+        out.append(tuple.__new__(type(flows[0]), base))
+    return when, out
+
+
+@pytest.mark.parametrize("args", [[], ["--sort", "bytes"]], ids=["table-order", "sorted"])
+def test_once_text_holds_cell_texts_not_the_table(args):
+    n = 20000
+    when, flows = synthetic(n)
+    source = BatchSource(when, flows, size=130)
+    tracemalloc.start()
+    try:
+        lines = once_text(args + ["-n", "-G"], source, Counting())
+        _now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert lines == n + 3
+    # the whole-table frame held ~2.8 KB a row (rows, cell dicts, lines); the spool
+    # holds ~100 B of cell text a row (a sort: plus its key and a str object each)
+    assert peak / n < 400, peak / n
+
+
+def test_once_json_writes_each_datagram_before_the_next_is_read():
+    when, flows = recorded(os.path.join(FIXTURES, "ctnetlink-mixed.rec"))
+    out = io.StringIO()
+    seen = []
+
+    def on_batch(i):
+        seen.append(out.getvalue().count("\n"))
+
+    source = BatchSource(when, flows, size=4, on_batch=on_batch)
+    opts = cli.parse(["--once", "--json", "-n", "-G"])
+    enrich = from_options(opts, live=False)
+    main.once(source, opts, out, enrich, [])
+    assert seen == [min(4 * i, len(flows)) for i in range(len(seen))]
+    assert len(seen) > 2 and out.getvalue().count("\n") == len(flows)
+
+
+class SlowResolver:
+    """A reverse-DNS resolver whose answers take ``delay`` seconds a wait."""
+
+    def __init__(self, delay):
+        self.delay = delay
+        self.asked = []
+        self.lookups = 0
+
+    def wait(self, addrs, timeout):
+        self.asked.extend(addrs)
+        time.sleep(min(self.delay, timeout))
+        return {a: "host-%s.example" % a.replace(".", "-").replace(":", "-") for a in addrs}
+
+    def lookup(self, addr):
+        self.lookups += 1
+        return None
+
+    def close(self):
+        pass
+
+
+def test_once_asks_no_name_after_its_dns_wait_and_keeps_the_names_it_found(monkeypatch):
+    monkeypatch.setattr(once_mod, "DNS_WAIT", 0.2)
+    when, flows = synthetic(40)
+    opts = cli.parse(["--once", "-G"])
+    enrich = from_options(opts, live=False)
+    enrich.dns.close()
+    enrich.dns = resolver = SlowResolver(0.15)
+    out = io.StringIO()
+    main.once(BatchSource(when, flows, size=10), opts, out, enrich, [])
+    asked = set(resolver.asked)
+    everything = {a for f in flows for a in (f.src, f.dst)}
+    # two batches fit in the 0.2 s wait; the other two are never asked about
+    assert 0 < len(asked) < len(everything)
+    assert resolver.lookups == 0          # no lookup queued work past the wait
+    rows = out.getvalue().splitlines()[2:]       # after the header and the titles
+    assert len(rows) == 40
+    first = flows[0].src
+    assert "host-%s.example" % first.replace(".", "-") in rows[0]
+    assert flows[-1].src not in asked and flows[-1].src in rows[-1]
