@@ -11,7 +11,6 @@ import pytest
 from flowtop import api, cli, main
 from flowtop import once as once_mod
 from flowtop.enrich.bundle import from_options
-from flowtop.netlink.ctnetlink import FIELDS
 from flowtop.table import FlowTable
 from flowtop.views.text import TextFrames
 
@@ -105,21 +104,13 @@ def test_streamed_once_text_is_the_whole_table_frame_byte_for_byte(path, args):
 
 
 def synthetic(n):
-    """N distinct flows made from the recorded ones (distinct addresses, ports, keys)."""
-    when, flows = recorded(os.path.join(FIXTURES, "ctnetlink-mixed.rec"))
-    flows = [f for f in flows if f.family == 2 and f.sport is not None]
-    i_src, i_sport, i_key = FIELDS.index("src"), FIELDS.index("sport"), FIELDS.index("key")
-    i_bytes, i_dst = FIELDS.index("bytes_orig"), FIELDS.index("dst")
-    out = []
-    for i in range(n):
-        base = list(flows[i % len(flows)])
-        base[i_src] = "10.%d.%d.%d" % (i >> 16 & 255, i >> 8 & 255, i & 255)
-        base[i_sport] = 1024 + i % 60000
-        base[i_dst] = "198.51.%d.%d" % (i >> 8 & 255, i & 255)
-        base[i_key] = b"k%d" % i
-        base[i_bytes] = (base[i_bytes] or 0) + i
-        out.append(tuple.__new__(type(flows[0]), base))
-    return when, out
+    """N distinct flows made from the recorded ones (bench/keys.py's)."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "bench", "keys.py")
+    spec = importlib.util.spec_from_file_location("bench_keys", path)
+    keys = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(keys)
+    return keys.synthetic(n)
 
 
 @pytest.mark.parametrize("args", [[], ["--sort", "bytes"]], ids=["table-order", "sorted"])
