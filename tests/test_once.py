@@ -186,3 +186,75 @@ def test_once_asks_no_name_after_its_dns_wait_and_keeps_the_names_it_found(monke
     first = flows[0].src
     assert "host-%s.example" % first.replace(".", "-") in rows[0]
     assert flows[-1].src not in asked and flows[-1].src in rows[-1]
+
+
+class Names:
+    """Reverse DNS that knows every other address (IPv6 ones too)."""
+
+    def __init__(self, addrs):
+        self.names = {a: "h%d.example" % i for i, a in enumerate(sorted(addrs)) if i % 2 == 0}
+
+    def wait(self, addrs, timeout):
+        return {a: self.names.get(a) for a in addrs}
+
+    def lookup(self, addr):
+        return self.names.get(addr)
+
+    def close(self):
+        pass
+
+
+class Processes:
+    """A process for flows to some ports (a name long enough to be cut)."""
+
+    def refresh(self):
+        pass
+
+    def retain(self, table):
+        pass
+
+    def lookup(self, e):
+        return self.lookup_both(e)[0]
+
+    def lookup_both(self, e):
+        from flowtop.enrich.owners import FORWARDED, ProcInfo
+        if e.dport == 443:
+            return ProcInfo(4242, "a-very-long-process-name", "root"), None
+        if e.dport == 53:
+            return FORWARDED, FORWARDED
+        return None, None
+
+
+class Ifaces:
+    def prefetch(self, entries):
+        list(entries)
+
+    def of_flow(self, e):
+        return ("eth%d" % (e.l4proto % 3), None if e.family == 10 else "a-long-bridge-name0")
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("path", RECORDINGS, ids=os.path.basename)
+@pytest.mark.parametrize("args", [[], ["--sort", "dst"], ["--show-id", "-P"]], ids=" ".join)
+def test_streamed_once_text_with_names_processes_and_interfaces_is_the_whole_table_frame(
+        path, args):
+    from flowtop.enrich.bundle import Enrichment
+    from flowtop.services import Services
+    when, flows = recorded(path)
+    opts = cli.parse(["--once", "-G"] + args)
+    addrs = {a for f in flows for a in (f.src, f.dst)}
+
+    def enrichment():
+        return Enrichment(Services(), Processes(), Names(addrs), None, Ifaces())
+
+    enrich = enrichment()
+    table = FlowTable()
+    table.apply(flows, when, when)
+    want = io.StringIO()
+    TextFrames(want, opts, enrich, []).write_rows(table, when)
+    got = io.StringIO()
+    main.once(BatchSource(when, flows, size=2), opts, got, enrichment(), [])
+    assert "h0.example" in want.getvalue() and "PROCESS" in want.getvalue()
+    assert got.getvalue() == want.getvalue()
