@@ -218,7 +218,7 @@ class Processes:
 
     def lookup_both(self, e):
         from flowtop.enrich.owners import FORWARDED, ProcInfo
-        if e.dport == 443:
+        if e.dport in (443, 21):
             return ProcInfo(4242, "a-very-long-process-name", "root"), None
         if e.dport == 53:
             return FORWARDED, FORWARDED
@@ -258,3 +258,21 @@ def test_streamed_once_text_with_names_processes_and_interfaces_is_the_whole_tab
     main.once(BatchSource(when, flows, size=2), opts, got, enrichment(), [])
     assert "h0.example" in want.getvalue() and "PROCESS" in want.getvalue()
     assert got.getvalue() == want.getvalue()
+
+
+@pytest.mark.parametrize("path", RECORDINGS, ids=os.path.basename)
+@pytest.mark.parametrize("numeric", [False, True], ids=["names", "numeric"])
+def test_streamed_once_json_lines_are_the_plain_records_with_their_enrichment(path, numeric):
+    import json
+    from flowtop.enrich.bundle import Enrichment
+    from flowtop.services import Services
+    from flowtop.views.export import full_record
+    when, flows = recorded(path)
+    addrs = {a for f in flows for a in (f.src, f.dst)}
+    enrich = Enrichment(Services(), Processes(), None if numeric else Names(addrs), None, Ifaces())
+    out = io.StringIO()
+    main.once(BatchSource(when, flows, size=3), cli.parse(["--once", "--json", "-G"]), out,
+              enrich, [])
+    got = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert got == [full_record(f, when, enrich) for f in flows]
+    assert {r["service"] for r in got} - {None} and {r["process"] for r in got} - {None}
