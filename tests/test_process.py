@@ -228,6 +228,26 @@ def test_udp_connected_unconnected_and_wildcard(fake):
     assert m.lookup(flow(UDP, "192.0.2.9", 5353, "192.0.2.10", 5353)) is FORWARDED
 
 
+def test_flows_on_ports_no_socket_has_cost_no_socket_lookup(fake, monkeypatch):
+    fake.sock("udp", "0.0.0.0", 5353, "0.0.0.0", 0, CLOSE, 4003)
+    fake.sock("tcp", "10.0.0.1", 40000, "93.184.216.34", 443, EST, 1001)
+    fake.process(402, "mdns", [4003, 1001])
+    m = make_map(fake)
+    m.refresh()
+    sides = []
+    real = m._side
+    monkeypatch.setattr(m, "_side", lambda *a: sides.append(a) or real(*a))
+    # a big table's flows mostly match no socket: no dict walk for them
+    assert m.lookup_both(flow(UDP, "10.0.0.1", 41000, "1.1.1.1", 123)) == (None, None)
+    assert m.lookup(flow(UDP, "192.0.2.9", 41000, "192.0.2.10", 123)) is FORWARDED
+    assert m.lookup(flow(TCP, "10.0.0.1", 40001, "93.184.216.34", 444)) is None
+    assert sides == []
+    # and a flow on a socket's port is still looked up, on that side only
+    assert m.lookup_both(flow(UDP, "192.0.2.9", 5353, "10.0.0.1", 5353))[1].name == "mdns"
+    assert m.lookup(flow(TCP, "10.0.0.1", 40000, "93.184.216.34", 443)).name == "mdns"
+    assert len(sides) == 3
+
+
 def test_router_forwarded_flows_are_not_the_local_dns_server(fake):
     fake.sock("udp", "0.0.0.0", 53, "0.0.0.0", 0, CLOSE, 5001)
     fake.sock("tcp", "0.0.0.0", 80, "0.0.0.0", 0, LISTEN, 5002)
