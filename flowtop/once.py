@@ -27,7 +27,8 @@ def streams(opts, stats=False):
 
 def run(source, enrich, keep, writer, retries=MAX_DUMP_RETRIES):
     """Write one snapshot of ``source`` with ``writer`` (``write_batch(rows,
-    flows, wall)`` per datagram, then ``finish(wall)``); ``keep``: the
+    flows, wall)`` per datagram, rows of a table only if it ``wants_rows``,
+    then ``finish(wall)``); ``keep``: the
     --filter/--in-iface predicate over rows, or None.  A writer that
     ``spools`` (text, CSV: nothing written before ``finish``) has an
     interrupted dump redone, as a whole-table dump would be; one that
@@ -40,10 +41,12 @@ def run(source, enrich, keep, writer, retries=MAX_DUMP_RETRIES):
         wall, batches = snap
         try:
             for flows in batches:
-                table = FlowTable()
-                table.apply(flows, wall, wall)
-                rows = list(table)
-                prepare(rows)
+                prepare(flows)
+                rows = None
+                if keep is not None or writer.wants_rows:   # (the JSON and CSV records need none)
+                    table = FlowTable()
+                    table.apply(flows, wall, wall)
+                    rows = list(table)
                 if keep is not None:
                     rows = [r for r in rows if keep(r)]
                     flows = [r.entry for r in rows]
@@ -75,15 +78,15 @@ class Preparer:
             self.names = Names(enrich.dns, clock() + (DNS_WAIT if wait is None else wait), clock)
             enrich.dns = self.names
 
-    def __call__(self, rows):
+    def __call__(self, flows):
         enrich = self.enrich
         if enrich.ifaces is not None:
             try:
-                enrich.ifaces.prefetch(r.entry for r in rows)
+                enrich.ifaces.prefetch(flows)
             except OSError:
                 pass
         if self.names is not None:
-            self.names.ready(a for r in rows for a in (r.entry.src, r.entry.dst))
+            self.names.ready(a for f in flows for a in (f.src, f.dst))
 
 
 class Names:

@@ -91,6 +91,7 @@ class OnceText(Writer):
         self.reset()
 
     spools = True
+    wants_rows = True
 
     def reset(self):
         """Forget the rows so far (the dump is redone)."""
