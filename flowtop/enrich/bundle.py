@@ -290,7 +290,10 @@ def from_options(opts, live=True, services=None, warn=None):
             _say(warn, "no interfaces: %s" % exc)
     enrich = Enrichment(services, process, dns, geo, ifaces, local,
                         getattr(opts, "numeric_local", False), getattr(opts, "numeric_remote", False))
-    if hasattr(opts, "leases"):
+    # --once without --leases/--ethers/--view device has no devices (for_options says
+    # None): the module stays unloaded on the lean path
+    if hasattr(opts, "leases") and (opts.leases or opts.ethers or opts.view == "device"
+                                    or not opts.once):
         from .devices import for_options
         enrich.devices = for_options(opts, live, enrich)
     if not (opts.once or opts.continuous) and opts.output == "text":   # the live view draws it

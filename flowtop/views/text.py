@@ -9,7 +9,7 @@ from ..netlink.uapi import AF_INET6, IPPROTO_GRE
 from ..text import duration, human
 from .cells import Formatter, _icmp_label, nat_of
 from .columns import COLUMNS, _TAILED, _enabled, cut, group_layout, layout, place, widths_of
-from .select import SORT_KEYS, _rate_sum, build, chosen, flows_text, header_counts
+from .select import SORT_KEYS, _rate_sum, base, build, chosen, flows_text, header_counts
 from .state import ViewState
 from .writer import Writer
 
@@ -108,7 +108,11 @@ class OnceText(Writer):
         for name, n in counts.items():
             self.counts[name] = self.counts.get(name, 0) + n
         self.lacking += lacking
-        items = chosen(rows, st, fmt)
+        # the rarer filters (select._rare_filter's) only when one is set: the
+        # expression module (~1 ms to import here, ~50 ms on a router) stays unloaded
+        rare = (st.filter or st.in_iface or st.out_iface or st.active_only or st.threshold
+                or st.group is not None)
+        items = chosen(rows, st, fmt) if rare else base(rows, st)
         if not items:
             return
         self.shown += len(items)
