@@ -17,6 +17,7 @@ from .netlink.session import MAX_DUMP_RETRIES
 from .table import FlowTable
 
 DNS_WAIT = 1.0     # seconds to wait for reverse DNS names, in total
+SILENT_AFTER = 512  # addresses without one name after which --once stops asking
 
 
 def streams(opts, stats=False):
@@ -100,6 +101,7 @@ class Names:
         self.deadline = deadline
         self.clock = clock
         self.known = {}         # address -> name, the names found (few: no misses kept)
+        self.asked = 0          # addresses waited for
 
     def ready(self, addrs):
         left = self.deadline - self.clock()
@@ -108,9 +110,14 @@ class Names:
         known = self.known
         todo = [a for a in dict.fromkeys(addrs) if a and a not in known]
         if todo:
+            self.asked += len(todo)
             for addr, name in self.resolver.wait(todo, left).items():
                 if name:
                     known[addr] = name
+        if not known and self.asked >= SILENT_AFTER:
+            # not one name among the first SILENT_AFTER addresses: no resolver answers
+            # here (a namespace or router without DNS: 87k failing lookups took 1 s)
+            self.deadline = self.clock()
 
     def lookup(self, addr):
         return self.known.get(addr)

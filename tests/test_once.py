@@ -276,3 +276,25 @@ def test_streamed_once_json_lines_are_the_plain_records_with_their_enrichment(pa
     got = [json.loads(line) for line in out.getvalue().splitlines()]
     assert got == [full_record(f, when, enrich) for f in flows]
     assert {r["service"] for r in got} - {None} and {r["process"] for r in got} - {None}
+
+
+class NoAnswers(SlowResolver):
+    """Reverse DNS that answers at once, and never with a name."""
+
+    def wait(self, addrs, timeout):
+        self.asked.extend(addrs)
+        return dict.fromkeys(addrs)
+
+
+def test_once_stops_asking_for_names_when_none_come(monkeypatch):
+    when, flows = synthetic(2000)
+    opts = cli.parse(["--once", "-G"])
+    enrich = from_options(opts, live=False)
+    enrich.dns.close()
+    enrich.dns = resolver = NoAnswers(0)
+    out = io.StringIO()
+    main.once(BatchSource(when, flows, size=100), opts, out, enrich, [])
+    everything = {a for f in flows for a in (f.src, f.dst)}
+    assert once_mod.SILENT_AFTER <= len(resolver.asked) < once_mod.SILENT_AFTER + 200
+    assert len(everything) > 4 * once_mod.SILENT_AFTER
+    assert out.getvalue().count("\n") == 2000 + 2
