@@ -17,7 +17,8 @@ from .netlink.session import MAX_DUMP_RETRIES
 from .table import FlowTable
 
 DNS_WAIT = 1.0     # seconds to wait for reverse DNS names, in total
-SILENT_AFTER = 512  # addresses without one name after which --once stops asking
+SILENT_AFTER = 512  # addresses asked, after which --once stops asking if under
+SILENT_SHARE = 64   # one in this many has a name
 
 
 def streams(opts, stats=False):
@@ -114,9 +115,10 @@ class Names:
             for addr, name in self.resolver.wait(todo, left).items():
                 if name:
                     known[addr] = name
-        if not known and self.asked >= SILENT_AFTER:
-            # not one name among the first SILENT_AFTER addresses: no resolver answers
-            # here (a namespace or router without DNS: 87k failing lookups took 1 s)
+        if self.asked >= SILENT_AFTER and len(known) * SILENT_SHARE < self.asked:
+            # hardly a name (localhost, /etc/hosts) among the first SILENT_AFTER addresses:
+            # no resolver answers here (a namespace or router without DNS: 87k failing
+            # lookups took the whole DNS_WAIT, 1 s, and a worker handoff each)
             self.deadline = self.clock()
 
     def lookup(self, addr):
