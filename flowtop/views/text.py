@@ -241,91 +241,95 @@ class RowTexts:
 
     def cells(self, items, wall):
         """The cell texts of ``items`` (rows), a list per row."""
-        fmt = self.fmt
-        st, enrich = fmt.state, fmt.enrich
+        st, enrich = self.fmt.state, self.fmt.enrich
         want = set(self.names)
-        process = "process" in want
-        ifaces = "in_iface" in want
-        show_id, age_on, nat_on = "id" in want, "age" in want, "xlate" in want
-        numeric, seconds = st.numeric_port, st.age == "seconds"
-        sizes, ages, services = self.sizes, self.ages, self.services
-        units, host = st.units, enrich.host
-        ends = {}            # (family, address) -> (text, bracketed): names may come per batch
-        out = []
-        append = out.append
-        for r in items:
-            e = r.entry
-            proto = e.l4proto
-            gre = proto == IPPROTO_GRE
-            sport = None if gre else e.sport
-            dport = None if gre else e.dport
-            family = e.family
-            row = [enrich.process_label(e)] if process else []
-            row.append(proto_name(proto))
-            row.append(state_name(proto, e.state) or "")
-            if dport is None:
-                row.append(_icmp_label(e))
-            else:
-                low = dport if sport is None or dport <= sport else sport
-                if numeric:
-                    row.append(str(low))
-                else:
-                    table = services.get(proto)
-                    if table is None:
-                        table = services[proto] = fmt.services.names(proto)
-                    row.append(table.get(dport) or (sport is not None and table.get(sport))
-                               or str(low))
-            if show_id:
-                row.append("-" if e.id is None else str(e.id))
-            for addr, port in ((e.src, sport), (e.dst, dport)):
-                end = ends.get((family, addr))
-                if end is None:
-                    text, fam = ("-" if addr is None else addr), family
-                    if addr is not None:
-                        name = host(addr)
-                        if name:
-                            fam, text = None, name
-                    end = ends[(family, addr)] = (text, fam == AF_INET6 and "#" not in text)
-                if port is None:
-                    row.append(end[0])
-                else:
-                    row.append(("[%s]:%d" if end[1] else "%s:%d") % (end[0], port))
-            if nat_on:
-                snat, dnat = nat_of(e)
-                if snat or dnat:
-                    row.append(("S" if snat else "") + ("D" if dnat else ""))
-                    row.append(fmt._xlate(e, snat, dnat, gre))
-                else:
-                    row += ("", "")
-            if ifaces:
-                iin, iout = enrich.ifaces_of(e)
-                row.append(iin or "")
-                row.append(iout or "")
-            stale = offload_mark(e.status)
-            for v in (e.bytes_orig, e.bytes_reply):
-                text = sizes.get(v)
-                if text is None:
-                    text = sizes[v] = human(v, units, "B")
-                row.append(text + stale)
-            v = e.packets_orig
-            row.append("-" if v is None else str(v))
-            v = e.packets_reply
-            row.append("-" if v is None else str(v))
-            if age_on:
-                if r.age_approx:
-                    row.append("-")      # one snapshot: no start time, and none seen before it
-                else:
-                    age = int(r.age(wall))
-                    text = ages.get(age)
-                    if text is None:
-                        text = ages[age] = "%d" % age if seconds else duration(age)
-                    row.append(text)
-            append(row)
-        if len(sizes) > 65536:
-            sizes.clear()
-        if len(ages) > 65536:
-            ages.clear()
+        self.process, self.ifaces = "process" in want, "in_iface" in want
+        self.show_id, self.age_on, self.nat_on = "id" in want, "age" in want, "xlate" in want
+        self.numeric, self.seconds, self.units = st.numeric_port, st.age == "seconds", st.units
+        self.host = enrich.host
+        self.ends = {}       # (family, address) -> (text, bracketed): names may come per batch
+        names, numbers = self._names, self._numbers
+        out = [names(r.entry) + numbers(r, r.entry, wall) for r in items]
+        if len(self.sizes) > 65536:
+            self.sizes.clear()
+        if len(self.ages) > 65536:
+            self.ages.clear()
         return out
+
+    def _names(self, e):
+        """The cells of ``e`` from PROCESS to OUT (``Formatter.names`` and the NAT ones)."""
+        proto = e.l4proto
+        gre = proto == IPPROTO_GRE
+        sport = None if gre else e.sport
+        dport = None if gre else e.dport
+        family = e.family
+        row = [self.fmt.enrich.process_label(e)] if self.process else []
+        row.append(proto_name(proto))
+        row.append(state_name(proto, e.state) or "")
+        if dport is None:
+            row.append(_icmp_label(e))
+        else:
+            low = dport if sport is None or dport <= sport else sport
+            if self.numeric:
+                row.append(str(low))
+            else:
+                table = self.services.get(proto)
+                if table is None:
+                    table = self.services[proto] = self.fmt.services.names(proto)
+                row.append(table.get(dport) or (sport is not None and table.get(sport))
+                           or str(low))
+        if self.show_id:
+            row.append("-" if e.id is None else str(e.id))
+        ends = self.ends
+        for addr, port in ((e.src, sport), (e.dst, dport)):
+            end = ends.get((family, addr))
+            if end is None:
+                text, fam = ("-" if addr is None else addr), family
+                if addr is not None:
+                    name = self.host(addr)
+                    if name:
+                        fam, text = None, name
+                end = ends[(family, addr)] = (text, fam == AF_INET6 and "#" not in text)
+            if port is None:
+                row.append(end[0])
+            else:
+                row.append(("[%s]:%d" if end[1] else "%s:%d") % (end[0], port))
+        if self.nat_on:
+            snat, dnat = nat_of(e)
+            if snat or dnat:
+                row.append(("S" if snat else "") + ("D" if dnat else ""))
+                row.append(self.fmt._xlate(e, snat, dnat, gre))
+            else:
+                row += ("", "")
+        if self.ifaces:
+            iin, iout = self.fmt.enrich.ifaces_of(e)
+            row += (iin or "", iout or "")
+        return row
+
+    def _numbers(self, r, e, wall):
+        """The cells of row ``r`` (entry ``e``) from TX to AGE."""
+        stale = offload_mark(e.status)
+        sizes = self.sizes
+        row = []
+        for v in (e.bytes_orig, e.bytes_reply):
+            text = sizes.get(v)
+            if text is None:
+                text = sizes[v] = human(v, self.units, "B")
+            row.append(text + stale)
+        v = e.packets_orig
+        row.append("-" if v is None else str(v))
+        v = e.packets_reply
+        row.append("-" if v is None else str(v))
+        if self.age_on:
+            if r.age_approx:
+                row.append("-")      # one snapshot: no start time, and none seen before it
+            else:
+                age = int(r.age(wall))
+                text = self.ages.get(age)
+                if text is None:
+                    text = self.ages[age] = "%d" % age if self.seconds else duration(age)
+                row.append(text)
+        return row
 
 
 def _clean(text):
