@@ -82,6 +82,8 @@ class Preparer:
 
     def __call__(self, flows):
         enrich = self.enrich
+        if enrich.process is not None and hasattr(enrich.process, "forget_answers"):
+            enrich.process.forget_answers()     # the last batch's: asked once, written
         if enrich.ifaces is not None:
             try:
                 enrich.ifaces.prefetch(flows)

@@ -298,3 +298,21 @@ def test_once_stops_asking_for_names_when_none_come(monkeypatch):
     assert once_mod.SILENT_AFTER <= len(resolver.asked) < once_mod.SILENT_AFTER + 200
     assert len(everything) > 4 * once_mod.SILENT_AFTER
     assert out.getvalue().count("\n") == 2000 + 2
+
+
+def test_once_drops_each_datagrams_process_answers_once_written():
+    from flowtop.enrich.bundle import Enrichment
+    from flowtop.services import Services
+
+    class Forgetting(Processes):
+        dropped = 0
+
+        def forget_answers(self):
+            self.dropped += 1
+
+    when, flows = recorded(os.path.join(FIXTURES, "ctnetlink-mixed.rec"))
+    process = Forgetting()
+    out = io.StringIO()
+    main.once(BatchSource(when, flows, size=5), cli.parse(["--once", "--json", "-n", "-G"]), out,
+              Enrichment(Services(), process), [])
+    assert process.dropped == -(-len(flows) // 5) and out.getvalue().count("\n") == len(flows)

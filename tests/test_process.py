@@ -350,6 +350,19 @@ def test_exited_process_keeps_its_name_until_the_flow_is_gone(fake):
     m.forget([e.key])
 
 
+def test_forgetting_a_ticks_answers_keeps_the_names_found(fake):
+    fake.sock("tcp", "10.0.0.1", 40000, "93.184.216.34", 443, EST, 8001)
+    fake.process(800, "wget", [8001])
+    m = make_map(fake)
+    m.refresh()
+    e = flow(TCP, "10.0.0.1", 40000, "93.184.216.34", 443)
+    others = [flow(UDP, "10.0.0.1", 41000 + i, "192.0.2.1", 53) for i in range(50)]
+    assert m.lookup(e).name == "wget" and [m.lookup(f) for f in others] == [None] * 50
+    assert len(m._tick) == 51
+    m.forget_answers()
+    assert m._tick == {} and m.lookup(e).name == "wget"
+
+
 def test_short_lived_client_is_named_before_it_exits(fake):
     """The name is read when the PID is scanned, not when first looked up."""
     fake.sock("tcp", "10.0.0.1", 40001, "93.184.216.34", 80, EST, 8101)
