@@ -189,9 +189,10 @@ class Enrichment:
         """Reverse-DNS name when known (never waits), else None."""
         if self.dns is None or addr is None:
             return None
-        local = self.is_local(addr)
-        if (local and self.numeric_local) or (not local and self.numeric_remote):
-            return None
+        if self.numeric_local or self.numeric_remote:    # else no local test (2 a JSON line)
+            local = self.is_local(addr)
+            if (local and self.numeric_local) or (not local and self.numeric_remote):
+                return None
         return self.dns.lookup(addr)
 
     def geo_of(self, addr):
