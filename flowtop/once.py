@@ -104,7 +104,7 @@ class Names:
         self.deadline = deadline
         self.clock = clock
         self.known = {}         # address -> name, the names found (few: no misses kept)
-        self.asked = 0          # addresses waited for
+        self.tried = set()      # addresses waited for (until the deadline)
 
     def ready(self, addrs):
         left = self.deadline - self.clock()
@@ -113,11 +113,11 @@ class Names:
         known = self.known
         todo = [a for a in dict.fromkeys(addrs) if a and a not in known]
         if todo:
-            self.asked += len(todo)
+            self.tried.update(todo)     # one without an answer yet is asked again next batch
             for addr, name in self.resolver.wait(todo, left).items():
                 if name:
                     known[addr] = name
-        if self.asked >= SILENT_AFTER and len(known) * SILENT_SHARE < self.asked:
+        if len(self.tried) >= SILENT_AFTER and len(known) * SILENT_SHARE < len(self.tried):
             # hardly a name (localhost, /etc/hosts) among the first SILENT_AFTER addresses:
             # no resolver answers here (a namespace or router without DNS: 87k failing
             # lookups took the whole DNS_WAIT, 1 s, and a worker handoff each)

@@ -86,7 +86,7 @@ class Counting:
         return self.lines
 
 
-TEXT_ARGS = [[], ["--sort", "bytes"], ["--sort", "+bytes"], ["--sort", "dst"], ["--sort", "+age"], ["--sort", "port"],
+TEXT_ARGS = [[], ["--redact-remote"], ["--redact-local", "-s"], ["--sort", "bytes"], ["--sort", "+bytes"], ["--sort", "dst"], ["--sort", "+age"], ["--sort", "port"],
              ["--sort", "state"], ["--sort", "proto"], ["--sort", "packets"], ["-s", "--show-id"],
              ["--age", "seconds"], ["--age", "none"], ["-b", "--units", "iec"], ["--units", "raw"],
              ["--filter", "tcp or udp"], ["--filter", "dport<1000"], ["-T"], ["-4"], ["-6"],
@@ -316,3 +316,27 @@ def test_once_drops_each_datagrams_process_answers_once_written():
     main.once(BatchSource(when, flows, size=5), cli.parse(["--once", "--json", "-n", "-G"]), out,
               Enrichment(Services(), process), [])
     assert process.dropped == -(-len(flows) // 5) and out.getvalue().count("\n") == len(flows)
+
+
+def test_once_counts_each_address_once_before_it_calls_dns_silent():
+    """A small table's unnamed addresses, asked again each datagram, are not 512."""
+    when, flows = synthetic(40)
+    from flowtop.netlink.ctnetlink import FIELDS
+    late = list(flows[0])
+    late[FIELDS.index("src")], late[FIELDS.index("key")] = "10.9.9.9", b"late"
+    late = tuple.__new__(type(flows[0]), late)
+    flows = flows * 30 + [late]         # ~80 addresses over 13 datagrams, one new at the end
+
+    class LateName(NoAnswers):
+        def wait(self, addrs, timeout):
+            self.asked.extend(addrs)
+            return {a: "late.example" if a == "10.9.9.9" else None for a in addrs}
+
+    opts = cli.parse(["--once", "--json", "-G", "--no-process"])
+    enrich = from_options(opts, live=False)
+    enrich.dns.close()
+    enrich.dns = resolver = LateName(0)
+    out = io.StringIO()
+    main.once(BatchSource(when, flows, size=100), opts, out, enrich, [])
+    assert len(resolver.asked) > once_mod.SILENT_AFTER     # asked again: still no answer
+    assert out.getvalue().splitlines()[-1].count('"src_host":"late.example"') == 1
