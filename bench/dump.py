@@ -70,7 +70,7 @@ def _cpu_self():
     return ru.ru_utime + ru.ru_stime
 
 
-def run_child(argv):
+def run_child(argv, cwd=ROOT):
     """(wall, cpu, rc, stderr tail, peak RSS KiB) of one command; CPU is the child's
     user+sys from wait4.  RSS is the last VmHWM read from /proc while it ran (every
     10 ms): wait4's ru_maxrss would carry this Python's own high-water mark into the
@@ -92,7 +92,7 @@ def run_child(argv):
 
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        p = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+        p = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
         sampler = threading.Thread(target=sample, args=(p.pid,), daemon=True)
         sampler.start()
         _, status, ru = os.wait4(p.pid, 0)
@@ -137,14 +137,18 @@ class Recorder:
         self.chunks.append(data)
 
 
-def measure_inside(repeat):
-    """Time every row ``repeat`` times, round-robin so drift hits all rows alike."""
+def measure_inside(repeat, baseline=None):
+    """Time every row ``repeat`` times, round-robin so drift hits all rows alike;
+    ``baseline``: another flowtop tree whose rows run beside these (before/after)."""
     from flowtop.netlink import conntrack
     from flowtop.netlink.socket import NetlinkSocket
     from flowtop.model import Flow
     from flowtop.netlink.ctdecoder import Decoder
 
-    res = {name: {"walls": [], "cpus": [], "rss": [], "na": None} for name in ROWS}
+    rows = list(ROWS)
+    if baseline:
+        rows[5:5] = ["base: " + name.strip() for name in ROWS[:5]]
+    res = {name: {"walls": [], "cpus": [], "rss": [], "na": None} for name in rows}
     # What conntrack -L does: the table, no names.  -n -G --no-iface
     # --no-process leave out reverse DNS, GeoIP, route lookups and process
     # names (network, database, routing and /proc costs conntrack does not
@@ -160,6 +164,12 @@ def measure_inside(repeat):
                                                     "--json"],
                 "flowtop --once, no flags": [sys.executable, "-m", "flowtop", "--once"],
                 CONNTRACK: ["conntrack", "-L", "-o", "extended"]}
+    cwds = {}
+    if baseline:
+        for name in ROWS[:5]:
+            commands["base: " + name.strip()] = commands[name]
+            cwds["base: " + name.strip()] = baseline
+        commands = {name: commands[name] for name in rows if name in commands}
     if not os.path.exists(os.path.join(ROOT, "flowtop", "__main__.py")):
         for name in ROWS[:5]:
             res[name]["na"] = "flowtop/__main__.py does not exist yet"
@@ -167,7 +177,7 @@ def measure_inside(repeat):
         if res[name]["na"]:
             continue
         try:
-            _, _, rc, tail, _ = run_child(argv)
+            _, _, rc, tail, _ = run_child(argv, cwds.get(name, ROOT))
         except OSError as e:
             rc, tail = None, str(e)
         if rc != 0:
@@ -184,7 +194,7 @@ def measure_inside(repeat):
     for _ in range(repeat):
         for name, argv in commands.items():
             if not res[name]["na"]:
-                wall, cpu, rc, tail, rss = run_child(argv)
+                wall, cpu, rc, tail, rss = run_child(argv, cwds.get(name, ROOT))
                 res[name]["walls"].append(wall)
                 res[name]["cpus"].append(cpu)
                 res[name]["rss"].append(rss)
@@ -203,14 +213,14 @@ def measure_inside(repeat):
         if len(out) != flows or state.dropped:
             res[ROWS[_DECODE]]["na"] = "decoded %d of %d (%d dropped)" % (len(out), flows, state.dropped)
     sock.close()
-    rows = []
-    for name in ROWS:
+    out = []
+    for name in rows:
         r = res[name]
-        rows.append({"name": name, "na": r["na"], "walls": r["walls"], "cpus": r["cpus"],
+        out.append({"name": name, "na": r["na"], "walls": r["walls"], "cpus": r["cpus"],
                      "rss_kib": max(r["rss"]) if r["rss"] else None,
                      "wall": None if r["na"] else statistics.median(r["walls"]),
                      "cpu": None if r["na"] else statistics.median(r["cpus"])})
-    return {"dumped_flows": flows, "dump_bytes": nbytes, "dump_datagrams": len(chunks), "rows": rows}
+    return {"dumped_flows": flows, "dump_bytes": nbytes, "dump_datagrams": len(chunks), "rows": out}
 
 
 # --- reporting ----------------------------------------------------------------
@@ -240,10 +250,13 @@ def main():
     ap.add_argument("--json-out", metavar="FILE", help="also write the numbers as JSON")
     ap.add_argument("--distinct", action="store_true",
                     help="every IPv4 UDP flow to an address of its own (many remote hosts)")
+    ap.add_argument("--baseline", metavar="DIR",
+                    help="another flowtop tree (e.g. a 'git worktree' of main): its rows run "
+                         "beside this tree's, in the same namespace and rounds")
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.inside:
-        print(json.dumps(measure_inside(args.repeat)))
+        print(json.dumps(measure_inside(args.repeat, args.baseline)))
         return 0
     if args.n is None or args.n < 1 or args.repeat < 1:
         ap.error("N and --repeat must be positive")
@@ -252,6 +265,9 @@ def main():
 
     netns.exit_on_signals()
     netns.compile_package(ROOT)       # .pyc as an install has them
+    if args.baseline:
+        args.baseline = os.path.abspath(args.baseline)
+        netns.compile_package(args.baseline)
     name = "ftbench-dump-%d" % os.getpid()
     with netns.Namespace(name, keep=args.keep) as ns:
         want_max = ns.sysctl({"nf_conntrack_max": args.n + args.n // 10 + 1000})["nf_conntrack_max"]
@@ -263,7 +279,8 @@ def main():
                   % (count, want_max["after"], " (%s)" % want_max["error"] if want_max["error"] else ""),
                   file=sys.stderr)
             return 1
-        inner = ns.run(sys.executable, os.path.abspath(__file__), "--inside", "--repeat", args.repeat)
+        inner = ns.run(sys.executable, os.path.abspath(__file__), "--inside", "--repeat", args.repeat,
+                       *(("--baseline", args.baseline) if args.baseline else ()))
         result = json.loads(inner.stdout)
         if args.keep:
             print("kept namespace %s: inspect with 'ip netns exec %s conntrack -L', remove with "

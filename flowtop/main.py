@@ -22,7 +22,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 
 
-DNS_WAIT = 1.0     # --once: seconds to wait for reverse DNS names, in total
+from .once import DNS_WAIT  # noqa: E402,F401 - --once: seconds to wait for names, in total
 
 
 def iface_keep(opts, enrich):
@@ -90,19 +90,31 @@ def once(source, opts, stdout, enrich, notes):
     """``--once``: one snapshot in the chosen format.
 
     JSON without reverse DNS and interfaces (-n --no-iface) streams
-    straight from the kernel's bytes (the fast path); everything else takes
-    the whole table first, so that the route lookups of all its addresses go
-    out in batches and reverse-DNS names resolved within DNS_WAIT seconds
-    can be used.
+    straight from the kernel's bytes (the fast path); the other outputs of
+    flows stream a datagram at a time (``flowtop.once``); aggregate views
+    and --stats take the whole table first.
     """
-    from .table import FlowTable
     keep = iface_keep(opts, enrich)
     if (opts.output == "json" and enrich.dns is None and enrich.ifaces is None and source.live
             and opts.view == "flows" and keep is None
             and not (opts.redact_local or opts.redact_remote)):
+        from .table import FlowTable
         enrich.tick(FlowTable())
         now, lines = source.snapshot("json", enrich)
         make_writer(opts, stdout, enrich).write(lines, now)
+        return
+    from . import once as streamed
+    if streamed.streams(opts, opts.stats):
+        if opts.output == "text":
+            from .views.text import OnceText
+            writer, keep = OnceText(stdout, opts, enrich, notes), None  # its state filters
+        elif opts.output == "csv":
+            from .views.export import OnceCsv
+            from .views.redact import of as redactor
+            writer = OnceCsv(stdout, enrich, keep, redactor(opts, enrich))
+        else:
+            writer = _format_writer(opts, stdout, enrich, notes)
+        streamed.run(source, enrich, keep, writer)
         return
     snap = one_table(source, enrich)
     if snap is None:

@@ -55,7 +55,8 @@ class KernelSource:
     def snapshot(self, wants="list", enrich=None):
         """(time, items): for ``wants`` "list" a list of flows; "stream" an
         iterator of flows holding one datagram at a time; "stamped" one of
-        (monotonic time its counters were read, [flows]) per datagram; "json" an
+        (monotonic time its counters were read, [flows]) per datagram; "batches"
+        one [flows] per datagram, read ahead (one-shot output); "json" an
         iterator of JSON Lines text, a datagram's lines per str (with the
         keys of ``enrich``, an Enrichment, on each line)."""
         now = self.clock()
@@ -74,6 +75,11 @@ class KernelSource:
             else:
                 items = json_lines(o.families, o.protocols, self.sock, self.recorder,
                                    now, tail.line if tail is not None else None, chunks=True)
+        elif wants == "batches":
+            keep = api.make_filter(o.families, o.protocols)
+            items = api.batches(o.families, self.sock, self.recorder, None, True)
+            if keep is not None:
+                items = ([f for f in batch if keep(f)] for batch in items)
         elif wants == "stamped":        # (monotonic time read, [flows]) per datagram
             items = api.stamped(o.families, o.protocols, self.sock, self.recorder)
         else:
@@ -138,6 +144,8 @@ class ReplaySource:
         snap = self._next
         if snap is not None:
             self._advance()
+            if wants == "batches":
+                snap = (snap[0], [snap[1]])
         return snap
 
     def close(self):

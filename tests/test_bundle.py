@@ -90,3 +90,11 @@ def test_numeric_local_and_remote_leave_only_that_side_unnamed(is_local, nl, nr,
     enr.local = frozenset({"10.0.0.1"})
     addr = "10.0.0.1" if is_local else "192.0.2.7"
     assert (enr.host(addr) is not None) is want
+
+
+def test_names_on_both_sides_ask_no_local_address():
+    asked = []
+    enr = Enrichment(Services(), dns=Names(), local=lambda: asked.append(1) or {"10.0.0.1"})
+    enr.tick([])
+    assert enr.host("10.0.0.1") == "name-of-10.0.0.1" and enr.host("8.8.8.8")
+    assert asked == []          # a --json line asks two names: no local test for them

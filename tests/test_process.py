@@ -228,6 +228,26 @@ def test_udp_connected_unconnected_and_wildcard(fake):
     assert m.lookup(flow(UDP, "192.0.2.9", 5353, "192.0.2.10", 5353)) is FORWARDED
 
 
+def test_flows_on_ports_no_socket_has_cost_no_socket_lookup(fake, monkeypatch):
+    fake.sock("udp", "0.0.0.0", 5353, "0.0.0.0", 0, CLOSE, 4003)
+    fake.sock("tcp", "10.0.0.1", 40000, "93.184.216.34", 443, EST, 1001)
+    fake.process(402, "mdns", [4003, 1001])
+    m = make_map(fake)
+    m.refresh()
+    sides = []
+    real = m._side
+    monkeypatch.setattr(m, "_side", lambda *a: sides.append(a) or real(*a))
+    # a big table's flows mostly match no socket: no dict walk for them
+    assert m.lookup_both(flow(UDP, "10.0.0.1", 41000, "1.1.1.1", 123)) == (None, None)
+    assert m.lookup(flow(UDP, "192.0.2.9", 41000, "192.0.2.10", 123)) is FORWARDED
+    assert m.lookup(flow(TCP, "10.0.0.1", 40001, "93.184.216.34", 444)) is None
+    assert sides == []
+    # and a flow on a socket's port is still looked up, on that side only
+    assert m.lookup_both(flow(UDP, "192.0.2.9", 5353, "10.0.0.1", 5353))[1].name == "mdns"
+    assert m.lookup(flow(TCP, "10.0.0.1", 40000, "93.184.216.34", 443)).name == "mdns"
+    assert len(sides) == 3
+
+
 def test_router_forwarded_flows_are_not_the_local_dns_server(fake):
     fake.sock("udp", "0.0.0.0", 53, "0.0.0.0", 0, CLOSE, 5001)
     fake.sock("tcp", "0.0.0.0", 80, "0.0.0.0", 0, LISTEN, 5002)
@@ -328,6 +348,19 @@ def test_exited_process_keeps_its_name_until_the_flow_is_gone(fake):
     assert m.lookup(e) is None
     m.lookup(e)
     m.forget([e.key])
+
+
+def test_forgetting_a_ticks_answers_keeps_the_names_found(fake):
+    fake.sock("tcp", "10.0.0.1", 40000, "93.184.216.34", 443, EST, 8001)
+    fake.process(800, "wget", [8001])
+    m = make_map(fake)
+    m.refresh()
+    e = flow(TCP, "10.0.0.1", 40000, "93.184.216.34", 443)
+    others = [flow(UDP, "10.0.0.1", 41000 + i, "192.0.2.1", 53) for i in range(50)]
+    assert m.lookup(e).name == "wget" and [m.lookup(f) for f in others] == [None] * 50
+    assert len(m._tick) == 51
+    m.forget_answers()
+    assert m._tick == {} and m.lookup(e).name == "wget"
 
 
 def test_short_lived_client_is_named_before_it_exits(fake):

@@ -189,9 +189,10 @@ class Enrichment:
         """Reverse-DNS name when known (never waits), else None."""
         if self.dns is None or addr is None:
             return None
-        local = self.is_local(addr)
-        if (local and self.numeric_local) or (not local and self.numeric_remote):
-            return None
+        if self.numeric_local or self.numeric_remote:    # else no local test (2 a JSON line)
+            local = self.is_local(addr)
+            if (local and self.numeric_local) or (not local and self.numeric_remote):
+                return None
         return self.dns.lookup(addr)
 
     def geo_of(self, addr):
@@ -290,7 +291,10 @@ def from_options(opts, live=True, services=None, warn=None):
             _say(warn, "no interfaces: %s" % exc)
     enrich = Enrichment(services, process, dns, geo, ifaces, local,
                         getattr(opts, "numeric_local", False), getattr(opts, "numeric_remote", False))
-    if hasattr(opts, "leases"):
+    # --once without --leases/--ethers/--view device has no devices (for_options says
+    # None): the module stays unloaded on the lean path
+    if hasattr(opts, "leases") and (opts.leases or opts.ethers or opts.view == "device"
+                                    or not opts.once):
         from .devices import for_options
         enrich.devices = for_options(opts, live, enrich)
     if not (opts.once or opts.continuous) and opts.output == "text":   # the live view draws it

@@ -127,6 +127,7 @@ class ProcessMap:
         self._sockets = SocketTable(proc_root, self.use_diag)
         self._owners = Owners(proc_root, user_name, retry_interval, fd_count)
         self._exact = {}        # (proto, laddr, lport, raddr, rport) -> inode
+        self._ports = set()     # (proto, lport) of every socket in the two above
         self._bound = {}        # (proto, laddr, lport) -> inode: unconnected, listening
         self._memo = {}         # flow key -> (orig, reply) last found
         self._tick = {}         # flow key -> (orig, reply) this tick
@@ -149,12 +150,20 @@ class ProcessMap:
         st.source = table.source
         st.socket_seconds = clock() - t0
         self._exact, self._bound = table.exact, table.bound
+        # (proto, local port) of every socket: a flow whose ports are none of them
+        # is matched by no dict lookup (most of a big table: ~3 us a flow saved)
+        self._ports = {(k[0], k[2]) for k in table.exact}.union((k[0], k[2]) for k in table.bound)
         self._tick = {}
         st.sockets = len(table.live)
         now = clock()
         self._refresh_local(now, table.seen_local)
         self._owners.resolve(table.live, now, st)
         st.seconds = clock() - t0
+
+    def forget_answers(self):
+        """Drop this tick's per-flow answers: ``--once`` asks about a datagram's
+        flows once each (250k flows' answers held ~25 MB until the end)."""
+        self._tick = {}
 
     def retain(self, keys):
         """Forget the flows whose key is not in ``keys`` (a set, a
@@ -210,9 +219,13 @@ class ProcessMap:
         orig_local = src is not None and (src in local or src.startswith("127.") or src == "::1")
         reply_local = rsrc is not None and (rsrc in local or rsrc.startswith("127.")
                                             or rsrc == "::1")
-        orig = self._side(proto, src, sport, dst, dport, orig_local, wild, True)
+        ports = self._ports
+        portless = (proto, None) in ports          # a raw socket (or ICMP's)
+        orig = (self._side(proto, src, sport, dst, dport, orig_local, wild, True)
+                if portless or (proto, sport) in ports else None)
         reply = (None if proto in ICMP_PROTOS    # the kernel answers echo requests
-                 else self._side(proto, rsrc, rsport, rdst, rdport, reply_local, wild, False))
+                 else self._side(proto, rsrc, rsport, rdst, rdport, reply_local, wild, False)
+                 if portless or (proto, rsport) in ports else None)
         if key is not None:
             memo = self._memo.get(key)
             if memo is not None:

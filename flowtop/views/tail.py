@@ -10,6 +10,7 @@ import json
 
 from ..enrich.bundle import FIELDS
 from ..memo import Memo
+from ..netlink.uapi import IPPROTO_GRE
 
 __all__ = ["JsonTail"]
 
@@ -21,6 +22,7 @@ class JsonTail:
         self.enrich = enrich
         self._jstr = Memo(65536)
         self._template = None
+        self._services = {}         # l4proto -> {port: name}
 
     @property
     def services_only(self):
@@ -47,8 +49,21 @@ class JsonTail:
         else:
             ppid = "null" if peer.pid is None else peer.pid
             pname = jopt(peer.name)
-        service = enrich.service(e)
-        service = jstr.get(service) or self._json(service) if service else "null"
+        # enrich.service(e), from a table per protocol: a call and a memo entry per
+        # flow (every ephemeral port) were a fifth of the line
+        proto, dport = e.l4proto, e.dport
+        if proto == IPPROTO_GRE or dport is None:
+            service = "null"
+        else:
+            table = self._services.get(proto)
+            if table is None:
+                table = self._services[proto] = enrich.services.names(proto)
+            sport = e.sport
+            known = table.get(dport) or (sport is not None and table.get(sport))
+            if known:
+                service = jstr.get(known) or self._json(known)
+            else:
+                service = '"%d"' % (dport if sport is None or dport <= sport else sport)
         values = [pid, name, user, ppid, pname, service]
         if enrich.dns is not None:
             values += [jopt(enrich.host(e.src)), jopt(enrich.host(e.dst))]

@@ -131,6 +131,30 @@ def test_lean_replay_loads_no_optional_module(tmp_path, fmt):
     assert sorted(mods & set(NOT_FOR_THE_LEAN_PATH)) == []
 
 
+# Every flowtop module the lean --once loads (issues 12 and 16): a new import on this
+# path costs every router start (~50x this machine's time) and must be chosen.
+LEAN_MODULES = {
+    "": ["cli", "optgroups", "values", "text", "settings", "resources", "runtime", "main",
+         "once", "api", "sources", "recording", "sysctl", "handover", "services", "memo",
+         "model", "table", "tablerows", "enrich", "enrich.bundle",
+         "netlink", "netlink.attrs", "netlink.conntrack", "netlink.ctdecoder",
+         "netlink.ctfilter", "netlink.ctnetlink", "netlink.errors", "netlink.nlmsg",
+         "netlink.session", "netlink.socket", "netlink.uapi",
+         "views", "views.redact", "views.state", "views.writer"],
+    "text": ["health", "views.cells", "views.columns", "views.select", "views.text"],
+    "json": ["views.export", "views.record", "views.tail"],
+}
+
+
+@pytest.mark.parametrize("fmt", [[], ["--json"]], ids=["text", "json"])
+def test_lean_once_loads_exactly_the_modules_its_output_needs(tmp_path, fmt):
+    mods, out = _loaded(tmp_path, ["--replay", L.MIXED] + LEAN + fmt)
+    assert out
+    want = ["flowtop"] + ["flowtop." + m for m in
+                          LEAN_MODULES[""] + LEAN_MODULES["json" if fmt else "text"]]
+    assert sorted(m for m in mods if m.startswith("flowtop")) == sorted(want)
+
+
 @pytest.mark.kernel
 @pytest.mark.parametrize("fmt", [[], ["--json"]], ids=["text", "json"])
 def test_lean_once_on_the_kernel_loads_no_optional_module(tmp_path, fmt):

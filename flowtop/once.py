@@ -1,0 +1,130 @@
+"""``--once`` as a stream: the dump is written a datagram at a time.
+
+Each datagram's flows become rows of their own FlowTable (one snapshot:
+no rates, the ages a full table gives them), get their enrichment ready
+(the route lookups of their addresses in one batch, their reverse-DNS names
+within what is left of DNS_WAIT), and go to the writer, so memory follows
+a datagram (~130 flows), not the table: at 100k flows the whole-table path
+peaked at 280 MB for text and 100 MB for JSON with processes.  Text needs
+its column widths and the header's counts before its first row; it keeps
+only each row's cell texts until the dump ends (views.text.OnceText).
+"""
+
+import time
+
+from .netlink.errors import DumpInterrupted
+from .netlink.session import MAX_DUMP_RETRIES
+from .table import FlowTable
+
+DNS_WAIT = 1.0     # seconds to wait for reverse DNS names, in total
+SILENT_AFTER = 512  # addresses asked, after which --once stops asking if under
+SILENT_SHARE = 64   # one in this many has a name
+
+
+def streams(opts, stats=False):
+    """Whether ``opts``' --once output streams (flows, not groups; --stats
+    reads the whole table for its health record first)."""
+    return opts.view == "flows" and not stats
+
+
+def run(source, enrich, keep, writer, retries=MAX_DUMP_RETRIES):
+    """Write one snapshot of ``source`` with ``writer`` (``write_batch(rows,
+    flows, wall)`` per datagram, rows of a table only if it ``wants_rows``,
+    then ``finish(wall)``); ``keep``: the
+    --filter/--in-iface predicate over rows, or None.  A writer that
+    ``spools`` (text, CSV: nothing written before ``finish``) has an
+    interrupted dump redone, as a whole-table dump would be; one that
+    streams (JSON) ends with the error instead, as the JSON fast path does."""
+    prepare = Preparer(enrich)
+    for attempt in range(retries + 1):
+        snap = source.snapshot("batches")
+        if snap is None:
+            return
+        wall, batches = snap
+        try:
+            for flows in batches:
+                prepare(flows)
+                rows = None
+                if keep is not None or writer.wants_rows:   # (the JSON and CSV records need none)
+                    table = FlowTable()
+                    table.apply(flows, wall, wall)
+                    rows = list(table)
+                if keep is not None:
+                    rows = [r for r in rows if keep(r)]
+                    flows = [r.entry for r in rows]
+                writer.write_batch(rows, flows, wall)
+        except DumpInterrupted:
+            if not writer.spools or attempt == retries:
+                raise
+            writer.reset()
+            continue
+        writer.finish(wall)
+        return
+
+
+class Preparer:
+    """What a batch of rows needs before it is written: their route
+    lookups sent in one go, their names resolved within the one DNS_WAIT
+    of the whole run (then names stop: nothing after it would print them)."""
+
+    def __init__(self, enrich, clock=time.monotonic, wait=None):
+        self.enrich = enrich
+        self.clock = clock
+        if enrich.process is not None:
+            try:
+                enrich.process.refresh()
+            except OSError:
+                pass
+        self.names = None
+        if enrich.dns is not None and hasattr(enrich.dns, "wait"):
+            self.names = Names(enrich.dns, clock() + (DNS_WAIT if wait is None else wait), clock)
+            enrich.dns = self.names
+
+    def __call__(self, flows):
+        enrich = self.enrich
+        if enrich.process is not None and hasattr(enrich.process, "forget_answers"):
+            enrich.process.forget_answers()     # the last batch's: asked once, written
+        if enrich.ifaces is not None:
+            try:
+                enrich.ifaces.prefetch(flows)
+            except OSError:
+                pass
+        if self.names is not None:
+            self.names.ready(a for f in flows for a in (f.src, f.dst))
+
+
+class Names:
+    """The resolver as --once reads it: the names of each batch's addresses
+    waited for until the run's one deadline, and afterwards only names
+    already found (a lookup past the deadline would queue work no output
+    waits for: 87k distinct addresses kept the workers busy for seconds)."""
+
+    def __init__(self, resolver, deadline, clock):
+        self.resolver = resolver
+        self.deadline = deadline
+        self.clock = clock
+        self.known = {}         # address -> name, the names found (few: no misses kept)
+        self.tried = set()      # addresses waited for (until the deadline)
+
+    def ready(self, addrs):
+        left = self.deadline - self.clock()
+        if left <= 0:
+            return
+        known = self.known
+        todo = [a for a in dict.fromkeys(addrs) if a and a not in known]
+        if todo:
+            self.tried.update(todo)     # one without an answer yet is asked again next batch
+            for addr, name in self.resolver.wait(todo, left).items():
+                if name:
+                    known[addr] = name
+        if len(self.tried) >= SILENT_AFTER and len(known) * SILENT_SHARE < len(self.tried):
+            # hardly a name (localhost, /etc/hosts) among the first SILENT_AFTER addresses:
+            # no resolver answers here (a namespace or router without DNS: 87k failing
+            # lookups took the whole DNS_WAIT, 1 s, and a worker handoff each)
+            self.deadline = self.clock()
+
+    def lookup(self, addr):
+        return self.known.get(addr)
+
+    def __getattr__(self, name):        # resolving_at, stats, close: the resolver's
+        return getattr(self.resolver, name)
