@@ -134,7 +134,7 @@ def test_lean_replay_loads_no_optional_module(tmp_path, fmt):
 # Every flowtop module the lean --once loads (issues 12 and 16): a new import on this
 # path costs every router start (~50x this machine's time) and must be chosen.
 LEAN_MODULES = {
-    "": ["cli", "optgroups", "values", "text", "settings", "resources", "runtime", "main",
+    "": ["entry", "cli", "optgroups", "values", "text", "settings", "resources", "runtime", "main",
          "once", "api", "sources", "recording", "sysctl", "handover", "services", "memo",
          "model", "table", "tablerows", "enrich", "enrich.bundle",
          "netlink", "netlink.attrs", "netlink.conntrack", "netlink.ctdecoder",
