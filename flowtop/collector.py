@@ -22,16 +22,18 @@ class Snapshot:
     FlowTable.totals() (tx, rx, whether any rate is known); ``rates_every``:
     seconds between full refreshes (rates of rows off screen are up to that
     old); ``resyncs``: event overflows that forced a fresh dump; ``kernel``:
-    the kernel's count of flows (``conntrack -C``) at the tick, or None."""
+    the kernel's count of flows (``conntrack -C``) at the tick, or None;
+    ``tally``: the table's Tally of ``rows`` (None: count them), ``version``
+    the table's: a snapshot of an unchanged table has the same ``rows`` list."""
 
     __slots__ = ("rows", "wall", "totals", "error", "seq", "full", "rates_every", "resyncs",
-                 "kernel")
+                 "kernel", "tally", "version")
 
     def __init__(self, rows, wall, totals, error, seq, full=True, rates_every=None, resyncs=0,
-                 kernel=None):
+                 kernel=None, tally=None, version=None):
         self.rows, self.wall, self.totals, self.error, self.seq = rows, wall, totals, error, seq
         self.full, self.rates_every, self.resyncs = full, rates_every, resyncs
-        self.kernel = kernel
+        self.kernel, self.tally, self.version = kernel, tally, version
 
 
 def tick(source, table, enrich=None, monotonic=time.monotonic, counted=None):
@@ -260,9 +262,16 @@ class Collector(threading.Thread):
             # read again, now: the count read before a 2 s dump in a flood was
             # 80k behind the kernel's by the time the header showed it
             self._kernel_count()
-        self._latest = Snapshot(list(self.table), wall, self.table.totals(),
-                                error, self._seq, full, self.full_every, self.resyncs,
-                                self.kernel_count)
+        table = self.table
+        if previous is not None and previous.version == table.version:
+            # nothing a reader sees changed: the same rows (the screen chooses
+            # none again; a list of 250k rows and a pass over them a tick, else)
+            rows, tally = previous.rows, previous.tally
+        else:
+            rows, tally = list(table), table.tally().copy()
+        self._latest = Snapshot(rows, wall, tally.totals(), error, self._seq, full,
+                                self.full_every, self.resyncs, self.kernel_count, tally,
+                                table.version)
 
     def _trim(self):
         """Empty the value caches (the decoders': address texts and ints;

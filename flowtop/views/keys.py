@@ -38,7 +38,9 @@ class Ui:
     def show(self, view):
         """A new view-model: the cursor stays on the row it was on."""
         self.view = view
-        if self.selected_key is not None:
+        n = self.selected
+        if self.selected_key is not None and not (
+                n < len(view) and view[n].key == self.selected_key):   # moved: look for it
             for i, r in enumerate(view):
                 if r.key == self.selected_key:
                     self.selected = i

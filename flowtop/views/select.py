@@ -339,11 +339,16 @@ def header_counts(rows, statuses=None):
         if by_status:
             p = e[_STATUS]
             statuses[p] = statuses.get(p, 0) + 1
+    return named(per), n
+
+
+def named(per):
+    """{protocol number: n} as {protocol name: n}."""
     counts = {}
     for p, k in per.items():
         name = proto_name(p)
         counts[name] = counts.get(name, 0) + k
-    return counts, n
+    return counts
 
 
 def flows_text(counts, lacking=0, why="", per=True, kernel=None):
