@@ -101,14 +101,23 @@ def main():
             ("s (source column)", "s"), ("b (bits)", "b"), ("o (sort)", "o"),
             ("r (reverse)", "r"), ("a (active)", "a"), ("L (loopback)", "L"))
     # a new snapshot: what the screen does once a tick, when rows changed (a
-    # new list: filters, sort, header, one page) and when the table did not
-    # (the collector hands the same rows on: the header and one page)
-    for what, changed in (("a new snapshot", True), ("an unchanged table's snapshot", False)):
+    # new list: filters, sort, header, one page), when 50 moved (the table's
+    # changes since: the filters pass over those only) and when the table did
+    # not (the collector hands the same rows on: the header and one page)
+    table.take_changes()
+    for what in ("a new snapshot", "a snapshot where 50 rows moved", "an unchanged table's"):
         walls, cpus = [], []
         for i in range(3):
+            delta = None
+            if what.startswith("a snapshot"):
+                now = 102.0 + i
+                table.update([tuple.__new__(type(e), e[:21] + ((e[21] or 0) + 9000 * (i + 1),)
+                                            + e[22:]) for e in bumped[:50]], now, when + now)
+                delta = (snap.version,) + table.take_changes()
             t0, c0 = time.perf_counter(), time.process_time()
-            snap = Snapshot(list(rows) if changed else snap.rows, when + 2 + i, table.totals(),
-                            None, 0, tally=table.tally().copy(), version=table.version)
+            rows = snap.rows if what.startswith("an unchanged") else list(table)
+            snap = Snapshot(rows, when + 2 + i, table.totals(), None, 0,
+                            tally=table.tally().copy(), version=table.version, delta=delta)
             scr.snap, scr.stale = snap, True
             scr.refresh()
             walls.append((time.perf_counter() - t0) * 1000)

@@ -23,17 +23,18 @@ class Snapshot:
     seconds between full refreshes (rates of rows off screen are up to that
     old); ``resyncs``: event overflows that forced a fresh dump; ``kernel``:
     the kernel's count of flows (``conntrack -C``) at the tick, or None;
-    ``tally``: the table's Tally of ``rows`` (None: count them), ``version``
-    the table's: a snapshot of an unchanged table has the same ``rows`` list."""
+    ``tally``: the table's Tally of ``rows`` (None: count them); ``version``
+    the table's (the same, the same ``rows`` list); ``delta``: (the previous
+    snapshot's version,) + FlowTable.take_changes() since, or None."""
 
     __slots__ = ("rows", "wall", "totals", "error", "seq", "full", "rates_every", "resyncs",
-                 "kernel", "tally", "version")
+                 "kernel", "tally", "version", "delta")
 
     def __init__(self, rows, wall, totals, error, seq, full=True, rates_every=None, resyncs=0,
-                 kernel=None, tally=None, version=None):
+                 kernel=None, tally=None, version=None, delta=None):
         self.rows, self.wall, self.totals, self.error, self.seq = rows, wall, totals, error, seq
         self.full, self.rates_every, self.resyncs = full, rates_every, resyncs
-        self.kernel, self.tally, self.version = kernel, tally, version
+        self.kernel, self.tally, self.version, self.delta = kernel, tally, version, delta
 
 
 def tick(source, table, enrich=None, monotonic=time.monotonic, counted=None):
@@ -263,15 +264,17 @@ class Collector(threading.Thread):
             # 80k behind the kernel's by the time the header showed it
             self._kernel_count()
         table = self.table
+        changes, delta = table.take_changes(), None
         if previous is not None and previous.version == table.version:
             # nothing a reader sees changed: the same rows (the screen chooses
             # none again; a list of 250k rows and a pass over them a tick, else)
             rows, tally = previous.rows, previous.tally
         else:
             rows, tally = list(table), table.tally().copy()
+            delta = None if changes is None or previous is None else (previous.version,) + changes
         self._latest = Snapshot(rows, wall, tally.totals(), error, self._seq, full,
                                 self.full_every, self.resyncs, self.kernel_count, tally,
-                                table.version)
+                                table.version, delta)
 
     def _trim(self):
         """Empty the value caches (the decoders': address texts and ints;
@@ -302,11 +305,8 @@ class Collector(threading.Thread):
     def _drifted(self, kernel):
         """Whether the table's open flows have differed from the kernel's
         count by more than 2 % (and 32) on two partial ticks running."""
-        mine = sum(self.table.counts().values())
-        if abs(mine - kernel) > max(32, kernel // 50):
-            self._drift += 1
-        else:
-            self._drift = 0
+        mine = sum(self.table.tally().protos.values())     # kept by the table: no pass
+        self._drift = self._drift + 1 if abs(mine - kernel) > max(32, kernel // 50) else 0
         return self._drift >= 2
 
     def _full(self):

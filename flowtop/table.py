@@ -73,6 +73,9 @@ class FlowTable:
         # Counts the changes a reader can see (a row added, gone, or reading
         # otherwise): equal versions, equal rows (a static table's ticks).
         self.version = 0
+        # Since take_changes(): the keys of rows changed (in order) and deleted
+        # by partial samples, or everything (a full apply that changed a row).
+        self._log, self._dropped, self._log_all = {}, set(), True
 
     def __len__(self):
         return len(self.rows)
@@ -111,6 +114,7 @@ class FlowTable:
             self._tally = None
             self._closed = {k for k, r in self.rows.items() if r.closed}
             self.version += 1
+            self._log_all = True
             if self._bare_seen is None:
                 self._bare_seen = start
             raise
@@ -226,6 +230,7 @@ class FlowTable:
         self._tally = tally(rows.values())
         if changed or vanished:
             self.version += 1
+            self._log_all = True
         self._compact()
 
     def _compact(self):
@@ -262,13 +267,13 @@ class FlowTable:
         self._recount(touched, -1)
         changed = bool(closing)
         self._age(closing)
-        closed = self._closed
+        closed, log = self._closed, self._log
         for key, r in sub.rows.items():
             prev = rows.get(key)
-            if not changed and prev is not r and not (
-                    prev is not None and r.entry is prev.entry and reads_idle(r)
-                    and reads_idle(prev)):
+            if prev is not r and not (prev is not None and r.entry is prev.entry
+                                      and reads_idle(r) and reads_idle(prev)):
                 changed = True
+                log[key] = None
             rows[key] = r
             closed.discard(key)
         room = self.linger_max
@@ -279,10 +284,10 @@ class FlowTable:
                 if room is None or room > 0:
                     rows[key] = closed_copy(r, 1, self.seen(r))
                     closed.add(key)
+                    log[key] = None
                     room = None if room is None else room - 1
                 else:
-                    del rows[key]
-                    self._deleted += 1
+                    self._drop(key)
         self.rows = rows
         self._recount(touched, 1)
         if changed:
@@ -297,11 +302,26 @@ class FlowTable:
             if r is None or not r.closed:
                 closed.discard(key)
             elif r.closed >= self.linger:
-                del rows[key]
+                self._drop(key)
                 closed.discard(key)
-                self._deleted += 1
             else:
                 rows[key] = closed_copy(r, r.closed + 1, r.seen)
+                self._log[key] = None
+
+    def _drop(self, key):
+        """Delete ``key``'s row on a partial sample (logged: take_changes)."""
+        del self.rows[key]
+        self._deleted += 1
+        self._log.pop(key, None)      # back later: logged again, where the dict puts it
+        self._dropped.add(key)
+
+    def take_changes(self):
+        """What changed since the last call: (keys deleted, {key: its row,
+        None if gone} in the order the rows were changed or added), or None
+        when a full apply changed rows (anything may have)."""
+        out = None if self._log_all else (self._dropped, {k: self.rows.get(k) for k in self._log})
+        self._log, self._dropped, self._log_all = {}, set(), False
+        return out
 
     def _recount(self, keys, sign):
         """Count the rows of ``keys`` in the Tally (``sign`` -1: out)."""

@@ -139,7 +139,9 @@ class Screen:
         rows = [] if self.snap is None else self.snap.rows
         if self.snap is not None:
             self.state.wall = self.snap.wall          # what 'age<1h' counts to
-        self.ui.show(self.selection.build(rows, self.state, self.fmt))
+        snap = self.snap
+        self.ui.show(self.selection.build(rows, self.state, self.fmt,
+                                          snap and snap.version, snap and snap.delta))
 
     # -- keys -------------------------------------------------------------------------
     def _after_escape(self):

@@ -99,16 +99,25 @@ class Selection:
     the chosen rows while ``state.which()`` does (a longer '/' text filters
     what the shorter one chose); the order while the sort does too.  At 100k
     rows the first filters are ~30 ms, '/' ~50 us a row, a sort 10-60 ms;
-    a cursor move or a change of looks needs none of them."""
+    a cursor move or a change of looks needs none of them.  Given the
+    snapshot's ``version`` and ``delta`` (collector.Snapshot), the first
+    filters pass over the rows that changed only (250k rows: 60 ms a tick)."""
 
     def __init__(self):
         self._rows = self._base_of = self._base = None
         self._which = self._chosen = self._how = None
         self._view = []
+        self._map = self._version = None     # the base rows by key, of that table version
 
-    def build(self, rows, state, formatter):
+    def build(self, rows, state, formatter, version=None, delta=None):
         if rows is not self._rows:
-            self._rows, self._base_of, self._which = rows, None, None
+            follows = (delta is not None and self._base is not None and delta[0] == self._version
+                       and self._version is not None and self._base_of == state.base())
+            self._rows, self._which, self._version = rows, None, version
+            if follows:
+                self._follow(delta[1], delta[2], state)
+            else:
+                self._base_of = self._map = None
             trim(len(rows))
         which = state.which()
         if which != self._which:
@@ -120,10 +129,27 @@ class Selection:
             self._view = ordered(list(self._chosen), state)
         return self._view
 
+    def _follow(self, dropped, changed, state):
+        """The last base rows, as the rows ``changed`` (key -> row, None:
+        gone) and ``dropped`` (keys) since make them: whether a row passes
+        depends on its key alone (protocol, family, addresses)."""
+        if self._map is None:           # made on the first delta (none while the table is static)
+            self._map = {r.key: r for r in self._base}
+        kept = self._map
+        for k in dropped:
+            kept.pop(k, None)
+        passing = {id(r) for r in base([r for r in changed.values() if r is not None], state)}
+        for k, r in changed.items():
+            if r is None:
+                kept.pop(k, None)
+            elif id(r) in passing:
+                kept[k] = r             # in its place; a new key last, as in the table
+        self._base = list(kept.values())
+
     def _choose(self, rows, state, formatter, which):
         of = state.base()
         if of != self._base_of:
-            self._base_of, self._base = of, base(rows, state)
+            self._base_of, self._base, self._map = of, base(rows, state), None
         narrower = self._which is not None and _narrows(self._which, which)
         return chosen(self._chosen if narrower else self._base, state, formatter, based=True)
 
