@@ -158,3 +158,34 @@ def test_full_dumps_never_take_more_than_a_third_of_a_core():
     c = Collector(Source([1]), 1.0)
     assert c.spacing(1.3) == 1.3 / c.BUDGET
     assert all(cost / c.spacing(cost) <= 0.34 for cost in (0.1, 0.5, 0.9, 1.0, 1.3, 1.6, 3.0))
+
+
+def test_a_snapshot_of_an_unchanged_table_hands_the_same_rows_on_and_a_changed_one_its_delta():
+    """While nothing a reader sees changed (a static table: its shown rows
+    refreshed, idle), the collector publishes the same rows list, so the
+    screen chooses nothing again; after a partial sample that moved a row,
+    a new list with what changed since the last snapshot."""
+    from flowtop.netlink.ctnetlink import CtEntry
+    from flowtop.table import TableFlow
+
+    def flow(i, bo=0):
+        return tuple.__new__(TableFlow, CtEntry(
+            family=2, l4proto=17, src="10.0.0.1", dst="10.0.0.%d" % i, sport=1, dport=2, id=i,
+            bytes_orig=bo, bytes_reply=0, packets_orig=0, packets_reply=0,
+            start=(1_700_000_000 + i) * 10**9, key=b"k%d" % i))
+
+    c = Collector(Source([1]), 1.0, reconcile=False)
+    t = c.table
+    for now in (10.0, 11.0):                   # seen twice: idle, not new
+        t.apply([flow(i) for i in range(5)], now, 1000.0 + now)
+    c._publish(1011.0, None, True)
+    first = c.latest()
+    t.update([flow(2)], 11.5, 1011.5)          # the row on screen, refreshed: idle still
+    c._publish(1011.5, None, False)
+    second = c.latest()
+    assert second.rows is first.rows and second.wall == 1011.5
+    t.update([flow(2, bo=500)], 12.0, 1012.0)
+    c._publish(1012.0, None, False)
+    third = c.latest()
+    assert third.rows is not first.rows and third.totals == (1000.0, 0.0, True)
+    assert third.delta == (first.version, set(), {b"k2": t.get(b"k2")})
