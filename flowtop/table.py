@@ -326,9 +326,8 @@ class FlowTable:
     def _recount(self, keys, sign):
         """Count the rows of ``keys`` in the Tally (``sign`` -1: out)."""
         if self._tally is not None:
-            add, get = self._tally.add, self.rows.get
-            for key in keys:
-                add(get(key), sign)
+            get = self.rows.get
+            self._tally.merge(tally([r for r in map(get, keys) if r is not None]), sign)
 
     def _linger(self, vanished, rows):
         """Keep vanished flows ``linger`` ticks with closed = 1, 2...; their

@@ -125,7 +125,7 @@ def open_counts(rows, field=_PROTO):
 class Tally:
     """What the header and the collector read of a table's open rows: open
     rows per protocol and per status word, those without byte counters, and
-    the rate totals.  The table keeps it as rows change (``add``), so no
+    the rate totals.  The table keeps it as rows change (``merge``), so no
     reader walks every row a tick: at 250k rows the header's pass and the
     collector's were ~50 ms each, every tick."""
 
@@ -137,23 +137,18 @@ class Tally:
         self.tx = self.rx = 0.0
         self.known = 0            # open rows with a known rate (0.0 is one)
 
-    def add(self, r, sign=1):
-        """Count the open row ``r`` in (``sign`` -1: out); None or a closed row: nothing."""
-        if r is None or r.closed:
-            return
-        e = r.entry
-        _bump(self.protos, e[_PROTO], sign)
-        _bump(self.statuses, e[_STATUS], sign)
-        if e[_BYTES] is None:
-            self.lacking += sign
-        a, b = r.rate_orig, r.rate_reply
-        if a is not None or b is not None:
-            self.known += sign
-            # a sum kept by adding and taking away: recounted at each full apply
-            self.tx = max(0.0, self.tx + sign * (a or 0.0))
-            self.rx = max(0.0, self.rx + sign * (b or 0.0))
-        if not self.known:
-            self.tx = self.rx = 0.0
+    def merge(self, part, sign=1):
+        """Count the rows of the Tally ``part`` in (``sign`` -1: out).  One
+        ``tally`` pass over a flood's 40k changed rows a tick, then this: a
+        call per row was 120 ms a tick, more than the passes it replaced."""
+        for mine, theirs in ((self.protos, part.protos), (self.statuses, part.statuses)):
+            for k, n in theirs.items():
+                _bump(mine, k, sign * n)
+        self.lacking += sign * part.lacking
+        self.known += sign * part.known
+        # a sum kept by adding and taking away: recounted at each full apply
+        self.tx = max(0.0, self.tx + sign * part.tx) if self.known else 0.0
+        self.rx = max(0.0, self.rx + sign * part.rx) if self.known else 0.0
 
     def totals(self):
         """FlowTable.totals()."""
