@@ -107,6 +107,7 @@ class Collector(threading.Thread):
     # ... while that stays within this share of a core (0.5: a flood's dumps, 1.3 s at 160k, 43 %)
     CEILING = 0.3
     LINGER_MAX = 1000    # closed flows that start lingering per tick; the rest leave at once
+    PREFETCH_MAX = 2000  # new flows a tick whose routes are asked at once (20k/s: 7 % of a core)
     # Events applied a tick, at most: at 20,000 new flows/s, 2-3 s dumps
     # queued 100k events, applied in one 0.75 s burst.  The rest wait for
     # the next tick, which comes at once (a snapshot between the two).
@@ -230,8 +231,7 @@ class Collector(threading.Thread):
             events, lost = (), True
         else:
             events, lost = self.events.drain(self.EVENTS_MAX)
-        if lost:
-            self.resyncs += 1
+        self.resyncs += bool(lost)
         return events, lost, kernel
 
     def _full_tick(self):
@@ -264,8 +264,8 @@ class Collector(threading.Thread):
             # read again, now: the count read before a 2 s dump in a flood was
             # 80k behind the kernel's by the time the header showed it
             self._kernel_count()
-        table = self.table
-        changes, delta = table.take_changes(), None
+        table, delta = self.table, None
+        changes = table.take_changes()
         if previous is not None and previous.version == table.version:
             # nothing a reader sees changed: the same rows (the screen chooses
             # none again; a list of 250k rows and a pass over them a tick, else)
@@ -346,8 +346,8 @@ class Collector(threading.Thread):
                 wanted.append(r.entry)
         found, vanished = conntrack.refresh(wanted, self.source.sock) if wanted else ((), ())
         table.update(news + list(found), now, wall, gone + list(vanished))
-        if self.enrich is not None and news:
-            self.enrich.tick_new(news)
+        if self.enrich is not None and news:   # a flood's get their routes when shown (wanted)
+            self.enrich.tick_new(news if len(news) <= self.PREFETCH_MAX else ())
         ifaces = getattr(self.enrich, "ifaces", None)
         if ifaces is not None and not news and ifaces.wanted():
             ifaces.prefetch(())     # what the screen asked for and the cache lacked
