@@ -22,16 +22,19 @@ class Snapshot:
     FlowTable.totals() (tx, rx, whether any rate is known); ``rates_every``:
     seconds between full refreshes (rates of rows off screen are up to that
     old); ``resyncs``: event overflows that forced a fresh dump; ``kernel``:
-    the kernel's count of flows (``conntrack -C``) at the tick, or None."""
+    the kernel's count of flows (``conntrack -C``) at the tick, or None;
+    ``tally``: the table's Tally of ``rows`` (None: count them); ``version``
+    the table's (the same, the same ``rows`` list); ``delta``: (the previous
+    snapshot's version,) + FlowTable.take_changes() since, or None."""
 
     __slots__ = ("rows", "wall", "totals", "error", "seq", "full", "rates_every", "resyncs",
-                 "kernel")
+                 "kernel", "tally", "version", "delta")
 
     def __init__(self, rows, wall, totals, error, seq, full=True, rates_every=None, resyncs=0,
-                 kernel=None):
+                 kernel=None, tally=None, version=None, delta=None):
         self.rows, self.wall, self.totals, self.error, self.seq = rows, wall, totals, error, seq
         self.full, self.rates_every, self.resyncs = full, rates_every, resyncs
-        self.kernel = kernel
+        self.kernel, self.tally, self.version, self.delta = kernel, tally, version, delta
 
 
 def tick(source, table, enrich=None, monotonic=time.monotonic, counted=None):
@@ -101,8 +104,10 @@ class Collector(threading.Thread):
 
     BUDGET = 0.25        # share of one core the full dumps may take
     MAX_AGE = 3.0        # no rate is older than this ...
-    CEILING = 0.5        # ... while the dumps that takes stay within this share of a core
+    # ... while that stays within this share of a core (0.5: a flood's dumps, 1.3 s at 160k, 43 %)
+    CEILING = 0.3
     LINGER_MAX = 1000    # closed flows that start lingering per tick; the rest leave at once
+    PREFETCH_MAX = 2000  # new flows a tick whose routes are asked at once (20k/s: 7 % of a core)
     # Events applied a tick, at most: at 20,000 new flows/s, 2-3 s dumps
     # queued 100k events, applied in one 0.75 s burst.  The rest wait for
     # the next tick, which comes at once (a snapshot between the two).
@@ -226,8 +231,7 @@ class Collector(threading.Thread):
             events, lost = (), True
         else:
             events, lost = self.events.drain(self.EVENTS_MAX)
-        if lost:
-            self.resyncs += 1
+        self.resyncs += bool(lost)
         return events, lost, kernel
 
     def _full_tick(self):
@@ -260,9 +264,18 @@ class Collector(threading.Thread):
             # read again, now: the count read before a 2 s dump in a flood was
             # 80k behind the kernel's by the time the header showed it
             self._kernel_count()
-        self._latest = Snapshot(list(self.table), wall, self.table.totals(),
-                                error, self._seq, full, self.full_every, self.resyncs,
-                                self.kernel_count)
+        table, delta = self.table, None
+        changes = table.take_changes()
+        if previous is not None and previous.version == table.version:
+            # nothing a reader sees changed: the same rows (the screen chooses
+            # none again; a list of 250k rows and a pass over them a tick, else)
+            rows, tally = previous.rows, previous.tally
+        else:
+            rows, tally = list(table), table.tally().copy()
+            delta = None if changes is None or previous is None else (previous.version,) + changes
+        self._latest = Snapshot(rows, wall, tally.totals(), error, self._seq, full,
+                                self.full_every, self.resyncs, self.kernel_count, tally,
+                                table.version, delta)
 
     def _trim(self):
         """Empty the value caches (the decoders': address texts and ints;
@@ -293,11 +306,8 @@ class Collector(threading.Thread):
     def _drifted(self, kernel):
         """Whether the table's open flows have differed from the kernel's
         count by more than 2 % (and 32) on two partial ticks running."""
-        mine = sum(self.table.counts().values())
-        if abs(mine - kernel) > max(32, kernel // 50):
-            self._drift += 1
-        else:
-            self._drift = 0
+        mine = sum(self.table.tally().protos.values())     # kept by the table: no pass
+        self._drift = self._drift + 1 if abs(mine - kernel) > max(32, kernel // 50) else 0
         return self._drift >= 2
 
     def _full(self):
@@ -336,8 +346,8 @@ class Collector(threading.Thread):
                 wanted.append(r.entry)
         found, vanished = conntrack.refresh(wanted, self.source.sock) if wanted else ((), ())
         table.update(news + list(found), now, wall, gone + list(vanished))
-        if self.enrich is not None and news:
-            self.enrich.tick_new(news)
+        if self.enrich is not None and news:   # a flood's get their routes when shown (wanted)
+            self.enrich.tick_new(news if len(news) <= self.PREFETCH_MAX else ())
         ifaces = getattr(self.enrich, "ifaces", None)
         if ifaces is not None and not news and ifaces.wanted():
             ifaces.prefetch(())     # what the screen asked for and the cache lacked

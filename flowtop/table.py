@@ -26,26 +26,12 @@ The rows themselves, and why idle flows are stored bare: ``tablerows``.
 
 import itertools
 
-from .netlink.ctnetlink import FIELDS
-from .tablerows import (   # Row, TableFlow, FreshFlow, open_counts: importable from here too
-    FreshFlow, Row, StaleFlow, StaleFresh, TableFlow, closed_copy, new_row, open_counts,
+from .tablerows import (   # noqa: F401 (Row, TableFlow, open_counts, MAX_DELTA: importable here)
+    MAX_DELTA, MIN_INTERVAL, FreshFlow, Row, StaleFlow, StaleFresh, TableFlow, closed_copy,
+    open_counts, reads_idle, tally,
 )
-
-_KEY = FIELDS.index("key")
-_ID = FIELDS.index("id")
-_START = FIELDS.index("start")
-_PROTO = FIELDS.index("l4proto")
-_PO = FIELDS.index("packets_orig")
-_BO = FIELDS.index("bytes_orig")
-_PR = FIELDS.index("packets_reply")
-_STATE = FIELDS.index("state")
-_STATUS = FIELDS.index("status")
-_MARK = FIELDS.index("mark")
-_BR = FIELDS.index("bytes_reply")
-
-MIN_INTERVAL = 0.001      # seconds; below this a delta is noise (or a repeated sample)
-MAX_DELTA = 1 << 62       # a larger counter step is a reset or garbage, not traffic
-
+from .tablerows import idle_kept as _idle_kept, rated_row as _row, unmoved as _unmoved
+from .tablerows import _BO, _BR, _ID, _KEY, _MARK, _PO, _PR, _START, _STATE, _STATUS
 
 _GENERATION = itertools.count(1)
 
@@ -60,84 +46,6 @@ def _mark_stale(rows):
         elif t is FreshFlow:
             r.__class__ = StaleFresh
     return next(_GENERATION)
-
-
-def _unmoved(e, pe):
-    """Nothing but the timeout moved from ``pe`` to ``e`` (same flow)."""
-    return (e[_BO] == pe[_BO] and e[_BR] == pe[_BR] and e[_PO] == pe[_PO]
-            and e[_PR] == pe[_PR] and e[_BO] is not None and e[_STATE] == pe[_STATE]
-            and e[_STATUS] == pe[_STATUS] and e[_MARK] == pe[_MARK])
-
-
-def _idle_kept(prev, now, pseen, gen):
-    """An idle Row (rates 0, open, not new) listed again is kept and dated
-    ``now`` in place (readers of a snapshot never use ``seen``): True."""
-    if (type(prev) is Row and prev.rate_orig == 0.0 and prev.rate_reply == 0.0
-            and not prev.closed and prev.pps_orig == 0.0 and prev.pps_reply == 0.0
-            and not prev.is_new and now - pseen >= MIN_INTERVAL):
-        prev.seen = now
-        prev.gen = gen
-        return True
-    return False
-
-
-def _row(e, key, prev, pe, pseen, now, gen, wall, fresh_span):
-    """A new Row for ``e``: a flow first seen or re-created (``prev`` None:
-    no rates yet), or listed before (``prev``, its record ``pe`` sampled at
-    ``pseen``: rates over the time since).  ``fresh_span``: how long the last
-    full dump took; a flow first seen in it is stored bare, dated at its
-    start, though its counters were read up to that much later."""
-    r = new_row(Row)
-    r.entry = e
-    r.key = key
-    r.seen = now
-    r.closed = 0
-    r.gen = gen
-    if prev is None:
-        start = e[_START]
-        if start:
-            r.start_wall = start / 1e9
-            r.age_approx = False
-        else:
-            r.start_wall = wall
-            r.age_approx = True
-        r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = None
-        r.is_new = True
-        return r
-    r.start_wall = prev.start_wall
-    r.age_approx = prev.age_approx
-    r.is_new = prev.is_new and pseen == now    # same tick only
-    dt = now - pseen
-    if dt < MIN_INTERVAL:
-        # Too short to divide by (or the clock stepped back): keep the
-        # last rates; the new sample is the base for the next delta.
-        r.rate_orig, r.rate_reply = prev.rate_orig, prev.rate_reply
-        r.pps_orig, r.pps_reply = prev.pps_orig, prev.pps_reply
-    elif fresh_span * 20 > dt and (type(prev) is StaleFresh or type(prev) is FreshFlow):
-        # its base time is unsure by more than 5 %: rate unknown
-        r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = None
-    else:
-        bo, br, po, pr = e[_BO], e[_BR], e[_PO], e[_PR]
-        if bo == pe[_BO] and br == pe[_BR] and po == pe[_PO] and pr == pe[_PR] and bo is not None:
-            # Idle: the common case in a big table, worth skipping the sums.
-            r.rate_orig = r.rate_reply = r.pps_orig = r.pps_reply = 0.0
-        else:
-            # A counter None (accounting off), stepping back (reset) or
-            # moving absurdly far: rate unknown, the new value is the base.
-            max_d = MAX_DELTA
-            p = pe[_BO]
-            r.rate_orig = (bo - p) / dt if bo is not None and p is not None \
-                and 0 <= bo - p <= max_d else None
-            p = pe[_BR]
-            r.rate_reply = (br - p) / dt if br is not None and p is not None \
-                and 0 <= br - p <= max_d else None
-            p = pe[_PO]
-            r.pps_orig = (po - p) / dt if po is not None and p is not None \
-                and 0 <= po - p <= max_d else None
-            p = pe[_PR]
-            r.pps_reply = (pr - p) / dt if pr is not None and p is not None \
-                and 0 <= pr - p <= max_d else None
-    return r
 
 
 class FlowTable:
@@ -158,8 +66,16 @@ class FlowTable:
         self._bare_seen = None    # when the TableFlow rows were sampled (last full apply)
         self._bare_span = 0.0     # how long that apply's dump took (first to last stamp)
         self._deleted = 0         # keys deleted from self.rows since it was last compacted
-        self._totals = None
-        self._counts = None
+        # Kept as rows change, so that no tick walks every row for them: the
+        # open rows' Tally (None: recounted when asked), the keys of closed rows.
+        self._tally = None
+        self._closed = set()
+        # Counts the changes a reader can see (a row added, gone, or reading
+        # otherwise): equal versions, equal rows (a static table's ticks).
+        self.version = 0
+        # Since take_changes(): the keys of rows changed (in order) and deleted
+        # by partial samples, or everything (a full apply that changed a row).
+        self._log, self._dropped, self._log_all = {}, set(), True
 
     def __len__(self):
         return len(self.rows)
@@ -195,7 +111,10 @@ class FlowTable:
             # Rows listed before the failure were updated in place; a bare
             # one stored then reads as sampled at the last full apply (its
             # next rate is a little low), or now if there was none.
-            self._totals = self._counts = None
+            self._tally = None
+            self._closed = {k for k, r in self.rows.items() if r.closed}
+            self.version += 1
+            self._log_all = True
             if self._bare_seen is None:
                 self._bare_seen = start
             raise
@@ -203,21 +122,20 @@ class FlowTable:
         self._bare_span = end - start
 
     def _apply_full(self, batches, now, wall):
-        """``apply_stamped``'s loop, in place (no second dict: see the top):
-        Rows carry the number of the apply that stored them (``gen``), bare
-        records are stale (their class) until listed.  If ``batches`` raises
-        half way, the rows listed so far stay updated and nothing is closed."""
+        """``apply_stamped``'s loop, in place (see the top): Rows carry their apply's ``gen``, bare
+        records are stale (a class) until listed; a raise leaves the rows listed so far."""
         rows, gen = self.rows, _mark_stale(self.rows)
         rows_get = rows.get
         stale_idle, stale_fresh, fresh_cls = StaleFlow, StaleFresh, FreshFlow
         row_cls, bare_cls, bare_seen = Row, TableFlow, self._bare_seen
-        min_dt, row, span = MIN_INTERVAL, _row, self._bare_span
+        min_dt, row, span, changed = MIN_INTERVAL, _row, self._bare_span, 0   # changed: version
         # Inlined: a call per flow costs as much as the rest; new and moving flows make one.
         for now, entries in batches:
             for e in entries:
                 key = e[_KEY]
                 prev = rows_get(key)
                 if prev is None:
+                    changed += 1
                     if type(e) is bare_cls and e[_START]:
                         e.__class__ = fresh_cls         # first sight, in a full snapshot
                         rows[key] = e
@@ -226,41 +144,42 @@ class FlowTable:
                     continue
                 t = type(prev)
                 if t is row_cls:
-                    pe = prev.entry
-                    # listed twice in one dump: dt 0, rates kept
+                    pe = prev.entry     # listed twice in one dump: dt 0, rates kept
                     pseen = now if prev.gen == gen else prev.seen
                 else:
                     pe = prev               # stale: sampled at the last full apply,
                     pseen = bare_seen if t is stale_idle or t is stale_fresh else now
                 if e[_ID] != pe[_ID] or e[_START] != pe[_START]:
+                    changed += 1
                     rows[key] = row(e, key, None, None, now, now, gen, wall, span)   # re-created
                     continue
                 if (e[_BO] == pe[_BO] and e[_BR] == pe[_BR] and e[_PO] == pe[_PO]
                         and e[_PR] == pe[_PR] and e[_BO] is not None and e[_STATE] == pe[_STATE]
                         and e[_STATUS] == pe[_STATUS] and e[_MARK] == pe[_MARK]):
-                    # Nothing moved (only the timeout counts down): the old record is the
-                    # idle row (no Row), keeping the key object (~100 B a flow for two).
+                    # Nothing moved: the old record is the idle row (no Row; ~100 B a flow)
                     if now - pseen >= min_dt and pe[_START]:
                         t = type(pe)
-                        if t is bare_cls:
+                        if t is stale_idle:
+                            pe.__class__ = bare_cls     # listed again: idle, as it was
                             rows[key] = pe
                             continue
-                        if t is stale_idle or t is stale_fresh or t is fresh_cls:
-                            pe.__class__ = bare_cls     # listed again, and not new: idle
+                        if t is bare_cls or t is stale_fresh or t is fresh_cls:
+                            if t is not bare_cls or (prev is not pe and not reads_idle(prev)):
+                                changed += 1    # no longer new; a Row that moved, idle now
+                            pe.__class__ = bare_cls
                             rows[key] = pe
                             continue
                         if type(e) is bare_cls:
+                            changed += 1
                             rows[key] = e
                             continue
-                    if (type(prev) is row_cls and prev.rate_orig == 0.0 and not prev.closed
-                            and prev.rate_reply == 0.0 and prev.pps_orig == 0.0 and not prev.is_new
-                            and prev.pps_reply == 0.0 and now - pseen >= min_dt):
+                    if type(prev) is row_cls and now - pseen >= min_dt and reads_idle(prev):
                         prev.seen, prev.gen = now, gen   # the idle Row, in place (_idle_kept)
                         continue
-                    e = pe
-                    key = pe[_KEY]
+                    e, key = pe, pe[_KEY]
+                changed += 1
                 rows[key] = row(e, key, prev, pe, pseen, now, gen, wall, span)
-        self._sweep(rows, gen)
+        self._sweep(rows, gen, changed)
         return now
 
     def _apply_sample(self, entries, now, wall):
@@ -297,15 +216,21 @@ class FlowTable:
             rows[key] = _row(e, key, prev, pe, pseen, now, 0, wall, span)
         self.rows = rows
 
-    def _sweep(self, rows, gen):
+    def _sweep(self, rows, gen, changed):
         """After a full apply: the rows it did not list (still stale, or a
-        Row of an older apply) have vanished and start to linger."""
+        Row of an older apply) have vanished and start to linger.  The rest
+        are the open rows, counted afresh (a sum kept by adding and taking
+        away drifts)."""
         vanished = {k: r for k, r in rows.items()
                     if (r.gen != gen if type(r) is Row
                         else type(r) is StaleFlow or type(r) is StaleFresh)}
         if vanished:
             self._linger(vanished, rows)
-        self._totals = self._counts = None
+        self._closed = {k for k in vanished if k in rows}
+        self._tally = tally(rows.values())
+        if changed or vanished:
+            self.version += 1
+            self._log_all = True
         self._compact()
 
     def _compact(self):
@@ -324,7 +249,7 @@ class FlowTable:
         stays as it is - its rate is as old as its last sample - except
         that closed rows age one tick and leave after ``linger``."""
         entries = list(entries)
-        closing = self._closing()
+        closing = list(self._closed)
         if not entries and not gone and not closing:
             return
         sub = FlowTable(self.linger)
@@ -336,33 +261,73 @@ class FlowTable:
         # dict (snapshots take a list of its rows); a copy per tick would
         # be 5 MB at 100k flows.
         rows = old
-        for key in closing:
-            r = rows.get(key)
-            if r is None or not r.closed:
-                continue
-            if r.closed >= self.linger:
-                del rows[key]
-                self._deleted += 1
-            else:
-                rows[key] = closed_copy(r, r.closed + 1, r.seen)
-        rows.update(sub.rows)
+        # the rows whose count changes (the closing ones count neither before nor after)
+        touched = dict.fromkeys(sub.rows)
+        touched.update(dict.fromkeys(gone))
+        self._recount(touched, -1)
+        changed = bool(closing)
+        self._age(closing)
+        closed, log = self._closed, self._log
+        for key, r in sub.rows.items():
+            prev = rows.get(key)
+            if prev is not r and not (prev is not None and r.entry is prev.entry
+                                      and reads_idle(r) and reads_idle(prev)):
+                changed = True
+                log[key] = None
+            rows[key] = r
+            closed.discard(key)
         room = self.linger_max
         for key in gone:
             r = rows.get(key)
             if r is not None and not r.closed and key not in sub.rows:
+                changed = True
                 if room is None or room > 0:
                     rows[key] = closed_copy(r, 1, self.seen(r))
+                    closed.add(key)
+                    log[key] = None
                     room = None if room is None else room - 1
                 else:
-                    del rows[key]
-                    self._deleted += 1
+                    self._drop(key)
         self.rows = rows
-        self._totals = self._counts = None
+        self._recount(touched, 1)
+        if changed:
+            self.version += 1
         self._compact()
 
-    def _closing(self):
-        """Keys of closed rows: the rows that age on a partial tick."""
-        return [k for k, r in self.rows.items() if r.closed]
+    def _age(self, closing):
+        """The closed rows of ``closing`` one tick older, or gone after ``linger``."""
+        rows, closed = self.rows, self._closed
+        for key in closing:
+            r = rows.get(key)
+            if r is None or not r.closed:
+                closed.discard(key)
+            elif r.closed >= self.linger:
+                self._drop(key)
+                closed.discard(key)
+            else:
+                rows[key] = closed_copy(r, r.closed + 1, r.seen)
+                self._log[key] = None
+
+    def _drop(self, key):
+        """Delete ``key``'s row on a partial sample (logged: take_changes)."""
+        del self.rows[key]
+        self._deleted += 1
+        self._log.pop(key, None)      # back later: logged again, where the dict puts it
+        self._dropped.add(key)
+
+    def take_changes(self):
+        """What changed since the last call: (keys deleted, {key: its row,
+        None if gone} in the order the rows were changed or added), or None
+        when a full apply changed rows (anything may have)."""
+        out = None if self._log_all else (self._dropped, {k: self.rows.get(k) for k in self._log})
+        self._log, self._dropped, self._log_all = {}, set(), False
+        return out
+
+    def _recount(self, keys, sign):
+        """Count the rows of ``keys`` in the Tally (``sign`` -1: out)."""
+        if self._tally is not None:
+            get = self.rows.get
+            self._tally.merge(tally([r for r in map(get, keys) if r is not None]), sign)
 
     def _linger(self, vanished, rows):
         """Keep vanished flows ``linger`` ticks with closed = 1, 2...; their
@@ -383,31 +348,18 @@ class FlowTable:
     def open_keys(self):
         return [k for k, r in self.rows.items() if not r.closed]
 
+    def tally(self):
+        """The open rows' Tally (tablerows), kept as rows change: read it,
+        do not change it (``copy`` it to keep it past the next tick)."""
+        if self._tally is None:
+            self._tally = tally(self.rows.values())
+        return self._tally
+
     def counts(self):
-        """Protocol number -> number of open rows (cached per tick)."""
-        if self._counts is None:
-            self._counts = open_counts(self.rows.values())
-        return dict(self._counts)
+        """Protocol number -> number of open rows."""
+        return dict(self.tally().protos)
 
     def totals(self):
         """(bytes/s orig, bytes/s reply, any rate known) over open rows;
-        an unknown rate counts as 0 (cached per tick)."""
-        if self._totals is None:
-            tx = rx = 0.0
-            known = False
-            bare = TableFlow          # idle: adds 0.0, and "known" once any row is
-            for r in self.rows.values():
-                if r.closed:
-                    continue
-                if type(r) is bare:
-                    known = True
-                    continue
-                a, b = r.rate_orig, r.rate_reply
-                if a is not None:
-                    tx += a
-                    known = True
-                if b is not None:
-                    rx += b
-                    known = True
-            self._totals = (tx, rx, known)
-        return self._totals
+        an unknown rate counts as 0."""
+        return self.tally().totals()

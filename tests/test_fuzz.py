@@ -623,6 +623,53 @@ def test_flow_table_event_streams(linger, start, pool, ticks):
             assert sum(table.counts().values()) == len(listed)
 
 
+def _reads(row, wall):
+    """What a reader of a snapshot sees of a row (not when it was sampled)."""
+    return (row.key, row.closed, row.is_new, row.rate_orig, row.rate_reply, row.pps_orig,
+            row.pps_reply, tuple(row.entry), row.start_wall, row.age_approx, row.age(wall))
+
+
+@budget(300)
+@given(linger=st.integers(0, 3), start=st.floats(0, 1e6),
+       pool=st.lists(st.integers(0, len(FLOWS) - 1), min_size=1, max_size=6),
+       ticks=st.lists(st.tuples(TICK, st.booleans(), st.lists(st.integers(0, 7), max_size=3)),
+                      min_size=1, max_size=12))
+def test_the_kept_tally_equals_a_recount_and_an_unchanged_version_reads_the_same(
+        linger, start, pool, ticks):
+    """The counts and totals a table keeps as full and partial snapshots
+    (with gone keys) change it equal a pass over its rows; and while its
+    version stays, every row reads as it did (what lets a reader reuse the
+    last snapshot's rows)."""
+    from flowtop.tablerows import tally
+    flows = [list(FLOWS[i]) for i in pool]
+    table = FlowTable(linger=linger)
+    now, largest = start, 1.0
+    with no_hang():
+        for (changes, step, wall), partial, gone in ticks:
+            now += step
+            before = {k: _reads(r, wall) for k, r in table.rows.items()}
+            version = table.version
+            entries = []
+            for slot, op in changes:
+                f = flows[slot % len(flows)]
+                step_flow(f, op)
+                entries.append(tuple.__new__(TableFlow, f))
+            if partial:
+                table.update(entries, now, wall, [flows[i % len(flows)][_I["key"]] for i in gone])
+            else:
+                table.apply(entries, now, wall)
+            kept, recount = table.tally(), tally(table.rows.values())
+            assert (kept.protos, kept.statuses, kept.lacking, kept.known) == (
+                recount.protos, recount.statuses, recount.lacking, recount.known)
+            largest = max([largest] + [abs(r) for row in table for r in (row.rate_orig,
+                                                                        row.rate_reply) if r])
+            assert abs(kept.tx - recount.tx) <= 1e-9 * largest * 16
+            assert abs(kept.rx - recount.rx) <= 1e-9 * largest * 16
+            assert table._closed == {k for k, r in table.rows.items() if r.closed}
+            if table.version == version:
+                assert {k: _reads(r, wall) for k, r in table.rows.items()} == before
+
+
 def _view(table, row, wall):
     """Everything a reader of a table row sees."""
     return (row.key, row.closed, row.is_new, row.rate_orig, row.rate_reply, row.pps_orig,

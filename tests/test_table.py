@@ -483,3 +483,48 @@ def test_churn_keeps_the_dict_compact():
         biggest = max(biggest, sys.getsizeof(t.rows))
         assert sorted(t.rows) == sorted(b"%d" % i for i in live)
     assert biggest <= sys.getsizeof(dict.fromkeys(range(2000)))
+
+
+def test_a_static_table_keeps_its_version_across_full_and_partial_snapshots():
+    """The version moves when a reader would see something else (a flow
+    new, no longer new, moving, closing), and not when a static table is
+    listed again, fully or by a refresh of a few rows: the collector then
+    publishes the same rows and the screen chooses nothing again."""
+    t = FlowTable()
+    keys = (b"a", b"b", b"c")
+    t.apply([_table_flow(k, bo=100) for k in keys], 10.0, 1000.0)
+    first = t.version
+    t.apply([_table_flow(k, bo=100) for k in keys], 11.0, 1001.0)
+    assert t.version != first                       # no longer new
+    idle = t.version
+    t.apply([_table_flow(k, bo=100) for k in keys], 12.0, 1002.0)
+    assert t.version == idle
+    t.update([_table_flow(b"a", bo=100)], 12.5, 1002.5)     # a shown row refreshed: a Row now
+    assert type(t.get(b"a")) is Row and t.version == idle
+    t.update([_table_flow(b"a", bo=100)], 13.0, 1003.0)
+    t.apply([_table_flow(k, bo=100) for k in keys], 14.0, 1004.0)   # bare again
+    assert type(t.get(b"a")) is TableFlow and t.version == idle
+    t.update([_table_flow(b"b", bo=300)], 14.5, 1004.5)
+    assert t.version != idle                        # b moved
+    moved = t.version
+    t.update([], 15.0, 1005.0, gone=[b"c"])
+    assert t.version != moved and t.get(b"c").closed == 1
+    assert t.counts() == {17: 2} and t.totals() == (400.0, 0.0, True)
+
+
+def test_changes_list_the_rows_in_the_order_the_table_holds_the_new_ones():
+    """take_changes: what partial samples changed since the last call, a
+    key that left and came back logged where the table now holds it (last);
+    a full apply that changed a row says "anything" (None)."""
+    t = FlowTable(linger=1)
+    t.apply([_table_flow(k, bo=100) for k in (b"a", b"b", b"c")], 10.0, 1000.0)
+    assert t.take_changes() is None
+    t.update([], 11.0, 1001.0, gone=[b"a"])                  # a closes
+    t.update([_table_flow(b"d", bo=1)], 12.0, 1002.0)        # d new; a leaves (linger 1)
+    t.update([_table_flow(b"a", bo=5)], 13.0, 1003.0)        # a back, after d
+    dropped, changed = t.take_changes()
+    assert dropped == {b"a"} and list(changed) == [b"d", b"a"] == list(t.rows)[-2:]
+    assert changed[b"a"] is t.get(b"a") and not t.get(b"a").closed
+    assert t.take_changes() == (set(), {})
+    t.apply([_table_flow(k, bo=100) for k in (b"b", b"c")], 14.0, 1004.0)
+    assert t.take_changes() is None

