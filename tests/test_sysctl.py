@@ -568,9 +568,10 @@ def test_flowtops_starting_and_stopping_at_once_never_see_accounting_off(fake, s
     # write() is empty (a loaded run saw ''): the fake writes by rename
     def atomic(self, name, data):
         path = self.path(name)
-        with open(path + ".new", "wb") as f:
+        new = "%s.new-%d" % (path, threading.get_ident())   # one per writer: a shared
+        with open(new, "wb") as f:                         # name was moved under another
             f.write(data)
-        os.replace(path + ".new", path)
+        os.replace(new, path)
     monkeypatch.setattr(SysctlGuard, "_write", atomic)
     errors = []
 
