@@ -89,18 +89,23 @@ def _format_writer(opts, stream, enrich=None, notes=()):
 def once(source, opts, stdout, enrich, notes):
     """``--once``: one snapshot in the chosen format.
 
-    JSON without reverse DNS and interfaces (-n --no-iface) streams
-    straight from the kernel's bytes (the fast path); the other outputs of
-    flows stream a datagram at a time (``flowtop.once``); aggregate views
-    and --stats take the whole table first.
+    JSON streams straight from the kernel's bytes (the fast path; with
+    interfaces or names, each datagram's lookups are made ready before its
+    lines get their keys); the other outputs of flows stream a datagram at
+    a time (``flowtop.once``); aggregate views and --stats take the whole
+    table first.
     """
     keep = iface_keep(opts, enrich)
-    if (opts.output == "json" and enrich.dns is None and enrich.ifaces is None and source.live
-            and opts.view == "flows" and keep is None
+    if (opts.output == "json" and source.live and opts.view == "flows" and keep is None
             and not (opts.redact_local or opts.redact_remote)):
-        from .table import FlowTable
-        enrich.tick(FlowTable())
-        now, lines = source.snapshot("json", enrich)
+        prepare = None
+        if enrich.dns is None and enrich.ifaces is None:
+            from .table import FlowTable
+            enrich.tick(FlowTable())
+        else:       # a datagram's route lookups and names, before its lines
+            from .once import Preparer
+            prepare = Preparer(enrich)
+        now, lines = source.snapshot("json", enrich, prepare)
         make_writer(opts, stdout, enrich).write(lines, now)
         return
     from . import once as streamed

@@ -52,13 +52,14 @@ class KernelSource:
             self._record_file = open(self.opts.record, "wb")
             self.recorder = Recorder(self._record_file, self.clock)
 
-    def snapshot(self, wants="list", enrich=None):
+    def snapshot(self, wants="list", enrich=None, prepare=None):
         """(time, items): for ``wants`` "list" a list of flows; "stream" an
         iterator of flows holding one datagram at a time; "stamped" one of
         (monotonic time its counters were read, [flows]) per datagram; "batches"
         one [flows] per datagram, read ahead (one-shot output); "json" an
         iterator of JSON Lines text, a datagram's lines per str (with the
-        keys of ``enrich``, an Enrichment, on each line)."""
+        keys of ``enrich``, an Enrichment, on each line; ``prepare(flows)``
+        first, per datagram, when given)."""
         now = self.clock()
         o = self.opts
         if wants == "list":
@@ -74,7 +75,8 @@ class KernelSource:
                                    now, services=tail, chunks=True)
             else:
                 items = json_lines(o.families, o.protocols, self.sock, self.recorder,
-                                   now, tail.line if tail is not None else None, chunks=True)
+                                   now, tail.line if tail is not None else None, chunks=True,
+                                   prepare=prepare)
         elif wants == "batches":
             keep = api.make_filter(o.families, o.protocols)
             items = api.batches(o.families, self.sock, self.recorder, None, True)
@@ -154,7 +156,7 @@ class ReplaySource:
 
 
 def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None, tail=None,
-               services=None, chunks=False):
+               services=None, chunks=False, prepare=None):
     """Yield the current table as JSON Lines text (one str per flow, or ""
     for a flow filtered out), decoded straight from the kernel's bytes;
     with ``chunks``, one str per received datagram (its lines joined),
@@ -171,15 +173,27 @@ def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None
     from .views.record import JsonTarget
     fams = {(FAMILY_NUMBERS[f] if isinstance(f, str) else int(f)) for f in (families or ())}
     protos = {(PROTO_NUMBERS[p] if isinstance(p, str) else int(p)) for p in (protocols or ())}
-    target = JsonTarget(fams, protos, tail, Flow, services)
+    defer = prepare is not None and tail is not None
+    target = JsonTarget(fams, protos, tail, Flow, services, defer)
     target.now = time.time() if now is None else now
     batches = api.batches(families, sock, recorder, Decoder(Flow, target), True)
+    if defer:
+        batches = _tailed(batches, prepare, tail)
     if chunks:
         for batch in batches:
             yield "".join(batch)
     else:
         for batch in batches:
             yield from batch
+
+
+def _tailed(batches, prepare, tail):
+    """Deferred JSON lines, a batch at a time: ``prepare`` its flows, then
+    add each one's ``tail``."""
+    for batch in batches:
+        pairs = [p for p in batch if p]          # "": a flow filtered out
+        prepare([e for _, e in pairs])
+        yield [head + tail(e) + "}\n" for head, e in pairs]
 
 
 def one_table(source, enrich):

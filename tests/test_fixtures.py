@@ -176,6 +176,30 @@ def test_json_target_with_baked_service_names(path):
     assert any(w["service"] for w in want)
 
 
+@pytest.mark.parametrize("path", RECORDINGS, ids=os.path.basename)
+def test_deferred_json_target_hands_each_flow_with_its_line_for_the_tail(path):
+    """``defer``: the fast path's (line without its close, entry) pairs -
+    what --once --json with interfaces or names prepares a datagram at a
+    time - are the plain decoder's entries and json_line's text."""
+    import json
+    from flowtop.model import Flow
+    from flowtop.netlink import ctnetlink
+    from flowtop.netlink.conntrack import DumpState, feed
+    from flowtop.views.record import JsonTarget, json_line
+    when, data = _raw_dump(path)
+    flows = []
+    feed(data, flows, DumpState(), decode=lambda b, o, e: ctnetlink.decode_entry(b, o, e, Flow))
+    target = JsonTarget(tail=lambda e: ',"x":%d' % e.l4proto, cls=Flow, defer=True)
+    target.now = when
+    decoder = ctnetlink.Decoder(Flow, target)
+    for _ in range(2):                      # learning the layouts, then the fast functions
+        pairs = []
+        feed(data, pairs, DumpState(), decode=decoder)
+        assert [e for _, e in pairs] == flows and all(type(e) is Flow for _, e in pairs)
+        assert [json.loads(head + "}") for head, _ in pairs] == [
+            json.loads(json_line(f, when)) for f in flows]
+
+
 def test_helper_fixture_names_the_helper_its_labels_and_the_master_of_the_related_flow():
     """ctnetlink-helper.rec: nf_conntrack_ftp on the control flow (the nftables rule
     set labels 5 and 70), and the data flow its PASV reply announced, whose

@@ -14,8 +14,9 @@ class LiveJsonSource:
     def __init__(self):
         self.asked = []
 
-    def snapshot(self, wants="list", enrich=None):
+    def snapshot(self, wants="list", enrich=None, prepare=None):
         self.asked.append((wants, enrich))
+        self.prepare = prepare
         return 1.0, iter(['{"a":1}\n'])
 
 
@@ -29,3 +30,19 @@ def test_once_json_passes_the_enrichment_itself_to_the_kernel_source():
         enrich.close()
     assert source.asked == [("json", enrich)]
     assert out.getvalue() == '{"a":1}\n'
+    assert source.prepare is None
+
+
+def test_once_json_with_interfaces_takes_the_fast_path_with_a_batch_preparer():
+    """Interfaces (and names) no longer send --once --json to the slower
+    per-datagram path: the kernel source gets a preparer for each datagram."""
+    from flowtop.once import Preparer
+    opts = cli.parse(["--once", "--json", "-n", "-G", "--no-process"])
+    enrich = from_options(opts, live=True)
+    assert enrich.ifaces is not None
+    source, out = LiveJsonSource(), io.StringIO()
+    try:
+        main.once(source, opts, out, enrich, [])
+    finally:
+        enrich.close()
+    assert source.asked == [("json", enrich)] and isinstance(source.prepare, Preparer)

@@ -356,7 +356,8 @@ def test_forgetting_a_ticks_answers_keeps_the_names_found(fake):
     m = make_map(fake)
     m.refresh()
     e = flow(TCP, "10.0.0.1", 40000, "93.184.216.34", 443)
-    others = [flow(UDP, "10.0.0.1", 41000 + i, "192.0.2.1", 53) for i in range(50)]
+    # (the same local port as wget's socket: flows no socket's port matches keep no answer)
+    others = [flow(TCP, "10.0.0.1", 40000, "192.0.2.%d" % i, 443) for i in range(50)]
     assert m.lookup(e).name == "wget" and [m.lookup(f) for f in others] == [None] * 50
     assert len(m._tick) == 51
     m.forget_answers()

@@ -60,6 +60,8 @@ __all__ = ["ProcInfo", "FORWARDED", "ProcessMap", "Stats", "parse_proc_net",
 SOCKET_PORT_PROTOS = frozenset(p for p in PORT_PROTOS
                                if p in (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE))
 _WILD = {AF_INET: ("0.0.0.0", "::"), AF_INET6: ("::",)}
+_NEITHER = (None, None)
+_BOTH_FORWARDED = (FORWARDED, FORWARDED)
 
 # CtEntry is a tuple: the fields lookup_both reads, in one C call
 _TUPLES = operator.itemgetter(*[FIELDS.index(n) for n in (
@@ -199,6 +201,12 @@ class ProcessMap:
             family, proto, src, dst = entry.family, entry.l4proto, entry.src, entry.dst
             sport, dport, rsrc, rdst = entry.sport, entry.dport, entry.reply_src, entry.reply_dst
             rsport, rdport = entry.reply_sport, entry.reply_dport
+        ports = self._ports
+        if proto in SOCKET_PORT_PROTOS and (proto, None) not in ports:
+            back, bport = (dst, dport) if rsrc is None or rsport is None else (rsrc, rsport)
+            if (proto, sport) not in ports and (proto, bport) not in ports and (  # 2.2 -> 1.4 us
+                    key is None or key not in self._memo):    # (most of a router's flows)
+                return self._unmatched(family, src, back)
         if key is not None:
             hit = self._tick.get(key)
             if hit is not None:
@@ -241,6 +249,18 @@ class ProcessMap:
         if key is not None:
             self._tick[key] = result
         return result
+
+    def _unmatched(self, family, src, back):
+        """``lookup_both``'s answer for a flow no socket can match, whose
+        ends are ``src`` and ``back`` (the reply's source)."""
+        if family not in _WILD:
+            return _NEITHER
+        local = self._local
+        if ((src is not None and (src in local or src.startswith("127.") or src == "::1"))
+                or (back is not None and (back in local or back.startswith("127.")
+                                          or back == "::1"))):
+            return _NEITHER
+        return _BOTH_FORWARDED
 
     def is_local(self, addr):
         """Is ``addr`` (text) an address of this host?"""

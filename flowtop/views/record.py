@@ -112,7 +112,8 @@ class JsonTarget:
     keeps = False        # text only: no need to share the decoded ints
     MAX_LAYOUTS = 512    # of decoded entries (``line``): bounded against hostile input
 
-    def __init__(self, families=(), protocols=(), tail=None, cls=None, services=None):
+    def __init__(self, families=(), protocols=(), tail=None, cls=None, services=None,
+                 defer=False):
         self.families = frozenset(families)
         self.protocols = frozenset(protocols)
         # services: a views.tail.JsonTail with only service names to add; its
@@ -122,6 +123,9 @@ class JsonTarget:
         # the formatter then also builds the entry (class ``cls``) to pass it.
         self.tail = tail
         self.cls = cls
+        # defer: each flow becomes (its text without the closing "}\n", the entry), so
+        # a batch's enrichment is made ready (route lookups, names) before ``tail`` runs
+        self.defer = defer
         self.now = 0.0
         self._status = Memo(4096, _status_json)
         self._lines = Memo(self.MAX_LAYOUTS)   # (family, proto, which fields are None) -> line(f)
@@ -140,7 +144,8 @@ class JsonTarget:
                 and (not self.protocols or proto in self.protocols))
 
     def convert(self, entry):
-        """The text of an entry the plain decoder built."""
+        """The text of an entry the plain decoder built (with ``defer``: the
+        pair)."""
         return self.line(entry) if self.wanted(entry.family, entry.l4proto) else ""
 
     def line(self, f):
@@ -188,6 +193,10 @@ class JsonTarget:
                 args.append(expr)
         if exprs["start"] != "None":
             prelude = "    s = %s / 1e9\n    n = T._now\n" % exprs["start"]
+        if self.defer:
+            env.update(new=tuple.__new__, cls=self.cls)
+            return prelude, "(%r %% (%s,), new(cls, (%s,)))" % (
+                "{" + ",".join(parts), ",".join(args), ",".join(exprs[n] for n in FIELDS)), env
         prelude += self._tail(exprs, proto, gre, parts, args, env)
         template = "{" + ",".join(parts) + "}\n"
         return prelude, "%r %% (%s,)" % (template, ",".join(args)), env

@@ -14,6 +14,9 @@ from ..netlink.uapi import IPPROTO_GRE
 
 __all__ = ["JsonTail"]
 
+_NO_PROCESS = ("null",) * 5
+_FORWARDED = ("null", '"forwarded"', "null", "null", "null")
+
 
 class JsonTail:
     """``Enrichment.fields(e)`` as JSON text, for the streaming outputs."""
@@ -23,6 +26,11 @@ class JsonTail:
         self._jstr = Memo(65536)
         self._template = None
         self._services = {}         # l4proto -> {port: name}
+        self._pairs = {}            # (in, out) interface names -> their JSON texts
+        self._forwarded = None      # enrich.owners.FORWARDED (not loaded without processes)
+        if enrich.process is not None:
+            from ..enrich.owners import FORWARDED
+            self._forwarded = FORWARDED
 
     @property
     def services_only(self):
@@ -36,19 +44,19 @@ class JsonTail:
         enrich = self.enrich
         jstr = self._jstr
         jopt = self._jopt
-        p, peer = enrich.procs(e)
-        if p is None:
-            pid = name = user = "null"
+        process = enrich.process
+        if process is None:
+            procs = _NO_PROCESS
         else:
-            pid = "null" if p.pid is None else p.pid
-            name = p.name or "forwarded"
-            name = jstr.get(name) or self._json(name)
-            user = "null" if p.user is None else (jstr.get(p.user) or self._json(p.user))
-        if peer is None:
-            ppid = pname = "null"
-        else:
-            ppid = "null" if peer.pid is None else peer.pid
-            pname = jopt(peer.name)
+            try:
+                orig, reply = process.lookup_both(e)
+            except OSError:
+                orig = reply = None
+            fwd = self._forwarded
+            if orig is fwd and reply is fwd:    # no local end (most of a router's flows)
+                procs = _FORWARDED
+            else:
+                procs = self._procs(e, orig, reply)
         # enrich.service(e), from a table per protocol: a call and a memo entry per
         # flow (every ephemeral port) were a fifth of the line
         proto, dport = e.l4proto, e.dport
@@ -64,18 +72,44 @@ class JsonTail:
                 service = jstr.get(known) or self._json(known)
             else:
                 service = '"%d"' % (dport if sport is None or dport <= sport else sport)
-        values = [pid, name, user, ppid, pname, service]
+        values = procs + (service,)
         if enrich.dns is not None:
-            values += [jopt(enrich.host(e.src)), jopt(enrich.host(e.dst))]
+            values += (jopt(enrich.host(e.src)), jopt(enrich.host(e.dst)))
         if enrich.geo is not None:
             for addr in (e.src, e.dst):
                 g = enrich.geo_of(addr)
-                values += [jopt(getattr(g, "country", None)), jopt(getattr(g, "city", None)),
-                           "null" if getattr(g, "asn", None) is None else int(g.asn)]
-        if enrich.ifaces is not None:
-            iin, iout = enrich.ifaces_of(e)
-            values += [jopt(iin), jopt(iout)]
-        return tpl % tuple(values)
+                values += (jopt(getattr(g, "country", None)), jopt(getattr(g, "city", None)),
+                           "null" if getattr(g, "asn", None) is None else int(g.asn))
+        ifaces = enrich.ifaces
+        if ifaces is not None:
+            pair = ifaces.of_flow(e)
+            text = self._pairs.get(pair)
+            if text is None:
+                text = (jopt(pair[0]), jopt(pair[1]))
+                if len(self._pairs) < 4096:
+                    self._pairs[pair] = text
+            values += text
+        return tpl % values
+
+    def _procs(self, e, orig, reply):
+        """The five process values of ``Enrichment.procs``' answer, as JSON."""
+        if orig is None:
+            orig = self.enrich._own_dns(e)
+        if orig is None:
+            p, peer = reply, None
+        else:
+            p, peer = orig, (reply if reply is not orig else None)
+        jstr, jopt = self._jstr, self._jopt
+        if p is None:
+            pid = name = user = "null"
+        else:
+            pid = "null" if p.pid is None else p.pid
+            name = p.name or "forwarded"
+            name = jstr.get(name) or self._json(name)
+            user = "null" if p.user is None else (jstr.get(p.user) or self._json(p.user))
+        if peer is None:
+            return (pid, name, user, "null", "null")
+        return (pid, name, user, "null" if peer.pid is None else peer.pid, jopt(peer.name))
 
     def service_tails(self, l4proto):
         """For services_only: ({port: name}, tail, tail for no port) - the
