@@ -84,9 +84,15 @@ class Preparer:
         enrich = self.enrich
         if enrich.process is not None and hasattr(enrich.process, "forget_answers"):
             enrich.process.forget_answers()     # the last batch's: asked once, written
-        if enrich.ifaces is not None:
+        ifaces = enrich.ifaces
+        if ifaces is not None:
+            if getattr(ifaces, "max_entries", None) and (
+                    ifaces.cached() + 2 * len(flows) > ifaces.max_entries):
+                # the last batches' answers served their lines: dropped at once, not
+                # evicted (a copy of 4,096 entries every other datagram: 4 % of 100k flows)
+                ifaces.forget()
             try:
-                enrich.ifaces.prefetch(flows)
+                ifaces.prefetch(flows)
             except OSError:
                 pass
         if self.names is not None:

@@ -685,3 +685,24 @@ def test_iface_totals_with_a_plain_callable():
     t = iface_totals([flow("1.1.1.1", "2.2.2.2")], lambda f: ("a", None))
     assert t["a"] == {"rx_bytes": 100, "rx_packets": 2, "tx_bytes": 1000, "tx_packets": 3}
     assert t[None] == {"rx_bytes": 1000, "rx_packets": 3, "tx_bytes": 100, "tx_packets": 2}
+
+
+def test_once_preparer_drops_served_route_answers_instead_of_evicting_them():
+    """--once on a router: every datagram brings new remote addresses.  The
+    preparer empties the route cache before a batch would overflow it (the
+    last batches' lines are written), so no eviction copies the cache, and
+    every flow still gets its interfaces from one batched lookup."""
+    from flowtop.enrich.bundle import Enrichment
+    from flowtop.once import Preparer
+    from flowtop.services import Services
+    ifs, fake, _ = make(max_entries=64)
+    evictions = []
+    evict = ifs._evict
+    ifs._evict = lambda now: (evictions.append(len(ifs._cache)), evict(now))
+    prepare = Preparer(Enrichment(Services(etc_dir="/nonexistent"), ifaces=ifs))
+    for b in range(20):
+        batch = [flow("10.1.%d.%d" % (b, i), "203.0.%d.%d" % (b, i)) for i in range(10)]
+        prepare(batch)
+        assert ifs.cached() <= 64
+        assert [ifs.of_flow(e) for e in batch] == [("lan0", "wan0")] * 10
+    assert evictions == [] and ifs.lookups == 400 and len(fake.calls) == 20

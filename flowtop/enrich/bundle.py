@@ -47,6 +47,7 @@ class Enrichment:
         self.numeric_local = numeric_local
         self.numeric_remote = numeric_remote
         self._self_info = None
+        self._labels = {}        # id(ProcInfo) -> (it, its PROCESS cell)
 
     devices = None        # an enrich.devices.Devices: totals per LAN device (--view device)
     history = None        # a flowtop.history.History: rate rings (live views)
@@ -179,11 +180,19 @@ class Enrichment:
         p = self.proc(e)
         if p is None:
             return ""
+        hit = self._labels.get(id(p))   # few processes, many flows: sanitize once each
+        if hit is not None and hit[0] is p:
+            return hit[1]
         pid = getattr(p, "pid", None)
         name = getattr(p, "name", None) or ""
         if pid is None:
-            return sanitize(name or "forwarded", 32)
-        return "%s/%d" % (sanitize(name, 24), pid)
+            label = sanitize(name or "forwarded", 32)
+        else:
+            label = "%s/%d" % (sanitize(name, 24), pid)
+        if len(self._labels) >= 4096:
+            self._labels.clear()
+        self._labels[id(p)] = (p, label)     # (p held: its id is not reused meanwhile)
+        return label
 
     def host(self, addr):
         """Reverse-DNS name when known (never waits), else None."""

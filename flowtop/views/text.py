@@ -247,7 +247,7 @@ class RowTexts:
         self.show_id, self.age_on, self.nat_on = "id" in want, "age" in want, "xlate" in want
         self.numeric, self.seconds, self.units = st.numeric_port, st.age == "seconds", st.units
         self.host = enrich.host
-        self.ends = {}       # (family, address) -> (text, bracketed): names may come per batch
+        self.ends = {}       # address -> (text, bracketed): names may come per batch
         names, numbers = self._names, self._numbers
         out = [names(r.entry) + numbers(r, r.entry, wall) for r in items]
         if len(self.sizes) > 65536:
@@ -282,14 +282,15 @@ class RowTexts:
             row.append("-" if e.id is None else str(e.id))
         ends = self.ends
         for addr, port in ((e.src, sport), (e.dst, dport)):
-            end = ends.get((family, addr))
+            key = family if addr is None else addr      # (a text tells its family)
+            end = ends.get(key)
             if end is None:
                 text, fam = ("-" if addr is None else addr), family
                 if addr is not None:
                     name = self.host(addr)
                     if name:
                         fam, text = None, name
-                end = ends[(family, addr)] = (text, fam == AF_INET6 and "#" not in text)
+                end = ends[key] = (text, fam == AF_INET6 and "#" not in text)
             if port is None:
                 row.append(end[0])
             else:
