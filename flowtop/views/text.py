@@ -238,6 +238,7 @@ class RowTexts:
         self.services = {}          # l4proto -> {port: name}
         self.sizes = {}             # bytes -> text
         self.ages = {}              # whole seconds -> text
+        self.kinds = {}             # (l4proto, state) -> (PROTO, STATE) cells
 
     def cells(self, items, wall):
         """The cell texts of ``items`` (rows), a list per row."""
@@ -247,6 +248,7 @@ class RowTexts:
         self.show_id, self.age_on, self.nat_on = "id" in want, "age" in want, "xlate" in want
         self.numeric, self.seconds, self.units = st.numeric_port, st.age == "seconds", st.units
         self.host = enrich.host
+        self.label, self.ifaces_of = enrich.process_label, enrich.ifaces_of
         self.ends = {}       # address -> (text, bracketed): names may come per batch
         names, numbers = self._names, self._numbers
         out = [names(r.entry) + numbers(r, r.entry, wall) for r in items]
@@ -263,9 +265,11 @@ class RowTexts:
         sport = None if gre else e.sport
         dport = None if gre else e.dport
         family = e.family
-        row = [self.fmt.enrich.process_label(e)] if self.process else []
-        row.append(proto_name(proto))
-        row.append(state_name(proto, e.state) or "")
+        kinds = self.kinds.get((proto, e.state))
+        if kinds is None:
+            kinds = self.kinds[(proto, e.state)] = (proto_name(proto),
+                                                     state_name(proto, e.state) or "")
+        row = [self.label(e), kinds[0], kinds[1]] if self.process else list(kinds)
         if dport is None:
             row.append(_icmp_label(e))
         else:
@@ -303,7 +307,7 @@ class RowTexts:
             else:
                 row += ("", "")
         if self.ifaces:
-            iin, iout = self.fmt.enrich.ifaces_of(e)
+            iin, iout = self.ifaces_of(e)
             row += (iin or "", iout or "")
         return row
 
