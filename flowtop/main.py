@@ -96,10 +96,11 @@ def once(source, opts, stdout, enrich, notes):
     table first.
     """
     keep = iface_keep(opts, enrich)
+    lean = enrich.dns is None and enrich.ifaces is None
     if (opts.output == "json" and source.live and opts.view == "flows" and keep is None
-            and not (opts.redact_local or opts.redact_remote)):
-        prepare = None
-        if enrich.dns is None and enrich.ifaces is None:
+            and not (opts.redact_local or opts.redact_remote) and (lean or not opts.stats)):
+        prepare = None      # (--stats counts offloaded flows unless -n --no-iface: README)
+        if lean:
             from .table import FlowTable
             enrich.tick(FlowTable())
         else:       # a datagram's route lookups and names, before its lines

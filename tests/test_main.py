@@ -17,7 +17,12 @@ class LiveJsonSource:
     def snapshot(self, wants="list", enrich=None, prepare=None):
         self.asked.append((wants, enrich))
         self.prepare = prepare
+        if wants == "list":
+            return 1.0, []
         return 1.0, iter(['{"a":1}\n'])
+
+    def stats(self):
+        return None
 
 
 def test_once_json_passes_the_enrichment_itself_to_the_kernel_source():
@@ -46,3 +51,16 @@ def test_once_json_with_interfaces_takes_the_fast_path_with_a_batch_preparer():
     finally:
         enrich.close()
     assert source.asked == [("json", enrich)] and isinstance(source.prepare, Preparer)
+
+
+def test_once_json_stats_with_interfaces_reads_the_table_to_count_offloaded_flows():
+    """The fast path hands text, not flows: --stats (its offload count) keeps it
+    only under -n --no-iface, where README says the count is null."""
+    opts = cli.parse(["--once", "--json", "--stats", "-n", "-G", "--no-process"])
+    enrich = from_options(opts, live=True)
+    source, out = LiveJsonSource(), io.StringIO()
+    try:
+        main.once(source, opts, out, enrich, [])
+    finally:
+        enrich.close()
+    assert source.asked and source.asked[0][0] == "list"
