@@ -111,10 +111,12 @@ class Names:
         self.clock = clock
         self.known = {}         # address -> name, the names found (few: no misses kept)
         self.tried = set()      # addresses waited for (until the deadline)
+        self.stopped = False    # the resolver's queue dropped (past the deadline)
 
     def ready(self, addrs):
         left = self.deadline - self.clock()
         if left <= 0:
+            self._stop()
             return
         known = self.known
         todo = [a for a in dict.fromkeys(addrs) if a and a not in known]
@@ -128,6 +130,17 @@ class Names:
             # no resolver answers here (a namespace or router without DNS: 87k failing
             # lookups took the whole DNS_WAIT, 1 s, and a worker handoff each)
             self.deadline = self.clock()
+            self._stop()
+
+    def _stop(self):
+        """Past the wait: the names still queued would be resolved for
+        nobody (250 addresses on an armhf router without DNS: 3 s of its
+        one core, beside the dump)."""
+        if not self.stopped:
+            self.stopped = True
+            drop = getattr(self.resolver, "drop_queued", None)
+            if drop is not None:
+                drop()
 
     def lookup(self, addr):
         return self.known.get(addr)

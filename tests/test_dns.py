@@ -508,3 +508,22 @@ def test_resolving_at_is_true_only_inside_a_resolve_span(make):
     assert r.wait(["10.0.0.1"], 2) == {"10.0.0.1": "one.example"}
     assert r.resolving_at(100.0) and r.resolving_at(104.99) and r.resolving_at(105.0)
     assert not r.resolving_at(99.9) and not r.resolving_at(105.2)
+
+
+def test_drop_queued_forgets_what_no_worker_has_taken(make):
+    """--once past its wait drops the queue: those names would print nowhere."""
+    gate = threading.Event()
+    r, table = make({}, gate=gate, workers=1)
+    for i in range(20):
+        r.lookup("10.12.0.%d" % i)
+    assert table.started.wait(2)            # the one worker holds the first address
+    assert r.drop_queued() == 19
+    gate.set()
+    deadline = time.monotonic() + 2
+    while r.stats.get("pending", 0) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    assert table.calls == ["10.12.0.0"] and r.stats["pending"] == 0
+    r.lookup("10.12.0.5")                   # dropped, not cached: asked again later
+    r.wait(["10.12.0.5"], 1)
+    assert table.calls == ["10.12.0.0", "10.12.0.5"]

@@ -340,3 +340,28 @@ def test_once_counts_each_address_once_before_it_calls_dns_silent():
     main.once(BatchSource(when, flows, size=100), opts, out, enrich, [])
     assert len(resolver.asked) > once_mod.SILENT_AFTER     # asked again: still no answer
     assert out.getvalue().splitlines()[-1].count('"src_host":"late.example"') == 1
+
+
+@pytest.mark.parametrize("silent", [False, True], ids=["deadline", "silent"])
+def test_once_drops_the_resolvers_queue_once_it_stops_waiting_for_names(monkeypatch, silent):
+    """Past DNS_WAIT (or once DNS shows silent) nothing prints a new name: the
+    addresses still queued are dropped, once, not resolved on the router's
+    one core beside the dump."""
+    monkeypatch.setattr(once_mod, "DNS_WAIT", 5.0 if silent else 0.2)
+    when, flows = synthetic(2000 if silent else 40)
+
+    class Dropping(NoAnswers if silent else SlowResolver):
+        dropped = 0
+
+        def drop_queued(self):
+            self.dropped += 1
+            return 0
+
+    opts = cli.parse(["--once", "-G"])
+    enrich = from_options(opts, live=False)
+    enrich.dns.close()
+    enrich.dns = resolver = Dropping(0 if silent else 0.15)
+    out = io.StringIO()
+    main.once(BatchSource(when, flows, size=5 if not silent else 100), opts, out, enrich, [])
+    assert resolver.dropped == 1
+    assert out.getvalue().count("\n") == len(flows) + 2

@@ -213,6 +213,26 @@ class Resolver:
                 # Woken per finished resolve; a short cap retries dropped ones.
                 self._done.wait(min(left, 0.05))
 
+    def drop_queued(self):
+        """Forget the addresses queued and not yet taken by a worker (a
+        one-shot output past its wait: nothing prints their names).  Returns
+        how many were dropped."""
+        import queue
+
+        dropped = 0
+        while True:
+            try:
+                addr = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if addr is _STOP:           # close()'s, for the workers: put back
+                self._queue.put_nowait(addr)
+                break
+            with self._lock:
+                self._pending.discard(addr)
+            dropped += 1
+        return dropped
+
     def resolving_at(self, when):
         """Was a worker inside the system resolver at wall time ``when``
         (epoch seconds)?  A DNS flow of this host whose socket is gone and
