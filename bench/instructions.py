@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""bench/instructions.py N [--distinct] [--baseline DIR] [--modes ...]: what one
+``--once`` costs in user-space instructions, counted by valgrind.
+
+This machine's speed moves 3x from day to day and with whatever else runs;
+wall and CPU seconds of two trees compare only within one quiet run.  The
+instructions a run executes barely move with load (valgrind's cachegrind
+counts them, ``--cache-sim=no``: ~25x slower than a plain run), so two
+trees, or two commits measured on two days, compare directly.  Kernel work
+(recvmsg) is not counted: this is the Python side's cost, not a ratio to
+``conntrack -L``, whose work is mostly in the kernel; ``conntrack -L -o
+extended``'s own count is shown beside as a scale.
+
+Fills a throw-away namespace with N real flows (dump.py's fill), then runs
+each mode of this tree (and of ``--baseline``) once under valgrind, in it.
+Needs root and valgrind (apt install valgrind).  See bench/README.md.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+sys.path[:0] = [BENCH, ROOT]
+
+import netns  # noqa: E402
+from dump import fill  # noqa: E402
+
+MODES = {
+    "json-bare": ["--json", "-n", "-G", "--no-iface", "--no-process"],
+    "json-lean": ["--json", "-n", "-G"],
+    "json": ["--json", "-G"],
+    "text-lean": ["-n", "-G"],
+    "text": ["-G"],
+}
+REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
+
+
+def count(ns, argv, env=None, cwd=None):
+    """User-space instructions of ``argv`` run in ``ns`` (all its threads)."""
+    cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=no",
+           "--cachegrind-out-file=/dev/null"] + argv
+    if env:
+        cmd = ["env"] + ["%s=%s" % kv for kv in env.items()] + cmd
+    r = subprocess.run(["ip", "netns", "exec", ns.name] + cmd, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True, cwd=cwd)
+    m = REFS.search(r.stderr)
+    if m is None:
+        raise RuntimeError("valgrind gave no count for %s: %s" % (argv, r.stderr[-400:]))
+    return int(m.group(1).replace(",", ""))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("n", type=int)
+    ap.add_argument("--distinct", action="store_true",
+                    help="every IPv4 UDP flow to an address of its own (a router's table)")
+    ap.add_argument("--baseline", metavar="DIR", help="another flowtop tree, measured beside")
+    ap.add_argument("--modes", default=",".join(MODES), help="of: " + ", ".join(MODES))
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench/instructions.py needs root (network namespaces)")
+    if shutil.which("valgrind") is None:
+        sys.exit("bench/instructions.py needs valgrind (apt install valgrind)")
+    modes = [m for m in args.modes.split(",") if m]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        ap.error("unknown mode(s) %s" % ", ".join(unknown))
+    python = os.path.realpath(sys.executable)      # not a pyenv shim: valgrind follows no exec
+    trees = [("", ROOT)] + ([("base: ", os.path.abspath(args.baseline))] if args.baseline else [])
+    for _, tree in trees:
+        netns.compile_package(tree)
+    netns.exit_on_signals()
+    with netns.Namespace("ftbench-instr-%d" % os.getpid()) as ns:
+        ns.sysctl({"nf_conntrack_max": args.n + args.n // 10 + 1000})
+        _, flows, _ = fill(ns, args.n, args.distinct)
+        ct = count(ns, ["conntrack", "-L", "-o", "extended"])
+        print("%d flows%s; valgrind --tool=cachegrind, user-space instructions (G)"
+              % (flows, ", distinct remote addresses" if args.distinct else ""))
+        print("%-44s %8s" % ("conntrack -L -o extended", "%.3f" % (ct / 1e9)))
+        for mode in modes:
+            for label, tree in trees:
+                # (in the tree: -m puts the working directory first on sys.path)
+                n = count(ns, [python, "-m", "flowtop", "--once", "--no-sysctl"] + MODES[mode],
+                          cwd=tree)
+                print("%-44s %8s" % ("%sflowtop --once %s" % (label, " ".join(MODES[mode])),
+                                     "%.3f" % (n / 1e9)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
