@@ -112,6 +112,7 @@ class Names:
         self.known = {}         # address -> name, the names found (few: no misses kept)
         self.tried = set()      # addresses waited for (until the deadline)
         self.stopped = False    # the resolver's queue dropped (past the deadline)
+        self.final = None       # once stopped: the names, all lookup will answer
 
     def ready(self, addrs):
         left = self.deadline - self.clock()
@@ -138,6 +139,7 @@ class Names:
         one core, beside the dump)."""
         if not self.stopped:
             self.stopped = True
+            self.final = self.known     # what lookup answers from here on
             drop = getattr(self.resolver, "drop_queued", None)
             if drop is not None:
                 drop()

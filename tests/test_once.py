@@ -2,6 +2,7 @@
 what the whole-table writers wrote (the recorded fixtures, byte for byte)."""
 
 import io
+import json
 import os
 import time
 import tracemalloc
@@ -365,3 +366,33 @@ def test_once_drops_the_resolvers_queue_once_it_stops_waiting_for_names(monkeypa
     main.once(BatchSource(when, flows, size=5 if not silent else 100), opts, out, enrich, [])
     assert resolver.dropped == 1
     assert out.getvalue().count("\n") == len(flows) + 2
+
+
+def test_once_json_reads_the_names_found_once_dns_is_over(monkeypatch):
+    """DNS silent (or past its wait): every later line's hosts come from the
+    names found, without a lookup per end."""
+    when, flows = synthetic(2000)
+    opts = cli.parse(["--once", "--json", "-G", "--no-process", "--no-iface"])
+    enrich = from_options(opts, live=False)
+    enrich.dns.close()
+    named = flows[0].dst                    # asked in the first datagram, seen again later
+
+    class OneName(NoAnswers):
+        def wait(self, addrs, timeout):
+            self.asked.extend(addrs)
+            return {a: "named.example" if a == named else None for a in addrs}
+
+    enrich.dns = OneName(0)
+    looked = []
+    real = once_mod.Names.lookup
+    monkeypatch.setattr(once_mod.Names, "lookup", lambda self, a: looked.append(a) or real(self, a))
+    out = io.StringIO()
+    main.once(BatchSource(when, flows, size=100), opts, out, enrich, [])
+    lines = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert len(lines) == 2000 and enrich.dns.final == {named: "named.example"}
+    late = lines[-1500:]
+    assert all(x["src_host"] == ("named.example" if x["src"] == named else None)
+               and x["dst_host"] == ("named.example" if x["dst"] == named else None)
+               for x in late)
+    assert any(x["dst_host"] for x in late)
+    assert len(looked) < 2 * 1000          # asked only while DNS could still answer

@@ -73,8 +73,13 @@ class JsonTail:
             else:
                 service = '"%d"' % (dport if sport is None or dport <= sport else sport)
         values = procs + (service,)
-        if enrich.dns is not None:
-            values += (jopt(enrich.host(e.src)), jopt(enrich.host(e.dst)))
+        dns = enrich.dns
+        if dns is not None:
+            final = getattr(dns, "final", None)     # --once's names, past their wait
+            if final is not None and not (enrich.numeric_local or enrich.numeric_remote):
+                values += (jopt(final.get(e.src)), jopt(final.get(e.dst)))
+            else:
+                values += (jopt(enrich.host(e.src)), jopt(enrich.host(e.dst)))
         if enrich.geo is not None:
             for addr in (e.src, e.dst):
                 g = enrich.geo_of(addr)
