@@ -32,8 +32,10 @@ class Window:
         return lambda *a, **k: None
 
 
-def synthetic(n):
-    """N distinct entries made from the recorded ones."""
+def synthetic(n, bare=False):
+    """N distinct entries made from the recorded ones; ``bare``: as TableFlow,
+    the class the kernel source decodes into (the table stores idle ones
+    without a Row, as the live view's does)."""
     from flowtop import api as conntrack
     from flowtop.netlink.ctnetlink import FIELDS
     with open(MIXED, "rb") as f:
@@ -42,6 +44,10 @@ def synthetic(n):
     i_src, i_sport, i_key = FIELDS.index("src"), FIELDS.index("sport"), FIELDS.index("key")
     i_bytes, i_dst = FIELDS.index("bytes_orig"), FIELDS.index("dst")
     out = []
+    if bare:
+        from flowtop.table import TableFlow as cls
+    else:
+        cls = type(flows[0])
     for i in range(n):
         base = list(flows[i % len(flows)])
         base[i_src] = "10.%d.%d.%d" % (i >> 16 & 255, i >> 8 & 255, i & 255)
@@ -49,7 +55,7 @@ def synthetic(n):
         base[i_dst] = "198.51.100.%d" % (i % 250)     # none on loopback
         base[i_key] = b"k%d" % i
         base[i_bytes] = (base[i_bytes] or 0) + i
-        out.append(tuple.__new__(type(flows[0]), base))
+        out.append(tuple.__new__(cls, base))
     return when, out
 
 
@@ -57,6 +63,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("n", type=int)
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--bare", action="store_true",
+                    help="entries as the kernel source decodes them: idle rows stored bare")
     args = ap.parse_args()
     import curses
     for name in ("doupdate", "newwin"):
@@ -70,7 +78,7 @@ def main():
     from flowtop.views.cells import Formatter
     from flowtop.views.state import ViewState
 
-    when, entries = synthetic(args.n)
+    when, entries = synthetic(args.n, args.bare)
     table = FlowTable()
     table.apply(entries, 100.0, when)
     bumped = [tuple.__new__(type(e), e[:21] + ((e[21] or 0) + 5000,) + e[22:]) if i % 3 == 0
