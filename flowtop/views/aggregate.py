@@ -17,7 +17,8 @@ from ..text import sanitize
 from ..values import VIEWS  # noqa: F401  (agg.VIEWS: the Tab order)
 TITLES = {"flows": "Flows", "process": "Processes", "host": "Hosts", "country": "Countries",
           "iface": "Interfaces", "device": "Devices"}
-_SRC, _DST = FIELDS.index("src"), FIELDS.index("dst")
+_SRC, _DST, _RSRC = FIELDS.index("src"), FIELDS.index("dst"), FIELDS.index("reply_src")
+_MARK = FIELDS.index("mark")
 _GET_BO, _GET_BR = itemgetter(FIELDS.index("bytes_orig")), itemgetter(FIELDS.index("bytes_reply"))
 _GET_PO = itemgetter(FIELDS.index("packets_orig"))
 _GET_PR = itemgetter(FIELDS.index("packets_reply"))
@@ -134,10 +135,12 @@ def keys_of(view, row, enrich, redact=None, by_name=False):
     raise ValueError("not an aggregate view: %r" % view)
 
 
-def _iface_crossings(e, enrich):
+def _iface_crossings(e, enrich, crossings=None):
+    """``crossings`` (enrich.iface's: imported by the caller once, not per flow)."""
     if enrich.ifaces is None:
         return [(None, "rx", "orig")]
-    from ..enrich.iface import crossings
+    if crossings is None:
+        from ..enrich.iface import crossings
     try:
         return crossings(enrich.ifaces.flow_ifaces(e))
     except (OSError, ValueError):
@@ -167,19 +170,11 @@ def aggregate(rows, view, enrich, redact=None, by_name=False, address=None):
         if view == "host":
             _tell_apart(out, address or str)
         return out
+    if view == "iface":
+        return _by_iface(rows, enrich)
     groups = {}
     for r in rows:
         if r.closed:
-            continue
-        if view == "iface":      # each direction where it crosses an interface
-            seen = set()
-            for name, what, which in _iface_crossings(r.entry, enrich):
-                label = name or "?"
-                g = groups.get((label,))
-                if g is None:
-                    g = groups[(label,)] = Group((label,), sanitize(label, 64))
-                g.add_crossing(r, what, which, label not in seen)
-                seen.add(label)
             continue
         for key, label, outbound in keys_of(view, r, enrich, redact, by_name):
             g = groups.get(key)
@@ -278,6 +273,74 @@ def _add_idle(g, rows, outbound):
     g.bytes_rx += br
     g.pkts_tx += po
     g.pkts_rx += pr
+
+
+def _by_iface(rows, enrich):
+    """``aggregate`` for the interfaces view: each direction where it crosses
+    an interface (nftop's device table).  A flow's crossings depend on its
+    two ends and mark only: asked once per distinct ones, and the idle rows
+    stored bare summed per crossing a column at a time (Tab at 100k: 1.2 s
+    of route answers and a call per flow before)."""
+    if enrich.ifaces is not None:
+        from ..enrich.iface import crossings
+    else:
+        crossings = None
+    groups = {}
+    ends = {}                   # (src, other end, mark) -> [[(group, what, which, first)], idle rows]
+    bare = TableFlow
+    for r in rows:
+        idle = type(r) is bare
+        if idle:
+            e = r
+        elif r.closed:
+            continue
+        else:
+            e = r.entry
+        other = e[_RSRC]
+        k = (e[_SRC], e[_DST] if other is None else other, e[_MARK])
+        ent = ends.get(k)
+        if ent is None:
+            parts, seen = [], set()
+            for name, what, which in _iface_crossings(e, enrich, crossings):
+                label = name or "?"
+                g = groups.get((label,))
+                if g is None:
+                    g = groups[(label,)] = Group((label,), sanitize(label, 64))
+                parts.append((g, what, which, label not in seen))
+                seen.add(label)
+            ent = ends[k] = [parts, []]
+        if idle:
+            ent[1].append(r)
+        else:
+            for g, what, which, first in ent[0]:
+                g.add_crossing(r, what, which, first)
+    for parts, idle in ends.values():
+        if idle:
+            for g, what, which, first in parts:
+                _add_idle_crossing(g, idle, what, which, first)
+    return list(groups.values())
+
+
+def _add_idle_crossing(g, rows, what, which, first):
+    """``Group.add_crossing`` of each of ``rows`` (TableFlow: idle, open,
+    rates 0.0), as sums over columns."""
+    if len(rows) < _SMALL:
+        for r in rows:
+            g.add_crossing(r, what, which, first)
+        return
+    nb = list(map(_GET_BO if which == "orig" else _GET_BR, rows))
+    if first:
+        g.flows += len(rows)
+        g.uncounted += nb.count(None)
+        g.rated += len(rows)       # a TableFlow's rates are known: 0.0
+    nb = sum(filter(None, nb))
+    np_ = sum(filter(None, map(_GET_PO if which == "orig" else _GET_PR, rows)))
+    if what == "tx":
+        g.bytes_tx += nb
+        g.pkts_tx += np_
+    else:
+        g.bytes_rx += nb
+        g.pkts_rx += np_
 
 
 def _key_label(view, which, enrich, redact, by_name):
