@@ -350,11 +350,14 @@ def _by_rate(out, descending):
     never negative) keep their order after (or before) the moving ones, and
     only those are sorted: most of a big table is idle (a key call per
     row was ~40 ms a snapshot at 250k)."""
-    moving = [r for r in out if r.rate_orig or r.rate_reply]
+    # a bare row (TableFlow) is idle: told by its type, not two class attribute
+    # reads (a flood's 160k rows: 28 -> 15 ms a snapshot)
+    bare = TableFlow
+    moving = [r for r in out if type(r) is not bare and (r.rate_orig or r.rate_reply)]
     if len(moving) == len(out):
         out.sort(key=_rate_sum, reverse=descending)
         return out
-    idle = [r for r in out if not (r.rate_orig or r.rate_reply)]
+    idle = [r for r in out if type(r) is bare or not (r.rate_orig or r.rate_reply)]
     moving.sort(key=_rate_sum, reverse=descending)
     out[:] = moving + idle if descending else idle + moving
     return out
