@@ -63,6 +63,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("n", type=int)
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--process", action="store_true",
+                    help="with this host's processes (enrich.process.ProcessMap)")
     ap.add_argument("--bare", action="store_true",
                     help="entries as the kernel source decodes them: idle rows stored bare")
     args = ap.parse_args()
@@ -101,7 +103,12 @@ def main():
     snap = Snapshot(rows, when + 1, table.totals(), None, 0, tally=table.tally().copy(),
                     version=table.version)
     st = ViewState(cli.parse([]))
-    scr = ui.Screen(Window((60, 200)), st, Formatter(st, Enrichment(Services())),
+    enrich = Enrichment(Services())
+    if args.process:        # this host's sockets: the Processes view asks each flow's
+        from flowtop.enrich.process import ProcessMap
+        enrich = Enrichment(Services(), process=ProcessMap())
+        enrich.process.refresh()
+    scr = ui.Screen(Window((60, 200)), st, Formatter(st, enrich),
                     Collector(), {"acct": True, "timestamp": True})
     scr.snap = snap
     scr.refresh()
