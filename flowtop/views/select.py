@@ -115,13 +115,11 @@ class Selection:
         if rows is not self._rows:
             follows = (delta is not None and self._base is not None and delta[0] == self._version
                        and self._version is not None and self._base_of == state.base())
-            if self._loop is not None:
-                self._loop = self._loop_follow(delta)
             self._rows, self._which, self._version = rows, None, version
             if follows:
                 self._follow(delta[1], delta[2], state)
             else:
-                self._base_of = self._map = None
+                self._base_of = self._map = self._loop = None
             trim(len(rows))
         which = state.which()
         if which != self._which:
@@ -134,28 +132,13 @@ class Selection:
         return self._view
 
     def loopback_count(self, rows):
-        """``loopback_count(rows)`` for the rows of the last ``build``: a
-        pass over every row once, then over the rows each snapshot's delta
-        changed (an empty view on a loopback flood counted 160k rows a
-        snapshot: ~5 % of a core)."""
-        if rows is not self._rows:
+        """The open flows the loopback filter alone hides, for the rows of
+        the last ``build``: collected by its base pass, over every row or
+        over those a snapshot's delta changed (an empty view on a loopback
+        flood counted 160k rows a snapshot again)."""
+        if rows is not self._rows or self._loop is None:
             return loopback_count(rows)
-        if self._loop is None:
-            self._loop = {_key_of(r) for r in _on_loopback(rows)}
         return len(self._loop)
-
-    def _loop_follow(self, delta):
-        """The loopback keys once ``delta`` is applied, or None (counted again
-        when asked) when it does not follow the rows they were counted over."""
-        if delta is None or self._version is None or delta[0] != self._version:
-            return None
-        keys = self._loop
-        keys.difference_update(delta[1])
-        changed = delta[2]
-        keys.difference_update(changed)
-        keys.update(_key_of(r) for r in _on_loopback(r for r in changed.values()
-                                                     if r is not None))
-        return keys
 
     def _follow(self, dropped, changed, state):
         """The last base rows, as the rows ``changed`` (key -> row, None:
@@ -167,7 +150,12 @@ class Selection:
         kept = self._map
         for k in dropped:
             kept.pop(k, None)
-        passing = {id(r) for r in base([r for r in changed.values() if r is not None], state)}
+        loop = self._loop
+        if loop is not None:
+            loop.difference_update(dropped)
+            loop.difference_update(changed)
+        passing = {id(r) for r in base([r for r in changed.values() if r is not None], state,
+                                       loop)}
         for k, r in changed.items():
             if r is None:
                 kept.pop(k, None)
@@ -178,7 +166,8 @@ class Selection:
     def _choose(self, rows, state, formatter, which):
         of = state.base()
         if of != self._base_of:
-            self._base_of, self._base, self._map = of, base(rows, state), None
+            self._loop = None if state.loopback else set()
+            self._base_of, self._base, self._map = of, base(rows, state, self._loop), None
         narrower = self._which is not None and _narrows(self._which, which)
         return chosen(self._chosen if narrower else self._base, state, formatter, based=True)
 
@@ -245,9 +234,10 @@ def select(rows, state, formatter, sort=True):
     return sort_rows(out, state) if sort else out
 
 
-def base(rows, state):
+def base(rows, state, hidden_loop=None):
     """The rows past the filters every view has on: protocols, families,
-    loopback (a new list)."""
+    loopback (a new list).  ``hidden_loop``: a set that gets the keys of the
+    open rows the loopback filter alone hid (what L would show)."""
     hidden = set()
     for k in state.hidden_groups:
         hidden |= GROUPS[k]
@@ -270,11 +260,11 @@ def base(rows, state):
         if not ok or e[_FAMILY] in fams:
             continue
         if not loop:                    # unrolled: a loop over (src, dst) was ~25 % of the pass
-            a = e[_SRC]
-            if a and (a.startswith(pre) or a == "::1"):
-                continue
-            a = e[_DST]
-            if a and (a.startswith(pre) or a == "::1"):
+            a, b = e[_SRC], e[_DST]
+            if (a and (a.startswith(pre) or a == "::1")) or (b and (b.startswith(pre)
+                                                                   or b == "::1")):
+                if hidden_loop is not None and not r.closed:
+                    hidden_loop.add(e[_KEY])
                 continue
         out.append(r)
     return out
@@ -432,14 +422,10 @@ def flows_text(counts, lacking=0, why="", per=True, kernel=None):
 
 def loopback_count(rows):
     """Open flows on a loopback address: what "no flows" would hide.  Once
-    a snapshot while the view is empty: a flood on loopback, every tick
-    (base's tests inlined: a call per address made it 10 % of the screen's
-    time; ``Selection.loopback_count`` follows the changed rows)."""
-    return sum(1 for _r in _on_loopback(rows))
-
-
-def _on_loopback(rows):
-    """The open rows of ``rows`` with an end on a loopback address."""
+    a snapshot while the view is empty (base's tests inlined: a call per
+    address made it 10 % of the screen's time; ``Selection.loopback_count``
+    has it from its base pass)."""
+    n = 0
     pre, bare = _LOOP_PREFIXES, TableFlow
     for r in rows:
         if type(r) is bare:
@@ -450,8 +436,5 @@ def _on_loopback(rows):
             e = r.entry
         a, b = e[_SRC], e[_DST]
         if (a and (a.startswith(pre) or a == "::1")) or (b and (b.startswith(pre) or b == "::1")):
-            yield r
-
-
-def _key_of(r):
-    return r[_KEY] if type(r) is TableFlow else r.key
+            n += 1
+    return n
