@@ -32,8 +32,10 @@ class Window:
         return lambda *a, **k: None
 
 
-def synthetic(n):
-    """N distinct entries made from the recorded ones."""
+def synthetic(n, bare=False):
+    """N distinct entries made from the recorded ones; ``bare``: as TableFlow,
+    the class the kernel source decodes into (the table stores idle ones
+    without a Row, as the live view's does)."""
     from flowtop import api as conntrack
     from flowtop.netlink.ctnetlink import FIELDS
     with open(MIXED, "rb") as f:
@@ -42,6 +44,10 @@ def synthetic(n):
     i_src, i_sport, i_key = FIELDS.index("src"), FIELDS.index("sport"), FIELDS.index("key")
     i_bytes, i_dst = FIELDS.index("bytes_orig"), FIELDS.index("dst")
     out = []
+    if bare:
+        from flowtop.table import TableFlow as cls
+    else:
+        cls = type(flows[0])
     for i in range(n):
         base = list(flows[i % len(flows)])
         base[i_src] = "10.%d.%d.%d" % (i >> 16 & 255, i >> 8 & 255, i & 255)
@@ -49,14 +55,72 @@ def synthetic(n):
         base[i_dst] = "198.51.100.%d" % (i % 250)     # none on loopback
         base[i_key] = b"k%d" % i
         base[i_bytes] = (base[i_bytes] or 0) + i
-        out.append(tuple.__new__(type(flows[0]), base))
+        out.append(tuple.__new__(cls, base))
     return when, out
+
+
+def flood(args, table, scr, Snapshot, when):
+    """The screen's share of a flood, as the collector publishes it: each
+    tick ``--flood`` new flows (to loopback with ``--loop``: the default view
+    hides them) and as many old ones gone, a snapshot with the table's
+    changes; a full dump (every row anew, no changes list) every third
+    tick.  Prints the screen's CPU ms a tick (choosing, sorting, drawing)."""
+    _, base = synthetic(args.flood, args.bare)
+    from flowtop.netlink.ctnetlink import FIELDS
+    i_key, i_dst, i_src = FIELDS.index("key"), FIELDS.index("dst"), FIELDS.index("src")
+    cls = type(base[0])
+    live = {r.key: r.entry for r in table}
+    version, cpus, full = table.version, {True: [], False: []}, True
+    serial = 0
+    settled = len(live) // args.flood + 1       # ticks until the first rows are all gone
+    for tick in range(settled + args.ticks):
+        now = 102.0 + tick
+        news = []
+        for e in base:
+            serial += 1
+            f = list(e)
+            f[i_key] = b"n%d" % serial
+            f[i_src] = "10.200.%d.%d" % (serial >> 8 & 255, serial & 255)
+            f[i_dst] = "127.3.%d.%d" % (serial >> 8 & 255, serial & 255) if args.loop \
+                else "10.3.%d.%d" % (serial >> 8 & 255, serial & 255)
+            news.append(tuple.__new__(cls, f))
+        gone = list(live)[:len(news)]
+        for k in gone:
+            del live[k]
+        live.update((e.key, e) for e in news)
+        full = tick % 3 == 2
+        if full:
+            table.apply(list(live.values()), now, when + now)
+        else:
+            table.update(news, now, when + now, gone)
+        changes = table.take_changes()
+        delta = None if changes is None else (version,) + changes
+        version = table.version
+        snap = Snapshot(list(table), when + now, table.totals(), None, tick,
+                        tally=table.tally().copy(), version=version, delta=delta)
+        c0 = time.process_time()
+        scr.snap, scr.stale = snap, True
+        scr.refresh()
+        if tick >= settled:
+            cpus[full].append((time.process_time() - c0) * 1000)
+    print("%d flows, %d new a tick%s: screen CPU ms a tick, median: %.1f after a "
+          "partial sample, %.1f after a full dump (%d shown)"
+          % (len(table), args.flood, " to loopback" if args.loop else "",
+             statistics.median(cpus[False]), statistics.median(cpus[True]), len(scr.ui.view)))
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("n", type=int)
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--flood", type=int, default=0, metavar="NEW",
+                    help="instead of keys: NEW new flows (and as many gone) a tick")
+    ap.add_argument("--loop", action="store_true", help="the flood's flows on loopback")
+    ap.add_argument("--ticks", type=int, default=9, help="ticks measured (--flood)")
+    ap.add_argument("--process", action="store_true",
+                    help="with this host's processes (enrich.process.ProcessMap)")
+    ap.add_argument("--bare", action="store_true",
+                    help="entries as the kernel source decodes them: idle rows stored bare")
     args = ap.parse_args()
     import curses
     for name in ("doupdate", "newwin"):
@@ -70,7 +134,7 @@ def main():
     from flowtop.views.cells import Formatter
     from flowtop.views.state import ViewState
 
-    when, entries = synthetic(args.n)
+    when, entries = synthetic(args.n, args.bare)
     table = FlowTable()
     table.apply(entries, 100.0, when)
     bumped = [tuple.__new__(type(e), e[:21] + ((e[21] or 0) + 5000,) + e[22:]) if i % 3 == 0
@@ -93,10 +157,17 @@ def main():
     snap = Snapshot(rows, when + 1, table.totals(), None, 0, tally=table.tally().copy(),
                     version=table.version)
     st = ViewState(cli.parse([]))
-    scr = ui.Screen(Window((60, 200)), st, Formatter(st, Enrichment(Services())),
+    enrich = Enrichment(Services())
+    if args.process:        # this host's sockets: the Processes view asks each flow's
+        from flowtop.enrich.process import ProcessMap
+        enrich = Enrichment(Services(), process=ProcessMap())
+        enrich.process.refresh()
+    scr = ui.Screen(Window((60, 200)), st, Formatter(st, enrich),
                     Collector(), {"acct": True, "timestamp": True})
     scr.snap = snap
     scr.refresh()
+    if args.flood:
+        return flood(args, table, scr, Snapshot, when)
     keys = (("Down", curses.KEY_DOWN), ("Up", curses.KEY_UP), ("PgDn", curses.KEY_NPAGE),
             ("s (source column)", "s"), ("b (bits)", "b"), ("o (sort)", "o"),
             ("r (reverse)", "r"), ("a (active)", "a"), ("L (loopback)", "L"))

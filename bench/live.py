@@ -193,8 +193,9 @@ class Spec:
     program, whose interpreter's own RSS is measured too (interpreter_floor)."""
 
     def __init__(self, label, argv, match, count_re, key, marker_re, stderr_file, floor=None,
-                 keys=()):
+                 keys=(), cwd=ROOT):
         self.label, self.argv, self.match = label, argv, match
+        self.cwd = cwd          # where ``python3 -m flowtop`` runs: which tree
         self.count_re, self.key, self.marker_re = count_re, key, marker_re
         self.stderr_file, self.floor = stderr_file, floor
         self.keys = keys        # (what, tmux key, marker(tm, pane)): the key-latency rows
@@ -252,7 +253,7 @@ def measure_program(tm, ns, spec, n, args):
     name = spec.label.split()[0].replace(".", "_")
     line = pane_line(ns.argv(*spec.argv), spec.stderr_file)
     t0 = time.monotonic()
-    pane_pid = tm.start(name, line)
+    pane_pid = tm.start(name, line, cwd=spec.cwd)
     pid = find_process(pane_pid, spec.match)
     if pid is None:
         res["error"] = "the program did not start: %s" % tail(spec.stderr_file)
@@ -380,18 +381,18 @@ def tail(path, limit=300):
         return ""
 
 
-def code_state():
+def code_state(root=ROOT):
     """The commit and a digest of flowtop/*.py as they are now (others may be editing the
     tree between runs): what a result was measured against."""
     import hashlib
     h = hashlib.sha1()
-    for d, _dirs, files in sorted(os.walk(os.path.join(ROOT, "flowtop"))):
+    for d, _dirs, files in sorted(os.walk(os.path.join(root, "flowtop"))):
         for f in sorted(files):
             if f.endswith(".py"):
                 with open(os.path.join(d, f), "rb") as fh:
                     h.update(f.encode() + b"\0" + fh.read())
     try:
-        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+        commit = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
                                 capture_output=True, text=True, check=False).stdout.strip()
     except OSError:
         commit = ""
@@ -728,7 +729,7 @@ def measure_flood(tm, ns, spec, args):
     name = "flood-" + spec.label.split()[0].replace(".", "_")
     err = spec.stderr_file + ".flood"
     t0 = time.monotonic()
-    pane_pid = tm.start(name, pane_line(ns.argv(*spec.argv), err))
+    pane_pid = tm.start(name, pane_line(ns.argv(*spec.argv), err), cwd=spec.cwd)
     pid = find_process(pane_pid, spec.match)
     if pid is None:
         tm.kill_session(name)
@@ -771,7 +772,7 @@ def measure_flood(tm, ns, spec, args):
     return res
 
 
-def program_specs(tools, tmpdir, result, nsng_problem, u32_problem):
+def program_specs(tools, tmpdir, result, nsng_problem, u32_problem, baseline=None):
     specs, problems = [], []
     flowtop = ["env", "TERM=" + TERM, sys.executable, "-m", "flowtop"]
     floor = ([sys.executable], ROOT)
@@ -813,7 +814,22 @@ def program_specs(tools, tmpdir, result, nsng_problem, u32_problem):
                               ["env", "TERM=" + TERM, NSNG, "-n", "-G", "-46TUI"],
                               is_nsng, NSNG_COUNT, "T", NSNG_WHAT,
                               os.path.join(tmpdir, "nsng.err")))
+    if baseline:
+        specs = with_baseline(specs, baseline)
     return specs, problems
+
+
+def with_baseline(specs, baseline):
+    """Each flowtop column (run from this tree) followed by the same command run
+    from the tree ``baseline`` (labelled "base"): before and after in one run."""
+    out = []
+    for spec in specs:
+        out.append(spec)
+        if spec.cwd == ROOT and spec.floor is not None:
+            out.append(Spec("base-" + spec.label, spec.argv, spec.match, spec.count_re,
+                            spec.key, spec.marker_re, spec.stderr_file + ".base",
+                            floor=(spec.floor[0], baseline), keys=spec.keys, cwd=baseline))
+    return out
 
 
 def run_n(args, n, tm, tmpdir, tools, result, nsng_problem, u32_problem):
@@ -833,7 +849,8 @@ def run_n(args, n, tm, tmpdir, tools, result, nsng_problem, u32_problem):
             print("error: only %d flows, under 95%% of N; nf_conntrack_max %s" % (count, want),
                   file=sys.stderr)
             return None
-        specs, problems = program_specs(tools, tmpdir, result, nsng_problem, u32_problem)
+        specs, problems = program_specs(tools, tmpdir, result, nsng_problem, u32_problem,
+                                        args.baseline)
         res["programs"].extend(problems)
         with (userland32.proc_mounted() if "flowtop32" in tools and not u32_problem
               else contextlib.nullcontext()):
@@ -875,7 +892,8 @@ def run_flood(args, tm, tmpdir, tools, result, nsng_problem):
         out["sysctl"].update(ns.sysctl({"nf_conntrack_udp_timeout": int(t),
                                         "nf_conntrack_udp_timeout_stream": int(t)}, exact=True))
         setup_routes(ns, args.remote)
-        specs, _problems = program_specs(tools, tmpdir, result, nsng_problem, "not in floods")
+        specs, _problems = program_specs(tools, tmpdir, result, nsng_problem, "not in floods",
+                                         args.baseline)
         for spec in specs:
             print("flood: running %s ..." % spec.label, flush=True)
             r = measure_flood(tm, ns, spec, args)
@@ -888,6 +906,7 @@ def run_flood(args, tm, tmpdir, tools, result, nsng_problem):
 def run(args):
     result = {"ns": args.n, "kernel": platform.release(), "python": platform.python_version(),
               "code": code_state(), "remote": args.remote,
+              "baseline": args.baseline and code_state(args.baseline),
               "loadavg_start": open("/proc/loadavg").read().split()[:3], "runs": []}
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     nsng_problem = ensure_netsniff_ng() if "netsniff" in tools else None
@@ -920,6 +939,8 @@ def run(args):
     print("CPU over %g s after the full count and >= %g s from start; pane %dx%d; code %s%s"
           % (args.seconds, args.warmup, WIDTH, HEIGHT, result["code"],
              "; IPv4 UDP flows to 10/8 (--remote)" if args.remote else ""))
+    if result["baseline"]:
+        print("base-* columns: %s (%s)" % (args.baseline, result["baseline"]))
     for r in result["runs"]:
         print()
         print("N=%d, conntrack -C %d" % (r["n"], r["count"]))
@@ -1003,6 +1024,9 @@ def main():
                     help="also: flowtop's memory by stage and by tracemalloc, in the namespace")
     ap.add_argument("--mem-seconds", type=float, default=8.0)
     ap.add_argument("--keep", action="store_true", help="leave the namespace in place")
+    ap.add_argument("--baseline", metavar="DIR",
+                    help="also run each flowtop column from the flowtop tree DIR (e.g. a "
+                         "'git worktree' of main), right after this tree's: before/after")
     ap.add_argument("--json-out", metavar="FILE", help="also write the numbers as JSON")
     ap.add_argument("--inside-mem", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--inside-tracemalloc", action="store_true", help=argparse.SUPPRESS)
@@ -1020,6 +1044,11 @@ def main():
         sys.exit("bench/live.py needs root (network namespaces, nftables)")
     netns.exit_on_signals()
     netns.compile_package(ROOT)       # .pyc as an install has them
+    if args.baseline:
+        args.baseline = os.path.abspath(args.baseline)
+        if not os.path.isdir(os.path.join(args.baseline, "flowtop")):
+            ap.error("--baseline: no flowtop package in %s" % args.baseline)
+        netns.compile_package(args.baseline)
     return run(args)
 
 

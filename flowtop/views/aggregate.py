@@ -9,81 +9,17 @@ flow's directions transmit and receive there (``enrich.iface.crossings``:
 nftop's device table, and what ``iface_totals`` sums).
 """
 
+from ..netlink.ctnetlink import FIELDS
+from ..table import TableFlow
 from ..text import sanitize
 from ..values import VIEWS  # noqa: F401  (agg.VIEWS: the Tab order)
+from .groups import Group, _add_idle, _add_idle_crossing
 TITLES = {"flows": "Flows", "process": "Processes", "host": "Hosts", "country": "Countries",
           "iface": "Interfaces", "device": "Devices"}
+_SRC, _DST, _RSRC = FIELDS.index("src"), FIELDS.index("dst"), FIELDS.index("reply_src")
+_MARK = FIELDS.index("mark")
 KEY_TITLES = {"process": "PROCESS", "host": "REMOTE HOST", "country": "COUNTRY",
               "iface": "INTERFACE", "device": "DEVICE"}
-
-
-class Group:
-    """One aggregate row."""
-
-    __slots__ = ("key", "label", "flows", "bytes_tx", "bytes_rx", "pkts_tx", "pkts_rx",
-                 "rate_tx", "rate_rx", "closed", "is_new", "uncounted", "rated")
-
-    def __init__(self, key, label):
-        self.key, self.label = key, label
-        self.flows = 0
-        self.uncounted = 0        # flows the kernel gives no counters (accounting was off)
-        self.rated = 0            # flows with a known rate (none on first sight)
-        self.bytes_tx = self.bytes_rx = self.pkts_tx = self.pkts_rx = 0
-        self.rate_tx = self.rate_rx = 0.0
-        self.closed = 0
-        self.is_new = False
-
-    def totals(self):
-        """(bytes, packets, rates) as (tx, rx) pairs; None where no flow of
-        the group had one: absent is not zero."""
-        counted = self.flows > self.uncounted
-        return ((self.bytes_tx, self.bytes_rx) if counted else (None, None),
-                (self.pkts_tx, self.pkts_rx) if counted else (None, None),
-                (self.rate_tx, self.rate_rx) if self.rated else (None, None))
-
-    def add_crossing(self, row, what, which, first):
-        """Count one direction of ``row`` crossing this interface."""
-        e = row.entry
-        if which == "orig":
-            nb, np_, rate = e.bytes_orig, e.packets_orig or 0, row.rate_orig
-        else:
-            nb, np_, rate = e.bytes_reply, e.packets_reply or 0, row.rate_reply
-        if first:
-            self.flows += 1
-            self.uncounted += nb is None
-            self.rated += rate is not None
-        if what == "tx":
-            self.bytes_tx += nb or 0
-            self.pkts_tx += np_
-            self.rate_tx += rate or 0.0
-        else:
-            self.bytes_rx += nb or 0
-            self.pkts_rx += np_
-            self.rate_rx += rate or 0.0
-
-    def add(self, row, outbound, e=None):
-        """Count ``row`` (``e``: its entry, when the caller has it);
-        ``outbound``: its original direction is "sent"."""
-        if e is None:
-            e = row.entry
-        bo, br = e.bytes_orig, e.bytes_reply
-        ro, rr = row.rate_orig, row.rate_reply
-        self.flows += 1
-        if bo is None and br is None:
-            self.uncounted += 1
-        if ro is not None or rr is not None:
-            self.rated += 1
-        bo, br = bo or 0, br or 0
-        po, pr = e.packets_orig or 0, e.packets_reply or 0
-        ro, rr = ro or 0.0, rr or 0.0
-        if not outbound:
-            bo, br, po, pr, ro, rr = br, bo, pr, po, rr, ro
-        self.bytes_tx += bo
-        self.bytes_rx += br
-        self.pkts_tx += po
-        self.pkts_rx += pr
-        self.rate_tx += ro
-        self.rate_rx += rr
 
 
 def _outbound(e, enrich):
@@ -126,10 +62,12 @@ def keys_of(view, row, enrich, redact=None, by_name=False):
     raise ValueError("not an aggregate view: %r" % view)
 
 
-def _iface_crossings(e, enrich):
+def _iface_crossings(e, enrich, crossings=None):
+    """``crossings`` (enrich.iface's: imported by the caller once, not per flow)."""
     if enrich.ifaces is None:
         return [(None, "rx", "orig")]
-    from ..enrich.iface import crossings
+    if crossings is None:
+        from ..enrich.iface import crossings
     try:
         return crossings(enrich.ifaces.flow_ifaces(e))
     except (OSError, ValueError):
@@ -159,19 +97,11 @@ def aggregate(rows, view, enrich, redact=None, by_name=False, address=None):
         if view == "host":
             _tell_apart(out, address or str)
         return out
+    if view == "iface":
+        return _by_iface(rows, enrich)
     groups = {}
     for r in rows:
         if r.closed:
-            continue
-        if view == "iface":      # each direction where it crosses an interface
-            seen = set()
-            for name, what, which in _iface_crossings(r.entry, enrich):
-                label = name or "?"
-                g = groups.get((label,))
-                if g is None:
-                    g = groups[(label,)] = Group((label,), sanitize(label, 64))
-                g.add_crossing(r, what, which, label not in seen)
-                seen.add(label)
             continue
         for key, label, outbound in keys_of(view, r, enrich, redact, by_name):
             g = groups.get(key)
@@ -185,22 +115,33 @@ def aggregate(rows, view, enrich, redact=None, by_name=False, address=None):
 
 
 def _by_distinct(rows, view, enrich, redact, by_name):
-    """``aggregate`` for the process, host and country views: two locality
-    tests a flow (``remote_of`` and ``_outbound`` made 4-6), and the key and
-    label once per remote address or process, not per flow (100k flows, CPU:
-    Hosts 187 -> 90 ms, Countries 203 -> 96 ms).  ``keys_of`` stays the plain
-    twin (test_aggregate holds them equal)."""
+    """``aggregate`` for the process, host and country views: the locality
+    of each address, and the key and label of each remote address or
+    process, asked once (100k flows, CPU: Hosts 187 -> 90 ms); the idle
+    rows stored bare (most of a big table) summed per group by C loops
+    (``_add_idle``), not a call each (Tab at 100k: ~100 -> ~45 ms).
+    ``keys_of`` stays the plain twin (test_aggregate holds them equal)."""
     groups = {}
-    named = {}
+    named = {}                  # which -> [group, forwarded, idle sent, idle received]
+    local = {}                  # address -> is_local(address)
     is_local = enrich.is_local
     proc = enrich.proc
     by_proc = view == "process"
+    bare = TableFlow
     for r in rows:
-        if r.closed:
+        idle = type(r) is bare  # idle, open, read by index: no property call
+        if not idle and r.closed:
             continue
-        e = r.entry
-        src, dst = e.src, e.dst
-        inbound = is_local(dst) and not is_local(src)     # remote_of's and _outbound's test
+        e = r if idle else r.entry
+        src, dst = e[_SRC], e[_DST]
+        inbound = local.get(dst)           # remote_of's and _outbound's test
+        if inbound is None:
+            inbound = local[dst] = is_local(dst)
+        if inbound:
+            ls = local.get(src)
+            if ls is None:
+                ls = local[src] = is_local(src)
+            inbound = not ls
         if by_proc:
             p = proc(e)
             if p is None:
@@ -210,23 +151,94 @@ def _by_distinct(rows, view, enrich, redact, by_name):
                 which = (pid, getattr(p, "name", "") if pid is not None else None)
         else:
             which = src if inbound else dst     # the remote end
-        kl = named.get(which)
-        if kl is None:
-            kl = named[which] = _key_label(view, which, p if by_proc else None,
-                                           enrich, redact, by_name)
-        key, label, forwarded = kl
-        g = groups.get(key)
-        if g is None:
-            g = groups[key] = Group(key, sanitize(label, 64))
-        g.add(r, True if forwarded else not inbound, e)
+        ent = named.get(which)
+        if ent is None:
+            key, label, forwarded = _key_label(view, which, enrich, redact, by_name)
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = Group(key, sanitize(label, 64))
+            ent = named[which] = [g, forwarded, [], []]
+        if idle:
+            # outbound unless inbound (a forwarded flow's original direction is sent)
+            ent[3 if inbound and not ent[1] else 2].append(r)
+        else:
+            ent[0].add(r, True if ent[1] else not inbound, e)
+    for g, _forwarded, sent, received in named.values():
+        if sent:
+            _add_idle(g, sent, True)
+        if received:
+            _add_idle(g, received, False)
     return list(groups.values())
 
 
-def _key_label(view, which, p, enrich, redact, by_name):
+def _by_iface(rows, enrich):
+    """``aggregate`` for the interfaces view: each direction where it crosses
+    an interface (nftop's device table).  A flow's crossings depend on its
+    two ends and mark only, and many ends share one answer: each pair of
+    ends is asked once, each answer's crossings made once, and the idle
+    rows stored bare summed per answer a column at a time (Tab at 100k:
+    1.2 s of route answers and a call per flow in the live view)."""
+    ifaces = enrich.ifaces
+    if ifaces is not None:
+        from ..enrich.iface import crossings
+    groups = {}
+    answers = {}                # FlowIfaces -> [[(group, what, which, first)], idle rows]
+    ends = {}                   # (src, other end, mark) -> its answer's entry
+    bare = TableFlow
+    for r in rows:
+        idle = type(r) is bare  # idle, open, read by index: no property call
+        if not idle and r.closed:
+            continue
+        e = r if idle else r.entry
+        if ifaces is None:
+            k = None
+        else:
+            other = e[_RSRC]
+            k = (e[_SRC], e[_DST] if other is None else other, e[_MARK])
+        ent = ends.get(k)
+        if ent is None:
+            fi = None
+            if ifaces is not None:
+                try:
+                    fi = ifaces.flow_ifaces(e)
+                except (OSError, ValueError):
+                    pass
+            ent = answers.get(fi)
+            if ent is None:
+                ent = answers[fi] = [_crossing_parts(
+                    [(None, "rx", "orig")] if fi is None else crossings(fi), groups), []]
+            ends[k] = ent
+        if idle:
+            ent[1].append(r)
+        else:
+            for g, what, which, first in ent[0]:
+                g.add_crossing(r, what, which, first)
+    for parts, idle in answers.values():
+        if idle:
+            for g, what, which, first in parts:
+                _add_idle_crossing(g, idle, what, which, first)
+    return list(groups.values())
+
+
+def _crossing_parts(parts, groups):
+    """[(group, what, which, first)] of crossings ``parts`` (groups made in
+    ``groups`` as their labels come); ``first``: the flow counts there."""
+    out, seen = [], set()
+    for name, what, which in parts:
+        label = name or "?"
+        g = groups.get((label,))
+        if g is None:
+            g = groups[(label,)] = Group((label,), sanitize(label, 64))
+        out.append((g, what, which, label not in seen))
+        seen.add(label)
+    return out
+
+
+def _key_label(view, which, enrich, redact, by_name):
     """(group key, label, forwarded) for ``_by_distinct``: ``keys_of``'s, for
-    one process or remote address."""
+    one process ((pid, name); None: unknown) or remote address."""
     if view == "process":
-        if p is None:
+        if which is None:
             return ("?",), "unknown", False
         pid = which[0]
         if pid is None:

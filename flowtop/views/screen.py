@@ -22,7 +22,7 @@ from .columns import group_layout, layout, marked, place, widths_of
 from .escapes import after_escape
 from .filterfields import compiled
 from .header import empty_text, header_line, reading_text, status_line, total_spark
-from .select import Selection, header_counts, loopback_count, named
+from .select import Selection, header_counts, named
 
 MIN_W, MIN_H = 40, 10
 PROGRESS_EVERY = 0.25            # a dump's progress line: redrawn this often at most
@@ -249,7 +249,7 @@ class Screen:
         """Why the table is empty (views.header.empty_text)."""
         st, snap = self.state, self.snap
         if not st.filter and not st.loopback and snap is not None and self._loop_of is not snap:
-            self._loop, self._loop_of = loopback_count(snap.rows), snap   # 30 ms at 100k rows
+            self._loop, self._loop_of = self.selection.loopback_count(snap.rows), snap
         return empty_text(st, self._loop if self._loop_of is snap else 0)
 
     def _header(self, w):

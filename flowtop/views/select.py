@@ -12,11 +12,11 @@ from ..netlink.ctnetlink import FIELDS, Interner
 from ..netlink.uapi import IPPROTO_GRE
 from ..table import TableFlow
 from ..text import sanitize
+from .counts import flows_text, header_counts, named, summary, uncounted  # noqa: F401 (importable here)
 from .state import GROUP_OF, GROUPS
 
 _PROTO, _FAMILY = FIELDS.index("l4proto"), FIELDS.index("family")
 _SRC, _DST = FIELDS.index("src"), FIELDS.index("dst")
-_BYTES, _STATUS = FIELDS.index("bytes_orig"), FIELDS.index("status")
 _KEY = FIELDS.index("key")
 # model.is_loopback as two string tests, inlined in base(): a memo of 2**17
 # addresses thrashed past 200k distinct ones (170-290 ms a snapshot) and held ~10 MB.
@@ -109,6 +109,7 @@ class Selection:
         self._which = self._chosen = self._how = None
         self._view = []
         self._map = self._version = None     # the base rows by key, of that table version
+        self._loop = None       # keys of the open loopback rows of self._rows (None: not counted)
 
     def build(self, rows, state, formatter, version=None, delta=None):
         if rows is not self._rows:
@@ -118,7 +119,7 @@ class Selection:
             if follows:
                 self._follow(delta[1], delta[2], state)
             else:
-                self._base_of = self._map = None
+                self._base_of = self._map = self._loop = None
             trim(len(rows))
         which = state.which()
         if which != self._which:
@@ -130,6 +131,15 @@ class Selection:
             self._view = ordered(list(self._chosen), state)
         return self._view
 
+    def loopback_count(self, rows):
+        """The open flows the loopback filter alone hides, for the rows of
+        the last ``build``: collected by its base pass, over every row or
+        over those a snapshot's delta changed (an empty view on a loopback
+        flood counted 160k rows a snapshot again)."""
+        if rows is not self._rows or self._loop is None:
+            return loopback_count(rows)
+        return len(self._loop)
+
     def _follow(self, dropped, changed, state):
         """The last base rows, as the rows ``changed`` (key -> row, None:
         gone) and ``dropped`` (keys) since make them: whether a row passes
@@ -140,7 +150,12 @@ class Selection:
         kept = self._map
         for k in dropped:
             kept.pop(k, None)
-        passing = {id(r) for r in base([r for r in changed.values() if r is not None], state)}
+        loop = self._loop
+        if loop is not None:
+            loop.difference_update(dropped)
+            loop.difference_update(changed)
+        passing = {id(r) for r in base([r for r in changed.values() if r is not None], state,
+                                       loop)}
         for k, r in changed.items():
             if r is None:
                 kept.pop(k, None)
@@ -151,7 +166,8 @@ class Selection:
     def _choose(self, rows, state, formatter, which):
         of = state.base()
         if of != self._base_of:
-            self._base_of, self._base, self._map = of, base(rows, state), None
+            self._loop = None if state.loopback else set()
+            self._base_of, self._base, self._map = of, base(rows, state, self._loop), None
         narrower = self._which is not None and _narrows(self._which, which)
         return chosen(self._chosen if narrower else self._base, state, formatter, based=True)
 
@@ -218,9 +234,10 @@ def select(rows, state, formatter, sort=True):
     return sort_rows(out, state) if sort else out
 
 
-def base(rows, state):
+def base(rows, state, hidden_loop=None):
     """The rows past the filters every view has on: protocols, families,
-    loopback (a new list)."""
+    loopback (a new list).  ``hidden_loop``: a set that gets the keys of the
+    open rows the loopback filter alone hid (what L would show)."""
     hidden = set()
     for k in state.hidden_groups:
         hidden |= GROUPS[k]
@@ -243,11 +260,11 @@ def base(rows, state):
         if not ok or e[_FAMILY] in fams:
             continue
         if not loop:                    # unrolled: a loop over (src, dst) was ~25 % of the pass
-            a = e[_SRC]
-            if a and (a.startswith(pre) or a == "::1"):
-                continue
-            a = e[_DST]
-            if a and (a.startswith(pre) or a == "::1"):
+            a, b = e[_SRC], e[_DST]
+            if (a and (a.startswith(pre) or a == "::1")) or (b and (b.startswith(pre)
+                                                                   or b == "::1")):
+                if hidden_loop is not None and not r.closed:
+                    hidden_loop.add(e[_KEY])
                 continue
         out.append(r)
     return out
@@ -323,87 +340,24 @@ def _by_rate(out, descending):
     never negative) keep their order after (or before) the moving ones, and
     only those are sorted: most of a big table is idle (a key call per
     row was ~40 ms a snapshot at 250k)."""
-    moving = [r for r in out if r.rate_orig or r.rate_reply]
+    # a bare row (TableFlow) is idle: told by its type, not two class attribute
+    # reads (a flood's 160k rows: 28 -> 15 ms a snapshot)
+    bare = TableFlow
+    moving = [r for r in out if type(r) is not bare and (r.rate_orig or r.rate_reply)]
     if len(moving) == len(out):
         out.sort(key=_rate_sum, reverse=descending)
         return out
-    idle = [r for r in out if not (r.rate_orig or r.rate_reply)]
+    idle = [r for r in out if type(r) is bare or not (r.rate_orig or r.rate_reply)]
     moving.sort(key=_rate_sum, reverse=descending)
     out[:] = moving + idle if descending else idle + moving
     return out
 
 
-def summary(rows):
-    """Open flows per protocol name ({'tcp': 10, 'udp': 4})."""
-    return header_counts(rows)[0]
-
-
-def uncounted(rows):
-    """Open flows the kernel gives no byte counters: created before
-    accounting was switched on (it adds them only to new flows), or with
-    accounting off."""
-    return header_counts(rows)[1]
-
-
-def header_counts(rows, statuses=None):
-    """(``summary``, ``uncounted``) of ``rows`` in one pass over every row,
-    the header's once per snapshot (two passes were ~20 ms more at 100k):
-    counted by protocol number, named afterwards.  ``statuses``: a dict
-    that also gets the open rows per status word (``health.offloaded``'s
-    counts, a third pass otherwise)."""
-    per = {}
-    get = per.get
-    n = 0
-    bare = TableFlow
-    by_status = statuses is not None
-    for r in rows:
-        if type(r) is bare:
-            e = r
-        elif not r.closed:
-            e = r.entry
-        else:
-            continue
-        p = e[_PROTO]
-        per[p] = get(p, 0) + 1
-        if e[_BYTES] is None:
-            n += 1
-        if by_status:
-            p = e[_STATUS]
-            statuses[p] = statuses.get(p, 0) + 1
-    return named(per), n
-
-
-def named(per):
-    """{protocol number: n} as {protocol name: n}."""
-    counts = {}
-    for p, k in per.items():
-        name = proto_name(p)
-        counts[name] = counts.get(name, 0) + k
-    return counts
-
-
-def flows_text(counts, lacking=0, why="", per=True, kernel=None):
-    """The header's "14 flows (tcp 4, udp 3)" (without the parenthesis
-    unless ``per``), with how many of them have no counters (and ``why``);
-    "0 flows" when there are none.  ``kernel``: the kernel's own count, said
-    first when the table is behind it (a flood outruns a dump by seconds)."""
-    n = sum(counts.values())
-    if kernel is not None and abs(kernel - n) > max(1, n // 100):
-        text = "%d flows in the kernel, %d listed" % (kernel, n)
-    else:
-        text = "%d flows" % n
-    if per and counts:
-        text += " (%s)" % ", ".join(
-            "%s %d" % kv for kv in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-    if lacking:
-        text += ", %d without counters%s" % (lacking, why)
-    return text
-
-
 def loopback_count(rows):
     """Open flows on a loopback address: what "no flows" would hide.  Once
-    a snapshot while the view is empty: a flood on loopback, every tick
-    (base's tests inlined: a call per address made it 10 % of the screen's time)."""
+    a snapshot while the view is empty (base's tests inlined: a call per
+    address made it 10 % of the screen's time; ``Selection.loopback_count``
+    has it from its base pass)."""
     n = 0
     pre, bare = _LOOP_PREFIXES, TableFlow
     for r in rows:
