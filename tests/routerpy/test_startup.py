@@ -141,7 +141,8 @@ LEAN_MODULES = {
          "netlink.ctfilter", "netlink.ctnetlink", "netlink.errors", "netlink.nlmsg",
          "netlink.session", "netlink.socket", "netlink.uapi",
          "views", "views.redact", "views.state", "views.writer"],
-    "text": ["health", "views.cells", "views.columns", "views.select", "views.text"],
+    "text": ["health", "views.cells", "views.columns", "views.counts", "views.select",
+             "views.text"],
     "json": ["views.export", "views.record", "views.tail"],
 }
 
