@@ -71,7 +71,7 @@ def gnu_time(arch, dest):
 def guest_args(args, pyzs, where):
     out = ["--flows", str(args.flows), "--remotes", str(args.remotes), "--live", str(args.live),
            "--modes", args.modes, "--live-all", "1" if args.live_all else "0",
-           "--live-empty", str(args.live_empty)]
+           "--live-empty", str(args.live_empty), "--profile", "1" if args.profile else "0"]
     for name, path in pyzs:
         out += ["--pyz", "%s=%s/%s" % (name, where, os.path.basename(path))]
     return out
@@ -81,11 +81,13 @@ def in_vm(args):
     a = vm.ARCHES[args.arch]
     vm.build(a)
     payload = tempfile.mkdtemp(prefix=args.tag + "-", dir=os.path.join(vm.BUILD))
-    result = os.path.join(vm.BUILD, "router-%s-result" % args.arch)
+    # per tag: two benches (helpers) at once must not share a result directory
+    result = os.path.join(vm.BUILD, "%s-%s-result" % (args.tag.replace("ftbench-", ""), args.arch))
     try:
         pyzs = build_pyzs(payload, GUEST_PYTHON[args.arch], args.base, args.pyz.split(","))
         gnu_time(args.arch, payload)
         shutil.copy(os.path.join(HERE, "router_guest.py"), payload)
+        shutil.copy(os.path.join(HERE, "live_profile.py"), payload)
         with open(os.path.join(payload, "run.sh"), "w") as f:
             f.write("modprobe nf_conntrack && sysctl -q -w net.netfilter.nf_conntrack_max=65536\n"
                     "sysctl -q -w net.netfilter.nf_conntrack_buckets=16384 2>/dev/null\n"
@@ -115,6 +117,11 @@ def on_host(args):
         subprocess.run(["ip", "netns", "exec", ns, "sh", "-c", "ip link set lo up && exec \"$@\"",
                         "-", sys.executable, os.path.join(HERE, "router_guest.py"), out]
                        + guest_args(args, pyzs, work), check=True, env=env)
+        keep = os.path.join(vm.BUILD, "%s-host-result" % args.tag.replace("ftbench-", ""))
+        os.makedirs(keep, exist_ok=True)
+        for name in os.listdir(work):
+            if name.startswith("profile-"):
+                shutil.copy(os.path.join(work, name), keep)
         with open(out) as f:
             return json.load(f)
     finally:
@@ -163,6 +170,9 @@ def main():
                          "(VmHWM's floor: bytes per flow = the difference / N)")
     ap.add_argument("--live-all", action="store_true",
                     help="the live view of every .pyz (default: of the last one only)")
+    ap.add_argument("--profile", action="store_true",
+                    help="the live view under bench/live_profile.py (a sampler over every thread, "
+                         "stage timers, gc passes): profile-NAME.json beside the result")
     ap.add_argument("--timeout", type=float, default=4 * 3600)
     ap.add_argument("--json", metavar="FILE", help="also write the raw results here")
     args = ap.parse_args()

@@ -98,9 +98,13 @@ def proc_status(pid, key):
     return None
 
 
-def live(python, pyz, flows, seconds):
-    """The live view in tmux for ``seconds`` after its first frame."""
+def live(python, pyz, flows, seconds, profile=None):
+    """The live view in tmux for ``seconds`` after its first frame; with ``profile``
+    (a path), run under live_profile.py (a sampler and stage timers) writing there."""
     cmd = "exec %s %s -n -G -t 1" % (python, pyz)
+    if profile:
+        wrapper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "live_profile.py")
+        cmd = "exec %s %s %s %s -n -G -t 1" % (python, wrapper, profile, pyz)
     t0 = time.monotonic()
     tmux("new-session", "-d", "-x", "132", "-y", "40", cmd)
     pid = int(tmux("display", "-p", "#{pane_pid}").stdout.strip())
@@ -147,7 +151,8 @@ def live(python, pyz, flows, seconds):
 def main(argv):
     out_path = argv[0]
     opts = {"--flows": "16000", "--remotes": "250", "--live": "60",
-            "--modes": "text-lean,text,json-lean,json", "--live-all": "0", "--live-empty": "0"}
+            "--modes": "text-lean,text,json-lean,json", "--live-all": "0", "--live-empty": "0",
+            "--profile": "0"}
     pyzs = []
     i = 1
     while i < len(argv):
@@ -187,7 +192,9 @@ def main(argv):
                  measure([py, pyz, "--once"] + MODES[mode]))
     # the live view of the last .pyz, or of each with --live-all 1 (same boot: comparable)
     for name, pyz in (pyzs if opts["--live-all"] == "1" else pyzs[-1:]) if secs > 0 else ():
-        step("%s live -n -G" % name, live(py, pyz, flows, secs))
+        profile = (os.path.join(os.path.dirname(os.path.abspath(out_path)), "profile-%s.json" % name)
+                   if opts["--profile"] == "1" else None)
+        step("%s live -n -G" % name, live(py, pyz, flows, secs, profile))
     return 0
 
 
