@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -94,7 +95,7 @@ def in_vm(args):
                     "cat /proc/cpuinfo | grep -m1 -i -E 'model|cpu' \n"
                     "GNU_TIME=/run/payload/time exec python3 router_guest.py "
                     "$FLOWTOP_VM_OUT/result.json %s\n"
-                    % " ".join(guest_args(args, pyzs, "/run/payload")))
+                    % " ".join(shlex.quote(a) for a in guest_args(args, pyzs, "/run/payload")))
         shutil.rmtree(result, ignore_errors=True)
         status = vm.boot(a, payload, result, timeout=args.timeout, echo=True)
     finally:
