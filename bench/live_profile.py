@@ -48,15 +48,25 @@ class Profile:
         self.cpu = {}                            # thread name -> ticks, last read
         self._gc_at = None
         self.lock = threading.Lock()
+        self.profiles = {}
 
-    def stage(self, name, fn, extra=None):
+    def stage(self, name, fn, extra=None, profiled=False):
+        """``fn`` timed; with ``profiled`` under a cProfile of this stage (its thread only)."""
         prof = self
+        if profiled:
+            import cProfile
+            self.profiles[name] = cProfile.Profile()
 
         def timed(*a, **kw):
             c, w = time.thread_time(), time.monotonic()
+            p = prof.profiles.get(name)
+            if p is not None:
+                p.enable()
             try:
                 return fn(*a, **kw)
             finally:
+                if p is not None:
+                    p.disable()
                 row = (name, round(w - prof.t0, 3), round(time.thread_time() - c, 4),
                        round(time.monotonic() - w, 4), extra(a[0]) if extra else None)
                 with prof.lock:
@@ -72,6 +82,15 @@ class Profile:
             self._gc_at = None
 
     def sample_forever(self):
+        try:
+            self._sample_forever()
+        except BaseException as exc:      # noqa: B036 - said in the output, not lost
+            self.died = repr(exc)
+            self.save()
+
+    died = None
+
+    def _sample_forever(self):
         me = threading.get_ident()
         last = thread_ticks()
         next_save = time.monotonic() + 10
@@ -92,7 +111,7 @@ class Profile:
                 while f is not None and len(stack) < DEPTH:
                     c = f.f_code
                     stack.append("%s:%s:%d" % (os.path.basename(c.co_filename), c.co_name,
-                                               f.f_lineno))
+                                               f.f_lineno or 0))    # None in some 3.11 frames
                     f = f.f_back
                 self.stacks[(name, tuple(reversed(stack)))] += 1
                 self.busy[name] += 1
@@ -104,6 +123,19 @@ class Profile:
                 next_save += 10
                 self.save()
 
+    @staticmethod
+    def _top(p, n=45):
+        """The ``n`` functions of most cumulative time: [name, calls, tottime, cumtime]."""
+        import pstats
+        try:
+            st = pstats.Stats(p).stats
+        except (TypeError, ValueError):        # nothing recorded yet
+            return []
+        rows = [["%s:%d:%s" % (os.path.basename(f), line, fn), nc, round(tt, 4), round(ct, 4)]
+                for (f, line, fn), (_cc, nc, tt, ct, _callers) in st.items()]
+        rows.sort(key=lambda r: -r[3])
+        return rows[:n] + sorted(rows, key=lambda r: -r[2])[:n]
+
     def save(self):
         with self.lock:
             stages = list(self.stages)
@@ -111,7 +143,8 @@ class Profile:
                 "period": PERIOD, "clk_tck": os.sysconf("SC_CLK_TCK"),
                 "cpu_ticks": self.cpu, "busy": dict(self.busy),
                 "stacks": [[n, list(s), c] for (n, s), c in self.stacks.most_common(400)],
-                "stages": stages, "gc": self.gc[-3000:]}
+                "stages": stages, "gc": self.gc[-3000:], "died": self.died,
+                "cprofile": {k: self._top(p) for k, p in list(self.profiles.items())}}
         tmp = self.out + ".tmp"
         with open(tmp, "w") as f:
             json.dump(data, f)
@@ -159,6 +192,12 @@ def report(path, since=0.0, top=25):
             print("  incl %5.1f%%  %s" % (100.0 * c / total, fn))
         for fn, c in inner.most_common(12):
             print("  self %5.1f%%  %s" % (100.0 * c / total, fn))
+    for stage, rows in d.get("cprofile", {}).items():
+        print("== cProfile of %s (name, calls, tottime, cumtime)" % stage)
+        for r in rows:
+            print("  %-60s %7d %8.3f %8.3f" % tuple(r))
+    if d.get("died"):
+        print("sampler died:", d["died"])
 
 
 def main():
@@ -172,10 +211,11 @@ def main():
     from flowtop.views import screen
     C, S = collector.Collector, screen.Screen
     C._full_tick = prof.stage("full", C._full_tick, lambda c: round(c.full_every, 2))
-    C._partial = prof.stage("partial", C._partial, lambda c: len(c.visible))
+    deep = os.environ.get("LIVE_PROFILE_CPROFILE") == "1"
+    C._partial = prof.stage("partial", C._partial, lambda c: len(c.visible), deep)
     C._publish = prof.stage("publish", C._publish, lambda c: len(c.table))
-    S.rebuild = prof.stage("rebuild", S.rebuild)
-    S.draw = prof.stage("draw", S.draw)
+    S.rebuild = prof.stage("rebuild", S.rebuild, None, deep)
+    S.draw = prof.stage("draw", S.draw, None, deep)
     gc.callbacks.append(prof.on_gc)
     threading.Thread(target=prof.sample_forever, name="sampler", daemon=True).start()
     import atexit

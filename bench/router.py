@@ -72,7 +72,7 @@ def gnu_time(arch, dest):
 def guest_args(args, pyzs, where):
     out = ["--flows", str(args.flows), "--remotes", str(args.remotes), "--live", str(args.live),
            "--modes", args.modes, "--live-all", "1" if args.live_all else "0",
-           "--live-empty", str(args.live_empty), "--profile", "1" if args.profile else "0"]
+           "--live-empty", str(args.live_empty), "--profile", str(args.profile)]
     for name, path in pyzs:
         out += ["--pyz", "%s=%s/%s" % (name, where, os.path.basename(path))]
     return out
@@ -171,9 +171,10 @@ def main():
                          "(VmHWM's floor: bytes per flow = the difference / N)")
     ap.add_argument("--live-all", action="store_true",
                     help="the live view of every .pyz (default: of the last one only)")
-    ap.add_argument("--profile", action="store_true",
+    ap.add_argument("--profile", type=int, nargs="?", const=1, default=0, choices=(0, 1, 2),
                     help="the live view under bench/live_profile.py (a sampler over every thread, "
-                         "stage timers, gc passes): profile-NAME.json beside the result")
+                         "stage timers, gc passes; 2: and a cProfile of the stages but the full "
+                         "dump): profile-NAME.json beside the result")
     ap.add_argument("--timeout", type=float, default=4 * 3600)
     ap.add_argument("--json", metavar="FILE", help="also write the raw results here")
     args = ap.parse_args()
