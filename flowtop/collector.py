@@ -102,10 +102,17 @@ class Collector(threading.Thread):
     flows as they happen.  An event overflow forces a full dump.
     """
 
-    BUDGET = 0.25        # share of one core the full dumps may take
+    BUDGET = 0.15        # share of one core the full dumps may take (when over CEILING)
     MAX_AGE = 3.0        # no rate is older than this ...
     # ... while that stays within this share of a core (0.5: a flood's dumps, 1.3 s at 160k, 43 %)
     CEILING = 0.3
+    # The whole live view (every thread: the ticks between full dumps, the screen's choosing
+    # and drawing) keeps to LIVE_BUDGET of a core less the full dumps' share, but gets
+    # TICK_SHARE at least: the ticks come further apart when they cost more.  A mipsel router
+    # at 16k flows spent 0.4 s a tick on 36 GETs and 3-4 s choosing 16k rows: 94 % at 1 s.
+    LIVE_BUDGET = 0.3
+    TICK_SHARE = 0.15
+    MAX_PACE = 10.0      # s between ticks at most, whatever they cost
     LINGER_MAX = 1000    # closed flows that start lingering per tick; the rest leave at once
     PREFETCH_MAX = 2000  # new flows a tick whose routes are asked at once (20k/s: 7 % of a core)
     # Events applied a tick, at most: at 20,000 new flows/s, 2-3 s dumps
@@ -114,7 +121,7 @@ class Collector(threading.Thread):
     EVENTS_MAX = 20000
 
     def __init__(self, source, interval, enrich=None, table=None, monotonic=time.monotonic,
-                 events=True, reconcile=True):
+                 events=True, reconcile=True, cpu=time.process_time, thread_cpu=time.thread_time):
         super().__init__(name="flowtop-collector", daemon=True)
         self.source = source
         self.enrich = enrich
@@ -127,8 +134,14 @@ class Collector(threading.Thread):
         self.kernel_count = None
         self._drift = 0
         self.monotonic = monotonic
+        self.cpu, self.thread_cpu = cpu, thread_cpu     # the process's, this thread's
         self.visible = ()            # keys the screen shows: refreshed every tick
         self.full_every = interval
+        self.pace = interval         # seconds from a tick's start to the next (``_paced``)
+        self._full_spent = 0.0       # CPU seconds of every full dump so far (their own thread's)
+        self._full_share = 0.0       # the last full dump's cost / full_every
+        self._mark = None            # (monotonic, process CPU, _full_spent) at the last tick
+        self._credit = 0.0           # CPU seconds the ticks may still spend (``_paced``)
         self.resyncs = 0
         self._want_events = events and source.live
         self.events = None
@@ -187,6 +200,7 @@ class Collector(threading.Thread):
         self._start_events()
         while not self._halt.is_set():
             started = self.monotonic()
+            self.pace = self._paced(started)
             error = None
             wall = None
             full = False
@@ -212,7 +226,7 @@ class Collector(threading.Thread):
                     error = str(exc)[:120]      # a damaged replay: shown after its intact dumps
             if wall is not None or error is not None:
                 self._publish(wall, error, full)
-            delay = self.interval - (self.monotonic() - started)
+            delay = self.pace - (self.monotonic() - started)
             if self.events is not None and self.events.pending() >= self.EVENTS_MAX:
                 delay = 0.0             # a backlog: the next share now
             self._wake.wait(max(0.0, delay) if not ended else None)
@@ -236,10 +250,14 @@ class Collector(threading.Thread):
 
     def _full_tick(self):
         """A full dump; the next one comes as often as its cost allows."""
-        cpu = time.thread_time()        # this thread's: not the screen's
-        wall = self._full()
-        cost = time.thread_time() - cpu
+        cpu = self.thread_cpu()         # this thread's: not the screen's
+        try:
+            wall = self._full()
+        finally:
+            cost = self.thread_cpu() - cpu
+            self._full_spent += cost
         self.full_every = self.spacing(cost)
+        self._full_share = cost / self.full_every
         self._drift = 0
         self._trim()
         return wall
@@ -252,6 +270,26 @@ class Collector(threading.Thread):
         want = max(self.interval, cost / self.BUDGET)
         capped = min(self.MAX_AGE, want)
         return capped if cost <= self.CEILING * capped else want
+
+    def _paced(self, now):
+        """Seconds from this tick's start (``now``) to the next: the
+        interval, or longer while the process is in debt.  Its credit grows
+        by the ticks' share of a core per second and shrinks by what the
+        whole process spent since the last tick - the ticks' own work, the
+        screen's answer to their snapshots, events; not the full dumps'
+        own cost, which ``spacing`` keeps to theirs.  A debt waits until
+        the share has paid it, MAX_PACE at most (rows that old still move)."""
+        cpu = self.cpu()
+        last, self._mark = self._mark, (now, cpu, self._full_spent)
+        if last is None:
+            return self.interval
+        used = (cpu - last[1]) - (self._full_spent - last[2])
+        share = max(self.TICK_SHARE, self.LIVE_BUDGET - self._full_share)
+        # no more credit than an interval's: a quiet minute pays for no burst
+        self._credit = min(share * self.interval, self._credit + share * (now - last[0]) - used)
+        if self._credit >= 0:
+            return self.interval
+        return max(self.interval, min(self.MAX_PACE, -self._credit / share))
 
     def _publish(self, wall, error, full):
         """A new Snapshot; without a wall time (a failed tick) it keeps the
