@@ -212,12 +212,15 @@ def main():
     C, S = collector.Collector, screen.Screen
     C._full_tick = prof.stage("full", C._full_tick, lambda c: round(c.full_every, 2))
     deep = os.environ.get("LIVE_PROFILE_CPROFILE") == "1"
-    C._partial = prof.stage("partial", C._partial, lambda c: len(c.visible), deep)
+    C._partial = prof.stage("partial", C._partial,
+                            lambda c: (len(c.visible), round(getattr(c, "pace", 0.0), 2)), deep)
+    S._answer = prof.stage("key", S._answer)
     C._publish = prof.stage("publish", C._publish, lambda c: len(c.table))
     S.rebuild = prof.stage("rebuild", S.rebuild, None, deep)
     S.draw = prof.stage("draw", S.draw, None, deep)
     gc.callbacks.append(prof.on_gc)
-    threading.Thread(target=prof.sample_forever, name="sampler", daemon=True).start()
+    if os.environ.get("LIVE_PROFILE_SAMPLER", "1") == "1":     # ~60 ms a sample on mipsel
+        threading.Thread(target=prof.sample_forever, name="sampler", daemon=True).start()
     import atexit
     atexit.register(prof.save)
     from flowtop.entry import run

@@ -172,10 +172,11 @@ def main():
                          "(VmHWM's floor: bytes per flow = the difference / N)")
     ap.add_argument("--live-all", action="store_true",
                     help="the live view of every .pyz (default: of the last one only)")
-    ap.add_argument("--profile", type=int, nargs="?", const=1, default=0, choices=(0, 1, 2),
-                    help="the live view under bench/live_profile.py (a sampler over every thread, "
-                         "stage timers, gc passes; 2: and a cProfile of the stages but the full "
-                         "dump): profile-NAME.json beside the result")
+    ap.add_argument("--profile", type=int, nargs="?", const=2, default=0, choices=(0, 1, 2, 3),
+                    help="the live view under bench/live_profile.py: 1 stage timers and gc "
+                         "passes, 2 (the default) and a sampler over every busy thread (~60 ms "
+                         "a sample on mipsel), 3 and a cProfile of the stages but the full dump; "
+                         "profile-NAME.json beside the result")
     ap.add_argument("--timeout", type=float, default=4 * 3600)
     ap.add_argument("--json", metavar="FILE", help="also write the raw results here")
     args = ap.parse_args()

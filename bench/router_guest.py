@@ -100,12 +100,12 @@ def proc_status(pid, key):
 
 def live(python, pyz, flows, seconds, profile=None):
     """The live view in tmux for ``seconds`` after its first frame; with ``profile``
-    ((path, deep)), run under live_profile.py (a sampler and stage timers; deep: and
-    a cProfile of the tick's stages but the full dump) writing to path."""
+    ((path, level)), run under live_profile.py writing to path: 1 stage timers and gc
+    passes, 2 and the sampler, 3 and a cProfile of the tick's stages but the full dump."""
     cmd = "exec %s %s -n -G -t 1" % (python, pyz)
     if profile:
         wrapper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "live_profile.py")
-        deep = "LIVE_PROFILE_CPROFILE=1 " if profile[1] else ""
+        deep = {1: "LIVE_PROFILE_SAMPLER=0 ", 2: "", 3: "LIVE_PROFILE_CPROFILE=1 "}[profile[1]]
         cmd = "%sexec %s %s %s %s -n -G -t 1" % (deep, python, wrapper, profile[0], pyz)
     t0 = time.monotonic()
     tmux("new-session", "-d", "-x", "132", "-y", "40", cmd)
@@ -200,7 +200,7 @@ def main(argv):
     # the live view of the last .pyz, or of each with --live-all 1 (same boot: comparable)
     for name, pyz in (pyzs if opts["--live-all"] == "1" else pyzs[-1:]) if secs > 0 else ():
         profile = ((os.path.join(os.path.dirname(os.path.abspath(out_path)), "profile-%s.json"
-                                 % name), opts["--profile"] == "2")
+                                 % name), int(opts["--profile"]))
                    if opts["--profile"] != "0" else None)
         step("%s live -n -G" % name, live(py, pyz, flows, secs, profile))
     return 0
