@@ -146,9 +146,10 @@ def table(res):
             v["wall"] / ct["wall"] if ct and ct["wall"] else float("nan")))
     for k, v in res.items():
         if isinstance(v, dict) and "first_frame" in v:
-            lines.append("%s: first frame %s s (progress at 95 %%: %s s), steady CPU %s %%, VmHWM "
-                         "%.1f MiB, key-to-screen %s s (%s)" % (
-                             k, v.get("first_frame"), v.get("progress_95"), v.get("cpu_pct"),
+            lines.append("%s: first frame %s s (first rows %s s, progress at 95 %%: %s s), steady "
+                         "CPU %s %%, VmHWM %.1f MiB, key-to-screen %s s (%s)" % (
+                             k, v.get("first_frame"), v.get("first_rows"), v.get("progress_95"),
+                             v.get("cpu_pct"),
                              (v.get("vmhwm_kib") or 0) / 1024, v.get("key_to_screen"),
                              v.get("keys")))
     return "\n".join(lines)

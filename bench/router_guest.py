@@ -111,20 +111,25 @@ def live(python, pyz, flows, seconds, profile=None):
     tmux("new-session", "-d", "-x", "132", "-y", "40", cmd)
     pid = int(tmux("display", "-p", "#{pane_pid}").stdout.strip())
     # the first frame: the header counts >= 95 % of the flows in the table drawn; before
-    # 2026-12-06 the dump's progress line ("15200 flows so far") counted too (progress_95)
-    want = re.compile(r"(\d+) flows( so far)?")
-    first = progress = None
+    # 2026-12-06 the dump's progress line ("15200 flows so far") counted too (progress_95);
+    # first_rows: the first table drawn at all (the rows of a first dump still being read)
+    want = re.compile(r"(\d+) flows(?! in the kernel)( so far)?")
+    first = progress = rows = None
     deadline = t0 + 1800
-    while time.monotonic() < deadline:
-        m = want.search(screen())
-        if m and int(m.group(1)) >= flows * 0.95:
-            progress = progress or time.monotonic() - t0
-            if not m.group(2):
-                first = time.monotonic() - t0
-                break
+    while time.monotonic() < deadline and first is None:
+        now = time.monotonic() - t0
+        for m in want.finditer(screen()):
+            n, so_far = int(m.group(1)), bool(m.group(2))
+            if n > 0 and not so_far:
+                rows = rows or now
+            if n >= flows * 0.95:
+                progress = progress or now
+                if not so_far:
+                    first = now
         time.sleep(0.25)
     out = {"first_frame": round(first, 2) if first else None,
-           "progress_95": round(progress, 2) if progress else None}
+           "progress_95": round(progress, 2) if progress else None,
+           "first_rows": round(rows, 2) if rows else None}
     if first is None:
         tmux("kill-server")
         return out
