@@ -36,7 +36,7 @@ import vm  # noqa: E402
 GUEST_PYTHON = {"mipsel": "3.11", "s390x": "3.11", "armhf": "3.11"}    # Debian bookworm's
 
 
-def build_pyzs(dest, python, base=None, which=("src", "pyc")):
+def build_pyzs(dest, python, base=None, which=("src", "pyc"), base_pyc=False):
     out = []
     build = os.path.join(REPO, "scripts", "build_pyz.py")
     if base:
@@ -45,7 +45,8 @@ def build_pyzs(dest, python, base=None, which=("src", "pyc")):
                            % (REPO, base, tree), shell=True, check=True)
             path = os.path.join(dest, "base.pyz")
             subprocess.run([sys.executable, os.path.join(tree, "scripts", "build_pyz.py"),
-                            "-o", path], check=True, stdout=subprocess.DEVNULL)
+                            "-o", path] + (["--python", python] if base_pyc and python else []),
+                           check=True, stdout=subprocess.DEVNULL)
             out.append(("base", path))
     path = os.path.join(dest, "src.pyz")
     if "src" in which:
@@ -85,7 +86,8 @@ def in_vm(args):
     # per tag: two benches (helpers) at once must not share a result directory
     result = os.path.join(vm.BUILD, "%s-%s-result" % (args.tag.replace("ftbench-", ""), args.arch))
     try:
-        pyzs = build_pyzs(payload, GUEST_PYTHON[args.arch], args.base, args.pyz.split(","))
+        pyzs = build_pyzs(payload, GUEST_PYTHON[args.arch], args.base, args.pyz.split(","),
+                          args.base_pyc)
         gnu_time(args.arch, payload)
         shutil.copy(os.path.join(HERE, "router_guest.py"), payload)
         shutil.copy(os.path.join(HERE, "live_profile.py"), payload)
@@ -111,7 +113,8 @@ def on_host(args):
     work = tempfile.mkdtemp(prefix=args.tag + "-host-")
     ns = "%s-%s" % (args.tag, secrets.token_hex(3))
     try:
-        pyzs = build_pyzs(work, "%d.%d" % sys.version_info[:2], args.base, args.pyz.split(","))
+        pyzs = build_pyzs(work, "%d.%d" % sys.version_info[:2], args.base, args.pyz.split(","),
+                          args.base_pyc)
         out = os.path.join(work, "result.json")
         subprocess.run(["ip", "netns", "add", ns], check=True)
         env = dict(os.environ, GNU_TIME=shutil.which("time") or "")
@@ -165,6 +168,8 @@ def main():
                     help="--once variants (bench/router_guest.py MODES)")
     ap.add_argument("--pyz", default="src,pyc", help="which of src,pyc to run (and base with --base)")
     ap.add_argument("--base", metavar="REF", help="also a sources-only .pyz of this revision")
+    ap.add_argument("--base-pyc", action="store_true",
+                    help="the --base .pyz with bytecode too (as pyc): a before/after in one boot")
     ap.add_argument("--host", action="store_true", help="run here, in a network namespace")
     ap.add_argument("--tag", default="ftbench-router",
                     help="prefix of the namespace (--host) and temporary directories")
