@@ -107,11 +107,12 @@ class Collector(threading.Thread):
     # ... while that stays within this share of a core (0.5: a flood's dumps, 1.3 s at 160k, 43 %)
     CEILING = 0.3
     # The whole live view (every thread: the ticks between full dumps, the screen's choosing
-    # and drawing) keeps to LIVE_BUDGET of a core less the full dumps' share, but gets
+    # and drawing, keys) keeps to LIVE_BUDGET of a core less the full dumps' share, but gets
     # TICK_SHARE at least: the ticks come further apart when they cost more.  A mipsel router
-    # at 16k flows spent 0.4 s a tick on 36 GETs and 3-4 s choosing 16k rows: 94 % at 1 s.
+    # at 16k flows spent 0.4 s a tick on 36 GETs, 0.3-1.3 s drawing them and 3-4 s choosing
+    # 16k rows: 94 % at 1 s.  0.15 for full dumps + 0.1 for the ticks leaves keys their 5 %.
     LIVE_BUDGET = 0.3
-    TICK_SHARE = 0.15
+    TICK_SHARE = 0.1
     MAX_PACE = 10.0      # s between ticks at most, whatever they cost
     FIRST_ROWS = 1.0     # s into the first dump, the rows read so far are shown
     LINGER_MAX = 1000    # closed flows that start lingering per tick; the rest leave at once
