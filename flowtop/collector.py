@@ -114,6 +114,7 @@ class Collector(threading.Thread):
     LIVE_BUDGET = 0.3
     TICK_SHARE = 0.1
     MAX_PACE = 10.0      # s between ticks at most, whatever they cost
+    FLOOD_EVENTS = 1000  # events a tick from which the ticks keep the interval (a flood)
     FIRST_ROWS = 1.0     # s into the first dump, the rows read so far are shown
     LINGER_MAX = 1000    # closed flows that start lingering per tick; the rest leave at once
     PREFETCH_MAX = 2000  # new flows a tick whose routes are asked at once (20k/s: 7 % of a core)
@@ -144,6 +145,7 @@ class Collector(threading.Thread):
         self._full_share = 0.0       # the last full dump's cost / full_every
         self._mark = None            # (monotonic, process CPU, _full_spent) at the last tick
         self._credit = 0.0           # CPU seconds the ticks may still spend (``_paced``)
+        self._churn = 0              # events the last tick applied
         self.resyncs = 0
         self._want_events = events and source.live
         self.events = None
@@ -209,6 +211,7 @@ class Collector(threading.Thread):
             if not ended:
                 try:
                     events, lost, kernel = self._take_events()
+                    self._churn = len(events)
                     full = (last_full is None or lost or self.events is None
                             or started - last_full >= self.full_every - 0.01)
                     if full:
@@ -278,20 +281,36 @@ class Collector(threading.Thread):
         interval, or longer while the process is in debt.  Its credit grows
         by the ticks' share of a core per second and shrinks by what the
         whole process spent since the last tick - the ticks' own work, the
-        screen's answer to their snapshots, events; not the full dumps'
-        own cost, which ``spacing`` keeps to theirs.  A debt waits until
+        screen's answer to their snapshots, keys; not the event reader's
+        nor the full dumps' own cost, which ``spacing`` keeps to theirs.  A debt waits until
         the share has paid it, MAX_PACE at most (rows that old still move)."""
-        cpu = self.cpu()
+        # the event reader's CPU is a flood's, not the ticks': fewer ticks would not lessen it
+        cpu = self.cpu() - self._events_cpu()
         last, self._mark = self._mark, (now, cpu, self._full_spent)
         if last is None:
             return self.interval
         used = (cpu - last[1]) - (self._full_spent - last[2])
+        if self._churn >= self.FLOOD_EVENTS:
+            # a flood: its events must be applied and shown however far apart the ticks
+            # (a 20k/s flood here left the screen still for 9-10 s); dumps keep their BUDGET
+            self._credit = 0.0
+            return self.interval
         share = max(self.TICK_SHARE, self.LIVE_BUDGET - self._full_share)
         # no more credit than an interval's: a quiet minute pays for no burst
         self._credit = min(share * self.interval, self._credit + share * (now - last[0]) - used)
         if self._credit >= 0:
             return self.interval
         return max(self.interval, min(self.MAX_PACE, -self._credit / share))
+
+    def _events_cpu(self):
+        """CPU seconds the event reader's thread has used (0 without one)."""
+        ident = getattr(self.events, "ident", None)
+        if ident is None:
+            return 0.0
+        try:
+            return time.clock_gettime(time.pthread_getcpuclockid(ident))
+        except (AttributeError, OSError):      # not Linux; the thread has ended
+            return 0.0
 
     def _publish(self, wall, error, full):
         """A new Snapshot; without a wall time (a failed tick) it keeps the

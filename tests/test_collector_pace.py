@@ -115,3 +115,28 @@ def test_the_ticks_share_grows_back_when_full_dumps_are_cheap():
     starts = [t[1] for t in c.log]
     assert max(b - a for a, b in zip(starts, starts[1:])) <= 1.0 + 1e-6
     assert share(c.log, 10.0, 300.0) <= c.LIVE_BUDGET
+
+
+class Flood:
+    """An event reader in a flood: 2,000 NEW events a tick."""
+
+    def drain(self, limit=None):
+        from tests.test_collector_reconcile import entry
+        return [("new", entry(i)) for i in range(2000)], False
+
+    def pending(self):
+        return 0
+
+    def stop(self):
+        pass
+
+
+def test_in_a_flood_the_ticks_keep_the_interval_whatever_they_cost():
+    """The flood's events must be applied and shown however far apart the
+    ticks come: a 20k/s flood here left the screen still for 9-10 s."""
+    class Flooded(Simulated):
+        def _start_events(self):
+            self.events = Flood()
+    c = Flooded(ROUTER, 100.0).run_all()
+    gaps = gaps_between_partials(c.log)
+    assert len(gaps) >= 40 and max(gaps) <= 1.0 + 1e-6
