@@ -137,6 +137,6 @@ def test_in_a_flood_the_ticks_keep_the_interval_whatever_they_cost():
     class Flooded(Simulated):
         def _start_events(self):
             self.events = Flood()
-    c = Flooded(ROUTER, 100.0).run_all()
+    c = Flooded(ROUTER, 200.0).run_all()
     gaps = gaps_between_partials(c.log)
-    assert len(gaps) >= 40 and max(gaps) <= 1.0 + 1e-6
+    assert len(gaps) >= 80 and max(gaps) <= 1.0 + 1e-6
