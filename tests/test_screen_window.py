@@ -226,3 +226,34 @@ def test_the_header_shows_the_counts_the_snapshot_carries_without_a_pass_over_it
     scr.refresh()
     n = sum(tally.protos.values())
     assert scr.scr.lines[0][0].split()[2:4] == [str(n), "flows"], scr.scr.lines[0]
+
+
+def test_an_idle_screen_wakes_five_times_a_second_at_most(monkeypatch):
+    """With nothing to draw, each turn of the loop (a key wait, a look for a
+    snapshot) cost ~5 ms on a mipsel router: 20 a second were a tenth of its
+    core.  A simulated 10 s: the window's key wait moves a clock by its timeout."""
+    monkeypatch.setattr(curses, "doupdate", lambda: None)
+    monkeypatch.setattr(curses, "has_colors", lambda: False)
+    monkeypatch.setattr(curses, "curs_set", lambda n: None)
+    monkeypatch.setattr(Window, "keypad", lambda self, flag: None, raising=False)
+    from tests.clock import Clock
+    clock = Clock(0.0)
+
+    class Idle(Window):
+        waits = 0
+
+        def timeout(self, ms):
+            self.ms = ms
+
+        def get_wch(self):
+            if clock.now >= 10.0:
+                return "q"
+            Idle.waits += 1
+            clock.advance(self.ms / 1000.0)
+            raise curses.error("no input")
+    scr = screen(size=(24, 120))
+    scr.scr = Idle()
+    scr.collector = Collector(None)
+    scr.clock = clock
+    assert scr.run() is None
+    assert Idle.waits * 0.005 / 10.0 <= 0.03, Idle.waits
