@@ -13,28 +13,10 @@ from .netlink.session import MAX_DUMP_RETRIES
 from .netlink.errors import DecodeError, DumpInterrupted
 from .recording import RecordingError
 from .eventreader import CollectorFailed, EventReader
+from .pace import Pace, thread_cpu
+from .published import Gate, Snapshot  # noqa: F401 (importable here, as before)
 from .runtime import gc_paused
 from .table import FlowTable
-
-
-class Snapshot:
-    """What one tick produced, immutable once published.  ``totals``:
-    FlowTable.totals() (tx, rx, whether any rate is known); ``rates_every``:
-    seconds between full refreshes (rates of rows off screen are up to that
-    old); ``resyncs``: event overflows that forced a fresh dump; ``kernel``:
-    the kernel's count of flows (``conntrack -C``) at the tick, or None;
-    ``tally``: the table's Tally of ``rows`` (None: count them); ``version``
-    the table's (the same, the same ``rows`` list); ``delta``: (the previous
-    snapshot's version,) + FlowTable.take_changes() since, or None."""
-
-    __slots__ = ("rows", "wall", "totals", "error", "seq", "full", "rates_every", "resyncs",
-                 "kernel", "tally", "version", "delta")
-
-    def __init__(self, rows, wall, totals, error, seq, full=True, rates_every=None, resyncs=0,
-                 kernel=None, tally=None, version=None, delta=None):
-        self.rows, self.wall, self.totals, self.error, self.seq = rows, wall, totals, error, seq
-        self.full, self.rates_every, self.resyncs = full, rates_every, resyncs
-        self.kernel, self.tally, self.version, self.delta = kernel, tally, version, delta
 
 
 def tick(source, table, enrich=None, monotonic=time.monotonic, counted=None):
@@ -67,29 +49,6 @@ def _counting(batches, counted):
         yield item
 
 
-class Gate:
-    """The screen's turn.  While a key's rows are chosen and drawn, the
-    collector's dump and the event reader wait between datagrams (at most
-    WAIT s), so the key has the GIL to itself: in a 20k/s flood two threads
-    decoding left it a third, and a 0.3 s sort showed after 1-3 s."""
-
-    WAIT = 0.5
-
-    def __init__(self):
-        self._open = threading.Event()
-        self._open.set()
-
-    def hold(self):
-        self._open.clear()
-
-    def release(self):
-        self._open.set()
-
-    def wait(self):
-        if not self._open.is_set():
-            self._open.wait(self.WAIT)
-
-
 class Collector(threading.Thread):
     """Refreshes the table in the background and publishes Snapshots;
     errors are published too, and retried.
@@ -106,14 +65,10 @@ class Collector(threading.Thread):
     MAX_AGE = 3.0        # no rate is older than this ...
     # ... while that stays within this share of a core (0.5: a flood's dumps, 1.3 s at 160k, 43 %)
     CEILING = 0.3
-    # The whole live view (every thread: the ticks between full dumps, the screen's choosing
-    # and drawing, keys) keeps to LIVE_BUDGET of a core less the full dumps' share, but gets
-    # TICK_SHARE at least: the ticks come further apart when they cost more.  A mipsel router
-    # at 16k flows spent 0.4 s a tick on 36 GETs, 0.3-1.3 s drawing them and 3-4 s choosing
-    # 16k rows: 94 % at 1 s.  0.15 for full dumps + 0.1 for the ticks leaves keys their 5 %.
-    LIVE_BUDGET = 0.3
-    TICK_SHARE = 0.1
-    MAX_PACE = 10.0      # s between ticks at most, whatever they cost
+    # The whole live view (every thread: ticks, the screen, keys) keeps to LIVE_BUDGET of a
+    # core less the full dumps' share, TICK_SHARE at least (pace.Pace): 0.15 for full dumps
+    # + 0.1 for the ticks leave keys their 5 %; ticks MAX_PACE apart at most.
+    LIVE_BUDGET, TICK_SHARE, MAX_PACE = 0.3, 0.1, 10.0
     FLOOD_EVENTS = 1000  # events a tick from which the ticks keep the interval (a flood)
     FIRST_ROWS = 1.0     # s into the first dump, the rows read so far are shown
     LINGER_MAX = 1000    # closed flows that start lingering per tick; the rest leave at once
@@ -140,11 +95,10 @@ class Collector(threading.Thread):
         self.cpu, self.thread_cpu = cpu, thread_cpu     # the process's, this thread's
         self.visible = ()            # keys the screen shows: refreshed every tick
         self.full_every = interval
-        self.pace = interval         # seconds from a tick's start to the next (``_paced``)
+        self.pace = interval         # seconds from a tick's start to the next
+        self._pace = Pace(self.LIVE_BUDGET, self.TICK_SHARE, self.MAX_PACE, self.FLOOD_EVENTS)
         self._full_spent = 0.0       # CPU seconds of every full dump so far (their own thread's)
         self._full_share = 0.0       # the last full dump's cost / full_every
-        self._mark = None            # (monotonic, process CPU, _full_spent) at the last tick
-        self._credit = 0.0           # CPU seconds the ticks may still spend (``_paced``)
         self._churn = 0              # events the last tick applied
         self.resyncs = 0
         self._want_events = events and source.live
@@ -277,40 +231,9 @@ class Collector(threading.Thread):
         return capped if cost <= self.CEILING * capped else want
 
     def _paced(self, now):
-        """Seconds from this tick's start (``now``) to the next: the
-        interval, or longer while the process is in debt.  Its credit grows
-        by the ticks' share of a core per second and shrinks by what the
-        whole process spent since the last tick - the ticks' own work, the
-        screen's answer to their snapshots, keys; not the event reader's
-        nor the full dumps' own cost, which ``spacing`` keeps to theirs.  A debt waits until
-        the share has paid it, MAX_PACE at most (rows that old still move)."""
-        # the event reader's CPU is a flood's, not the ticks': fewer ticks would not lessen it
-        cpu = self.cpu() - self._events_cpu()
-        last, self._mark = self._mark, (now, cpu, self._full_spent)
-        if last is None:
-            return self.interval
-        used = (cpu - last[1]) - (self._full_spent - last[2])
-        if self._churn >= self.FLOOD_EVENTS:
-            # a flood: its events must be applied and shown however far apart the ticks
-            # (a 20k/s flood here left the screen still for 9-10 s); dumps keep their BUDGET
-            self._credit = 0.0
-            return self.interval
-        share = max(self.TICK_SHARE, self.LIVE_BUDGET - self._full_share)
-        # no more credit than an interval's: a quiet minute pays for no burst
-        self._credit = min(share * self.interval, self._credit + share * (now - last[0]) - used)
-        if self._credit >= 0:
-            return self.interval
-        return max(self.interval, min(self.MAX_PACE, -self._credit / share))
-
-    def _events_cpu(self):
-        """CPU seconds the event reader's thread has used (0 without one)."""
-        ident = getattr(self.events, "ident", None)
-        if ident is None:
-            return 0.0
-        try:
-            return time.clock_gettime(time.pthread_getcpuclockid(ident))
-        except (AttributeError, OSError):      # not Linux; the thread has ended
-            return 0.0
+        """pace.Pace over the process's CPU, less the full dumps' and the event reader's."""
+        cpu = self.cpu() - self._full_spent - thread_cpu(getattr(self.events, "ident", None))
+        return self._pace(now, cpu, self.interval, self._full_share, self._churn)
 
     def _publish(self, wall, error, full):
         """A new Snapshot; without a wall time (a failed tick) it keeps the

@@ -25,14 +25,9 @@ from .header import empty_text, header_line, reading_text, status_line, total_sp
 from .select import Selection, header_counts, loopback_count, named
 
 MIN_W, MIN_H = 40, 10
-PROGRESS_EVERY = 0.25            # a dump's progress line: redrawn this often at most,
-# and at this share of a core at most: a mipsel router's draw took 0.1 s, so 0.25 s apart
-# the progress line took 40 % of the core from the 53 s first dump it reported on
-PROGRESS_SHARE = 0.1
-# How long the loop waits for a key before it looks for a new snapshot (a key ends the
-# wait at once).  0.05 s made 20 idle turns a second: ~5 ms each on a mipsel router, a
-# tenth of its core; a snapshot now shows up to 0.2 s later.
-TICK = 0.2
+# A dump's progress: s apart and share of a core at most (mipsel: 0.1 s draws 0.25 s apart
+# took 40 %); TICK: the wait for a key before a look for a snapshot (0.05 s: a tenth of mipsel)
+PROGRESS_EVERY, PROGRESS_SHARE, TICK = 0.25, 0.1, 0.2
 
 
 class Screen:
@@ -57,8 +52,7 @@ class Screen:
         self._loop, self._loop_of = 0, None
         self.note = ""             # what the status line had no room for (an error)
         self.reading, self._reading_at = "", 0.0    # a long dump's progress (header.reading_text)
-        self.clock, self.cpu = time.monotonic, time.thread_time    # (tests give their own)
-        self._draw_cost = 0.0      # CPU seconds of the last draw
+        self.clock, self.cpu, self._every = time.monotonic, time.thread_time, PROGRESS_EVERY
         self._health = None        # health.Health of the snapshot on screen
         self.confirm = None        # (what, flows) a delete asks about
         self.message = ""          # a delete's outcome, until the next key
@@ -126,12 +120,10 @@ class Screen:
         return False
 
     def _progress(self):
-        """Redraw for a long dump's progress, at most every PROGRESS_EVERY s
-        and PROGRESS_SHARE of a core (by the last draw's cost)."""
+        """Redraw for a long dump's progress, at most every ``_every`` s (by the last draw)."""
         now = self.clock()
         text = reading_text(getattr(self.collector, "reading", None), now)
-        every = max(PROGRESS_EVERY, self._draw_cost / PROGRESS_SHARE)
-        if text != self.reading and (not text or now - self._reading_at >= every):
+        if text != self.reading and (not text or now - self._reading_at >= self._every):
             self.reading, self._reading_at = text, now
             self.dirty = True
 
@@ -142,10 +134,9 @@ class Screen:
             self.rebuild()
             self.stale, self.dirty = False, True
         if self.dirty:
-            cpu = self.cpu()
+            cpu, self.dirty = self.cpu(), False
             self.draw()
-            self._draw_cost = self.cpu() - cpu
-            self.dirty = False
+            self._every = max(PROGRESS_EVERY, (self.cpu() - cpu) / PROGRESS_SHARE)
 
     def rebuild(self):
         rows = [] if self.snap is None else self.snap.rows
@@ -417,13 +408,11 @@ def leave(stdscr):
 
 
 def run(state, formatter, collector, info, stdscr=None):
-    """Run the screen on ``stdscr`` (from ``enter``; entered here when None)
-    and always leave the terminal sane."""
+    """Run the screen on ``stdscr`` (``enter``'s; entered when None), leaving the terminal sane."""
     if stdscr is None:
         stdscr = enter()
-    # The collector decodes in Python, in bursts of up to a second at 100k
-    # flows: a shorter GIL switch interval lets a key through within ~1 ms
-    # instead of waiting out 5 ms slices behind it.
+    # The collector decodes in Python, in bursts of up to a second at 100k flows: a shorter
+    # GIL switch interval lets a key through within ~1 ms, not after 5 ms slices behind it.
     try:
         with switch_interval(0.001):
             Screen(stdscr, state, formatter, collector, info).run()
