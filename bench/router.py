@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -35,7 +36,7 @@ import vm  # noqa: E402
 GUEST_PYTHON = {"mipsel": "3.11", "s390x": "3.11", "armhf": "3.11"}    # Debian bookworm's
 
 
-def build_pyzs(dest, python, base=None, which=("src", "pyc")):
+def build_pyzs(dest, python, base=None, which=("src", "pyc"), base_pyc=False):
     out = []
     build = os.path.join(REPO, "scripts", "build_pyz.py")
     if base:
@@ -44,7 +45,8 @@ def build_pyzs(dest, python, base=None, which=("src", "pyc")):
                            % (REPO, base, tree), shell=True, check=True)
             path = os.path.join(dest, "base.pyz")
             subprocess.run([sys.executable, os.path.join(tree, "scripts", "build_pyz.py"),
-                            "-o", path], check=True, stdout=subprocess.DEVNULL)
+                            "-o", path] + (["--python", python] if base_pyc and python else []),
+                           check=True, stdout=subprocess.DEVNULL)
             out.append(("base", path))
     path = os.path.join(dest, "src.pyz")
     if "src" in which:
@@ -71,7 +73,7 @@ def gnu_time(arch, dest):
 def guest_args(args, pyzs, where):
     out = ["--flows", str(args.flows), "--remotes", str(args.remotes), "--live", str(args.live),
            "--modes", args.modes, "--live-all", "1" if args.live_all else "0",
-           "--live-empty", str(args.live_empty)]
+           "--live-empty", str(args.live_empty), "--profile", str(args.profile)]
     for name, path in pyzs:
         out += ["--pyz", "%s=%s/%s" % (name, where, os.path.basename(path))]
     return out
@@ -81,18 +83,21 @@ def in_vm(args):
     a = vm.ARCHES[args.arch]
     vm.build(a)
     payload = tempfile.mkdtemp(prefix=args.tag + "-", dir=os.path.join(vm.BUILD))
-    result = os.path.join(vm.BUILD, "router-%s-result" % args.arch)
+    # per tag: two benches (helpers) at once must not share a result directory
+    result = os.path.join(vm.BUILD, "%s-%s-result" % (args.tag.replace("ftbench-", ""), args.arch))
     try:
-        pyzs = build_pyzs(payload, GUEST_PYTHON[args.arch], args.base, args.pyz.split(","))
+        pyzs = build_pyzs(payload, GUEST_PYTHON[args.arch], args.base, args.pyz.split(","),
+                          args.base_pyc)
         gnu_time(args.arch, payload)
         shutil.copy(os.path.join(HERE, "router_guest.py"), payload)
+        shutil.copy(os.path.join(HERE, "live_profile.py"), payload)
         with open(os.path.join(payload, "run.sh"), "w") as f:
             f.write("modprobe nf_conntrack && sysctl -q -w net.netfilter.nf_conntrack_max=65536\n"
                     "sysctl -q -w net.netfilter.nf_conntrack_buckets=16384 2>/dev/null\n"
                     "cat /proc/cpuinfo | grep -m1 -i -E 'model|cpu' \n"
                     "GNU_TIME=/run/payload/time exec python3 router_guest.py "
                     "$FLOWTOP_VM_OUT/result.json %s\n"
-                    % " ".join(guest_args(args, pyzs, "/run/payload")))
+                    % " ".join(shlex.quote(a) for a in guest_args(args, pyzs, "/run/payload")))
         shutil.rmtree(result, ignore_errors=True)
         status = vm.boot(a, payload, result, timeout=args.timeout, echo=True)
     finally:
@@ -108,13 +113,19 @@ def on_host(args):
     work = tempfile.mkdtemp(prefix=args.tag + "-host-")
     ns = "%s-%s" % (args.tag, secrets.token_hex(3))
     try:
-        pyzs = build_pyzs(work, "%d.%d" % sys.version_info[:2], args.base, args.pyz.split(","))
+        pyzs = build_pyzs(work, "%d.%d" % sys.version_info[:2], args.base, args.pyz.split(","),
+                          args.base_pyc)
         out = os.path.join(work, "result.json")
         subprocess.run(["ip", "netns", "add", ns], check=True)
         env = dict(os.environ, GNU_TIME=shutil.which("time") or "")
         subprocess.run(["ip", "netns", "exec", ns, "sh", "-c", "ip link set lo up && exec \"$@\"",
                         "-", sys.executable, os.path.join(HERE, "router_guest.py"), out]
                        + guest_args(args, pyzs, work), check=True, env=env)
+        keep = os.path.join(vm.BUILD, "%s-host-result" % args.tag.replace("ftbench-", ""))
+        os.makedirs(keep, exist_ok=True)
+        for name in os.listdir(work):
+            if name.startswith("profile-"):
+                shutil.copy(os.path.join(work, name), keep)
         with open(out) as f:
             return json.load(f)
     finally:
@@ -138,10 +149,12 @@ def table(res):
             v["wall"] / ct["wall"] if ct and ct["wall"] else float("nan")))
     for k, v in res.items():
         if isinstance(v, dict) and "first_frame" in v:
-            lines.append("%s: first frame %s s, steady CPU %s %%, VmHWM %.1f MiB, key-to-screen "
-                         "%s s (%s)" % (k, v.get("first_frame"), v.get("cpu_pct"),
-                                        (v.get("vmhwm_kib") or 0) / 1024, v.get("key_to_screen"),
-                                        v.get("keys")))
+            lines.append("%s: first frame %s s (first rows %s s, progress at 95 %%: %s s), steady "
+                         "CPU %s %%, VmHWM %.1f MiB, key-to-screen %s s (%s)" % (
+                             k, v.get("first_frame"), v.get("first_rows"), v.get("progress_95"),
+                             v.get("cpu_pct"),
+                             (v.get("vmhwm_kib") or 0) / 1024, v.get("key_to_screen"),
+                             v.get("keys")))
     return "\n".join(lines)
 
 
@@ -155,6 +168,8 @@ def main():
                     help="--once variants (bench/router_guest.py MODES)")
     ap.add_argument("--pyz", default="src,pyc", help="which of src,pyc to run (and base with --base)")
     ap.add_argument("--base", metavar="REF", help="also a sources-only .pyz of this revision")
+    ap.add_argument("--base-pyc", action="store_true",
+                    help="the --base .pyz with bytecode too (as pyc): a before/after in one boot")
     ap.add_argument("--host", action="store_true", help="run here, in a network namespace")
     ap.add_argument("--tag", default="ftbench-router",
                     help="prefix of the namespace (--host) and temporary directories")
@@ -163,6 +178,11 @@ def main():
                          "(VmHWM's floor: bytes per flow = the difference / N)")
     ap.add_argument("--live-all", action="store_true",
                     help="the live view of every .pyz (default: of the last one only)")
+    ap.add_argument("--profile", type=int, nargs="?", const=2, default=0, choices=(0, 1, 2, 3),
+                    help="the live view under bench/live_profile.py: 1 stage timers and gc "
+                         "passes, 2 (the default) and a sampler over every busy thread (~60 ms "
+                         "a sample on mipsel), 3 and a cProfile of the stages but the full dump; "
+                         "profile-NAME.json beside the result")
     ap.add_argument("--timeout", type=float, default=4 * 3600)
     ap.add_argument("--json", metavar="FILE", help="also write the raw results here")
     args = ap.parse_args()

@@ -98,22 +98,38 @@ def proc_status(pid, key):
     return None
 
 
-def live(python, pyz, flows, seconds):
-    """The live view in tmux for ``seconds`` after its first frame."""
+def live(python, pyz, flows, seconds, profile=None):
+    """The live view in tmux for ``seconds`` after its first frame; with ``profile``
+    ((path, level)), run under live_profile.py writing to path: 1 stage timers and gc
+    passes, 2 and the sampler, 3 and a cProfile of the tick's stages but the full dump."""
     cmd = "exec %s %s -n -G -t 1" % (python, pyz)
+    if profile:
+        wrapper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "live_profile.py")
+        deep = {1: "LIVE_PROFILE_SAMPLER=0 ", 2: "", 3: "LIVE_PROFILE_CPROFILE=1 "}[profile[1]]
+        cmd = "%sexec %s %s %s %s -n -G -t 1" % (deep, python, wrapper, profile[0], pyz)
     t0 = time.monotonic()
     tmux("new-session", "-d", "-x", "132", "-y", "40", cmd)
     pid = int(tmux("display", "-p", "#{pane_pid}").stdout.strip())
-    want = re.compile(r"(\d+) flows")
-    first = None
+    # the first frame: the header counts >= 95 % of the flows in the table drawn; before
+    # 2026-12-06 the dump's progress line ("15200 flows so far") counted too (progress_95);
+    # first_rows: the first table drawn at all (the rows of a first dump still being read)
+    want = re.compile(r"(\d+) flows(?! in the kernel)( so far)?")
+    first = progress = rows = None
     deadline = t0 + 1800
-    while time.monotonic() < deadline:
-        m = want.search(screen())
-        if m and int(m.group(1)) >= flows * 0.95:
-            first = time.monotonic() - t0
-            break
+    while time.monotonic() < deadline and first is None:
+        now = time.monotonic() - t0
+        for m in want.finditer(screen()):
+            n, so_far = int(m.group(1)), bool(m.group(2))
+            if n > 0 and not so_far:
+                rows = rows or now
+            if n >= flows * 0.95:
+                progress = progress or now
+                if not so_far:
+                    first = now
         time.sleep(0.25)
-    out = {"first_frame": round(first, 2) if first else None}
+    out = {"first_frame": round(first, 2) if first else None,
+           "progress_95": round(progress, 2) if progress else None,
+           "first_rows": round(rows, 2) if rows else None}
     if first is None:
         tmux("kill-server")
         return out
@@ -147,7 +163,8 @@ def live(python, pyz, flows, seconds):
 def main(argv):
     out_path = argv[0]
     opts = {"--flows": "16000", "--remotes": "250", "--live": "60",
-            "--modes": "text-lean,text,json-lean,json", "--live-all": "0", "--live-empty": "0"}
+            "--modes": "text-lean,text,json-lean,json", "--live-all": "0", "--live-empty": "0",
+            "--profile": "0"}
     pyzs = []
     i = 1
     while i < len(argv):
@@ -187,7 +204,10 @@ def main(argv):
                  measure([py, pyz, "--once"] + MODES[mode]))
     # the live view of the last .pyz, or of each with --live-all 1 (same boot: comparable)
     for name, pyz in (pyzs if opts["--live-all"] == "1" else pyzs[-1:]) if secs > 0 else ():
-        step("%s live -n -G" % name, live(py, pyz, flows, secs))
+        profile = ((os.path.join(os.path.dirname(os.path.abspath(out_path)), "profile-%s.json"
+                                 % name), int(opts["--profile"]))
+                   if opts["--profile"] != "0" else None)
+        step("%s live -n -G" % name, live(py, pyz, flows, secs, profile))
     return 0
 
 

@@ -13,28 +13,10 @@ from .netlink.session import MAX_DUMP_RETRIES
 from .netlink.errors import DecodeError, DumpInterrupted
 from .recording import RecordingError
 from .eventreader import CollectorFailed, EventReader
+from .pace import Pace, thread_cpu
+from .published import Gate, Snapshot  # noqa: F401 (importable here, as before)
 from .runtime import gc_paused
 from .table import FlowTable
-
-
-class Snapshot:
-    """What one tick produced, immutable once published.  ``totals``:
-    FlowTable.totals() (tx, rx, whether any rate is known); ``rates_every``:
-    seconds between full refreshes (rates of rows off screen are up to that
-    old); ``resyncs``: event overflows that forced a fresh dump; ``kernel``:
-    the kernel's count of flows (``conntrack -C``) at the tick, or None;
-    ``tally``: the table's Tally of ``rows`` (None: count them); ``version``
-    the table's (the same, the same ``rows`` list); ``delta``: (the previous
-    snapshot's version,) + FlowTable.take_changes() since, or None."""
-
-    __slots__ = ("rows", "wall", "totals", "error", "seq", "full", "rates_every", "resyncs",
-                 "kernel", "tally", "version", "delta")
-
-    def __init__(self, rows, wall, totals, error, seq, full=True, rates_every=None, resyncs=0,
-                 kernel=None, tally=None, version=None, delta=None):
-        self.rows, self.wall, self.totals, self.error, self.seq = rows, wall, totals, error, seq
-        self.full, self.rates_every, self.resyncs = full, rates_every, resyncs
-        self.kernel, self.tally, self.version, self.delta = kernel, tally, version, delta
 
 
 def tick(source, table, enrich=None, monotonic=time.monotonic, counted=None):
@@ -67,29 +49,6 @@ def _counting(batches, counted):
         yield item
 
 
-class Gate:
-    """The screen's turn.  While a key's rows are chosen and drawn, the
-    collector's dump and the event reader wait between datagrams (at most
-    WAIT s), so the key has the GIL to itself: in a 20k/s flood two threads
-    decoding left it a third, and a 0.3 s sort showed after 1-3 s."""
-
-    WAIT = 0.5
-
-    def __init__(self):
-        self._open = threading.Event()
-        self._open.set()
-
-    def hold(self):
-        self._open.clear()
-
-    def release(self):
-        self._open.set()
-
-    def wait(self):
-        if not self._open.is_set():
-            self._open.wait(self.WAIT)
-
-
 class Collector(threading.Thread):
     """Refreshes the table in the background and publishes Snapshots;
     errors are published too, and retried.
@@ -102,10 +61,16 @@ class Collector(threading.Thread):
     flows as they happen.  An event overflow forces a full dump.
     """
 
-    BUDGET = 0.25        # share of one core the full dumps may take
+    BUDGET = 0.15        # share of one core the full dumps may take (when over CEILING)
     MAX_AGE = 3.0        # no rate is older than this ...
     # ... while that stays within this share of a core (0.5: a flood's dumps, 1.3 s at 160k, 43 %)
     CEILING = 0.3
+    # The whole live view (every thread: ticks, the screen, keys) keeps to LIVE_BUDGET of a
+    # core less the full dumps' share, TICK_SHARE at least (pace.Pace): 0.15 for full dumps
+    # + 0.1 for the ticks leave keys their 5 %; ticks MAX_PACE apart at most.
+    LIVE_BUDGET, TICK_SHARE, MAX_PACE = 0.3, 0.1, 10.0
+    FLOOD_EVENTS = 1000  # events a tick from which the ticks keep the interval (a flood)
+    FIRST_ROWS = 1.0     # s into the first dump, the rows read so far are shown
     LINGER_MAX = 1000    # closed flows that start lingering per tick; the rest leave at once
     PREFETCH_MAX = 2000  # new flows a tick whose routes are asked at once (20k/s: 7 % of a core)
     # Events applied a tick, at most: at 20,000 new flows/s, 2-3 s dumps
@@ -114,7 +79,7 @@ class Collector(threading.Thread):
     EVENTS_MAX = 20000
 
     def __init__(self, source, interval, enrich=None, table=None, monotonic=time.monotonic,
-                 events=True, reconcile=True):
+                 events=True, reconcile=True, cpu=time.process_time, thread_cpu=time.thread_time):
         super().__init__(name="flowtop-collector", daemon=True)
         self.source = source
         self.enrich = enrich
@@ -127,8 +92,14 @@ class Collector(threading.Thread):
         self.kernel_count = None
         self._drift = 0
         self.monotonic = monotonic
+        self.cpu, self.thread_cpu = cpu, thread_cpu     # the process's, this thread's
         self.visible = ()            # keys the screen shows: refreshed every tick
         self.full_every = interval
+        self.pace = interval         # seconds from a tick's start to the next
+        self._pace = Pace(self.LIVE_BUDGET, self.TICK_SHARE, self.MAX_PACE, self.FLOOD_EVENTS)
+        self._full_spent = 0.0       # CPU seconds of every full dump so far (their own thread's)
+        self._full_share = 0.0       # the last full dump's cost / full_every
+        self._churn = 0              # events the last tick applied
         self.resyncs = 0
         self._want_events = events and source.live
         self.events = None
@@ -187,12 +158,14 @@ class Collector(threading.Thread):
         self._start_events()
         while not self._halt.is_set():
             started = self.monotonic()
+            self.pace = self._paced(started)
             error = None
             wall = None
             full = False
             if not ended:
                 try:
                     events, lost, kernel = self._take_events()
+                    self._churn = len(events)
                     full = (last_full is None or lost or self.events is None
                             or started - last_full >= self.full_every - 0.01)
                     if full:
@@ -212,7 +185,7 @@ class Collector(threading.Thread):
                     error = str(exc)[:120]      # a damaged replay: shown after its intact dumps
             if wall is not None or error is not None:
                 self._publish(wall, error, full)
-            delay = self.interval - (self.monotonic() - started)
+            delay = self.pace - (self.monotonic() - started)
             if self.events is not None and self.events.pending() >= self.EVENTS_MAX:
                 delay = 0.0             # a backlog: the next share now
             self._wake.wait(max(0.0, delay) if not ended else None)
@@ -236,10 +209,14 @@ class Collector(threading.Thread):
 
     def _full_tick(self):
         """A full dump; the next one comes as often as its cost allows."""
-        cpu = time.thread_time()        # this thread's: not the screen's
-        wall = self._full()
-        cost = time.thread_time() - cpu
+        cpu = self.thread_cpu()         # this thread's: not the screen's
+        try:
+            wall = self._full()
+        finally:
+            cost = self.thread_cpu() - cpu
+            self._full_spent += cost
         self.full_every = self.spacing(cost)
+        self._full_share = cost / self.full_every
         self._drift = 0
         self._trim()
         return wall
@@ -252,6 +229,11 @@ class Collector(threading.Thread):
         want = max(self.interval, cost / self.BUDGET)
         capped = min(self.MAX_AGE, want)
         return capped if cost <= self.CEILING * capped else want
+
+    def _paced(self, now):
+        """pace.Pace over the process's CPU, less the full dumps' and the event reader's."""
+        cpu = self.cpu() - self._full_spent - thread_cpu(getattr(self.events, "ident", None))
+        return self._pace(now, cpu, self.interval, self._full_share, self._churn)
 
     def _publish(self, wall, error, full):
         """A new Snapshot; without a wall time (a failed tick) it keeps the
@@ -318,10 +300,15 @@ class Collector(threading.Thread):
         self.reading = (start, 0)
 
         gate = self.gate
+        first = self._latest is None
 
         def counted(n):
+            nonlocal first
             self.reading = (start, self.reading[1] + n)
             gate.wait()
+            if first and self.table.rows and self.monotonic() - start >= self.FIRST_ROWS:
+                first = False
+                self._publish_early()
         try:
             # A dump allocates a record per flow, all acyclic: keep the cyclic
             # collector from rescanning 100k of them, and freeze what survives.
@@ -331,6 +318,18 @@ class Collector(threading.Thread):
             self.reading = None
             if hold is not None:
                 self.events.release()
+
+    def _publish_early(self):
+        """The rows the first dump has brought so far, as a Snapshot, while
+        it goes on: on a router CPU the first dump of 16k flows took 53 s,
+        and the screen showed only its progress.  Called between datagrams
+        (the table holds whole ones); the dump's own Snapshot follows."""
+        from .tablerows import tally
+        rows = list(self.table)
+        counts = tally(rows)
+        self._seq += 1
+        self._latest = Snapshot(rows, time.time(), counts.totals(), None, self._seq, False,
+                                None, self.resyncs, None, counts, None, None)
 
     def _partial(self, events):
         """Between full dumps: the rows on screen by GET, flows from events."""

@@ -31,6 +31,7 @@ from .tablerows import (   # noqa: F401 (Row, TableFlow, open_counts, MAX_DELTA:
     open_counts, reads_idle, tally,
 )
 from .tablerows import idle_kept as _idle_kept, rated_row as _row, unmoved as _unmoved
+from .tablerows import uncounted_kept as _uncounted_kept
 from .tablerows import _BO, _BR, _ID, _KEY, _MARK, _PO, _PR, _START, _STATE, _STATUS
 
 _GENERATION = itertools.count(1)
@@ -213,6 +214,9 @@ class FlowTable:
                     continue
                 e = pe
                 key = pe[_KEY]
+            elif _uncounted_kept(prev, e, pe, now):     # the same, without counters
+                rows[prev.key] = prev
+                continue
             rows[key] = _row(e, key, prev, pe, pseen, now, 0, wall, span)
         self.rows = rows
 

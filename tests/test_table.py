@@ -528,3 +528,29 @@ def test_changes_list_the_rows_in_the_order_the_table_holds_the_new_ones():
     assert t.take_changes() == (set(), {})
     t.apply([_table_flow(k, bo=100) for k in (b"b", b"c")], 14.0, 1004.0)
     assert t.take_changes() is None
+
+
+def test_a_refreshed_row_without_counters_that_did_not_change_keeps_the_version():
+    """Accounting off (nf_conntrack_acct=0, the router VM's default): no
+    counters, rates unknown.  A row on screen refreshed by GET with nothing
+    but its timeout moved reads the same: the version stays, so the screen
+    chooses nothing again (a mipsel router took 1-4 s a tick choosing 16k
+    rows for each such 'change').  A state change still counts."""
+    def uncounted(key, state=3, timeout=100):
+        return tuple.__new__(TableFlow, CtEntry(
+            family=2, l4proto=6, src="10.0.0.1", dst="10.0.0.2", sport=1, dport=2, id=1,
+            start=1_700_000_000 * 10**9, key=key, state=state, timeout=timeout))
+    t = FlowTable()
+    keys = (b"a", b"b")
+    t.apply([uncounted(k) for k in keys], 10.0, 1000.0)
+    t.apply([uncounted(k) for k in keys], 11.0, 1001.0)
+    t.update([uncounted(b"a", timeout=99)], 11.5, 1001.5)     # first GET: no longer new
+    v = t.version
+    row = t.get(b"a")
+    assert type(row) is Row and row.rate_orig is None and not row.is_new
+    t.take_changes()
+    for i in range(3):
+        t.update([uncounted(b"a", timeout=98 - i)], 12.0 + i, 1002.0 + i)
+    assert t.version == v and t.get(b"a") is row and t.take_changes() == (set(), {})
+    t.update([uncounted(b"a", state=4)], 16.0, 1006.0)        # it moved on: a change
+    assert t.version != v and t.get(b"a").entry.state == 4

@@ -165,3 +165,36 @@ def test_place_equals_sanitize_then_fit_for_every_text(w):
                 else:
                     want = fit(s, w)
                 assert place({name: t}, [(col, w)]) == want, (t, w, right, name)
+
+
+def test_a_line_whose_characters_are_all_one_column_is_measured_without_a_walk(monkeypatch):
+    """A sort mark or an ellipsis made a line non-ASCII, and cut/width/skip/fit
+    walked it a character at a time (a third of a draw on a mipsel router):
+    such a line is measured by its length, with the same results."""
+    from flowtop import text
+    calls = []
+    slow = text.char_width
+    monkeypatch.setattr(text, "char_width", lambda ch: calls.append(ch) or slow(ch))
+    line = "PROTO  STATE\u25bc  SRC  10.0.0.1:443 \u2192 203.0.113.9:51234  curl\u2026"
+    assert text.width(line) == len(line) and text.cut(line, 20) == line[:20]
+    assert text.skip(line, 7) == line[7:] and text.fit(line, 10) == line[:9] + "\u2026"
+    assert calls == []
+    # a wide or a combining character still takes the walk, and counts
+    assert text.width("\u4e2d\u6587") == 4 and text.width("e\u0301") == 1
+    assert text.cut("\u4e2d\u6587x", 3) == "\u4e2d" and text.skip("\u4e2d\u6587", 1) == " \u6587"
+    assert calls
+
+
+def test_the_quick_measure_agrees_with_the_walk_on_mixed_text():
+    import random
+    from flowtop import text
+    alphabet = "ab1 :\u2026\u25b2\u2192\u00e9\u4e2d\uac00e\u0301\U0001f600\u200b"
+    rnd = random.Random(12)
+    for _ in range(500):
+        s = "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 12)))
+        walked = sum(map(text.char_width, s))
+        assert text.width(s) == walked, s
+        for cols in range(0, 14, 3):
+            c = text.cut(s, cols)
+            assert s.startswith(c) and sum(map(text.char_width, c)) <= cols, (s, cols)
+            assert text.width(text.fit(s, cols)) == cols, (s, cols)

@@ -25,8 +25,9 @@ from .header import empty_text, header_line, reading_text, status_line, total_sp
 from .select import Selection, header_counts, named
 
 MIN_W, MIN_H = 40, 10
-PROGRESS_EVERY = 0.25            # a dump's progress line: redrawn this often at most
-TICK = 0.05                       # key poll: a key's effect shows within ~50 ms
+# A dump's progress: s apart and share of a core at most (mipsel: 0.1 s draws 0.25 s apart
+# took 40 %); TICK: the wait for a key before a look for a snapshot (0.05 s: a tenth of mipsel)
+PROGRESS_EVERY, PROGRESS_SHARE, TICK = 0.25, 0.1, 0.2
 
 
 class Screen:
@@ -51,6 +52,7 @@ class Screen:
         self._loop, self._loop_of = 0, None
         self.note = ""             # what the status line had no room for (an error)
         self.reading, self._reading_at = "", 0.0    # a long dump's progress (header.reading_text)
+        self.clock, self.cpu, self._every = time.monotonic, time.thread_time, PROGRESS_EVERY
         self._health = None        # health.Health of the snapshot on screen
         self.confirm = None        # (what, flows) a delete asks about
         self.message = ""          # a delete's outcome, until the next key
@@ -118,10 +120,10 @@ class Screen:
         return False
 
     def _progress(self):
-        """Redraw for a long dump's progress, at most every PROGRESS_EVERY s."""
-        now = time.monotonic()
+        """Redraw for a long dump's progress, at most every ``_every`` s (by the last draw)."""
+        now = self.clock()
         text = reading_text(getattr(self.collector, "reading", None), now)
-        if text != self.reading and (not text or now - self._reading_at >= PROGRESS_EVERY):
+        if text != self.reading and (not text or now - self._reading_at >= self._every):
             self.reading, self._reading_at = text, now
             self.dirty = True
 
@@ -132,8 +134,9 @@ class Screen:
             self.rebuild()
             self.stale, self.dirty = False, True
         if self.dirty:
+            cpu, self.dirty = self.cpu(), False
             self.draw()
-            self.dirty = False
+            self._every = max(PROGRESS_EVERY, (self.cpu() - cpu) / PROGRESS_SHARE)
 
     def rebuild(self):
         rows = [] if self.snap is None else self.snap.rows
@@ -405,13 +408,11 @@ def leave(stdscr):
 
 
 def run(state, formatter, collector, info, stdscr=None):
-    """Run the screen on ``stdscr`` (from ``enter``; entered here when None)
-    and always leave the terminal sane."""
+    """Run the screen on ``stdscr`` (``enter``'s; entered when None), leaving the terminal sane."""
     if stdscr is None:
         stdscr = enter()
-    # The collector decodes in Python, in bursts of up to a second at 100k
-    # flows: a shorter GIL switch interval lets a key through within ~1 ms
-    # instead of waiting out 5 ms slices behind it.
+    # The collector decodes in Python, in bursts of up to a second at 100k flows: a shorter
+    # GIL switch interval lets a key through within ~1 ms, not after 5 ms slices behind it.
     try:
         with switch_interval(0.001):
             Screen(stdscr, state, formatter, collector, info).run()
