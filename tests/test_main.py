@@ -21,20 +21,23 @@ class LiveJsonSource:
             return 1.0, []
         return 1.0, iter(['{"a":1}\n'])
 
-    def stats(self):
-        return None
 
-
-def test_once_json_passes_the_enrichment_itself_to_the_kernel_source():
-    opts = cli.parse(["--once", "--json", "-n", "-G", "--no-iface", "--no-process"])
+def once_live(*args):
+    """``main.once`` over a LiveJsonSource: (source, stdout text, the Enrichment)."""
+    opts = cli.parse(["--once", "--json"] + list(args))
     enrich = from_options(opts, live=True)
     source, out = LiveJsonSource(), io.StringIO()
     try:
         main.once(source, opts, out, enrich, [])
     finally:
         enrich.close()
+    return source, out.getvalue(), enrich
+
+
+def test_once_json_passes_the_enrichment_itself_to_the_kernel_source():
+    source, out, enrich = once_live("-n", "-G", "--no-iface", "--no-process")
     assert source.asked == [("json", enrich)]
-    assert out.getvalue() == '{"a":1}\n'
+    assert out == '{"a":1}\n'
     assert source.prepare is None
 
 
@@ -42,25 +45,13 @@ def test_once_json_with_interfaces_takes_the_fast_path_with_a_batch_preparer():
     """Interfaces (and names) no longer send --once --json to the slower
     per-datagram path: the kernel source gets a preparer for each datagram."""
     from flowtop.once import Preparer
-    opts = cli.parse(["--once", "--json", "-n", "-G", "--no-process"])
-    enrich = from_options(opts, live=True)
+    source, _, enrich = once_live("-n", "-G", "--no-process")
     assert enrich.ifaces is not None
-    source, out = LiveJsonSource(), io.StringIO()
-    try:
-        main.once(source, opts, out, enrich, [])
-    finally:
-        enrich.close()
     assert source.asked == [("json", enrich)] and isinstance(source.prepare, Preparer)
 
 
 def test_once_json_stats_with_interfaces_reads_the_table_to_count_offloaded_flows():
     """The fast path hands text, not flows: --stats (its offload count) keeps it
     only under -n --no-iface, where README says the count is null."""
-    opts = cli.parse(["--once", "--json", "--stats", "-n", "-G", "--no-process"])
-    enrich = from_options(opts, live=True)
-    source, out = LiveJsonSource(), io.StringIO()
-    try:
-        main.once(source, opts, out, enrich, [])
-    finally:
-        enrich.close()
+    source, _, _ = once_live("--stats", "-n", "-G", "--no-process")
     assert source.asked and source.asked[0][0] == "list"
