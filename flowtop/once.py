@@ -125,10 +125,11 @@ class Names:
             for addr, name in self.resolver.wait(todo, left).items():
                 if name:
                     known[addr] = name
-        if len(self.tried) >= SILENT_AFTER and len(known) * SILENT_SHARE < len(self.tried):
-            # hardly a name (localhost, /etc/hosts) among the first SILENT_AFTER addresses:
-            # no resolver answers here (a namespace or router without DNS: 87k failing
-            # lookups took the whole DNS_WAIT, 1 s, and a worker handoff each)
+        if getattr(self.resolver, "silent", False) or (
+                len(self.tried) >= SILENT_AFTER and len(known) * SILENT_SHARE < len(self.tried)):
+            # no server answers (the resolver's errors say so), or hardly a name (localhost,
+            # /etc/hosts) among the first SILENT_AFTER addresses: a namespace or router
+            # without DNS (87k failing lookups took the whole DNS_WAIT, 1 s)
             self.deadline = self.clock()
             self._stop()
 

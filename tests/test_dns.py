@@ -527,3 +527,46 @@ def test_drop_queued_forgets_what_no_worker_has_taken(make):
     r.lookup("10.12.0.5")                   # dropped, not cached: asked again later
     r.wait(["10.12.0.5"], 1)
     assert table.calls == ["10.12.0.0", "10.12.0.5"]
+
+
+NO_SERVER = [socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"),
+             socket.herror(2, "Host name lookup failure")]      # getnameinfo's, gethostbyaddr's
+
+
+@pytest.mark.parametrize("error", NO_SERVER, ids=["getnameinfo", "gethostbyaddr"])
+def test_wait_stops_once_no_server_has_answered_sixteen_in_a_row(make, error):
+    """A router without a resolver: every lookup fails at once with "try
+    again".  wait() stops after SILENT_RUN of them, not at its timeout and
+    not after asking every address."""
+    addrs = ["10.13.%d.%d" % (i // 250, i % 250) for i in range(600)]
+    calls = []
+
+    def failing(addr):              # ~the 1-5 ms a failing lookup costs a router
+        calls.append(addr)
+        time.sleep(0.002)
+        raise error
+
+    r = Resolver(resolve=failing, workers=2)
+    try:
+        out, took = timed(r.wait, addrs, 5)
+        time.sleep(0.1)
+        assert r.silent and took < 1.0, took
+        assert set(out.values()) == {None}
+        assert dns.SILENT_RUN <= len(calls) < 100, len(calls)   # not the 600
+    finally:
+        r.close()
+    assert r.stats["unanswered"] == r.stats["failures"] >= dns.SILENT_RUN
+
+
+def test_no_such_name_or_a_name_breaks_the_silent_run(make):
+    """A server's NXDOMAIN is an answer: DNS works, only that PTR is missing."""
+    addrs = ["10.14.0.%d" % i for i in range(60)]
+    names = {a: NO_SERVER[0] for a in addrs}
+    for a in addrs[10::10]:
+        del names[a]                        # NXDOMAIN every tenth
+    names[addrs[5]] = "five.example"
+    r, table = make(names, workers=1)
+    out, took = timed(r.wait, addrs, 5)
+    assert not r.silent and len(table.calls) == 60
+    assert out[addrs[5]] == "five.example"
+    assert r.stats["unanswered"] == 60 - 5 - 1

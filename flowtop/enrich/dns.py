@@ -40,6 +40,13 @@ _STOP = object()
 SPANS = 1024            # resolve spans remembered: a flow's first dump comes within seconds
 SPAN_SLACK = 0.01       # seconds around a span: the kernel's and Python's clock reads
 _GETNAMEINFO_FREES_GIL = sys.version_info >= (3, 11, 4)
+# Answers that tell no server answered (none reachable, SERVFAIL, REFUSED), unlike
+# "no such name", which a server gives: getnameinfo's EAI codes, gethostbyaddr's h_errno.
+_NO_SERVER = {socket.gaierror: frozenset(getattr(socket, c) for c in ("EAI_AGAIN", "EAI_FAIL")
+                                         if hasattr(socket, c)),
+              socket.herror: frozenset((2, 3))}     # TRY_AGAIN, NO_RECOVERY
+SILENT_RUN = 16         # such answers in a row: DNS is silent here (a router without a
+                        # resolver: armhf spent 1.3 s of --once on 600 failing lookups)
 
 
 def plain_hostname(name):
@@ -128,14 +135,16 @@ class Resolver:
         self._spans = deque(maxlen=SPANS)
         self._busy = {}                 # worker thread id -> wall time its resolve began
         self._stats = dict.fromkeys(
-            ("hits", "misses", "queued", "dropped", "rejected", "failures"), 0)
+            ("hits", "misses", "queued", "dropped", "rejected", "failures", "unanswered"), 0)
+        self._unanswered_run = 0        # answers in a row that no server gave
+        self._one_shot = False          # wait() was used: once silent, drop the queue
 
     @property
     def stats(self):
         """Counters (a copy): cache ``hits`` (failures included) and
         ``misses``; ``queued`` and ``dropped`` (queue full) requests;
         ``rejected`` names that were not plain hostnames; ``failures`` of the
-        resolve function.  Also the current ``cached`` and ``pending`` sizes."""
+        resolve function, ``unanswered`` those of them no server answered.  Also the current ``cached`` and ``pending`` sizes."""
         with self._lock:
             out = dict(self._stats)
             out["cached"] = len(self._cache)
@@ -185,33 +194,47 @@ class Resolver:
         self._pending.add(addr)
         self._stats["queued"] += 1
 
+    @property
+    def silent(self):
+        """True while the last SILENT_RUN answers all came from no server
+        (none reachable or none answering): a name is not to be expected."""
+        return self._unanswered_run >= SILENT_RUN
+
     def wait(self, addrs, timeout):
         """For one-shot output: queue every address and wait until all have an
-        answer or ``timeout`` seconds have passed, whichever comes first (the
-        total wait, not per address; a resolve still running then keeps
-        running in the background).  Returns ``{addr: name or None}``."""
+        answer, ``timeout`` seconds have passed or DNS shows ``silent``,
+        whichever comes first (the total wait, not per address; a resolve
+        still running then keeps running in the background; once silent, what
+        is still queued is dropped, then and by the workers from then on).  Returns ``{addr: name or None}``."""
         addrs = [a for a in dict.fromkeys(addrs) if a]
         deadline = time.monotonic() + max(0.0, float(timeout))
         out = dict.fromkeys(addrs)
         todo = addrs                    # each pass looks again only at what was missing
         with self._lock:
-            while True:
-                now = self._clock()
-                missing = []
-                for a in todo:
-                    entry = self._cache.get(a)
-                    if entry is not None and now < entry[1]:
-                        out[a] = entry[0]
-                    else:
-                        out[a] = entry[0] if entry is not None else None
-                        missing.append(a)
-                        self._enqueue_locked(a)     # again, if dropped as full
-                todo = missing
-                left = deadline - time.monotonic()
-                if not missing or left <= 0 or self._closed:
-                    return out
-                # Woken per finished resolve; a short cap retries dropped ones.
-                self._done.wait(min(left, 0.05))
+            self._one_shot = True
+            out = self._wait_locked(out, todo, deadline)
+        if self.silent:
+            self.drop_queued()          # no server answers: the rest would fail as well
+        return out
+
+    def _wait_locked(self, out, todo, deadline):
+        while True:
+            now = self._clock()
+            missing = []
+            for a in todo:
+                entry = self._cache.get(a)
+                if entry is not None and now < entry[1]:
+                    out[a] = entry[0]
+                else:
+                    out[a] = entry[0] if entry is not None else None
+                    missing.append(a)
+                    self._enqueue_locked(a)     # again, if dropped as full
+            todo = missing
+            left = deadline - time.monotonic()
+            if not missing or left <= 0 or self._closed or self.silent:
+                return out
+            # Woken per finished resolve; a short cap retries dropped ones.
+            self._done.wait(min(left, 0.05))
 
     def drop_queued(self):
         """Forget the addresses queued and not yet taken by a worker (a
@@ -308,6 +331,11 @@ class Resolver:
             name, outcome = self._answer(addr)
             with self._lock:
                 self._spans.append((self._busy.pop(me), self._wall()))
+                if outcome == "unanswered":
+                    self._stats["failures"] += 1
+                    self._unanswered_run += 1
+                else:
+                    self._unanswered_run = 0    # a name, or a server's "no such name"
                 if outcome:
                     self._stats[outcome] += 1
                 ttl = self.ttl if name is not None else self.negative_ttl
@@ -315,13 +343,16 @@ class Resolver:
                 self._cache.put(addr, (name, self._clock() + ttl))
                 self._pending.discard(addr)
                 self._done.notify_all()
+            if self._one_shot and self.silent:
+                self.drop_queued()      # at once: on a fast CPU the workers outran wait()
 
     def _answer(self, addr):
         """(name or None, the stats key to count or None)."""
         try:
             name = self._resolve(addr)
-        except Exception:  # noqa: BLE001 - OSError, UnicodeError, a broken resolve fn:
-            return None, "failures"     # the worker must outlive any one answer
+        except Exception as e:  # noqa: BLE001 - OSError, UnicodeError, a broken resolve fn:
+            codes = _NO_SERVER.get(type(e))     # the worker must outlive any one answer
+            return None, "unanswered" if codes and e.errno in codes else "failures"
         if name is None:
             return None, "failures"
         if not plain_hostname(name):

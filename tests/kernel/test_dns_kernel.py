@@ -226,3 +226,43 @@ def test_flowtops_own_dns_queries_are_attributed_to_flowtop():
     assert len({x["sport"] for x in ours}) >= len(OWN_ANSWERS), ours
     for x in ours:
         assert (x["pid"], x["process"]) == (pid, "flowtop"), x
+
+
+SILENCE = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from flowtop.enrich.dns import Resolver
+addrs = ["10.20.%d.%d" % (i // 250, 1 + i % 250) for i in range(600)]
+asked = []
+def resolve(addr, real=__import__("flowtop.enrich.dns", fromlist=["x"]).resolve_ptr):
+    asked.append(addr)
+    return real(addr)
+r = Resolver(workers=3, resolve=resolve)
+t0 = time.monotonic()
+r.wait(addrs, timeout=20)
+took = time.monotonic() - t0
+time.sleep(0.2)
+print(json.dumps({"took": took, "asked": len(asked), "silent": getattr(r, "silent", None),
+                  "stats": r.stats}))
+r.close()
+"""
+
+
+@pytest.mark.parametrize("server", [False, True], ids=["no-server", "nxdomain-server"])
+def test_a_resolver_no_server_answers_is_silent_after_a_few_lookups(ready, server):
+    """glibc's own errors tell a namespace (a router) without a reachable DNS
+    server, whose every lookup fails at once, from one whose server says "no
+    such name": the first stops after a few lookups, the second asks all."""
+    ns = Netns("dnssilent", sysctls={}, ruleset=None)
+    with dnsutil.NetnsEtc(ns.name), ns:
+        if server:
+            dnsutil.start_in(ns, {})
+        r = ns.run(sys.executable, "-c", SILENCE, REPO, timeout=60, check=False)
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+    if server:
+        assert not out["silent"] and out["asked"] == 600, out
+        assert out["stats"]["unanswered"] == 0
+    else:
+        assert out["silent"] and out["asked"] < 100 and out["took"] < 5, out
+        assert out["stats"]["unanswered"] >= 16
