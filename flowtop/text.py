@@ -82,13 +82,19 @@ def char_width(ch):
 
 # Every character outside _WIDTHS is one column: a text with none of them (most non-ASCII
 # lines: a sort mark, an ellipsis) is measured by its length, at C speed - a mipsel
-# router spent a third of each draw walking such lines a character at a time.
-_NOT_ONE = re.compile("[%s]" % "".join("%s-%s" % (chr(a), chr(b)) for a, b, _w in _WIDTHS))
+# router spent a third of each draw walking such lines a character at a time.  Compiled
+# on first use: its 71 ranges took 4-10 ms here at import, before any non-ASCII text.
+_NOT_ONE = []
 
 
 def _narrow(text):
     """Whether every character of ``text`` takes one column."""
-    return text.isascii() or _NOT_ONE.search(text) is None
+    if text.isascii():
+        return True
+    if not _NOT_ONE:
+        _NOT_ONE.append(re.compile("[%s]" % "".join("%s-%s" % (chr(a), chr(b))
+                                                    for a, b, _w in _WIDTHS)))
+    return _NOT_ONE[0].search(text) is None
 
 
 def width(text):

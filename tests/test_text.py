@@ -4,10 +4,15 @@ columns of the text views with wide names."""
 import ctypes
 import ctypes.util
 import locale
+import os
+import subprocess
+import sys
 
 import pytest
 
 from flowtop.text import char_width, cut, fit, skip, width
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Characters people put in names: CJK, kana, Hangul, fullwidth forms, emoji,
 # combining accents, and the narrow ones around them.
@@ -198,3 +203,23 @@ def test_the_quick_measure_agrees_with_the_walk_on_mixed_text():
             c = text.cut(s, cols)
             assert s.startswith(c) and sum(map(text.char_width, c)) <= cols, (s, cols)
             assert text.width(text.fit(s, cols)) == cols, (s, cols)
+
+
+def test_importing_text_compiles_no_width_table_until_a_wide_text_is_measured():
+    """The 71-range pattern cost 4-10 ms of every start here (~0.5 s on a
+    mipsel router) although most runs never measure a non-ASCII text."""
+    code = ("import re, sys\n"
+            "seen = []\n"
+            "real = re.compile\n"
+            "re.compile = lambda p, flags=0: seen.append(p) or real(p, flags)\n"
+            "import flowtop.text as t\n"
+            "before = max(map(len, seen), default=0)\n"
+            "t.width('abc')\n"
+            "ascii_only = max(map(len, seen), default=0)\n"
+            "t.width('\\u2026\\u4e2d')\n"
+            "print(before, ascii_only, max(map(len, seen)))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout.split()
+    before, ascii_only, after = map(int, out)
+    assert before < 200 and ascii_only < 200, out     # _UNSAFE's ~100 characters
+    assert after > 200                                # the width table, once needed
