@@ -59,10 +59,10 @@ Options = namedtuple("Options", (
     defaults=EXPORT_DEFAULTS + OPS_DEFAULTS + VIEW_DEFAULTS)
 
 def sort_spec(text):
-    import argparse
     from .views.state import SORTS
     col = text.lstrip("+")
     if col not in SORTS:
+        import argparse
         raise argparse.ArgumentTypeError("sort by one of %s, '+' first for ascending: %r"
                                          % (", ".join(SORTS), text))
     return text
@@ -70,7 +70,6 @@ def sort_spec(text):
 
 def build_parser():
     import argparse
-    from .views.state import SORTS
     p = argparse.ArgumentParser(
         prog="flowtop",
         description="A top-like viewer of the Linux netfilter connection-tracking table.",
@@ -78,6 +77,13 @@ def build_parser():
                "(netsniff-ng's flowtop showed TCP only; QUIC made UDP essential). "
                "Needs CAP_NET_ADMIN (root).",
     )
+    define(p)
+    return p
+
+
+def define(p):
+    """Every option, on ``p``: an argparse parser, or cmdline's Recorder."""
+    from .views.state import SORTS
     g = p.add_argument_group("what to show")
     g.add_argument("-4", "--ipv4", dest="ipv4", action="store_true", help="show IPv4 flows")
     g.add_argument("-6", "--ipv6", dest="ipv6", action="store_true", help="show IPv6 flows")
@@ -158,7 +164,6 @@ def build_parser():
     add_ops_options(p)
     add_view_options(p)
     p.add_argument("-v", "--version", action="version", version="flowtop " + __version__)
-    return p
 
 
 def with_settings(opts, argv):
@@ -176,10 +181,23 @@ def with_settings(opts, argv):
     return settings.apply(opts, settings.given_fields(build_parser(), argv), values)
 
 
+class _Later:
+    """The argparse parser, built when an error is to be printed."""
+
+    def error(self, message):
+        build_parser().error(message)
+
+
 def parse(argv=None):
     """argv -> Options (argparse exits 2 with its usage on bad input)."""
-    parser = build_parser()
-    ns = parser.parse_args(argv)
+    from .cmdline import read
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = _Later()
+    ns = read(define, argv)         # a plain line: without argparse (a router's start-up)
+    if ns is None:
+        parser = build_parser()
+        ns = parser.parse_args(argv)
     if ns.record and (ns.redact_local or ns.redact_remote):
         parser.error("--record writes the kernel's raw bytes, which cannot be redacted")
     if ns.once and (ns.active or ns.threshold):

@@ -58,13 +58,15 @@ rate_value = _argtype(rate)
 
 def _int_range(low, high):
     def parse(text):
-        import argparse
         try:
             value = int(text, 0)
         except ValueError:
-            raise argparse.ArgumentTypeError("not an integer: %r" % text) from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError("must be between %d and %d: %r" % (low, high, text))
+            value = None
+        if value is None or not low <= value <= high:
+            import argparse         # on the error path only: cmdline reads most lines
+            raise argparse.ArgumentTypeError(
+                ("must be between %d and %d: %r" % (low, high, text)) if value is not None
+                else "not an integer: %r" % text)
         return value
     return parse
 

@@ -122,7 +122,7 @@ LONG_MODULES = {
         "another: the one place kernel numbers live (ARCHITECTURE.md)",
 }
 LONG_FUNCTIONS = {
-    ("flowtop/cli.py", "build_parser"):
+    ("flowtop/cli.py", "define"):
         "argparse: one add_argument per option, in the order --help shows them",
 }
 
