@@ -14,7 +14,6 @@ header names; replay refuses a recording of the other byte order.
 """
 
 import errno
-import json
 import os
 import stat
 import struct
@@ -70,6 +69,7 @@ class Recorder:
         header = {"format": FORMAT, "byteorder": sys.byteorder,
                   "kernel": os.uname().release, "time": round(clock(), 6)}
         header.update(extra or {})
+        import json         # (here: a dump from the kernel writes no recording)
         self._write(MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n")
 
     def _write(self, data):
@@ -101,6 +101,7 @@ def read_header(stream):
     line = stream.readline(MAX_HEADER)
     if not line.endswith(b"\n"):
         raise RecordingError("recording header is cut short or too long")
+    import json
     try:
         header = json.loads(line.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):

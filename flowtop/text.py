@@ -11,9 +11,26 @@ python3-light).
 import re
 from bisect import bisect_right
 
+class _Pattern:
+    """A regular expression compiled on first use: at import, this module's
+    two cost 4-10 ms of every start here (~0.3 s on a mipsel router), and
+    most runs meet only printable ASCII."""
+
+    __slots__ = ("pattern", "_rx")
+
+    def __init__(self, pattern):
+        self.pattern = pattern
+        self._rx = None
+
+    def __getattr__(self, name):        # search, sub, ...
+        if self._rx is None:
+            self._rx = re.compile(self.pattern)
+        return getattr(self._rx, name)
+
+
 # C0, DEL, C1; bidi embeddings/overrides/isolates; zero-width and other
 # format characters; line/paragraph separators; BOM; specials.
-_UNSAFE = re.compile(
+_UNSAFE = _Pattern(
     "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e"
     "\u2060-\u206f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
 )
@@ -82,19 +99,13 @@ def char_width(ch):
 
 # Every character outside _WIDTHS is one column: a text with none of them (most non-ASCII
 # lines: a sort mark, an ellipsis) is measured by its length, at C speed - a mipsel
-# router spent a third of each draw walking such lines a character at a time.  Compiled
-# on first use: its 71 ranges took 4-10 ms here at import, before any non-ASCII text.
-_NOT_ONE = []
+# router spent a third of each draw walking such lines a character at a time.
+_NOT_ONE = _Pattern("[%s]" % "".join("%s-%s" % (chr(a), chr(b)) for a, b, _w in _WIDTHS))
 
 
 def _narrow(text):
     """Whether every character of ``text`` takes one column."""
-    if text.isascii():
-        return True
-    if not _NOT_ONE:
-        _NOT_ONE.append(re.compile("[%s]" % "".join("%s-%s" % (chr(a), chr(b))
-                                                    for a, b, _w in _WIDTHS)))
-    return _NOT_ONE[0].search(text) is None
+    return text.isascii() or _NOT_ONE.search(text) is None
 
 
 def width(text):

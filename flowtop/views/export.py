@@ -7,7 +7,6 @@ nothing to hide.  CSV cells that a spreadsheet would run as a formula are
 quoted (``csv_cell``).
 """
 
-import csv
 import json
 
 from .record import COLUMNS, json_line, record
@@ -127,6 +126,7 @@ class CsvWriter(Writer):
         self.enrich = enrich
         self.keep = keep
         self.redact = redact
+        import csv          # (not at import: --json has no use for it)
         self._writer = csv.writer(stream, lineterminator="\n")
         self._header = False
 
@@ -199,7 +199,10 @@ class GroupWriter(Writer):
         self.fmt = fmt
         self.sort, self.reverse = sort, reverse
         self._agg = aggregate
-        self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
+        self._csv = None
+        if fmt == "csv":
+            import csv
+            self._csv = csv.writer(stream, lineterminator="\n")
         self._header = False
 
     def write_rows(self, table, wall):
