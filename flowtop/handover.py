@@ -22,11 +22,14 @@ def netns_identity(proc="/proc"):
     ino = os.stat(os.path.join(proc, "self", "ns", "net")).st_ino
     cookie = 0
     try:
-        import socket
+        import _socket as socket  # not socket.py (see netlink/socket.py)
         from .netlink.uapi import SO_NETNS_COOKIE
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
             cookie = int.from_bytes(sock.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8),
                                     sys.byteorder)
+        finally:
+            sock.close()
     except (OSError, ImportError):
         pass
     return ino, cookie

@@ -31,7 +31,7 @@ caller then asks the kernel):
 fresh and passes what it cannot answer on to the kernel.
 """
 
-import socket
+import _socket as socket  # not socket.py (see netlink/socket.py)
 
 from ..netlink import rtdump
 from ..netlink.errors import DecodeError, DumpInterrupted

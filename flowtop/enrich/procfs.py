@@ -6,7 +6,7 @@ parse is skipped, reads are capped, a vanished file is None.
 """
 
 import os
-import socket
+import _socket as socket  # not socket.py (see netlink/socket.py)
 import struct
 
 from ..memo import Memo

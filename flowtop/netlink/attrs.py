@@ -8,7 +8,7 @@ This generic walker is for requests, tests and cold paths; the hot dump
 decoder in ``ctnetlink`` inlines the same rules.
 """
 
-import socket
+import _socket as socket  # not socket.py (see netlink/socket.py)
 import struct
 
 from .errors import DecodeError

@@ -4,7 +4,7 @@ tick on a router); ``ctnetlink.decode_entry`` is the plain twin it falls
 back to and is tested against.
 """
 
-import socket
+import _socket as socket  # not socket.py (see netlink/socket.py)
 import struct
 
 from ..memo import Memo

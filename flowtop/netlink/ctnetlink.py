@@ -11,7 +11,7 @@ check and one struct call.
 """
 
 import operator
-import socket
+import _socket as socket  # not socket.py (see netlink/socket.py)
 import struct
 from collections import namedtuple
 

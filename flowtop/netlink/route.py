@@ -20,7 +20,7 @@ The protocol rules (sequence and port id, DONE, ERROR, DUMP_INTR and its
 retries, ENOBUFS, the NOOP+ACK end of a batch) live in ``session.py``.
 """
 
-import socket
+import _socket as socket  # not socket.py (see netlink/socket.py)
 import struct
 from collections import namedtuple
 

@@ -19,7 +19,7 @@ The protocol modules keep only request builders and per-message decoders.
 import errno
 import itertools
 import os
-import socket
+import _socket as socket  # not socket.py (see netlink/socket.py)
 
 from . import nlmsg
 from .errors import DecodeError, DumpInterrupted, NetlinkError

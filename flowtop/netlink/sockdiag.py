@@ -20,7 +20,7 @@ written as plain IPv4, ports ints, ``inode`` 0 for a socket without a file
 (TIME_WAIT, not yet accepted, orphaned).
 """
 
-import socket
+import _socket as socket  # not socket.py (see netlink/socket.py)
 import struct
 
 from ..memo import Memo
