@@ -7,7 +7,6 @@ nothing to hide.  CSV cells that a spreadsheet would run as a formula are
 quoted (``csv_cell``).
 """
 
-import json
 
 from .record import COLUMNS, json_line, record
 from .writer import Spool, Writer
@@ -76,6 +75,7 @@ class JsonLinesWriter(Writer):
     def lines(self, flows, now):
         """JSON Lines text of ``flows`` at ``now`` (enriched, redacted)."""
         if self.redact is not None:
+            import json     # (here: the plain --json path writes by jsontext, without it)
             return (json.dumps(full_record(f, now, self.enrich, self.redact),
                                separators=(",", ":")) + "\n" for f in flows)
         tail = self.tail or (lambda e: "")
@@ -217,5 +217,6 @@ class GroupWriter(Writer):
                 self._header = True
             self._csv.writerows([[csv_cell(v) for v in r.values()] for r in recs])
         else:
+            import json
             self.stream.write("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in recs))
         self.stream.flush()

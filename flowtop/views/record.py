@@ -8,9 +8,9 @@ escaping beyond what ``json`` does.  ``record`` is the plain twin: the
 encoder's text parses to it (tests check every recorded flow).
 """
 
-import json
 from operator import is_
 
+from ..jsontext import dumps
 from ..memo import Memo
 from ..model import family_name, proto_name, state_name, status_names
 from ..netlink.ctnetlink import FIELDS, RELATED_PARTS
@@ -41,7 +41,7 @@ def _related_json(related):
     """The related keys as JSON text, without braces: memoised (few values)."""
     text = _RELATED_JSON.get(related)
     if text is None:
-        text = json.dumps(related_record(related), separators=(",", ":"))[1:-1]
+        text = dumps(related_record(related))[1:-1]
         if len(_RELATED_JSON) < 4096:
             _RELATED_JSON[related] = text
     return text
@@ -91,7 +91,7 @@ def record(f, now):
 
 
 def _status_json(status):
-    return json.dumps(list(status_names(status)), separators=(",", ":"))
+    return dumps(list(status_names(status)))
 
 
 _PORTS = ("sport", "dport", "reply_sport", "reply_dport")
@@ -174,7 +174,7 @@ class JsonTarget:
         gre = proto == IPPROTO_GRE
         parts, args = [], []
         env = {"T": self, "STATUS": self._status,
-               "STATE": Memo(4096, lambda st: json.dumps(state_name(proto, st)))}
+               "STATE": Memo(4096, lambda st: dumps(state_name(proto, st)))}
         prelude = ""
         for c in COLUMNS:
             if c in RELATED_PARTS:           # helper, labels, master_*: one piece
@@ -187,7 +187,7 @@ class JsonTarget:
                 continue
             fmt, expr = _column(c, exprs, family, proto, gre)
             if expr is None:                 # a constant: baked into the text
-                parts.append('"%s":%s' % (c, json.dumps(fmt).replace("%", "%%")))
+                parts.append('"%s":%s' % (c, dumps(fmt).replace("%", "%%")))
             else:
                 parts.append('"%s":%s' % (c, fmt))
                 args.append(expr)

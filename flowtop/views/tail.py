@@ -6,9 +6,8 @@ names are JSON-encoded once (memoised).  ``service_tails`` serves the fast
 path of ``views.record.JsonTarget`` when only service names are added.
 """
 
-import json
-
 from ..enrich.bundle import FIELDS
+from ..jsontext import dumps
 from ..memo import Memo
 from ..netlink.uapi import IPPROTO_GRE
 
@@ -143,4 +142,4 @@ class JsonTail:
         return self._jstr.get(value) or self._json(value)
 
     def _json(self, value):
-        return self._jstr.put(value, json.dumps(value))
+        return self._jstr.put(value, dumps(value))

@@ -144,7 +144,7 @@ LEAN_MODULES = {
          "views", "views.redact", "views.state", "views.writer"],
     "text": ["health", "views.cells", "views.columns", "views.counts", "views.select",
              "views.text"],
-    "json": ["views.export", "views.record", "views.tail"],
+    "json": ["jsontext", "views.export", "views.record", "views.tail"],
 }
 
 
@@ -174,11 +174,11 @@ def test_lean_once_on_the_kernel_loads_no_optional_module(tmp_path, fmt):
     assert len(out.splitlines()) >= 10, out
     assert sorted(mods & set(NOT_FOR_THE_LEAN_PATH)) == []
     # the stdlib modules it has no use for (each 0.1-0.3 s to import on mipsel, json
-    # with its 7 patterns more): json is the JSON output's, csv the CSV output's;
-    # socket.py's wrappers (the C module _socket does)
+    # with its 7 patterns more): jsontext writes JSON, csv is the CSV output's,
+    # the C module _socket does without socket.py's wrappers
     base, _ = _loaded(tmp_path, ["--version"])
     unused = {"argparse", "gettext", "locale", "shutil", "csv", "copy", "socket",
-              "selectors"} | (set() if fmt else {"json"})
+              "selectors", "json"}
     assert not (mods - base) & unused, sorted((mods - base) & unused)
     # the full default path does load them (the list above names real modules)
     with Netns("i12full") as ns:
