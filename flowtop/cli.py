@@ -243,7 +243,7 @@ def quiet_interrupts():
     The last atexit step ignores it: after that Python resets SIGINT to the
     default, which would end the process by the signal instead.
     """
-    import signal
+    import _signal as signal  # not signal.py (see sysctl)
     if signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, None):   # not if ignored
         import atexit
         atexit.register(signal.signal, signal.SIGINT, signal.SIG_IGN)   # runs last (LIFO)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import atexit
 import os
-import signal
+import _signal as signal  # not signal.py: its enums (and enum's import) cost a router ~0.3 s
 import sys
 import threading
 from collections.abc import Callable, Iterable   # not typing: its import is 0.5 MiB of RSS
@@ -52,7 +52,8 @@ class Terminated(BaseException):
 
     def __str__(self) -> str:
         try:
-            return "terminated by " + signal.Signals(self.signum).name
+            import signal as named        # (the enum of names, for this one line)
+            return "terminated by " + named.Signals(self.signum).name
         except ValueError:
             return f"terminated by signal {self.signum}"
 

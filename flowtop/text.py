@@ -8,7 +8,6 @@ emoji takes two).  Works without ``unicodedata`` (absent on OpenWrt's
 python3-light).
 """
 
-import re
 from bisect import bisect_right
 
 class _Pattern:
@@ -24,6 +23,7 @@ class _Pattern:
 
     def __getattr__(self, name):        # search, sub, ...
         if self._rx is None:
+            import re       # (re and the enum it imports: ~0.3 s of a mipsel start)
             self._rx = re.compile(self.pattern)
         return getattr(self._rx, name)
 

@@ -59,3 +59,39 @@ def test_package_data_read_from_inside_a_zip(tmp_path):
                        text=True, timeout=60, cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert r.stdout.split("\n")[:2] == ["https", "[]"]
+
+
+def test_services_lines_are_read_as_the_services_pattern_reads_them():
+    """parse_services reads without re what ``NAME\\s+PORT/PROTO\\b`` matched
+    (the pattern it replaced, kept here as the reference), on this host's
+    /etc/services and on random lines of the characters that matter."""
+    import os
+    import random
+    import re
+    from flowtop.services import parse_services
+    from flowtop.text import sanitize
+    rx = re.compile(r"^([A-Za-z0-9][\w.+-]*)\s+(\d+)/(tcp|udp|sctp|dccp)\b")
+
+    def reference(text):
+        out = {}
+        for line in text.splitlines():
+            m = rx.match(line.split("#", 1)[0].strip())
+            if m and 0 < int(m.group(2)) < 65536:
+                out.setdefault(m.group(3), {}).setdefault(int(m.group(2)),
+                                                          sanitize(m.group(1), 16))
+        return out
+
+    if os.path.exists("/etc/services"):
+        with open("/etc/services", encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        assert parse_services(text) == reference(text)
+    rng = random.Random(4)
+    pieces = list("aX09_.+-/ \t#\u00e9\u0663\u00b2\u00a0\x1b") + [
+        "tcp", "udp", "sctp", "dccp", "tcpx", "/tcp", "80", "65536", "http", "80/udp"]
+    matched = 0
+    for _ in range(20000):
+        line = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 7)))
+        want = reference(line)
+        matched += bool(want)
+        assert parse_services(line) == want, repr(line)
+    assert matched > 30
