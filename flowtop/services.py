@@ -42,6 +42,7 @@ def parse_conf(text):
 
 _PROTOS = ("tcp", "udp", "sctp", "dccp")
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_NAME = _ALNUM | frozenset("_.+-")
 
 
 def parse_services(text):
@@ -64,7 +65,8 @@ def _service(line):
     if len(parts) < 2 or parts[0][0] not in _ALNUM:
         return None
     name, rest = parts
-    if not all(c.isalnum() or c in "_.+-" for c in name):
+    if not (_NAME.issuperset(name) if name.isascii()
+            else all(c.isalnum() or c in "_.+-" for c in name)):      # \w is Unicode's
         return None
     digits, slash, after = rest.partition("/")
     if not slash or not digits.isdecimal():          # \d: Unicode decimal digits
