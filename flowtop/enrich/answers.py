@@ -10,7 +10,12 @@ matches - are one dictionary read each (Tab to Processes at 100k: ~190
 ms of matching per flow before).
 """
 
-__all__ = ["Answers"]
+__all__ = ["Answers", "code"]
+
+
+def code(proto, port):
+    """(proto, port) as one int (port None: a raw socket's, or no port)."""
+    return proto << 17 | (0x10000 if port is None else port)
 
 
 class Answers:
@@ -22,29 +27,46 @@ class Answers:
     def __init__(self):
         self.pairs = {}
         self.gen = 0
-        self._by_port = {}      # (proto, port) -> [flow keys filed there]
-        self._filed = 0         # entries in _by_port's lists
+        self._by_port = {}      # code(proto, port) -> the flow key, or keys, filed there
+        self._filed = 0         # keys in _by_port (an upper bound)
+        self.unfiled = []      # key, code_a, code_b, ...: put since the last ``file``
 
-    def put(self, key, proto, port_a, port_b, pair, gen):
-        """Keep ``pair`` for ``key``, filed under (proto, port_a) and
-        (proto, port_b); ``gen``: ``self.gen`` when its computation began."""
-        by_port = self._by_port
-        for port in (port_a, port_b) if port_b != port_a else (port_a,):
-            keys = by_port.get((proto, port))
-            if keys is None:
-                by_port[(proto, port)] = [key]
-            else:
-                keys.append(key)
-            self._filed += 1
+    def put(self, key, code_a, code_b, pair, gen):
+        """Keep ``pair`` for ``key``, to be filed under ``code_a`` and
+        ``code_b`` (``code(proto, port)``) by the next tick's ``file``
+        (the Processes view's first look at 100k flows puts them all: the
+        filing is the collector's, not the screen's); ``gen``: ``self.gen``
+        when its computation began."""
         self.pairs[key] = pair
+        self.unfiled.extend((key, code_a, code_b))     # one call: atomic
         if self.gen != gen:             # a tick came meanwhile: it may be stale
             self.pairs.pop(key, None)
 
-    def drop(self, ports):
-        """Forget the answers filed under any of ``ports`` ((proto, port))."""
+    def file(self):
+        """File the answers put since the last call (a tick does, first)."""
+        unfiled, self.unfiled = self.unfiled, []
+        by_port = self._by_port
+        get = by_port.get
+        list_ = list
+        for i in range(0, len(unfiled) - 2, 3):
+            key, a, b = unfiled[i:i + 3]
+            for c in (a, b) if b != a else (a,):
+                filed = get(c)
+                if filed is None:
+                    by_port[c] = key            # one key: no list (a GC-tracked object)
+                elif type(filed) is list_:
+                    filed.append(key)
+                else:
+                    by_port[c] = [filed, key]
+        self._filed += 2 * (len(unfiled) // 3)
+
+    def drop(self, codes):
+        """Forget the answers filed under any of ``codes``."""
         pairs, by_port = self.pairs, self._by_port
-        for port in ports:
-            keys = by_port.pop(port, ())
+        for c in codes:
+            keys = by_port.pop(c, ())
+            if type(keys) is not list:
+                keys = (keys,)
             self._filed -= len(keys)
             for key in keys:
                 pairs.pop(key, None)
@@ -57,6 +79,7 @@ class Answers:
         self.gen += 1
         self.pairs = {}
         self._by_port = {}
+        self.unfiled = []
         self._filed = 0
 
     def retain(self, live):
@@ -70,10 +93,14 @@ class Answers:
             return
         self.gen += 1                   # an answer put meanwhile may miss its filing
         by_port = {}
-        for port, keys in list(self._by_port.items()):
+        for c, keys in list(self._by_port.items()):
+            if type(keys) is not list:
+                if keys in pairs:
+                    by_port[c] = keys
+                continue
             keys = [k for k in dict.fromkeys(keys) if k in pairs]
             if keys:
-                by_port[port] = keys
+                by_port[c] = keys if len(keys) > 1 else keys[0]
         self._by_port = by_port
-        self._filed = sum(map(len, by_port.values()))
+        self._filed = sum(len(k) if type(k) is list else 1 for k in by_port.values())
         self.gen += 1

@@ -50,7 +50,7 @@ from ..netlink.errors import DumpInterrupted
 from ..netlink.uapi import (
     AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE,
 )
-from .answers import Answers
+from .answers import Answers, code
 from .owners import FORWARDED, Owners, ProcInfo, fd_count
 from .procfs import PROC_NET, fallback_local_addresses, normalize_addresses, parse_proc_net
 from .sockets import SocketTable
@@ -63,6 +63,7 @@ __all__ = ["ProcInfo", "FORWARDED", "ProcessMap", "Stats", "parse_proc_net",
 SOCKET_PORT_PROTOS = frozenset(p for p in PORT_PROTOS
                                if p in (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE))
 _WILD = {AF_INET: ("0.0.0.0", "::"), AF_INET6: ("::",)}
+_NOPORT = 0x10000         # answers.code's port None, inlined
 _NEITHER = (None, None)
 _BOTH_FORWARDED = (FORWARDED, FORWARDED)
 
@@ -162,6 +163,7 @@ class ProcessMap:
         st.socket_seconds = clock() - t0
         answers = self._answers
         answers.gen += 1
+        answers.file()
         self._exact, self._bound = table.exact, table.bound
         # (proto, local port) of every socket: a flow whose ports are none of them
         # is matched by no dict lookup (most of a big table: ~3 us a flow saved)
@@ -185,7 +187,7 @@ class ProcessMap:
         if touched:
             changed = set(changed)
             for index in (table.exact, table.bound):
-                changed.update((k[0], k[2]) for k, ino in index.items() if ino in touched)
+                changed.update(code(k[0], k[2]) for k, ino in index.items() if ino in touched)
         if all_:
             self._answers.clear()
         elif changed:
@@ -236,23 +238,44 @@ class ProcessMap:
             sport, dport, rsrc, rdst = entry.sport, entry.dport, entry.reply_src, entry.reply_dst
             rsport, rdport = entry.reply_sport, entry.reply_dport
         answers = self._answers
-        gen = answers.gen
+        gen, pairs = answers.gen, answers.pairs
         if key is not None:
-            hit = answers.pairs.get(key)
+            hit = pairs.get(key)
             if hit is not None:
                 return hit
         ports = self._ports
-        if proto in SOCKET_PORT_PROTOS and (proto, None) not in ports:
-            back, bport = (dst, dport) if rsrc is None or rsport is None else (rsrc, rsport)
-            if (proto, sport) not in ports and (proto, bport) not in ports and (  # 2.2 -> 1.4 us
-                    key is None or key not in self._memo):    # (most of a router's flows)
-                result = self._unmatched(family, src, back)
-                if key is not None:
-                    answers.put(key, proto, sport, bport, result, gen)
-                return result
+        result = None           # flows no socket can match (most of a router's): 2.2 -> 1.4 us
+        if (proto, None) not in ports:
+            if proto in SOCKET_PORT_PROTOS:
+                back, bport = (dst, dport) if rsrc is None or rsport is None else (rsrc, rsport)
+                if (proto, sport) not in ports and (proto, bport) not in ports and (
+                        key is None or key not in self._memo):
+                    result = self._unmatched(family, src, back)
+                    code_a = proto << 17 | (_NOPORT if sport is None else sport)
+                    code_b = proto << 17 | (_NOPORT if bport is None else bport)
+            elif proto not in ICMP_PROTOS and (key is None or key not in self._memo):
+                # no port: only a raw socket could match
+                result = self._unmatched(family, src, dst if rsrc is None else rsrc)
+                code_a = code_b = proto << 17 | _NOPORT
+        if result is None:
+            result, code_a, code_b = self._answer(entry, key, family, proto, src, dst, sport,
+                                                  dport, rsrc, rdst, rsport, rdport)
+        if key is not None:     # answers.put inlined: its call was +25 % a flow here
+            pairs[key] = result
+            answers.unfiled.extend((key, code_a, code_b))
+            if answers.gen != gen:
+                pairs.pop(key, None)
+        return result
+
+    def _answer(self, entry, key, family, proto, src, dst, sport, dport, rsrc, rdst, rsport,
+                rdport):
+        """(``lookup_both``'s answer for a flow a socket may match, and the
+        two codes of the (protocol, port) it is filed under: the sockets
+        there may change it)."""
+        ports = self._ports
         wild = _WILD.get(family)
         if wild is None:
-            return (None, None)
+            return _NEITHER, code(proto, None), code(proto, None)
         if proto in SOCKET_PORT_PROTOS:
             if rsrc is None or rsport is None:
                 rsrc, rdst, rsport, rdport = dst, src, dport, sport
@@ -275,12 +298,10 @@ class ProcessMap:
         if key is not None:
             orig, reply = self._remember(key, orig, reply)
         if orig is None and reply is None and not orig_local and not reply_local:
-            result = (FORWARDED, FORWARDED)
+            result = _BOTH_FORWARDED
         else:
             result = (orig, reply)
-        if key is not None:
-            answers.put(key, proto, sport, rsport, result, gen)
-        return result
+        return result, code(proto, sport), code(proto, rsport)
 
     def _remember(self, key, orig, reply):
         """(orig, reply) with the sides not found now as last found."""
