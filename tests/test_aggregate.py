@@ -373,14 +373,18 @@ def _many(copies, names=("ctnetlink-mixed.rec", "ctnetlink-acct-off.rec")):
 
 @pytest.mark.parametrize("view", ["process", "host", "country"])
 @pytest.mark.parametrize("by_name", [False, True])
-def test_idle_rows_stored_bare_sum_as_their_keys_say_flow_by_flow(view, by_name):
-    """Groups of many idle bare rows (summed a column at a time), moving
-    rows and flows without counters, sent and received, equal keys_of's."""
-    t = _many(12)
+@pytest.mark.parametrize("copies", [12, 120])
+def test_idle_rows_stored_bare_sum_as_their_keys_say_flow_by_flow(view, by_name, copies):
+    """Groups of many idle bare rows and of many moving rows (each summed a
+    column at a time), flows without counters, sent and received, equal
+    keys_of's."""
+    t = _many(copies)
     rows = list(t)
     assert sum(type(r) is TableFlow for r in rows) > len(rows) // 3
     assert any(type(r) is not TableFlow for r in rows)
     local = {r.entry.src for r in rows[::3]} | {r.entry.dst for r in rows[1::4]}
+    if copies > 100:        # servers: flows to them are received, many of them moving
+        local = {r.entry.dst for r in rows} - {r.entry.src for r in rows}
     enrich = Enrichment(Services(), process=MixedProcs(), dns=CountingNames(), geo=Geo(),
                         local=lambda: local)
     got = {g.key: (g.flows, g.uncounted, g.rated, g.totals())
@@ -391,7 +395,7 @@ def test_idle_rows_stored_bare_sum_as_their_keys_say_flow_by_flow(view, by_name)
             g = plain.setdefault(key, agg.Group(key, ""))
             g.add(r, outbound)
     want = {k: (g.flows, g.uncounted, g.rated, g.totals()) for k, g in plain.items()}
-    assert got == want and len(got) > 2
+    assert got == want and len(got) >= 2
     assert any(v[1] for v in got.values())          # some flows without counters
 
 
