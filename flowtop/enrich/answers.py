@@ -43,21 +43,28 @@ class Answers:
             self.pairs.pop(key, None)
 
     def file(self):
-        """File the answers put since the last call (a tick does, first)."""
+        """File the answers put since the last call (a tick does, first;
+        100k answers: ~50 ms, once)."""
         unfiled, self.unfiled = self.unfiled, []
         by_port = self._by_port
         get = by_port.get
         list_ = list
-        for i in range(0, len(unfiled) - 2, 3):
-            key, a, b = unfiled[i:i + 3]
-            for c in (a, b) if b != a else (a,):
-                filed = get(c)
+        for key, a, b in zip(unfiled[0::3], unfiled[1::3], unfiled[2::3]):
+            filed = get(a)
+            if filed is None:
+                by_port[a] = key                # one key: no list (a GC-tracked object)
+            elif type(filed) is list_:
+                filed.append(key)
+            else:
+                by_port[a] = [filed, key]
+            if b != a:
+                filed = get(b)
                 if filed is None:
-                    by_port[c] = key            # one key: no list (a GC-tracked object)
+                    by_port[b] = key
                 elif type(filed) is list_:
                     filed.append(key)
                 else:
-                    by_port[c] = [filed, key]
+                    by_port[b] = [filed, key]
         self._filed += 2 * (len(unfiled) // 3)
 
     def drop(self, codes):
