@@ -14,7 +14,7 @@ from ..netlink.ctnetlink import FIELDS
 from ..table import TableFlow
 from ..text import sanitize
 from ..values import VIEWS  # noqa: F401  (agg.VIEWS: the Tab order)
-from .groups import Group, _add_idle, _add_idle_crossing, _add_open
+from .groups import Group, _add_idle, _add_idle_crossing
 TITLES = {"flows": "Flows", "process": "Processes", "host": "Hosts", "country": "Countries",
           "iface": "Interfaces", "device": "Devices"}
 _SRC, _DST, _RSRC = FIELDS.index("src"), FIELDS.index("dst"), FIELDS.index("reply_src")
@@ -123,7 +123,7 @@ def _by_distinct(rows, view, enrich, redact, by_name):
     (``_add_idle``), not a call each (Tab at 100k: ~100 -> ~45 ms).
     ``keys_of`` stays the plain twin (test_aggregate holds them equal)."""
     groups = {}
-    named = {}                  # which -> [group, forwarded, rows: idle/open sent/received]
+    named = {}                  # which -> [group, forwarded, idle sent, idle received]
     local = {}                  # address -> is_local(address)
     is_local = enrich.is_local
     proc = enrich.proc
@@ -161,14 +161,16 @@ def _by_distinct(rows, view, enrich, redact, by_name):
             ent = named.get(which)
             if ent is None:
                 ent = _entry(named, groups, view, which, enrich, redact, by_name)
-        # outbound unless inbound (a forwarded flow's original direction is sent)
-        ent[(3 if inbound and not ent[1] else 2) + (0 if idle else 2)].append(r)
-    for g, _forwarded, sent, received, open_sent, open_received in named.values():
-        for rows_, add, outbound in ((sent, _add_idle, True), (received, _add_idle, False),
-                                     (open_sent, _add_open, True),
-                                     (open_received, _add_open, False)):
-            if rows_:
-                add(g, rows_, outbound)
+        if idle:
+            # outbound unless inbound (a forwarded flow's original direction is sent)
+            ent[3 if inbound and not ent[1] else 2].append(r)
+        else:
+            ent[0].add(r, True if ent[1] else not inbound, e)
+    for g, _forwarded, sent, received in named.values():
+        if sent:
+            _add_idle(g, sent, True)
+        if received:
+            _add_idle(g, received, False)
     return list(groups.values())
 
 
@@ -191,15 +193,14 @@ def _proc_which(p):
 
 
 def _entry(named, groups, view, which, enrich, redact, by_name):
-    """``named[which]``, made: [group, forwarded, idle sent, idle received,
-    open sent, open received]."""
+    """``named[which]``, made: [group, forwarded, idle sent, idle received]."""
     ent = named.get(which)
     if ent is None:
         key, label, forwarded = _key_label(view, which, enrich, redact, by_name)
         g = groups.get(key)
         if g is None:
             g = groups[key] = Group(key, sanitize(label, 64))
-        ent = named[which] = [g, forwarded, [], [], [], []]
+        ent = named[which] = [g, forwarded, [], []]
     return ent
 
 

@@ -1,14 +1,13 @@
 """One aggregate row (``Group``) and the sums that add many idle rows to
 one a column at a time (``views.aggregate``'s views)."""
 
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 
 from ..netlink.ctnetlink import FIELDS
 
 _GET_BO, _GET_BR = itemgetter(FIELDS.index("bytes_orig")), itemgetter(FIELDS.index("bytes_reply"))
 _GET_PO = itemgetter(FIELDS.index("packets_orig"))
 _GET_PR = itemgetter(FIELDS.index("packets_reply"))
-_ENTRY, _RATE_O, _RATE_R = attrgetter("entry"), attrgetter("rate_orig"), attrgetter("rate_reply")
 
 
 class Group:
@@ -106,27 +105,6 @@ def _add_idle(g, rows, outbound):
     g.bytes_rx += br
     g.pkts_tx += po
     g.pkts_rx += pr
-
-
-def _add_open(g, rows, outbound):
-    """``Group.add`` of each of ``rows`` (open Rows), as sums over columns
-    (a third of a 100k table moving: Tab to Hosts ~15 % less)."""
-    if len(rows) < _SMALL:
-        for r in rows:
-            g.add(r, outbound)
-        return
-    entries = list(map(_ENTRY, rows))
-    ro, rr = list(map(_RATE_O, rows)), list(map(_RATE_R, rows))
-    rated = len(rows)
-    if None in ro and None in rr:
-        rated -= sum(1 for a, b in zip(ro, rr) if a is None and b is None)
-    ro, rr = sum(filter(None, ro)), sum(filter(None, rr))
-    _add_idle(g, entries, outbound)     # counters of the entries, as an idle row's
-    g.rated += rated - len(rows)        # (which counted each row rated)
-    if not outbound:
-        ro, rr = rr, ro
-    g.rate_tx += ro
-    g.rate_rx += rr
 
 
 def _add_idle_crossing(g, rows, what, which, first):
