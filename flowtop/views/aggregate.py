@@ -150,12 +150,15 @@ def _by_distinct(rows, view, enrich, redact, by_name):
             p = None if hit is None else hit[0] if hit[0] is not None else hit[1]
             if p is None and (hit is None or e[_DPORT] == DNS_PORT):
                 p = proc(e)             # not asked yet; or nobody's: flowtop's own query?
-            ent = held.get(id(p))       # a few processes answer for many flows
-            if ent is not None:
-                ent = ent[1]
+            if p is None:               # unknown (every flow without a process map)
+                ent = named.get(None) or _entry(named, groups, view, None, enrich, redact,
+                                                by_name)
             else:
-                ent = _entry(named, groups, view, _proc_which(p), enrich, redact, by_name)
-                held[id(p)] = (p, ent)  # (p held: its id is not reused meanwhile)
+                ent = held.get(id(p))   # a few processes answer for many flows
+                if ent is None:         # (p held: its id is not reused meanwhile)
+                    ent = held[id(p)] = (p, _entry(named, groups, view, _proc_which(p), enrich,
+                                                   redact, by_name))
+                ent = ent[1]
         else:
             which = src if inbound else dst     # the remote end
             ent = named.get(which)
