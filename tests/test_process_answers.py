@@ -2,12 +2,17 @@
 the flows whose ports a socket came to, left or changed owner on (a fake
 /proc: the socket tables are injected as the kernel's text)."""
 
+import pytest
+
 from flowtop.enrich.process import FORWARDED, ProcInfo
 from flowtop.netlink.uapi import IPPROTO_ICMP as ICMP
 from tests.clock import Clock
-from tests.test_process import CLOSE, EST, LISTEN, TCP, UDP, fake, flow, make_map  # noqa: F401
+from tests.test_process import CLOSE, EST, LISTEN, TCP, UDP, FakeProc, flow, make_map
 
-SERVER = ("10.0.0.1", 22)
+
+@pytest.fixture
+def fake(tmp_path):
+    return FakeProc(str(tmp_path / "proc"))
 
 
 def counting(m, monkeypatch):
