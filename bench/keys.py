@@ -205,14 +205,22 @@ def main():
             times.append((time.perf_counter() - t0) * 1000)
         print("  %-20s %7.1f  (%.1f-%.1f)" % (label, statistics.median(times), min(times),
                                              max(times)))
-    # Tab round the views: each press chooses and sorts the rows of the next view
-    for _ in range(6):
+    def tab(note=""):
         t0, c0 = time.perf_counter(), time.process_time()
         scr.key("\t")
         scr.refresh()
-        print("  Tab -> %-12s %7.1f  (%d shown; CPU %.1f)" % (
+        print("  Tab -> %-12s %7.1f  (%d shown; CPU %.1f%s)" % (
             st.view, (time.perf_counter() - t0) * 1000, len(scr.ui.view),
-            (time.process_time() - c0) * 1000))
+            (time.process_time() - c0) * 1000, note))
+    # Tab round the views: each press chooses and sorts the rows of the next view
+    for _ in range(6):
+        tab()
+    if args.process:        # the live view asks again each tick: the answers kept since
+        enrich.process.refresh()
+        tab("; again, after a tick")
+        for _ in range(5):
+            scr.key("\t")
+        scr.refresh()
     # '/' then a text typed a character at a time (each one filters), then Esc
     for ch in ("/", "1", "0", ".", "2", "\x1b"):
         t0 = time.perf_counter()

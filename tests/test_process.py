@@ -356,12 +356,11 @@ def test_forgetting_a_ticks_answers_keeps_the_names_found(fake):
     m = make_map(fake)
     m.refresh()
     e = flow(TCP, "10.0.0.1", 40000, "93.184.216.34", 443)
-    # (the same local port as wget's socket: flows no socket's port matches keep no answer)
     others = [flow(TCP, "10.0.0.1", 40000, "192.0.2.%d" % i, 443) for i in range(50)]
     assert m.lookup(e).name == "wget" and [m.lookup(f) for f in others] == [None] * 50
-    assert len(m._tick) == 51
+    assert len(m.answers) == 51
     m.forget_answers()
-    assert m._tick == {} and m.lookup(e).name == "wget"
+    assert m.answers == {} and m.lookup(e).name == "wget"
 
 
 def test_short_lived_client_is_named_before_it_exits(fake):

@@ -75,6 +75,7 @@ class Owners:
         self._pids = {}         # pid -> _Pid
         self._users = Memo(4096)    # uid -> user text
         self._live = set()      # inodes in the socket table
+        self.touched = set()    # inodes whose owner or its name the last resolve changed
         self._missed = set()    # inodes a full pass could not find
         self._last_pass = None
         self._last_full = None
@@ -83,6 +84,7 @@ class Owners:
         """Find the owners of the inodes of ``live`` not known yet; a pass
         over /proc at most as the module doc says.  Fills ``st``'s counts."""
         self._live = live
+        self.touched = set()
         owner = self.owner
         pending = {ino for ino in live if ino not in owner}
         st.unknown = len(pending)
@@ -146,6 +148,7 @@ class Owners:
     def _drop(self, pid, pending):
         old = self._pids.pop(pid)
         self.info.pop(pid, None)
+        self.touched.update(old.inodes)
         owner = self.owner
         live = self._live
         for ino in old.inodes:
@@ -158,7 +161,9 @@ class Owners:
         inodes = self._socket_inodes(pid, st)
         owner = self.owner
         old = self._pids.get(pid)
+        self.touched.update(inodes)
         if old is not None:
+            self.touched.update(old.inodes)
             for ino in old.inodes:
                 if owner.get(ino) == pid:
                     del owner[ino]

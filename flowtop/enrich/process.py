@@ -3,7 +3,9 @@
 Once per tick ``ProcessMap.refresh`` reads this namespace's socket table
 (``enrich.sockets``: sock_diag, else /proc/net) and resolves the sockets it
 has not seen before to a PID (``enrich.owners``: /proc/PID/fd links);
-``lookup`` then answers per flow with dictionary lookups.  The cost of a
+``lookup`` then answers per flow with dictionary lookups; the answers
+are kept across ticks (``enrich.answers``) but those on the ports of the
+sockets that changed, or whose owner did.  The cost of a
 tick grows with the number of sockets plus the file descriptors of new or
 changed processes, not with flows x descriptors (netsniff-ng's flowtop
 matched the source port alone and stat()ed every fd of every process once
@@ -48,6 +50,7 @@ from ..netlink.errors import DumpInterrupted
 from ..netlink.uapi import (
     AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE,
 )
+from .answers import Answers, code
 from .owners import FORWARDED, Owners, ProcInfo, fd_count
 from .procfs import PROC_NET, fallback_local_addresses, normalize_addresses, parse_proc_net
 from .sockets import SocketTable
@@ -60,6 +63,7 @@ __all__ = ["ProcInfo", "FORWARDED", "ProcessMap", "Stats", "parse_proc_net",
 SOCKET_PORT_PROTOS = frozenset(p for p in PORT_PROTOS
                                if p in (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE))
 _WILD = {AF_INET: ("0.0.0.0", "::"), AF_INET6: ("::",)}
+_NOPORT = 0x10000         # answers.code's port None, inlined
 _NEITHER = (None, None)
 _BOTH_FORWARDED = (FORWARDED, FORWARDED)
 
@@ -132,10 +136,16 @@ class ProcessMap:
         self._ports = set()     # (proto, lport) of every socket in the two above
         self._bound = {}        # (proto, laddr, lport) -> inode: unconnected, listening
         self._memo = {}         # flow key -> (orig, reply) last found
-        self._tick = {}         # flow key -> (orig, reply) this tick
+        self._answers = Answers()   # flow key -> (orig, reply) now, across ticks
         self._local = frozenset()
         self._local_base = frozenset()
         self._local_at = None
+
+    @property
+    def answers(self):
+        """flow key -> (orig, reply): ``lookup_both``'s answers, still true
+        (a Processes view reads every flow's here: one dict read each)."""
+        return self._answers.pairs
 
     @property
     def retry_interval(self):
@@ -151,33 +161,59 @@ class ProcessMap:
         table.read()
         st.source = table.source
         st.socket_seconds = clock() - t0
+        answers = self._answers
+        answers.gen += 1
+        answers.file()
         self._exact, self._bound = table.exact, table.bound
         # (proto, local port) of every socket: a flow whose ports are none of them
         # is matched by no dict lookup (most of a big table: ~3 us a flow saved)
         self._ports = {(k[0], k[2]) for k in table.exact}.union((k[0], k[2]) for k in table.bound)
-        self._tick = {}
         st.sockets = len(table.live)
         now = clock()
+        local = self._local
         self._refresh_local(now, table.seen_local)
         self._owners.resolve(table.live, now, st)
+        self._drop_changed(table, local != self._local)
+        answers.gen += 1
         st.seconds = clock() - t0
 
+    def _drop_changed(self, table, all_):
+        """Forget the answers the sockets that changed may change: those on
+        their ports (a raw socket's: port None, where the flows it can match
+        are filed), and those of sockets whose owner changed; all of them
+        when this host's addresses did."""
+        changed = table.changed
+        touched = self._owners.touched
+        if touched:
+            changed = set(changed)
+            for index in (table.exact, table.bound):
+                changed.update(code(k[0], k[2]) for k, ino in index.items() if ino in touched)
+        if all_:
+            self._answers.clear()
+        elif changed:
+            self._answers.drop(changed)
+
     def forget_answers(self):
-        """Drop this tick's per-flow answers: ``--once`` asks about a datagram's
+        """Drop the per-flow answers: ``--once`` asks about a datagram's
         flows once each (250k flows' answers held ~25 MB until the end)."""
-        self._tick = {}
+        self._answers.clear()
 
     def retain(self, keys):
         """Forget the flows whose key is not in ``keys`` (a set, a
         FlowTable: anything that answers ``in``)."""
+        keys = getattr(keys, "rows", keys)     # a FlowTable's dict: ``in`` in C
         memo = self._memo
-        for key in [k for k in memo if k not in keys]:
-            del memo[key]
+        dead = [k for k in list(memo) if k not in keys]
+        for key in dead:
+            memo.pop(key, None)
+        self._answers.retain(keys)
 
     def forget(self, keys):
         """Forget these flows (their keys)."""
+        keys = list(keys)
         for key in keys:
             self._memo.pop(key, None)
+        self._answers.forget(keys)
 
     def close(self):
         self._sockets.close()
@@ -201,19 +237,45 @@ class ProcessMap:
             family, proto, src, dst = entry.family, entry.l4proto, entry.src, entry.dst
             sport, dport, rsrc, rdst = entry.sport, entry.dport, entry.reply_src, entry.reply_dst
             rsport, rdport = entry.reply_sport, entry.reply_dport
-        ports = self._ports
-        if proto in SOCKET_PORT_PROTOS and (proto, None) not in ports:
-            back, bport = (dst, dport) if rsrc is None or rsport is None else (rsrc, rsport)
-            if (proto, sport) not in ports and (proto, bport) not in ports and (  # 2.2 -> 1.4 us
-                    key is None or key not in self._memo):    # (most of a router's flows)
-                return self._unmatched(family, src, back)
+        answers = self._answers
+        gen, pairs = answers.gen, answers.pairs
         if key is not None:
-            hit = self._tick.get(key)
+            hit = pairs.get(key)
             if hit is not None:
                 return hit
+        ports = self._ports
+        result = None           # flows no socket can match (most of a router's): 2.2 -> 1.4 us
+        if (proto, None) not in ports:
+            if proto in SOCKET_PORT_PROTOS:
+                back, bport = (dst, dport) if rsrc is None or rsport is None else (rsrc, rsport)
+                if (proto, sport) not in ports and (proto, bport) not in ports and (
+                        key is None or key not in self._memo):
+                    result = self._unmatched(family, src, back)
+                    code_a = proto << 17 | (_NOPORT if sport is None else sport)
+                    code_b = proto << 17 | (_NOPORT if bport is None else bport)
+            elif proto not in ICMP_PROTOS and (key is None or key not in self._memo):
+                # no port: only a raw socket could match
+                result = self._unmatched(family, src, dst if rsrc is None else rsrc)
+                code_a = code_b = proto << 17 | _NOPORT
+        if result is None:
+            result, code_a, code_b = self._answer(entry, key, family, proto, src, dst, sport,
+                                                  dport, rsrc, rdst, rsport, rdport)
+        if key is not None:     # answers.put inlined: its call was +25 % a flow here
+            pairs[key] = result
+            answers.unfiled.extend((key, code_a, code_b))
+            if answers.gen != gen:
+                pairs.pop(key, None)
+        return result
+
+    def _answer(self, entry, key, family, proto, src, dst, sport, dport, rsrc, rdst, rsport,
+                rdport):
+        """(``lookup_both``'s answer for a flow a socket may match, and the
+        two codes of the (protocol, port) it is filed under: the sockets
+        there may change it)."""
+        ports = self._ports
         wild = _WILD.get(family)
         if wild is None:
-            return (None, None)
+            return _NEITHER, code(proto, None), code(proto, None)
         if proto in SOCKET_PORT_PROTOS:
             if rsrc is None or rsport is None:
                 rsrc, rdst, rsport, rdport = dst, src, dport, sport
@@ -227,7 +289,6 @@ class ProcessMap:
         orig_local = src is not None and (src in local or src.startswith("127.") or src == "::1")
         reply_local = rsrc is not None and (rsrc in local or rsrc.startswith("127.")
                                             or rsrc == "::1")
-        ports = self._ports
         portless = (proto, None) in ports          # a raw socket (or ICMP's)
         orig = (self._side(proto, src, sport, dst, dport, orig_local, wild, True)
                 if portless or (proto, sport) in ports else None)
@@ -235,20 +296,23 @@ class ProcessMap:
                  else self._side(proto, rsrc, rsport, rdst, rdport, reply_local, wild, False)
                  if portless or (proto, rsport) in ports else None)
         if key is not None:
-            memo = self._memo.get(key)
-            if memo is not None:
-                orig = orig if orig is not None else memo[0]
-                reply = reply if reply is not None else memo[1]
-            if (orig is not None or reply is not None) and (
-                    memo is None or memo[0] is not orig or memo[1] is not reply):
-                self._memo[key] = (orig, reply)
+            orig, reply = self._remember(key, orig, reply)
         if orig is None and reply is None and not orig_local and not reply_local:
-            result = (FORWARDED, FORWARDED)
+            result = _BOTH_FORWARDED
         else:
             result = (orig, reply)
-        if key is not None:
-            self._tick[key] = result
-        return result
+        return result, code(proto, sport), code(proto, rsport)
+
+    def _remember(self, key, orig, reply):
+        """(orig, reply) with the sides not found now as last found."""
+        memo = self._memo.get(key)
+        if memo is not None:
+            orig = orig if orig is not None else memo[0]
+            reply = reply if reply is not None else memo[1]
+        if (orig is not None or reply is not None) and (
+                memo is None or memo[0] is not orig or memo[1] is not reply):
+            self._memo[key] = (orig, reply)
+        return orig, reply
 
     def _unmatched(self, family, src, back):
         """``lookup_both``'s answer for a flow no socket can match, whose

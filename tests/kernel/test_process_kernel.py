@@ -131,3 +131,55 @@ def test_each_flow_names_both_local_ends(ready, tmp_path):
     first, second = got["first"], got["second"]
     assert first["unresolved"] == 0 and first["sockets"] >= 3 * len(PAIRS)
     assert (second["pids_stat"], second["pids_scanned"], second["fds"]) == (0, 0, 0), second
+
+
+# Runs inside the namespace: a UDP flow whose sockets come and go between ticks
+TICKS = r"""
+import json, os, socket, sys
+sys.path.insert(0, sys.argv[1])
+from flowtop import conntrack
+from flowtop.enrich.process import ProcessMap
+
+def flow():
+    hits = [f for f in conntrack.dump() if f.l4proto == 17 and f.dport == 5355]
+    assert len(hits) == 1, hits
+    return hits[0]
+
+def pids(f):
+    return [getattr(p, "pid", None) for p in m.lookup_both(f)]
+
+client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+client.bind(("127.0.0.1", 0))
+sport = client.getsockname()[1]
+client.sendto(b"ping", ("127.0.0.1", 5355))     # nobody listens there yet
+client.close()
+m = ProcessMap()
+m.refresh()
+f = flow()
+seen = [pids(f)]                                # no socket on either port
+m.refresh()
+seen.append(pids(f))                            # kept across a tick
+server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+server.bind(("0.0.0.0", 5355))                  # a server takes the destination port
+m.refresh()
+seen.append(pids(f))
+again = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+again.bind(("127.0.0.1", sport))                # and a socket the source port
+m.refresh()
+seen.append(pids(f))
+server.close()
+again.close()
+m.refresh()
+seen.append(pids(f))                            # gone: the names found stay the flow's
+print(json.dumps({"seen": seen, "pid": os.getpid(), "kept": f.key in m.answers}))
+"""
+
+
+def test_a_flows_answer_follows_the_sockets_that_come_and_go_on_its_ports(ready):
+    """The answers kept across ticks: a socket that takes one of a flow's
+    ports after it was answered names that side at the next tick."""
+    with Netns("proc-i16h") as ns:
+        got = json.loads(ns.run(sys.executable, "-c", TICKS, REPO).stdout)
+    me = got["pid"]
+    assert got["seen"] == [[None, None], [None, None], [None, me], [me, me], [me, me]], got
+    assert got["kept"]
