@@ -75,6 +75,9 @@ class Preparer:
                 enrich.process.refresh()
             except OSError:
                 pass
+            one_shot = getattr(enrich.process, "one_shot", None)
+            if one_shot is not None:
+                one_shot()          # each flow asked once: no answer kept across batches
         self.names = None
         if enrich.dns is not None and hasattr(enrich.dns, "wait"):
             self.names = Names(enrich.dns, clock() + (DNS_WAIT if wait is None else wait), clock)

@@ -222,3 +222,22 @@ def test_flowtops_own_dns_queries_stay_its_own_in_the_processes_view(fake):
         got = {g.label: g.flows for g in agg.aggregate(list(t), "process", enrich)}
         assert got == {"flowtop/%d" % os.getpid(): 1, "unknown": 1}
         m.refresh()
+
+
+def test_one_shot_answers_alike_and_keeps_nothing(fake):
+    """--once asks each flow once: the answers are the kept mode's, and
+    neither the answers nor the per-flow memo grow with the table."""
+    fake.sock("tcp", "10.0.0.1", 22, "0.0.0.0", 0, LISTEN, 2001)
+    fake.process(200, "sshd", [2001], uid=0)
+    flows = [flow(TCP, "198.51.100.%d" % i, 50000 + i, "10.0.0.1", 22) for i in range(20)]
+    flows += [flow(UDP, "192.0.2.%d" % i, 4000 + i, "192.0.2.200", 53) for i in range(20)]
+    flows += [flow(ICMP, "192.0.2.%d" % i, None, "192.0.2.201", None) for i in range(5)]
+    kept = make_map(fake)
+    kept.refresh()
+    want = [kept.lookup_both(f) for f in flows]
+    once = make_map(fake)
+    once.refresh()
+    once.one_shot()
+    assert [once.lookup_both(f) for f in flows] == want
+    assert len(kept.answers) == len(flows)
+    assert len(once.answers) == 0 and not once._answers.unfiled and not once._memo

@@ -137,6 +137,7 @@ class ProcessMap:
         self._bound = {}        # (proto, laddr, lport) -> inode: unconnected, listening
         self._memo = {}         # flow key -> (orig, reply) last found
         self._answers = Answers()   # flow key -> (orig, reply) now, across ticks
+        self.keep = True        # keep answers across ticks (not for --once: ``one_shot``)
         self._local = frozenset()
         self._local_base = frozenset()
         self._local_at = None
@@ -193,6 +194,11 @@ class ProcessMap:
         elif changed:
             self._answers.drop(changed)
 
+    def one_shot(self):
+        """Answer each flow without keeping its answer (``--once`` asks once)."""
+        self.keep = False
+        self._answers.clear()
+
     def forget_answers(self):
         """Drop the per-flow answers: ``--once`` asks about a datagram's
         flows once each (250k flows' answers held ~25 MB until the end)."""
@@ -237,9 +243,11 @@ class ProcessMap:
             family, proto, src, dst = entry.family, entry.l4proto, entry.src, entry.dst
             sport, dport, rsrc, rdst = entry.sport, entry.dport, entry.reply_src, entry.reply_dst
             rsport, rdport = entry.reply_sport, entry.reply_dport
-        answers = self._answers
-        gen, pairs = answers.gen, answers.pairs
+        if not self.keep:
+            key = None          # --once: each flow asked once, nothing to keep (+3 % a run)
         if key is not None:
+            answers = self._answers
+            gen, pairs = answers.gen, answers.pairs
             hit = pairs.get(key)
             if hit is not None:
                 return hit
@@ -251,11 +259,15 @@ class ProcessMap:
                 if (proto, sport) not in ports and (proto, bport) not in ports and (
                         key is None or key not in self._memo):
                     result = self._unmatched(family, src, back)
+                    if key is None:
+                        return result
                     code_a = proto << 17 | (_NOPORT if sport is None else sport)
                     code_b = proto << 17 | (_NOPORT if bport is None else bport)
             elif proto not in ICMP_PROTOS and (key is None or key not in self._memo):
                 # no port: only a raw socket could match
                 result = self._unmatched(family, src, dst if rsrc is None else rsrc)
+                if key is None:
+                    return result
                 code_a = code_b = proto << 17 | _NOPORT
         if result is None:
             result, code_a, code_b = self._answer(entry, key, family, proto, src, dst, sport,
