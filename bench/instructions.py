@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench/instructions.py N [--distinct] [--baseline DIR] [--modes ...]: what one
+"""bench/instructions.py N [--distinct] [--baseline DIR] [--modes ...] [--no-site]: what one
 ``--once`` costs in user-space instructions, counted by valgrind.
 
 This machine's speed moves 3x from day to day and with whatever else runs;
@@ -61,6 +61,9 @@ def main():
                     help="every IPv4 UDP flow to an address of its own (a router's table)")
     ap.add_argument("--baseline", metavar="DIR", help="another flowtop tree, measured beside")
     ap.add_argument("--modes", default=",".join(MODES), help="of: " + ", ".join(MODES))
+    ap.add_argument("--no-site", action="store_true",
+                    help="python3 -S: without this host's site (its imports hide a small "
+                         "table's start-up: a router's site is a few modules)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/instructions.py needs root (network namespaces)")
@@ -82,11 +85,14 @@ def main():
         print("%d flows%s; valgrind --tool=cachegrind, user-space instructions (G)"
               % (flows, ", distinct remote addresses" if args.distinct else ""))
         print("%-44s %8s" % ("conntrack -L -o extended", "%.3f" % (ct / 1e9)))
+        site = ["-S"] if args.no_site else []
+        print("%-44s %8s" % ("python3%s -c pass" % (" -S" if site else ""),
+                             "%.3f" % (count(ns, [python] + site + ["-c", "pass"]) / 1e9)))
         for mode in modes:
             for label, tree in trees:
                 # (in the tree: -m puts the working directory first on sys.path)
-                n = count(ns, [python, "-m", "flowtop", "--once", "--no-sysctl"] + MODES[mode],
-                          cwd=tree)
+                n = count(ns, [python] + site + ["-m", "flowtop", "--once", "--no-sysctl"]
+                          + MODES[mode], cwd=tree)
                 print("%-44s %8s" % ("%sflowtop --once %s" % (label, " ".join(MODES[mode])),
                                      "%.3f" % (n / 1e9)), flush=True)
     return 0
