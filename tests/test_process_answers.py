@@ -241,3 +241,23 @@ def test_one_shot_answers_alike_and_keeps_nothing(fake):
     assert [once.lookup_both(f) for f in flows] == want
     assert len(kept.answers) == len(flows)
     assert len(once.answers) == 0 and not once._answers.unfiled and not once._memo
+
+
+def test_the_answers_go_once_no_view_has_read_them_for_a_while(fake):
+    """The Processes view reads every flow's answer; after it is left, the
+    next full tick past ANSWERS_IDLE lets them go (RSS, on a router)."""
+    from flowtop.enrich.process import ANSWERS_IDLE
+    clock = Clock()
+    m = make_map(fake, clock)
+    m.refresh()
+    flows = [flow(UDP, "192.0.2.%d" % i, 4000 + i, "192.0.2.200", 53) for i in range(30)]
+    keys = {f.key for f in flows}
+    want = [m.lookup_both(f) for f in flows]
+    assert len(m.answers) == 30                 # a view reads them all
+    clock.t += ANSWERS_IDLE / 2
+    m.retain(keys)
+    assert len(m._answers.pairs) == 30          # still read recently: kept
+    clock.t += ANSWERS_IDLE
+    m.retain(keys)
+    assert len(m._answers.pairs) == 0           # left: gone
+    assert [m.lookup_both(f) for f in flows] == want

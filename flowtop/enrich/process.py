@@ -65,6 +65,7 @@ SOCKET_PORT_PROTOS = frozenset(p for p in PORT_PROTOS
 _WILD = {AF_INET: ("0.0.0.0", "::"), AF_INET6: ("::",)}
 _NOPORT = 0x10000         # answers.code's port None, inlined
 _NEITHER = (None, None)
+ANSWERS_IDLE = 30.0     # seconds after a view last read every flow's answer: let them go
 _BOTH_FORWARDED = (FORWARDED, FORWARDED)
 
 # CtEntry is a tuple: the fields lookup_both reads, in one C call
@@ -138,6 +139,7 @@ class ProcessMap:
         self._memo = {}         # flow key -> (orig, reply) last found
         self._answers = Answers()   # flow key -> (orig, reply) now, across ticks
         self.keep = True        # keep answers across ticks (not for --once: ``one_shot``)
+        self._read_at = None    # when a view last read them all (``answers``)
         self._local = frozenset()
         self._local_base = frozenset()
         self._local_at = None
@@ -146,6 +148,7 @@ class ProcessMap:
     def answers(self):
         """flow key -> (orig, reply): ``lookup_both``'s answers, still true
         (a Processes view reads every flow's here: one dict read each)."""
+        self._read_at = self._clock()
         return self._answers.pairs
 
     @property
@@ -213,6 +216,11 @@ class ProcessMap:
         for key in dead:
             memo.pop(key, None)
         self._answers.retain(keys)
+        if self._read_at is not None and self._clock() - self._read_at > ANSWERS_IDLE:
+            # no view reads them all now: the table's answers (~3.8 MB at 16k flows
+            # here) go back, the few rows on screen are asked again
+            self._answers.clear()
+            self._read_at = None
 
     def forget(self, keys):
         """Forget these flows (their keys)."""
