@@ -355,6 +355,7 @@ def test_forgetting_a_ticks_answers_keeps_the_names_found(fake):
     fake.process(800, "wget", [8001])
     m = make_map(fake)
     m.refresh()
+    assert m.answers == {}              # a Processes view reads them: they are kept
     e = flow(TCP, "10.0.0.1", 40000, "93.184.216.34", 443)
     others = [flow(TCP, "10.0.0.1", 40000, "192.0.2.%d" % i, 443) for i in range(50)]
     assert m.lookup(e).name == "wget" and [m.lookup(f) for f in others] == [None] * 50

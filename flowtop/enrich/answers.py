@@ -94,8 +94,17 @@ class Answers:
         rest once the lists hold 3x more than the answers (flows gone,
         answers made again), so they stay within the table's size."""
         pairs = self.pairs
-        for key in [k for k in list(pairs) if k not in live]:
-            pairs.pop(key, None)
+        dead = [k for k in list(pairs) if k not in live]
+        if len(dead) > len(pairs) // 2 + 4096:
+            # most are gone (a flood ebbed): a dict does not shrink as keys go, so a
+            # right-sized copy gives the table's memory back (a 200k-flow flood
+            # sorted by process kept ~50 MB more without it); a put meanwhile is lost
+            self.gen += 1
+            self.pairs = pairs = {k: v for k, v in list(pairs.items()) if k in live}
+            self.gen += 1
+        else:
+            for key in dead:
+                pairs.pop(key, None)
         if self._filed <= 3 * len(pairs) + 4096:
             return
         self.gen += 1                   # an answer put meanwhile may miss its filing

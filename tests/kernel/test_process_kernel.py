@@ -155,6 +155,7 @@ client.sendto(b"ping", ("127.0.0.1", 5355))     # nobody listens there yet
 client.close()
 m = ProcessMap()
 m.refresh()
+m.answers                                       # a Processes view reads them: kept
 f = flow()
 seen = [pids(f)]                                # no socket on either port
 m.refresh()
