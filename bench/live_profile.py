@@ -49,6 +49,7 @@ class Profile:
         self._gc_at = None
         self.lock = threading.Lock()
         self.profiles = {}
+        self.started = None                      # s this process had run at t0
 
     def stage(self, name, fn, extra=None, profiled=False):
         """``fn`` timed; with ``profiled`` under a cProfile of this stage (its thread only)."""
@@ -140,7 +141,7 @@ class Profile:
         with self.lock:
             stages = list(self.stages)
         data = {"seconds": round(time.monotonic() - self.t0, 1), "samples": self.samples,
-                "period": PERIOD, "clk_tck": os.sysconf("SC_CLK_TCK"),
+                "period": PERIOD, "started": self.started, "clk_tck": os.sysconf("SC_CLK_TCK"),
                 "cpu_ticks": self.cpu, "busy": dict(self.busy),
                 "stacks": [[n, list(s), c] for (n, s), c in self.stacks.most_common(400)],
                 "stages": stages, "gc": self.gc[-3000:], "died": self.died,
@@ -157,7 +158,8 @@ def report(path, since=0.0, top=25):
     with open(path) as f:
         d = json.load(f)
     tck = d["clk_tck"]
-    print("%.0f s, %d samples; CPU s by thread: %s" % (d["seconds"], d["samples"], ", ".join(
+    print("%.0f s (t0 %s s into the process), %d samples; CPU s by thread: %s" % (
+        d["seconds"], d.get("started"), d["samples"], ", ".join(
         "%s %.1f" % (k, v / tck) for k, v in sorted(d["cpu_ticks"].items()))))
     per = collections.defaultdict(lambda: [0, 0.0, 0.0, None, None])
     for name, t, cpu, wall, extra in d["stages"]:
@@ -200,6 +202,27 @@ def report(path, since=0.0, top=25):
         print("sampler died:", d["died"])
 
 
+def startup(prof):
+    """Stage timers of the live view's start: the enrichment, the socket, curses, the
+    first dump's early rows; and how long this process had run at ``t0``."""
+    from flowtop import main as fmain, sources
+    from flowtop.views import screen
+    fmain.from_options = prof.stage("from_options", fmain.from_options)
+    sources.KernelSource.open = prof.stage("open", sources.KernelSource.open)
+    screen.enter = prof.stage("enter", screen.enter)
+    collector.Collector._publish_early = prof.stage("early", collector.Collector._publish_early,
+                                                    lambda c: len(c.table))
+    try:
+        with open("/proc/self/stat") as f:
+            start = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            up = float(f.read().split()[0])
+        prof.started = round(up - (time.monotonic() - prof.t0) - start / os.sysconf("SC_CLK_TCK"),
+                             2)
+    except (OSError, ValueError, IndexError):
+        pass
+
+
 def main():
     if sys.argv[1] == "--report":
         return report(sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 0.0)
@@ -207,6 +230,7 @@ def main():
     sys.argv = [pyz] + sys.argv[3:]
     sys.path.insert(0, pyz)
     prof = Profile(out)
+    global collector
     from flowtop import collector
     from flowtop.views import screen
     C, S = collector.Collector, screen.Screen
@@ -218,6 +242,7 @@ def main():
     C._publish = prof.stage("publish", C._publish, lambda c: len(c.table))
     S.rebuild = prof.stage("rebuild", S.rebuild, None, deep)
     S.draw = prof.stage("draw", S.draw, None, deep)
+    startup(prof)
     gc.callbacks.append(prof.on_gc)
     if os.environ.get("LIVE_PROFILE_SAMPLER", "1") == "1":     # ~60 ms a sample on mipsel
         threading.Thread(target=prof.sample_forever, name="sampler", daemon=True).start()

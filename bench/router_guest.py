@@ -106,7 +106,9 @@ def live(python, pyz, flows, seconds, profile=None):
     if profile:
         wrapper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "live_profile.py")
         deep = {1: "LIVE_PROFILE_SAMPLER=0 ", 2: "", 3: "LIVE_PROFILE_CPROFILE=1 "}[profile[1]]
-        cmd = "%sexec %s %s %s %s -n -G -t 1" % (deep, python, wrapper, profile[0], pyz)
+        # and the import times (-X importtime) on stderr, into a file beside the profile
+        cmd = "PYTHONPROFILEIMPORTTIME=1 %sexec %s %s %s %s -n -G -t 1 2>%s" % (
+            deep, python, wrapper, profile[0], pyz, profile[0][:-len(".json")] + "-imports.txt")
     t0 = time.monotonic()
     tmux("new-session", "-d", "-x", "132", "-y", "40", cmd)
     pid = int(tmux("display", "-p", "#{pane_pid}").stdout.strip())
