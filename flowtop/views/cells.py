@@ -253,6 +253,32 @@ class Formatter:
         return lines
 
 
+class CellCache:
+    """The cells of the rows drawn, kept while the snapshot and the view state stay: a key
+    that moves the cursor or opens a pane draws again without formatting (a mipsel router:
+    36 rows took 0.25-0.45 s of a key's 0.3-0.6 s draw).  A new snapshot (or look) formats
+    again: names and routes found since show then."""
+
+    def __init__(self, formatter):
+        self.fmt = formatter
+        self._of, self._kept = None, {}
+
+    def cells(self, rows, wall, snap):
+        """``[fmt.cells(r, wall) for r in rows]``, from the cache when ``snap`` and the
+        state are those of the last call."""
+        of = (snap, wall, [(k, frozenset(v) if isinstance(v, set) else v)
+                           for k, v in vars(self.fmt.state).items()])
+        if self._of is None or of[0] is not self._of[0] or of != self._of:
+            self._of, self._kept = of, {}
+        kept, out = self._kept, []
+        for r in rows:
+            hit = kept.get(id(r))
+            if hit is None or hit[0] is not r:      # the row itself is kept: its id stays its
+                hit = kept[id(r)] = (r, self.fmt.cells(r, wall))
+            out.append(hit[1])
+        return out
+
+
 def nat_of(e):
     """(source translated, destination translated) of a flow, read from its
     tuples: the reply goes to the translated source and comes from the

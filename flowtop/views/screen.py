@@ -16,8 +16,8 @@ from .. import __version__
 from ..runtime import switch_interval
 from ..text import cut, sanitize, skip, width as text_width
 from . import keys as kt
-from .. import act as _act
-from .. import health as _health
+from .. import act as _act, health as _health
+from .cells import CellCache
 from .columns import group_layout, layout, marked, place, widths_of
 from .escapes import after_escape
 from .filterfields import compiled
@@ -39,7 +39,7 @@ class Screen:
         self.scr = stdscr
         self.state = state
         self.ui = kt.Ui(state)
-        self.fmt = formatter
+        self.fmt, self._cells = formatter, CellCache(formatter)
         self.collector = collector
         self.info = info
         self.snap = None           # the snapshot on screen
@@ -215,7 +215,7 @@ class Screen:
         shown = ui.view[ui.top:ui.top + room]
         flows = self.state.view == "flows"
         if flows:
-            cells = [self.fmt.cells(r, wall) for r in shown]
+            cells = self._cells.cells(shown, wall, self.snap)
             flex = max([len(c["dst"]) for c in cells] or [21])
             # rows are drawn to w - 1
             cols = layout(w - 1, self.state, flex, widths_of(cells))
