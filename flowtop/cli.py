@@ -68,10 +68,29 @@ def sort_spec(text):
     return text
 
 
+def _columns():
+    """The terminal's width as ``shutil.get_terminal_size`` reads it (COLUMNS, stdout, 80)."""
+    try:
+        n = int(os.environ.get("COLUMNS", 0))
+    except ValueError:
+        n = 0
+    if n <= 0:
+        try:
+            n = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            n = 0
+    return n or 80
+
+
 def build_parser():
     import argparse
+
+    def formatter(prog):
+        # argparse's own would import shutil (with bz2, lzma) for this width at every
+        # add_argument: 1.0 s of a mipsel router's 18 s to the live view's first rows
+        return argparse.HelpFormatter(prog, width=_columns() - 2)
     p = argparse.ArgumentParser(
-        prog="flowtop",
+        prog="flowtop", formatter_class=formatter,
         description="A top-like viewer of the Linux netfilter connection-tracking table.",
         epilog="With no protocol or family option every protocol of both families is shown "
                "(netsniff-ng's flowtop showed TCP only; QUIC made UDP essential). "
