@@ -173,6 +173,36 @@ def test_a_key_that_keeps_the_rows_draws_them_again_without_formatting_them_agai
     assert len(formatted) == 3 * shown
 
 
+FIRST_FRAME = r"""
+import curses, sys
+curses.doupdate = lambda: None
+from tests.test_screen_window import Collector, Snapshot, screen
+from tests.viewutil import table_of
+t, when = table_of()
+scr = screen("--loopback", size=(30, 100))
+scr.collector = Collector(Snapshot(list(t), when, t.totals(), None, 1))
+scr.snap = scr.collector.latest()
+scr.refresh()
+for key in ("j", "o", "r"):
+    scr.key(key)
+    scr.refresh()
+print(" ".join(m for m in ("flowtop.views.filterexpr", "flowtop.act") if m in sys.modules))
+"""
+
+
+def test_frames_without_a_filter_or_a_delete_import_neither_the_parser_nor_the_action():
+    """A mipsel router imported the '/' parser (1.3 s) in the first frame, before the
+    first rows, and the delete action (with copy: 0.4 s) with the screen."""
+    import os
+    import subprocess
+    import sys
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, "-c", FIRST_FRAME], cwd=repo, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == []
+
+
 def test_the_screen_is_the_only_view_module_that_imports_curses():
     import ast
     import os
