@@ -80,8 +80,45 @@ def tmux(*args, **kw):
                           stderr=subprocess.DEVNULL, text=True, **kw)
 
 
-def screen():
-    return tmux("capture-pane", "-p").stdout
+class Control:
+    """A tmux control-mode client (no pane output sent to it): the screen read and keys
+    sent as commands on its stdin, not a tmux process spawned each time - on the mipsel
+    VM's one core a capture every 0.05 s while a key was timed took CPU from the view."""
+
+    def __init__(self):
+        self.p = subprocess.Popen(["tmux", "-S", TMUX_SOCK, "-C", "attach-session", "-f",
+                                   "no-output"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True, bufsize=1)
+
+    def command(self, line):
+        """The command's output: the next %begin ... %end block of this client's (flags 1;
+        the attach's own has 0), notifications between blocks skipped."""
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+        out, begin = [], None
+        for raw in self.p.stdout:
+            raw = raw.rstrip("\n")
+            if begin is None:
+                if raw.startswith("%begin "):
+                    begin, out = raw.split()[1:4], []
+                continue
+            if raw.startswith(("%end ", "%error ")) and raw.split()[1:4] == begin:
+                if begin[2] == "1":
+                    return "\n".join(out)
+                begin = None
+                continue
+            out.append(raw)
+        raise RuntimeError("tmux control client ended")
+
+    def screen(self):
+        return self.command("capture-pane -p")
+
+    def close(self):
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        self.p.wait()
 
 
 def proc_cpu(pid):
@@ -112,6 +149,16 @@ def live(python, pyz, flows, seconds, profile=None):
     t0 = time.monotonic()
     tmux("new-session", "-d", "-x", "132", "-y", "40", cmd)
     pid = int(tmux("display", "-p", "#{pane_pid}").stdout.strip())
+    ctl = Control()
+    try:
+        return _watch(ctl, pid, t0, flows, seconds)
+    finally:
+        ctl.close()
+        tmux("kill-server")
+
+
+def _watch(ctl, pid, t0, flows, seconds):
+    """The live view's first frame, CPU, memory and keys, read through ``ctl``."""
     # the first frame: the header counts >= 95 % of the flows in the table drawn; before
     # 2026-12-06 the dump's progress line ("15200 flows so far") counted too (progress_95);
     # first_rows: the first table drawn at all (the rows of a first dump still being read)
@@ -120,7 +167,7 @@ def live(python, pyz, flows, seconds, profile=None):
     deadline = t0 + 1800
     while time.monotonic() < deadline and first is None:
         now = time.monotonic() - t0
-        for m in want.finditer(screen()):
+        for m in want.finditer(ctl.screen()):
             n, so_far = int(m.group(1)), bool(m.group(2))
             if n > 0 and not so_far:
                 rows = rows or now
@@ -133,7 +180,6 @@ def live(python, pyz, flows, seconds, profile=None):
            "progress_95": round(progress, 2) if progress else None,
            "first_rows": round(rows, 2) if rows else None}
     if first is None:
-        tmux("kill-server")
         return out
     time.sleep(min(5, seconds / 4))             # settle: the first full pass is behind
     c0, w0 = proc_cpu(pid), time.monotonic()
@@ -142,12 +188,12 @@ def live(python, pyz, flows, seconds, profile=None):
     while time.monotonic() < end - 8 and len(keys) < 3:
         time.sleep(3)
         k0 = time.monotonic()
-        tmux("send-keys", "?")
-        while time.monotonic() - k0 < 30 and "Help (any of" not in screen():
+        ctl.command("send-keys ?")
+        while time.monotonic() - k0 < 30 and "Help (any of" not in ctl.screen():
             time.sleep(0.05)
         keys.append(time.monotonic() - k0)
-        tmux("send-keys", "Escape")
-        while time.monotonic() - k0 < 60 and "Help (any of" in screen():
+        ctl.command("send-keys Escape")
+        while time.monotonic() - k0 < 60 and "Help (any of" in ctl.screen():
             time.sleep(0.05)
     while time.monotonic() < end:
         time.sleep(0.5)
@@ -156,9 +202,8 @@ def live(python, pyz, flows, seconds, profile=None):
                 "vmhwm_kib": proc_status(pid, "VmHWM"), "vmrss_kib": proc_status(pid, "VmRSS"),
                 "key_to_screen": round(statistics.median(keys), 3) if keys else None,
                 "keys": [round(k, 3) for k in keys], "seconds": round(w1 - w0, 1)})
-    tmux("send-keys", "q")
+    ctl.command("send-keys q")
     time.sleep(2)
-    tmux("kill-server")
     return out
 
 
