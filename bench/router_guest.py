@@ -152,6 +152,8 @@ def live(python, pyz, flows, seconds, profile=None):
     ctl = Control()
     try:
         return _watch(ctl, pid, t0, flows, seconds)
+    except RuntimeError as exc:                 # the view (and its tmux server) ended
+        return {"error": str(exc)}
     finally:
         ctl.close()
         tmux("kill-server")
