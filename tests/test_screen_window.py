@@ -152,17 +152,22 @@ def test_a_key_that_keeps_the_rows_draws_them_again_without_formatting_them_agai
     scr = screen("--loopback", size=(30, 100))
     scr.collector = Collector(Snapshot(list(t), when, t.totals(), None, 1))
     scr.snap = scr.collector.latest()
-    formatted = []
+    formatted, placed = [], []
     cells = scr.fmt.cells
     monkeypatch.setattr(scr.fmt, "cells", lambda r, wall: formatted.append(r) or cells(r, wall))
+    from flowtop.views import cells as cells_module, columns
+    for module in (cells_module, ui):      # the screen's own, before CellCache.line
+        monkeypatch.setattr(module, "place", lambda c, cols: placed.append(c) or
+                            columns.place(c, cols), raising=False)
     scr.refresh()
     shown = len(formatted)
-    assert shown >= 5, shown
+    assert shown >= 5 and len(placed) == shown, (shown, len(placed))
     before = dict(scr.scr.lines)
     for key in (curses.KEY_DOWN, "j", "?", "\x1b", curses.KEY_UP):
         scr.key(key)
         scr.refresh()
     assert len(formatted) == shown, "rows formatted again for a key that kept them"
+    assert len(placed) == shown, "rows laid out again for a key that kept them"
     assert scr.scr.lines[4][0] == before[4][0] and scr.scr.lines[4][1] == curses.A_REVERSE
     scr.key("A")                                     # ages in seconds: every row differs
     scr.refresh()

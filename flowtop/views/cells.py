@@ -7,7 +7,7 @@ from ..health import offload_mark
 from ..model import ICMP_PROTOS, proto_name, state_name, status_names
 from ..netlink.uapi import AF_INET6, IPPROTO_GRE
 from ..text import duration, human
-from .columns import place
+from .columns import place, widths_of
 from .redact import Redactor
 
 
@@ -262,6 +262,8 @@ class CellCache:
     def __init__(self, formatter):
         self.fmt = formatter
         self._of, self._kept = None, {}
+        self._widths = self._cols = None
+        self._lines = {}
 
     def cells(self, rows, wall, snap):
         """``[fmt.cells(r, wall) for r in rows]``, from the cache when ``snap`` and the
@@ -269,7 +271,7 @@ class CellCache:
         of = (snap, wall, [(k, frozenset(v) if isinstance(v, set) else v)
                            for k, v in vars(self.fmt.state).items()])
         if self._of is None or of[0] is not self._of[0] or of != self._of:
-            self._of, self._kept = of, {}
+            self._of, self._kept, self._lines = of, {}, {}
         kept, out = self._kept, []
         for r in rows:
             hit = kept.get(id(r))
@@ -277,6 +279,24 @@ class CellCache:
                 hit = kept[id(r)] = (r, self.fmt.cells(r, wall))
             out.append(hit[1])
         return out
+
+    def widths(self, cells):
+        """``columns.widths_of(cells)``, computed again for other cells only."""
+        kept = self._widths
+        if kept is None or len(kept[0]) != len(cells) or any(
+                a is not b for a, b in zip(kept[0], cells)):
+            self._widths = kept = (list(cells), widths_of(cells))
+        return kept[1]
+
+    def line(self, cells, cols):
+        """``columns.place(cells, cols)`` of cells from ``cells()``, kept while the layout stays
+        (place and widths_of were most of a cached draw: 36 rows of ~15 cells each)."""
+        if cols != self._cols:
+            self._cols, self._lines = cols, {}
+        hit = self._lines.get(id(cells))
+        if hit is None or hit[0] is not cells:
+            hit = self._lines[id(cells)] = (cells, place(cells, cols))
+        return hit[1]
 
 
 def nat_of(e):

@@ -18,7 +18,7 @@ from ..text import cut, sanitize, skip, width as text_width
 from . import keys as kt
 from .. import health as _health
 from .cells import CellCache
-from .columns import group_layout, layout, marked, place, widths_of
+from .columns import group_layout, layout, marked, place
 from .escapes import after_escape
 from .filterfields import compiled
 from .header import empty_text, header_line, reading_text, status_line, total_spark
@@ -218,7 +218,7 @@ class Screen:
             cells = self._cells.cells(shown, wall, self.snap)
             flex = max([len(c["dst"]) for c in cells] or [21])
             # rows are drawn to w - 1
-            cols = layout(w - 1, self.state, flex, widths_of(cells))
+            cols = layout(w - 1, self.state, flex, self._cells.widths(cells))
         else:
             cells = [self.fmt.group_cells(g) for g in shown]
             cols = group_layout(w - 1, self.state, cells)
@@ -232,7 +232,8 @@ class Screen:
         # the collector refreshes these rows every tick, even between full dumps
         self.collector.set_visible([r.key for r in shown] if flows else ())
         for i, r in enumerate(shown):
-            line = skip(place(cells[i], cols), ui.hscroll)
+            line = skip(self._cells.line(cells[i], cols) if flows else place(cells[i], cols),
+                        ui.hscroll)
             attr = 0
             if r.closed:
                 attr = curses.A_DIM
