@@ -140,6 +140,17 @@ def test_parsing_the_options_loads_no_shutil(tmp_path):
     assert "shutil" not in mods
 
 
+def test_the_live_view_s_modules_load_no_json_and_no_shutil():
+    """json (0.5 s of a mipsel start) only where JSON is read or written: a recording's
+    header, the JSON outputs; not the live view's start."""
+    code = ("import sys; import flowtop.cli, flowtop.main, flowtop.collector, "
+            "flowtop.views.screen; print(sorted({'json', 'shutil'} & set(sys.modules)))")
+    r = subprocess.run([sys.executable, "-S", "-c", code], env=L.env(blocked=False),
+                       cwd=L.REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize("fmt", [[], ["--json"]], ids=["text", "json"])
 def test_lean_replay_loads_no_optional_module(tmp_path, fmt):
     mods, out = _loaded(tmp_path, ["--replay", L.MIXED] + LEAN + fmt)
