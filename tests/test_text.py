@@ -206,7 +206,7 @@ def test_the_quick_measure_agrees_with_the_walk_on_mixed_text():
 
 
 def test_importing_text_compiles_no_pattern_until_a_text_needs_one():
-    """The 71-range pattern cost 4-10 ms of every start here (~0.5 s on a
+    """A class of every wide range cost 4-21 ms of every start here (~1 s on a
     mipsel router) although most runs never measure a non-ASCII text."""
     code = ("import re, sys\n"
             "seen = []\n"
@@ -222,4 +222,4 @@ def test_importing_text_compiles_no_pattern_until_a_text_needs_one():
                          check=True).stdout.split()
     before, ascii_only, after = map(int, out)
     assert before == 0 and ascii_only == 0, out      # nothing compiled for ASCII
-    assert after > 200                                # the width table, once needed
+    assert after > 0                                  # a pattern, once needed
