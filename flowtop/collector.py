@@ -14,7 +14,7 @@ from .netlink.errors import DecodeError, DumpInterrupted
 from .recording import RecordingError
 from .eventreader import CollectorFailed, EventReader
 from .pace import Pace, thread_cpu
-from .published import Gate, Snapshot  # noqa: F401 (importable here, as before)
+from .published import Gate, Snapshot, since_taken  # noqa: F401 (Gate, Snapshot: as before)
 from .runtime import gc_paused
 from .table import FlowTable
 
@@ -238,8 +238,7 @@ class Collector(threading.Thread):
     def _publish(self, wall, error, full):
         """A new Snapshot; without a wall time (a failed tick) it keeps the
         rows we had and says what failed."""
-        self._seq += 1
-        previous = self._latest
+        self._seq, previous = self._seq + 1, self._latest
         if wall is None:
             wall = previous.wall if previous else time.time()
         if self.reconcile and self.events is not None and error is None:
@@ -252,9 +251,11 @@ class Collector(threading.Thread):
             # nothing a reader sees changed: the same rows (the screen chooses
             # none again; a list of 250k rows and a pass over them a tick, else)
             rows, tally = previous.rows, previous.tally
+            delta = None if previous.taken else previous.delta     # since what the screen took
         else:
             rows, tally = list(table), table.tally().copy()
-            delta = None if changes is None or previous is None else (previous.version,) + changes
+            delta = since_taken(previous, None if changes is None or previous is None
+                                else (previous.version,) + changes)
         self._latest = Snapshot(rows, wall, tally.totals(), error, self._seq, full,
                                 self.full_every, self.resyncs, self.kernel_count, tally,
                                 table.version, delta)

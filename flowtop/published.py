@@ -15,13 +15,28 @@ class Snapshot:
     snapshot's version,) + FlowTable.take_changes() since, or None."""
 
     __slots__ = ("rows", "wall", "totals", "error", "seq", "full", "rates_every", "resyncs",
-                 "kernel", "tally", "version", "delta")
+                 "kernel", "tally", "version", "delta", "taken")
 
     def __init__(self, rows, wall, totals, error, seq, full=True, rates_every=None, resyncs=0,
                  kernel=None, tally=None, version=None, delta=None):
         self.rows, self.wall, self.totals, self.error, self.seq = rows, wall, totals, error, seq
         self.full, self.rates_every, self.resyncs = full, rates_every, resyncs
         self.kernel, self.tally, self.version, self.delta = kernel, tally, version, delta
+        self.taken = False       # set by the screen once it chose rows from it
+
+
+def since_taken(previous, delta):
+    """``delta`` (changes since ``previous``) made against the version the screen last
+    took while it has not taken ``previous``: a mipsel router's screen spent 2-10 s
+    choosing 16k rows, the collector published on, and the next delta was against a
+    version it never built - every row chosen a second time."""
+    if previous is None or previous.taken or delta is None or previous.delta is None:
+        return delta
+    base, dropped, changed = previous.delta
+    gone = set(delta[1])
+    kept = {k: r for k, r in changed.items() if k not in gone}
+    kept.update(delta[2])
+    return (base, set(dropped) | gone, kept)
 
 
 class Gate:

@@ -262,3 +262,53 @@ def test_later_dumps_publish_only_when_they_end():
     src.seen.clear()
     c._full_tick()
     assert all(n == len(before.rows) for _t, n in src.seen) and c.latest() is before
+
+
+def test_a_delta_reaches_back_to_the_snapshot_the_screen_last_took():
+    """A mipsel router's screen chose 16k rows for 2-10 s while the collector published
+    twice; the next delta was against a version it never built, and it chose every row
+    again (its CPU and a key's 11 s).  Until the screen takes a snapshot, the next one's
+    delta carries its changes too; the rows it follows to equal a full choice."""
+    from flowtop.netlink.ctnetlink import CtEntry
+    from flowtop.table import TableFlow
+    from flowtop.views.select import Selection
+    from tests.viewutil import FakeEnrich, state_of
+    from flowtop.views.cells import Formatter
+
+    def flow(i, bo=0):
+        return tuple.__new__(TableFlow, CtEntry(
+            family=2, l4proto=17, src="10.0.0.1", dst="10.0.0.%d" % i, sport=1, dport=2, id=i,
+            bytes_orig=bo, bytes_reply=0, packets_orig=0, packets_reply=0,
+            start=(1_700_000_000 + i) * 10**9, key=b"k%d" % i))
+
+    c = Collector(Source([1]), 1.0, reconcile=False)
+    t = c.table
+    for now in (10.0, 11.0):
+        t.apply([flow(i) for i in range(6)], now, 1000.0 + now)
+    c._publish(1011.0, None, True)
+    first = c.latest()
+    st = state_of()
+    fmt = Formatter(st, FakeEnrich())
+    sel = Selection()
+    sel.build(first.rows, st, fmt, first.version, first.delta)
+    first.taken = True                               # the screen chose its rows
+    t.update([flow(2, bo=500)], 12.0, 1012.0)
+    c._publish(1012.0, None, False)
+    skipped = c.latest()                             # published while the screen was busy
+    t.update([flow(4, bo=900), flow(7, bo=10)], 13.0, 1013.0, [b"k1"])
+    c._publish(1013.0, None, False)
+    third = c.latest()
+    assert third.delta[0] == first.version
+    assert set(third.delta[2]) >= {b"k2", b"k4", b"k7"}
+    calls = []
+    import flowtop.views.select as select_module
+    real = select_module.base
+    select_module.base = lambda rows, *a: calls.append(len(rows)) or real(rows, *a)
+    try:
+        view = sel.build(third.rows, st, fmt, third.version, third.delta)
+    finally:
+        select_module.base = real
+    assert calls and max(calls) < len(third.rows), calls      # followed: no pass over all
+    full = Selection().build(third.rows, st, fmt, third.version, None)
+    assert [r.key for r in view] == [r.key for r in full]
+    assert skipped.version != third.version

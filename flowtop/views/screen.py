@@ -91,8 +91,7 @@ class Screen:
         while True:
             snap = self.collector.latest()
             if snap is not None and snap is not self.snap and not self.state.paused:
-                self.snap = snap
-                self.stale = True
+                self.snap, self.stale, snap.taken = snap, True, True     # its delta: since this
             self._progress()
             self.refresh()
             try:
