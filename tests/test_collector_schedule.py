@@ -160,20 +160,21 @@ def test_full_dumps_never_take_more_than_a_third_of_a_core():
     assert all(cost / c.spacing(cost) <= 0.34 for cost in (0.1, 0.5, 0.9, 1.0, 1.3, 1.6, 3.0))
 
 
+def flow(i, bo=0):
+    """An idle UDP flow ``k<i>`` as the table stores it, ``bo`` bytes sent."""
+    from flowtop.netlink.ctnetlink import CtEntry
+    from flowtop.table import TableFlow
+    return tuple.__new__(TableFlow, CtEntry(
+        family=2, l4proto=17, src="10.0.0.1", dst="10.0.0.%d" % i, sport=1, dport=2, id=i,
+        bytes_orig=bo, bytes_reply=0, packets_orig=0, packets_reply=0,
+        start=(1_700_000_000 + i) * 10**9, key=b"k%d" % i))
+
+
 def test_a_snapshot_of_an_unchanged_table_hands_the_same_rows_on_and_a_changed_one_its_delta():
     """While nothing a reader sees changed (a static table: its shown rows
     refreshed, idle), the collector publishes the same rows list, so the
     screen chooses nothing again; after a partial sample that moved a row,
     a new list with what changed since the last snapshot."""
-    from flowtop.netlink.ctnetlink import CtEntry
-    from flowtop.table import TableFlow
-
-    def flow(i, bo=0):
-        return tuple.__new__(TableFlow, CtEntry(
-            family=2, l4proto=17, src="10.0.0.1", dst="10.0.0.%d" % i, sport=1, dport=2, id=i,
-            bytes_orig=bo, bytes_reply=0, packets_orig=0, packets_reply=0,
-            start=(1_700_000_000 + i) * 10**9, key=b"k%d" % i))
-
     c = Collector(Source([1]), 1.0, reconcile=False)
     t = c.table
     for now in (10.0, 11.0):                   # seen twice: idle, not new
@@ -269,17 +270,9 @@ def test_a_delta_reaches_back_to_the_snapshot_the_screen_last_took():
     twice; the next delta was against a version it never built, and it chose every row
     again (its CPU and a key's 11 s).  Until the screen takes a snapshot, the next one's
     delta carries its changes too; the rows it follows to equal a full choice."""
-    from flowtop.netlink.ctnetlink import CtEntry
-    from flowtop.table import TableFlow
     from flowtop.views.select import Selection
     from tests.viewutil import FakeEnrich, state_of
     from flowtop.views.cells import Formatter
-
-    def flow(i, bo=0):
-        return tuple.__new__(TableFlow, CtEntry(
-            family=2, l4proto=17, src="10.0.0.1", dst="10.0.0.%d" % i, sport=1, dport=2, id=i,
-            bytes_orig=bo, bytes_reply=0, packets_orig=0, packets_reply=0,
-            start=(1_700_000_000 + i) * 10**9, key=b"k%d" % i))
 
     c = Collector(Source([1]), 1.0, reconcile=False)
     t = c.table
