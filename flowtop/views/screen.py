@@ -221,8 +221,7 @@ class Screen:
         else:
             cells = [self.fmt.group_cells(g) for g in shown]
             cols = group_layout(w - 1, self.state, cells)
-        # Right stops where the widest row ends; a resize that makes room
-        # brings the offset back.
+        # Right stops where the widest row ends; a resize that makes room brings it back.
         ui.hscroll_max = max(0, sum(cw for _c, cw in cols) + len(cols) - 1 - (w - 1))
         ui.hscroll = min(ui.hscroll, ui.hscroll_max)
         head = " ".join(self._title(c).rjust(cw) if c.right else self._title(c).ljust(cw)
