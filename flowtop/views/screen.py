@@ -28,6 +28,7 @@ MIN_W, MIN_H = 40, 10
 # A dump's progress: s apart and share of a core at most (mipsel: 0.1 s draws 0.25 s apart
 # took 40 %); TICK: the wait for a key before a look for a snapshot (0.05 s: a tenth of mipsel)
 PROGRESS_EVERY, PROGRESS_SHARE, TICK = 0.25, 0.1, 0.2
+WARM = 0.02                # s of '/' texts made between two looks for a key
 
 
 class Screen:
@@ -72,7 +73,6 @@ class Screen:
         except curses.error:
             pass
         self.scr.keypad(True)
-        self.scr.timeout(int(TICK * 1000))
         if curses.has_colors():
             try:
                 curses.start_color()
@@ -94,6 +94,9 @@ class Screen:
                 self.snap, self.stale, snap.taken = snap, True, True     # its delta: since this
             self._progress()
             self.refresh()
+            # the '/' prompt's idle time makes the texts it will search (no wait while some are left)
+            warm = self.ui.mode == "filter" and self.selection.warm(self.state, self.fmt, WARM)
+            self.scr.timeout(0 if warm else int(TICK * 1000))
             try:
                 ch = self.scr.get_wch()
             except curses.error:
@@ -147,11 +150,8 @@ class Screen:
 
     # -- keys -------------------------------------------------------------------------
     def _after_escape(self):
-        """The keys an ESC read stands for (views.escapes)."""
-        try:
-            return after_escape(self._read)
-        finally:
-            self.scr.timeout(int(TICK * 1000))
+        """The keys an ESC read stands for (views.escapes; the loop sets its wait again)."""
+        return after_escape(self._read)
 
     def _read(self, ms):
         """The next key within ``ms`` milliseconds, or None."""

@@ -7,6 +7,8 @@ changes only the order sorts again and one that changes only the looks
 selects nothing.
 """
 
+import time
+
 from ..model import proto_name
 from ..netlink.ctnetlink import FIELDS, Interner
 from ..netlink.uapi import IPPROTO_GRE
@@ -110,6 +112,9 @@ class Selection:
         self._view = []
         self._map = self._version = None     # the base rows by key, of that table version
         self._loop = None       # keys of the open loopback rows of self._rows (None: not counted)
+        from .searchtext import SearchTexts     # the live view's alone
+        self._texts = SearchTexts()
+        self._warmed = False    # warm() ran since the last choice
 
     def build(self, rows, state, formatter, version=None, delta=None):
         if rows is not self._rows:
@@ -169,7 +174,34 @@ class Selection:
             self._loop = None if state.loopback else set()
             self._base_of, self._base, self._map = of, base(rows, state, self._loop), None
         narrower = self._which is not None and _narrows(self._which, which)
-        return chosen(self._chosen if narrower else self._base, state, formatter, based=True)
+        search = None
+        if state.filter.strip():
+            search = self._texts.reader(formatter, state, len(rows))
+        elif not self._warmed:
+            self._texts.clear()
+        self._warmed = False
+        return chosen(self._chosen if narrower else self._base, state, formatter, based=True,
+                      search=search)
+
+
+    def warm(self, state, formatter, budget):
+        """While the '/' prompt waits for a key: make the texts of the last
+        choice's rows for ``budget`` seconds (100k flows take ~0.4 s, the
+        first character's wait); True while some are left."""
+        self._warmed = True
+        rows = self._base
+        if rows is None or state.view != "flows":
+            return False
+        text = self._texts.reader(formatter, state, len(self._rows))
+        start = self._texts.warmed(rows)
+        stop = time.perf_counter() + budget
+        for i in range(start, len(rows), 512):
+            for r in rows[i:i + 512]:
+                text(r)
+            if time.perf_counter() > stop:
+                return self._texts.warmed(rows, i + 512) < len(rows)
+        self._texts.warmed(rows, len(rows))
+        return False
 
 
 def _narrows(old, new):
@@ -194,15 +226,16 @@ def _plain(text):
     return "" if flt is None else flt.plain
 
 
-def chosen(rows, state, formatter, based=False):
+def chosen(rows, state, formatter, based=False, search=None):
     """The flows (or Groups) of the current view, in the table's order;
-    ``based``: ``rows`` have passed ``base`` already."""
+    ``based``: ``rows`` have passed ``base`` already; ``search``: the '/'
+    text of a row, if not ``formatter.search_text``."""
     group = state.group
     if group is not None and group[0] == "host":    # x/X may have come after Enter
         remote = group[1][0]
         state.group = group[:2] + (sanitize(formatter.redact.label(
             remote, formatter.enrich.host(remote)), 64),)
-    keep = _rare_filter(state, formatter)
+    keep = _rare_filter(state, formatter, search)
     flows = rows if based else base(rows, state)
     if keep is not None:
         flows = [r for r in flows if keep(r)]
@@ -272,17 +305,20 @@ def base(rows, state, hidden_loop=None):
     return out
 
 
-def _rare_filter(state, formatter):
+def _rare_filter(state, formatter, search=None):
     """keep(row) for the filters most views do not have on (activity,
     threshold, group, interfaces, text), or None when none is."""
     active, threshold, group = state.active_only, state.threshold, state.group
     want_in, want_out = state.in_iface, state.out_iface
-    needle, expr, fields = _filter_of(state, formatter)
+    search = search or formatter.search_text
+    needle, expr, fields = _filter_of(state, formatter, search)
     if state.view != "flows":
         needle = ""                       # plain words match the groups' names instead
     if not (active or threshold or group is not None or want_in or want_out or needle
             or expr is not None):
         return None
+    if not (active or threshold or group is not None or want_in or want_out or expr is not None):
+        return lambda r: needle in search(r)         # '/' words alone: a key while typing them
     enrich = formatter.enrich
     if group is not None:
         from .aggregate import in_group
@@ -303,11 +339,11 @@ def _rare_filter(state, formatter):
                 return False
         if expr is not None and not expr(fields.of(r)):
             return False
-        return not needle or needle in formatter.search_text(r)
+        return not needle or needle in search(r)
     return keep
 
 
-def _filter_of(state, formatter):
+def _filter_of(state, formatter, search):
     """(substring, expression, accessor) of the '/' filter: a plain text
     is the substring; a mistake filters nothing (the prompt shows it)."""
     if not state.filter.strip():     # as compiled() says, without importing the parser
@@ -316,7 +352,7 @@ def _filter_of(state, formatter):
     flt, _err = compiled(state.filter)
     if flt is None or flt.plain is not None:
         return (flt.plain if flt is not None else ""), None, None
-    return "", flt, RowFields(formatter.enrich, state.wall, formatter.search_text,
+    return "", flt, RowFields(formatter.enrich, state.wall, search,
                               getattr(formatter.enrich, "device_of", None))
 
 
