@@ -9,8 +9,10 @@ one's) and within one ``TTL`` window of the snapshots' time: names,
 processes and routes arrive or change without the entry changing.
 """
 
+from ..netlink.ctnetlink import FIELDS
 from ..tablerows import Row
 
+_KEY = FIELDS.index("key")
 TTL = 5.0       # seconds of snapshot time a kept text may lag a new name behind
 
 
@@ -18,7 +20,7 @@ class SearchTexts:
     """``reader(formatter, state, n)`` gives search_text(row), kept."""
 
     def __init__(self):
-        self._texts = {}        # id(entry) -> (entry, text): entry held, so its id stays its own
+        self._texts = {}        # flow key -> (its entry when made, text)
         self._of = None         # what the kept texts were made under
         self._warm = (None, 0)  # (rows, how many of them warm() made)
 
@@ -30,18 +32,22 @@ class SearchTexts:
               getattr(enrich, "numeric_local", False), getattr(enrich, "numeric_remote", False),
               state.wall // TTL)
         texts = self._texts
-        if of != self._of or len(texts) > 2 * rows + 4096:    # + the old records of moved flows
+        if of != self._of or len(texts) > 2 * rows + 4096:    # + the keys of gone flows
             texts = self._texts = {}
             self._of, self._warm = of, (None, 0)
         make = formatter.search_text
         get = texts.get
 
         def text(row):
-            e = row.entry if type(row) is Row else row     # a bare record is its entry
-            hit = get(id(e))
+            if type(row) is Row:
+                e, key = row.entry, row.key
+            else:
+                e = row                         # a bare record is its entry
+                key = e[_KEY]
+            hit = get(key)
             if hit is not None and hit[0] is e:
                 return hit[1]
-            t = texts[id(e)] = (e, make(row))
+            t = texts[key] = (e, make(row))
             return t[1]
         return text
 
