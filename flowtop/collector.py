@@ -62,9 +62,8 @@ class Collector(threading.Thread):
     """
 
     BUDGET = 0.15        # share of one core the full dumps may take (when over CEILING)
-    MAX_AGE = 3.0        # no rate is older than this ...
-    # ... while that stays within this share of a core (0.5: a flood's dumps, 1.3 s at 160k, 43 %)
-    CEILING = 0.3
+    # no rate is older than MAX_AGE while that stays within CEILING of a core (0.5: a flood's
+    MAX_AGE, CEILING = 3.0, 0.3     # dumps, 1.3 s at 160k, took 43 %)
     # The whole live view (every thread: ticks, the screen, keys) keeps to LIVE_BUDGET of a
     # core less the full dumps' share, TICK_SHARE at least (pace.Pace): 0.15 for full dumps
     # + 0.1 for the ticks leave keys their 5 %; ticks MAX_PACE apart at most.
@@ -73,9 +72,8 @@ class Collector(threading.Thread):
     FIRST_ROWS = 1.0     # s into the first dump, the rows read so far are shown
     LINGER_MAX = 1000    # closed flows that start lingering per tick; the rest leave at once
     PREFETCH_MAX = 2000  # new flows a tick whose routes are asked at once (20k/s: 7 % of a core)
-    # Events applied a tick, at most: at 20,000 new flows/s, 2-3 s dumps
-    # queued 100k events, applied in one 0.75 s burst.  The rest wait for
-    # the next tick, which comes at once (a snapshot between the two).
+    # Events applied a tick, at most: at 20,000 new flows/s, 2-3 s dumps queued 100k events,
+    # applied in one 0.75 s burst.  The rest wait for the next tick, which comes at once.
     EVENTS_MAX = 20000
 
     def __init__(self, source, interval, enrich=None, table=None, monotonic=time.monotonic,
@@ -90,7 +88,7 @@ class Collector(threading.Thread):
         # off (nf_conntrack_events=0).  Only for an unfiltered table.
         self.reconcile = reconcile and source.live
         self.kernel_count = None
-        self._drift = 0
+        self._drift = self._trimmed_at = 0     # (the table's size at the last _trim or since)
         self.monotonic = monotonic
         self.cpu, self.thread_cpu = cpu, thread_cpu     # the process's, this thread's
         self.visible = ()            # keys the screen shows: refreshed every tick
@@ -261,18 +259,21 @@ class Collector(threading.Thread):
                                 table.version, delta)
 
     def _trim(self):
-        """Empty the value caches (the decoders': address texts and ints;
-        the route cache) that hold far more than this table needs (4 per
-        flow: two addresses each way): after a flood they pin the memory
-        the flows had (RSS stayed at 460 MB with the table empty)."""
-        limit = 4 * len(self.table) + 4096
+        """Empty the value caches (the decoders' address texts and ints, the
+        route cache) holding far more than this table needs (4 per flow), and
+        each time it has shrunk to a quarter since: after a flood they pinned
+        its memory (460 MB RSS with the table empty; values cached while it
+        drained kept 170 of Python's 1 MiB arenas)."""
+        n = len(self.table)
+        shrunk, limit = 4 * n + 64 < self._trimmed_at, 4 * n + 4096
+        self._trimmed_at = n if shrunk else max(self._trimmed_at, n)
         for sock in (self.source.sock if self.source.live else None,
                      getattr(self.events, "sock", None)):
             decoder = getattr(sock, "decoder", None)
-            if decoder is not None and decoder.cached() > limit:
+            if decoder is not None and (shrunk or decoder.cached() > limit):
                 decoder.forget()
         ifaces = getattr(self.enrich, "ifaces", None)
-        if ifaces is not None and ifaces.cached() > limit:
+        if ifaces is not None and (shrunk or ifaces.cached() > limit):
             ifaces.forget()
 
     def _kernel_count(self):
@@ -403,9 +404,8 @@ def run_screen(source, opts, enrich, info):
         ifaces = getattr(enrich, "ifaces", None)
         if ifaces is not None:
             ifaces.deferred = True      # the screen thread reads routes; the collector looks up
-        # the kernel's count covers every family and protocol: no reconciling a filtered table
-        collector = Collector(source, opts.interval, enrich,
-                              reconcile=not (opts.families or opts.protocols))
+        collector = Collector(source, opts.interval, enrich,     # the kernel counts every flow:
+                              reconcile=not (opts.families or opts.protocols))  # none filtered
         collector.start()
     except BaseException:
         screen.leave(stdscr)

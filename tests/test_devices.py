@@ -109,6 +109,20 @@ def test_totals_add_deltas_and_keep_closed_flows(tmp_path):
     assert d.name_of(dev) == "phone" and dev.flows == 2
 
 
+def test_the_flows_a_shrunk_table_dropped_are_forgotten_whatever_their_number(tmp_path):
+    """A flood's flow keys, kept after the table emptied, pinned Python's
+    arenas: past twice the table plus 64 the seen flows are pruned."""
+    d = make(tmp_path, {"192.168.1.10": "aa:bb:cc:dd:ee:01"})
+    d.refresh()
+    flood = [flow(b"f%d" % i, "192.168.1.10", "8.8.%d.%d" % (i >> 8, i & 255), bo=i)
+             for i in range(600)]
+    d.account(flood)
+    left = flood[:5]
+    d.account(left)
+    assert len(d._flows) <= 2 * len(left) + 64
+    assert d.snapshot()[0].flows == 600
+
+
 def test_a_counter_that_goes_down_is_a_new_flow_counted_whole(tmp_path):
     d = make(tmp_path, {"192.168.1.10": "aa:bb:cc:dd:ee:01"})
     d.refresh()

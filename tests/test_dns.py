@@ -510,6 +510,24 @@ def test_resolving_at_is_true_only_inside_a_resolve_span(make):
     assert not r.resolving_at(99.9) and not r.resolving_at(105.2)
 
 
+def test_resolving_at_remembers_the_newest_spans_in_a_ring(make, monkeypatch):
+    """SPANS spans are kept, the oldest overwritten first; spans are kept
+    as doubles (a flood's span tuples pinned Python's arenas)."""
+    from flowtop.enrich import dns
+    monkeypatch.setattr(dns, "SPANS", 4)
+    wall = Clock(100.0)
+    names = {"10.0.0.%d" % i: "h%d.example" % i for i in range(7)}
+    r, _table = make(names, wall=wall)
+    for i in range(7):
+        wall.t = 100.0 + 10 * i
+        addr = "10.0.0.%d" % i
+        assert r.wait([addr], 2) == {addr: "h%d.example" % i}
+    kept = [r.resolving_at(100.0 + 10 * i) for i in range(7)]
+    assert kept == [False, False, False, True, True, True, True]
+    assert not r.resolving_at(135.0) and not r.resolving_at(170.0)
+    assert len(r._spans) == 8 and r._spans.typecode == "d"
+
+
 def test_drop_queued_forgets_what_no_worker_has_taken(make):
     """--once past its wait drops the queue: those names would print nowhere."""
     gate = threading.Event()

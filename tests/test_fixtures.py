@@ -119,6 +119,26 @@ def test_layout_decoder_agrees_with_plain_decoder(path):
                 assert by_value.setdefault(v, v) is v, field
 
 
+def test_a_decoder_that_forgets_lets_go_of_every_cached_value_and_still_decodes_alike():
+    """forget() (the collector's, after a flood) empties the address and
+    int caches and the shared port ints: values cached among a flood's
+    freed records pinned Python's arenas."""
+    from flowtop.model import Flow
+    from flowtop.netlink import ctdecoder, ctnetlink
+    from flowtop.netlink.conntrack import DumpState, feed
+    _, data = _raw_dump(RECORDINGS[0])
+    decoder = ctnetlink.Decoder(Flow)
+    first, again = [], []
+    feed(data, first, DumpState(), decode=decoder)
+    feed(data, first[:0], DumpState(), decode=decoder)      # every layout learnt
+    assert decoder.cached() and any(p is not None for p in ctdecoder._PORTS)
+    decoder.forget()
+    assert decoder.cached() == 0 and all(p is None for p in ctdecoder._PORTS)
+    assert len(ctdecoder._PORTS) == 65536
+    feed(data, again, DumpState(), decode=decoder)
+    assert again == first
+
+
 @pytest.mark.parametrize("path", RECORDINGS, ids=os.path.basename)
 @pytest.mark.parametrize("families,protocols", [((), ()), ((10,), ()), ((), (6, 47)),
                                                 ((2,), (17, 136))])

@@ -260,7 +260,8 @@ class Devices:
                 d.pkts_tx += dpr
                 d.pkts_rx += dpo
             flows[k] = (dkey, outbound, bo, br, po, pr)
-        if len(flows) > 2 * present + 1024:     # forget flows the table has dropped
+        # forget flows the table has dropped (their keys, kept after a flood, pinned arenas)
+        if len(flows) > 2 * present + 64:
             keep = {r.entry.key for r in rows}
             self._flows = {k: v for k, v in flows.items() if k in keep}
 

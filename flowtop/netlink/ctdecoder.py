@@ -65,11 +65,13 @@ class Decoder:
 
     def forget(self):
         """Empty the value caches in place (they refill as records are
-        decoded).  When the table shrinks they keep its memory: address
-        texts and ints cached among the freed records pinned 200 MB of
-        Python's arenas after a flood of 200k flows."""
+        decoded), the shared port ints too.  When the table shrinks they
+        keep its memory: address texts and ints cached among the freed
+        records pinned 200 MB of Python's arenas after a flood of 200k flows."""
         self._addresses.clear()
         self._shared.clear()
+        if _PORTS:
+            _PORTS[:] = [None] * 65536
 
     def cached(self):
         """How many values the caches hold."""

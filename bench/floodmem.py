@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Where a flood's memory stays: the live view's collector and screen work
+(no curses), in a namespace, flooded with new UDP flows, then quiet:
+
+    sudo python3 bench/floodmem.py [--rate 20000] [--seconds 20] [--after 60]
+                                   [--tree DIR ...] [--owners] [-- flowtop options]
+
+Per tree (this one, or each ``--tree``, one after the other in the same
+namespace): VmRSS before the flood, its peak, and ``--after`` seconds after
+the flood (the flows gone by then: UDP timeout 8 s), with Python's arenas
+(``sys._debugmallocstats``: 1 MiB each on 3.10+) in use at the end.  An
+arena is given back only when every block in it is free: a few values kept
+from the flood (a cache entry, a float in a ring) keep whole arenas.
+``--owners`` then walks every object reachable from the modules, the
+threads and the live view's objects, and names what holds the objects that
+sit alone in an arena (a few hundred of them kept ~170 MiB).
+"""
+
+import argparse
+import collections
+import gc
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def rss_mib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    return 0
+
+
+def arenas():
+    """Python's arenas in use (its allocator's own count, read from stderr)."""
+    gc.collect()
+    with tempfile.TemporaryFile("w+") as f:
+        sys.stderr.flush()
+        old = os.dup(2)
+        os.dup2(f.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(old, 2)
+            os.close(old)
+        f.seek(0)
+        for line in f:
+            if "arenas allocated current" in line:
+                return int(line.split("=")[1])
+    return None
+
+
+def owners(roots, top=20):
+    """What holds the small objects that are alone (< 300) in a 1 MiB region."""
+    import types
+    parent, seen = {}, {}
+    todo = collections.deque((r, None) for r in roots)
+    while todo:
+        o, par = todo.popleft()
+        if id(o) in seen:
+            continue
+        seen[id(o)] = o
+        parent[id(o)] = par
+        if not isinstance(o, (str, bytes, int, float, type(None))):
+            todo.extend((r, o) for r in gc.get_referents(o) if id(r) not in seen)
+    regions = collections.defaultdict(list)
+    for i, o in seen.items():
+        if sys.getsizeof(o) <= 512:
+            regions[i >> 20].append(o)
+
+    def label(o, child):
+        if isinstance(o, types.ModuleType):
+            return "module " + o.__name__
+        if isinstance(o, dict):
+            k = [k for k, v in o.items() if v is child][:1]
+            return "dict[%r]" % k[0] if k and isinstance(k[0], str) else "dict"
+        return type(o).__name__
+
+    def path(o):
+        out, cur = [], o
+        for _ in range(7):
+            p = parent.get(id(cur))
+            if p is None:
+                break
+            out.append(label(p, cur))
+            cur = p
+        return " <- ".join([type(o).__name__] + out)
+    held = collections.Counter(path(o) for objs in regions.values() if len(objs) < 300
+                               for o in objs[:8])
+    sparse = sum(1 for objs in regions.values() if len(objs) < 300)
+    return sparse, held.most_common(top)
+
+
+def inner(args):
+    sys.path.insert(0, args.tree)
+    sys.path.insert(1, HERE)
+    from flowtop import cli
+    from flowtop.collector import Collector
+    from flowtop.enrich.bundle import from_options
+    from flowtop.sources import KernelSource
+    from flowtop.views.cells import Formatter
+    from flowtop.views.columns import layout
+    from flowtop.views.select import Selection
+    from flowtop.views.state import ViewState
+    import live
+    opts = cli.parse(args.flowtop + ["--no-sysctl", "-t", "1"])
+    source = KernelSource(opts)
+    source.open()
+    enrich = from_options(opts)
+    state = ViewState(opts)
+    fmt = Formatter(state, enrich)
+    col = Collector(source, opts.interval, enrich)
+    col.start()
+    sel = Selection()
+    t0, sender, ended, peak, out = time.monotonic(), None, None, 0, {}
+    while True:
+        if sender is None and time.monotonic() - t0 > 5:
+            out["before"], out["arenas_before"] = rss_mib(), arenas()
+            sender = subprocess.Popen([sys.executable, "-c", live.SENDER, str(args.rate),
+                                       str(args.seconds)], stdout=subprocess.DEVNULL,
+                                      env=dict(os.environ, FTBENCH_V4_NET="10"))
+        snap = col.latest()
+        if snap is not None:            # what the screen does a tick: choose, one page
+            state.wall = snap.wall
+            shown = sel.build(snap.rows, state, fmt, snap.version, snap.delta)
+            col.set_visible([r.key for r in shown[:46]])
+            cols = layout(200, state)
+            for r in shown[:46]:
+                fmt.line(r, cols, snap.wall)
+        peak = max(peak, rss_mib())
+        if sender is not None and ended is None and sender.poll() is not None:
+            ended = time.monotonic()
+        if ended is not None and time.monotonic() - ended > args.after:
+            break
+        time.sleep(1.0)
+    out.update(peak=peak, after=rss_mib(), arenas_after=arenas(), flows=len(col.table))
+    print("RESULT %r" % (out,), flush=True)
+    if args.owners:
+        sparse, held = owners(list(sys.modules.values()) + list(sys._current_frames().values())
+                              + [col, source, enrich, sel, fmt, state])
+        print("%d regions of 1 MiB hold fewer than 300 small objects; what holds them:" % sparse)
+        for k, n in held:
+            print("  %5d  %s" % (n, k))
+    col.stop()
+    source.close()
+    enrich.close()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rate", type=int, default=20000)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--after", type=float, default=60.0)
+    ap.add_argument("--tree", action="append", default=[])
+    ap.add_argument("--owners", action="store_true")
+    ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("flowtop", nargs="*", help="flowtop options (default: none, as a user)")
+    args = ap.parse_args()
+    if args.inner:
+        args.tree = args.tree[0]
+        return inner(args)
+    sys.path.insert(0, HERE)
+    import live
+    import netns
+    with netns.Namespace("ftbench-floodmem-%d" % os.getpid()) as ns:
+        ns.sysctl({"nf_conntrack_max": int(args.rate * 8 * 1.5) + 10000})
+        ns.sysctl({"nf_conntrack_udp_timeout": 8, "nf_conntrack_udp_timeout_stream": 8},
+                  exact=True)
+        live.setup_routes(ns, True)
+        print("%-28s %8s %8s %8s %8s %8s %8s" % ("tree", "before", "peak", "after",
+                                                "arenas0", "arenas", "flows"))
+        for tree in args.tree or [ROOT]:
+            argv = [sys.executable, os.path.abspath(__file__), "--inner", "--tree", tree,
+                    "--rate", str(args.rate), "--seconds", str(args.seconds),
+                    "--after", str(args.after)] + (["--owners"] if args.owners else [])
+            r = ns.run(*(argv + ["--"] + args.flowtop), check=False)
+            res = [line for line in r.stdout.splitlines() if line.startswith("RESULT ")]
+            if not res:
+                print("%-28s failed: %s" % (tree, (r.stderr or "")[-500:]))
+                continue
+            d = eval(res[0][7:], {})      # noqa: S307 - our own child's repr of a dict
+            print("%-28s %8s %8s %8s %8s %8s %8s" % (
+                tree[-28:], d["before"], d["peak"], d["after"], d["arenas_before"],
+                d["arenas_after"], d["flows"]), flush=True)
+            rest = [line for line in r.stdout.splitlines() if not line.startswith("RESULT ")]
+            if rest:
+                print("\n".join(rest))
+            time.sleep(10)                # the flood's flows gone before the next tree
+
+
+if __name__ == "__main__":
+    main()
