@@ -164,6 +164,11 @@ def test_the_prompt_waiting_for_a_key_makes_the_texts_a_slice_at_a_time():
         slices += 1
     assert len(made) == len(rows) and slices == 5
     assert sel.warm(st, fmt, 0.0) is False and len(made) == len(rows)
+    from flowtop.views import searchtext
+    st.wall += searchtext.TTL                           # once per prompt: not again at each TTL
+    sel.build(list(rows), st, fmt)
+    assert sel.warm(st, fmt, 1.0) is False and len(made) == len(rows)
+    st.wall -= searchtext.TTL
     sel.build(list(rows), st, fmt)                     # a snapshot while the prompt is open
     st.filter = "10.0.1"
     got = sel.build(rows, st, fmt)

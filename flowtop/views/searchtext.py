@@ -23,6 +23,7 @@ class SearchTexts:
         self._texts = {}        # flow key -> (its entry when made, text)
         self._of = None         # what the kept texts were made under
         self._warm = (None, 0)  # (rows, how many of them warm() made)
+        self.warm_done = False  # warm() went through every row once since clear()
 
     def reader(self, formatter, state, rows=0):
         """search_text(row) for ``rows`` rows at most, from the kept texts
@@ -59,4 +60,4 @@ class SearchTexts:
 
     def clear(self):
         """Let the texts go (no '/' text is set)."""
-        self._texts, self._of, self._warm = {}, None, (None, 0)
+        self._texts, self._of, self._warm, self.warm_done = {}, None, (None, 0), False
