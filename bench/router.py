@@ -73,7 +73,8 @@ def gnu_time(arch, dest):
 def guest_args(args, pyzs, where):
     out = ["--flows", str(args.flows), "--remotes", str(args.remotes), "--live", str(args.live),
            "--modes", args.modes, "--live-all", "1" if args.live_all else "0",
-           "--live-empty", str(args.live_empty), "--profile", str(args.profile)]
+           "--live-empty", str(args.live_empty), "--profile", str(args.profile),
+           "--rounds", str(args.rounds)]
     for name, path in pyzs:
         out += ["--pyz", "%s=%s/%s" % (name, where, os.path.basename(path))]
     return out
@@ -147,6 +148,14 @@ def table(res):
         lines.append("| %s | %.2f | %.2f | %.1f | %.1f | %.1f |" % (
             k, v["wall"], v["cpu"], v["rss_kib"] / 1024, v["wall"] / base["wall"],
             v["wall"] / ct["wall"] if ct and ct["wall"] else float("nan")))
+    fastest = {}                # over --rounds (and --version's "again")
+    for k, v in res.items():
+        if isinstance(v, dict) and "wall" in v:
+            name = k.split(" #")[0].replace(" (again)", "")
+            fastest[name] = min(fastest.get(name, v["wall"]), v["wall"])
+    if len(fastest) < sum(1 for v in res.values() if isinstance(v, dict) and "wall" in v):
+        lines.append("fastest: " + "; ".join("%s %.2f s (%.2fx pass)" % (
+            k, w, w / fastest["python -c pass"]) for k, w in fastest.items()))
     for k, v in res.items():
         if isinstance(v, dict) and "first_frame" in v:
             lines.append("%s: first frame %s s (first rows %s s, progress at 95 %%: %s s), steady "
@@ -183,6 +192,9 @@ def main():
                          "passes, 2 (the default) and a sampler over every busy thread (~60 ms "
                          "a sample on mipsel), 3 and a cProfile of the stages but the full dump; "
                          "profile-NAME.json beside the result")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="--version and --once of every .pyz this many times, in turn "
+                         "(python3 -c pass each round too): take the fastest")
     ap.add_argument("--timeout", type=float, default=4 * 3600)
     ap.add_argument("--json", metavar="FILE", help="also write the raw results here")
     args = ap.parse_args()

@@ -1,7 +1,7 @@
 """The router bench's guest side: runs inside the VM (bench/router.py boots it).
 
     python3 router_guest.py OUT.json --flows N [--remotes R] [--live S] [--modes A,B]
-                            [--pyz NAME=PATH ...]
+                            [--rounds K] [--pyz NAME=PATH ...]
 
 Fills the VM's own conntrack table with N forwarded-looking TCP flows to R
 distinct remote addresses (``conntrack -R``: one process for all of them), then
@@ -213,7 +213,7 @@ def main(argv):
     out_path = argv[0]
     opts = {"--flows": "16000", "--remotes": "250", "--live": "60",
             "--modes": "text-lean,text,json-lean,json", "--live-all": "0", "--live-empty": "0",
-            "--profile": "0"}
+            "--profile": "0", "--rounds": "1"}
     pyzs = []
     i = 1
     while i < len(argv):
@@ -245,12 +245,17 @@ def main(argv):
     step("fill", fill(flows, remotes))
     step("conntrack -L", measure(["conntrack", "-L"]))
     step("conntrack -L -o extended", measure(["conntrack", "-L", "-o", "extended"]))
-    for name, pyz in pyzs:
-        step("%s --version" % name, measure([py, pyz, "--version"]))
-        step("%s --version (again)" % name, measure([py, pyz, "--version"]))
-        for mode in modes:
-            step(("%s --once %s" % (name, " ".join(MODES[mode]))).rstrip(),
-                 measure([py, pyz, "--once"] + MODES[mode]))
+    rounds = int(opts["--rounds"])
+    for r in range(rounds):         # the .pyz in turn, each round: the CPU's drift shared
+        again = "" if r == 0 else " #%d" % (r + 1)
+        if r:
+            step("python -c pass" + again, measure([py, "-c", "pass"]))
+        for name, pyz in pyzs:
+            step("%s --version%s" % (name, again), measure([py, pyz, "--version"]))
+            step("%s --version (again)%s" % (name, again), measure([py, pyz, "--version"]))
+            for mode in modes:
+                step(("%s --once %s" % (name, " ".join(MODES[mode]))).rstrip() + again,
+                     measure([py, pyz, "--once"] + MODES[mode]))
     # the live view of the last .pyz, or of each with --live-all 1 (same boot: comparable)
     for name, pyz in (pyzs if opts["--live-all"] == "1" else pyzs[-1:]) if secs > 0 else ():
         profile = ((os.path.join(os.path.dirname(os.path.abspath(out_path)), "profile-%s.json"

@@ -11,8 +11,13 @@ tests, no caches), with ``flowtop.entry:run`` as the entry point, so
 3.9-3.13), compiled by that interpreter (a pyenv build or pythonX.Y on PATH,
 or a path): zipimport never writes a cache, so without it every start compiles
 every module it imports (20-48 s for ``--version`` on a mipsel router CPU).
-The .pyc sit beside their .py (zipimport's layout), hash-based and unchecked;
-another Python version sees a foreign magic number and falls back to the .py.
+The bytecode is one stored member, ``flowtop.code``, the archive's first
+(``flowtop/pyzimport.py``: one read and one unmarshalling a module, where
+zipimport parsed and inflated a member in pure Python); the archive's
+``__main__`` installs its importer.  Only that ``__main__``, ``flowtop/__init__``
+and ``flowtop/pyzimport`` are .pyc beside their .py (zipimport's layout,
+hash-based and unchecked).  Another Python version sees a foreign magic number
+and falls back to the .py (as does a module missing from the member).
 """
 
 import argparse
@@ -33,20 +38,45 @@ def include(path):
             and path.suffix != ".pyo")
 
 
-# Run by the target interpreter over the staged package: legacy-layout .pyc
-# (module.pyc beside module.py, what zipimport reads), named as in the archive.
+# Run by the target interpreter over the staged package: every module's code in
+# one file (pyzimport's layout: magic, index size, marshalled index {module:
+# (offset, size, is package)}, the codes), and legacy-layout .pyc (module.pyc beside
+# module.py, what zipimport reads) for the modules that load before the importer.
 COMPILE = r"""
-import os, py_compile, sys
-stage = sys.argv[1]
-for top, dirs, files in os.walk(os.path.join(stage, "flowtop")):
-    for name in files:
-        if name.endswith(".py"):
-            src = os.path.join(top, name)
-            py_compile.compile(src, cfile=src + "c", dfile=os.path.relpath(src, stage),
-                               doraise=True,
-                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+import marshal, os, py_compile, sys
+from importlib.util import MAGIC_NUMBER
+stage, out, boot = sys.argv[1], sys.argv[2], sys.argv[3:]
+index, codes, at = {}, [], 0
+for top, dirs, files in sorted(os.walk(os.path.join(stage, "flowtop"))):
+    for name in sorted(f for f in files if f.endswith(".py")):
+        rel = os.path.relpath(os.path.join(top, name), stage)
+        with open(os.path.join(stage, rel), "rb") as f:
+            data = marshal.dumps(compile(f.read(), rel, "exec", dont_inherit=True))
+        module = rel[:-3].replace(os.sep, ".")
+        package = module.endswith(".__init__")
+        index[module[:-9] if package else module] = (at, len(data), package)
+        codes.append(data)
+        at += len(data)
+head = marshal.dumps(index)
+with open(out, "wb") as f:
+    f.write(MAGIC_NUMBER + len(head).to_bytes(4, "little") + head + b"".join(codes))
+for rel in boot:
+    src = os.path.join(stage, rel)
+    py_compile.compile(src, cfile=src + "c", dfile=rel, doraise=True,
+                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
 print("%d.%d" % sys.version_info[:2])
 """
+CODE = "flowtop.code"           # flowtop.pyzimport.CODE
+MAIN = """\
+# -*- coding: utf-8 -*-
+# flowtop's modules from this archive's code member (scripts/build_pyz.py)
+import flowtop.pyzimport
+flowtop.pyzimport.install(__loader__)
+import flowtop.entry
+flowtop.entry.run()
+"""
+BOOT = ["__main__.py", os.path.join("flowtop", "__init__.py"),
+        os.path.join("flowtop", "pyzimport.py")]
 
 
 def find_python(spec):
@@ -67,15 +97,36 @@ def find_python(spec):
 
 
 def compile_for(python, stage, want=None):
-    """Byte-compile the staged package with ``python``; returns its X.Y."""
-    r = subprocess.run([python, "-I", "-c", COMPILE, stage], stdout=subprocess.PIPE,
-                       universal_newlines=True)
+    """Byte-compile the staged package with ``python`` into ``stage/CODE`` (and
+    BOOT's .pyc); returns its X.Y."""
+    r = subprocess.run([python, "-I", "-c", COMPILE, stage, os.path.join(stage, CODE)] + BOOT,
+                       stdout=subprocess.PIPE, universal_newlines=True)
     if r.returncode != 0:
         sys.exit("build_pyz: %s could not compile the package" % python)
     got = r.stdout.strip()
     if want and os.sep not in want and got != want:
         sys.exit("build_pyz: %s is Python %s, not %s" % (python, got, want))
     return got
+
+
+def write_code_archive(stage, output):
+    """zipapp's archive (shebang, deflated members, executable), with CODE first
+    and stored: pyzimport reads it in place, after the shebang."""
+    import zipfile
+    with open(output, "wb") as f:
+        f.write(b"#!/usr/bin/env python3\n")
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            z.write(os.path.join(stage, CODE), CODE, compress_type=zipfile.ZIP_STORED)
+            for top, dirs, files in sorted(os.walk(stage)):
+                for name in sorted(files):
+                    rel = os.path.relpath(os.path.join(top, name), stage)
+                    if rel == CODE:         # the stage holds the package and BOOT's .pyc
+                        continue
+                    # what loads before the importer, stored: no zlib to import for it
+                    boot = rel.endswith(".pyc") or rel == "__main__.py"
+                    z.write(os.path.join(stage, rel), rel.replace(os.sep, "/"),
+                            compress_type=zipfile.ZIP_STORED if boot else None)
+    os.chmod(output, os.stat(output).st_mode | 0o100)     # as zipapp
 
 
 def main():
@@ -90,10 +141,14 @@ def main():
         shutil.copytree(os.path.join(REPO, "flowtop"), os.path.join(stage, "flowtop"),
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo"))
         if args.python:
+            with open(os.path.join(stage, "__main__.py"), "w") as f:
+                f.write(MAIN)
             version = compile_for(find_python(args.python), stage, args.python)
             print("build_pyz: bytecode for Python %s" % version, file=sys.stderr)
-        zipapp.create_archive(stage, args.output, interpreter="/usr/bin/env python3",
-                              main="flowtop.entry:run", filter=include, compressed=True)
+            write_code_archive(stage, args.output)
+        else:
+            zipapp.create_archive(stage, args.output, interpreter="/usr/bin/env python3",
+                                  main="flowtop.entry:run", filter=include, compressed=True)
     import zipfile
     with zipfile.ZipFile(args.output) as z:
         if "flowtop/__init__.py" not in z.namelist():
