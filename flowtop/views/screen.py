@@ -7,9 +7,10 @@ thread as snapshots; the screen loop never waits for a dump, so keys work
 while one is being collected.
 """
 
+import _locale as locale      # not locale.py: 4.4 M instructions more to import
 import curses
-import locale
 import os
+import sys
 import time
 
 from .. import __version__
@@ -58,7 +59,8 @@ class Screen:
         self.confirm = None        # (what, flows) a delete asks about
         self.message = ""          # a delete's outcome, until the next key
         self.ui.screen = self      # the delete keys' handlers act through the screen
-        utf8 = (locale.getpreferredencoding(False) or "").lower().replace("-", "") == "utf8"
+        utf8 = bool(sys.flags.utf8_mode) or (  # locale.getpreferredencoding(False), the same
+            locale.nl_langinfo(locale.CODESET) or "").lower().replace("-", "") == "utf8"
         self._marks = ("\u25b2", "\u25bc") if utf8 else ("*", "*")   # ascending, descending
         self.state.unicode = utf8
         # curses' key numbers -> the names the key table uses
@@ -351,9 +353,7 @@ class Screen:
 
     def _put(self, y, x, text, w, attr=0):
         try:
-            # cut by display width: addnstr counts characters, and a line of
-            # wide ones would run on into the next row
-            n = max(0, w - x - (1 if y else 0))
+            n = max(0, w - x - (1 if y else 0))     # cut by width: addnstr counts characters
             self.scr.addnstr(y, x, cut(sanitize(text, 1000), n), n, attr)
         except curses.error:
             pass   # the bottom-right cell, or a resize under our feet
