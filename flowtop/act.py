@@ -6,7 +6,6 @@ makes a new entry (it is not blocked): the firewall decides again, as for a
 new connection.  Refused in one line without CAP_NET_ADMIN or on a replay.
 """
 
-import copy
 import errno
 
 from .netlink.uapi import CAP_NET_ADMIN
@@ -101,6 +100,7 @@ def targets(screen):
             return None
         e = picked.entry
         return describe_flow(fmt, e), [e]
+    import copy     # with weakref 4.7 M instructions: main imports this module at the start
     group = copy.copy(st)
     group.view, group.group, group.filter = "flows", (st.view, picked.key, picked.label), ""
     flows = [r.entry for r in select(screen.snap.rows, group, fmt, sort=False)
