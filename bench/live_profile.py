@@ -229,6 +229,12 @@ def main():
     out, pyz = sys.argv[1], sys.argv[2]
     sys.argv = [pyz] + sys.argv[3:]
     sys.path.insert(0, pyz)
+    try:                # what the archive's __main__ does: its code member (build_pyz --python)
+        import zipimport
+        from flowtop import pyzimport
+        pyzimport.install(zipimport.zipimporter(pyz))
+    except ImportError:                     # a .pyz from before flowtop/pyzimport.py
+        pass
     prof = Profile(out)
     global collector
     from flowtop import collector
