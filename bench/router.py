@@ -193,8 +193,8 @@ def main():
                          "a sample on mipsel), 3 and a cProfile of the stages but the full dump; "
                          "profile-NAME.json beside the result")
     ap.add_argument("--rounds", type=int, default=1,
-                    help="--version and --once of every .pyz this many times, in turn "
-                         "(python3 -c pass each round too): take the fastest")
+                    help="--version, --once and the live view of every .pyz this many "
+                         "times, in turn (python3 -c pass each round too): take the fastest")
     ap.add_argument("--timeout", type=float, default=4 * 3600)
     ap.add_argument("--json", metavar="FILE", help="also write the raw results here")
     args = ap.parse_args()

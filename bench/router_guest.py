@@ -256,12 +256,15 @@ def main(argv):
             for mode in modes:
                 step(("%s --once %s" % (name, " ".join(MODES[mode]))).rstrip() + again,
                      measure([py, pyz, "--once"] + MODES[mode]))
-    # the live view of the last .pyz, or of each with --live-all 1 (same boot: comparable)
-    for name, pyz in (pyzs if opts["--live-all"] == "1" else pyzs[-1:]) if secs > 0 else ():
-        profile = ((os.path.join(os.path.dirname(os.path.abspath(out_path)), "profile-%s.json"
-                                 % name), int(opts["--profile"]))
-                   if opts["--profile"] != "0" else None)
-        step("%s live -n -G" % name, live(py, pyz, flows, secs, profile))
+    # the live view of the last .pyz, or of each with --live-all 1 (same boot: comparable),
+    # --rounds times, in turn
+    for r in range(rounds):
+        again = "" if r == 0 else " #%d" % (r + 1)
+        for name, pyz in (pyzs if opts["--live-all"] == "1" else pyzs[-1:]) if secs > 0 else ():
+            profile = ((os.path.join(os.path.dirname(os.path.abspath(out_path)),
+                                     "profile-%s%s.json" % (name, again.replace(" #", "-"))),
+                        int(opts["--profile"])) if opts["--profile"] != "0" else None)
+            step("%s live -n -G%s" % (name, again), live(py, pyz, flows, secs, profile))
     return 0
 
 
