@@ -125,6 +125,40 @@ def test_the_live_view_draws_and_quits_without_locale_py_and_copy(tmp_path):
     assert not {"locale", "copy"} & mods, sorted({"locale", "copy"} & mods)
 
 
+# An event reader over a quiet socket (its timeouts), then stopped: which modules it loaded.
+EVENT_THREAD = r"""
+import sys
+from flowtop.eventreader import EventReader
+class Quiet:
+    def settimeout(self, seconds):
+        pass
+    def close(self):
+        pass
+def read(sock):
+    if len(timeouts) == 2:
+        reader.stop()
+    timeouts.append(1)
+    raise TimeoutError("timed out")          # what socket.timeout is since 3.10
+timeouts = []
+before = set(sys.modules)
+reader = EventReader(open_events=Quiet, read=read)
+reader.start()
+reader.join(30)
+print(len(timeouts), reader.failure, sorted(set(sys.modules) - before))
+"""
+
+
+def test_the_event_thread_waits_out_timeouts_without_socket_py():
+    """socket.py's import (its enums: 15 M instructions, 0.2-0.3 s on mipsel) ran in the
+    event thread beside the live view's first dump, for ``socket.timeout`` alone."""
+    r = subprocess.run([sys.executable, "-S", "-c", EVENT_THREAD], env=L.env(blocked=False),
+                       cwd=L.REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    count, failure, loaded = r.stdout.split(" ", 2)
+    assert (count, failure) == ("3", "None"), r.stdout
+    assert "'socket'" not in loaded and "'_socket'" in loaded, loaded
+
+
 @pytest.mark.parametrize("fmt", [[], ["--json"]], ids=["text", "json"])
 def test_lean_replay_loads_no_optional_module(tmp_path, fmt):
     mods, out = _loaded(tmp_path, ["--replay", L.MIXED] + LEAN + fmt)
