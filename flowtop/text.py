@@ -34,7 +34,23 @@ _UNSAFE = _Pattern(
     "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e"
     "\u2060-\u206f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
 )
+# The same characters as code point ranges, replaced by ``str.translate``:
+# no ``re`` (with the enum it imports, ~0.3 s of a mipsel router's start)
+# for a name that is not ASCII (tests/test_text.py holds the two alike).
+_UNSAFE_RANGES = ((0x00, 0x1F), (0x7F, 0x9F), (0xAD, 0xAD), (0x61C, 0x61C), (0x180E, 0x180E),
+                  (0x200B, 0x200F), (0x2028, 0x202E), (0x2060, 0x206F), (0xFEFF, 0xFEFF),
+                  (0xFFF9, 0xFFFB), (0xE0000, 0xE007F))
+_TABLES = {}        # replacement -> {unsafe code point: replacement}
 MAX_LEN = 64
+
+
+def _unsafe_table(replacement):
+    table = _TABLES.get(replacement)
+    if table is None:
+        table = {cp: replacement for a, b in _UNSAFE_RANGES for cp in range(a, b + 1)}
+        if len(_TABLES) < 4:
+            _TABLES[replacement] = table
+    return table
 
 
 def sanitize(value, max_len=MAX_LEN, replacement="?"):
@@ -51,7 +67,7 @@ def sanitize(value, max_len=MAX_LEN, replacement="?"):
             value = bytes(value).decode("utf-8", "replace")
         else:
             value = str(value)
-    value = _UNSAFE.sub(replacement, value)
+    value = value.translate(_unsafe_table(replacement))
     if len(value) > max_len:
         value = value[:max_len - 1] + "\u2026"
     return value
@@ -99,16 +115,19 @@ def char_width(ch):
 
 # Every character outside _WIDTHS is one column: a text with none of them (most non-ASCII
 # lines: a sort mark, an ellipsis) is measured by its length - a mipsel router spent a
-# third of each draw walking such lines a character at a time.  Only the characters from
-# U+0300 on are looked up: a class of _WIDTHS' ranges took 21 ms to compile here at import.
-_HIGH = _Pattern("[^\x00-\u02ff]")
+# third of each draw walking such lines a character at a time.  Only its distinct
+# characters from U+0300 on are looked up (set operations in C; a pattern of _WIDTHS'
+# ranges took 21 ms to compile here, and ``re`` itself ~0.3 s of a mipsel start).
+_LOW = []           # [the characters below U+0300], made on the first non-ASCII text
 
 
 def _narrow(text):
     """Whether every character of ``text`` takes one column."""
     if text.isascii():
         return True
-    for c in _HIGH.findall(text):
+    if not _LOW:
+        _LOW.append(frozenset(map(chr, range(0x300))))
+    for c in set(text).difference(_LOW[0]):
         cp = ord(c)
         i = bisect_right(_STARTS, cp) - 1
         if i >= 0 and cp <= _WIDTHS[i][1]:

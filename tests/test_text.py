@@ -205,21 +205,27 @@ def test_the_quick_measure_agrees_with_the_walk_on_mixed_text():
             assert text.width(text.fit(s, cols)) == cols, (s, cols)
 
 
-def test_importing_text_compiles_no_pattern_until_a_text_needs_one():
+def test_measuring_and_sanitizing_any_text_needs_no_regular_expression():
     """A class of every wide range cost 4-21 ms of every start here (~1 s on a
-    mipsel router) although most runs never measure a non-ASCII text."""
-    code = ("import re, sys\n"
-            "seen = []\n"
-            "real = re.compile\n"
-            "re.compile = lambda p, flags=0: seen.append(p) or real(p, flags)\n"
+    mipsel router), and ``re`` with its enum ~0.3 s there, for a sort mark
+    or a name that is not ASCII (python3 -S: this host's site imports re)."""
+    code = ("import sys\n"
             "import flowtop.text as t\n"
-            "before = max(map(len, seen), default=0)\n"
-            "t.width('abc')\n"
-            "ascii_only = max(map(len, seen), default=0)\n"
-            "t.width('\\u2026\\u4e2d')\n"
-            "print(before, ascii_only, max(map(len, seen)))\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                         check=True).stdout.split()
-    before, ascii_only, after = map(int, out)
-    assert before == 0 and ascii_only == 0, out      # nothing compiled for ASCII
-    assert after > 0                                  # a pattern, once needed
+            "t.width('abc'); t.sanitize('abc')\n"
+            "t.width('\\u25b2 \\u2026\\u4e2d'); t.cut('\\u4e2d\\u6587x', 3)\n"
+            "t.sanitize('na\\u00efve \\u202eevil \\x1b[2J')\n"
+            "print('re' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-S", "-c", code], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["False"], out
+
+
+def test_the_unsafe_code_points_are_the_unsafe_pattern_s_class():
+    """sanitize's translation table against the pattern, over every code point."""
+    import re
+    from flowtop import text
+    every = "".join(chr(cp) for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF)
+    by_pattern = {ord(c) for c in re.findall(text._UNSAFE.pattern, every)}
+    by_table = set(text._unsafe_table("?"))
+    assert by_table == by_pattern and len(by_table) > 200
+    assert every.translate(text._unsafe_table("?")) == re.sub(text._UNSAFE.pattern, "?", every)
