@@ -183,7 +183,6 @@ class Selection:
         return chosen(self._chosen if narrower else self._base, state, formatter, based=True,
                       search=search)
 
-
     def warm(self, state, formatter, budget):
         """While the '/' prompt waits for a key: make the texts of the last
         choice's rows for ``budget`` seconds (100k flows take ~0.4 s, the
