@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench/instructions.py N [--distinct] [--baseline DIR] [--modes ...] [--no-site]: what one
+"""bench/instructions.py N [--distinct] [--baseline DIR] [--modes ...] [--no-site] [--pyz]: what one
 ``--once`` costs in user-space instructions, counted by valgrind.
 
 This machine's speed moves 3x from day to day and with whatever else runs;
@@ -64,6 +64,10 @@ def main():
     ap.add_argument("--no-site", action="store_true",
                     help="python3 -S: without this host's site (its imports hide a small "
                          "table's start-up: a router's site is a few modules)")
+    ap.add_argument("--pyz", action="store_true",
+                    help="each tree as the .pyz its scripts/build_pyz.py --python makes for "
+                         "this python3 (what a router runs), with --version and the live "
+                         "view's start to its first frame (-n -G) as rows too")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/instructions.py needs root (network namespaces)")
@@ -88,6 +92,8 @@ def main():
         site = ["-S"] if args.no_site else []
         print("%-44s %8s" % ("python3%s -c pass" % (" -S" if site else ""),
                              "%.3f" % (count(ns, [python] + site + ["-c", "pass"]) / 1e9)))
+        if args.pyz:
+            return pyz_rows(ns, python, site, trees, modes)
         for mode in modes:
             for label, tree in trees:
                 # (in the tree: -m puts the working directory first on sys.path)
@@ -95,6 +101,60 @@ def main():
                           + MODES[mode], cwd=tree)
                 print("%-44s %8s" % ("%sflowtop --once %s" % (label, " ".join(MODES[mode])),
                                      "%.3f" % (n / 1e9)), flush=True)
+    return 0
+
+
+# Runs a .pyz as ``python3 X.pyz ARGS`` does (Modules/main.c: the archive first on
+# sys.path, its __main__ through runpy) and exits at the first curses.doupdate.
+FIRST_FRAME = r"""
+import curses, os, sys
+real = curses.doupdate
+def first():
+    real()
+    os._exit(0)
+curses.doupdate = first
+sys.argv = sys.argv[1:]
+sys.path[0] = sys.argv[0]
+import runpy
+runpy._run_module_as_main("__main__", alter_argv=False)
+"""
+
+
+def pyz_rows(ns, python, site, trees, modes):
+    """The --pyz rows: each tree's archive for this python3, then --version, the
+    modes, and the live view's start to its first frame (in a pty: ``script``)."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="ftbench-pyz-") as tmp:
+        harness = os.path.join(tmp, "first_frame.py")
+        with open(harness, "w") as f:
+            f.write(FIRST_FRAME)
+        built = []
+        for i, (label, tree) in enumerate(trees):
+            out = os.path.join(tmp, "tree%d.pyz" % i)
+            subprocess.run([python, os.path.join(tree, "scripts", "build_pyz.py"), "-o", out,
+                            "--python", python], check=True, stdout=subprocess.DEVNULL)
+            built.append((label, out))
+        rows = [("--version", ["--version"])] + [
+            ("--once " + " ".join(MODES[m]), ["--once", "--no-sysctl"] + MODES[m])
+            for m in modes]
+        for what, argv in rows:
+            for label, pyz in built:
+                n = count(ns, [python] + site + [pyz] + argv, env={"PYTHONHASHSEED": "0"})
+                print("%-44s %8s" % ("%s.pyz %s" % (label, what), "%.3f" % (n / 1e9)),
+                      flush=True)
+        for label, pyz in built:
+            log = os.path.join(tmp, "live.log")
+            inner = " ".join(["valgrind", "--tool=cachegrind", "--cache-sim=no",
+                              "--cachegrind-out-file=/dev/null", "--log-file=" + log, python]
+                             + site + [harness, pyz, "-n", "-G", "--no-sysctl"])
+            subprocess.run(["ip", "netns", "exec", ns.name, "script", "-qc",
+                            "env TERM=xterm LANG=C.UTF-8 PYTHONHASHSEED=0 " + inner, "/dev/null"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=False)
+            with open(log) as f:
+                m = REFS.search(f.read())
+            print("%-44s %8s" % ("%s.pyz live: start to first frame" % label,
+                                 "%.3f" % (int(m.group(1).replace(",", "")) / 1e9) if m
+                                 else "n/a"), flush=True)
     return 0
 
 
