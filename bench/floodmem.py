@@ -19,6 +19,7 @@ sit alone in an arena (a few hundred of them kept ~170 MiB).
 import argparse
 import collections
 import gc
+import json
 import os
 import subprocess
 import sys
@@ -140,7 +141,7 @@ def inner(args):
             break
         time.sleep(1.0)
     out.update(peak=peak, after=rss_mib(), arenas_after=arenas(), flows=len(col.table))
-    print("RESULT %r" % (out,), flush=True)
+    print("RESULT " + json.dumps(out), flush=True)
     if args.owners:
         sparse, held = owners(list(sys.modules.values()) + list(sys._current_frames().values())
                               + [col, source, enrich, sel, fmt, state])
@@ -184,7 +185,7 @@ def main():
             if not res:
                 print("%-28s failed: %s" % (tree, (r.stderr or "")[-500:]))
                 continue
-            d = eval(res[0][7:], {})      # noqa: S307 - our own child's repr of a dict
+            d = json.loads(res[0][7:])
             print("%-28s %8s %8s %8s %8s %8s %8s" % (
                 tree[-28:], d["before"], d["peak"], d["after"], d["arenas_before"],
                 d["arenas_after"], d["flows"]), flush=True)

@@ -10,33 +10,11 @@ python3-light).
 
 from bisect import bisect_right
 
-class _Pattern:
-    """A regular expression compiled on first use: at import, this module's
-    two cost 4-10 ms of every start here (~0.3 s on a mipsel router), and
-    most runs meet only printable ASCII."""
 
-    __slots__ = ("pattern", "_rx")
-
-    def __init__(self, pattern):
-        self.pattern = pattern
-        self._rx = None
-
-    def __getattr__(self, name):        # search, sub, ...
-        if self._rx is None:
-            import re       # (re and the enum it imports: ~0.3 s of a mipsel start)
-            self._rx = re.compile(self.pattern)
-        return getattr(self._rx, name)
-
-
-# C0, DEL, C1; bidi embeddings/overrides/isolates; zero-width and other
-# format characters; line/paragraph separators; BOM; specials.
-_UNSAFE = _Pattern(
-    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e"
-    "\u2060-\u206f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
-)
-# The same characters as code point ranges, replaced by ``str.translate``:
-# no ``re`` (with the enum it imports, ~0.3 s of a mipsel router's start)
-# for a name that is not ASCII (tests/test_text.py holds the two alike).
+# The characters sanitize replaces, as code point ranges for ``str.translate``: C0, DEL,
+# C1; bidi embeddings/overrides/isolates; zero-width and other format characters;
+# line/paragraph separators; BOM; specials; tags.  No ``re`` (with the enum it imports,
+# ~0.3 s of a mipsel router's start) for a name that is not ASCII.
 _UNSAFE_RANGES = ((0x00, 0x1F), (0x7F, 0x9F), (0xAD, 0xAD), (0x61C, 0x61C), (0x180E, 0x180E),
                   (0x200B, 0x200F), (0x2028, 0x202E), (0x2060, 0x206F), (0xFEFF, 0xFEFF),
                   (0xFFF9, 0xFFFB), (0xE0000, 0xE007F))

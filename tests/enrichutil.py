@@ -17,16 +17,13 @@ import sys
 
 from tests.nsutil import REPO, Netns, NetnsGroup
 from tests.tmuxutil import Tmux, box, parse_table, pane_command, read_exit
+from tests.viewutil import UNSAFE
 
 FIX = os.path.join(REPO, "tests", "fixtures")
 CITY_DB = os.path.join(FIX, "geoip-city.mmdb")
 ASN_DB = os.path.join(FIX, "geoip-asn.mmdb")
 GEO_ARGS = ("--geoip-db", CITY_DB, "--geoip-db", ASN_DB)
 
-# What sanitize must have removed: C0, DEL, C1, bidi and other invisible
-# format characters (as flowtop.text._UNSAFE, written out independently).
-UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e"
-                    "\u2060-\u206f\ufeff\ufff9-\ufffb]")
 SGR_ONLY = re.compile(r"\x1b\[[0-9;:]*m")
 
 # A file name with an escape sequence, a newline and a bidi override, and

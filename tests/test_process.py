@@ -23,8 +23,8 @@ from flowtop.netlink.uapi import (
     AF_INET, AF_INET6, IPPROTO_ICMP, IPPROTO_RAW, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE,
     NLMSG_DONE, NLMSG_ERROR, SOCK_DIAG_BY_FAMILY, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN,
 )
-from flowtop.text import _UNSAFE
 from tests.clock import Clock
+from tests.viewutil import UNSAFE
 
 TCP, UDP = IPPROTO_TCP, IPPROTO_UDP
 EST, CLOSE, LISTEN = TCP_ESTABLISHED, TCP_CLOSE, TCP_LISTEN
@@ -504,7 +504,7 @@ def test_hostile_and_truncated_names_are_sanitized(fake):
     for port in (1, 2, 3, 4):
         p = m.lookup(flow(TCP, "10.0.0.1", port, "192.0.2.1", 443))
         names[p.pid] = p
-        assert not _UNSAFE.search(p.name) and not _UNSAFE.search(p.user)
+        assert not UNSAFE.search(p.name) and not UNSAFE.search(p.user)
     assert names[1100].name == "?[2Jevil??name"
     assert names[1101].name.endswith("bad\ufffd") and names[1101].user == "4242"
     assert names[1102].name == "abcdefghijklmno"        # argv[0] is something else

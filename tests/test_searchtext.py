@@ -158,16 +158,20 @@ def test_the_prompt_waiting_for_a_key_makes_the_texts_a_slice_at_a_time():
     made = _counting(fmt)
     sel = Selection()
     sel.build(rows, st, fmt)
-    assert sel.warm(st, fmt, 0.0) is True and len(made) == 512     # one slice, then a key look
+    ticks = iter(range(10**6))                  # a clock a second on at each read
+
+    def clock():
+        return next(ticks)
+    assert sel.warm(st, fmt, 0.5, clock) is True and len(made) == 512   # one slice, a key look
     slices = 1
-    while sel.warm(st, fmt, 0.0):
+    while sel.warm(st, fmt, 0.5, clock):
         slices += 1
     assert len(made) == len(rows) and slices == 5
-    assert sel.warm(st, fmt, 0.0) is False and len(made) == len(rows)
+    assert sel.warm(st, fmt, 0.5, clock) is False and len(made) == len(rows)
     from flowtop.views import searchtext
     st.wall += searchtext.TTL                           # once per prompt: not again at each TTL
     sel.build(list(rows), st, fmt)
-    assert sel.warm(st, fmt, 1.0) is False and len(made) == len(rows)
+    assert sel.warm(st, fmt, 0.5, clock) is False and len(made) == len(rows)
     st.wall -= searchtext.TTL
     sel.build(list(rows), st, fmt)                     # a snapshot while the prompt is open
     st.filter = "10.0.1"

@@ -2,6 +2,7 @@
 from argv, an enrichment with service names only."""
 
 import os
+import re
 
 from flowtop import cli, conntrack
 from flowtop.enrich.bundle import Enrichment
@@ -9,6 +10,12 @@ from flowtop.table import FlowTable
 from flowtop.views.state import ViewState
 
 MIXED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "ctnetlink-mixed.rec")
+
+# What sanitize must have removed, written out apart from flowtop.text: C0, DEL, C1,
+# bidi and other invisible format characters, line/paragraph separators, BOM,
+# specials, tags.
+UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e"
+                    "\u2060-\u206f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]")
 
 
 class FakeServices:

@@ -118,11 +118,6 @@ class Formatter:
             iin, iout = enrich.ifaces_of(e)
         else:
             iin = iout = None
-        if enrich.geo is not None:
-            remote = enrich.remote_of(e)
-            geo = self.redact.geo(remote, enrich.geo_of(remote))
-        else:
-            geo = None
         return {
             "process": enrich.process_label(e) if enrich.process is not None else "",
             "proto": proto_name(e.l4proto),
@@ -131,11 +126,20 @@ class Formatter:
             if dport is not None else _icmp_label(e),
             "src": self.endpoint(e.family, e.src, sport),
             "dst": self.endpoint(e.family, e.dst, dport),
-            "country": " ".join(x for x in (getattr(geo, "country", None),
-                                            getattr(geo, "city", None)) if x),
+            "country": self._country(e),
             "in_iface": iin or "",
             "out_iface": iout or "",
         }
+
+    def _country(self, e):
+        """The COUNTRY cell: the remote end's country and city ("" without GeoIP)."""
+        enrich = self.enrich
+        if enrich.geo is None:
+            return ""
+        remote = enrich.remote_of(e)
+        geo = self.redact.geo(remote, enrich.geo_of(remote))
+        return " ".join(x for x in (getattr(geo, "country", None), getattr(geo, "city", None))
+                        if x)
 
     def _xlate(self, e, snat, dnat, gre):
         """The translated ends: the source the remote side sees, the
@@ -173,7 +177,7 @@ class Formatter:
         """What '/' matches: the text of the columns a user can show (the
         cells of ``names``, then both addresses), lower case.  Spelt out
         rather than joined from ``names``: ~5 us a flow, the first '/'
-        character at 100k flows (tests/test_cells.py holds the two alike)."""
+        character at 100k flows (tests/test_searchtext.py holds the two alike)."""
         e = row.entry
         enrich = self.enrich
         l4 = e.l4proto
@@ -185,19 +189,13 @@ class Formatter:
         else:
             service = self.services.of_flow(sport, dport, l4, self.state.numeric_port)
         iin, iout = enrich.ifaces_of(e) if enrich.ifaces is not None else (None, None)
-        country = ""
-        if enrich.geo is not None:
-            remote = enrich.remote_of(e)
-            geo = self.redact.geo(remote, enrich.geo_of(remote))
-            country = " ".join(x for x in (getattr(geo, "country", None),
-                                           getattr(geo, "city", None)) if x)
         src, dst, family = e.src, e.dst, e.family
         a = "-" if src is None else self.redact.address(src)
         b = "-" if dst is None else self.redact.address(dst)
         return " ".join((enrich.process_label(e) if enrich.process is not None else "",
                          proto_name(l4), state_name(l4, e.state) or "", service,
                          self._endpoint(family, src, a, sport),
-                         self._endpoint(family, dst, b, dport), country,
+                         self._endpoint(family, dst, b, dport), self._country(e),
                          iin or "", iout or "", a, b)).lower()
 
     def details(self, row, wall):

@@ -29,7 +29,7 @@ MIN_W, MIN_H = 40, 10
 # A dump's progress: s apart and share of a core at most (mipsel: 0.1 s draws 0.25 s apart
 # took 40 %); TICK: the wait for a key before a look for a snapshot (0.05 s: a tenth of mipsel)
 PROGRESS_EVERY, PROGRESS_SHARE, TICK = 0.25, 0.1, 0.2
-WARM = 0.02                # s of '/' texts made between two looks for a key
+WARM = 0.02    # s of '/' texts made between two looks for a key (no wait while some are left)
 
 
 class Screen:
@@ -96,8 +96,8 @@ class Screen:
                 self.snap, self.stale, snap.taken = snap, True, True     # its delta: since this
             self._progress()
             self.refresh()
-            # the '/' prompt's idle time makes the texts it will search (no wait while some are left)
-            warm = self.ui.mode == "filter" and self.selection.warm(self.state, self.fmt, WARM)
+            warm = self.ui.mode == "filter" and self.selection.warm(self.state, self.fmt, WARM,
+                                                                    self.clock)
             self.scr.timeout(0 if warm else int(TICK * 1000))
             try:
                 ch = self.scr.get_wch()

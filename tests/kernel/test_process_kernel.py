@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from flowtop.text import _UNSAFE
 from tests.enrichutil import SERVER as ENRICH_SERVER
 from tests.nsutil import REPO, Netns, have
+from tests.viewutil import UNSAFE
 
 pytestmark = pytest.mark.kernel
 
@@ -127,7 +127,7 @@ def test_each_flow_names_both_local_ends(ready, tmp_path):
     assert f["orig"]["pid"] == evil_client["pid"]
     assert f["reply"]["pid"] == started["tcp4"][1]["pid"]
     name = f["orig"]["name"]
-    assert not _UNSAFE.search(name) and name == "?[2Jevil??name", name
+    assert not UNSAFE.search(name) and name == "?[2Jevil??name", name
     first, second = got["first"], got["second"]
     assert first["unresolved"] == 0 and first["sockets"] >= 3 * len(PAIRS)
     assert (second["pids_stat"], second["pids_scanned"], second["fds"]) == (0, 0, 0), second
