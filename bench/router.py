@@ -74,7 +74,7 @@ def guest_args(args, pyzs, where):
     out = ["--flows", str(args.flows), "--remotes", str(args.remotes), "--live", str(args.live),
            "--modes", args.modes, "--live-all", "1" if args.live_all else "0",
            "--live-empty", str(args.live_empty), "--profile", str(args.profile),
-           "--rounds", str(args.rounds)]
+           "--rounds", str(args.rounds), "--cprofile", str(args.cprofile)]
     for name, path in pyzs:
         out += ["--pyz", "%s=%s/%s" % (name, where, os.path.basename(path))]
     return out
@@ -164,6 +164,9 @@ def table(res):
                              v.get("cpu_pct"),
                              (v.get("vmhwm_kib") or 0) / 1024, v.get("key_to_screen"),
                              v.get("keys")))
+    for k, v in res.items():
+        if k.endswith(" cProfile"):
+            lines += [k + ":"] + ["    " + line for line in v]
     return "\n".join(lines)
 
 
@@ -195,6 +198,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=1,
                     help="--version, --once and the live view of every .pyz this many "
                          "times, in turn (python3 -c pass each round too): take the fastest")
+    ap.add_argument("--cprofile", type=int, default=0, metavar="TOP",
+                    help="after each --once run, one more under cProfile: its TOP functions "
+                         "by own time in the result")
     ap.add_argument("--timeout", type=float, default=4 * 3600)
     ap.add_argument("--json", metavar="FILE", help="also write the raw results here")
     args = ap.parse_args()

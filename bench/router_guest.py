@@ -1,7 +1,7 @@
 """The router bench's guest side: runs inside the VM (bench/router.py boots it).
 
     python3 router_guest.py OUT.json --flows N [--remotes R] [--live S] [--modes A,B]
-                            [--rounds K] [--pyz NAME=PATH ...]
+                            [--rounds K] [--cprofile TOP] [--pyz NAME=PATH ...]
 
 Fills the VM's own conntrack table with N forwarded-looking TCP flows to R
 distinct remote addresses (``conntrack -R``: one process for all of them), then
@@ -209,11 +209,37 @@ def _watch(ctl, pid, t0, flows, seconds):
     return out
 
 
+_CPROFILE = """import cProfile, io, pstats, runpy, sys
+pyz, top = sys.argv[1], int(sys.argv[2])
+sys.argv = [pyz] + sys.argv[3:]
+prof = cProfile.Profile()
+prof.enable()
+try:
+    runpy.run_path(pyz, run_name="__main__")
+except SystemExit:
+    pass
+prof.disable()
+out = io.StringIO()
+pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
+sys.stderr.write(out.getvalue())
+"""
+
+
+def cprofiled(python, pyz, args, top):
+    """The ``top`` functions by own time of one run of ``pyz args`` under cProfile
+    (its output discarded), as text lines: where a guest's CPU goes per flow."""
+    p = subprocess.run([python, "-c", _CPROFILE, pyz, str(top)] + args,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines = p.stderr.splitlines()
+    at = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
+    return lines[at:at + top + 1]
+
+
 def main(argv):
     out_path = argv[0]
     opts = {"--flows": "16000", "--remotes": "250", "--live": "60",
             "--modes": "text-lean,text,json-lean,json", "--live-all": "0", "--live-empty": "0",
-            "--profile": "0", "--rounds": "1"}
+            "--profile": "0", "--rounds": "1", "--cprofile": "0"}
     pyzs = []
     i = 1
     while i < len(argv):
@@ -257,8 +283,11 @@ def main(argv):
             step("%s --version%s" % (name, again), measure([py, pyz, "--version"]))
             step("%s --version (again)%s" % (name, again), measure([py, pyz, "--version"]))
             for mode in modes:
-                step(("%s --once %s" % (name, " ".join(MODES[mode]))).rstrip() + again,
-                     measure([py, pyz, "--once"] + MODES[mode]))
+                label = ("%s --once %s" % (name, " ".join(MODES[mode]))).rstrip() + again
+                step(label, measure([py, pyz, "--once"] + MODES[mode]))
+                if opts["--cprofile"] != "0":
+                    step(label + " cProfile", cprofiled(py, pyz, ["--once"] + MODES[mode],
+                                                        int(opts["--cprofile"])))
     # the live view of the last .pyz, or of each with --live-all 1 (same boot: comparable),
     # --rounds times, in turn
     for r in range(rounds):

@@ -243,7 +243,8 @@ def test_on_a_slow_cpu_the_first_dump_shows_the_rows_it_has_read_within_seconds(
     src.collector = c
     c._full_tick()
     early = [(t, n) for t, n in src.seen if n]
-    assert early and early[0][0] <= 2.0 and early[0][1] >= 100     # rows after ~1 s, not 53
+    # the rows of the first datagram, shown while the second is read (not ~1 s, nor 53, in)
+    assert early and early[0][0] <= 1.0 and early[0][1] >= 100
     assert c.latest().full is False and c.latest().version is None
     c._publish(clock.wall, None, True)                             # the dump's own Snapshot
     last = c.latest()
