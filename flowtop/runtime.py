@@ -5,13 +5,24 @@ objects that live on (a dump at 100k flows: a collection per ~700 objects
 would walk the whole table again and again); back as it was after.
 ``switch_interval(seconds)``: how often a thread holding the GIL yields; a
 shorter one lets the key loop or the event reader run while a dump decodes.
+``cpus()``: how many CPUs this process may run on.
 """
 
 import contextlib
 import gc
+import os
 import sys
 
-__all__ = ["gc_paused", "switch_interval"]
+__all__ = ["gc_paused", "switch_interval", "cpus"]
+
+
+def cpus():
+    """The CPUs this process may run on (its affinity mask; a router may have
+    one), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 @contextlib.contextmanager
