@@ -164,6 +164,9 @@ def table(res):
                              v.get("cpu_pct"),
                              (v.get("vmhwm_kib") or 0) / 1024, v.get("key_to_screen"),
                              v.get("keys")))
+    if "python loops" in res:
+        lines.append("python loops, CPU s: " + ", ".join(
+            "%s %s" % kv for kv in res["python loops"].items()))
     for k, v in res.items():
         if k.endswith(" cProfile"):
             lines += [k + ":"] + ["    " + line for line in v]

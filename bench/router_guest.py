@@ -24,7 +24,11 @@ TMUX_SOCK = "/tmp/flowtop-router-tmux-%d" % os.getpid()     # own socket: --host
 # --once variants by name (--modes): -n -G leaves processes and interfaces on; "bare" is
 # the leanest output (no lookups at all).
 MODES = {"text-lean": ["-n", "-G"], "text": [], "json-lean": ["--json", "-n", "-G"],
-         "json": ["--json"], "json-bare": ["--json", "-n", "-G", "--no-iface", "--no-process"]}
+         "json": ["--json"], "json-bare": ["--json", "-n", "-G", "--no-iface", "--no-process"],
+         # the table's dump recorded once (REPLAY), then decoded from that file: the
+         # interpreter's share alone, no kernel (compare with qemu-mipsel-static's run of it)
+         "json-replay": ["--json", "-n", "-G", "--replay", "REPLAY"]}
+REPLAY = "/tmp/flowtop-router-dump-%d.rec" % os.getpid()      # removed at the end
 
 
 GNU_TIME = os.environ.get("GNU_TIME", "")
@@ -225,6 +229,35 @@ sys.stderr.write(out.getvalue())
 """
 
 
+_LOOPS = """import time
+def timed(f):
+    c = time.process_time(); f(); return round(time.process_time() - c, 3)
+def ints():
+    x = 0
+    for i in range(200000):
+        x += i * 3
+def floats():
+    x = 0.0
+    for i in range(200000):
+        x += i * 0.5
+def big():
+    d = {i * 7919: i for i in range(200000)}
+    x = 0
+    for i in range(200000):
+        x += d[i * 7919]
+print(timed(ints), timed(floats), timed(lambda: sum(range(10 ** 6))), timed(big))
+"""
+
+
+def loops(python):
+    """CPU s of small Python loops (ints, floats, sum(range(1e6)), a 200k-key dict read
+    in order): this machine's speed beside the host's and qemu-user's, and what a big
+    working set costs it."""
+    p = subprocess.run([python, "-c", _LOOPS], stdout=subprocess.PIPE, text=True)
+    ints, floats, sums, big = (float(v) for v in p.stdout.split())
+    return {"int loop": ints, "float loop": floats, "sum(range(1e6))": sums, "dict 200k": big}
+
+
 def cprofiled(python, pyz, args, top):
     """The ``top`` functions by own time of one run of ``pyz args`` under cProfile
     (its output discarded), as text lines: where a guest's CPU goes per flow."""
@@ -265,6 +298,7 @@ def main(argv):
 
     step("python -c pass", measure([py, "-c", "pass"]))
     step("python -c pass (again)", measure([py, "-c", "pass"]))
+    step("python loops", loops(py))
     if float(opts["--live-empty"]) > 0 and pyzs:      # the floor: VmHWM with no flows
         name, pyz = pyzs[-1]
         step("%s live -n -G, no flows" % name, live(py, pyz, 0, float(opts["--live-empty"])))
@@ -284,9 +318,13 @@ def main(argv):
             step("%s --version (again)%s" % (name, again), measure([py, pyz, "--version"]))
             for mode in modes:
                 label = ("%s --once %s" % (name, " ".join(MODES[mode]))).rstrip() + again
-                step(label, measure([py, pyz, "--once"] + MODES[mode]))
+                if mode == "json-replay" and not os.path.exists(REPLAY):
+                    step("record the dump", measure([py, pyz, "--once"] + MODES["json-bare"]
+                                                    + ["--record", REPLAY]))
+                args = [REPLAY if a == "REPLAY" else a for a in MODES[mode]]
+                step(label, measure([py, pyz, "--once"] + args))
                 if opts["--cprofile"] != "0":
-                    step(label + " cProfile", cprofiled(py, pyz, ["--once"] + MODES[mode],
+                    step(label + " cProfile", cprofiled(py, pyz, ["--once"] + args,
                                                         int(opts["--cprofile"])))
     # the live view of the last .pyz, or of each with --live-all 1 (same boot: comparable),
     # --rounds times, in turn
@@ -297,6 +335,8 @@ def main(argv):
                                      "profile-%s%s.json" % (name, again.replace(" #", "-"))),
                         int(opts["--profile"])) if opts["--profile"] != "0" else None)
             step("%s live -n -G%s" % (name, again), live(py, pyz, flows, secs, profile))
+    if os.path.exists(REPLAY):
+        os.unlink(REPLAY)
     return 0
 
 
