@@ -112,7 +112,7 @@ def once(source, opts, stdout, enrich, notes):
     from . import once as streamed
     if streamed.streams(opts, opts.stats):
         if opts.output == "text":
-            from .views.text import OnceText
+            from .views.oncetext import OnceText
             writer, keep = OnceText(stdout, opts, enrich, notes), None  # its state filters
         elif opts.output == "csv":
             from .views.export import OnceCsv

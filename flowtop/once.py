@@ -7,7 +7,7 @@ within what is left of DNS_WAIT), and go to the writer, so memory follows
 a datagram (~130 flows), not the table: at 100k flows the whole-table path
 peaked at 280 MB for text and 100 MB for JSON with processes.  Text needs
 its column widths and the header's counts before its first row; it keeps
-only each row's cell texts until the dump ends (views.text.OnceText).
+only each row's cell texts until the dump ends (views.oncetext.OnceText).
 """
 
 import time

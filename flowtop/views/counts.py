@@ -59,6 +59,10 @@ def named(per):
     return counts
 
 
+# The kernel adds counters only to flows created while accounting is on.
+WHY = " (created before accounting was switched on, or with it off)"
+
+
 def flows_text(counts, lacking=0, why="", per=True, kernel=None):
     """The header's "14 flows (tcp 4, udp 3)" (without the parenthesis
     unless ``per``), with how many of them have no counters (and ``why``);

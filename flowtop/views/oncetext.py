@@ -1,0 +1,403 @@
+"""``--once`` text as the dump arrives (``OnceText``), and the cell texts
+of many flows at once (``RowTexts``): what ``views.text.TextFrames`` writes
+for a whole table, byte for byte, at a fraction of its cost a row."""
+
+import time
+
+from ..health import offload_mark
+from ..model import ICMP_PROTOS, proto_name, state_name
+from ..netlink.ctnetlink import FIELDS
+from ..netlink.uapi import AF_INET6, IPPROTO_GRE
+from ..table import FlowTable, FreshFlow, TableFlow
+from ..text import duration, human
+from .cells import Formatter
+from .columns import COLUMNS, _TAILED, _enabled, cut, layout, place
+from .counts import WHY
+from .select import SORT_KEYS, _rate_sum, base, chosen, flows_text, header_counts
+from .state import ViewState
+from .writer import Writer
+
+
+class OnceText(Writer):
+    """``--once`` text as the dump arrives: the frame ``TextFrames`` writes
+    for the whole table, byte for byte, holding per row only its cell texts
+    (~100 B, against ~2.8 KB a row for a table and its cell dicts: 280 MB
+    at 100k flows).  The widths and the header's counts need every row, so
+    the rows are written when the dump has ended; in the table's order when
+    the sort has nothing to sort (by rate: a snapshot has no rates), else by
+    the sort keys kept per row."""
+
+    def __init__(self, stream, opts, enrich, notes=()):
+        self.stream = stream
+        st = self.state = ViewState(opts)
+        st.loopback = True                  # a snapshot lists every flow
+        self.fmt = Formatter(st, enrich)
+        st.has_history = False
+        st.wide = True                      # all columns, as TextFrames without a width
+        self.notes = notes() if callable(notes) else list(notes)
+        # every column a row could show (NAT ones if some row is translated)
+        self.names = [c.name for c in COLUMNS if _enabled(c, st, _ANY_NAT)]
+        self.fast = RowTexts.of(self.fmt, self.names)
+        keys = SORT_KEYS.get(st.sort, _rate_sum)
+        # a single snapshot has no rates: the rate order is the table's
+        self.keys = None if keys is _rate_sum else (keys if isinstance(keys, tuple) else (keys,))
+        self.reset()
+
+    spools = True
+
+    def reset(self):
+        """Forget the rows so far (the dump is redone)."""
+        self.widths = dict.fromkeys(self.names, 0)
+        self.counts, self.lacking, self.shown = {}, 0, 0
+        self.sort_values = [[] for _ in self.keys or ()]
+        self.spool = []     # per batch: its rows' cells, "\\0" between, "\\n" after each row
+        self.plain = True   # every cell printable ASCII so far
+
+    def write_batch(self, rows, flows, wall):
+        st, fmt = self.state, self.fmt
+        st.wall = wall
+        if rows is None:        # (each flow its row: as the table would store it)
+            rows = _rows(flows, wall)
+        counts, lacking = header_counts(rows)
+        for name, n in counts.items():
+            self.counts[name] = self.counts.get(name, 0) + n
+        self.lacking += lacking
+        # the rarer filters (select._rare_filter's) only when one is set: the
+        # expression module (~1 ms to import here, ~50 ms on a router) stays unloaded
+        rare = (st.filter or st.in_iface or st.out_iface or st.active_only or st.threshold
+                or st.group is not None)
+        items = chosen(rows, st, fmt) if rare else base(rows, st)
+        if not items:
+            return
+        self.shown += len(items)
+        names = self.names
+        if self.fast is not None:
+            table = self.fast.cells(items if rows is flows else [r.entry for r in items], wall)
+        else:
+            cells = fmt.cells
+            table = [[c[n] for n in names] for c in (cells(r, wall) for r in items)]
+        widths = self.widths
+        for name, column in zip(names, zip(*table)):
+            w = max(map(len, column))
+            if w > widths[name]:
+                widths[name] = w
+        lines = ["\0".join(t) for t in table]
+        text = "\n".join(lines)
+        if text.count("\0") + text.count("\n") != len(lines) * len(names) - 1:
+            lines = ["\0".join(_clean(c) for c in t) for t in table]   # a cell held one
+            text = "\n".join(lines)
+        if self.plain and not (text.isascii()
+                               and text.replace("\0", " ").replace("\n", " ").isprintable()):
+            self.plain = False          # a name to sanitize or measure: ``place`` every row
+        if self.keys is None:
+            self.spool.append(text)
+        else:
+            self.spool.extend(lines)
+            for values, key in zip(self.sort_values, self.keys):
+                values.extend(map(key, items))
+
+    def finish(self, wall):
+        st, fmt = self.state, self.fmt
+        widths = {n: w for n, w in self.widths.items() if w}
+        cols = layout(10000, st, widths.get("dst") or 21, widths)
+        out = ["%s  TX %s  RX %s  shown %d  %s\n" % (
+            flows_text(self.counts, self.lacking, WHY), fmt.rate(None), fmt.rate(None),
+            self.shown, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(wall)))]
+        out.extend(n + "\n" for n in self.notes)
+        out.append(" ".join(c.title.rjust(w) if c.right else c.title.ljust(w)
+                            for c, w in cols).rstrip() + "\n")
+        self.stream.write("".join(out))
+        if self.keys is None:           # a batch's text per chunk
+            chunks = self.spool
+        else:
+            rows = self._ordered()
+            chunks = ("\n".join(rows[i:i + 256]) for i in range(0, len(rows), 256))
+        write = self.stream.write
+        template, over = self._template(cols)
+        if template is not None:
+            n = len(self.names)
+            for chunk in chunks:
+                write(_formatted(template, chunk.replace("\n", "\0").split("\0"), n, over))
+        else:
+            index = {n: i for i, n in enumerate(self.names)}
+            picks = [(index[c.name], c, w) for c, w in cols]
+            for chunk in chunks:
+                write("".join(_placed(line.split("\0"), picks) + "\n"
+                              for line in chunk.split("\n")))
+        self.stream.flush()
+
+    def _template(self, cols):
+        """(a %-format of every spooled cell that places a row as ``place``
+        would, its line's end included, the columns whose longer texts are cut first: [(index,
+        width, keeps a pid)]) when every cell is printable ASCII (numbers
+        always fit: their columns are as wide as the widest); else (None,
+        None).  ~1 us a row against ~10 for ``place``."""
+        if not self.plain:
+            return None, None
+        shown = {c.name: (c, w) for c, w in cols}
+        parts, over, first = [], [], True
+        for i, name in enumerate(self.names):
+            if name not in shown:
+                parts.append("%.0s")
+                continue
+            c, w = shown[name]
+            if not c.right and self.widths[name] > w:
+                if w < 1:
+                    return None, None
+                over.append((i, w, name in _TAILED))
+            parts.append(("" if first else " ") + ("%%%ds" if c.right else "%%-%ds") % w)
+            first = False
+        return "".join(parts) + "\n", over
+
+    def _ordered(self):
+        """The spooled rows in the sort's order (as ``select.sort_rows``)."""
+        order = list(range(len(self.spool)))
+        descending = not self.state.ascending()
+        for values in self.sort_values:
+            order.sort(key=values.__getitem__, reverse=descending)
+        spool = self.spool
+        return [spool[i] for i in order]
+
+
+_ANY_NAT = {"nat": 1, "xlate": 1}
+
+
+def _rows(flows, wall):
+    """A datagram's flows as the rows of a fresh table: each one its own
+    row when the kernel dated it (``FlowTable.apply``'s first sight, ~2 us a
+    flow less), else the table's rows (no start: ages unknown)."""
+    bare, fresh = TableFlow, FreshFlow
+    for e in flows:
+        if type(e) is not bare or not e[_START]:
+            break
+    else:
+        for e in flows:
+            e.__class__ = fresh
+        return flows
+    table = FlowTable()
+    table.apply(flows, wall, wall)
+    return list(table)
+
+
+class RowTexts:
+    """``Formatter.cells`` of many flows as lists (in ``names`` order), for
+    the outputs that format every row: values that repeat (names of
+    protocols, states, services, sizes, ages, processes, interfaces) are
+    memoised, no dict is built per row.  ~4x faster than ``cells`` at 100k
+    rows; ``of`` gives None where it would not be the same text (GeoIP,
+    redaction: those rows go through ``cells``); tests/test_once.py holds
+    the two together."""
+
+    @classmethod
+    def of(cls, fmt, names):
+        st = fmt.state
+        if fmt.enrich.geo is not None or fmt.redact.active or st.show_rates \
+                or (st.has_history and (st.show_history or st.wide)) \
+                or not set(names) <= cls.KNOWN:
+            return None
+        return cls(fmt, names)
+
+    KNOWN = frozenset(("process", "proto", "state", "service", "id", "src", "dst", "nat", "xlate",
+                       "country", "in_iface", "out_iface", "bytes_tx", "bytes_rx", "pkts_tx",
+                       "pkts_rx", "age"))
+
+    def __init__(self, fmt, names):
+        self.fmt = fmt
+        self.names = names
+        self.services = {}          # l4proto -> {port: name}
+        self.sizes = {}             # bytes -> text
+        self.ages = {}              # whole seconds -> text
+        self.numbers = {None: "-"}  # packets -> text
+        self.kinds = {}             # (l4proto, state) -> (PROTO, STATE) cells
+        self.labels = {}            # id(ProcInfo) -> (it, its PROCESS cell)
+        self.marks = {}             # status -> offload mark
+
+    def cells(self, entries, wall):
+        """The cell texts of ``entries`` (the rows' flows), a list per row."""
+        names, numbers = self._names(), self._numbers(wall)
+        out = [names(e) + numbers(e) for e in entries]
+        for memo in (self.sizes, self.ages, self.numbers):
+            if len(memo) > 65536:
+                memo.clear()
+                self.numbers[None] = "-"
+        return out
+
+    def _names(self):
+        """A function of a flow: its cells from PROCESS to OUT
+        (``Formatter.names`` and the NAT ones), one call a row."""
+        fmt, want = self.fmt, set(self.names)
+        label = self._labeller() if "process" in want else None
+        ifaces = self._ifaces() if "in_iface" in want else None
+        show_id, nat_on, numeric = "id" in want, "xlate" in want, fmt.state.numeric_port
+        kinds, services, ends = self.kinds, self.services, {}
+        ended = self._ender(ends)
+
+        def names(e):
+            (family, proto, src, dst, sport, dport, rsrc, rdst, rsport, rdport, itype, _c, _i,
+             state) = e[:14]
+            kind = kinds.get((proto, state))
+            if kind is None:
+                kind = kinds[(proto, state)] = (proto_name(proto), state_name(proto, state) or "")
+            row = [label(e), kind[0], kind[1]] if label is not None else list(kind)
+            gre = proto == IPPROTO_GRE
+            sp, dp = (None, None) if gre else (sport, dport)
+            if dp is None:
+                row.append("type %d" % itype if proto in ICMP_PROTOS and itype is not None
+                           else "")      # (cells._icmp_label)
+            else:
+                low = dp if sp is None or dp <= sp else sp
+                if numeric:
+                    row.append(str(low))
+                else:
+                    table = services.get(proto)
+                    if table is None:
+                        table = services[proto] = fmt.services.names(proto)
+                    row.append(table.get(dp) or (sp is not None and table.get(sp)) or str(low))
+            if show_id:
+                row.append("-" if e[_ID] is None else str(e[_ID]))
+            end = ends.get(src or family) or ended(src, family)     # (address -> texts)
+            row.append(end[0] if sp is None else end[1] % sp)
+            end = ends.get(dst or family) or ended(dst, family)
+            row.append(end[0] if dp is None else end[1] % dp)
+            if nat_on:                  # (cells.nat_of)
+                snat = rdst is not None and (rdst != src or (not gre and rdport != sport))
+                dnat = rsrc is not None and (rsrc != dst or (not gre and rsport != dport))
+                if snat or dnat:
+                    row.append(("S" if snat else "") + ("D" if dnat else ""))
+                    row.append(fmt._xlate(e, snat, dnat, gre))
+                else:
+                    row += ("", "")
+            if ifaces is not None:
+                row += ifaces(e)
+            return row
+        return names
+
+    def _ender(self, ends):
+        """``ends``' filler: an address (None: its family's "-") -> (its
+        text, a %-format of it with a port), the reverse-DNS name in place
+        of the address when one is known (``Formatter.endpoint``)."""
+        host = self.fmt.enrich.host
+
+        def ended(addr, family):
+            text = "-" if addr is None else addr
+            if addr is not None:
+                name = host(addr)
+                if name:
+                    family, text = None, name
+            pattern = "[%s]:%%d" if family == AF_INET6 and "#" not in text else "%s:%%d"
+            end = ends[addr or family] = (text, pattern % text.replace("%", "%%"))
+            return end
+        return ended
+
+    def _labeller(self):
+        """A function of a flow: its PROCESS cell (``Enrichment.process_label``
+        with the label memoised per answer: one call of the lookup a row)."""
+        enrich, labels = self.fmt.enrich, self.labels
+        lookup, own_dns, label_of = enrich.process.lookup_both, enrich._own_dns, \
+            enrich.process_label
+        if len(labels) >= 4096:
+            labels.clear()
+
+        def label(e):
+            try:
+                orig, reply = lookup(e)
+            except OSError:
+                return ""
+            p = orig if orig is not None else reply
+            if p is None:
+                p = own_dns(e)
+                if p is None:
+                    return ""
+            hit = labels.get(id(p))
+            if hit is None or hit[0] is not p:
+                hit = labels[id(p)] = (p, label_of(e))     # (p held: its id stays its own)
+            return hit[1]
+        return label
+
+    def _ifaces(self):
+        """A function of a flow: its IN and OUT cells, memoised per the
+        ends and mark they follow while the batch is written (when the
+        provider says its answer follows them: ``Interfaces.by_ends``)."""
+        ifaces = self.fmt.enrich.ifaces
+        of_flow = ifaces.of_flow
+        if not getattr(ifaces, "by_ends", False):
+            def cells(e):
+                iin, iout = of_flow(e)
+                return (iin or "", iout or "")
+            return cells
+        pairs = {}
+
+        def memo(e):
+            key = (e[_SRC], e[_RSRC] if e[_RSRC] is not None else e[_DST], e[_MARK])
+            pair = pairs.get(key)
+            if pair is None:
+                iin, iout = of_flow(e)
+                pair = pairs[key] = (iin or "", iout or "")
+            return pair
+        return memo
+
+    def _numbers(self, wall):
+        """A function of a flow: its cells from TX to AGE (a flow without
+        a start time: "-", one snapshot saw no start)."""
+        sizes, numbers, ages, marks = self.sizes, self.numbers, self.ages, self.marks
+        units, seconds = self.fmt.state.units, self.fmt.state.age == "seconds"
+        age_on = "age" in self.names
+
+        def number(e):
+            status = e[_STATUS]
+            stale = marks.get(status)
+            if stale is None:
+                stale = marks[status] = offload_mark(status)
+            po, bo, pr, br, start = e[_PO:_START + 1]
+            a = sizes.get(bo)
+            if a is None:
+                a = sizes[bo] = human(bo, units, "B")
+            b = sizes.get(br)
+            if b is None:
+                b = sizes[br] = human(br, units, "B")
+            row = [a + stale, b + stale, numbers.get(po) or numbers.setdefault(po, str(po)),
+                   numbers.get(pr) or numbers.setdefault(pr, str(pr))]
+            if age_on:
+                if not start:
+                    row.append("-")
+                else:
+                    age = wall - start / 1e9
+                    age = int(age) if age > 0 else 0
+                    text = ages.get(age)
+                    if text is None:
+                        text = ages[age] = "%d" % age if seconds else duration(age)
+                    row.append(text)
+            return row
+        return number
+
+
+_SRC, _DST, _RSRC, _ID, _STATUS, _MARK, _PO, _START = (
+    FIELDS.index(n) for n in ("src", "dst", "reply_src", "id", "status", "mark",
+                              "packets_orig", "start"))
+
+
+def _clean(text):
+    """Cell text without the spool's separators: ``place`` shows a control
+    character as "?" all the same (``text.sanitize``)."""
+    return text.replace("\0", "?").replace("\n", "?")
+
+
+def _formatted(template, cells, n, over):
+    """Rows of ``n`` spooled ASCII cells (``cells``, row after row) placed
+    by ``template`` with one %-format of them all (~0.3 us a row against ~2
+    for a format a row), the texts too long for their column cut as
+    ``place`` cuts them (an ellipsis; a process keeps its pid); each line
+    right stripped."""
+    for i, w, tailed in over:
+        column = cells[i::n]
+        if max(map(len, column)) > w:
+            cells[i::n] = [c if len(c) <= w else cut(c, w, tailed) for c in column]
+    text = (template * (len(cells) // n)) % tuple(cells)
+    if " \n" in text:              # a blank or left-aligned last cell
+        text = "\n".join(line.rstrip() for line in text.split("\n"))
+    return text
+
+
+def _placed(cells, picks):
+    """``columns.place`` over the spooled cells of a row, right stripped."""
+    return place({c.name: cells[i] for i, c, _w in picks}, [(c, w) for _i, c, w in picks]).rstrip()

@@ -1,0 +1,168 @@
+"""``--once`` text from the kernel's dated flows (views.oncetext): each flow
+its own row, no table a datagram, the cells memoised per distinct value,
+one format a batch - and still the whole-table frame, byte for byte."""
+
+import io
+
+import pytest
+
+from flowtop import cli, main
+from flowtop.enrich.bundle import Enrichment
+from flowtop.services import Services
+from flowtop.table import FlowTable, TableFlow
+from flowtop.views.oncetext import _formatted
+from flowtop.views.text import TextFrames
+
+from tests.test_aggregate import Geo
+from tests.test_once import TEXT_ARGS, BatchSource, Ifaces, Names, Processes, recorded
+from tests.viewutil import UNSAFE
+
+DATED = ["tests/fixtures/ctnetlink-mixed.rec", "tests/fixtures/ctnetlink-multipart.rec",
+         "tests/fixtures/ctnetlink-helper.rec"]
+
+
+def kernel_flows(flows):
+    """The flows as the kernel source decodes them (TableFlow, what the
+    live table stores bare), fresh each call (a row is made of its flow)."""
+    return [tuple.__new__(TableFlow, f) for f in flows]
+
+
+def frame(opts, when, flows, enrich):
+    """What TextFrames writes for the whole table of ``flows``."""
+    table = FlowTable()
+    table.apply(kernel_flows(flows), when, when)
+    enrich.tick(table)
+    out = io.StringIO()
+    TextFrames(out, opts, enrich, []).write_rows(table, when)
+    return out.getvalue()
+
+
+def streamed(opts, when, flows, enrich, size=2):
+    out = io.StringIO()
+    main.once(BatchSource(when, kernel_flows(flows), size=size), opts, out, enrich, [])
+    return out.getvalue()
+
+
+class NoTables:
+    """Counts the FlowTable applies while a streamed --once runs."""
+
+    def __init__(self, monkeypatch):
+        self.applies = 0
+        real = FlowTable.apply
+
+        def apply(table, *a, **kw):
+            self.applies += 1
+            return real(table, *a, **kw)
+        monkeypatch.setattr(FlowTable, "apply", apply)
+
+
+@pytest.mark.parametrize("path", DATED, ids=lambda p: p.rsplit("/", 1)[-1])
+@pytest.mark.parametrize("args", TEXT_ARGS + [["--age", "none", "--show-id"]], ids=" ".join)
+def test_dated_kernel_flows_are_their_own_rows_and_print_the_whole_table_frame(
+        path, args, monkeypatch):
+    when, flows = recorded(path)
+    opts = cli.parse(["--once", "-n", "-G"] + args)
+    want = frame(opts, when, flows, Enrichment(Services()))
+    tables = NoTables(monkeypatch)
+    got = streamed(opts, when, flows, Enrichment(Services()))
+    assert len(want.splitlines()) >= 2
+    assert got == want
+    assert tables.applies == 0
+
+
+def test_undated_flows_still_get_a_table_and_no_age(monkeypatch):
+    when, flows = recorded("tests/fixtures/ctnetlink-acct-off.rec")
+    assert not any(f.start for f in flows)
+    opts = cli.parse(["--once", "-n", "-G"])
+    want = frame(opts, when, flows, Enrichment(Services()))
+    tables = NoTables(monkeypatch)
+    assert streamed(opts, when, flows, Enrichment(Services())) == want
+    assert tables.applies > 0
+
+
+class HostileNames(Names):
+    """Names with control characters, a % and a non-ASCII letter in them."""
+
+    def __init__(self, addrs):
+        super().__init__(addrs)
+        bad = ["evil\x1b[2J%s.example", "bell\x07%d\n.ex", "caf\u00e9.example"]
+        for i, a in enumerate(sorted(self.names)):
+            self.names[a] = bad[i % 3] if i % 2 else self.names[a]
+
+
+class HostileProcesses(Processes):
+    def lookup_both(self, e):
+        from flowtop.enrich.owners import ProcInfo
+        if e.l4proto == 17:
+            return ProcInfo(7, "nc\x1b]0;x\x07%s", "root"), None
+        return super().lookup_both(e)
+
+
+class EndsIfaces(Ifaces):
+    """Interfaces whose answer follows (src, reply end, mark), as the real
+    Interfaces' does (``by_ends``): counts what it is asked."""
+
+    by_ends = True
+
+    def __init__(self):
+        self.asked = []
+
+    def of_flow(self, e):
+        self.asked.append(e)
+        b = e.reply_src if e.reply_src is not None else e.dst
+        return ("if-" + e.src[-2:], None if b.endswith("1") else "a-long-bridge-" + b[-2:])
+
+
+@pytest.mark.parametrize("path", DATED[:2], ids=lambda p: p.rsplit("/", 1)[-1])
+@pytest.mark.parametrize("args", [[], ["--sort", "dst"], ["--show-id", "-P"], ["--wide"],
+                                  ["--redact-remote"], ["-T", "--age", "seconds"]],
+                         ids=" ".join)
+@pytest.mark.parametrize("hostile", [False, True], ids=["names", "hostile-names"])
+def test_enriched_rows_of_kernel_flows_are_the_whole_table_frame(path, args, hostile):
+    when, flows = recorded(path)
+    opts = cli.parse(["--once", "-G"] + args)
+    addrs = {a for f in flows for a in (f.src, f.dst)}
+
+    def enrichment():
+        if hostile:
+            return Enrichment(Services(), HostileProcesses(), HostileNames(addrs), None,
+                              EndsIfaces())
+        return Enrichment(Services(), Processes(), Names(addrs), None, EndsIfaces())
+
+    want = frame(opts, when, flows, enrichment())
+    got = streamed(opts, when, flows, enrichment(), size=5)
+    assert "PROCESS" in want and "IN" in want
+    assert got == want
+    assert not UNSAFE.search(got.replace("\n", ""))
+
+
+@pytest.mark.parametrize("args", [[], ["--redact-local"], ["--sort", "age"]], ids=" ".join)
+def test_geoip_rows_of_kernel_flows_are_the_whole_table_frame(args):
+    when, flows = recorded(DATED[0])
+    opts = cli.parse(["--once", "-n"] + args)
+
+    def enrichment():
+        return Enrichment(Services(), geo=Geo())
+
+    want = frame(opts, when, flows, enrichment())
+    assert "GEO" in want and "C1" in want
+    assert streamed(opts, when, flows, enrichment()) == want
+
+
+def test_interfaces_keyed_by_their_ends_are_asked_once_a_batch_per_distinct_ends():
+    when, flows = recorded(DATED[1])
+    opts = cli.parse(["--once", "-n", "-G"])
+    ifaces = EndsIfaces()
+    streamed(opts, when, flows, Enrichment(Services(), ifaces=ifaces), size=len(flows))
+    ends = {(f.src, f.reply_src if f.reply_src is not None else f.dst, f.mark) for f in flows}
+    assert len(flows) > 2 * len(ends)
+    assert len(ifaces.asked) == len(ends)
+
+
+def test_one_format_a_batch_cuts_long_cells_and_strips_blank_line_ends():
+    from flowtop.views.columns import cut
+    template = "%-4s %3s %-8s\n"
+    cells = ["a", "1", "", "toolong", "22", "xy", "b", "333", "name-long/4242"]
+    got = _formatted(template, list(cells), 3, [(0, 4, False), (2, 8, True)])
+    assert got == "a      1\ntoo\u2026  22 xy\nb    333 na\u2026/4242\n"
+    assert cut("name-long/4242", 8, True) == "na\u2026/4242"
