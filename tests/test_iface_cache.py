@@ -8,6 +8,7 @@ import threading
 import tracemalloc
 
 from flowtop.enrich import iface
+from flowtop.netlink.ctnetlink import FIELDS
 from tests.test_route import flow, make, ri
 
 
@@ -198,3 +199,18 @@ def test_a_cached_forwarded_local_or_host_internal_flow_costs_of_flow_no_further
     assert out[150:] == [(ifs.flow_ifaces(f).in_iface, ifs.flow_ifaces(f).out_iface)
                          for f in mine]
     assert calls == ["of_flow"] * 200, calls[:10]
+
+
+def test_an_answer_follows_only_the_flows_source_reply_source_and_mark_as_by_ends_says():
+    ifs, fake, _ = make()
+    assert ifs.by_ends
+    ends = [("10.1.0.1", "203.0.113.9", "10.1.5.5", 0), ("10.1.5.5", "10.2.0.1", None, 0),
+            ("10.1.5.5", "192.0.2.7", "203.0.113.9", 7), ("127.0.0.1", "127.0.0.1", None, 0)]
+    for src, dst, rsrc, mark in ends:
+        variants = [flow(src, dst, rsrc, mark=mark), flow(src, dst, rsrc, "198.51.100.1", mark),
+                    flow(src, "192.0.2.200" if rsrc else dst, rsrc, mark=mark, bo=5, pr=9)]
+        variants.append(type(variants[0])(**dict(zip(FIELDS, variants[0]), l4proto=17, sport=53,
+                                                   dport=5353)))
+        ifs.prefetch(variants)
+        answers = {ifs.of_flow(f) for f in variants}
+        assert len(answers) == 1, (src, dst, answers)

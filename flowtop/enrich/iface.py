@@ -364,26 +364,25 @@ class Interfaces:
                 return self.name(index)
         return self.name(info.oif)
 
+    # of_flow's answer follows a flow's (src, reply_src or dst, mark) until the next
+    # prefetch: --once asks it once a batch per distinct three (100k flows: 1.2 us each)
+    by_ends = True
+
     def of_flow(self, entry):
         """``(in_name, out_name)`` of a conntrack entry; None where unknown."""
         if not self.deferred:
             # --once asks this of every flow: two cached ends answer here,
             # without the ~7 calls of flow_ifaces (tested equal to it).
-            mark = entry.mark
-            a = entry.src
+            mark, a = entry.mark, entry.src
             b = entry.reply_src if entry.reply_src is not None else entry.dst
             get = self._cache.get
             ha = get((a, mark) if mark else a)
             hb = get((b, mark) if mark else b)
             if ha is not None and hb is not None:
                 # what ``route`` serves: fresh now, or fresh at the last prefetch
-                since = self._prefetched
-                if since is None:
-                    since = self.clock()
+                since = self._prefetched if self._prefetched is not None else self.clock()
                 if ha[1] > since and hb[1] > since:
-                    names = self._names
-                    out = []
-                    local = 0
+                    names, out, local = self._names, [], 0
                     for value in (ha[0], hb[0]):
                         if value is None or value is _FAILED:     # no route: no name
                             out.append(None)

@@ -1,0 +1,57 @@
+"""The enrichment keys of a JSON record as text (views.tail.JsonTail):
+the interfaces' texts kept per a batch's distinct ends when the provider's
+answer follows them."""
+
+from flowtop.enrich.bundle import Enrichment
+from flowtop.services import Services
+from flowtop.sources import _tailed
+from flowtop.views.tail import JsonTail
+
+from tests.test_once import recorded
+from tests.test_oncetext import EndsIfaces
+
+MULTIPART = "tests/fixtures/ctnetlink-multipart.rec"
+
+
+class PlainIfaces(EndsIfaces):
+    by_ends = False
+
+
+def _lines(ifaces, flows, batch):
+    tail = JsonTail(Enrichment(Services(), ifaces=ifaces))
+    out = []
+    for i in range(0, len(flows), batch):
+        tail.fresh()
+        out += [tail.line(e) for e in flows[i:i + batch]]
+    return out
+
+
+def test_interfaces_keyed_by_ends_are_asked_once_a_batch_per_distinct_ends_same_lines():
+    _when, flows = recorded(MULTIPART)
+    kept, plain = EndsIfaces(), PlainIfaces()
+    got = _lines(kept, flows, 100)
+    assert got == _lines(plain, flows, 100)
+    assert len(plain.asked) == len(flows)
+    per_batch = sum(len({(f.src, f.reply_src if f.reply_src is not None else f.dst, f.mark)
+                         for f in flows[i:i + 100]}) for i in range(0, len(flows), 100))
+    assert len(kept.asked) == per_batch < len(flows) // 2
+    assert '"in_iface":"if-' in got[0]
+
+
+def test_without_fresh_every_flow_is_asked():
+    _when, flows = recorded(MULTIPART)
+    ifaces = EndsIfaces()
+    tail = JsonTail(Enrichment(Services(), ifaces=ifaces))
+    [tail.line(e) for e in flows]           # (the live view's lines: no batches)
+    assert len(ifaces.asked) == len(flows)
+
+
+def test_a_deferred_batch_is_prepared_then_freshened_then_tailed():
+    seen = []
+    batches = [[("{a", 1), "", ("{b", 2)], [("{c", 3)]]
+    out = list(_tailed(iter(batches), lambda flows: seen.append(("prepare", flows)),
+                       lambda e: seen.append(("tail", e)) or ",%d" % e,
+                       lambda: seen.append(("fresh",))))
+    assert out == [["{a,1}\n", "{b,2}\n"], ["{c,3}\n"]]
+    assert seen == [("prepare", [1, 2]), ("fresh",), ("tail", 1), ("tail", 2),
+                    ("prepare", [3]), ("fresh",), ("tail", 3)]
