@@ -72,19 +72,20 @@ class OnceText(Writer):
         self.shown += len(items)
         names = self.names
         if self.fast is not None:
-            table = self.fast.cells(items if rows is flows else [r.entry for r in items], wall)
+            columns = self.fast.columns(items if rows is flows else [r.entry for r in items],
+                                        wall)
         else:
             cells = fmt.cells
-            table = [[c[n] for n in names] for c in (cells(r, wall) for r in items)]
+            columns = list(zip(*[[c[n] for n in names] for c in (cells(r, wall) for r in items)]))
         widths = self.widths
-        for name, column in zip(names, zip(*table)):
+        for name, column in zip(names, columns):
             w = max(map(len, column))
             if w > widths[name]:
                 widths[name] = w
-        lines = ["\0".join(t) for t in table]
+        lines = list(map("\0".join, zip(*columns)))
         text = "\n".join(lines)
         if text.count("\0") + text.count("\n") != len(lines) * len(names) - 1:
-            lines = ["\0".join(_clean(c) for c in t) for t in table]   # a cell held one
+            lines = ["\0".join(_clean(c) for c in t) for t in zip(*columns)]   # a cell held one
             text = "\n".join(lines)
         if self.plain and not (text.isascii()
                                and text.replace("\0", " ").replace("\n", " ").isprintable()):
@@ -205,22 +206,20 @@ class RowTexts:
         self.fmt = fmt
         self.names = names
         self.services = {}          # l4proto -> {port: name}
-        self.sizes = {}             # bytes -> text
-        self.ages = {}              # whole seconds -> text
-        self.numbers = {None: "-"}  # packets -> text
+        units, seconds = fmt.state.units, fmt.state.age == "seconds"
+        self.sizes = _Texts(lambda v: human(v, units, "B"))        # bytes -> text
+        self.ages = _Texts(lambda a: "%d" % a if seconds else duration(a))  # whole seconds
+        self.numbers = _Texts(lambda v: "-" if v is None else str(v))       # packets
+        self.marks = _Texts(offload_mark)                                  # status -> "!"
         self.kinds = {}             # (l4proto, state) -> (PROTO, STATE) cells
         self.labels = {}            # id(ProcInfo) -> (it, its PROCESS cell)
-        self.marks = {}             # status -> offload mark
 
-    def cells(self, entries, wall):
-        """The cell texts of ``entries`` (the rows' flows), a list per row."""
-        names, numbers = self._names(), self._numbers(wall)
-        out = [names(e) + numbers(e) for e in entries]
-        for memo in (self.sizes, self.ages, self.numbers):
-            if len(memo) > 65536:
-                memo.clear()
-                self.numbers[None] = "-"
-        return out
+    def columns(self, entries, wall):
+        """The cell texts of ``entries`` (the rows' flows), a list per
+        column (a row's left cells made by one call, its numbers a column at
+        a time)."""
+        left = list(zip(*map(self._names(), entries)))
+        return left + self._numbers(list(zip(*entries)), wall)
 
     def _names(self):
         """A function of a flow: its cells from PROCESS to OUT
@@ -336,44 +335,40 @@ class RowTexts:
             return pair
         return memo
 
-    def _numbers(self, wall):
-        """A function of a flow: its cells from TX to AGE (a flow without
+    def _numbers(self, fields, wall):
+        """The columns TX to AGE of the flows whose fields are ``fields``
+        (a column per field): memos read in C, no call a row (a flow without
         a start time: "-", one snapshot saw no start)."""
-        sizes, numbers, ages, marks = self.sizes, self.numbers, self.ages, self.marks
-        units, seconds = self.fmt.state.units, self.fmt.state.age == "seconds"
-        age_on = "age" in self.names
-
-        def number(e):
-            status = e[_STATUS]
-            stale = marks.get(status)
-            if stale is None:
-                stale = marks[status] = offload_mark(status)
-            po, bo, pr, br, start = e[_PO:_START + 1]
-            a = sizes.get(bo)
-            if a is None:
-                a = sizes[bo] = human(bo, units, "B")
-            b = sizes.get(br)
-            if b is None:
-                b = sizes[br] = human(br, units, "B")
-            row = [a + stale, b + stale, numbers.get(po) or numbers.setdefault(po, str(po)),
-                   numbers.get(pr) or numbers.setdefault(pr, str(pr))]
-            if age_on:
-                if not start:
-                    row.append("-")
-                else:
-                    age = wall - start / 1e9
-                    age = int(age) if age > 0 else 0
-                    text = ages.get(age)
-                    if text is None:
-                        text = ages[age] = "%d" % age if seconds else duration(age)
-                    row.append(text)
-            return row
-        return number
+        sizes, numbers, ages, stale = self.sizes, self.numbers, self.ages, self.marks
+        stale = list(map(stale.__getitem__, fields[_STATUS]))
+        cols = [list(map(str.__add__, map(sizes.__getitem__, fields[_BO]), stale)),
+                list(map(str.__add__, map(sizes.__getitem__, fields[_BR]), stale)),
+                list(map(numbers.__getitem__, fields[_PO])),
+                list(map(numbers.__getitem__, fields[_PR]))]
+        if "age" in self.names:
+            cols.append([ages[max(0, int(wall - s / 1e9))] if s else "-"
+                         for s in fields[_START]])
+        return cols
 
 
-_SRC, _DST, _RSRC, _ID, _STATUS, _MARK, _PO, _START = (
-    FIELDS.index(n) for n in ("src", "dst", "reply_src", "id", "status", "mark",
-                              "packets_orig", "start"))
+class _Texts(dict):
+    """value -> its text, made by ``make`` on first use: a memo that
+    ``map`` reads without a Python call a value."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, value):
+        if len(self) >= 65536:          # (every byte count once: bounded)
+            self.clear()
+        text = self[value] = self.make(value)
+        return text
+
+
+_SRC, _DST, _RSRC, _ID, _STATUS, _MARK, _PO, _BO, _PR, _BR, _START = (
+    FIELDS.index(n) for n in ("src", "dst", "reply_src", "id", "status", "mark", "packets_orig",
+                              "bytes_orig", "packets_reply", "bytes_reply", "start"))
 
 
 def _clean(text):
