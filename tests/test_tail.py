@@ -7,7 +7,7 @@ from flowtop.services import Services
 from flowtop.sources import _tailed
 from flowtop.views.tail import JsonTail
 
-from tests.test_once import recorded
+from tests.test_once import Names, Processes, recorded
 from tests.test_oncetext import EndsIfaces
 
 MULTIPART = "tests/fixtures/ctnetlink-multipart.rec"
@@ -17,8 +17,8 @@ class PlainIfaces(EndsIfaces):
     by_ends = False
 
 
-def _lines(ifaces, flows, batch):
-    tail = JsonTail(Enrichment(Services(), ifaces=ifaces))
+def _lines(ifaces, flows, batch, dns=None, process=None):
+    tail = JsonTail(Enrichment(Services(), process, dns, ifaces=ifaces))
     out = []
     for i in range(0, len(flows), batch):
         tail.fresh()
@@ -55,3 +55,41 @@ def test_a_deferred_batch_is_prepared_then_freshened_then_tailed():
     assert out == [["{a,1}\n", "{b,2}\n"], ["{c,3}\n"]]
     assert seen == [("prepare", [1, 2]), ("fresh",), ("tail", 1), ("tail", 2),
                     ("prepare", [3]), ("fresh",), ("tail", 3)]
+
+
+class SomeProcesses(Processes):
+    """A process for a third of the flows, forwarded another third, none the rest."""
+
+    def lookup_both(self, e):
+        from flowtop.enrich.owners import FORWARDED, ProcInfo
+        n = (e.sport or 0) % 3
+        if n == 0:
+            return ProcInfo(4242, "a-process", "root"), None
+        return (FORWARDED, FORWARDED) if n == 1 else (None, None)
+
+
+class CountingNames(Names):
+    def __init__(self, addrs):
+        super().__init__(addrs)
+        self.asked = 0
+
+    def lookup(self, addr):
+        self.asked += 1
+        return super().lookup(addr)
+
+
+def test_names_are_asked_once_a_batch_per_address_and_give_the_same_lines():
+    flows = recorded(MULTIPART)[1] + recorded("tests/fixtures/ctnetlink-mixed.rec")[1]
+    addrs = {a for f in flows for a in (f.src, f.dst)}
+    kept, plain = CountingNames(addrs), CountingNames(addrs)
+    procs = SomeProcesses()
+    got = _lines(None, flows, 100, dns=kept, process=procs)
+    tail = JsonTail(Enrichment(Services(), procs, plain))
+    want = [tail.line(e) for e in flows]
+    assert got == want
+    assert plain.asked == 2 * len(flows)
+    assert kept.asked == sum(len({a for f in flows[i:i + 100] for a in (f.src, f.dst)})
+                             for i in range(0, len(flows), 100)) < len(flows) // 2
+    assert any('"src_host":"h' in line for line in got)
+    assert '"process":"forwarded"' in "".join(got) and '"pid":4242' in "".join(got)
+    assert '"pid":null,"process":null' in "".join(got)

@@ -27,6 +27,7 @@ class JsonTail:
         self._services = {}         # l4proto -> {port: name}
         self._pairs = {}            # (in, out) interface names -> their JSON texts
         self._ends = None           # (src, reply end, mark) -> the same, in a batch (``fresh``)
+        self._hosts = None          # address -> its name's JSON text, in a batch (``fresh``)
         self._forwarded = None      # enrich.owners.FORWARDED (not loaded without processes)
         if enrich.process is not None:
             from ..enrich.owners import FORWARDED
@@ -42,19 +43,7 @@ class JsonTail:
         if tpl is None:
             tpl = self._template = self._make_template()
         enrich, jstr, jopt = self.enrich, self._jstr, self._jopt
-        process = enrich.process
-        if process is None:
-            procs = _NO_PROCESS
-        else:
-            try:
-                orig, reply = process.lookup_both(e)
-            except OSError:
-                orig = reply = None
-            fwd = self._forwarded
-            if orig is fwd and reply is fwd:    # no local end (most of a router's flows)
-                procs = _FORWARDED
-            else:
-                procs = self._procs(e, orig, reply)
+        procs = _NO_PROCESS if enrich.process is None else self._process(e)
         # enrich.service(e), from a table per protocol: a call and a memo entry per
         # flow (every ephemeral port) were a fifth of the line
         proto, dport = e.l4proto, e.dport
@@ -71,13 +60,13 @@ class JsonTail:
             else:
                 service = '"%d"' % (dport if sport is None or dport <= sport else sport)
         values = procs + (service,)
-        dns = enrich.dns
-        if dns is not None:
-            final = getattr(dns, "final", None)     # --once's names, past their wait
-            if final is not None and not (enrich.numeric_local or enrich.numeric_remote):
-                values += (jopt(final.get(e.src)), jopt(final.get(e.dst)))
+        if enrich.dns is not None:
+            hosts = self._hosts
+            if hosts is None:
+                values += (self._host(e.src), self._host(e.dst))
             else:
-                values += (jopt(enrich.host(e.src)), jopt(enrich.host(e.dst)))
+                values += (hosts.get(e.src) or self._host(e.src, hosts),
+                           hosts.get(e.dst) or self._host(e.dst, hosts))
         if enrich.geo is not None:
             for addr in (e.src, e.dst):
                 g = enrich.geo_of(addr)
@@ -97,11 +86,25 @@ class JsonTail:
         return tpl % values
 
     def fresh(self):
-        """A batch begins, its route lookups made ready: the interfaces'
-        texts are kept per (src, reply end, mark) until the next one, when
-        the answer follows those (``Interfaces.by_ends``; 100k flows: ~1 us
-        a flow less where they repeat)."""
+        """A batch begins, its route lookups and names made ready: the
+        names' texts are kept per address until the next one, and the
+        interfaces' per (src, reply end, mark) when the answer follows those
+        (``Interfaces.by_ends``; 100k flows: ~1 us a flow less each where
+        they repeat)."""
         self._ends = {} if getattr(self.enrich.ifaces, "by_ends", False) else None
+        self._hosts = {}
+
+    def _host(self, addr, hosts=None):
+        """The name of ``addr`` as JSON (kept in ``hosts``)."""
+        enrich = self.enrich
+        final = getattr(enrich.dns, "final", None)     # --once's names, past their wait
+        if final is not None and not (enrich.numeric_local or enrich.numeric_remote):
+            text = self._jopt(final.get(addr))
+        else:
+            text = self._jopt(enrich.host(addr))
+        if hosts is not None:
+            hosts[addr] = text
+        return text
 
     def _iface_texts(self, pair):
         text = self._pairs.get(pair)
@@ -110,6 +113,19 @@ class JsonTail:
             if len(self._pairs) < 4096:
                 self._pairs[pair] = text
         return text
+
+    def _process(self, e):
+        """The five process values of flow ``e``, as JSON."""
+        try:
+            orig, reply = self.enrich.process.lookup_both(e)
+        except OSError:
+            orig = reply = None
+        fwd = self._forwarded
+        if orig is fwd and reply is fwd:    # no local end (most of a router's flows)
+            return _FORWARDED
+        if orig is None and reply is None and self.enrich._own_dns(e) is None:
+            return _NO_PROCESS              # no socket (a host's unanswered flows)
+        return self._procs(e, orig, reply)
 
     def _procs(self, e, orig, reply):
         """The five process values of ``Enrichment.procs``' answer, as JSON."""
