@@ -56,16 +56,16 @@ class OnceText(Writer):
     def write_batch(self, rows, flows, wall):
         st, fmt = self.state, self.fmt
         st.wall = wall
-        if rows is None:        # (each flow its row: as the table would store it)
-            rows = _rows(flows, wall)
-        counts, lacking = header_counts(rows)
-        for name, n in counts.items():
-            self.counts[name] = self.counts.get(name, 0) + n
-        self.lacking += lacking
         # the rarer filters (select._rare_filter's) only when one is set: the
         # expression module (~1 ms to import here, ~50 ms on a router) stays unloaded
         rare = (st.filter or st.in_iface or st.out_iface or st.active_only or st.threshold
                 or st.group is not None)
+        if rows is None:        # (each flow its row: as the table would store it)
+            rows = _rows(flows, wall, rare or self.fast is None)
+        counts, lacking = header_counts(rows)
+        for name, n in counts.items():
+            self.counts[name] = self.counts.get(name, 0) + n
+        self.lacking += lacking
         items = chosen(rows, st, fmt) if rare else base(rows, st)
         if not items:
             return
@@ -163,17 +163,21 @@ class OnceText(Writer):
 _ANY_NAT = {"nat": 1, "xlate": 1}
 
 
-def _rows(flows, wall):
+def _rows(flows, wall, rated):
     """A datagram's flows as the rows of a fresh table: each one its own
     row when the kernel dated it (``FlowTable.apply``'s first sight, ~2 us a
-    flow less), else the table's rows (no start: ages unknown)."""
-    bare, fresh = TableFlow, FreshFlow
+    flow less), else the table's rows (no start: ages unknown).  Unless
+    ``rated`` (rates or "new" are read: a filter, ``Formatter.cells``), a
+    dated flow stays a bare TableFlow, read faster by the passes over it."""
+    bare = TableFlow
     for e in flows:
         if type(e) is not bare or not e[_START]:
             break
     else:
-        for e in flows:
-            e.__class__ = fresh
+        if rated:
+            fresh = FreshFlow
+            for e in flows:
+                e.__class__ = fresh
         return flows
     table = FlowTable()
     table.apply(flows, wall, wall)
@@ -208,7 +212,7 @@ class RowTexts:
         self.services = {}          # l4proto -> {port: name}
         units, seconds = fmt.state.units, fmt.state.age == "seconds"
         self.sizes = _Texts(lambda v: human(v, units, "B"))        # bytes -> text
-        self.ages = _Texts(lambda a: "%d" % a if seconds else duration(a))  # whole seconds
+        self.ages = _Texts(lambda a: "%d" % max(0, a) if seconds else duration(max(0, a)))
         self.numbers = _Texts(lambda v: "-" if v is None else str(v))       # packets
         self.marks = _Texts(offload_mark)                                  # status -> "!"
         self.kinds = {}             # (l4proto, state) -> (PROTO, STATE) cells
@@ -346,8 +350,7 @@ class RowTexts:
                 list(map(numbers.__getitem__, fields[_PO])),
                 list(map(numbers.__getitem__, fields[_PR]))]
         if "age" in self.names:
-            cols.append([ages[max(0, int(wall - s / 1e9))] if s else "-"
-                         for s in fields[_START]])
+            cols.append([ages[int(wall - s / 1e9)] if s else "-" for s in fields[_START]])
         return cols
 
 
