@@ -3,6 +3,7 @@ of many flows at once (``RowTexts``): what ``views.text.TextFrames`` writes
 for a whole table, byte for byte, at a fraction of its cost a row."""
 
 import time
+from itertools import compress
 
 from ..health import offload_mark
 from ..model import ICMP_PROTOS, proto_name, state_name
@@ -10,7 +11,7 @@ from ..netlink.ctnetlink import FIELDS
 from ..netlink.uapi import AF_INET6, IPPROTO_GRE
 from ..table import FlowTable, FreshFlow, TableFlow
 from ..text import duration, human
-from .cells import Formatter
+from .cells import Formatter, nat_of
 from .columns import COLUMNS, _TAILED, _enabled, cut, layout, place
 from .counts import WHY
 from .select import SORT_KEYS, _rate_sum, base, chosen, flows_text, header_counts
@@ -209,88 +210,120 @@ class RowTexts:
     def __init__(self, fmt, names):
         self.fmt = fmt
         self.names = names
-        self.services = {}          # l4proto -> {port: name}
+        self.services = _Texts(fmt.services.names)      # l4proto -> {port: name}
+        self.ports = _Texts(str)                        # port -> its number as text
+        self.kinds = _Texts(lambda k: (proto_name(k[0]), state_name(k[0], k[1]) or ""))
         units, seconds = fmt.state.units, fmt.state.age == "seconds"
         self.sizes = _Texts(lambda v: human(v, units, "B"))        # bytes -> text
         self.ages = _Texts(lambda a: "%d" % max(0, a) if seconds else duration(max(0, a)))
         self.numbers = _Texts(lambda v: "-" if v is None else str(v))       # packets
         self.marks = _Texts(offload_mark)                                  # status -> "!"
-        self.kinds = {}             # (l4proto, state) -> (PROTO, STATE) cells
         self.labels = {}            # id(ProcInfo) -> (it, its PROCESS cell)
 
     def columns(self, entries, wall):
         """The cell texts of ``entries`` (the rows' flows), a list per
-        column (a row's left cells made by one call, its numbers a column at
-        a time)."""
-        left = list(zip(*map(self._names(), entries)))
-        return left + self._numbers(list(zip(*entries)), wall)
+        column, a column at a time: memos read by ``map`` in C where the
+        text follows one value, a comprehension where it takes more."""
+        fields = list(zip(*entries))        # a column per field
+        cols = self._kinds(fields)
+        want = set(self.names)
+        if "process" in want:
+            cols["process"] = list(map(self._labeller(), entries))
+        if "id" in want:
+            ids = fields[_ID]
+            cols["id"] = list(map(str, ids)) if None not in ids else \
+                ["-" if i is None else str(i) for i in ids]
+        self._ends(fields, cols)
+        if "xlate" in want:
+            self._nat(entries, fields, cols)
+        if "in_iface" in want:
+            self._ifaces(entries, fields, cols)
+        return [cols[n] for n in self.names if n in cols] + self._numbers(fields, wall)
 
-    def _names(self):
-        """A function of a flow: its cells from PROCESS to OUT
-        (``Formatter.names`` and the NAT ones), one call a row."""
-        fmt, want = self.fmt, set(self.names)
-        label = self._labeller() if "process" in want else None
-        ifaces = self._ifaces() if "in_iface" in want else None
-        show_id, nat_on, numeric = "id" in want, "xlate" in want, fmt.state.numeric_port
-        kinds, services, ends = self.kinds, self.services, {}
-        ended = self._ender(ends)
+    def _kinds(self, fields):
+        """{column: texts} of PROTO, STATE and SERVICE (``Formatter.names``)."""
+        protos, sports, dports = fields[_PROTO], fields[_SPORT], fields[_DPORT]
+        kinds = list(map(self.kinds.__getitem__, zip(protos, fields[_STATE])))
+        if IPPROTO_GRE in protos:           # GRE keys are not ports
+            sports = [None if p == IPPROTO_GRE else s for p, s in zip(protos, sports)]
+            dports = [None if p == IPPROTO_GRE else d for p, d in zip(protos, dports)]
+        ports, tables = self.ports, self.services
+        if self.fmt.state.numeric_port:
+            service = [ports[d if s is None or d <= s else s] if d is not None else None
+                       for s, d in zip(sports, dports)]
+        else:
+            service = [(tables[p].get(d) or (s is not None and tables[p].get(s))
+                        or ports[d if s is None or d <= s else s]) if d is not None else None
+                       for p, s, d in zip(protos, sports, dports)]
+        if None in service:                 # no ports: ICMP's type (``cells._icmp_label``)
+            service = [t if t is not None else
+                       "type %d" % i if p in ICMP_PROTOS and i is not None else ""
+                       for t, p, i in zip(service, protos, fields[_ITYPE])]
+        proto, state = zip(*kinds)
+        return {"proto": proto, "state": state, "service": service,
+                "_sports": sports, "_dports": dports}
 
-        def names(e):
-            (family, proto, src, dst, sport, dport, rsrc, rdst, rsport, rdport, itype, _c, _i,
-             state) = e[:14]
-            kind = kinds.get((proto, state))
-            if kind is None:
-                kind = kinds[(proto, state)] = (proto_name(proto), state_name(proto, state) or "")
-            row = [label(e), kind[0], kind[1]] if label is not None else list(kind)
-            gre = proto == IPPROTO_GRE
-            sp, dp = (None, None) if gre else (sport, dport)
-            if dp is None:
-                row.append("type %d" % itype if proto in ICMP_PROTOS and itype is not None
-                           else "")      # (cells._icmp_label)
+    def _ends(self, fields, cols):
+        """The SOURCE and DESTINATION columns: an address (or its name,
+        ``Formatter.endpoint``) with the port, each address's texts once a
+        batch (names may come per batch)."""
+        host, texts = self.fmt.enrich.host, {}
+
+        def pattern(key):           # an address, or a family for no address: "-"
+            if key.__class__ is int:
+                family, text = key, "-"
             else:
-                low = dp if sp is None or dp <= sp else sp
-                if numeric:
-                    row.append(str(low))
-                else:
-                    table = services.get(proto)
-                    if table is None:
-                        table = services[proto] = fmt.services.names(proto)
-                    row.append(table.get(dp) or (sp is not None and table.get(sp)) or str(low))
-            if show_id:
-                row.append("-" if e[_ID] is None else str(e[_ID]))
-            end = ends.get(src or family) or ended(src, family)     # (address -> texts)
-            row.append(end[0] if sp is None else end[1] % sp)
-            end = ends.get(dst or family) or ended(dst, family)
-            row.append(end[0] if dp is None else end[1] % dp)
-            if nat_on:                  # (cells.nat_of)
-                snat = rdst is not None and (rdst != src or (not gre and rdport != sport))
-                dnat = rsrc is not None and (rsrc != dst or (not gre and rsport != dport))
-                if snat or dnat:
-                    row.append(("S" if snat else "") + ("D" if dnat else ""))
-                    row.append(fmt._xlate(e, snat, dnat, gre))
-                else:
-                    row += ("", "")
-            if ifaces is not None:
-                row += ifaces(e)
-            return row
-        return names
-
-    def _ender(self, ends):
-        """``ends``' filler: an address (None: its family's "-") -> (its
-        text, a %-format of it with a port), the reverse-DNS name in place
-        of the address when one is known (``Formatter.endpoint``)."""
-        host = self.fmt.enrich.host
-
-        def ended(addr, family):
-            text = "-" if addr is None else addr
-            if addr is not None:
-                name = host(addr)
+                family, text = (AF_INET6 if ":" in key else 0), key
+                name = host(key)
                 if name:
                     family, text = None, name
-            pattern = "[%s]:%%d" if family == AF_INET6 and "#" not in text else "%s:%%d"
-            end = ends[addr or family] = (text, pattern % text.replace("%", "%%"))
-            return end
-        return ended
+            texts[key] = text
+            form = "[%s]:%%d" if family == AF_INET6 and "#" not in text else "%s:%%d"
+            return form % text.replace("%", "%%")
+        patterns, fams = _Texts(pattern), fields[_FAMILY]
+        for name, at, ports in (("src", _SRC, cols.pop("_sports")),
+                                ("dst", _DST, cols.pop("_dports"))):
+            addrs = fields[at]
+            keys = addrs if None not in addrs else [a or f for a, f in zip(addrs, fams)]
+            forms = list(map(patterns.__getitem__, keys))
+            if None not in ports:
+                cols[name] = list(map(str.__mod__, forms, ports))
+            else:
+                cols[name] = [texts[k] if p is None else f % p
+                              for k, f, p in zip(keys, forms, ports)]
+
+    def _nat(self, entries, fields, cols):
+        """The NAT and XLATE columns: worked out (``cells.nat_of``) only
+        for the flows whose reply tuple is not their original one reversed."""
+        n = len(entries)
+        nat, xlate = [""] * n, [""] * n
+        moved = map(tuple.__ne__, zip(*(fields[i] for i in (_SRC, _SPORT, _DST, _DPORT))),
+                    zip(*(fields[i] for i in (_RDST, _RDPORT, _RSRC, _RSPORT))))
+        for i in compress(range(n), moved):
+            e = entries[i]
+            snat, dnat = nat_of(e)
+            if snat or dnat:
+                nat[i] = ("S" if snat else "") + ("D" if dnat else "")
+                xlate[i] = self.fmt._xlate(e, snat, dnat, e[_PROTO] == IPPROTO_GRE)
+        cols["nat"], cols["xlate"] = nat, xlate
+
+    def _ifaces(self, entries, fields, cols):
+        """The IN and OUT columns: asked once a batch per distinct (src,
+        reply end, mark) when the provider's answer follows those
+        (``Interfaces.by_ends``), else of every flow."""
+        ifaces = self.fmt.enrich.ifaces
+        of_flow = ifaces.of_flow
+        if getattr(ifaces, "by_ends", False):
+            replies = fields[_RSRC]
+            if None in replies:
+                replies = [r if r is not None else d for r, d in zip(replies, fields[_DST])]
+            keys = list(zip(fields[_SRC], replies, fields[_MARK]))
+            pairs = {k: of_flow(e) for k, e in dict(zip(keys, entries)).items()}
+            pairs = {k: (a or "", b or "") for k, (a, b) in pairs.items()}
+            cells = map(pairs.__getitem__, keys)
+        else:
+            cells = ((a or "", b or "") for a, b in map(of_flow, entries))
+        cols["in_iface"], cols["out_iface"] = zip(*cells)
 
     def _labeller(self):
         """A function of a flow: its PROCESS cell (``Enrichment.process_label``
@@ -316,28 +349,6 @@ class RowTexts:
                 hit = labels[id(p)] = (p, label_of(e))     # (p held: its id stays its own)
             return hit[1]
         return label
-
-    def _ifaces(self):
-        """A function of a flow: its IN and OUT cells, memoised per the
-        ends and mark they follow while the batch is written (when the
-        provider says its answer follows them: ``Interfaces.by_ends``)."""
-        ifaces = self.fmt.enrich.ifaces
-        of_flow = ifaces.of_flow
-        if not getattr(ifaces, "by_ends", False):
-            def cells(e):
-                iin, iout = of_flow(e)
-                return (iin or "", iout or "")
-            return cells
-        pairs = {}
-
-        def memo(e):
-            key = (e[_SRC], e[_RSRC] if e[_RSRC] is not None else e[_DST], e[_MARK])
-            pair = pairs.get(key)
-            if pair is None:
-                iin, iout = of_flow(e)
-                pair = pairs[key] = (iin or "", iout or "")
-            return pair
-        return memo
 
     def _numbers(self, fields, wall):
         """The columns TX to AGE of the flows whose fields are ``fields``
@@ -369,9 +380,12 @@ class _Texts(dict):
         return text
 
 
-_SRC, _DST, _RSRC, _ID, _STATUS, _MARK, _PO, _BO, _PR, _BR, _START = (
-    FIELDS.index(n) for n in ("src", "dst", "reply_src", "id", "status", "mark", "packets_orig",
-                              "bytes_orig", "packets_reply", "bytes_reply", "start"))
+(_FAMILY, _PROTO, _SRC, _DST, _SPORT, _DPORT, _RSRC, _RDST, _RSPORT, _RDPORT, _ITYPE, _STATE,
+ _ID, _STATUS, _MARK, _PO, _BO, _PR, _BR, _START) = (
+    FIELDS.index(n) for n in ("family", "l4proto", "src", "dst", "sport", "dport", "reply_src",
+                              "reply_dst", "reply_sport", "reply_dport", "icmp_type", "state",
+                              "id", "status", "mark", "packets_orig", "bytes_orig",
+                              "packets_reply", "bytes_reply", "start"))
 
 
 def _clean(text):
