@@ -211,7 +211,6 @@ class RowTexts:
         self.fmt = fmt
         self.names = names
         self.services = _Texts(fmt.services.names)      # l4proto -> {port: name}
-        self.ports = _Texts(str)                        # port -> its number as text
         self.kinds = _Texts(lambda k: (proto_name(k[0]), state_name(k[0], k[1]) or ""))
         units, seconds = fmt.state.units, fmt.state.age == "seconds"
         self.sizes = _Texts(lambda v: human(v, units, "B"))        # bytes -> text
@@ -247,13 +246,13 @@ class RowTexts:
         if IPPROTO_GRE in protos:           # GRE keys are not ports
             sports = [None if p == IPPROTO_GRE else s for p, s in zip(protos, sports)]
             dports = [None if p == IPPROTO_GRE else d for p, d in zip(protos, dports)]
-        ports, tables = self.ports, self.services
+        tables = self.services          # (a memo of port texts: 58k misses at 100k flows)
         if self.fmt.state.numeric_port:
-            service = [ports[d if s is None or d <= s else s] if d is not None else None
+            service = [str(d if s is None or d <= s else s) if d is not None else None
                        for s, d in zip(sports, dports)]
         else:
             service = [(tables[p].get(d) or (s is not None and tables[p].get(s))
-                        or ports[d if s is None or d <= s else s]) if d is not None else None
+                        or str(d if s is None or d <= s else s)) if d is not None else None
                        for p, s, d in zip(protos, sports, dports)]
         if None in service:                 # no ports: ICMP's type (``cells._icmp_label``)
             service = [t if t is not None else
