@@ -76,7 +76,7 @@ class KernelSource:
             else:
                 items = json_lines(o.families, o.protocols, self.sock, self.recorder,
                                    now, tail.line if tail is not None else None, chunks=True,
-                                   prepare=prepare, fresh=tail.fresh if tail is not None else None)
+                                   prepare=prepare, tails=tail.lines if tail is not None else None)
         elif wants == "batches":
             keep = api.make_filter(o.families, o.protocols)
             items = api.batches(o.families, self.sock, self.recorder, None, True)
@@ -156,7 +156,7 @@ class ReplaySource:
 
 
 def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None, tail=None,
-               services=None, chunks=False, prepare=None, fresh=None):
+               services=None, chunks=False, prepare=None, tails=None):
     """Yield the current table as JSON Lines text (one str per flow, or ""
     for a flow filtered out), decoded straight from the kernel's bytes;
     with ``chunks``, one str per received datagram (its lines joined),
@@ -167,7 +167,8 @@ def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None
     (flow -> text such as ',"pid":1') adds keys to every line; or
     ``services``, a views.tail.JsonTail of an Enrichment with only service
     names to add, whose keys are then baked into the per-layout formatters.
-    ``prepare(flows)`` runs per datagram before its tails, then ``fresh()``.
+    ``prepare(flows)`` runs per datagram before its tails; ``tails(flows)``, when
+    given, makes them a datagram at a time (``tail`` then gives none).
     Reads ahead (see ``api.stream``): one-shot output.
     """
     from .netlink.ctdecoder import Decoder
@@ -179,7 +180,7 @@ def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None
     target.now = time.time() if now is None else now
     batches = api.batches(families, sock, recorder, Decoder(Flow, target), True)
     if defer:
-        batches = _tailed(batches, prepare, tail, fresh)
+        batches = _tailed(batches, prepare, tail, tails)
     if chunks:
         for batch in batches:
             yield "".join(batch)
@@ -188,15 +189,17 @@ def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None
             yield from batch
 
 
-def _tailed(batches, prepare, tail, fresh=None):
-    """Deferred JSON lines, a batch at a time: ``prepare`` its flows (then
-    ``fresh()``), then add each one's ``tail``."""
+def _tailed(batches, prepare, tail, tails=None):
+    """Deferred JSON lines, a batch at a time: ``prepare`` its flows, then
+    add each one's ``tail`` (or the batch's ``tails``)."""
     for batch in batches:
         pairs = [p for p in batch if p]          # "": a flow filtered out
-        prepare([e for _, e in pairs])
-        if fresh is not None:
-            fresh()
-        yield [head + tail(e) + "}\n" for head, e in pairs]
+        entries = [e for _, e in pairs]
+        prepare(entries)
+        if tails is None:
+            yield [head + tail(e) + "}\n" for head, e in pairs]
+        else:
+            yield [head + text + "}\n" for (head, _), text in zip(pairs, tails(entries))]
 
 
 def one_table(source, enrich):

@@ -2,6 +2,8 @@
 the interfaces' texts kept per a batch's distinct ends when the provider's
 answer follows them."""
 
+import pytest
+
 from flowtop.enrich.bundle import Enrichment
 from flowtop.services import Services
 from flowtop.sources import _tailed
@@ -46,15 +48,18 @@ def test_without_fresh_every_flow_is_asked():
     assert len(ifaces.asked) == len(flows)
 
 
-def test_a_deferred_batch_is_prepared_then_freshened_then_tailed():
-    seen = []
+def test_a_deferred_batch_is_prepared_then_tailed_a_flow_or_a_batch_at_a_time():
     batches = [[("{a", 1), "", ("{b", 2)], [("{c", 3)]]
+    seen = []
     out = list(_tailed(iter(batches), lambda flows: seen.append(("prepare", flows)),
-                       lambda e: seen.append(("tail", e)) or ",%d" % e,
-                       lambda: seen.append(("fresh",))))
+                       lambda e: seen.append(("tail", e)) or ",%d" % e))
     assert out == [["{a,1}\n", "{b,2}\n"], ["{c,3}\n"]]
-    assert seen == [("prepare", [1, 2]), ("fresh",), ("tail", 1), ("tail", 2),
-                    ("prepare", [3]), ("fresh",), ("tail", 3)]
+    assert seen == [("prepare", [1, 2]), ("tail", 1), ("tail", 2), ("prepare", [3]), ("tail", 3)]
+    seen.clear()
+    out = list(_tailed(iter(batches), lambda flows: seen.append(("prepare", flows)), None,
+                       lambda es: seen.append(("tails", es)) or [",%d" % e for e in es]))
+    assert out == [["{a,1}\n", "{b,2}\n"], ["{c,3}\n"]]
+    assert seen == [("prepare", [1, 2]), ("tails", [1, 2]), ("prepare", [3]), ("tails", [3])]
 
 
 class SomeProcesses(Processes):
@@ -93,3 +98,25 @@ def test_names_are_asked_once_a_batch_per_address_and_give_the_same_lines():
     assert any('"src_host":"h' in line for line in got)
     assert '"process":"forwarded"' in "".join(got) and '"pid":4242' in "".join(got)
     assert '"pid":null,"process":null' in "".join(got)
+
+
+@pytest.mark.parametrize("kind", ["bare", "processes", "names", "ends-ifaces", "plain-ifaces",
+                                  "all", "geo"])
+def test_a_batchs_lines_are_its_flows_lines(kind):
+    from tests.test_aggregate import Geo
+    flows = recorded(MULTIPART)[1] + recorded("tests/fixtures/ctnetlink-mixed.rec")[1]
+    addrs = {a for f in flows for a in (f.src, f.dst)}
+
+    def enrichment():
+        return Enrichment(
+            Services(), SomeProcesses() if kind in ("processes", "all", "geo") else None,
+            Names(addrs) if kind in ("names", "all", "geo") else None,
+            Geo() if kind == "geo" else None,
+            PlainIfaces() if kind == "plain-ifaces" else EndsIfaces()
+            if kind in ("ends-ifaces", "all", "geo") else None)
+    one = JsonTail(enrichment())
+    want = [one.line(e) for e in flows]
+    batched = JsonTail(enrichment())
+    got = [t for i in range(0, len(flows), 37) for t in batched.lines(flows[i:i + 37])]
+    assert got == want
+    assert batched.lines([]) == []

@@ -9,6 +9,7 @@ path of ``views.record.JsonTarget`` when only service names are added.
 from ..enrich.bundle import FIELDS
 from ..jsontext import dumps
 from ..memo import Memo
+from ..netlink.ctnetlink import FIELDS as FLOW_FIELDS
 from ..netlink.uapi import IPPROTO_GRE
 
 __all__ = ["JsonTail"]
@@ -28,6 +29,7 @@ class JsonTail:
         self._pairs = {}            # (in, out) interface names -> their JSON texts
         self._ends = None           # (src, reply end, mark) -> the same, in a batch (``fresh``)
         self._hosts = None          # address -> its name's JSON text, in a batch (``fresh``)
+        self._service_json = {}     # l4proto -> {port: its service name as JSON}
         self._forwarded = None      # enrich.owners.FORWARDED (not loaded without processes)
         if enrich.process is not None:
             from ..enrich.owners import FORWARDED
@@ -84,6 +86,52 @@ class JsonTail:
                     text = ends[key] = self._iface_texts(ifaces.of_flow(e))
                 values += text
         return tpl % values
+
+    def lines(self, entries):
+        """``[line(e) for e in entries]`` for a batch made ready (its route
+        lookups and names: ``fresh``), a key at a time: what repeats once a
+        batch (names per address, interfaces per distinct ends), the
+        service by a comprehension, the text by one ``map`` (GeoIP: a line
+        at a time)."""
+        self.fresh()
+        enrich = self.enrich
+        if enrich.geo is not None or not entries:
+            return [self.line(e) for e in entries]
+        tpl = self._template or self._make_template()
+        self._template = tpl
+        fields = list(zip(*entries))
+        if enrich.process is None:
+            cols = [("null",) * len(entries)] * 5
+        else:
+            cols = list(zip(*map(self._process, entries)))
+        cols.append(self._service_column(fields))
+        if enrich.dns is not None:
+            hosts = self._hosts
+            for addrs in (fields[_SRC], fields[_DST]):
+                cols.append([hosts.get(a) or self._host(a, hosts) for a in addrs])
+        if enrich.ifaces is not None:
+            of_flow, texts = enrich.ifaces.of_flow, self._iface_texts
+            if self._ends is None:
+                cols.extend(zip(*(texts(of_flow(e)) for e in entries)))
+            else:
+                replies = fields[_RSRC]
+                if None in replies:
+                    replies = [r if r is not None else d for r, d in zip(replies, fields[_DST])]
+                keys = list(zip(fields[_SRC], replies, fields[_MARK]))
+                pairs = {k: texts(of_flow(e)) for k, e in dict(zip(keys, entries)).items()}
+                cols.extend(zip(*map(pairs.__getitem__, keys)))
+        return list(map(tpl.__mod__, zip(*cols)))
+
+    def _service_column(self, fields):
+        """The service values of a batch's flows (``line``'s), as JSON."""
+        names = self._service_json
+        protos = fields[_PROTO]
+        for p in set(protos).difference(names):
+            names[p] = {port: self._json(n) for port, n in self.enrich.services.names(p).items()}
+        return ["null" if p == IPPROTO_GRE or d is None else
+                names[p].get(d) or (s is not None and names[p].get(s))
+                or '"%d"' % (d if s is None or d <= s else s)
+                for p, s, d in zip(protos, fields[_SPORT], fields[_DPORT])]
 
     def fresh(self):
         """A batch begins, its route lookups and names made ready: the
@@ -175,3 +223,7 @@ class JsonTail:
 
     def _json(self, value):
         return self._jstr.put(value, dumps(value))
+
+
+_PROTO, _SRC, _DST, _SPORT, _DPORT, _RSRC, _MARK = (
+    FLOW_FIELDS.index(n) for n in ("l4proto", "src", "dst", "sport", "dport", "reply_src", "mark"))
