@@ -1,7 +1,8 @@
 """``--once`` as a stream: the dump is written a datagram at a time.
 
-Each datagram's flows become rows of their own FlowTable (one snapshot:
-no rates, the ages a full table gives them), get their enrichment ready
+Each datagram's flows become rows of their own FlowTable where the writer
+reads rows (one snapshot: no rates, the ages a full table gives them; the
+text writer makes a dated flow its own row instead), get their enrichment ready
 (the route lookups of their addresses in one batch, their reverse-DNS names
 within what is left of DNS_WAIT), and go to the writer, so memory follows
 a datagram (~130 flows), not the table: at 100k flows the whole-table path
@@ -11,11 +12,14 @@ only each row's cell texts until the dump ends (views.oncetext.OnceText).
 """
 
 import time
+from itertools import chain
 
+from .netlink.ctnetlink import FIELDS
 from .netlink.errors import DumpInterrupted
 from .netlink.session import MAX_DUMP_RETRIES
 from .table import FlowTable
 
+_SRC, _DST = FIELDS.index("src"), FIELDS.index("dst")
 DNS_WAIT = 1.0     # seconds to wait for reverse DNS names, in total
 SILENT_AFTER = 512  # addresses asked, after which --once stops asking if under
 SILENT_SHARE = 64   # one in this many has a name
@@ -98,8 +102,9 @@ class Preparer:
                 ifaces.prefetch(flows)
             except OSError:
                 pass
-        if self.names is not None:
-            self.names.ready(a for f in flows for a in (f.src, f.dst))
+        if self.names is not None and flows:
+            fields = list(zip(*flows))      # (a column per field: no attribute read a flow)
+            self.names.ready(chain.from_iterable(zip(fields[_SRC], fields[_DST])))
 
 
 class Names:
