@@ -19,7 +19,7 @@ from .netlink.errors import DumpInterrupted
 from .netlink.session import MAX_DUMP_RETRIES
 from .table import FlowTable
 
-_SRC, _DST = FIELDS.index("src"), FIELDS.index("dst")
+_SRC, _DST, _RSRC, _MARK = (FIELDS.index(n) for n in ("src", "dst", "reply_src", "mark"))
 DNS_WAIT = 1.0     # seconds to wait for reverse DNS names, in total
 SILENT_AFTER = 512  # addresses asked, after which --once stops asking if under
 SILENT_SHARE = 64   # one in this many has a name
@@ -91,6 +91,9 @@ class Preparer:
         enrich = self.enrich
         if enrich.process is not None and hasattr(enrich.process, "forget_answers"):
             enrich.process.forget_answers()     # the last batch's: asked once, written
+        if not flows:
+            return
+        fields = list(zip(*flows))          # a column per field: no attribute read a flow
         ifaces = enrich.ifaces
         if ifaces is not None:
             if getattr(ifaces, "max_entries", None) and (
@@ -98,12 +101,14 @@ class Preparer:
                 # the last batches' answers served their lines: dropped at once, not
                 # evicted (a copy of 4,096 entries every other datagram: 4 % of 100k flows)
                 ifaces.forget()
+            if getattr(ifaces, "by_ends", False):   # one flow per distinct ends is asked
+                replies = [r if r is not None else d for r, d in zip(fields[_RSRC], fields[_DST])]
+                flows = list(dict(zip(zip(fields[_SRC], replies, fields[_MARK]), flows)).values())
             try:
                 ifaces.prefetch(flows)
             except OSError:
                 pass
-        if self.names is not None and flows:
-            fields = list(zip(*flows))      # (a column per field: no attribute read a flow)
+        if self.names is not None:
             self.names.ready(chain.from_iterable(zip(fields[_SRC], fields[_DST])))
 
 

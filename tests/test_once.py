@@ -425,3 +425,35 @@ def test_once_json_reads_the_names_found_once_dns_is_over(monkeypatch):
                for x in late)
     assert any(x["dst_host"] for x in late)
     assert len(looked) < 2 * 1000          # asked only while DNS could still answer
+
+
+class Prefetched:
+    """Interfaces that keep what each prefetch was given."""
+
+    def __init__(self, by_ends):
+        self.by_ends = by_ends
+        self.given = []
+
+    def prefetch(self, entries):
+        self.given.append(list(entries))
+
+    def of_flow(self, e):
+        return ("eth0", None)
+
+
+@pytest.mark.parametrize("by_ends", [True, False], ids=["by-ends", "every-flow"])
+def test_a_datagrams_route_lookups_are_asked_once_per_distinct_ends_when_they_follow_them(
+        by_ends):
+    from flowtop.enrich.bundle import Enrichment
+    from flowtop.services import Services
+    _when, flows = recorded(RECORDINGS[-1])
+    ifaces = Prefetched(by_ends)
+    once_mod.Preparer(Enrichment(Services(), ifaces=ifaces))(flows)
+    ends = {(f.src, f.reply_src if f.reply_src is not None else f.dst, f.mark) for f in flows}
+    assert len(ends) < len(flows) // 2
+    (given,) = ifaces.given
+    if by_ends:
+        assert {(f.src, f.reply_src if f.reply_src is not None else f.dst, f.mark)
+                for f in given} == ends and len(given) == len(ends)
+    else:
+        assert given == flows
