@@ -193,13 +193,14 @@ def _tailed(batches, prepare, tail, tails=None):
     """Deferred JSON lines, a batch at a time: ``prepare`` its flows, then
     add each one's ``tail`` (or the batch's ``tails``)."""
     for batch in batches:
-        pairs = [p for p in batch if p]          # "": a flow filtered out
-        entries = [e for _, e in pairs]
+        pairs = [p for p in batch if p] if "" in batch else batch     # "": filtered out
+        heads, entries = zip(*pairs) if pairs else ((), ())
+        entries = list(entries)
         prepare(entries)
         if tails is None:
-            yield [head + tail(e) + "}\n" for head, e in pairs]
+            yield [head + tail(e) + "}\n" for head, e in zip(heads, entries)]
         else:
-            yield [head + text + "}\n" for (head, _), text in zip(pairs, tails(entries))]
+            yield list(map("{}{}}}\n".format, heads, tails(entries)))
 
 
 def one_table(source, enrich):

@@ -60,6 +60,9 @@ def test_a_deferred_batch_is_prepared_then_tailed_a_flow_or_a_batch_at_a_time():
                        lambda es: seen.append(("tails", es)) or [",%d" % e for e in es]))
     assert out == [["{a,1}\n", "{b,2}\n"], ["{c,3}\n"]]
     assert seen == [("prepare", [1, 2]), ("tails", [1, 2]), ("prepare", [3]), ("tails", [3])]
+    out = list(_tailed(iter([["", ""], [("{d", 4)]]), lambda flows: None, None,
+                       lambda es: [",%d" % e for e in es]))
+    assert out == [[], ["{d,4}\n"]]
 
 
 class SomeProcesses(Processes):
