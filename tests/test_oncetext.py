@@ -170,3 +170,37 @@ def test_one_format_a_batch_cuts_long_cells_and_strips_blank_line_ends():
     got = _formatted(template, list(cells), 3, [(0, 4, False), (2, 8, True)])
     assert got == "a      1\ntoo\u2026  22 xy\nb    333 na\u2026/4242\n"
     assert cut("name-long/4242", 8, True) == "na\u2026/4242"
+
+
+class OwnQueries(Names):
+    """A resolver that was resolving at every moment: a local query to port
+    53 is flowtop's own (``Enrichment._own_dns``)."""
+
+    def resolving_at(self, when):
+        return True
+
+
+class NoSockets(Processes):
+    """No socket answers; a TCP flow's lookup fails (OSError)."""
+
+    def lookup_both(self, e):
+        if e.l4proto == 6:
+            raise OSError("sock_diag failed")
+        return None, None
+
+
+def test_own_dns_queries_and_failed_lookups_read_as_the_whole_table_frame():
+    import os
+    from flowtop.netlink.ctnetlink import FIELDS
+    when, flows = recorded(DATED[0])
+    flows = flows + [type(f)(**dict(zip(FIELDS, f), dport=53, reply_sport=53, key=(f.key, 53)))
+                     for f in flows if f.l4proto == 17]
+    addrs = {a for f in flows for a in (f.src, f.dst)}
+    opts = cli.parse(["--once", "-G"])
+
+    def enrichment():
+        return Enrichment(Services(), NoSockets(), OwnQueries(addrs), local=lambda: addrs)
+
+    want = frame(opts, when, flows, enrichment())
+    assert "flowtop/%d" % os.getpid() in want
+    assert streamed(opts, when, flows, enrichment(), size=4) == want
