@@ -123,3 +123,21 @@ def test_a_batchs_lines_are_its_flows_lines(kind):
     got = [t for i in range(0, len(flows), 37) for t in batched.lines(flows[i:i + 37])]
     assert got == want
     assert batched.lines([]) == []
+
+
+def test_a_batchs_lines_with_own_dns_queries_and_failed_lookups_are_its_flows_lines():
+    import os
+    from flowtop.netlink.ctnetlink import FIELDS
+    from tests.test_oncetext import NoSockets, OwnQueries
+    flows = recorded("tests/fixtures/ctnetlink-mixed.rec")[1]
+    flows = flows + [type(f)(**dict(zip(FIELDS, f), dport=53, reply_sport=53, key=(f.key, 53)))
+                     for f in flows if f.l4proto == 17]
+    addrs = {a for f in flows for a in (f.src, f.dst)}
+
+    def tail(processes):
+        return JsonTail(Enrichment(Services(), processes, OwnQueries(addrs),
+                                   local=lambda: addrs))
+    for processes in (NoSockets, SomeProcesses):
+        want = [tail(processes()).line(e) for e in flows]
+        assert tail(processes()).lines(flows) == want
+    assert '"pid":%d,"process":"flowtop"' % os.getpid() in "".join(want)

@@ -6,6 +6,9 @@ names are JSON-encoded once (memoised).  ``service_tails`` serves the fast
 path of ``views.record.JsonTarget`` when only service names are added.
 """
 
+from itertools import compress, repeat
+from operator import is_
+
 from ..enrich.bundle import FIELDS
 from ..jsontext import dumps
 from ..memo import Memo
@@ -103,7 +106,7 @@ class JsonTail:
         if enrich.process is None:
             cols = [("null",) * len(entries)] * 5
         else:
-            cols = list(zip(*map(self._process, entries)))
+            cols = list(zip(*self._processes(entries)))
         cols.append(self._service_column(fields))
         if enrich.dns is not None:
             hosts = self._hosts
@@ -161,6 +164,27 @@ class JsonTail:
             if len(self._pairs) < 4096:
                 self._pairs[pair] = text
         return text
+
+    def _processes(self, entries):
+        """``_process`` of each flow: the lookups by one ``map``, each
+        distinct answer with a process's values once (the sockets' answers
+        are shared), flowtop's own DNS queries asked of the flows without."""
+        try:
+            answers = list(map(self.enrich.process.lookup_both, entries))
+        except OSError:                 # each flow on its own: none where it fails
+            return list(map(self._process, entries))
+        fwd, procs = self._forwarded, self._procs
+        known = {a: (_FORWARDED if a[0] is fwd and a[1] is fwd else procs(e, *a))
+                 if a[0] is not None else None
+                 for a, e in dict(zip(answers, entries)).items()}
+        out = list(map(known.__getitem__, answers))
+        if None in out:
+            own_dns = self.enrich._own_dns
+            for i in compress(range(len(out)), map(is_, out, repeat(None))):
+                e, (orig, reply) = entries[i], answers[i]
+                out[i] = _NO_PROCESS if reply is None and own_dns(e) is None else \
+                    procs(e, orig, reply)
+        return out
 
     def _process(self, e):
         """The five process values of flow ``e``, as JSON."""
