@@ -66,13 +66,16 @@ def test_a_deferred_batch_is_prepared_then_tailed_a_flow_or_a_batch_at_a_time():
 
 
 class SomeProcesses(Processes):
-    """A process for a third of the flows, forwarded another third, none the rest."""
+    """A process that opened a quarter of the flows, one that answers
+    another quarter, forwarded a quarter, none the rest."""
 
     def lookup_both(self, e):
         from flowtop.enrich.owners import FORWARDED, ProcInfo
-        n = (e.sport or 0) % 3
+        n = (e.sport or 0) % 4
         if n == 0:
             return ProcInfo(4242, "a-process", "root"), None
+        if n == 3:
+            return None, ProcInfo(77, "a-server", "root")
         return (FORWARDED, FORWARDED) if n == 1 else (None, None)
 
 

@@ -4,8 +4,9 @@ for a whole table, byte for byte, at a fraction of its cost a row."""
 
 import time
 from itertools import compress, repeat
-from operator import is_
+from operator import eq, is_
 
+from ..enrich.bundle import _DNS_PORT
 from ..health import offload_mark
 from ..model import ICMP_PROTOS, proto_name, state_name
 from ..netlink.ctnetlink import FIELDS
@@ -227,7 +228,7 @@ class RowTexts:
         cols = self._kinds(fields)
         want = set(self.names)
         if "process" in want:
-            cols["process"] = self._processes(entries)
+            cols["process"] = self._processes(entries, fields)
         if "id" in want:
             ids = fields[_ID]
             cols["id"] = list(map(str, ids)) if None not in ids else \
@@ -324,19 +325,21 @@ class RowTexts:
             cells = ((a or "", b or "") for a, b in map(of_flow, entries))
         cols["in_iface"], cols["out_iface"] = zip(*cells)
 
-    def _processes(self, entries):
+    def _processes(self, entries, fields):
         """The PROCESS column: the flows' answers by one ``map``, each
         distinct answer's label once a batch (the sockets' answers are
-        shared: 2.5k of 100k flows had one of their own), and flowtop's own
-        DNS queries asked of the flows without an answer."""
+        shared: 2.5k of 100k flows had one of their own), and whether a
+        query is flowtop's own asked only of the flows to port 53 without
+        an answer (``Enrichment._own_dns`` answers no other)."""
         enrich = self.fmt.enrich
         try:
             answers = list(map(enrich.process.lookup_both, entries))
         except OSError:                 # each flow on its own: "" where it fails
             return list(map(enrich.process_label, entries))
-        labels = {a: None if a[0] is None and a[1] is None else enrich.process_label(e)
-                  for a, e in dict(zip(answers, entries)).items()}
-        texts = list(map(labels.__getitem__, answers))
+        keys = list(zip(answers, map(eq, fields[_DPORT], repeat(_DNS_PORT))))
+        labels = {k: (None if k[1] else "") if k[0] == (None, None) else enrich.process_label(e)
+                  for k, e in dict(zip(keys, entries)).items()}
+        texts = list(map(labels.__getitem__, keys))
         if None in texts:
             own_dns, label_of = enrich._own_dns, enrich.process_label
             for i in compress(range(len(texts)), map(is_, texts, repeat(None))):

@@ -7,9 +7,9 @@ path of ``views.record.JsonTarget`` when only service names are added.
 """
 
 from itertools import compress, repeat
-from operator import is_
+from operator import eq, is_
 
-from ..enrich.bundle import FIELDS
+from ..enrich.bundle import _DNS_PORT, FIELDS
 from ..jsontext import dumps
 from ..memo import Memo
 from ..netlink.ctnetlink import FIELDS as FLOW_FIELDS
@@ -106,7 +106,7 @@ class JsonTail:
         if enrich.process is None:
             cols = [("null",) * len(entries)] * 5
         else:
-            cols = list(zip(*self._processes(entries)))
+            cols = list(zip(*self._processes(entries, fields)))
         cols.append(self._service_column(fields))
         if enrich.dns is not None:
             hosts = self._hosts
@@ -165,26 +165,35 @@ class JsonTail:
                 self._pairs[pair] = text
         return text
 
-    def _processes(self, entries):
+    def _processes(self, entries, fields):
         """``_process`` of each flow: the lookups by one ``map``, each
-        distinct answer with a process's values once (the sockets' answers
-        are shared), flowtop's own DNS queries asked of the flows without."""
+        distinct answer's values once a batch (the sockets' answers are
+        shared), whether a query is flowtop's own asked only of the flows to
+        port 53 without an answer (``Enrichment._own_dns`` answers no other)."""
         try:
             answers = list(map(self.enrich.process.lookup_both, entries))
         except OSError:                 # each flow on its own: none where it fails
             return list(map(self._process, entries))
-        fwd, procs = self._forwarded, self._procs
-        known = {a: (_FORWARDED if a[0] is fwd and a[1] is fwd else procs(e, *a))
-                 if a[0] is not None else None
-                 for a, e in dict(zip(answers, entries)).items()}
-        out = list(map(known.__getitem__, answers))
+        keys = list(zip(answers, map(eq, fields[_DPORT], repeat(_DNS_PORT))))
+        known = {k: self._answer(e, *k) for k, e in dict(zip(keys, entries)).items()}
+        out = list(map(known.__getitem__, keys))
         if None in out:
-            own_dns = self.enrich._own_dns
             for i in compress(range(len(out)), map(is_, out, repeat(None))):
-                e, (orig, reply) = entries[i], answers[i]
-                out[i] = _NO_PROCESS if reply is None and own_dns(e) is None else \
-                    procs(e, orig, reply)
+                out[i] = self._process(entries[i])
         return out
+
+    def _answer(self, e, answer, port53):
+        """``_process``' values for any flow with this answer and port 53 or
+        not (``e`` one of them), None where the flow itself decides."""
+        orig, reply = answer
+        fwd = self._forwarded
+        if orig is fwd and reply is fwd:
+            return _FORWARDED
+        if orig is None and port53:
+            return None
+        if orig is None and reply is None:
+            return _NO_PROCESS
+        return self._procs(e, orig, reply)
 
     def _process(self, e):
         """The five process values of flow ``e``, as JSON."""
