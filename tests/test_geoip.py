@@ -694,3 +694,11 @@ def test_check_mmdb_without_maxminddb(monkeypatch, tmp_path):
     bad.write_bytes(b"\0" * 1000)
     with pytest.raises(gconf.UpdateError):
         install.check_mmdb(str(bad))
+
+
+def test_no_path_and_no_database_found_spares_the_maxminddb_import(monkeypatch, tmp_path):
+    def refused():
+        raise AssertionError("maxminddb imported with nothing to open")
+    monkeypatch.setattr(geoip, "_import_maxminddb", refused)
+    g = GeoIP.open(dirs=[str(tmp_path)])
+    assert isinstance(g, NullGeoIP) and "no GeoIP database found" in g.reason
