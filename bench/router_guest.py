@@ -253,7 +253,8 @@ def loops(python):
     """CPU s of small Python loops (ints, floats, sum(range(1e6)), a 200k-key dict read
     in order): this machine's speed beside the host's and qemu-user's, and what a big
     working set costs it."""
-    p = subprocess.run([python, "-c", _LOOPS], stdout=subprocess.PIPE, text=True)
+    argv = [python] if isinstance(python, str) else list(python)    # (or an emulator's argv)
+    p = subprocess.run(argv + ["-c", _LOOPS], stdout=subprocess.PIPE, text=True)
     ints, floats, sums, big = (float(v) for v in p.stdout.split())
     return {"int loop": ints, "float loop": floats, "sum(range(1e6))": sums, "dict 200k": big}
 
