@@ -19,12 +19,10 @@ Little-endian guests only (the recording holds this machine's byte order).
 
 import argparse
 import os
-import resource
 import secrets
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -52,17 +50,6 @@ def record(path, flows, remotes):
                        cwd=REPO, stdout=subprocess.DEVNULL, check=True)
     finally:
         subprocess.run(["ip", "netns", "del", ns])
-
-
-def measure(argv):
-    """wall s, user+sys CPU s of one run (its output counted, not kept)."""
-    t0 = time.monotonic()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall": round(time.monotonic() - t0, 3), "cpu": round(cpu, 3),
-            "status": p.returncode, "out_bytes": len(p.stdout)}
 
 
 def main():
@@ -93,7 +80,7 @@ def main():
                          for m, argv in MODES.items()]
         fastest = {}
         for label, argv in rows:
-            res = measure(argv)
+            res = router_guest.measure(argv)      # GNU_TIME unset here: its own rusage
             print("%-22s %s" % (label, res), flush=True)
             if res["status"] == 0:
                 fastest[label] = min(fastest.get(label, res["wall"]), res["wall"])

@@ -19,7 +19,7 @@ from .netlink.errors import DumpInterrupted
 from .netlink.session import MAX_DUMP_RETRIES
 from .table import FlowTable
 
-_SRC, _DST, _RSRC, _MARK = (FIELDS.index(n) for n in ("src", "dst", "reply_src", "mark"))
+_SRC, _DST = FIELDS.index("src"), FIELDS.index("dst")
 DNS_WAIT = 1.0     # seconds to wait for reverse DNS names, in total
 SILENT_AFTER = 512  # addresses asked, after which --once stops asking if under
 SILENT_SHARE = 64   # one in this many has a name
@@ -102,8 +102,8 @@ class Preparer:
                 # evicted (a copy of 4,096 entries every other datagram: 4 % of 100k flows)
                 ifaces.forget()
             if getattr(ifaces, "by_ends", False):   # one flow per distinct ends is asked
-                replies = [r if r is not None else d for r, d in zip(fields[_RSRC], fields[_DST])]
-                flows = list(dict(zip(zip(fields[_SRC], replies, fields[_MARK]), flows)).values())
+                from .enrich.ifacetotals import ends_keys
+                flows = list(dict(zip(ends_keys(fields), flows)).values())
             try:
                 ifaces.prefetch(flows)
             except OSError:

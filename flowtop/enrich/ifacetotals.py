@@ -1,10 +1,15 @@
 """What is done with each flow's in and out interface once known: the
 nftop/iptables name patterns (``vlan+``), the --in-iface/--out-iface
-filter, and the bytes and packets summed per interface.  Pure; the route
+filter, the bytes and packets summed per interface, and the (src, reply
+end, mark) of a batch's flows that ``Interfaces.of_flow`` answers by.  Pure; the route
 lookups that find the interfaces are in ``iface.py``.
 """
 
 from collections import namedtuple
+
+from ..netlink.ctnetlink import FIELDS
+
+_ENDS = tuple(FIELDS.index(n) for n in ("src", "dst", "reply_src", "mark"))
 
 
 FlowIfaces = namedtuple("FlowIfaces", "in_iface out_iface src_local dst_local")
@@ -99,3 +104,13 @@ def crossings(fi):
     if not b_local:
         parts += [(out_if, "tx", "orig"), (out_if, "rx", "reply")]  # leaves through out
     return parts
+
+
+def ends_keys(fields):
+    """(src, reply end, mark) of each flow of a batch given as columns
+    (``zip(*flows)``): what ``Interfaces.of_flow``'s answer follows (its
+    ``by_ends``); the reply end is reply_src, else dst."""
+    src, dst, rsrc, mark = (fields[i] for i in _ENDS)
+    if None in rsrc:
+        rsrc = [r if r is not None else d for r, d in zip(rsrc, dst)]
+    return list(zip(src, rsrc, mark))

@@ -314,10 +314,8 @@ class RowTexts:
         ifaces = self.fmt.enrich.ifaces
         of_flow = ifaces.of_flow
         if getattr(ifaces, "by_ends", False):
-            replies = fields[_RSRC]
-            if None in replies:
-                replies = [r if r is not None else d for r, d in zip(replies, fields[_DST])]
-            keys = list(zip(fields[_SRC], replies, fields[_MARK]))
+            from ..enrich.ifacetotals import ends_keys
+            keys = ends_keys(fields)
             pairs = {k: of_flow(e) for k, e in dict(zip(keys, entries)).items()}
             pairs = {k: (a or "", b or "") for k, (a, b) in pairs.items()}
             cells = map(pairs.__getitem__, keys)

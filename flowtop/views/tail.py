@@ -28,7 +28,6 @@ class JsonTail:
         self.enrich = enrich
         self._jstr = Memo(65536)
         self._template = None
-        self._services = {}         # l4proto -> {port: name}
         self._pairs = {}            # (in, out) interface names -> their JSON texts
         self._ends = None           # (src, reply end, mark) -> the same, in a batch (``fresh``)
         self._hosts = None          # address -> its name's JSON text, in a batch (``fresh``)
@@ -47,7 +46,7 @@ class JsonTail:
         tpl = self._template
         if tpl is None:
             tpl = self._template = self._make_template()
-        enrich, jstr, jopt = self.enrich, self._jstr, self._jopt
+        enrich, jopt = self.enrich, self._jopt
         procs = _NO_PROCESS if enrich.process is None else self._process(e)
         # enrich.service(e), from a table per protocol: a call and a memo entry per
         # flow (every ephemeral port) were a fifth of the line
@@ -55,15 +54,10 @@ class JsonTail:
         if proto == IPPROTO_GRE or dport is None:
             service = "null"
         else:
-            table = self._services.get(proto)
-            if table is None:
-                table = self._services[proto] = enrich.services.names(proto)
+            table = self._service_json.get(proto) or self._service_table(proto)
             sport = e.sport
-            known = table.get(dport) or (sport is not None and table.get(sport))
-            if known:
-                service = jstr.get(known) or self._json(known)
-            else:
-                service = '"%d"' % (dport if sport is None or dport <= sport else sport)
+            service = (table.get(dport) or (sport is not None and table.get(sport))
+                       or '"%d"' % (dport if sport is None or dport <= sport else sport))
         values = procs + (service,)
         if enrich.dns is not None:
             hosts = self._hosts
@@ -117,10 +111,8 @@ class JsonTail:
             if self._ends is None:
                 cols.extend(zip(*(texts(of_flow(e)) for e in entries)))
             else:
-                replies = fields[_RSRC]
-                if None in replies:
-                    replies = [r if r is not None else d for r, d in zip(replies, fields[_DST])]
-                keys = list(zip(fields[_SRC], replies, fields[_MARK]))
+                from ..enrich.ifacetotals import ends_keys
+                keys = ends_keys(fields)
                 pairs = {k: texts(of_flow(e)) for k, e in dict(zip(keys, entries)).items()}
                 cols.extend(zip(*map(pairs.__getitem__, keys)))
         return list(map(tpl.__mod__, zip(*cols)))
@@ -130,11 +122,17 @@ class JsonTail:
         names = self._service_json
         protos = fields[_PROTO]
         for p in set(protos).difference(names):
-            names[p] = {port: self._json(n) for port, n in self.enrich.services.names(p).items()}
+            self._service_table(p)
         return ["null" if p == IPPROTO_GRE or d is None else
                 names[p].get(d) or (s is not None and names[p].get(s))
                 or '"%d"' % (d if s is None or d <= s else s)
                 for p, s, d in zip(protos, fields[_SPORT], fields[_DPORT])]
+
+    def _service_table(self, proto):
+        """{port: its service name as JSON} of ``proto``, made once."""
+        table = self._service_json[proto] = {
+            port: self._json(n) for port, n in self.enrich.services.names(proto).items()}
+        return table
 
     def fresh(self):
         """A batch begins, its route lookups and names made ready: the
@@ -258,5 +256,5 @@ class JsonTail:
         return self._jstr.put(value, dumps(value))
 
 
-_PROTO, _SRC, _DST, _SPORT, _DPORT, _RSRC, _MARK = (
-    FLOW_FIELDS.index(n) for n in ("l4proto", "src", "dst", "sport", "dport", "reply_src", "mark"))
+_PROTO, _SRC, _DST, _SPORT, _DPORT = (
+    FLOW_FIELDS.index(n) for n in ("l4proto", "src", "dst", "sport", "dport"))
