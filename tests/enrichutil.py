@@ -175,7 +175,10 @@ def group_table(text):
             break
         words = ln.split()
         cells = dict(zip(numbers, words[-len(numbers):]))
-        assert cells["SENT"].endswith("B") and cells["RECEIVED"].endswith("B"), ln
+        if not (cells["SENT"].endswith("B") and cells["RECEIVED"].endswith("B")):
+            # ValueError, not assert: a wait_for predicate retries it (CI caught a
+            # capture mid-draw, the Processes title over the last frame's flow rows)
+            raise ValueError("not a row of this table: %r" % ln)
         out[" ".join(words[:-len(numbers)])] = (
             int(cells["FLOWS"]), int(cells["SENT"][:-1]), int(cells["RECEIVED"][:-1]),
             int(cells["PKTS_SENT"]), int(cells["PKTS_RECV"]))
