@@ -260,7 +260,7 @@ class Collector(threading.Thread):
 
     def _trim(self):
         """Empty the value caches (the decoders' address texts and ints, the
-        route cache) holding far more than this table needs (4 per flow), and
+        route cache, the services') holding far more than this table needs (4 per flow), and
         each time it has shrunk to a quarter since: after a flood they pinned
         its memory (460 MB RSS with the table empty; values cached while it
         drained kept 170 of Python's 1 MiB arenas)."""
@@ -272,9 +272,9 @@ class Collector(threading.Thread):
             decoder = getattr(sock, "decoder", None)
             if decoder is not None and (shrunk or decoder.cached() > limit):
                 decoder.forget()
-        ifaces = getattr(self.enrich, "ifaces", None)
-        if ifaces is not None and (shrunk or ifaces.cached() > limit):
-            ifaces.forget()
+        for cache in (getattr(self.enrich, "ifaces", None), getattr(self.enrich, "services", None)):
+            if cache is not None and (shrunk or cache.cached() > limit):
+                cache.forget()
 
     def _kernel_count(self):
         """The kernel's count, or None (then no more reconciling: a kernel

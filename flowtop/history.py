@@ -8,7 +8,8 @@ it divided by the window, so a flow that went quiet (no samples: idle rows
 are not fed) averages down to 0 as iftop's do.  Pure but for ``clock``.
 """
 
-from collections import deque
+from array import array
+from itertools import chain
 
 SECONDS = 120               # history kept per ring
 MAX_FLOWS = 4096            # rings kept for flows (the busiest recent ones); ~1.3 kB each
@@ -18,30 +19,57 @@ SPARK_PLAIN = "_.-~=+*#"
 
 
 class Ring:
-    """The samples of one rate, oldest first, at most ``size`` of them."""
+    """The samples of one rate, oldest first, at most ``size`` of them, as
+    doubles in place: a deque of (t, rate, dt) tuples allocated during a
+    flood held 23 of Python's 1 MiB arenas a minute after it (floodmem.py)."""
 
-    __slots__ = ("samples",)
+    __slots__ = ("size", "_t", "_r", "_d", "_head")
 
     def __init__(self, size):
-        self.samples = deque(maxlen=size)
+        self.size = size
+        self._t, self._r, self._d = array("d"), array("d"), array("d")
+        self._head = 0              # the oldest sample's index, once full
+
+    def __len__(self):
+        return len(self._t)
 
     def add(self, t, rate, dt):
-        self.samples.append((t, rate, dt))
+        if len(self._t) < self.size:
+            self._t.append(t)
+            self._r.append(rate)
+            self._d.append(dt)
+        else:
+            h = self._head
+            self._t[h], self._r[h], self._d[h] = t, rate, dt
+            self._head = (h + 1) % self.size
+
+    def _order(self):
+        """Indices oldest first."""
+        return chain(range(self._head, len(self._t)), range(self._head))
+
+    @property
+    def samples(self):
+        """(t, rate, dt) oldest first."""
+        t, r, d = self._t, self._r, self._d
+        return [(t[i], r[i], d[i]) for i in self._order()]
 
     def average(self, window, now):
         """Mean rate over [now - window, now]: 0.0 with no sample in it."""
         start = now - window
         total = 0.0
-        for t, rate, dt in reversed(self.samples):
+        ts, rs, ds = self._t, self._r, self._d
+        h = self._head
+        for i in chain(range(h - 1, -1, -1), range(len(ts) - 1, h - 1, -1)):
+            t = ts[i]
             if t <= start:
                 break
-            overlap = min(t, now) - max(t - dt, start)
+            overlap = min(t, now) - max(t - ds[i], start)
             if overlap > 0:
-                total += rate * overlap
+                total += rs[i] * overlap
         return total / window
 
     def peak(self):
-        return max((r for _t, r, _d in self.samples), default=None)
+        return max(self._r, default=None)
 
     def series(self, n, step, now):
         """``n`` mean rates over consecutive ``step``-second bins ending at

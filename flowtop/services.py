@@ -132,6 +132,14 @@ class Services:
                 name = self._system.get(proto, {}).get(port)
         return self._cache.put(key, name)
 
+    def cached(self):
+        return len(self._cache)
+
+    def forget(self):
+        """Empty the names asked so far (the collector's, after a flood: its
+        ports' keys kept 19 of Python's 1 MiB arenas)."""
+        self._cache.clear()
+
     def names(self, l4proto):
         """Every named port of ``l4proto`` as {port: name} (conf first, then
         the system's services): for code that names flows in bulk."""

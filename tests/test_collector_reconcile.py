@@ -239,3 +239,18 @@ def test_a_held_gate_lets_a_dump_go_on_after_its_longest_wait():
     t = time.monotonic()
     g.wait()
     assert Gate.WAIT * 0.9 <= time.monotonic() - t < Gate.WAIT + 1.0
+
+
+def test_the_services_names_asked_are_forgotten_once_a_big_table_shrank():
+    """Their keys, made during a flood, sat alone in 19 of Python's 1 MiB
+    arenas a minute after it (bench/floodmem.py --owners)."""
+    from flowtop.enrich.bundle import Enrichment
+    from flowtop.services import Services
+    services = Services(system=lambda: {"udp": {53: "domain"}}, load=lambda proto, etc: {})
+    for port in range(1000, 1100):
+        services.name(port, 17)
+    assert services.cached() == 100 and services.name(53, 17) == "domain"
+    c = Collector(Source([30000, 30000, 100, 100, 100]), 0.005, Enrichment(services),
+                  events=False)
+    run_ticks(c, 5)
+    assert services.cached() == 0 and services.name(53, 17) == "domain"

@@ -31,7 +31,7 @@ def header_line(fmt, snap, counts, lacking, health, acct, w):
 def total_spark(fmt, unicode, room):
     """The total rate's last minute as a sparkline, when it fits ``room``."""
     h = getattr(fmt.enrich, "history", None)
-    if h is None or room < 14 or not h.total.samples:
+    if h is None or room < 14 or not len(h.total):
         return ""
     from ..history import sparkline
     n = min(30, room - 2)
