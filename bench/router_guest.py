@@ -240,12 +240,18 @@ def floats():
     x = 0.0
     for i in range(200000):
         x += i * 0.5
-def big():
-    d = {i * 7919: i for i in range(200000)}
+def big(n=200000):
+    d = {i * 7919: i for i in range(n)}
     x = 0
-    for i in range(200000):
+    for i in range(n):
         x += d[i * 7919]
-print(timed(ints), timed(floats), timed(lambda: sum(range(10 ** 6))), timed(big))
+def split(f):
+    import os
+    a = os.times(); f(); b = os.times()
+    return round(b.user - a.user, 2), round(b.system - a.system, 2)
+sizes = [round(timed(lambda: big(n)) / n * 1e6, 2) for n in (2000, 20000)]
+print(timed(ints), timed(floats), timed(lambda: sum(range(10 ** 6))), timed(big), *sizes,
+      *split(big))
 """
 
 
@@ -255,8 +261,11 @@ def loops(python):
     working set costs it."""
     argv = [python] if isinstance(python, str) else list(python)    # (or an emulator's argv)
     p = subprocess.run(argv + ["-c", _LOOPS], stdout=subprocess.PIPE, text=True)
-    ints, floats, sums, big = (float(v) for v in p.stdout.split())
-    return {"int loop": ints, "float loop": floats, "sum(range(1e6))": sums, "dict 200k": big}
+    ints, floats, sums, big, us2k, us20k, user, system = (float(v) for v in p.stdout.split())
+    # the dict's cost a key at three sizes: a jump past a size is the MMU's reach, not the CPU
+    return {"int loop": ints, "float loop": floats, "sum(range(1e6))": sums, "dict 200k": big,
+            "dict us/key 2k / 20k / 200k": [us2k, us20k, round(big / 0.2, 2)],
+            "dict 200k user / sys s": [user, system]}
 
 
 def cprofiled(python, pyz, args, top):
