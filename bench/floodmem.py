@@ -130,6 +130,7 @@ def inner(args):
         if snap is not None:            # what the screen does a tick: choose, one page
             state.wall = snap.wall
             shown = sel.build(snap.rows, state, fmt, snap.version, snap.delta)
+            snap.taken = True           # as the screen does: the next delta starts here
             col.set_visible([r.key for r in shown[:46]])
             cols = layout(200, state)
             for r in shown[:46]:
