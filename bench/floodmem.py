@@ -24,6 +24,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -117,6 +118,10 @@ def inner(args):
     state = ViewState(opts)
     fmt = Formatter(state, enrich)
     col = Collector(source, opts.interval, enrich)
+    if args.profile:                    # every thread's stacks, sampled (live_profile.py)
+        import live_profile
+        prof = live_profile.Profile(args.profile)
+        threading.Thread(target=prof.sample_forever, daemon=True).start()
     col.start()
     sel = Selection()
     t0, sender, ended, peak, out = time.monotonic(), None, None, 0, {}
@@ -126,6 +131,7 @@ def inner(args):
             sender = subprocess.Popen([sys.executable, "-c", live.SENDER, str(args.rate),
                                        str(args.seconds)], stdout=subprocess.DEVNULL,
                                       env=dict(os.environ, FTBENCH_V4_NET="10"))
+            cpu0, wall0 = time.process_time(), time.monotonic()
         snap = col.latest()
         if snap is not None:            # what the screen does a tick: choose, one page
             state.wall = snap.wall
@@ -138,6 +144,9 @@ def inner(args):
         peak = max(peak, rss_mib())
         if sender is not None and ended is None and sender.poll() is not None:
             ended = time.monotonic()
+            out["cpu"] = round(100 * (time.process_time() - cpu0) / (ended - wall0), 1)
+            if args.profile:
+                prof.save()
         if ended is not None and time.monotonic() - ended > args.after:
             break
         time.sleep(1.0)
@@ -161,6 +170,8 @@ def main():
     ap.add_argument("--after", type=float, default=60.0)
     ap.add_argument("--tree", action="append", default=[])
     ap.add_argument("--owners", action="store_true")
+    ap.add_argument("--profile", metavar="OUT.json",
+                    help="sample every thread's stacks (live_profile.py; --report reads it)")
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("flowtop", nargs="*", help="flowtop options (default: none, as a user)")
     args = ap.parse_args()
@@ -175,21 +186,22 @@ def main():
         ns.sysctl({"nf_conntrack_udp_timeout": 8, "nf_conntrack_udp_timeout_stream": 8},
                   exact=True)
         live.setup_routes(ns, True)
-        print("%-28s %8s %8s %8s %8s %8s %8s" % ("tree", "before", "peak", "after",
-                                                "arenas0", "arenas", "flows"))
+        print("%-28s %8s %8s %8s %8s %8s %8s %8s" % ("tree", "before", "peak", "after",
+                                                     "arenas0", "arenas", "flows", "flood%"))
         for tree in args.tree or [ROOT]:
             argv = [sys.executable, os.path.abspath(__file__), "--inner", "--tree", tree,
                     "--rate", str(args.rate), "--seconds", str(args.seconds),
-                    "--after", str(args.after)] + (["--owners"] if args.owners else [])
+                    "--after", str(args.after)] + (["--owners"] if args.owners else []) + (
+                        ["--profile", os.path.abspath(args.profile)] if args.profile else [])
             r = ns.run(*(argv + ["--"] + args.flowtop), check=False)
             res = [line for line in r.stdout.splitlines() if line.startswith("RESULT ")]
             if not res:
                 print("%-28s failed: %s" % (tree, (r.stderr or "")[-500:]))
                 continue
             d = json.loads(res[0][7:])
-            print("%-28s %8s %8s %8s %8s %8s %8s" % (
+            print("%-28s %8s %8s %8s %8s %8s %8s %8s" % (
                 tree[-28:], d["before"], d["peak"], d["after"], d["arenas_before"],
-                d["arenas_after"], d["flows"]), flush=True)
+                d["arenas_after"], d["flows"], d.get("cpu")), flush=True)
             rest = [line for line in r.stdout.splitlines() if not line.startswith("RESULT ")]
             if rest:
                 print("\n".join(rest))
