@@ -134,6 +134,10 @@ def pyz_rows(ns, python, site, trees, modes):
             subprocess.run([python, os.path.join(tree, "scripts", "build_pyz.py"), "-o", out,
                             "--python", python], check=True, stdout=subprocess.DEVNULL)
             built.append((label, out))
+        import router_guest             # any .pyz's floor: the interpreter's zip start
+        n = count(ns, [python] + site + [router_guest.empty_zipapp(os.path.join(tmp, "e.pyz"))],
+                  env={"PYTHONHASHSEED": "0"})
+        print("%-44s %8s" % ("an empty .pyz (__main__: pass)", "%.3f" % (n / 1e9)), flush=True)
         rows = [("--version", ["--version"])] + [
             ("--once " + " ".join(MODES[m]), ["--once", "--no-sysctl"] + MODES[m])
             for m in modes]
