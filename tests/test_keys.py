@@ -8,6 +8,7 @@ import pytest
 from flowtop import cli
 from flowtop.views import keys as kt
 from flowtop.views.state import ViewState
+from tests.viewutil import Indexed
 
 
 class Row:
@@ -89,13 +90,6 @@ def test_a_new_view_keeps_the_cursor_on_its_row_and_searches_only_when_it_moved(
 def test_a_row_a_sort_moved_far_is_found_without_a_python_step_per_row():
     """A sort key at 250k rows moves the cursor's row anywhere: reading each
     row in Python to find it was ~65 ms of the press."""
-    class Indexed(list):
-        reads = 0
-
-        def __getitem__(self, i):
-            self.reads += 1
-            return list.__getitem__(self, i)
-
     ui = ui_of()
     rows = [Row(i) for i in range(100000)]
     ui.show(rows)

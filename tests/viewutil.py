@@ -18,6 +18,15 @@ UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u
                     "\u2060-\u206f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]")
 
 
+class Indexed(list):
+    """A list that counts the reads of its items by index (``x[i]``)."""
+    reads = 0
+
+    def __getitem__(self, i):
+        self.reads += 1
+        return list.__getitem__(self, i)
+
+
 class FakeServices:
     def of_flow(self, sport, dport, proto, numeric=False):
         return str(dport)
