@@ -32,10 +32,11 @@ class Window:
         return lambda *a, **k: None
 
 
-def synthetic(n, bare=False):
+def synthetic(n, bare=False, distinct=False):
     """N distinct entries made from the recorded ones; ``bare``: as TableFlow,
     the class the kernel source decodes into (the table stores idle ones
-    without a Row, as the live view's does)."""
+    without a Row, as the live view's does); ``distinct``: each to a
+    destination address of its own (else 250 shared)."""
     from flowtop import api as conntrack
     from flowtop.netlink.ctnetlink import FIELDS
     with open(MIXED, "rb") as f:
@@ -52,7 +53,8 @@ def synthetic(n, bare=False):
         base = list(flows[i % len(flows)])
         base[i_src] = "10.%d.%d.%d" % (i >> 16 & 255, i >> 8 & 255, i & 255)
         base[i_sport] = 1024 + i % 60000
-        base[i_dst] = "198.51.100.%d" % (i % 250)     # none on loopback
+        base[i_dst] = ("100.%d.%d.%d" % (i >> 16 & 255, i >> 8 & 255, i & 255) if distinct
+                       else "198.51.100.%d" % (i % 250))     # none on loopback
         base[i_key] = b"k%d" % i
         base[i_bytes] = (base[i_bytes] or 0) + i
         out.append(tuple.__new__(cls, base))
@@ -121,6 +123,8 @@ def main():
                     help="with this host's processes (enrich.process.ProcessMap)")
     ap.add_argument("--bare", action="store_true",
                     help="entries as the kernel source decodes them: idle rows stored bare")
+    ap.add_argument("--distinct", action="store_true",
+                    help="each flow to a destination address of its own (a server's table)")
     args = ap.parse_args()
     import curses
     for name in ("doupdate", "newwin"):
@@ -132,9 +136,9 @@ def main():
     from flowtop.table import FlowTable
     from flowtop.views import screen as ui
     from flowtop.views.cells import Formatter
-    from flowtop.views.state import ViewState
+    from flowtop.views.state import SORTS, ViewState
 
-    when, entries = synthetic(args.n, args.bare)
+    when, entries = synthetic(args.n, args.bare, args.distinct)
     table = FlowTable()
     table.apply(entries, 100.0, when)
     bumped = [tuple.__new__(type(e), e[:21] + ((e[21] or 0) + 5000,) + e[22:]) if i % 3 == 0
@@ -205,6 +209,15 @@ def main():
             times.append((time.perf_counter() - t0) * 1000)
         print("  %-20s %7.1f  (%.1f-%.1f)" % (label, statistics.median(times), min(times),
                                              max(times)))
+    # 'o' round the sorts, one press each: the CPU of each sort at this size
+    cpus = []
+    for _ in range(len(SORTS)):
+        c0 = time.process_time()
+        scr.key("o")
+        scr.refresh()
+        cpus.append("%s %.0f" % (st.sort, (time.process_time() - c0) * 1000))
+    print("  o round the sorts, CPU ms: %s" % ", ".join(cpus))
+
     def tab(note=""):
         t0, c0 = time.perf_counter(), time.process_time()
         scr.key("\t")
