@@ -89,7 +89,7 @@ def test_a_new_view_keeps_the_cursor_on_its_row_and_searches_only_when_it_moved(
 
 def test_a_row_a_sort_moved_far_is_found_without_a_python_step_per_row():
     """A sort key at 250k rows moves the cursor's row anywhere: reading each
-    row in Python to find it was ~65 ms of the press."""
+    row in Python to find it cost ~28 ms of the press (~20 in C)."""
     ui = ui_of()
     rows = [Row(i) for i in range(100000)]
     ui.show(rows)

@@ -45,7 +45,7 @@ class Ui:
         if key is not None and not (n < len(view) and view[n].key == key):
             # moved: near where it was first (a flood's rows shift a little a tick;
             # a scan of 160k rows was ~4 % of the screen's time), then anywhere, in C
-            # (a sort key at 250k rows: a Python step a row was ~65 ms of the press)
+            # (a sort key at 250k rows, the row moved to the end: 28 -> 20 ms of CPU)
             for i in range(max(0, n - 64), min(len(view), n + 64)):
                 if view[i].key == key:
                     self.selected = i
