@@ -9,8 +9,12 @@ flow's directions transmit and receive there (``enrich.iface.crossings``:
 nftop's device table, and what ``iface_totals`` sums).
 """
 
+from collections import Counter
+from operator import attrgetter
+
 from ..enrich.bundle import _DNS_PORT as DNS_PORT     # Enrichment.proc's own queries
 from ..netlink.ctnetlink import FIELDS
+from ..runtime import gc_paused
 from ..table import TableFlow
 from ..text import sanitize
 from ..values import VIEWS  # noqa: F401  (agg.VIEWS: the Tab order)
@@ -94,7 +98,10 @@ def aggregate(rows, view, enrich, redact=None, by_name=False, address=None):
         devices = getattr(enrich, "devices", None)
         return [] if devices is None else group_rows(rows, devices, Group)
     if view in ("process", "host", "country"):
-        out = _by_distinct(rows, view, enrich, redact, by_name)
+        # no cycles among the groups made: the collector's passes over 250k of them
+        # (the rows frozen) were 0.6 of 1.4 s
+        with gc_paused():
+            out = _by_distinct(rows, view, enrich, redact, by_name)
         if view == "host":
             _tell_apart(out, address or str)
         return out
@@ -122,8 +129,8 @@ def _by_distinct(rows, view, enrich, redact, by_name):
     rows stored bare (most of a big table) summed per group by C loops
     (``_add_idle``), not a call each (Tab at 100k: ~100 -> ~45 ms).
     ``keys_of`` stays the plain twin (test_aggregate holds them equal)."""
-    groups = {}
-    named = {}                  # which -> [group, forwarded, idle sent, idle received]
+    groups = {}                 # group key -> [group, forwarded, idle sent, idle received]
+    named = {}                  # which -> its group's entry
     local = {}                  # address -> is_local(address)
     is_local = enrich.is_local
     proc = enrich.proc
@@ -169,12 +176,12 @@ def _by_distinct(rows, view, enrich, redact, by_name):
             ent[3 if inbound and not ent[1] else 2].append(r)
         else:
             ent[0].add(r, True if ent[1] else not inbound, e)
-    for g, _forwarded, sent, received in named.values():
+    for g, _forwarded, sent, received in groups.values():
         if sent:
             _add_idle(g, sent, True)
         if received:
             _add_idle(g, received, False)
-    return list(groups.values())
+    return [ent[0] for ent in groups.values()]
 
 
 def _known_answers(enrich, n):
@@ -196,14 +203,16 @@ def _proc_which(p):
 
 
 def _entry(named, groups, view, which, enrich, redact, by_name):
-    """``named[which]``, made: [group, forwarded, idle sent, idle received]."""
+    """``named[which]``, made: [group, forwarded, idle sent, idle received], one a
+    group (``groups``: key -> it) however many addresses fall in it: a country's
+    250k addresses were 250k sums of one row each (1.7 s)."""
     ent = named.get(which)
     if ent is None:
         key, label, forwarded = _key_label(view, which, enrich, redact, by_name)
-        g = groups.get(key)
-        if g is None:
-            g = groups[key] = Group(key, sanitize(label, 64))
-        ent = named[which] = [g, forwarded, [], []]
+        ent = groups.get(key)
+        if ent is None:
+            ent = groups[key] = [Group(key, sanitize(label, 64)), forwarded, [], []]
+        named[which] = ent
     return ent
 
 
@@ -299,10 +308,11 @@ def _tell_apart(groups, address):
     DNS) read as one host twice: the family tells a v4/v6 pair apart, the
     address (as ``address`` shows it) what is left."""
     def same(gs):
-        seen = {}
-        for g in gs:
-            seen.setdefault(g.label, []).append(g)
-        return [g for g in gs if len(seen[g.label]) > 1 and g.key[0] and g.label != g.key[0]]
+        # labels counted in C: 250k hosts of distinct labels took 0.8 s a dict of lists
+        counts = Counter(map(attrgetter("label"), gs))
+        if len(counts) == len(gs):
+            return []
+        return [g for g in gs if counts[g.label] > 1 and g.key[0] and g.label != g.key[0]]
     for g in same(groups):
         g.label = "%s (%s)" % (g.label, "ipv6" if ":" in g.key[0] else "ipv4")
     for g in same(groups):
