@@ -117,8 +117,9 @@ class Services:
         if port is None:
             return None
         key = (port, l4proto)
-        if key in self._cache:
-            return self._cache[key]
+        cache = self._cache             # one read: forget() may swap it meanwhile
+        if key in cache:
+            return cache[key]
         proto = _CONF_OF.get(l4proto)
         name = None
         if proto is not None:
@@ -130,15 +131,16 @@ class Services:
                 if self._system is None:
                     self._system = self._system_fn()
                 name = self._system.get(proto, {}).get(port)
-        return self._cache.put(key, name)
+        return cache.put(key, name)
 
     def cached(self):
         return len(self._cache)
 
     def forget(self):
         """Empty the names asked so far (the collector's, after a flood: its
-        ports' keys kept 19 of Python's 1 MiB arenas)."""
-        self._cache.clear()
+        ports' keys kept 19 of Python's 1 MiB arenas); a new one, as the screen's
+        thread may be reading the old."""
+        self._cache = Memo(65536)
 
     def names(self, l4proto):
         """Every named port of ``l4proto`` as {port: name} (conf first, then
