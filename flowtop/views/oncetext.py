@@ -331,7 +331,8 @@ class RowTexts:
         an answer (``Enrichment._own_dns`` answers no other)."""
         enrich = self.fmt.enrich
         try:
-            answers = list(map(enrich.process.lookup_both, entries))
+            from .procbatch import BatchLookup
+            answers = BatchLookup.of(self, enrich.process).answers(entries, fields)
         except OSError:                 # each flow on its own: "" where it fails
             return list(map(enrich.process_label, entries))
         keys = list(zip(answers, map(eq, fields[_DPORT], repeat(_DNS_PORT))))

@@ -169,7 +169,8 @@ class JsonTail:
         shared), whether a query is flowtop's own asked only of the flows to
         port 53 without an answer (``Enrichment._own_dns`` answers no other)."""
         try:
-            answers = list(map(self.enrich.process.lookup_both, entries))
+            from .procbatch import BatchLookup
+            answers = BatchLookup.of(self, self.enrich.process).answers(entries, fields)
         except OSError:                 # each flow on its own: none where it fails
             return list(map(self._process, entries))
         keys = list(zip(answers, map(eq, fields[_DPORT], repeat(_DNS_PORT))))

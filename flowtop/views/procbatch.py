@@ -1,0 +1,77 @@
+"""``ProcessMap.lookup_both`` of a datagram's flows in a few C passes, for
+the ``--once`` outputs: a flow on ports that no socket has is answered
+from the locality of its two ends (``is_local``, once per address), and
+only the flows a socket may match are asked one by one."""
+
+from itertools import compress, repeat
+from operator import contains, or_
+
+from ..enrich.owners import FORWARDED
+from ..enrich.process import SOCKET_PORT_PROTOS
+from ..netlink.ctnetlink import FIELDS
+from ..netlink.uapi import AF_INET, AF_INET6
+
+(_FAMILY, _PROTO, _SRC, _DST, _SPORT, _DPORT, _RSRC, _RSPORT) = (
+    FIELDS.index(n) for n in ("family", "l4proto", "src", "dst", "sport", "dport",
+                              "reply_src", "reply_sport"))
+_ANSWER = {True: (None, None), False: (FORWARDED, FORWARDED)}     # by "an end is local"
+
+
+class BatchLookup:
+    """``answers(entries, fields)`` == ``list(map(process.lookup_both,
+    entries))`` for a ``ProcessMap`` in its one-shot mode (``keep`` False:
+    no answer kept, none remembered).  A flow whose (protocol, port) at
+    both ends is no socket's is answered as ``lookup_both`` answers it
+    without a socket: (None, None) when one end is this host's, else
+    FORWARDED twice.  Its ports' set is read from the map (``_ports``,
+    read only: the one index that says which flows no socket can match);
+    without it, or remembering answers, each flow is asked.  100k flows:
+    ~1.4 us a flow in ``lookup_both``, ~0.3 here."""
+
+    @classmethod
+    def of(cls, owner, process):
+        """``owner``'s BatchLookup of ``process`` (kept as its ``_batch``)."""
+        batch = getattr(owner, "_batch", None)
+        if batch is None or batch.process is not process:
+            batch = owner._batch = cls(process)
+        return batch
+
+    def __init__(self, process):
+        self.process = process
+        self._local = {}            # address -> is_local(address), across batches
+
+    def answers(self, entries, fields):
+        process = self.process
+        ports = getattr(process, "_ports", None)
+        if ports is None or getattr(process, "keep", True) or not entries:
+            return list(map(process.lookup_both, entries))
+        protos, sports = fields[_PROTO], fields[_SPORT]
+        backs, bports = fields[_RSRC], fields[_RSPORT]
+        if None in backs or None in bports:     # the reply end, else the original's other
+            backs, bports = zip(*[(d, dp) if r is None or rp is None else (r, rp)
+                                  for r, rp, d, dp in zip(backs, bports, fields[_DST],
+                                                          fields[_DPORT])])
+        n = len(entries)
+        asked = set(compress(range(n), map(contains, repeat(ports, n), zip(protos, sports))))
+        asked.update(compress(range(n), map(contains, repeat(ports, n), zip(protos, bports))))
+        odd = {p for p in set(protos) if p not in SOCKET_PORT_PROTOS or (p, None) in ports}
+        odd.update(f for f in set(fields[_FAMILY]) if f not in (AF_INET, AF_INET6))
+        if odd:         # ICMP, raw sockets, other families: as lookup_both does them
+            asked.update(compress(range(n), map(odd.__contains__, protos)))
+            asked.update(compress(range(n), map(odd.__contains__, fields[_FAMILY])))
+        local = self._local
+        srcs = fields[_SRC]
+        new = set(srcs).union(backs).difference(local)
+        if new:
+            if len(local) + len(new) > 65536:
+                local.clear()
+                new = set(srcs).union(backs)
+            is_local = process.is_local
+            local.update(zip(new, map(is_local, new)))
+        out = list(map(_ANSWER.__getitem__, map(or_, map(local.__getitem__, srcs),
+                                                map(local.__getitem__, backs))))
+        lookup = process.lookup_both
+        for i in sorted(asked):
+            out[i] = lookup(entries[i])
+        return out
+
