@@ -88,11 +88,12 @@ class Preparer:
             enrich.dns = self.names
 
     def __call__(self, flows):
+        """Make ``flows`` ready; returns their columns (``zip(*flows)``) or None."""
         enrich = self.enrich
         if enrich.process is not None and hasattr(enrich.process, "forget_answers"):
             enrich.process.forget_answers()     # the last batch's: asked once, written
         if not flows:
-            return
+            return None
         fields = list(zip(*flows))          # a column per field: no attribute read a flow
         ifaces = enrich.ifaces
         if ifaces is not None:
@@ -110,6 +111,7 @@ class Preparer:
                 pass
         if self.names is not None:
             self.names.ready(chain.from_iterable(zip(fields[_SRC], fields[_DST])))
+        return fields
 
 
 class Names:

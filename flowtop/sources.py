@@ -180,7 +180,7 @@ def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None
     target.now = time.time() if now is None else now
     batches = api.batches(families, sock, recorder, Decoder(Flow, target), True)
     if defer:
-        batches = _tailed(batches, prepare, tail, tails)
+        batches = _tailed(batches, prepare, tail, tails, bool(fams or protos))
     if chunks:
         for batch in batches:
             yield "".join(batch)
@@ -189,18 +189,20 @@ def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None
             yield from batch
 
 
-def _tailed(batches, prepare, tail, tails=None):
-    """Deferred JSON lines, a batch at a time: ``prepare`` its flows, then
-    add each one's ``tail`` (or the batch's ``tails``)."""
+def _tailed(batches, prepare, tail, tails=None, filtered=True):
+    """Deferred JSON lines, a batch at a time: ``prepare`` its flows (it
+    may give back their columns, ``zip(*flows)``), then add each one's
+    ``tail``, or make the batch's lines by ``tails(flows, heads,
+    columns)``.  ``filtered``: a flow may be "" (a family or protocol
+    not asked for)."""
     for batch in batches:
-        pairs = [p for p in batch if p] if "" in batch else batch     # "": filtered out
+        pairs = [p for p in batch if p] if filtered and "" in batch else batch
         heads, entries = zip(*pairs) if pairs else ((), ())
-        entries = list(entries)
-        prepare(entries)
+        fields = prepare(entries)
         if tails is None:
             yield [head + tail(e) + "}\n" for head, e in zip(heads, entries)]
         else:
-            yield list(map("{}{}}}\n".format, heads, tails(entries)))
+            yield tails(entries, heads, fields)
 
 
 def one_table(source, enrich):

@@ -51,18 +51,36 @@ def test_without_fresh_every_flow_is_asked():
 def test_a_deferred_batch_is_prepared_then_tailed_a_flow_or_a_batch_at_a_time():
     batches = [[("{a", 1), "", ("{b", 2)], [("{c", 3)]]
     seen = []
-    out = list(_tailed(iter(batches), lambda flows: seen.append(("prepare", flows)),
+    out = list(_tailed(iter(batches), lambda flows: seen.append(("prepare", list(flows))),
                        lambda e: seen.append(("tail", e)) or ",%d" % e))
     assert out == [["{a,1}\n", "{b,2}\n"], ["{c,3}\n"]]
     assert seen == [("prepare", [1, 2]), ("tail", 1), ("tail", 2), ("prepare", [3]), ("tail", 3)]
     seen.clear()
-    out = list(_tailed(iter(batches), lambda flows: seen.append(("prepare", flows)), None,
-                       lambda es: seen.append(("tails", es)) or [",%d" % e for e in es]))
+
+    def prepare(flows):
+        seen.append(("prepare", list(flows)))
+        return "columns of %s" % (flows,)
+
+    def tails(es, heads, fields):
+        seen.append(("tails", list(es), fields))
+        return ["%s,%d}\n" % he for he in zip(heads, es)]
+    out = list(_tailed(iter(batches), prepare, None, tails))
     assert out == [["{a,1}\n", "{b,2}\n"], ["{c,3}\n"]]
-    assert seen == [("prepare", [1, 2]), ("tails", [1, 2]), ("prepare", [3]), ("tails", [3])]
-    out = list(_tailed(iter([["", ""], [("{d", 4)]]), lambda flows: None, None,
-                       lambda es: [",%d" % e for e in es]))
+    assert seen == [("prepare", [1, 2]), ("tails", [1, 2], "columns of (1, 2)"),
+                    ("prepare", [3]), ("tails", [3], "columns of (3,)")]
+    out = list(_tailed(iter([["", ""], [("{d", 4)]]), lambda flows: None, None, tails))
     assert out == [[], ["{d,4}\n"]]
+
+
+def test_a_batchs_whole_lines_are_its_heads_and_its_flows_lines():
+    _when, flows = recorded(MULTIPART)
+    addrs = {a for f in flows for a in (f.src, f.dst)}
+    tail = JsonTail(Enrichment(Services(), Processes(), Names(addrs), ifaces=EndsIfaces()))
+    heads = ["{%d" % i for i in range(len(flows))]
+    want = tail.lines(flows)
+    assert tail.lines(flows, heads, list(zip(*flows))) == [
+        h + t + "}\n" for h, t in zip(heads, want)]
+    assert tail.lines(flows, heads) == [h + t + "}\n" for h, t in zip(heads, want)]
 
 
 class SomeProcesses(Processes):

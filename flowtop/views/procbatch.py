@@ -4,16 +4,15 @@ from the locality of its two ends (``is_local``, once per address), and
 only the flows a socket may match are asked one by one."""
 
 from itertools import compress, repeat
-from operator import contains, or_
+from operator import contains, is_, or_
 
 from ..enrich.owners import FORWARDED
 from ..enrich.process import SOCKET_PORT_PROTOS
 from ..netlink.ctnetlink import FIELDS
 from ..netlink.uapi import AF_INET, AF_INET6
 
-(_FAMILY, _PROTO, _SRC, _DST, _SPORT, _DPORT, _RSRC, _RSPORT) = (
-    FIELDS.index(n) for n in ("family", "l4proto", "src", "dst", "sport", "dport",
-                              "reply_src", "reply_sport"))
+(_FAMILY, _PROTO, _SRC, _SPORT, _RSRC, _RSPORT) = (
+    FIELDS.index(n) for n in ("family", "l4proto", "src", "sport", "reply_src", "reply_sport"))
 _ANSWER = {True: (None, None), False: (FORWARDED, FORWARDED)}     # by "an end is local"
 
 
@@ -47,17 +46,18 @@ class BatchLookup:
             return list(map(process.lookup_both, entries))
         protos, sports = fields[_PROTO], fields[_SPORT]
         backs, bports = fields[_RSRC], fields[_RSPORT]
-        if None in backs or None in bports:     # the reply end, else the original's other
-            backs, bports = zip(*[(d, dp) if r is None or rp is None else (r, rp)
-                                  for r, rp, d, dp in zip(backs, bports, fields[_DST],
-                                                          fields[_DPORT])])
         n = len(entries)
         asked = set(compress(range(n), map(contains, repeat(ports, n), zip(protos, sports))))
         asked.update(compress(range(n), map(contains, repeat(ports, n), zip(protos, bports))))
+        if None in backs or None in bports:     # no reply end (ICMP's ports): asked
+            asked.update(compress(range(n), map(is_, backs, repeat(None))))
+            asked.update(compress(range(n), map(is_, bports, repeat(None))))
+        # ICMP, raw sockets, other families: as lookup_both does them
         odd = {p for p in set(protos) if p not in SOCKET_PORT_PROTOS or (p, None) in ports}
-        odd.update(f for f in set(fields[_FAMILY]) if f not in (AF_INET, AF_INET6))
-        if odd:         # ICMP, raw sockets, other families: as lookup_both does them
+        if odd:
             asked.update(compress(range(n), map(odd.__contains__, protos)))
+        odd = set(fields[_FAMILY]).difference((AF_INET, AF_INET6))
+        if odd:
             asked.update(compress(range(n), map(odd.__contains__, fields[_FAMILY])))
         local = self._local
         srcs = fields[_SRC]

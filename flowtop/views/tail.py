@@ -84,19 +84,24 @@ class JsonTail:
                 values += text
         return tpl % values
 
-    def lines(self, entries):
+    def lines(self, entries, heads=None, fields=None):
         """``[line(e) for e in entries]`` for a batch made ready (its route
         lookups and names: ``fresh``), a key at a time: what repeats once a
         batch (names per address, interfaces per distinct ends), the
         service by a comprehension, the text by one ``map`` (GeoIP: a line
-        at a time)."""
+        at a time).  With ``heads`` (each flow's record without its closing
+        "}\n"), whole lines: one %-format a flow places head and keys.
+        ``fields``: the batch's columns (``zip(*entries)``), when made."""
         self.fresh()
         enrich = self.enrich
         if enrich.geo is not None or not entries:
-            return [self.line(e) for e in entries]
+            if heads is None:
+                return [self.line(e) for e in entries]
+            return [h + self.line(e) + "}\n" for h, e in zip(heads, entries)]
         tpl = self._template or self._make_template()
         self._template = tpl
-        fields = list(zip(*entries))
+        if fields is None:
+            fields = list(zip(*entries))
         if enrich.process is None:
             cols = [("null",) * len(entries)] * 5
         else:
@@ -115,6 +120,8 @@ class JsonTail:
                 keys = ends_keys(fields)
                 pairs = {k: texts(of_flow(e)) for k, e in dict(zip(keys, entries)).items()}
                 cols.extend(zip(*map(pairs.__getitem__, keys)))
+        if heads is not None:
+            return list(map(("%s" + tpl + "}\n").__mod__, zip(heads, *cols)))
         return list(map(tpl.__mod__, zip(*cols)))
 
     def _service_column(self, fields):
@@ -125,7 +132,7 @@ class JsonTail:
             self._service_table(p)
         return ["null" if p == IPPROTO_GRE or d is None else
                 names[p].get(d) or (s is not None and names[p].get(s))
-                or '"%d"' % (d if s is None or d <= s else s)
+                or f'"{d if s is None or d <= s else s}"'     # (an f-string: ~20 % less than %d)
                 for p, s, d in zip(protos, fields[_SPORT], fields[_DPORT])]
 
     def _service_table(self, proto):
