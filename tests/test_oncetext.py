@@ -74,6 +74,26 @@ def test_dated_kernel_flows_are_their_own_rows_and_print_the_whole_table_frame(
     assert tables.applies == 0
 
 
+@pytest.mark.parametrize("args", [[], ["-4"], ["-T"]], ids=" ".join)
+def test_dated_flows_are_counted_and_kept_a_protocol_at_a_time_not_a_row_at_a_time(
+        args, monkeypatch):
+    from flowtop.views import oncetext
+    when, flows = recorded(DATED[1])
+    opts = cli.parse(["--once", "-n", "-G"] + args)
+    want = frame(opts, when, flows, Enrichment(Services()))
+    seen = {"header_counts": 0, "base": 0}
+    for name in seen:
+        def counting(rows, *a, _name=name, _real=getattr(oncetext, name)):
+            seen[_name] += len(rows)
+            return _real(rows, *a)
+        monkeypatch.setattr(oncetext, name, counting)
+    assert streamed(opts, when, flows, Enrichment(Services()), size=100) == want
+    kinds = {(f.l4proto, f.family) for f in flows}
+    assert seen["header_counts"] == 0
+    # every row passes (no option hides one): a row of each kind was asked, per batch
+    assert seen["base"] <= len(kinds) * (len(flows) // 100 + 1) < len(flows) or args
+
+
 def test_undated_flows_still_get_a_table_and_no_age(monkeypatch):
     when, flows = recorded("tests/fixtures/ctnetlink-acct-off.rec")
     assert not any(f.start for f in flows)

@@ -15,20 +15,18 @@ from ..table import FlowTable, FreshFlow, TableFlow
 from ..text import duration, human
 from .cells import Formatter, nat_of
 from .columns import COLUMNS, _TAILED, _enabled, cut, layout, place
-from .counts import WHY
+from .counts import WHY, named
 from .select import SORT_KEYS, _rate_sum, base, chosen, flows_text, header_counts
 from .state import ViewState
 from .writer import Writer
 
 
 class OnceText(Writer):
-    """``--once`` text as the dump arrives: the frame ``TextFrames`` writes
-    for the whole table, byte for byte, holding per row only its cell texts
-    (~100 B, against ~2.8 KB a row for a table and its cell dicts: 280 MB
-    at 100k flows).  The widths and the header's counts need every row, so
-    the rows are written when the dump has ended; in the table's order when
-    the sort has nothing to sort (by rate: a snapshot has no rates), else by
-    the sort keys kept per row."""
+    """``--once`` text as the dump arrives: ``TextFrames``' frame of the whole table, byte
+    for byte, holding per row only its cell texts (~100 B, against ~2.8 KB a row for a table
+    and its cell dicts: 280 MB at 100k flows).  The widths and the header's counts need every
+    row: rows are written when the dump has ended, in the table's order when the sort has
+    nothing to sort (by rate: a snapshot has no rates), else by the sort keys kept a row."""
 
     def __init__(self, stream, opts, enrich, notes=()):
         self.stream = stream
@@ -65,18 +63,22 @@ class OnceText(Writer):
                 or st.group is not None)
         if rows is None:        # (each flow its row: as the table would store it)
             rows = _rows(flows, wall, rare or self.fast is None)
-        counts, lacking = header_counts(rows)
+        fields = list(zip(*flows)) if rows is flows and flows else None   # (dated, open)
+        counts, lacking = header_counts(rows) if fields is None else _counts(fields)
         for name, n in counts.items():
             self.counts[name] = self.counts.get(name, 0) + n
         self.lacking += lacking
-        items = chosen(rows, st, fmt) if rare else base(rows, st)
+        # base keeps a row by its (protocol, family) unless it hides loopback: one of each
+        kinds = fields and st.loopback and dict(zip(zip(fields[_PROTO], fields[_FAMILY]), rows))
+        items = chosen(rows, st, fmt) if rare else rows if kinds and len(
+            base(list(kinds.values()), st)) == len(kinds) else base(rows, st)
         if not items:
             return
         self.shown += len(items)
         names = self.names
         if self.fast is not None:
             columns = self.fast.columns(items if rows is flows else [r.entry for r in items],
-                                        wall)
+                                        wall, fields if items is flows else None)
         else:
             cells = fmt.cells
             columns = list(zip(*[[c[n] for n in names] for c in (cells(r, wall) for r in items)]))
@@ -131,11 +133,10 @@ class OnceText(Writer):
         self.stream.flush()
 
     def _template(self, cols):
-        """(a %-format of every spooled cell that places a row as ``place``
-        would, its line's end included, the columns whose longer texts are cut first: [(index,
-        width, keeps a pid)]) when every cell is printable ASCII (numbers
-        always fit: their columns are as wide as the widest); else (None,
-        None).  ~1 us a row against ~10 for ``place``."""
+        """(a %-format of every spooled cell that places a row as ``place`` would, its
+        line's end included, the columns whose longer texts are cut first: [(index, width,
+        keeps a pid)]) when every cell is printable ASCII (numbers always fit: their columns
+        are as wide as the widest); else (None, None).  ~1 us a row against ~10 for ``place``."""
         if not self.plain:
             return None, None
         shown = {c.name: (c, w) for c, w in cols}
@@ -220,11 +221,13 @@ class RowTexts:
         self.numbers = _Texts(lambda v: "-" if v is None else str(v))       # packets
         self.marks = _Texts(offload_mark)                                  # status -> "!"
 
-    def columns(self, entries, wall):
+    def columns(self, entries, wall, fields=None):
         """The cell texts of ``entries`` (the rows' flows), a list per
         column, a column at a time: memos read by ``map`` in C where the
-        text follows one value, a comprehension where it takes more."""
-        fields = list(zip(*entries))        # a column per field
+        text follows one value, a comprehension where it takes more.
+        ``fields``: their columns (``zip(*entries)``) when made."""
+        if fields is None:
+            fields = list(zip(*entries))        # a column per field
         cols = self._kinds(fields)
         want = set(self.names)
         if "process" in want:
@@ -382,6 +385,12 @@ class _Texts(dict):
                               "reply_dst", "reply_sport", "reply_dport", "icmp_type", "state",
                               "id", "status", "mark", "packets_orig", "bytes_orig",
                               "packets_reply", "bytes_reply", "start"))
+
+
+def _counts(fields):
+    """``header_counts`` of open rows given as columns: a pass a protocol."""
+    protos = fields[_PROTO]
+    return named({p: protos.count(p) for p in set(protos)}), fields[_BO].count(None)
 
 
 def _clean(text):
