@@ -9,7 +9,7 @@ Given ``make``, a miss computes the value (``memo[key]``) and keeps it.
 
 from itertools import islice
 
-__all__ = ["Memo"]
+__all__ = ["Memo", "Texts"]
 
 
 class Memo(dict):
@@ -45,3 +45,19 @@ class Memo(dict):
         """Drop the oldest ``limit // chunk`` entries (at least one)."""
         for key in list(islice(self, self.limit // self.chunk or 1)):
             del self[key]
+
+
+class Texts(dict):
+    """value -> its text, made by ``make`` on first use: a memo that
+    ``map`` reads without a Python call a value, and a miss costs one call
+    (``--once`` text's cells: every byte count once); emptied when full."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, value):
+        if len(self) >= 65536:          # (every byte count once: bounded)
+            self.clear()
+        text = self[value] = self.make(value)
+        return text

@@ -74,3 +74,14 @@ def test_switch_interval_is_restored_after_the_block_even_on_error():
     assert sys.getswitchinterval() == before
     with switch_interval(1.0, at_most=True):
         assert sys.getswitchinterval() == before
+
+
+def test_texts_makes_each_value_once_and_empties_when_full():
+    from flowtop.memo import Texts
+    made = []
+    texts = Texts(lambda v: made.append(v) or "t%d" % v)
+    assert list(map(texts.__getitem__, [1, 2, 1, 1])) == ["t1", "t2", "t1", "t1"]
+    assert made == [1, 2]
+    for v in range(65536):
+        texts[v]
+    assert len(texts) < 65536          # emptied once full: bounded on hostile input
