@@ -94,6 +94,20 @@ def test_dated_flows_are_counted_and_kept_a_protocol_at_a_time_not_a_row_at_a_ti
     assert seen["base"] <= len(kinds) * (len(flows) // 100 + 1) < len(flows) or args
 
 
+@pytest.mark.parametrize("every", [1, 7, 0], ids=["all", "some", "none"])
+def test_offloaded_flows_byte_counts_are_marked_as_the_whole_table_frame_marks_them(every):
+    from flowtop.netlink.ctnetlink import FIELDS
+    from flowtop.netlink.uapi import IPS_OFFLOAD_BIT
+    when, flows = recorded(DATED[1])
+    at = FIELDS.index("status")
+    flows = [tuple.__new__(type(f), f[:at] + ((f[at] or 0) | 1 << IPS_OFFLOAD_BIT,) + f[at + 1:])
+             if every and i % every == 0 else f for i, f in enumerate(flows)]
+    opts = cli.parse(["--once", "-n", "-G"])
+    want = frame(opts, when, flows, Enrichment(Services()))
+    assert ("B!" in want) == bool(every)
+    assert streamed(opts, when, flows, Enrichment(Services()), size=50) == want
+
+
 def test_undated_flows_still_get_a_table_and_no_age(monkeypatch):
     when, flows = recorded("tests/fixtures/ctnetlink-acct-off.rec")
     assert not any(f.start for f in flows)

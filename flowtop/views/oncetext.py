@@ -252,12 +252,12 @@ class RowTexts:
             sports = [None if p == IPPROTO_GRE else s for p, s in zip(protos, sports)]
             dports = [None if p == IPPROTO_GRE else d for p, d in zip(protos, dports)]
         tables = self.services          # (a memo of port texts: 58k misses at 100k flows)
-        if self.fmt.state.numeric_port:     # (f-strings: ~20 % less than str())
-            service = [f"{d if s is None or d <= s else s}" if d is not None else None
+        if self.fmt.state.numeric_port:
+            service = [str(d if s is None or d <= s else s) if d is not None else None
                        for s, d in zip(sports, dports)]
         else:
             service = [(tables[p].get(d) or (s is not None and tables[p].get(s))
-                        or f"{d if s is None or d <= s else s}") if d is not None else None
+                        or str(d if s is None or d <= s else s)) if d is not None else None
                        for p, s, d in zip(protos, sports, dports)]
         for i in _nones(service):           # no ports: ICMP's type (``cells._icmp_label``)
             p, t = protos[i], fields[_ITYPE][i]
@@ -289,14 +289,11 @@ class RowTexts:
             addrs = fields[at]
             keys = addrs if None not in addrs else [a or f for a, f in zip(addrs, fams)]
             forms = list(map(patterns.__getitem__, keys))
-            holes = _nones(ports)           # (ICMP's: in most datagrams)
-            if holes:
-                ports = list(ports)
-                for i in holes:
-                    ports[i] = 0
-            cells = cols[name] = list(map(str.__mod__, forms, ports))
-            for i in holes:
-                cells[i] = texts[keys[i]]
+            if None not in ports:       # (a comprehension's % is ~20 % less than map's)
+                cols[name] = [f % p for f, p in zip(forms, ports)]
+            else:
+                cols[name] = [texts[k] if p is None else f % p
+                              for k, f, p in zip(keys, forms, ports)]
 
     def _nat(self, entries, fields, cols):
         """The NAT and XLATE columns: worked out (``cells.nat_of``) only
@@ -341,15 +338,14 @@ class RowTexts:
             answers = BatchLookup.of(self, enrich.process).answers(entries, fields)
         except OSError:                 # each flow on its own: "" where it fails
             return list(map(enrich.process_label, entries))
-        keys = list(zip(answers, map(eq, fields[_DPORT], repeat(_DNS_PORT))))
-        labels = {k: (None if k[1] else "") if k[0] == (None, None) else enrich.process_label(e)
-                  for k, e in dict(zip(keys, entries)).items()}
+        keys = list(map(id, answers))       # (the same answer: mostly the same object)
+        labels = {k: "" if answers[i] == (None, None) else enrich.process_label(entries[i])
+                  for k, i in dict(zip(keys, range(len(keys)))).items()}
         texts = list(map(labels.__getitem__, keys))
-        if None in texts:
-            own_dns, label_of = enrich._own_dns, enrich.process_label
-            for i in _nones(texts):
-                e = entries[i]
-                texts[i] = "" if own_dns(e) is None else label_of(e)
+        own_dns, label_of = enrich._own_dns, enrich.process_label
+        for i in compress(range(len(texts)), map(eq, fields[_DPORT], repeat(_DNS_PORT))):
+            if answers[i] == (None, None):
+                texts[i] = "" if own_dns(entries[i]) is None else label_of(entries[i])
         return texts
 
     def _numbers(self, fields, wall):
@@ -358,9 +354,10 @@ class RowTexts:
         a start time: "-", one snapshot saw no start)."""
         sizes, numbers, ages, stale = self.sizes, self.numbers, self.ages, self.marks
         stale = list(map(stale.__getitem__, fields[_STATUS]))
-        cols = [list(map(str.__add__, map(sizes.__getitem__, fields[_BO]), stale)),
-                list(map(str.__add__, map(sizes.__getitem__, fields[_BR]), stale)),
-                list(map(numbers.__getitem__, fields[_PO])),
+        marked = any(stale)         # (an offloaded flow's "!": mostly none, no str + a row)
+        cols = [[a + b for a, b in zip(map(sizes.__getitem__, fields[i]), stale)] if marked
+                else list(map(sizes.__getitem__, fields[i])) for i in (_BO, _BR)]
+        cols += [list(map(numbers.__getitem__, fields[_PO])),
                 list(map(numbers.__getitem__, fields[_PR]))]
         if "age" in self.names:
             cols.append([ages[int(wall - s / 1e9)] if s else "-" for s in fields[_START]])

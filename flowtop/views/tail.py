@@ -107,10 +107,11 @@ class JsonTail:
         else:
             cols = list(zip(*self._processes(entries, fields)))
         cols.append(self._service_column(fields))
-        if enrich.dns is not None:
+        if enrich.dns is not None:      # each address's name once, then read in C
             hosts = self._hosts
-            for addrs in (fields[_SRC], fields[_DST]):
-                cols.append([hosts.get(a) or self._host(a, hosts) for a in addrs])
+            for a in set(fields[_SRC]).union(fields[_DST]).difference(hosts):
+                self._host(a, hosts)
+            cols.extend(list(map(hosts.__getitem__, fields[i])) for i in (_SRC, _DST))
         if enrich.ifaces is not None:
             of_flow, texts = enrich.ifaces.of_flow, self._iface_texts
             if self._ends is None:
@@ -180,12 +181,13 @@ class JsonTail:
             answers = BatchLookup.of(self, self.enrich.process).answers(entries, fields)
         except OSError:                 # each flow on its own: none where it fails
             return list(map(self._process, entries))
-        keys = list(zip(answers, map(eq, fields[_DPORT], repeat(_DNS_PORT))))
-        known = {k: self._answer(e, *k) for k, e in dict(zip(keys, entries)).items()}
+        keys = list(map(id, answers))       # (the same answer: mostly the same object)
+        known = {k: self._answer(entries[i], answers[i], False)
+                 for k, i in dict(zip(keys, range(len(keys)))).items()}
         out = list(map(known.__getitem__, keys))
-        if None in out:
-            for i in compress(range(len(out)), map(is_, out, repeat(None))):
-                out[i] = self._process(entries[i])
+        for i in compress(range(len(out)), map(eq, fields[_DPORT], repeat(_DNS_PORT))):
+            values = self._answer(entries[i], answers[i], True)
+            out[i] = values if values is not None else self._process(entries[i])
         return out
 
     def _answer(self, e, answer, port53):
