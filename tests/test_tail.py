@@ -162,3 +162,24 @@ def test_a_batchs_lines_with_own_dns_queries_and_failed_lookups_are_its_flows_li
         want = [tail(processes()).line(e) for e in flows]
         assert tail(processes()).lines(flows) == want
     assert '"pid":%d,"process":"flowtop"' % os.getpid() in "".join(want)
+
+
+@pytest.mark.parametrize("name", ["50%s off", "100%", "plain"])
+def test_a_batchs_one_value_columns_are_baked_into_its_template_percent_signs_kept(name):
+    from flowtop.enrich.owners import ProcInfo
+
+    class OneProcess(Processes):
+        def lookup_both(self, e):
+            return ProcInfo(7, name, "ro%ot"), None
+    _when, flows = recorded(MULTIPART)
+    tail = JsonTail(Enrichment(Services(), OneProcess(), ifaces=EndsIfaces()))
+    want = [tail.line(e) for e in flows]
+    assert '"process":"%s"' % name in want[0]
+    for size in (1, 3, len(flows)):
+        heads = ["{%d" % i for i in range(size)]
+        for i in range(0, len(flows), size):
+            part = flows[i:i + size]
+            assert tail.lines(part) == want[i:i + size]
+            assert tail.lines(part, heads[:len(part)]) == [
+                h + t + "}\n" for h, t in zip(heads, want[i:i + size])]
+    assert tail._baked          # (the one-value columns were baked)

@@ -18,6 +18,7 @@ from ..netlink.uapi import IPPROTO_GRE
 __all__ = ["JsonTail"]
 
 _NO_PROCESS = ("null",) * 5
+_VARIES = object()      # a column of a batch with more than one value
 _FORWARDED = ("null", '"forwarded"', "null", "null", "null")
 
 
@@ -29,6 +30,7 @@ class JsonTail:
         self._jstr = Memo(65536)
         self._template = None
         self._pairs = {}            # (in, out) interface names -> their JSON texts
+        self._baked = {}            # (a batch's one-value columns, no heads) -> its template
         self._ends = None           # (src, reply end, mark) -> the same, in a batch (``fresh``)
         self._hosts = None          # address -> its name's JSON text, in a batch (``fresh``)
         self._service_json = {}     # l4proto -> {port: its service name as JSON}
@@ -121,9 +123,29 @@ class JsonTail:
                 keys = ends_keys(fields)
                 pairs = {k: texts(of_flow(e)) for k, e in dict(zip(keys, entries)).items()}
                 cols.extend(zip(*map(pairs.__getitem__, keys)))
+        return self._filled(tpl, cols, heads)
+
+    def _filled(self, tpl, cols, heads):
+        """The lines of ``tpl`` over its values by column (after each
+        ``heads``' item): a column with one value for the whole batch is
+        baked into the batch's template (a router's "forwarded", a host's
+        "lo"), one %-format a flow places the rest."""
+        same = tuple(c[0] if c.count(c[0]) == len(c) else _VARIES for c in cols)
+        baked = self._baked.get((same, heads is None))
+        if baked is None:
+            if len(self._baked) >= 256:
+                self._baked.clear()
+            pieces = tpl.split("%s")
+            text = "".join(p + ("%s" if v is _VARIES else str(v).replace("%", "%%"))
+                           for p, v in zip(pieces, same)) + pieces[-1]
+            baked = self._baked[(same, heads is None)] = (
+                text if heads is None else "%s" + text + "}\n")
+        varying = [c for c, v in zip(cols, same) if v is _VARIES]
         if heads is not None:
-            return list(map(("%s" + tpl + "}\n").__mod__, zip(heads, *cols)))
-        return list(map(tpl.__mod__, zip(*cols)))
+            varying.insert(0, heads)
+        if not varying:
+            return [baked % ()] * len(cols[0])
+        return list(map(baked.__mod__, zip(*varying)))
 
     def _service_column(self, fields):
         """The service values of a batch's flows (``line``'s), as JSON."""
