@@ -239,6 +239,12 @@ class ProcessMap:
         orig, reply = self.lookup_both(entry)
         return orig if orig is not None else reply
 
+    @property
+    def socket_ports(self):
+        """(protocol, local port) of every socket read at the last refresh: a flow on
+        none of them at either end has no process (views.procbatch's C passes)."""
+        return self._ports
+
     def lookup_both(self, entry):
         """(orig side, reply side): the process that opened the flow and the
         one that answers it, each a ProcInfo or None; (FORWARDED, FORWARDED)

@@ -23,8 +23,8 @@ class BatchLookup:
     no answer kept, none remembered).  A flow whose (protocol, port) at
     both ends is no socket's is answered as ``lookup_both`` answers it
     without a socket: (None, None) when one end is this host's, else
-    FORWARDED twice.  Its ports' set is read from the map (``_ports``,
-    read only: the one index that says which flows no socket can match);
+    FORWARDED twice.  Its ports' set is read from the map (``socket_ports``:
+    the one index that says which flows no socket can match);
     without it, or remembering answers, each flow is asked.  100k flows:
     ~1.4 us a flow in ``lookup_both``, ~0.3 here.  The answers without a
     socket are two objects, so a batch's distinct answers go by ``id``."""
@@ -43,7 +43,7 @@ class BatchLookup:
 
     def answers(self, entries, fields):
         process = self.process
-        ports = getattr(process, "_ports", None)
+        ports = getattr(process, "socket_ports", None)
         if ports is None or getattr(process, "keep", True) or not entries:
             return list(map(process.lookup_both, entries))
         protos, sports = fields[_PROTO], fields[_SPORT]
