@@ -9,7 +9,7 @@ Given ``make``, a miss computes the value (``memo[key]``) and keeps it.
 
 from itertools import islice
 
-__all__ = ["Memo", "Texts"]
+__all__ = ["Memo"]
 
 
 class Memo(dict):
@@ -27,7 +27,9 @@ class Memo(dict):
         if self.make is None:
             raise KeyError(key)
         value = self.make(key)
-        self.put(key, value)
+        if len(self) >= self.limit:     # put's test, inline: a miss is one call (make)
+            self.evict()
+        self[key] = value
         return value
 
     def put(self, key, value):
@@ -43,21 +45,10 @@ class Memo(dict):
 
     def evict(self):
         """Drop the oldest ``limit // chunk`` entries (at least one)."""
-        for key in list(islice(self, self.limit // self.chunk or 1)):
+        n = self.limit // self.chunk or 1
+        if n >= len(self):              # chunk=1: everything (a table of texts, emptied)
+            self.clear()
+            return
+        for key in list(islice(self, n)):
             del self[key]
 
-
-class Texts(dict):
-    """value -> its text, made by ``make`` on first use: a memo that
-    ``map`` reads without a Python call a value, and a miss costs one call
-    (``--once`` text's cells: every byte count once); emptied when full."""
-
-    def __init__(self, make):
-        super().__init__()
-        self.make = make
-
-    def __missing__(self, value):
-        if len(self) >= 65536:          # (every byte count once: bounded)
-            self.clear()
-        text = self[value] = self.make(value)
-        return text

@@ -77,9 +77,8 @@ def test_switch_interval_is_restored_after_the_block_even_on_error():
 
 
 def test_texts_makes_each_value_once_and_empties_when_full():
-    from flowtop.memo import Texts
     made = []
-    texts = Texts(lambda v: made.append(v) or "t%d" % v)
+    texts = Memo(65536, lambda v: made.append(v) or "t%d" % v, chunk=1)    # oncetext's
     assert list(map(texts.__getitem__, [1, 2, 1, 1])) == ["t1", "t2", "t1", "t1"]
     assert made == [1, 2]
     for v in range(65537):

@@ -8,7 +8,7 @@ from operator import eq, is_
 
 from ..enrich.bundle import _DNS_PORT
 from ..health import offload_mark
-from ..memo import Texts
+from ..memo import Memo
 from ..model import ICMP_PROTOS, proto_name, state_name
 from ..netlink.ctnetlink import FIELDS
 from ..netlink.uapi import AF_INET6, IPPROTO_GRE
@@ -20,6 +20,11 @@ from .counts import WHY, named
 from .select import SORT_KEYS, _rate_sum, base, chosen, flows_text, header_counts
 from .state import ViewState
 from .writer import Writer
+
+
+def _texts(make):
+    """value -> its text, made on first use and read by ``map`` in C; emptied when full."""
+    return Memo(65536, make, chunk=1)
 
 
 class OnceText(Writer):
@@ -214,13 +219,13 @@ class RowTexts:
     def __init__(self, fmt, names):
         self.fmt = fmt
         self.names = names
-        self.services = Texts(fmt.services.names)      # l4proto -> {port: name}
-        self.kinds = Texts(lambda k: (proto_name(k[0]), state_name(k[0], k[1]) or ""))
+        self.services = _texts(fmt.services.names)      # l4proto -> {port: name}
+        self.kinds = _texts(lambda k: (proto_name(k[0]), state_name(k[0], k[1]) or ""))
         units, seconds = fmt.state.units, fmt.state.age == "seconds"
-        self.sizes = Texts(lambda v: human(v, units, "B"))        # bytes -> text
-        self.ages = Texts(lambda a: "%d" % max(0, a) if seconds else duration(max(0, a)))
-        self.numbers = Texts(lambda v: "-" if v is None else str(v))       # packets
-        self.marks = Texts(offload_mark)                                  # status -> "!"
+        self.sizes = _texts(lambda v: human(v, units, "B"))        # bytes -> text
+        self.ages = _texts(lambda a: "%d" % max(0, a) if seconds else duration(max(0, a)))
+        self.numbers = _texts(lambda v: "-" if v is None else str(v))       # packets
+        self.marks = _texts(offload_mark)                                  # status -> "!"
 
     def columns(self, entries, wall, fields=None):
         """The cell texts of ``entries`` (the rows' flows), a list per
@@ -283,7 +288,7 @@ class RowTexts:
             texts[key] = text
             form = "[%s]:%%d" if family == AF_INET6 and "#" not in text else "%s:%%d"
             return form % text.replace("%", "%%")
-        patterns, fams = Texts(pattern), fields[_FAMILY]
+        patterns, fams = _texts(pattern), fields[_FAMILY]
         for name, at, ports in (("src", _SRC, cols.pop("_sports")),
                                 ("dst", _DST, cols.pop("_dports"))):
             addrs = fields[at]
