@@ -152,7 +152,9 @@ def test_json_stream_rate(tmp_path):
         true = truth(log, t2, t3)
         assert abs(true - NOMINAL) / NOMINAL < 0.1, "the sender missed its pace: %r" % true
         err3 = report("--json, third snapshot", r3["rate_orig"], true)
-        report("--json, second snapshot", r2["rate_orig"], truth(log, t1, t2))
+        if r2["rate_orig"] is not None:     # (None where the first dump's span was over
+            # 5 % of the interval: its base time unsure, tablerows.rated_row; a loaded CI)
+            report("--json, second snapshot", r2["rate_orig"], truth(log, t1, t2))
         assert abs(err3) < TOLERANCE, (r3["rate_orig"], true)
         assert r3["rate_reply"] is not None and 0 <= r3["rate_reply"] < 0.1 * true, r3
         assert r3["bytes_orig"] >= r2["bytes_orig"] + 0.8 * true * (t3 - t2)
