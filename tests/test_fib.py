@@ -184,3 +184,44 @@ def test_lookups_ask_the_kernel_while_no_copy_can_be_made_and_copy_again_after_t
     got = lookups(keys)
     assert len(dumps) == 3 and got[1] == "kernel" and got[0].oif == ifindex_by_name()["va"]
     assert asked[6:] == [("10.77.1.9", 0)]                 # the fwmark rule: IPv4 asks
+
+
+def test_each_prefix_answers_from_its_first_to_its_last_address_and_not_one_past():
+    routes = [_route(None, 0, 2), _route("10.0.0.0", 8, 3), _route("10.1.0.0", 16, 4),
+              _route("10.1.2.0", 24, None, rtype=RTN_UNREACHABLE),
+              _route("10.1.2.3", 32, 3, table=255, rtype=RTN_LOCAL),
+              _route("2001:db8::", 32, 5, family=AF_INET6), _route(None, 0, 6, family=AF_INET6)]
+    rules = PLAIN + [rtdump.RuleEntry(AF_INET6, 32766, 254, 1, True)]
+    copy = fib.build(routes, rules)
+    want = {"9.255.255.255": (2, RTN_UNICAST), "10.0.0.0": (3, RTN_UNICAST),
+            "10.0.255.255": (3, RTN_UNICAST), "10.1.0.0": (4, RTN_UNICAST),
+            "10.1.1.255": (4, RTN_UNICAST), "10.1.2.0": None, "10.1.2.2": None,
+            "10.1.2.3": (1, RTN_LOCAL), "10.1.2.4": None, "10.1.2.255": None,
+            "10.1.3.0": (4, RTN_UNICAST), "10.1.255.255": (4, RTN_UNICAST),
+            "10.2.0.0": (3, RTN_UNICAST), "10.255.255.255": (3, RTN_UNICAST),
+            "11.0.0.0": (2, RTN_UNICAST), "255.255.255.254": (2, RTN_UNICAST),
+            "0.255.255.255": fib.ASK, "1.0.0.0": (2, RTN_UNICAST), "224.0.0.1": fib.ASK,
+            "255.255.255.255": fib.ASK,
+            "2001:db7:ffff:ffff:ffff:ffff:ffff:ffff": (6, RTN_UNICAST),
+            "2001:db8::": (5, RTN_UNICAST), "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff": (5, RTN_UNICAST),
+            "2001:db9::": (6, RTN_UNICAST), "::ffff:10.0.0.1": fib.ASK, "fe80::1": fib.ASK,
+            "ff02::1": fib.ASK, "::": fib.ASK, "::1": (6, RTN_UNICAST),
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff": fib.ASK}
+    assert {a: _answer(copy.lookup(a)) for a in want} == want
+
+
+def test_an_unchanged_dump_keeps_its_copy_and_a_changed_one_makes_another():
+    from tests.clock import Clock
+    clock = Clock()
+    table = [[_route(None, 0, 2)]]
+    lookups = fib.Lookups(lambda keys: ["kernel"] * len(keys), clock, 5.0,
+                          routes=lambda: list(table[0]), rules=lambda: list(PLAIN))
+    first = lookups.fib()
+    assert _answer(first.lookup("10.1.1.1")) == (2, RTN_UNICAST)
+    clock.now += 5
+    assert lookups.fib() is first                       # dumped again, equal: cut once
+    table[0] = [_route(None, 0, 2), _route("10.0.0.0", 8, 3)]
+    clock.now += 5
+    assert lookups.fib() is not first
+    assert [_answer(a) for a in lookups([("10.1.1.1", 0), ("11.1.1.1", 0)])] == [
+        (3, RTN_UNICAST), (2, RTN_UNICAST)]

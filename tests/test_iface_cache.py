@@ -155,15 +155,20 @@ def _mixed():
             flow("10.1.0.6", "203.0.113.50"), flow("fd00::5", "2001:db8::1")]
 
 
-def test_of_flow_answers_as_flow_ifaces_whatever_the_cache_holds():
-    fast, fake_fast, clock_fast = make(ttl=30.0)
-    slow, fake_slow, clock_slow = make(ttl=30.0)
+def _twins():
+    """Two caches over the same fake kernel plan, and each one's clock."""
+    (fast, fake_fast, clock_fast), (slow, fake_slow, clock_slow) = make(ttl=30.0), make(ttl=30.0)
     for fake in (fake_fast, fake_slow):
         fake.table[("203.0.113.50", 0)] = ri(9)          # an ifindex no link has
         fake.table[("198.51.100.1", 7)] = ri(2)
+    return fast, slow, (clock_fast, clock_slow)
+
+
+def test_of_flow_answers_as_flow_ifaces_whatever_the_cache_holds():
+    fast, slow, clocks = _twins()
     flows = _mixed()
     for step in (0, 31, 0, 40):                          # fresh, stale since the prefetch, ...
-        for clock in (clock_fast, clock_slow):
+        for clock in clocks:
             clock.now += step
         if step == 0:
             fast.prefetch(flows[:5])
@@ -214,3 +219,44 @@ def test_an_answer_follows_only_the_flows_source_reply_source_and_mark_as_by_end
         ifs.prefetch(variants)
         answers = {ifs.of_flow(f) for f in variants}
         assert len(answers) == 1, (src, dst, answers)
+
+
+def test_of_ends_answers_each_flow_as_flow_ifaces_whatever_the_cache_holds():
+    from flowtop.enrich.ifacetotals import answers_by_ends
+    batch, slow, clocks = _twins()
+    flows = _mixed() + [flow("10.2.0.1", "198.51.7.1"), flow("198.51.8.1", "10.1.0.1"),
+                        flow("10.1.0.5", "198.51.100.1", mark=7)]
+    for step in (0, 31, 0, 40):                          # fresh, stale since the prefetch, ...
+        for clock in clocks:
+            clock.now += step
+        if step == 0:
+            batch.prefetch(flows[:5] + flows[-3:])
+            slow.prefetch(flows[:5] + flows[-3:])
+        keys, got = answers_by_ends(batch, list(zip(*flows)), flows)
+        want = [(s.in_iface, s.out_iface) for s in map(slow.flow_ifaces, flows)]
+        assert [got[k] for k in keys] == want
+        assert batch.lookups == slow.lookups
+    assert ("wan0", "wan0") in want and ("wan0", "lan0") in want and ("lo", "lo") in want
+
+
+def test_a_batch_of_cached_ends_costs_of_ends_no_call_per_flow():
+    ifs, _, _ = make()
+    flows = _distinct(51)[1:] + [flow("10.99.0.%d" % i, "198.51.100.7") for i in range(1, 51)]
+    flows += [flow("127.0.0.1", "127.0.0.%d" % i) for i in range(2, 52)]
+    flows += [flow("10.2.0.1", "198.51.7.%d" % i) for i in range(1, 26)]
+    ends = [(f.src, f.reply_src or f.dst, f.mark) for f in flows]
+    ifs.prefetch(flows)
+    calls = []
+
+    def count(frame, event, arg):
+        if event == "call":
+            calls.append(frame.f_code.co_name)
+
+    sys.setprofile(count)
+    try:
+        out = ifs.of_ends(ends, flows)
+    finally:
+        sys.setprofile(None)
+    assert out == [ifs.of_flow(f) for f in flows]
+    assert out[-1] == ("wan0", "wan0") and out[100] == ("lo", "lo")
+    assert calls == ["of_ends"], calls[:10]

@@ -26,12 +26,14 @@ caller then asks the kernel):
   IPv6 link-local (it needs a scope), multicast and v4-mapped addresses.
 
 ``build(routes, rules)`` is pure (lists of ``rtdump.RouteEntry`` and
-``RuleEntry``); ``Fib.lookup(address text)`` answers a ``RouteInfo``
+``RuleEntry``); ``Fib.lookup(address text)``, a binary search over the
+address space cut where prefixes begin and end, answers a ``RouteInfo``
 (oif, type and table set), None, or ``ASK``.  ``Lookups`` keeps a copy
 fresh and passes what it cannot answer on to the kernel.
 """
 
 import _socket as socket  # not socket.py (see netlink/socket.py)
+from bisect import bisect_right
 
 from ..netlink import rtdump
 from ..netlink.errors import DecodeError, DumpInterrupted
@@ -141,35 +143,68 @@ def _order(family, rules):
     return [r.table for r in sorted(mine, key=lambda r: r.priority)]
 
 
+_V6 = 1 << 32          # IPv6 values follow IPv4's in one number line: one search for both
+_from_bytes = int.from_bytes
+
+
 class Fib:
-    """The lookup over one family's tables in rule order (see the module doc)."""
+    """The lookup over one family's tables in rule order (see the module doc).
+
+    The tables are searched once per piece of the address space where no
+    prefix begins or ends (``_walk``): a lookup is then one binary search
+    in C, not a dict read per prefix length and table (100k addresses:
+    1.6 us each before, 0.4 us; bench/README, fib)."""
 
     def __init__(self, families):
         self._families = families     # family -> (tables in order, specials) or None
+        self._pieces = None           # (their starts, [ASK] + their answers), when first asked
 
     def lookup(self, addr):
-        family = AF_INET6 if ":" in addr else AF_INET
-        plan = self._families.get(family)
-        if plan is None:
-            return ASK
-        order, specials = plan
+        starts, answers = self._pieces or self._cut()
         try:
-            value = int.from_bytes(_pton(family, addr), "big")
+            value = (_from_bytes(_pton(AF_INET6, addr), "big") + _V6 if ":" in addr
+                     else _from_bytes(_pton(AF_INET, addr), "big"))
         except (OSError, ValueError, TypeError):
             return ASK
-        bits = _BITS[family]
+        return answers[bisect_right(starts, value)]
+
+    def _cut(self):
+        """The address space in pieces, each one answer (``_walk``'s at its start)."""
+        starts, answers = [], [ASK]
+        for family, base in ((AF_INET, 0), (AF_INET6, _V6)):
+            bits = _BITS[family]
+            cuts = {0}
+            plan = self._families.get(family)
+            if plan is not None:
+                order, specials = plan
+                for length, prefix in specials:
+                    cuts.update((prefix << (bits - length), (prefix + 1) << (bits - length)))
+                for table in order:
+                    for length, prefixes in table.by_length.items():
+                        for prefix in prefixes:
+                            cuts.update((prefix << (bits - length),
+                                         (prefix + 1) << (bits - length)))
+            cuts.discard(1 << bits)
+            for cut in sorted(cuts):
+                answer = ASK if plan is None else self._walk(plan, bits, cut)
+                if answer != answers[-1] or not starts:
+                    starts.append(base + cut)
+                    answers.append(answer)
+        self._pieces = (starts, answers)
+        return self._pieces
+
+    @staticmethod
+    def _walk(plan, bits, value):
+        """What the tables answer for the address ``value`` (an int)."""
+        order, specials = plan
         for length, prefix in specials:
             if value >> (bits - length) == prefix:
                 return ASK
-        # _Table.lookup inlined: once per distinct address of a dump (87k at 100k flows)
         for i, table in enumerate(order):
-            by_length = table.by_length
-            for length in table.lengths:
-                hit = by_length[length].get(value >> (bits - length))
-                if hit is not None:
-                    break
-            else:
+            hit = table.lookup(value)
+            if hit is None:
                 continue
+            length, hit = hit
             if hit is _THROW:
                 continue
             # IPv4 with the default rules searches local and main as one
@@ -212,6 +247,7 @@ class Lookups:
         self._rules = rules or rtdump.rules
         self._fib = None
         self._expire = None
+        self._dumps = None          # the (routes, rules) the copy was built from
 
     def fib(self):
         now = self.clock()
@@ -219,9 +255,16 @@ class Lookups:
             self._expire = now + self.ttl
             try:
                 routes = self._routes()
-                self._fib = None if routes is None else build(routes, self._rules())
+                dumps = None if routes is None else (routes, self._rules())
             except (OSError, DecodeError, DumpInterrupted):
+                dumps = None
+            if dumps is None:
                 self._fib = None
+            elif self._fib is None or dumps != self._dumps:
+                # (unchanged dumps keep the copy and its pieces: 2,048 routes cut in
+                # ~4,000 pieces cost ~10 ms here, every TTL)
+                self._fib = build(*dumps)
+            self._dumps = dumps
         return self._fib
 
     def __call__(self, keys):

@@ -63,10 +63,9 @@ import time
 from ..netlink import route as _route
 from ..netlink import rtlookup as _rtlookup
 from ..netlink.errors import DecodeError, NetlinkError
-from ..netlink.rtlookup import RouteInfo
-from ..netlink.uapi import RTN_LOCAL
 from ..text import sanitize
 from . import fib as _fib
+from .ifaceflow import _FAILED, FlowAnswers
 from .ifacetotals import (   # the pure half, importable from here too
     FlowIfaces, crossings, iface_filter, iface_match, iface_totals, unmatched,
 )
@@ -77,10 +76,9 @@ STALE_SHARE = 8           # ... or this fraction of the ends passed in
 RETRY = 5.0               # seconds before a failed (not "no route") lookup is retried
 NAMES_MIN_INTERVAL = 1.0  # an unknown ifindex re-dumps the links at most this often
 
-_FAILED = object()        # a transient failure, cached for RETRY seconds
 
 
-class Interfaces:
+class Interfaces(FlowAnswers):
     """In/out interface names per flow from cached route lookups.
 
     ``route_sock_factory()`` opens the NETLINK_ROUTE socket (lazily, once;
@@ -339,71 +337,6 @@ class Interfaces:
         if not self.deferred:
             self._names_for(self.clock())
         return self._owners.get(addr)
-
-    # -- per flow -------------------------------------------------------------------------
-    def flow_ifaces(self, entry):
-        """FlowIfaces of a conntrack entry (see the module docstring)."""
-        mark = entry.mark or 0
-        a = entry.src
-        b = entry.reply_src if entry.reply_src is not None else entry.dst
-        ra = self.route(a, mark)
-        rb = self.route(b, mark)
-        a_local = ra is not None and ra.type == RTN_LOCAL
-        b_local = rb is not None and rb.type == RTN_LOCAL
-        if a_local and b_local:       # host-internal: it really is the loopback
-            return FlowIfaces(self.name(ra.oif), self.name(rb.oif), True, True)
-        return FlowIfaces(self._end(a, ra, a_local), self._end(b, rb, b_local),
-                          a_local, b_local)
-
-    def _end(self, addr, info, local):
-        if info is None:
-            return None
-        if local:
-            index = self.owner(addr)
-            if index is not None:
-                return self.name(index)
-        return self.name(info.oif)
-
-    # of_flow's answer follows a flow's (src, reply_src or dst, mark) until the next
-    # prefetch: --once asks it once a batch per distinct three (100k flows: 1.2 us each)
-    by_ends = True
-
-    def of_flow(self, entry):
-        """``(in_name, out_name)`` of a conntrack entry; None where unknown."""
-        if not self.deferred:
-            # --once asks this of every flow: two cached ends answer here,
-            # without the ~7 calls of flow_ifaces (tested equal to it).
-            mark, a = entry.mark, entry.src
-            b = entry.reply_src if entry.reply_src is not None else entry.dst
-            get = self._cache.get
-            ha = get((a, mark) if mark else a)
-            hb = get((b, mark) if mark else b)
-            if ha is not None and hb is not None:
-                # what ``route`` serves: fresh now, or fresh at the last prefetch
-                since = self._prefetched if self._prefetched is not None else self.clock()
-                if ha[1] > since and hb[1] > since:
-                    names, out, local = self._names, [], 0
-                    for value in (ha[0], hb[0]):
-                        if value is None or value is _FAILED:     # no route: no name
-                            out.append(None)
-                        elif value.__class__ is RouteInfo and value.oif in names:
-                            local += value.type == RTN_LOCAL
-                            out.append(names[value.oif])
-                        else:             # an unnamed ifindex: the long way
-                            break
-                    else:
-                        if local != 1:         # else the local end is named for its owner
-                            return tuple(out)
-                        i = 0 if ha[0].__class__ is RouteInfo and ha[0].type == RTN_LOCAL else 1
-                        index = self._owners.get(b if i else a)
-                        if index is None or index in names:
-                            out[i] = names[index] if index is not None else out[i]
-                            return tuple(out)
-        try:
-            f = self.flow_ifaces(entry)
-        except (OSError, DecodeError):
-            return (None, None)
-        return (f.in_iface, f.out_iface)
 
     def close(self):
         self._drop_socket()

@@ -114,3 +114,15 @@ def ends_keys(fields):
     if None in rsrc:
         rsrc = [r if r is not None else d for r, d in zip(rsrc, dst)]
     return list(zip(src, rsrc, mark))
+
+
+def answers_by_ends(ifaces, fields, entries):
+    """(each flow's ends key, {ends key: (in, out)}) of a batch given also
+    as columns: asked once per distinct (src, reply end, mark), by
+    ``of_ends`` where ``ifaces`` has it (see ``Interfaces.by_ends``)."""
+    keys = ends_keys(fields)
+    distinct = dict(zip(keys, entries))
+    of_ends = getattr(ifaces, "of_ends", None)
+    if of_ends is None:
+        return keys, {k: ifaces.of_flow(e) for k, e in distinct.items()}
+    return keys, dict(zip(distinct, of_ends(list(distinct), list(distinct.values()))))

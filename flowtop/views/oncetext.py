@@ -320,15 +320,13 @@ class RowTexts:
         reply end, mark) when the provider's answer follows those
         (``Interfaces.by_ends``), else of every flow."""
         ifaces = self.fmt.enrich.ifaces
-        of_flow = ifaces.of_flow
         if getattr(ifaces, "by_ends", False):
-            from ..enrich.ifacetotals import ends_keys
-            keys = ends_keys(fields)
-            pairs = {k: of_flow(e) for k, e in dict(zip(keys, entries)).items()}
+            from ..enrich.ifacetotals import answers_by_ends
+            keys, pairs = answers_by_ends(ifaces, fields, entries)
             pairs = {k: (a or "", b or "") for k, (a, b) in pairs.items()}
             cells = map(pairs.__getitem__, keys)
         else:
-            cells = ((a or "", b or "") for a, b in map(of_flow, entries))
+            cells = ((a or "", b or "") for a, b in map(ifaces.of_flow, entries))
         cols["in_iface"], cols["out_iface"] = zip(*cells)
 
     def _processes(self, entries, fields):

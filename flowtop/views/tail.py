@@ -119,10 +119,10 @@ class JsonTail:
             if self._ends is None:
                 cols.extend(zip(*(texts(of_flow(e)) for e in entries)))
             else:
-                from ..enrich.ifacetotals import ends_keys
-                keys = ends_keys(fields)
-                pairs = {k: texts(of_flow(e)) for k, e in dict(zip(keys, entries)).items()}
-                cols.extend(zip(*map(pairs.__getitem__, keys)))
+                from ..enrich.ifacetotals import answers_by_ends
+                keys, pairs = answers_by_ends(enrich.ifaces, fields, entries)
+                made = {p: texts(p) for p in set(pairs.values())}
+                cols.extend(zip(*[made[pairs[k]] for k in keys]))
         return self._filled(tpl, cols, heads)
 
     def _filled(self, tpl, cols, heads):
