@@ -100,10 +100,10 @@ def once(source, opts, stdout, enrich, notes):
     if (opts.output == "json" and source.live and opts.view == "flows" and keep is None
             and not (opts.redact_local or opts.redact_remote) and (lean or not opts.stats)):
         prepare = None      # (--stats counts offloaded flows unless -n --no-iface: README)
-        if lean:
+        if lean and (enrich.process is None or opts.stats):
             from .table import FlowTable
             enrich.tick(FlowTable())
-        else:       # a datagram's route lookups and names, before its lines
+        else:       # a datagram's route lookups, names, processes: before its lines
             from .once import Preparer
             prepare = Preparer(enrich)
         now, lines = source.snapshot("json", enrich, prepare)
