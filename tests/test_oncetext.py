@@ -238,3 +238,25 @@ def test_own_dns_queries_and_failed_lookups_read_as_the_whole_table_frame():
     want = frame(opts, when, flows, enrichment())
     assert "flowtop/%d" % os.getpid() in want
     assert streamed(opts, when, flows, enrichment(), size=4) == want
+
+
+@pytest.mark.parametrize("args", [["-n", "-G"], ["-G"]], ids=" ".join)
+def test_flows_without_an_address_read_as_the_whole_table_frame(args):
+    from flowtop.netlink.ctnetlink import FIELDS
+    when, flows = recorded(DATED[0])
+    six = [i for i, f in enumerate(flows) if ":" in f.src][:2]
+    four = [i for i, f in enumerate(flows) if ":" not in f.src][:2]
+    assert six and four
+    for n, i in enumerate(six + four):
+        f = flows[i]
+        flows[i] = type(f)(**dict(zip(FIELDS, f), **{("src", "dst")[n % 2]: None}))
+    opts = cli.parse(["--once"] + args)
+    addrs = {a for f in flows for a in (f.src, f.dst) if a}
+
+    def enrichment():
+        return Enrichment(Services(), dns=Names(addrs)) if "-n" not in args else Enrichment(
+            Services())
+
+    want = frame(opts, when, flows, enrichment())
+    assert "[-]:" in want and "-:" in want
+    assert streamed(opts, when, flows, enrichment()) == want
