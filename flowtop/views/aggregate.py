@@ -19,6 +19,7 @@ from ..table import TableFlow
 from ..text import sanitize
 from ..values import VIEWS  # noqa: F401  (agg.VIEWS: the Tab order)
 from .groups import Group, _add_idle, _add_idle_crossing
+from .remotes import by_remote, country_of
 TITLES = {"flows": "Flows", "process": "Processes", "host": "Hosts", "country": "Countries",
           "iface": "Interfaces", "device": "Devices"}
 _SRC, _DST, _RSRC = FIELDS.index("src"), FIELDS.index("dst"), FIELDS.index("reply_src")
@@ -54,11 +55,8 @@ def keys_of(view, row, enrich, redact=None, by_name=False):
         label = redact.label(remote, name) if redact is not None else name or remote or "-"
         return [((remote,), label, _outbound(e, enrich))]
     if view == "country":
-        remote = enrich.remote_of(e)
-        g = enrich.geo_of(remote)
-        code = getattr(g, "country", None) or "-"
-        cname = getattr(g, "country_name", None) or ("unknown" if code == "-" else "")
-        return [((code,), ("%s %s" % (code, cname)).strip(), _outbound(e, enrich))]
+        code, label = country_of(enrich.geo_of(enrich.remote_of(e)))
+        return [((code,), label, _outbound(e, enrich))]
     if view == "iface":
         return [((name or "?",), name or "?", None) for name in _iface_names(e, enrich)]
     if view == "device":                      # enrich/devices.py: totals since start
@@ -101,8 +99,10 @@ def aggregate(rows, view, enrich, redact=None, by_name=False, address=None):
         # no cycles among the groups made: the collector's passes over 250k of them
         # (the rows frozen) were 0.6 of 1.4 s
         with gc_paused():
-            out = _by_distinct(rows, view, enrich, redact, by_name)
-        if view == "host":
+            if view == "process":
+                return _by_process(rows, enrich, by_name)
+            out, shared = by_remote(rows, view, enrich, redact)
+        if shared:
             _tell_apart(out, address or str)
         return out
     if view == "iface":
@@ -122,10 +122,10 @@ def aggregate(rows, view, enrich, redact=None, by_name=False, address=None):
     return out
 
 
-def _by_distinct(rows, view, enrich, redact, by_name):
-    """``aggregate`` for the process, host and country views: the locality
-    of each address, and the key and label of each remote address or
-    process, asked once (100k flows, CPU: Hosts 187 -> 90 ms); the idle
+def _by_process(rows, enrich, by_name):
+    """``aggregate`` for the process view (``views.remotes`` sums the hosts and
+    countries): the locality of each address, and the key and label of
+    each process, asked once (100k flows, CPU: Hosts 187 -> 90 ms); the idle
     rows stored bare (most of a big table) summed per group by C loops
     (``_add_idle``), not a call each (Tab at 100k: ~100 -> ~45 ms).
     ``keys_of`` stays the plain twin (test_aggregate holds them equal)."""
@@ -134,9 +134,8 @@ def _by_distinct(rows, view, enrich, redact, by_name):
     local = {}                  # address -> is_local(address)
     is_local = enrich.is_local
     proc = enrich.proc
-    by_proc = view == "process"
     held = {}                   # id(process answer) -> (it, its named entry)
-    known = _known_answers(enrich, len(rows)) if by_proc else None
+    known = _known_answers(enrich, len(rows))
     bare = TableFlow
     for r in rows:
         idle = type(r) is bare  # idle, open, read by index: no property call
@@ -152,25 +151,17 @@ def _by_distinct(rows, view, enrich, redact, by_name):
             if ls is None:
                 ls = local[src] = is_local(src)
             inbound = not ls
-        if by_proc:
-            hit = known(e[_KEY]) if known is not None else None
-            p = None if hit is None else hit[0] if hit[0] is not None else hit[1]
-            if p is None and (hit is None or e[_DPORT] == DNS_PORT):
-                p = proc(e)             # not asked yet; or nobody's: flowtop's own query?
-            if p is None:               # unknown (every flow without a process map)
-                ent = named.get(None) or _entry(named, groups, view, None, enrich, redact,
-                                                by_name)
-            else:
-                ent = held.get(id(p))   # a few processes answer for many flows
-                if ent is None:         # (p held: its id is not reused meanwhile)
-                    ent = held[id(p)] = (p, _entry(named, groups, view, _proc_which(p), enrich,
-                                                   redact, by_name))
-                ent = ent[1]
+        hit = known(e[_KEY]) if known is not None else None
+        p = None if hit is None else hit[0] if hit[0] is not None else hit[1]
+        if p is None and (hit is None or e[_DPORT] == DNS_PORT):
+            p = proc(e)                 # not asked yet; or nobody's: flowtop's own query?
+        if p is None:                   # unknown (every flow without a process map)
+            ent = named.get(None) or _entry(named, groups, None, by_name)
         else:
-            which = src if inbound else dst     # the remote end
-            ent = named.get(which)
-            if ent is None:
-                ent = _entry(named, groups, view, which, enrich, redact, by_name)
+            ent = held.get(id(p))       # a few processes answer for many flows
+            if ent is None:             # (p held: its id is not reused meanwhile)
+                ent = held[id(p)] = (p, _entry(named, groups, _proc_which(p), by_name))
+            ent = ent[1]
         if idle:
             # outbound unless inbound (a forwarded flow's original direction is sent)
             ent[3 if inbound and not ent[1] else 2].append(r)
@@ -202,13 +193,13 @@ def _proc_which(p):
     return (pid, getattr(p, "name", "") if pid is not None else None)
 
 
-def _entry(named, groups, view, which, enrich, redact, by_name):
+def _entry(named, groups, which, by_name):
     """``named[which]``, made: [group, forwarded, idle sent, idle received], one a
     group (``groups``: key -> it) however many addresses fall in it: a country's
     250k addresses were 250k sums of one row each (1.7 s)."""
     ent = named.get(which)
     if ent is None:
-        key, label, forwarded = _key_label(view, which, enrich, redact, by_name)
+        key, label, forwarded = _key_label(which, by_name)
         ent = groups.get(key)
         if ent is None:
             ent = groups[key] = [Group(key, sanitize(label, 64)), forwarded, [], []]
@@ -279,28 +270,18 @@ def _crossing_parts(parts, groups):
     return out
 
 
-def _key_label(view, which, enrich, redact, by_name):
-    """(group key, label, forwarded) for ``_by_distinct``: ``keys_of``'s, for
-    one process ((pid, name); None: unknown) or remote address."""
-    if view == "process":
-        if which is None:
-            return ("?",), "unknown", False
-        pid = which[0]
-        if pid is None:
-            return ("forwarded",), "forwarded", True
-        name = sanitize(which[1] or "?", 24)
-        if by_name:
-            return ("name", name), name, False
-        return ("pid", pid, name), "%s/%d" % (name, pid), False
-    remote = which
-    if view == "host":
-        name = enrich.host(remote)
-        label = redact.label(remote, name) if redact is not None else name or remote or "-"
-        return (remote,), label, False
-    g = enrich.geo_of(remote)
-    code = getattr(g, "country", None) or "-"
-    cname = getattr(g, "country_name", None) or ("unknown" if code == "-" else "")
-    return (code,), ("%s %s" % (code, cname)).strip(), False
+def _key_label(which, by_name):
+    """(group key, label, forwarded) for ``_by_process``: ``keys_of``'s, for
+    one process ((pid, name); None: unknown)."""
+    if which is None:
+        return ("?",), "unknown", False
+    pid = which[0]
+    if pid is None:
+        return ("forwarded",), "forwarded", True
+    name = sanitize(which[1] or "?", 24)
+    if by_name:
+        return ("name", name), name, False
+    return ("pid", pid, name), "%s/%d" % (name, pid), False
 
 
 def _tell_apart(groups, address):

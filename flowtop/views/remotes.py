@@ -1,0 +1,191 @@
+"""The Hosts and Countries views over a big table: each flow's remote end,
+group and counters found a column at a time (C passes of map, zip and
+compress over lists), and one Group made per group with its sums.  Tab to
+Hosts at 250k distinct remote addresses was ~1 s of CPU, ~4 us of calls a
+group (bench/README.md, keys.py)."""
+
+from collections import Counter
+from itertools import compress, repeat
+from functools import reduce
+from operator import add, and_, attrgetter, is_, is_not, itemgetter, not_
+
+from ..netlink.ctnetlink import FIELDS
+from ..table import TableFlow
+from ..text import sanitize
+from .groups import Summed
+
+_SRC, _DST = itemgetter(FIELDS.index("src")), itemgetter(FIELDS.index("dst"))
+_COUNTERS = tuple(itemgetter(FIELDS.index(n)) for n in (
+    "bytes_orig", "bytes_reply", "packets_orig", "packets_reply"))
+_ZERO = {None: 0}                       # _ZERO.get(v, v): None as 0, in C
+_DASH = {None: "-", "": "-"}            # a host without an address: "-"
+_RATES = attrgetter("rate_orig", "rate_reply")
+
+
+def by_remote(rows, view, enrich, redact):
+    """``aggregate``'s Groups of ``view`` ("host" or "country") over ``rows``,
+    and whether two of them share a label (``_tell_apart``'s work)."""
+    kinds = list(map(type, rows))
+    idle = list(compress(rows, map(is_, kinds, repeat(TableFlow))))   # rates 0.0, open
+    live = list(compress(rows, map(is_not, kinds, repeat(TableFlow))))
+    if any(map(attrgetter("closed"), live)):
+        live = [r for r in live if not r.closed]
+    ents = idle + list(map(attrgetter("entry"), live))
+    if not ents:
+        return [], False
+    dst = list(map(_DST, ents))
+    inbound = _inbound(ents, dst, enrich)
+    remotes = dst if inbound is None else list(map(tuple.__getitem__, zip(dst, map(_SRC, ents)),
+                                                   inbound))
+    sums = _Sums(ents, len(idle), list(map(_RATES, live)), inbound)
+    if view == "host":
+        keys = list(dict.fromkeys(remotes))
+        labels = _sanitized(_host_labels(keys, enrich, redact), 64)
+        if len(keys) == len(ents):
+            groups = sums.one_each(list(zip(keys)), labels)
+        else:
+            pos = dict(zip(keys, range(len(keys))))
+            groups = sums.summed(list(zip(keys)), labels, list(map(pos.__getitem__, remotes)))
+        return groups, len(set(labels)) < len(labels)
+    if enrich.geo is None:                              # -G: one group, no lookup
+        return [sums.one(("-",), "- unknown")], False
+    country = {a: country_of(enrich.geo_of(a)) for a in dict.fromkeys(remotes)}
+    named = {}                                          # code -> its first address's label
+    for code, label in country.values():
+        named.setdefault(code, label)
+    if len(named) == 1:
+        ((code, label),) = named.items()
+        return [sums.one((code,), sanitize(label, 64))], False
+    pos = dict(zip(named, range(len(named))))
+    which = list(map(pos.__getitem__, map(itemgetter(0), map(country.__getitem__, remotes))))
+    return sums.summed(list(zip(named)), _sanitized(list(named.values()), 64), which), False
+
+
+def country_of(g):
+    """(country code, "code name") of GeoIP record ``g`` (None: unknown)."""
+    code = getattr(g, "country", None) or "-"
+    cname = getattr(g, "country_name", None) or ("unknown" if code == "-" else "")
+    return code, ("%s %s" % (code, cname)).strip()
+
+
+def _inbound(ents, dst, enrich):
+    """Per flow: is its original direction received (its destination this
+    host's, its source not)?  None when no flow's is."""
+    local = enrich.locals_of(dst)
+    if not any(local):
+        return None
+    inbound = list(map(and_, local, map(not_, enrich.locals_of(list(map(_SRC, ents))))))
+    return inbound if any(inbound) else None
+
+
+def _host_labels(addrs, enrich, redact):
+    """The label of each remote address (``keys_of``'s): its name, else itself."""
+    if enrich.dns is None:
+        names = repeat(None)
+    else:
+        names = map(enrich.host, addrs)
+    if redact is not None and redact.active:
+        return list(map(redact.label, addrs, names))
+    if enrich.dns is None:
+        return list(map(_DASH.get, addrs, addrs))
+    return [n or a or "-" for n, a in zip(names, addrs)]
+
+
+def _sanitized(labels, width):
+    """``sanitize(label, width)`` of each; one test in C when all are short
+    printable ASCII (addresses: 250k calls were ~90 ms)."""
+    try:
+        text = "".join(labels)
+    except TypeError:
+        text = None
+    if text is not None and text.isascii() and text.isprintable() \
+            and max(map(len, labels), default=0) <= width:
+        return labels
+    return [sanitize(label, width) for label in labels]
+
+
+class _Sums:
+    """The flows' counters summed per group, sent and received as seen from
+    this host: ``ents`` the idle rows' first (rates 0.0, known), then the
+    live ones' (``rates``: their (orig, reply) rates, None unknown)."""
+
+    def __init__(self, ents, idle, rates, inbound):
+        self.ents, self.idle, self.rates, self.inbound = ents, idle, rates, inbound
+
+    def _columns(self):
+        """(uncounted or None, sent bytes, received bytes, sent packets,
+        received packets) a flow, None as 0."""
+        bo, br, po, pr = (list(map(get, self.ents)) for get in _COUNTERS)
+        unc = None
+        if None in bo and None in br:
+            unc = list(map(int, map(and_, map(is_, bo, repeat(None)), map(is_, br, repeat(None)))))
+        cols = [list(map(_ZERO.get, c, c)) for c in (bo, br, po, pr)]
+        inbound = self.inbound
+        if inbound is not None:         # a received flow: its reply direction is sent
+            bo, br, po, pr = cols
+            cols = [list(map(tuple.__getitem__, zip(a, b), inbound))
+                    for a, b in ((bo, br), (br, bo), (po, pr), (pr, po))]
+        return [unc] + cols
+
+    def _live_rates(self):
+        """(rated, rate sent, rate received) of each live row."""
+        rates, inbound = self.rates, self.inbound
+        rated = [int(a is not None or b is not None) for a, b in rates]
+        rtx = [a or 0.0 for a, _b in rates]
+        rrx = [b or 0.0 for _a, b in rates]
+        if inbound is not None:
+            back = inbound[self.idle:]
+            rtx, rrx = ([r[k] for r, k in zip(zip(rtx, rrx), back)],
+                        [r[k] for r, k in zip(zip(rrx, rtx), back)])
+        return rated, rtx, rrx
+
+    def one_each(self, keys, labels):
+        """Groups of one flow each, in the flows' order."""
+        idle = self.idle
+        unc, btx, brx, ptx, prx = self._columns()
+        rated, rtx, rrx = self._live_rates()
+        return list(map(Summed, zip(keys, labels, repeat(1), repeat(0) if unc is None else unc,
+                                    [1] * idle + rated, btx, brx, ptx, prx,
+                                    [0.0] * idle + rtx, [0.0] * idle + rrx)))
+
+    def one(self, key, label):
+        """One group of every flow: sums in C."""
+        ents, inbound = self.ents, self.inbound
+        bo, br, po, pr = (list(map(get, ents)) for get in _COUNTERS)
+        unc = sum(map(and_, map(is_, bo, repeat(None)), map(is_, br, repeat(None)))) \
+            if None in bo and None in br else 0
+        sent = (bo, po) if inbound is None else (list(compress(bo, map(not_, inbound))) +
+                                                 list(compress(br, inbound)),
+                                                 list(compress(po, map(not_, inbound))) +
+                                                 list(compress(pr, inbound)))
+        btx, ptx = (sum(filter(None, c)) for c in sent)
+        brx = sum(filter(None, bo)) + sum(filter(None, br)) - btx
+        prx = sum(filter(None, po)) + sum(filter(None, pr)) - ptx
+        rated, rtx, rrx = self._live_rates()
+        # added one by one, in order, as Group.add does (sum() of floats may not)
+        rtx, rrx = reduce(add, rtx, 0.0), reduce(add, rrx, 0.0)
+        return Summed((key, label, len(ents), unc, self.idle + sum(rated), btx, brx, ptx, prx,
+                       rtx, rrx))
+
+    def summed(self, keys, labels, which):
+        """Groups of the flows ``which`` (its group's index a flow)."""
+        m = len(keys)
+        unc, *cols = self._columns()
+        btx, brx, ptx, prx = [0] * m, [0] * m, [0] * m, [0] * m
+        for i, a, b, c, d in zip(which, *cols):
+            btx[i] += a
+            brx[i] += b
+            ptx[i] += c
+            prx[i] += d
+        flows, rated = Counter(which), Counter(which[:self.idle])   # counted in C
+        unc = Counter(() if unc is None else compress(which, unc))
+        flows, unc, rated = (list(map(c.get, range(m), repeat(0))) for c in (flows, unc, rated))
+        rtx, rrx = [0.0] * m, [0.0] * m
+        if self.rates:                  # the live rows' rates, added in their order
+            lr, lt, lx = self._live_rates()
+            for i, r, a, b in zip(which[self.idle:], lr, lt, lx):
+                rated[i] += r
+                rtx[i] += a
+                rrx[i] += b
+        return list(map(Summed, zip(keys, labels, flows, unc, rated, btx, brx, ptx, prx, rtx,
+                                    rrx)))
