@@ -4,6 +4,9 @@ This is where kernel spellings (``TCP_CONNTRACK_TIME_WAIT``) become what
 people read (``TIME_WAIT``), in the form conntrack-tools prints.
 """
 
+from itertools import repeat
+from operator import or_
+
 from .memo import Memo
 from .netlink import uapi as u
 from .netlink.ctnetlink import CtEntry
@@ -92,6 +95,19 @@ def is_loopback(addr):
     """A loopback address (127/8, ::1, or 127/8 mapped into IPv6)."""
     return addr is not None and (addr.startswith("127.") or addr == "::1"
                                  or addr.startswith("::ffff:127."))
+
+
+def local_flags(addrs, local, loopback=("127.", "::ffff:127.")):
+    """``[a in local or a loopback address for a in addrs]`` in C passes (None
+    is not local); ``loopback``: the prefixes that count, with ::1.  A Tab to
+    a totals view at 250k flows: no call per address."""
+    try:
+        loop = list(map(str.startswith, addrs, repeat(loopback)))
+    except TypeError:                       # None (or a non-str) among them
+        return [a is not None and (a in local or a.startswith(loopback) or a == "::1")
+                for a in addrs]
+    hit = map(local.union(("::1",)).__contains__, addrs)
+    return list(map(or_, hit, loop)) if any(loop) else list(hit)
 
 
 class Flow(CtEntry):

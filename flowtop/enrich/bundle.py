@@ -8,9 +8,7 @@ by ``tick``.  Every string it returns has passed ``text.sanitize`` in its
 provider.
 """
 
-from itertools import repeat
-from operator import or_
-
+from ..model import local_flags
 from ..netlink.uapi import IPPROTO_GRE, IPPROTO_TCP, IPPROTO_UDP
 from ..text import sanitize
 
@@ -120,16 +118,10 @@ class Enrichment:
             addr.startswith(_LOOPBACK) or addr == "::1"))
 
     def locals_of(self, addrs):
-        """``list(map(self.is_local, addrs))`` in two or three C passes (a Tab
-        to Hosts at 250k flows: no call per flow)."""
+        """``list(map(self.is_local, addrs))`` in C passes."""
         if self._local_stale:
             self._refresh_local()
-        try:
-            loop = list(map(str.startswith, addrs, repeat(_LOOPBACK)))
-        except TypeError:                   # None (or a non-str) among them: one at a time
-            return list(map(self.is_local, addrs))
-        local = map(self.local.union(("::1",)).__contains__, addrs)
-        return list(map(or_, local, loop)) if any(loop) else list(local)
+        return local_flags(addrs, self.local, _LOOPBACK)
 
     def _refresh_local(self):
         self._local_stale = False

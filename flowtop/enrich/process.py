@@ -44,7 +44,7 @@ import operator
 import os
 import time
 
-from ..model import ICMP_PROTOS, PORT_PROTOS
+from ..model import ICMP_PROTOS, PORT_PROTOS, local_flags
 from ..netlink.ctnetlink import FIELDS, CtEntry
 from ..netlink.errors import DumpInterrupted
 from ..netlink.uapi import (
@@ -244,6 +244,16 @@ class ProcessMap:
         """(protocol, local port) of every socket read at the last refresh: a flow on
         none of them at either end has no process (views.procbatch's C passes)."""
         return self._ports
+
+    @property
+    def remembered(self):
+        """The flow keys whose last found process is kept (``lookup_both``
+        asks these even on ports no socket has now)."""
+        return self._memo
+
+    def locals_of(self, addrs):
+        """``list(map(self.is_local, addrs))`` in C passes."""
+        return local_flags(addrs, self._local, ("127.",))
 
     def lookup_both(self, entry):
         """(orig side, reply side): the process that opened the flow and the

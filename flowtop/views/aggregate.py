@@ -19,6 +19,7 @@ from ..table import TableFlow
 from ..text import sanitize
 from ..values import VIEWS  # noqa: F401  (agg.VIEWS: the Tab order)
 from .groups import Group, _add_idle, _add_idle_crossing
+from .procgroups import by_process, key_label, known_answers, proc_which
 from .remotes import by_remote, country_of
 TITLES = {"flows": "Flows", "process": "Processes", "host": "Hosts", "country": "Countries",
           "iface": "Interfaces", "device": "Devices"}
@@ -100,7 +101,8 @@ def aggregate(rows, view, enrich, redact=None, by_name=False, address=None):
         # (the rows frozen) were 0.6 of 1.4 s
         with gc_paused():
             if view == "process":
-                return _by_process(rows, enrich, by_name)
+                out = by_process(rows, enrich, by_name)
+                return _by_process(rows, enrich, by_name) if out is None else out
             out, shared = by_remote(rows, view, enrich, redact)
         if shared:
             _tell_apart(out, address or str)
@@ -123,9 +125,10 @@ def aggregate(rows, view, enrich, redact=None, by_name=False, address=None):
 
 
 def _by_process(rows, enrich, by_name):
-    """``aggregate`` for the process view (``views.remotes`` sums the hosts and
-    countries): the locality of each address, and the key and label of
-    each process, asked once (100k flows, CPU: Hosts 187 -> 90 ms); the idle
+    """``aggregate`` for the process view when the process provider does not
+    tell which ports have a socket (``procgroups.by_process`` when it does):
+    the locality of each address, and the key and label of each process,
+    asked once (100k flows, CPU: Hosts 187 -> 90 ms); the idle
     rows stored bare (most of a big table) summed per group by C loops
     (``_add_idle``), not a call each (Tab at 100k: ~100 -> ~45 ms).
     ``keys_of`` stays the plain twin (test_aggregate holds them equal)."""
@@ -135,7 +138,7 @@ def _by_process(rows, enrich, by_name):
     is_local = enrich.is_local
     proc = enrich.proc
     held = {}                   # id(process answer) -> (it, its named entry)
-    known = _known_answers(enrich, len(rows))
+    known = known_answers(enrich, len(rows))
     bare = TableFlow
     for r in rows:
         idle = type(r) is bare  # idle, open, read by index: no property call
@@ -160,7 +163,7 @@ def _by_process(rows, enrich, by_name):
         else:
             ent = held.get(id(p))       # a few processes answer for many flows
             if ent is None:             # (p held: its id is not reused meanwhile)
-                ent = held[id(p)] = (p, _entry(named, groups, _proc_which(p), by_name))
+                ent = held[id(p)] = (p, _entry(named, groups, proc_which(p), by_name))
             ent = ent[1]
         if idle:
             # outbound unless inbound (a forwarded flow's original direction is sent)
@@ -175,31 +178,13 @@ def _by_process(rows, enrich, by_name):
     return [ent[0] for ent in groups.values()]
 
 
-def _known_answers(enrich, n):
-    """The process map's answers kept across ticks, as a dict's ``get``
-    (flow key -> (orig, reply)), or None: one dict read a flow instead of
-    ``Enrichment.proc``'s calls (Tab to Processes at 100k: ~130 ms); None
-    too while it holds fewer than half of ``n`` flows (a first look: the
-    reads would miss)."""
-    known = getattr(getattr(enrich, "process", None), "answers", None)
-    return known.get if isinstance(known, dict) and len(known) >= n // 2 else None
-
-
-def _proc_which(p):
-    """(pid, name) of a process answer, (None, None) forwarded, None unknown."""
-    if p is None:
-        return None
-    pid = getattr(p, "pid", None)
-    return (pid, getattr(p, "name", "") if pid is not None else None)
-
-
 def _entry(named, groups, which, by_name):
     """``named[which]``, made: [group, forwarded, idle sent, idle received], one a
     group (``groups``: key -> it) however many addresses fall in it: a country's
     250k addresses were 250k sums of one row each (1.7 s)."""
     ent = named.get(which)
     if ent is None:
-        key, label, forwarded = _key_label(which, by_name)
+        key, label, forwarded = key_label(which, by_name)
         ent = groups.get(key)
         if ent is None:
             ent = groups[key] = [Group(key, sanitize(label, 64)), forwarded, [], []]
@@ -268,20 +253,6 @@ def _crossing_parts(parts, groups):
         out.append((g, what, which, label not in seen))
         seen.add(label)
     return out
-
-
-def _key_label(which, by_name):
-    """(group key, label, forwarded) for ``_by_process``: ``keys_of``'s, for
-    one process ((pid, name); None: unknown)."""
-    if which is None:
-        return ("?",), "unknown", False
-    pid = which[0]
-    if pid is None:
-        return ("forwarded",), "forwarded", True
-    name = sanitize(which[1] or "?", 24)
-    if by_name:
-        return ("name", name), name, False
-    return ("pid", pid, name), "%s/%d" % (name, pid), False
 
 
 def _tell_apart(groups, address):

@@ -3,16 +3,13 @@ the ``--once`` outputs: a flow on ports that no socket has is answered
 from the locality of its two ends (``is_local``, once per address), and
 only the flows a socket may match are asked one by one."""
 
-from itertools import compress, repeat
-from operator import contains, is_, or_
+from operator import or_
 
 from ..enrich.owners import FORWARDED
-from ..enrich.process import SOCKET_PORT_PROTOS
 from ..netlink.ctnetlink import FIELDS
-from ..netlink.uapi import AF_INET, AF_INET6
+from .procgroups import asked_of
 
-(_FAMILY, _PROTO, _SRC, _SPORT, _RSRC, _RSPORT) = (
-    FIELDS.index(n) for n in ("family", "l4proto", "src", "sport", "reply_src", "reply_sport"))
+_SRC, _RSRC = FIELDS.index("src"), FIELDS.index("reply_src")
 _ANSWER = {True: (None, None), False: (FORWARDED, FORWARDED)}     # by "an end is local"
 _SAME = {a: a for a in _ANSWER.values()}    # an answer without a socket: one object each
 
@@ -46,23 +43,9 @@ class BatchLookup:
         ports = getattr(process, "socket_ports", None)
         if ports is None or getattr(process, "keep", True) or not entries:
             return list(map(process.lookup_both, entries))
-        protos, sports = fields[_PROTO], fields[_SPORT]
-        backs, bports = fields[_RSRC], fields[_RSPORT]
-        n = len(entries)
-        asked = set(compress(range(n), map(contains, repeat(ports, n), zip(protos, sports))))
-        asked.update(compress(range(n), map(contains, repeat(ports, n), zip(protos, bports))))
-        if None in backs or None in bports:     # no reply end (ICMP's ports): asked
-            asked.update(compress(range(n), map(is_, backs, repeat(None))))
-            asked.update(compress(range(n), map(is_, bports, repeat(None))))
-        # ICMP, raw sockets, other families: as lookup_both does them
-        odd = {p for p in set(protos) if p not in SOCKET_PORT_PROTOS or (p, None) in ports}
-        if odd:
-            asked.update(compress(range(n), map(odd.__contains__, protos)))
-        odd = set(fields[_FAMILY]).difference((AF_INET, AF_INET6))
-        if odd:
-            asked.update(compress(range(n), map(odd.__contains__, fields[_FAMILY])))
+        asked = asked_of(ports, fields, len(entries))
         local = self._local
-        srcs = fields[_SRC]
+        srcs, backs = fields[_SRC], fields[_RSRC]
         new = set(srcs).union(backs).difference(local)
         if new:
             if len(local) + len(new) > 65536:
@@ -77,4 +60,5 @@ class BatchLookup:
             answer = lookup(entries[i])
             out[i] = same(answer, answer)
         return out
+
 

@@ -7,7 +7,7 @@ group (bench/README.md, keys.py)."""
 from collections import Counter
 from itertools import compress, repeat
 from functools import reduce
-from operator import add, and_, attrgetter, is_, is_not, itemgetter, not_
+from operator import add, and_, attrgetter, eq, ge, is_, is_not, itemgetter, not_
 
 from ..netlink.ctnetlink import FIELDS
 from ..table import TableFlow
@@ -25,19 +25,14 @@ _RATES = attrgetter("rate_orig", "rate_reply")
 def by_remote(rows, view, enrich, redact):
     """``aggregate``'s Groups of ``view`` ("host" or "country") over ``rows``,
     and whether two of them share a label (``_tell_apart``'s work)."""
-    kinds = list(map(type, rows))
-    idle = list(compress(rows, map(is_, kinds, repeat(TableFlow))))   # rates 0.0, open
-    live = list(compress(rows, map(is_not, kinds, repeat(TableFlow))))
-    if any(map(attrgetter("closed"), live)):
-        live = [r for r in live if not r.closed]
-    ents = idle + list(map(attrgetter("entry"), live))
+    idle, live, ents = open_flows(rows)
     if not ents:
         return [], False
     dst = list(map(_DST, ents))
-    inbound = _inbound(ents, dst, enrich)
+    inbound = inbound_of(ents, dst, enrich)
     remotes = dst if inbound is None else list(map(tuple.__getitem__, zip(dst, map(_SRC, ents)),
                                                    inbound))
-    sums = _Sums(ents, len(idle), list(map(_RATES, live)), inbound)
+    sums = Sums(ents, len(idle), list(map(_RATES, live)), inbound)
     if view == "host":
         keys = list(dict.fromkeys(remotes))
         labels = _sanitized(_host_labels(keys, enrich, redact), 64)
@@ -68,7 +63,19 @@ def country_of(g):
     return code, ("%s %s" % (code, cname)).strip()
 
 
-def _inbound(ents, dst, enrich):
+def open_flows(rows):
+    """(idle rows, live rows, entries: the idle ones then the live ones') of
+    the open ``rows``; the idle ones are TableFlows (their own entry, rates
+    0.0), the live ones Rows or first seen TableFlows."""
+    kinds = list(map(type, rows))
+    idle = list(compress(rows, map(is_, kinds, repeat(TableFlow))))
+    live = list(compress(rows, map(is_not, kinds, repeat(TableFlow))))
+    if any(map(attrgetter("closed"), live)):
+        live = [r for r in live if not r.closed]
+    return idle, live, idle + list(map(attrgetter("entry"), live))
+
+
+def inbound_of(ents, dst, enrich):
     """Per flow: is its original direction received (its destination this
     host's, its source not)?  None when no flow's is."""
     local = enrich.locals_of(dst)
@@ -104,10 +111,11 @@ def _sanitized(labels, width):
     return [sanitize(label, width) for label in labels]
 
 
-class _Sums:
+class Sums:
     """The flows' counters summed per group, sent and received as seen from
     this host: ``ents`` the idle rows' first (rates 0.0, known), then the
-    live ones' (``rates``: their (orig, reply) rates, None unknown)."""
+    live ones' (``rates``: their (orig, reply) rates, None unknown);
+    ``inbound``: per flow, its reply direction is sent (None: none's)."""
 
     def __init__(self, ents, idle, rates, inbound):
         self.ents, self.idle, self.rates, self.inbound = ents, idle, rates, inbound
@@ -167,23 +175,38 @@ class _Sums:
         return Summed((key, label, len(ents), unc, self.idle + sum(rated), btx, brx, ptx, prx,
                        rtx, rrx))
 
-    def summed(self, keys, labels, which):
-        """Groups of the flows ``which`` (its group's index a flow)."""
-        m = len(keys)
+    def summed(self, keys, labels, which, bulk=0):
+        """Groups of the flows ``which`` (its group's index a flow): the
+        first ``bulk`` groups (few, of many flows each) summed in C over a
+        mask each, the others a flow at a time."""
+        m, idle = len(keys), self.idle
         unc, *cols = self._columns()
-        btx, brx, ptx, prx = [0] * m, [0] * m, [0] * m, [0] * m
-        for i, a, b, c, d in zip(which, *cols):
+        flows, rated = Counter(which), Counter(which[:idle])    # counted in C
+        unc = Counter(() if unc is None else compress(which, unc))
+        flows, unc, rated = (list(map(c.get, range(m), repeat(0))) for c in (flows, unc, rated))
+        sums = [[0] * m for _ in range(4)] + [[0.0] * m, [0.0] * m]
+        lr, *lrates = self._live_rates() if self.rates else ((), (), ())
+        for k in range(bulk):
+            mask = list(map(eq, which, repeat(k)))
+            for total, col in zip(sums, cols):
+                total[k] = sum(compress(col, mask))
+            live = mask[idle:]
+            rated[k] += sum(compress(lr, live))
+            for total, col in zip(sums[4:], lrates):   # in order, as Group.add adds
+                total[k] = reduce(add, compress(col, live), 0.0)
+        rest = list(map(ge, which, repeat(bulk))) if bulk else None
+
+        def part(col, at=0):
+            return col if rest is None else compress(col, rest[at:] if at else rest)
+        btx, brx, ptx, prx, rtx, rrx = sums
+        for i, a, b, c, d in zip(part(which), *map(part, cols)):
             btx[i] += a
             brx[i] += b
             ptx[i] += c
             prx[i] += d
-        flows, rated = Counter(which), Counter(which[:self.idle])   # counted in C
-        unc = Counter(() if unc is None else compress(which, unc))
-        flows, unc, rated = (list(map(c.get, range(m), repeat(0))) for c in (flows, unc, rated))
-        rtx, rrx = [0.0] * m, [0.0] * m
         if self.rates:                  # the live rows' rates, added in their order
-            lr, lt, lx = self._live_rates()
-            for i, r, a, b in zip(which[self.idle:], lr, lt, lx):
+            for i, r, a, b in zip(part(which[idle:], idle), part(lr, idle),
+                                  *(part(c, idle) for c in lrates)):
                 rated[i] += r
                 rtx[i] += a
                 rrx[i] += b

@@ -1,0 +1,139 @@
+"""The Processes view over a big table: the flows on ports where no socket
+is (most of a router's, many of a server's) answered from their ends'
+locality in C passes, as ``ProcessMap.lookup_both`` answers them, and
+kept nowhere; only the flows a socket may match are asked one by one;
+the sums a column at a time (``views.remotes``).  A first look at 250k
+flows was ~0.7 s, half of it a ``lookup_both`` a flow."""
+
+from itertools import compress, repeat
+from operator import and_, attrgetter, contains, eq, is_, itemgetter, ne, not_, or_
+
+from ..enrich.bundle import _DNS_PORT as DNS_PORT     # Enrichment.proc's own queries
+from ..model import ICMP_PROTOS
+from ..netlink.ctnetlink import FIELDS
+from ..netlink.uapi import AF_INET, AF_INET6
+from ..text import sanitize
+from .remotes import Sums, inbound_of, open_flows
+
+_COLUMNS = [FIELDS.index(n) for n in ("family", "l4proto", "src", "dst", "sport", "dport",
+                                      "reply_src", "reply_sport", "key")]
+_FAMILY, _PROTO, _SRC, _DST, _SPORT, _DPORT, _RSRC, _RSPORT, _KEY = _COLUMNS
+_RATES = attrgetter("rate_orig", "rate_reply")
+
+
+def by_process(rows, enrich, by_name):
+    """``aggregate``'s Groups of the process view (``by_name``: see
+    ``keys_of``), or None when the process provider does not tell which
+    ports have a socket (the caller asks each flow)."""
+    process = enrich.process
+    ports = getattr(process, "socket_ports", None)
+    remembered = getattr(process, "remembered", None)
+    if ports is None or remembered is None:
+        return None
+    idle, live, ents = open_flows(rows)
+    if not ents:
+        return []
+    n = len(ents)
+    fields = {i: list(map(itemgetter(i), ents)) for i in _COLUMNS}
+    asked = asked_of(ports, fields, n)
+    if remembered:                      # its process kept from a socket since closed
+        asked.update(compress(range(n), map(remembered.__contains__, fields[_KEY])))
+    if enrich.dns is not None and DNS_PORT in fields[_DPORT]:
+        # nobody's, or a query of flowtop's own reverse DNS (Enrichment.proc)
+        asked.update(compress(range(n), map(eq, fields[_DPORT], repeat(DNS_PORT))))
+    # the others: forwarded (1) when neither end is this host's, else nobody's (0)
+    which = list(map(int, map(not_, map(or_, process.locals_of(fields[_SRC]),
+                                        process.locals_of(fields[_RSRC])))))
+    keys, labels = [("?",), ("forwarded",)], ["unknown", "forwarded"]
+    _ask(ents, sorted(asked), which, keys, labels, enrich, by_name)
+    inbound = inbound_of(ents, fields[_DST], enrich)
+    if inbound is not None:             # a forwarded flow's original direction is sent
+        inbound = list(map(and_, inbound, map(ne, which, repeat(1))))
+    groups = Sums(ents, len(idle), list(map(_RATES, live)), inbound).summed(keys, labels, which,
+                                                                           bulk=2)
+    return [g for g in groups if g.flows]
+
+
+def _ask(ents, asked, which, keys, labels, enrich, by_name):
+    """``which[i]``, the group index of each flow ``asked`` (ascending), from
+    its process answer: the answers kept across ticks, else
+    ``Enrichment.proc``; new groups appended to ``keys`` and ``labels``."""
+    known = known_answers(enrich, len(asked))
+    proc = enrich.proc
+    index = {k: i for i, k in enumerate(keys)}
+    held = {}                           # id(process answer) -> (it, its group's index)
+    for i in asked:
+        e = ents[i]
+        hit = known(e[_KEY]) if known is not None else None
+        p = None if hit is None else hit[0] if hit[0] is not None else hit[1]
+        if p is None and (hit is None or e[_DPORT] == DNS_PORT):
+            p = proc(e)                 # not asked yet; or nobody's: flowtop's own query?
+        if p is None:
+            which[i] = 0
+            continue
+        ent = held.get(id(p))           # a few processes answer for many flows
+        if ent is None:                 # (p held: its id is not reused meanwhile)
+            key, label, _forwarded = key_label(proc_which(p), by_name)
+            g = index.get(key)
+            if g is None:
+                g = index[key] = len(keys)
+                keys.append(key)
+                labels.append(sanitize(label, 64))
+            ent = held[id(p)] = (p, g)
+        which[i] = ent[1]
+
+
+def asked_of(ports, fields, n):
+    """The indices (a set) of the ``n`` flows (``fields``: their columns by
+    FIELDS index) a socket of ``ports`` (``socket_ports``) may match: on a
+    socket's (protocol, port) at either end, without a reply end, ICMP, raw
+    sockets' protocols, families other than IP.  The others' process
+    answer is their ends' locality alone (``ProcessMap._unmatched``)."""
+    protos, sports = fields[_PROTO], fields[_SPORT]
+    backs, bports = fields[_RSRC], fields[_RSPORT]
+    asked = set(compress(range(n), map(contains, repeat(ports, n), zip(protos, sports))))
+    asked.update(compress(range(n), map(contains, repeat(ports, n), zip(protos, bports))))
+    if None in backs or None in bports:     # no reply end (ICMP's ports): asked
+        asked.update(compress(range(n), map(is_, backs, repeat(None))))
+        asked.update(compress(range(n), map(is_, bports, repeat(None))))
+    # ICMP (its echo id), a raw socket's protocols, other families: as lookup_both
+    # does them (GRE or SCTP without a raw socket: only their ends' locality)
+    odd = {p for p in set(protos) if p in ICMP_PROTOS or (p, None) in ports}
+    if odd:
+        asked.update(compress(range(n), map(odd.__contains__, protos)))
+    odd = set(fields[_FAMILY]).difference((AF_INET, AF_INET6))
+    if odd:
+        asked.update(compress(range(n), map(odd.__contains__, fields[_FAMILY])))
+    return asked
+
+
+def known_answers(enrich, n):
+    """The process map's answers kept across ticks, as a dict's ``get``
+    (flow key -> (orig, reply)), or None: one dict read a flow instead of
+    ``Enrichment.proc``'s calls (Tab to Processes at 100k: ~130 ms); None
+    too while it holds fewer than half of ``n`` flows (a first look: the
+    reads would miss)."""
+    known = getattr(getattr(enrich, "process", None), "answers", None)
+    return known.get if isinstance(known, dict) and len(known) >= n // 2 else None
+
+
+def proc_which(p):
+    """(pid, name) of a process answer, (None, None) forwarded, None unknown."""
+    if p is None:
+        return None
+    pid = getattr(p, "pid", None)
+    return (pid, getattr(p, "name", "") if pid is not None else None)
+
+
+def key_label(which, by_name):
+    """(group key, label, forwarded) of one process ((pid, name); None:
+    unknown): ``keys_of``'s."""
+    if which is None:
+        return ("?",), "unknown", False
+    pid = which[0]
+    if pid is None:
+        return ("forwarded",), "forwarded", True
+    name = sanitize(which[1] or "?", 24)
+    if by_name:
+        return ("name", name), name, False
+    return ("pid", pid, name), "%s/%d" % (name, pid), False
