@@ -125,6 +125,10 @@ def main():
                     help="entries as the kernel source decodes them: idle rows stored bare")
     ap.add_argument("--distinct", action="store_true",
                     help="each flow to a destination address of its own (a server's table)")
+    ap.add_argument("--tabs", type=int, default=0, metavar="R",
+                    help="only Tab round the views R times, the table frozen (gc.freeze(), as "
+                         "the collector leaves it after a dump): CPU ms per view")
+    ap.add_argument("--flags", default="", help="flowtop's options, e.g. '-n -G'")
     args = ap.parse_args()
     import curses
     for name in ("doupdate", "newwin"):
@@ -160,7 +164,7 @@ def main():
 
     snap = Snapshot(rows, when + 1, table.totals(), None, 0, tally=table.tally().copy(),
                     version=table.version)
-    st = ViewState(cli.parse([]))
+    st = ViewState(cli.parse(args.flags.split()))
     enrich = Enrichment(Services())
     if args.process:        # this host's sockets: the Processes view asks each flow's
         from flowtop.enrich.process import ProcessMap
@@ -172,6 +176,8 @@ def main():
     scr.refresh()
     if args.flood:
         return flood(args, table, scr, Snapshot, when)
+    if args.tabs:
+        return tabs(args.tabs, scr, st)
     keys = (("Down", curses.KEY_DOWN), ("Up", curses.KEY_UP), ("PgDn", curses.KEY_NPAGE),
             ("s (source column)", "s"), ("b (bits)", "b"), ("o (sort)", "o"),
             ("r (reverse)", "r"), ("a (active)", "a"), ("L (loopback)", "L"))
@@ -251,6 +257,24 @@ def main():
         scr.refresh()
         print("  filter %-13r %7.1f  (%d shown)" % (ch, (time.perf_counter() - t0) * 1000,
                                                     len(scr.ui.view)))
+
+
+def tabs(rounds, scr, st):
+    """Tab round the views ``rounds`` times, the rows frozen as the live
+    view's collector leaves them: CPU ms per view (min / median; the first
+    look at each view first)."""
+    import gc
+    gc.freeze()
+    cpus = {}
+    for _ in range(rounds):
+        for _ in range(6):
+            c0 = time.process_time()
+            scr.key("\t")
+            scr.refresh()
+            cpus.setdefault(st.view, []).append((time.process_time() - c0) * 1000)
+    for view, ms in cpus.items():
+        print("  Tab -> %-8s CPU ms min %5.0f median %5.0f  (%s)" % (
+            view, min(ms), statistics.median(ms), " ".join("%.0f" % t for t in ms)))
 
 
 def snapshots(table, scr, Snapshot, when, bumped):

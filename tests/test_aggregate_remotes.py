@@ -1,4 +1,5 @@
-"""The Hosts and Countries views summed a column at a time (views.remotes)
+"""The Hosts and Countries views summed a column at a time (views.remotes),
+and the Processes view without a process map (every flow's unknown),
 equal the views spelt out flow by flow with keys_of: a table where each
 flow has a remote address of its own (a server's or a router's), flows
 received and sent, first seen, idle, moving, closed, without counters."""
@@ -63,7 +64,7 @@ def _plain(rows, view, enrich, redact):
 
 @pytest.mark.parametrize("view,geo", [("host", None), ("host", "names"),
                                       ("country", None), ("country", "many"),
-                                      ("country", "one")])
+                                      ("country", "one"), ("process", None)])
 @pytest.mark.parametrize("seen", [1, 2])
 @pytest.mark.parametrize("servers", [False, True])
 @pytest.mark.parametrize("redacted", [False, True])
@@ -85,7 +86,7 @@ def test_a_remote_address_a_flow_sums_as_keys_of_says(view, geo, seen, servers, 
     # hosts that share a name are told apart after (their label goes on with the address)
     assert all(got[k][0].startswith(want[k][0]) for k in want if k in got)
     assert {k: v[1:] for k, v in got.items()} == {k: v[1:] for k, v in want.items()}
-    assert len(got) == (1 if view == "country" and geo != "many" else
+    assert len(got) == (1 if view == "process" or view == "country" and geo != "many" else
                         10 if view == "country" else len([r for r in rows if not r.closed]))
     assert any(v[2] for v in got.values())          # some flows without counters
 
@@ -123,3 +124,27 @@ def test_locals_of_answers_as_is_local_does_one_address_at_a_time():
     assert enrich.locals_of(addrs + [None]) == [enrich.is_local(a) for a in addrs + [None]]
     assert enrich.locals_of(["10.0.0.2"]) == [False]
     assert enrich.locals_of([]) == []
+
+
+def _plain_sort(groups, sort, reverse):
+    """sort_groups spelt out: by label, then by the sort's key function."""
+    out = sorted(groups, key=lambda g: g.label)
+    key = agg.SORT_KEYS.get(sort)
+    if key is not None:
+        out.sort(key=key, reverse=not reverse)
+    elif reverse:
+        out.reverse()
+    return out
+
+
+@pytest.mark.parametrize("view", ["host", "country"])
+def test_groups_sort_as_their_key_functions_say_ties_by_label(view):
+    from flowtop.views.state import SORTS
+    rows = list(_distinct(300))
+    enrich = Enrichment(Services(), geo=Geo(), local=lambda: {r.entry.dst for r in rows[::4]})
+    groups = agg.aggregate(rows, view, enrich)
+    assert len({g.rate_tx + g.rate_rx for g in groups}) < len(groups)     # ties
+    for sort in SORTS:
+        for reverse in (False, True):
+            want = [g.key for g in _plain_sort(groups, sort, reverse)]
+            assert [g.key for g in agg.sort_groups(list(groups), sort, reverse)] == want

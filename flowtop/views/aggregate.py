@@ -10,7 +10,7 @@ nftop's device table, and what ``iface_totals`` sums).
 """
 
 from collections import Counter
-from operator import attrgetter
+from operator import add, attrgetter
 
 from ..enrich.bundle import _DNS_PORT as DNS_PORT     # Enrichment.proc's own queries
 from ..netlink.ctnetlink import FIELDS
@@ -277,19 +277,29 @@ def in_group(row, view, key, enrich):
     return any(k == key for k, _l, _o in keys_of(view, row, enrich, by_name=by_name))
 
 
-SORT_KEYS = {
+SORT_KEYS = {         # the plain twins of sort_groups' orders (tests hold them equal)
     "rate": lambda g: g.rate_tx + g.rate_rx,
     "bytes": lambda g: g.bytes_tx + g.bytes_rx,
     "packets": lambda g: g.pkts_tx + g.pkts_rx,
     "age": lambda g: g.flows,          # "age" has no meaning for a group: by flow count
 }
+_SUMMED = {"rate": ("rate_tx", "rate_rx"), "bytes": ("bytes_tx", "bytes_rx"),
+           "packets": ("pkts_tx", "pkts_rx"), "age": ("flows", None)}
 
 
 def sort_groups(groups, sort, reverse):
-    key = SORT_KEYS.get(sort)
-    groups.sort(key=lambda g: g.label)
-    if key is not None:
-        groups.sort(key=key, reverse=not reverse)
+    """``groups`` sorted in place: by label, then (stable) by ``sort``'s
+    value, largest first unless ``reverse``.  The keys are read in C (a
+    key call a group was ~40 ms at 250k hosts)."""
+    groups.sort(key=attrgetter("label"))
+    fields = _SUMMED.get(sort)
+    if fields is not None:
+        tx, rx = fields
+        keys = list(map(attrgetter(tx), groups))
+        if rx is not None:
+            keys = list(map(add, keys, map(attrgetter(rx), groups)))
+        order = sorted(range(len(groups)), key=keys.__getitem__, reverse=not reverse)
+        groups[:] = list(map(groups.__getitem__, order))
     elif reverse:
         groups.reverse()
     return groups

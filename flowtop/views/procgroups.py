@@ -6,7 +6,7 @@ the sums a column at a time (``views.remotes``).  A first look at 250k
 flows was ~0.7 s, half of it a ``lookup_both`` a flow."""
 
 from itertools import compress, repeat
-from operator import and_, attrgetter, contains, eq, is_, itemgetter, ne, not_, or_
+from operator import and_, contains, eq, is_, itemgetter, ne, not_, or_
 
 from ..enrich.bundle import _DNS_PORT as DNS_PORT     # Enrichment.proc's own queries
 from ..model import ICMP_PROTOS
@@ -18,7 +18,6 @@ from .remotes import Sums, inbound_of, open_flows
 _COLUMNS = [FIELDS.index(n) for n in ("family", "l4proto", "src", "dst", "sport", "dport",
                                       "reply_src", "reply_sport", "key")]
 _FAMILY, _PROTO, _SRC, _DST, _SPORT, _DPORT, _RSRC, _RSPORT, _KEY = _COLUMNS
-_RATES = attrgetter("rate_orig", "rate_reply")
 
 
 def by_process(rows, enrich, by_name):
@@ -28,11 +27,14 @@ def by_process(rows, enrich, by_name):
     process = enrich.process
     ports = getattr(process, "socket_ports", None)
     remembered = getattr(process, "remembered", None)
-    if ports is None or remembered is None:
+    if process is not None and (ports is None or remembered is None):
         return None
     idle, live, ents = open_flows(rows)
     if not ents:
         return []
+    if process is None:                 # every flow's process unknown (Enrichment.proc)
+        inbound = inbound_of(ents, list(map(itemgetter(_DST), ents)), enrich)
+        return [Sums(ents, len(idle), live, inbound).one(("?",), "unknown")]
     n = len(ents)
     fields = {i: list(map(itemgetter(i), ents)) for i in _COLUMNS}
     asked = asked_of(ports, fields, n)
@@ -49,8 +51,7 @@ def by_process(rows, enrich, by_name):
     inbound = inbound_of(ents, fields[_DST], enrich)
     if inbound is not None:             # a forwarded flow's original direction is sent
         inbound = list(map(and_, inbound, map(ne, which, repeat(1))))
-    groups = Sums(ents, len(idle), list(map(_RATES, live)), inbound).summed(keys, labels, which,
-                                                                           bulk=2)
+    groups = Sums(ents, len(idle), live, inbound).summed(keys, labels, which, bulk=2)
     return [g for g in groups if g.flows]
 
 

@@ -7,7 +7,7 @@ group (bench/README.md, keys.py)."""
 from collections import Counter
 from itertools import compress, repeat
 from functools import reduce
-from operator import add, and_, attrgetter, eq, ge, is_, is_not, itemgetter, not_
+from operator import add, and_, attrgetter, eq, ge, is_, is_not, itemgetter, not_, or_
 
 from ..netlink.ctnetlink import FIELDS
 from ..table import TableFlow
@@ -19,7 +19,15 @@ _COUNTERS = tuple(itemgetter(FIELDS.index(n)) for n in (
     "bytes_orig", "bytes_reply", "packets_orig", "packets_reply"))
 _ZERO = {None: 0}                       # _ZERO.get(v, v): None as 0, in C
 _DASH = {None: "-", "": "-"}            # a host without an address: "-"
-_RATES = attrgetter("rate_orig", "rate_reply")
+_ZERO_RATE = {None: 0.0}
+_RATE = attrgetter("rate_orig"), attrgetter("rate_reply")
+
+
+def _zeroed(col):
+    """``col`` with None as 0 (as it is when no None is in it: counters on)."""
+    if None not in col:
+        return col
+    return list(map(_ZERO.get, col, col))
 
 
 def by_remote(rows, view, enrich, redact):
@@ -32,15 +40,18 @@ def by_remote(rows, view, enrich, redact):
     inbound = inbound_of(ents, dst, enrich)
     remotes = dst if inbound is None else list(map(tuple.__getitem__, zip(dst, map(_SRC, ents)),
                                                    inbound))
-    sums = Sums(ents, len(idle), list(map(_RATES, live)), inbound)
+    sums = Sums(ents, len(idle), live, inbound)
     if view == "host":
         keys = list(dict.fromkeys(remotes))
-        labels = _sanitized(_host_labels(keys, enrich, redact), 64)
+        raw = _host_labels(keys, enrich, redact)
+        labels = _sanitized(raw, 64)
         if len(keys) == len(ents):
             groups = sums.one_each(list(zip(keys)), labels)
         else:
             pos = dict(zip(keys, range(len(keys))))
             groups = sums.summed(list(zip(keys)), labels, list(map(pos.__getitem__, remotes)))
+        if labels is raw and enrich.dns is None and not (redact is not None and redact.active):
+            return groups, raw.count("-") > 1      # the addresses themselves: "-" alone twice
         return groups, len(set(labels)) < len(labels)
     if enrich.geo is None:                              # -G: one group, no lookup
         return [sums.one(("-",), "- unknown")], False
@@ -114,11 +125,11 @@ def _sanitized(labels, width):
 class Sums:
     """The flows' counters summed per group, sent and received as seen from
     this host: ``ents`` the idle rows' first (rates 0.0, known), then the
-    live ones' (``rates``: their (orig, reply) rates, None unknown);
-    ``inbound``: per flow, its reply direction is sent (None: none's)."""
+    ``live`` rows' (rates None when unknown); ``inbound``: per flow, its
+    reply direction is sent (None: none's)."""
 
-    def __init__(self, ents, idle, rates, inbound):
-        self.ents, self.idle, self.rates, self.inbound = ents, idle, rates, inbound
+    def __init__(self, ents, idle, live, inbound):
+        self.ents, self.idle, self.live, self.inbound = ents, idle, live, inbound
 
     def _columns(self):
         """(uncounted or None, sent bytes, received bytes, sent packets,
@@ -127,25 +138,27 @@ class Sums:
         unc = None
         if None in bo and None in br:
             unc = list(map(int, map(and_, map(is_, bo, repeat(None)), map(is_, br, repeat(None)))))
-        cols = [list(map(_ZERO.get, c, c)) for c in (bo, br, po, pr)]
+        return [unc] + self._swapped(*map(_zeroed, (bo, br, po, pr)))
+
+    def _swapped(self, *pairs):
+        """Columns of (orig, reply) pairs as (sent, received) pairs."""
         inbound = self.inbound
-        if inbound is not None:         # a received flow: its reply direction is sent
-            bo, br, po, pr = cols
-            cols = [list(map(tuple.__getitem__, zip(a, b), inbound))
-                    for a, b in ((bo, br), (br, bo), (po, pr), (pr, po))]
-        return [unc] + cols
+        if inbound is None:
+            return list(pairs)
+        if len(inbound) > len(pairs[0]):    # the live rows' columns
+            inbound = inbound[self.idle:]
+        out = []
+        for a, b in zip(pairs[::2], pairs[1::2]):   # a received flow: its reply is sent
+            out += [list(map(tuple.__getitem__, zip(a, b), inbound)),
+                    list(map(tuple.__getitem__, zip(b, a), inbound))]
+        return out
 
     def _live_rates(self):
         """(rated, rate sent, rate received) of each live row."""
-        rates, inbound = self.rates, self.inbound
-        rated = [int(a is not None or b is not None) for a, b in rates]
-        rtx = [a or 0.0 for a, _b in rates]
-        rrx = [b or 0.0 for _a, b in rates]
-        if inbound is not None:
-            back = inbound[self.idle:]
-            rtx, rrx = ([r[k] for r, k in zip(zip(rtx, rrx), back)],
-                        [r[k] for r, k in zip(zip(rrx, rtx), back)])
-        return rated, rtx, rrx
+        ro, rr = (list(map(get, self.live)) for get in _RATE)
+        rated = list(map(int, map(or_, map(is_not, ro, repeat(None)),
+                                  map(is_not, rr, repeat(None)))))
+        return [rated] + self._swapped(*(list(map(_ZERO_RATE.get, c, c)) for c in (ro, rr)))
 
     def one_each(self, keys, labels):
         """Groups of one flow each, in the flows' order."""
@@ -185,7 +198,7 @@ class Sums:
         unc = Counter(() if unc is None else compress(which, unc))
         flows, unc, rated = (list(map(c.get, range(m), repeat(0))) for c in (flows, unc, rated))
         sums = [[0] * m for _ in range(4)] + [[0.0] * m, [0.0] * m]
-        lr, *lrates = self._live_rates() if self.rates else ((), (), ())
+        lr, *lrates = self._live_rates() if self.live else ((), (), ())
         for k in range(bulk):
             mask = list(map(eq, which, repeat(k)))
             for total, col in zip(sums, cols):
@@ -204,7 +217,7 @@ class Sums:
             brx[i] += b
             ptx[i] += c
             prx[i] += d
-        if self.rates:                  # the live rows' rates, added in their order
+        if self.live:                  # the live rows' rates, added in their order
             for i, r, a, b in zip(part(which[idle:], idle), part(lr, idle),
                                   *(part(c, idle) for c in lrates)):
                 rated[i] += r
