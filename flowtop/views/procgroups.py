@@ -6,7 +6,7 @@ the sums a column at a time (``views.remotes``).  A first look at 250k
 flows was ~0.7 s, half of it a ``lookup_both`` a flow."""
 
 from itertools import compress, repeat
-from operator import and_, contains, eq, is_, itemgetter, ne, not_, or_
+from operator import and_, contains, eq, is_, itemgetter, or_, truth
 
 from ..enrich.bundle import _DNS_PORT as DNS_PORT     # Enrichment.proc's own queries
 from ..model import ICMP_PROTOS
@@ -36,21 +36,21 @@ def by_process(rows, enrich, by_name):
         inbound = inbound_of(ents, list(map(itemgetter(_DST), ents)), enrich)
         return [Sums(ents, len(idle), live, inbound).one(("?",), "unknown")]
     n = len(ents)
-    fields = {i: list(map(itemgetter(i), ents)) for i in _COLUMNS}
+    need = [i for i in _COLUMNS if (i != _KEY or remembered) and (i != _DPORT or enrich.dns)]
+    fields = {i: list(map(itemgetter(i), ents)) for i in need}    # only what is read
     asked = asked_of(ports, fields, n)
     if remembered:                      # its process kept from a socket since closed
         asked.update(compress(range(n), map(remembered.__contains__, fields[_KEY])))
     if enrich.dns is not None and DNS_PORT in fields[_DPORT]:
         # nobody's, or a query of flowtop's own reverse DNS (Enrichment.proc)
         asked.update(compress(range(n), map(eq, fields[_DPORT], repeat(DNS_PORT))))
-    # the others: forwarded (1) when neither end is this host's, else nobody's (0)
-    which = list(map(int, map(not_, map(or_, process.locals_of(fields[_SRC]),
-                                        process.locals_of(fields[_RSRC])))))
-    keys, labels = [("?",), ("forwarded",)], ["unknown", "forwarded"]
+    # the others: nobody's (True: group 1) when an end is this host's, else forwarded (0)
+    which = list(map(or_, process.locals_of(fields[_SRC]), process.locals_of(fields[_RSRC])))
+    keys, labels = [("forwarded",), ("?",)], ["forwarded", "unknown"]
     _ask(ents, sorted(asked), which, keys, labels, enrich, by_name)
     inbound = inbound_of(ents, fields[_DST], enrich)
     if inbound is not None:             # a forwarded flow's original direction is sent
-        inbound = list(map(and_, inbound, map(ne, which, repeat(1))))
+        inbound = list(map(and_, inbound, map(truth, which)))     # which: 0 forwarded
     groups = Sums(ents, len(idle), live, inbound).summed(keys, labels, which, bulk=2)
     return [g for g in groups if g.flows]
 
@@ -70,7 +70,7 @@ def _ask(ents, asked, which, keys, labels, enrich, by_name):
         if p is None and (hit is None or e[_DPORT] == DNS_PORT):
             p = proc(e)                 # not asked yet; or nobody's: flowtop's own query?
         if p is None:
-            which[i] = 0
+            which[i] = 1
             continue
         ent = held.get(id(p))           # a few processes answer for many flows
         if ent is None:                 # (p held: its id is not reused meanwhile)
