@@ -80,6 +80,7 @@ def test_a_remote_address_a_flow_sums_as_keys_of_says(view, geo, seen, servers, 
     enrich = Enrichment(Services(), dns=CountingNames() if geo == "names" else None,
                         geo=Geo() if view == "country" and geo else None, local=lambda: local)
     redact = Redactor(enrich.is_local, state_of("--redact-remote")) if redacted else None
+    assert agg._many_remotes(rows, enrich)          # summed a column at a time
     got = {g.key: (g.label, g.flows, g.uncounted, g.rated, g.totals())
            for g in agg.aggregate(rows, view, enrich, redact)}
     want = _plain(rows, view, enrich, redact)
@@ -148,3 +149,15 @@ def test_groups_sort_as_their_key_functions_say_ties_by_label(view):
         for reverse in (False, True):
             want = [g.key for g in _plain_sort(groups, sort, reverse)]
             assert [g.key for g in agg.sort_groups(list(groups), sort, reverse)] == want
+
+
+def test_tables_whose_remote_ends_repeat_are_summed_a_flow_at_a_time():
+    """Where remote addresses repeat, a pass a flow with each address asked
+    once is the cheaper (250k flows to 250 addresses: ~0.14 s against ~0.26 s)."""
+    from tests.test_aggregate import table
+    t, _ = table("ctnetlink-mixed.rec", again=True)
+    rows = list(t)
+    enrich = Enrichment(Services())
+    assert not agg._many_remotes(rows, enrich)
+    assert agg._many_remotes(list(_distinct(100)), enrich)
+    assert not agg._many_remotes([], enrich)
