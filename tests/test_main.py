@@ -53,7 +53,7 @@ def test_once_json_with_interfaces_takes_the_fast_path_with_a_batch_preparer():
 def test_once_json_with_processes_alone_also_gets_a_batch_preparer():
     """Processes without interfaces or names: the datagram's flows are
     answered together (``views.procbatch``), not one ``lookup_both`` each
-    inside the decoder (100k flows: 7.47 -> 6.66 G instructions)."""
+    inside the decoder (100k flows: 7.47 -> 7.04 G instructions)."""
     from flowtop.once import Preparer
     source, _, enrich = once_live("-n", "-G", "--no-iface")
     assert enrich.process is not None and enrich.ifaces is None
