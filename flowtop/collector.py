@@ -1,5 +1,5 @@
-"""The collector threads and the refreshing loops (curses, continuous text,
-streaming JSON/CSV).
+"""The live view's collector thread and the curses view's start (``run_screen``);
+the full refresh and the streaming loop are ``refresh``'s (importable here).
 
 Each tick reads the clocks once, takes a snapshot, and applies it to the
 FlowTable, which yields rates.  For the curses view a collector thread does
@@ -9,44 +9,15 @@ this, so the screen keeps answering keys while a dump is being read.
 import threading
 import time
 
-from .netlink.session import MAX_DUMP_RETRIES
+from .cadence import Cadence, spacing
 from .netlink.errors import DecodeError, DumpInterrupted
 from .recording import RecordingError
 from .eventreader import CollectorFailed, EventReader
 from .pace import Pace, thread_cpu
 from .published import Gate, Snapshot, since_taken  # noqa: F401 (Gate, Snapshot: as before)
 from .runtime import gc_paused
+from .refresh import stream, tick  # noqa: F401 (stream: main's; tick: the exports')
 from .table import FlowTable
-
-
-def tick(source, table, enrich=None, monotonic=time.monotonic, counted=None):
-    """One full refresh: snapshot the source, apply it, refresh the
-    enrichers.  Returns the wall time of the snapshot, or None when a
-    replay has ended.  ``counted(n)``: called as each datagram's n flows
-    arrive (live only), for a progress line."""
-    mono = monotonic()
-    # Streamed: the table takes each datagram's flows as they are decoded,
-    # so a full dump never holds a second copy of the table.  Live, each
-    # datagram carries the time it was received: rates per datagram.
-    snap = source.snapshot("stamped" if source.live else "stream")
-    if snap is None:
-        return None
-    wall, flows = snap
-    if source.live:
-        if counted is not None:
-            flows = _counting(flows, counted)
-        table.apply_stamped(flows, mono, wall)
-    else:
-        table.apply(flows, wall, wall)
-    if enrich is not None:
-        enrich.tick(table)
-    return wall
-
-
-def _counting(batches, counted):
-    for item in batches:
-        counted(len(item[1]))
-        yield item
 
 
 class Collector(threading.Thread):
@@ -88,7 +59,7 @@ class Collector(threading.Thread):
         # off (nf_conntrack_events=0).  Only for an unfiltered table.
         self.reconcile = reconcile and source.live
         self.kernel_count = None
-        self._drift = self._trimmed_at = 0     # (the table's size at the last _trim or since)
+        self._trimmed_at = 0     # the table's size at the last _trim or since
         self.monotonic = monotonic
         self.cpu, self.thread_cpu = cpu, thread_cpu     # the process's, this thread's
         self.visible = ()            # keys the screen shows: refreshed every tick
@@ -97,6 +68,8 @@ class Collector(threading.Thread):
         self._pace = Pace(self.LIVE_BUDGET, self.TICK_SHARE, self.MAX_PACE, self.FLOOD_EVENTS)
         self._full_spent = 0.0       # CPU seconds of every full dump so far (their own thread's)
         self._full_share = 0.0       # the last full dump's cost / full_every
+        self._cadence = Cadence()    # the next full dump's cost; whether one is owed
+        self._owed_after = 0.0       # s after the last full dump that an owed one may come
         self._churn = 0              # events the last tick applied
         self.resyncs = 0
         self._want_events = events and source.live
@@ -164,8 +137,7 @@ class Collector(threading.Thread):
                 try:
                     events, lost, kernel = self._take_events()
                     self._churn = len(events)
-                    full = (last_full is None or lost or self.events is None
-                            or started - last_full >= self.full_every - 0.01)
+                    full = self._due(started, last_full, lost)
                     if full:
                         wall = self._full_tick()
                         ended = wall is None
@@ -175,7 +147,7 @@ class Collector(threading.Thread):
                     else:
                         wall = self._partial(events)
                         if kernel is not None and self._drifted(kernel):
-                            last_full = None      # a full dump next tick sets it right
+                            self._cadence.forced = True     # a full dump sets it right
                 except DumpInterrupted:
                     last_full = None          # the table changed mid-dump: again, now
                     error = "dump interrupted; retrying"
@@ -186,6 +158,8 @@ class Collector(threading.Thread):
             delay = self.pace - (self.monotonic() - started)
             if self.events is not None and self.events.pending() >= self.EVENTS_MAX:
                 delay = 0.0             # a backlog: the next share now
+            if self._cadence.forced and last_full is not None:    # owed: as soon as allowed
+                delay = min(delay, last_full + self._owed_after - self.monotonic())
             self._wake.wait(max(0.0, delay) if not ended else None)
             self._wake.clear()
 
@@ -215,18 +189,26 @@ class Collector(threading.Thread):
             self._full_spent += cost
         self.full_every = self.spacing(cost)
         self._full_share = cost / self.full_every
-        self._drift = 0
+        self._cadence.dumped(cost)
         self._trim()
         return wall
 
     def spacing(self, cost):
-        """Seconds between full dumps that cost ``cost`` CPU seconds each:
-        BUDGET of a core, but MAX_AGE apart at most while that costs under
-        CEILING.  A router CPU took 30 s a dump at 16k flows: MAX_AGE apart
-        they ran back to back (60 % of its core, keys 10 s late)."""
-        want = max(self.interval, cost / self.BUDGET)
-        capped = min(self.MAX_AGE, want)
-        return capped if cost <= self.CEILING * capped else want
+        """cadence.spacing with this collector's interval, BUDGET, MAX_AGE and CEILING."""
+        return spacing(cost, self.interval, self.BUDGET, self.MAX_AGE, self.CEILING)
+
+    def _due(self, now, last_full, lost):
+        """Whether this tick is a full dump: the first, one without events,
+        one retried, one ``full_every`` after the last; sooner when owed
+        (lost events, drift), but not more than CEILING of a core of them."""
+        if last_full is None or self.events is None:
+            return True
+        cadence = self._cadence
+        cadence.forced = cadence.forced or lost
+        # (less an interval: an owed dump each tick that costs under CEILING of it is within it)
+        self._owed_after = cadence.cost / self.CEILING - self.interval
+        since = now - last_full
+        return since >= self.full_every - 0.01 or (cadence.forced and since >= self._owed_after)
 
     def _paced(self, now):
         """pace.Pace over the process's CPU, less the full dumps' and the event reader's."""
@@ -288,11 +270,9 @@ class Collector(threading.Thread):
         return self.kernel_count
 
     def _drifted(self, kernel):
-        """Whether the table's open flows have differed from the kernel's
-        count by more than 2 % (and 32) on two partial ticks running."""
-        mine = sum(self.table.tally().protos.values())     # kept by the table: no pass
-        self._drift = self._drift + 1 if abs(mine - kernel) > max(32, kernel // 50) else 0
-        return self._drift >= 2
+        """Cadence.drifted for the table's open flows (kept by the table: no pass)."""
+        mine = sum(self.table.tally().protos.values())
+        return self._cadence.drifted(mine, kernel, self._churn >= self.FLOOD_EVENTS)
 
     def _full(self):
         hold = getattr(self.events, "hold", None)
@@ -353,36 +333,6 @@ class Collector(threading.Thread):
         if ifaces is not None and not news and ifaces.wanted():
             ifaces.prefetch(())     # what the screen asked for and the cache lacked
         return wall
-
-
-def stream(source, writer, opts, enrich=None, sleep=time.sleep, monotonic=time.monotonic):
-    """Streaming JSON/CSV and continuous text: every interval a snapshot,
-    applied to the table, written with rates."""
-    table = FlowTable()
-    deadline = monotonic()
-    interrupted = 0
-    while True:
-        try:
-            wall = tick(source, table, enrich, monotonic)
-        except DumpInterrupted:
-            # the table changed mid-dump: the table kept its last state; redo
-            # now, unless it keeps happening
-            interrupted += 1
-            if interrupted > MAX_DUMP_RETRIES:
-                raise
-            continue
-        interrupted = 0
-        if wall is None:
-            return
-        writer.write_rows(table, wall)
-        if getattr(source, "finished", False):
-            return
-        deadline += opts.interval
-        delay = deadline - monotonic()
-        if delay > 0:
-            sleep(delay)
-        else:
-            deadline = monotonic()
 
 
 def run_screen(source, opts, enrich, info):
