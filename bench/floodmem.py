@@ -99,6 +99,81 @@ def owners(roots, top=20):
     return sparse, held.most_common(top)
 
 
+def thread_cpus():
+    """CPU seconds of each of this process's threads, by name."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open("/proc/self/task/%s/stat" % tid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = names.get(int(tid), tid)
+        tck = os.sysconf("SC_CLK_TCK")
+        u, s = out.get(name, (0.0, 0.0))
+        out[name] = (u + int(fields[11]) / tck, s + int(fields[12]) / tck)
+    return out
+
+
+STAGES = (("flowtop.collector", "Collector", ("_full_tick", "_partial", "_publish", "_trim",
+                                              "_kernel_count")),
+          ("flowtop.table", "FlowTable", ("apply_stamped", "update")),
+          ("flowtop.enrich.bundle", "Enrichment", ("tick", "tick_new")),
+          ("flowtop.enrich.iface", "Interfaces", ("prefetch",)),
+          ("flowtop.enrich.devices", "Devices", ("account",)),
+          ("flowtop.history", "History", ("feed",)))
+
+
+def timed_stages():
+    """Wrap the collector's stages with this thread's CPU timers: {stage: [CPU s, ...]}."""
+    import importlib
+    spent = collections.defaultdict(list)
+
+    def wrap(name, fn):
+        def timed(*a, **kw):
+            c = time.thread_time()
+            try:
+                return fn(*a, **kw)
+            finally:
+                spent[name].append(time.thread_time() - c)
+        return timed
+    from flowtop.collector import Collector
+    full_tick = Collector._full_tick
+
+    def logged(self):
+        c = time.thread_time()
+        try:
+            return full_tick(self)
+        finally:
+            spent["full-log"].append((time.monotonic(), len(self.table),
+                                      time.thread_time() - c, self.full_every))
+    Collector._full_tick = logged
+    drifted, take = Collector._drifted, Collector._take_events
+
+    def why_drift(self, kernel):
+        out = drifted(self, kernel)
+        spent["why-log"].append((time.monotonic(), "drift %s: mine %d kernel %d pending %d" % (
+            out, sum(self.table.tally().protos.values()), kernel, self.events.pending())))
+        return out
+
+    def why_lost(self):
+        out = take(self)
+        if out[1]:
+            spent["why-log"].append((time.monotonic(), "lost"))
+        return out
+    Collector._drifted, Collector._take_events = why_drift, why_lost
+    for mod, cls, names in STAGES:
+        try:
+            klass = getattr(importlib.import_module(mod), cls)
+        except (ImportError, AttributeError):
+            continue
+        for n in names:
+            if hasattr(klass, n):
+                setattr(klass, n, wrap("%s.%s" % (cls, n), getattr(klass, n)))
+    return spent
+
+
 def inner(args):
     sys.path.insert(0, args.tree)
     sys.path.insert(1, HERE)
@@ -118,6 +193,7 @@ def inner(args):
     state = ViewState(opts)
     fmt = Formatter(state, enrich)
     col = Collector(source, opts.interval, enrich)
+    stages = timed_stages() if args.stages else None
     if args.profile:                    # every thread's stacks, sampled (live_profile.py)
         import live_profile
         prof = live_profile.Profile(args.profile)
@@ -131,7 +207,9 @@ def inner(args):
             sender = subprocess.Popen([sys.executable, "-c", live.SENDER, str(args.rate),
                                        str(args.seconds)], stdout=subprocess.DEVNULL,
                                       env=dict(os.environ, FTBENCH_V4_NET="10"))
-            cpu0, wall0 = time.process_time(), time.monotonic()
+            cpu0, wall0, threads0 = time.process_time(), time.monotonic(), thread_cpus()
+            if stages is not None:
+                stages.clear()
         snap = col.latest()
         if snap is not None:            # what the screen does a tick: choose, one page
             state.wall = snap.wall
@@ -145,6 +223,15 @@ def inner(args):
         if sender is not None and ended is None and sender.poll() is not None:
             ended = time.monotonic()
             out["cpu"] = round(100 * (time.process_time() - cpu0) / (ended - wall0), 1)
+            if stages is not None:
+                out["threads"] = {k: [round(u - threads0.get(k, (0, 0))[0], 2),
+                                      round(s - threads0.get(k, (0, 0))[1], 2)]
+                                  for k, (u, s) in thread_cpus().items()}
+                out["fulls"] = [(round(t - wall0, 2), n, round(c, 3), round(e, 2))
+                                for t, n, c, e in stages.pop("full-log", ()) if t > wall0]
+                out["why"] = [(round(t - wall0, 2), w) for t, w in stages.pop("why-log", ())
+                              if t > wall0]
+                out["stages"] = {k: [len(v), round(sum(v), 2)] for k, v in stages.items()}
             if args.profile:
                 prof.save()
         if ended is not None and time.monotonic() - ended > args.after:
@@ -172,6 +259,8 @@ def main():
     ap.add_argument("--owners", action="store_true")
     ap.add_argument("--profile", metavar="OUT.json",
                     help="sample every thread's stacks (live_profile.py; --report reads it)")
+    ap.add_argument("--stages", action="store_true",
+                    help="each thread's CPU over the flood and the collector's stages'")
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("flowtop", nargs="*", help="flowtop options (default: none, as a user)")
     args = ap.parse_args()
@@ -192,7 +281,8 @@ def main():
             argv = [sys.executable, os.path.abspath(__file__), "--inner", "--tree", tree,
                     "--rate", str(args.rate), "--seconds", str(args.seconds),
                     "--after", str(args.after)] + (["--owners"] if args.owners else []) + (
-                        ["--profile", os.path.abspath(args.profile)] if args.profile else [])
+                        ["--profile", os.path.abspath(args.profile)] if args.profile else []) + (
+                        ["--stages"] if args.stages else [])
             r = ns.run(*(argv + ["--"] + args.flowtop), check=False)
             res = [line for line in r.stdout.splitlines() if line.startswith("RESULT ")]
             if not res:
@@ -202,6 +292,15 @@ def main():
             print("%-28s %8s %8s %8s %8s %8s %8s %8s" % (
                 tree[-28:], d["before"], d["peak"], d["after"], d["arenas_before"],
                 d["arenas_after"], d["flows"], d.get("cpu")), flush=True)
+            for k, (u, s) in sorted(d.get("threads", {}).items()):
+                print("  thread %-22s %6.2f s user %6.2f s sys" % (k, u, s))
+            for t, n, c, e in d.get("fulls", ()):
+                print("  full dump at %6.2f s: %6d flows, %.3f s CPU, next %.2f s later"
+                      % (t, n, c, e))
+            for t, w in d.get("why", ()):
+                print("  at %6.2f s: %s" % (t, w))
+            for k, (n, v) in sorted(d.get("stages", {}).items()):
+                print("  stage %-26s n=%5d %6.2f s" % (k, n, v))
             rest = [line for line in r.stdout.splitlines() if not line.startswith("RESULT ")]
             if rest:
                 print("\n".join(rest))
