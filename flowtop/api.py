@@ -20,8 +20,9 @@ from .netlink.nlmsg import iter_messages
 from .netlink.uapi import AF_UNSPEC, NLMSG_DONE, NLMSG_ERROR
 from .recording import RecordingError, iter_dumps, read_header
 
-__all__ = ["Flow", "dump", "stream", "stamped", "replay", "refresh", "open_events", "events", "make_filter", "open_socket", "count",
-           "DecodeError", "NetlinkError", "DumpInterrupted", "RecordingError"]
+__all__ = ["Flow", "dump", "stream", "stamped", "replay", "refresh", "open_events", "events",
+           "events_waiting", "make_filter", "open_socket", "count", "DecodeError", "NetlinkError",
+           "DumpInterrupted", "RecordingError"]
 
 _FAMILY_NUMBERS = {v: k for k, v in FAMILY_NAMES.items()}
 MAX_DUMP_RETRIES = _ct.MAX_DUMP_RETRIES
@@ -157,6 +158,13 @@ def events(sock):
     [("new"|"destroy", Flow)], or [("overflow", None)] when the kernel
     dropped events and a fresh dump is needed."""
     return _ct.read_events(sock, _decoder_for(sock))
+
+
+def events_waiting(sock, most=256, wait=0.5):
+    """``events`` for a non-blocking ``open_events`` socket
+    (``sock.settimeout(0.0)``): the events of up to ``most`` datagrams
+    waiting, after up to ``wait`` s for the first; [] when none came."""
+    return _ct.read_events_waiting(sock, _decoder_for(sock), most, wait)
 
 
 def count(sock=None):

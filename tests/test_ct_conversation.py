@@ -151,3 +151,40 @@ def test_stats_global_returns_the_decoded_stats_answer():
     sock = Sent(lambda s: [error(s - 1, 0) + entry(6, s) + done(s)])
     assert ct.stats_global(sock, decode) == 6
 
+
+
+def event_datagrams():
+    """The recorded mixed table's flows as the kernel sends events: one
+    message a datagram, NEW then DESTROY (the body of a dump's message)."""
+    import os
+    from tests.recutil import split
+    _head, dumps = split(os.path.join(os.path.dirname(__file__), "fixtures",
+                                      "ctnetlink-mixed.rec"))
+    data = dumps[0][1]
+    bodies = [data[b:e] for t, _f, _s, _p, b, e in nlmsg.iter_messages(data) if t == CT_NEW]
+    return ([nlmsg.pack(CT_NEW, 0, 0, body) for body in bodies]
+            + [nlmsg.pack(ctnetlink.MSG_CT_DELETE, 0, 0, body) for body in bodies])
+
+
+def test_events_waiting_decode_as_one_datagram_at_a_time_does():
+    from flowtop.netlink.ctdecoder import Decoder
+    from tests.test_session import Waiting
+    grams = event_datagrams()
+    one = [ev for g in grams for ev in ct.read_events(Waiting([g]), Decoder())]
+    sock = Waiting(grams)
+    got = ct.read_events_waiting(sock, Decoder(), most=len(grams))
+    assert got == one and len(got) == len(grams) and sock.waits == []
+    assert {k for k, _e in got} == {ct.EVENT_NEW, ct.EVENT_DESTROY}
+
+
+def test_events_waiting_skip_a_bad_message_and_report_an_overflow():
+    from flowtop.netlink.ctdecoder import Decoder
+    from tests.test_session import Waiting
+    good = event_datagrams()[0]
+    lying = good[:-4]                     # a header longer than its datagram
+    empty_body = nlmsg.pack(CT_NEW, 0, 0, b"")
+    two = good + nlmsg.pack(CT_NEW, 0, 0, b"\x02\x00\x00\x00") + good     # 2nd has no tuple
+    sock = Waiting([lying, empty_body, OSError(errno.ENOBUFS, "full"), two])
+    got = ct.read_events_waiting(sock, Decoder(), most=10)
+    assert [k for k, _e in got] == [ct.EVENT_OVERFLOW, ct.EVENT_NEW, ct.EVENT_NEW]
+    assert got[1][1] == got[2][1] == ct.read_events(Waiting([good]), Decoder())[0][1]

@@ -233,3 +233,50 @@ def test_events_report_an_overflow_as_none():
     sock = Script()
     sock.queue = [b"bytes", OSError(errno.ENOBUFS, "full")]
     assert session.events(sock) == b"bytes" and session.events(sock) is None
+
+
+class Waiting(Script):
+    """A non-blocking socket with ``queue`` waiting: BlockingIOError once it
+    is empty; ``readable`` (the wait) answers from ``later`` and is counted."""
+
+    def __init__(self, queue, later=()):
+        super().__init__()
+        self.queue = list(queue)
+        self.later = list(later)
+        self.waits = []
+
+    def recv(self):
+        if not self.queue:
+            raise BlockingIOError(errno.EAGAIN, "empty")
+        return Script.recv(self)
+
+    def readable(self, seconds):
+        self.waits.append(seconds)
+        if self.later:
+            self.queue.append(self.later.pop(0))
+            return True
+        return False
+
+
+def test_events_waiting_takes_every_datagram_waiting_without_a_wait_between():
+    sock = Waiting([b"a", b"b", b"c"])
+    assert session.events_waiting(sock, 10, 0.5) == [b"a", b"b", b"c"]
+    assert sock.waits == []                  # three recv, no poll: the flood's path
+
+
+def test_events_waiting_takes_at_most_most():
+    sock = Waiting([b"a", b"b", b"c"])
+    assert session.events_waiting(sock, 2, 0.5) == [b"a", b"b"] and sock.queue == [b"c"]
+
+
+def test_events_waiting_waits_for_the_first_datagram_only():
+    sock = Waiting([], later=[b"a", b"b"])
+    assert session.events_waiting(sock, 10, 0.5) == [b"a"] and sock.waits == [0.5]
+    assert session.events_waiting(Waiting([]), 10, 0.5) == []       # none came: []
+
+
+def test_events_waiting_reports_an_overflow_as_none_and_goes_on():
+    sock = Waiting([b"a", OSError(errno.ENOBUFS, "full"), b"b"])
+    assert session.events_waiting(sock, 10, 0.5) == [b"a", None, b"b"]
+    with pytest.raises(OSError):
+        session.events_waiting(Waiting([OSError(errno.EBADF, "closed")]), 10, 0.5)

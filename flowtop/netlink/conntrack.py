@@ -14,7 +14,7 @@ from .session import DumpState, MAX_DUMP_RETRIES  # noqa: F401 - re-exported
 from .socket import NetlinkSocket
 from .uapi import (IPCTNL_MSG_CT_DELETE, IPCTNL_MSG_CT_GET_STATS_CPU, IPCTNL_MSG_CT_NEW,
                    NFNL_SUBSYS_CTNETLINK, NFNLGRP_CONNTRACK_DESTROY, NFNLGRP_CONNTRACK_NEW,
-                   NLMSG_ERROR, AF_INET, AF_INET6, AF_UNSPEC)
+                   NLMSG_ERROR, NLMSG_HDRLEN, AF_INET, AF_INET6, AF_UNSPEC)
 
 _CT_NEW = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW
 _CT_DELETE = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE
@@ -249,6 +249,35 @@ def read_events(sock, decode=ctnetlink.decode_entry):
         try:
             events.append((kind, decode(chunk, body, end)))
         except DecodeError:
+            continue
+    return events
+
+
+def read_events_waiting(sock, decode=ctnetlink.decode_entry, most=256, wait=0.5):
+    """``read_events`` over the datagrams waiting on a non-blocking socket
+    (``session.events_waiting``: up to ``most``, ``wait`` s for the first),
+    in one list; [] when none came."""
+    events = []
+    add = events.append
+    unpack, hdrlen = nlmsg.NLMSGHDR.unpack_from, NLMSG_HDRLEN
+    for chunk in session.events_waiting(sock, most, wait):
+        if chunk is None:
+            add((EVENT_OVERFLOW, None))
+            continue
+        # a datagram is one event: its header read here, not by a generator
+        length, mtype = unpack(chunk)[:2] if len(chunk) >= hdrlen else (0, 0)
+        found = ((mtype, 0, 0, 0, hdrlen, length),) if length == len(chunk) else \
+            nlmsg.iter_messages(chunk)
+        try:
+            for mtype, _flags, _seq, _pid, body, end in found:
+                kind = EVENT_NEW if mtype == _CT_NEW else EVENT_DESTROY if mtype == _CT_DELETE \
+                    else None
+                if kind is not None:
+                    try:
+                        add((kind, decode(chunk, body, end)))
+                    except DecodeError:
+                        continue        # this message; the datagram's others go on
+        except DecodeError:             # a header that lies: the rest of the datagram
             continue
     return events
 

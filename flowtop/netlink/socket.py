@@ -34,6 +34,7 @@ class NetlinkSocket:
             raise
         self._buf = bytearray(RECV_BUFFER)
         self._view = memoryview(self._buf)
+        self._poll = None
 
     def fileno(self):
         return self.sock.fileno()
@@ -49,6 +50,15 @@ class NetlinkSocket:
 
     def gettimeout(self):
         return self.sock.gettimeout()
+
+    def readable(self, seconds):
+        """Whether a datagram waits, after waiting up to ``seconds`` for one
+        (a non-blocking socket: ``settimeout(0.0)``)."""
+        if self._poll is None:
+            import select
+            self._poll = select.poll()
+            self._poll.register(self.sock.fileno(), select.POLLIN)
+        return bool(self._poll.poll(int(seconds * 1000)))
 
     def recv(self):
         """One datagram from the kernel as bytes."""
