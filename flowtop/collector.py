@@ -41,6 +41,9 @@ class Collector(threading.Thread):
     LIVE_BUDGET, TICK_SHARE, MAX_PACE = 0.3, 0.1, 10.0
     FLOOD_EVENTS = 1000  # events a tick from which the ticks keep the interval (a flood)
     FIRST_ROWS = 0.25    # s into the first dump, its rows so far shown (1.0: mipsel held 675 back)
+    # s of a dump the event reader is held at most: its socket's 64 MiB keep ~100k events
+    # (1.3 KB each), and at 40k a second a 2.5 s dump of a flood's table overflowed it
+    HOLD_MAX = 1.0
     LINGER_MAX = 1000    # closed flows that start lingering per tick; the rest leave at once
     PREFETCH_MAX = 2000  # new flows a tick whose routes are asked at once (20k/s: 7 % of a core)
     # Events applied a tick, at most: at 20,000 new flows/s, 2-3 s dumps queued 100k events,
@@ -285,12 +288,16 @@ class Collector(threading.Thread):
         first = self._latest is None
 
         def counted(n):
-            nonlocal first
+            nonlocal first, hold
             self.reading = (start, self.reading[1] + n)
             gate.wait()
-            if first and self.table.rows and self.monotonic() - start >= self.FIRST_ROWS:
-                first = False
-                self._publish_early()
+            if (first or hold is not None) and self.monotonic() - start >= self.FIRST_ROWS:
+                if hold is not None and self.monotonic() - start >= self.HOLD_MAX:
+                    self.events.release()
+                    hold = None
+                if first and self.table.rows:
+                    first = False
+                    self._publish_early()
         try:
             # A dump allocates a record per flow, all acyclic: keep the cyclic
             # collector from rescanning 100k of them, and freeze what survives.

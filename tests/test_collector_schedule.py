@@ -8,7 +8,7 @@ the screen."""
 import time
 
 from flowtop.collector import Collector, EventReader
-from tests.test_collector_reconcile import Events, Source, run_ticks
+from tests.test_collector_reconcile import Events, Source, entry, run_ticks
 
 
 class SlowDumps(Source):
@@ -115,17 +115,19 @@ def test_the_event_reader_reads_nothing_while_held():
         r.join(2)
 
 
+class Watched(Events):
+    """Events whose reader is held or not."""
+    held = False
+
+    def hold(self):
+        self.held = True
+
+    def release(self):
+        self.held = False
+
+
 def test_the_collector_holds_the_event_reader_during_a_full_dump():
     seen = []
-
-    class Watched(Events):
-        held = False
-
-        def hold(self):
-            self.held = True
-
-        def release(self):
-            self.held = False
 
     class Src(Source):
         def snapshot(self, wants="list", enrich=None):
@@ -306,3 +308,32 @@ def test_a_delta_reaches_back_to_the_snapshot_the_screen_last_took():
     full = Selection().build(third.rows, st, fmt, third.version, None)
     assert [r.key for r in view] == [r.key for r in full]
     assert skipped.version != third.version
+
+
+def test_a_long_full_dump_holds_the_event_reader_for_hold_max_seconds_only():
+    """Held for a whole 2.5 s dump of a flood's table, the events' socket
+    (64 MiB: ~100k events) overflowed at 40k events a second, and the lost
+    events owed another full dump."""
+    from tests.clock import Clock
+    clock = Clock(0.0)
+    seen = []
+
+    class Src(Source):
+        def snapshot(self, wants="list", enrich=None):
+            def batches():
+                for i in range(6):              # a datagram each 0.5 s of the dump
+                    seen.append(c.events.held)
+                    clock.advance(0.5)
+                    yield clock.now, [entry(i)]
+            self.dumps += 1
+            return clock.wall, batches()
+
+    class C(Budgeted):
+        def _start_events(self):
+            self.events = Watched()
+
+    global c
+    c = C(Src([1]), 0.01, monotonic=clock)
+    run_ticks(c, 1)
+    assert seen[:6] == [True, True] + [False] * 4, seen     # released after HOLD_MAX (1 s)
+    assert not c.events.held
