@@ -73,6 +73,7 @@ class Collector(threading.Thread):
         self._full_share = 0.0       # the last full dump's cost / full_every
         self._cadence = Cadence()    # the next full dump's cost; whether one is owed
         self._owed_after = 0.0       # s after the last full dump that an owed one may come
+        self._dumped_ns = 0          # wall ns before the last full dump began
         self._churn = 0              # events the last tick applied
         self.resyncs = 0
         self._want_events = events and source.live
@@ -142,8 +143,11 @@ class Collector(threading.Thread):
                     self._churn = len(events)
                     full = self._due(started, last_full, lost)
                     if full:
+                        if self.events is not None:
+                            self.events.drain()     # read before the dump: it covers them
                         wall = self._full_tick()
                         ended = wall is None
+                        self._dumped_ns = int(wall * 1e9) if wall is not None else 0
                         # from its end: a dump of 200k flows in a flood took 2-3 s,
                         # and the next began at once; the screen froze between them
                         last_full = self.monotonic()
@@ -325,7 +329,12 @@ class Collector(threading.Thread):
         from . import api as conntrack
         now, wall = self.monotonic(), time.time()
         table = self.table
-        news = [e for kind, e in events if kind == "new"]
+        # A NEW event of a flow that began before the last full dump and that
+        # the dump did not list is stale (the flow had died): a reader behind
+        # in a loaded flood re-added 100k dead flows after each dump.
+        since = self._dumped_ns
+        news = [e for kind, e in events if kind == "new"
+                and (not e.start or e.start >= since or e.key in table)]
         gone = [e.key for kind, e in events if kind == "destroy"]
         wanted = []
         for key in self.visible:
