@@ -160,11 +160,12 @@ def events(sock):
     return _ct.read_events(sock, _decoder_for(sock))
 
 
-def events_waiting(sock, most=256, wait=0.5):
+def events_waiting(sock, most=256, wait=0.5, destroy_keys=False):
     """``events`` for a non-blocking ``open_events`` socket
     (``sock.settimeout(0.0)``): the events of up to ``most`` datagrams
-    waiting, after up to ``wait`` s for the first; [] when none came."""
-    return _ct.read_events_waiting(sock, _decoder_for(sock), most, wait)
+    waiting, after up to ``wait`` s for the first; [] when none came.
+    ``destroy_keys``: a DESTROY event carries its flow's key (bytes) only."""
+    return _ct.read_events_waiting(sock, _decoder_for(sock), most, wait, destroy_keys)
 
 
 def count(sock=None):

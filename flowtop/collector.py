@@ -113,7 +113,7 @@ class Collector(threading.Thread):
     def _start_events(self):
         if self._want_events and self.events is None:
             try:
-                self.events = EventReader(gate=self.gate)
+                self.events = EventReader(gate=self.gate, destroy_keys=True)
                 self.events.start()
             except OSError:
                 self.events = None
@@ -335,7 +335,8 @@ class Collector(threading.Thread):
         since = self._dumped_ns
         news = [e for kind, e in events if kind == "new"
                 and (not e.start or e.start >= since or e.key in table)]
-        gone = [e.key for kind, e in events if kind == "destroy"]
+        # (the reader's DESTROY events are keys: destroy_keys)
+        gone = [e if e.__class__ is bytes else e.key for kind, e in events if kind == "destroy"]
         wanted = []
         for key in self.visible:
             r = table.get(key)

@@ -28,16 +28,17 @@ class EventReader(threading.Thread):
     recv per event: read per tick, they would overflow the socket).
 
     ``read(sock)``: the next events, [] after a while without any (to notice
-    ``stop``).  By default the socket is non-blocking and a read takes every
+    ``stop``); ``destroy_keys``: a DESTROY event's flow is its key (bytes).  By default the socket is non-blocking and a read takes every
     datagram waiting (``api.events_waiting``): in a flood one recv an event,
     not a poll and a recv, and one turn of the loop for many."""
 
-    def __init__(self, open_events=None, read=None, gate=None):
+    def __init__(self, open_events=None, read=None, gate=None, destroy_keys=False):
         super().__init__(name="flowtop-events", daemon=True)
         from . import api as conntrack
         self.sock = (open_events or conntrack.open_events)()
         self.sock.settimeout(0.5 if read is not None else 0.0)   # to notice stop()
-        self._read = read or conntrack.events_waiting
+        self._read = read or (lambda sock: conntrack.events_waiting(
+            sock, destroy_keys=destroy_keys))
         self._lock = threading.Lock()
         self._events = []
         self.overflowed = False

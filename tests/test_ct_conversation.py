@@ -188,3 +188,20 @@ def test_events_waiting_skip_a_bad_message_and_report_an_overflow():
     got = ct.read_events_waiting(sock, Decoder(), most=10)
     assert [k for k, _e in got] == [ct.EVENT_OVERFLOW, ct.EVENT_NEW, ct.EVENT_NEW]
     assert got[1][1] == got[2][1] == ct.read_events(Waiting([good]), Decoder())[0][1]
+
+
+def test_destroy_events_can_carry_their_flow_key_only():
+    """The live table needs only a DESTROY's key: decoded as a slice (0.7 us)
+    rather than a record (2.2 us), the same bytes as the record's key."""
+    from flowtop.netlink.ctdecoder import Decoder
+    from tests.test_session import Waiting
+    grams = event_datagrams()
+    whole = ct.read_events_waiting(Waiting(grams), Decoder(), most=len(grams))
+    decoder = Decoder()
+    for _ in range(2):                       # learning the layouts, then through them
+        got = ct.read_events_waiting(Waiting(grams), decoder, most=len(grams),
+                                     destroy_keys=True)
+        assert [k for k, _e in got] == [k for k, _e in whole]
+        assert [e if k == ct.EVENT_DESTROY else e.key for k, e in got] == \
+            [e.key for _k, e in whole]
+        assert all(type(e) is bytes for k, e in got if k == ct.EVENT_DESTROY)

@@ -442,6 +442,24 @@ def test_a_learnt_layout_never_decodes_another_layout_of_the_same_length(a, b, f
                                 outcome(plain, second, 0, len(second)))
 
 
+@budget(200)
+@given(a=ct_body(), b=ct_body(), flips=FLIPS)
+def test_a_learnt_layout_s_key_is_the_plain_decoder_s_key(a, b, flips):
+    """``Decoder.key`` (a DESTROY event's key: the mask check and a slice)
+    gives the plain decoder's record key, or raises DecodeError as it does,
+    for messages of a learnt layout's length and of others."""
+    if len(b) < len(a):
+        a, b = b, a
+    b2 = a + b"\0" * (len(b) - len(a))
+    with no_hang():
+        for first, second in ((a, b2), (b2, a), (a, flip(a, flips)), (b, b)):
+            decoder = ctnetlink.Decoder(Flow)
+            outcome(decoder, first, 0, len(first))
+            got = outcome(decoder.key, second, 0, len(second))
+            want = outcome(plain, second, 0, len(second))
+            assert got[0] == want[0] and (got[0] == "error" or got[1] == want[1].key)
+
+
 # --- 2. mutated recorded dumps through feed() ------------------------------------------
 
 INTERESTING16 = [0, 1, 3, 4, 5, 8, 15, 16, 17, 20, 0x7FFF, 0x8000, 0xFFFF]

@@ -253,10 +253,13 @@ def read_events(sock, decode=ctnetlink.decode_entry):
     return events
 
 
-def read_events_waiting(sock, decode=ctnetlink.decode_entry, most=256, wait=0.5):
+def read_events_waiting(sock, decode=ctnetlink.decode_entry, most=256, wait=0.5,
+                        destroy_keys=False):
     """``read_events`` over the datagrams waiting on a non-blocking socket
     (``session.events_waiting``: up to ``most``, ``wait`` s for the first),
-    in one list; [] when none came."""
+    in one list; [] when none came.  ``destroy_keys`` (``decode``: a
+    ctdecoder.Decoder): a DESTROY event's flow key (bytes), not its record."""
+    gone = decode.key if destroy_keys else decode
     events = []
     add = events.append
     unpack, hdrlen = nlmsg.NLMSGHDR.unpack_from, NLMSG_HDRLEN
@@ -270,13 +273,16 @@ def read_events_waiting(sock, decode=ctnetlink.decode_entry, most=256, wait=0.5)
             nlmsg.iter_messages(chunk)
         try:
             for mtype, _flags, _seq, _pid, body, end in found:
-                kind = EVENT_NEW if mtype == _CT_NEW else EVENT_DESTROY if mtype == _CT_DELETE \
-                    else None
-                if kind is not None:
-                    try:
-                        add((kind, decode(chunk, body, end)))
-                    except DecodeError:
-                        continue        # this message; the datagram's others go on
+                if mtype == _CT_NEW:
+                    kind, fn = EVENT_NEW, decode
+                elif mtype == _CT_DELETE:
+                    kind, fn = EVENT_DESTROY, gone
+                else:
+                    continue
+                try:
+                    add((kind, fn(chunk, body, end)))
+                except DecodeError:
+                    continue            # this message; the datagram's others go on
         except DecodeError:             # a header that lies: the rest of the datagram
             continue
     return events

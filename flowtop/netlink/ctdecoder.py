@@ -5,6 +5,7 @@ back to and is tested against.
 """
 
 import _socket as socket  # not socket.py (see netlink/socket.py)
+import operator
 import struct
 
 from ..memo import Memo
@@ -59,6 +60,8 @@ class Decoder:
         self.target = target or TupleTarget(cls)
         self.fast = {}          # body length -> fast(buf, off): result or None
         self._by_length = {}    # body length -> [fast functions of that length]
+        self.keys = {}          # body length -> key(buf, off): the flow key or None
+        self._keys_by_length = {}
         self._count = 0
         self._addresses = AddressCache()
         self._shared = Interner()     # timeouts and status words
@@ -84,6 +87,8 @@ class Decoder:
         c = copy.copy(self)
         c.fast = dict(self.fast)
         c._by_length = {k: list(v) for k, v in self._by_length.items()}
+        c.keys = dict(self.keys)
+        c._keys_by_length = {k: list(v) for k, v in self._keys_by_length.items()}
         return c
 
     def __call__(self, buf, off, end):
@@ -97,6 +102,18 @@ class Decoder:
         if self._count < self.MAX_LAYOUTS and "l4proto" in found:
             self._learn(buf, off, end, found, headers)
         return self.target.convert(entry)
+
+    def key(self, buf, off, end):
+        """The flow key of one message (its raw original tuple and zone, a
+        record's ``key``; a TupleTarget's decoder) without decoding the rest:
+        all a DESTROY event tells the live table.  A learnt layout's mask
+        check and one slice (0.7 us; the whole record 2.2 us)."""
+        fast = self.keys.get(end - off)
+        if fast is not None:
+            key = fast(buf, off)
+            if key is not None:
+                return key
+        return _key_of(self(buf, off, end))
 
     def _learn(self, buf, off, end, found, headers):
         """Compile the layout of this message into a fast function."""
@@ -123,8 +140,18 @@ class Decoder:
         same = self._by_length.setdefault(end - off, [])
         same.append(env["fast"])
         self.fast[end - off] = same[0] if len(same) == 1 else _first_of(tuple(same))
+        src = ("def key(buf, off):\n"
+               "    if number(buf[off:off+%d], 'little') & mask != expect:\n"
+               "        return None\n"
+               "    return %s\n" % (end - off, exprs["key"]))
+        exec(compile(src, "<ctnetlink layout key>", "exec"), env)
+        same = self._keys_by_length.setdefault(end - off, [])
+        same.append(env["key"])
+        self.keys[end - off] = same[0] if len(same) == 1 else _first_of(tuple(same))
         self._count += 1
 
+
+_key_of = operator.itemgetter(FIELDS.index("key"))
 
 _CODES = {"u8": "B", "be16": "H", "be32": "I", "be64": "Q", "v4": "4s", "v6": "16s",
           "b16": "16s"}
