@@ -28,9 +28,10 @@ class EventReader(threading.Thread):
     recv per event: read per tick, they would overflow the socket).
 
     ``read(sock)``: the next events, [] after a while without any (to notice
-    ``stop``); ``destroy_keys``: a DESTROY event's flow is its key (bytes).  By default the socket is non-blocking and a read takes every
-    datagram waiting (``api.events_waiting``): in a flood one recv an event,
-    not a poll and a recv, and one turn of the loop for many."""
+    ``stop``); ``destroy_keys``: a DESTROY event's flow is its key (bytes).
+    By default the socket is non-blocking and a read takes every datagram
+    waiting (``api.events_waiting``): in a flood one recv an event, not a
+    poll and a recv, and one turn of the loop for many."""
 
     def __init__(self, open_events=None, read=None, gate=None, destroy_keys=False):
         super().__init__(name="flowtop-events", daemon=True)

@@ -203,7 +203,8 @@ def test_each_prefix_answers_from_its_first_to_its_last_address_and_not_one_past
             "0.255.255.255": fib.ASK, "1.0.0.0": (2, RTN_UNICAST), "224.0.0.1": fib.ASK,
             "255.255.255.255": fib.ASK,
             "2001:db7:ffff:ffff:ffff:ffff:ffff:ffff": (6, RTN_UNICAST),
-            "2001:db8::": (5, RTN_UNICAST), "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff": (5, RTN_UNICAST),
+            "2001:db8::": (5, RTN_UNICAST),
+            "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff": (5, RTN_UNICAST),
             "2001:db9::": (6, RTN_UNICAST), "::ffff:10.0.0.1": fib.ASK, "fe80::1": fib.ASK,
             "ff02::1": fib.ASK, "::": fib.ASK, "::1": (6, RTN_UNICAST),
             "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff": fib.ASK}
