@@ -361,14 +361,19 @@ def _many(copies, names=("ctnetlink-mixed.rec", "ctnetlink-acct-off.rec")):
                 flows.append(tuple.__new__(TableFlow, fields))
     t.apply(flows, 100.0, when)
     t.apply(list(flows), 101.0, when + 1)
-    moved = []
+    t.update(moved(flows), 102.0, when + 2)
+    return t
+
+
+def moved(flows):
+    """Every seventh of ``flows`` (TableFlows) again, 1,000 bytes sent further."""
+    out = []
     for f in flows[::7]:
         fields = list(f)
         if fields[BYTES_ORIG] is not None:
             fields[BYTES_ORIG] += 1000
-        moved.append(tuple.__new__(TableFlow, fields))
-    t.update(moved, 102.0, when + 2)
-    return t
+        out.append(tuple.__new__(TableFlow, fields))
+    return out
 
 
 @pytest.mark.parametrize("view", ["process", "host", "country"])

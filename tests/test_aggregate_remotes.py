@@ -11,10 +11,10 @@ from flowtop.netlink.ctnetlink import FIELDS
 from flowtop.table import FlowTable, TableFlow
 from flowtop.views import aggregate as agg
 from flowtop.views.redact import Redactor
-from tests.test_aggregate import CountingNames, Geo, Services, flows_of, state_of
+from tests.test_aggregate import CountingNames, Geo, Services, flows_of, moved, state_of
 
 _KEY, _DST, _SRC = FIELDS.index("key"), FIELDS.index("dst"), FIELDS.index("src")
-_BYTES, _PACKETS = FIELDS.index("bytes_orig"), FIELDS.index("packets_orig")
+_PACKETS = FIELDS.index("packets_orig")
 
 
 def _distinct(n, seen=2, geo_one=False):
@@ -39,13 +39,7 @@ def _distinct(n, seen=2, geo_one=False):
     for k in range(seen):
         t.apply(list(flows), 100.0 + k, when + k)
     if seen > 1:
-        moved = []
-        for f in flows[::7]:
-            fields = list(f)
-            if fields[_BYTES] is not None:
-                fields[_BYTES] += 1000
-            moved.append(tuple.__new__(TableFlow, fields))
-        t.update(moved, 110.0, when + 10, [f.key for f in flows[3::11]])
+        t.update(moved(flows), 110.0, when + 10, [f.key for f in flows[3::11]])
     return t
 
 

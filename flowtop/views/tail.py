@@ -7,7 +7,7 @@ path of ``views.record.JsonTarget`` when only service names are added.
 """
 
 from itertools import compress, repeat
-from operator import eq, is_
+from operator import eq
 
 from ..enrich.bundle import _DNS_PORT, FIELDS
 from ..jsontext import dumps
