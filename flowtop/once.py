@@ -47,7 +47,7 @@ def run(source, enrich, keep, writer, retries=MAX_DUMP_RETRIES):
         wall, batches = snap
         try:
             for flows in batches:
-                prepare(flows)
+                fields = prepare(flows)
                 rows = None
                 if keep is not None or writer.wants_rows:   # (the JSON and CSV records need none)
                     table = FlowTable()
@@ -55,8 +55,8 @@ def run(source, enrich, keep, writer, retries=MAX_DUMP_RETRIES):
                     rows = list(table)
                 if keep is not None:
                     rows = [r for r in rows if keep(r)]
-                    flows = [r.entry for r in rows]
-                writer.write_batch(rows, flows, wall)
+                    flows, fields = [r.entry for r in rows], None
+                writer.write_batch(rows, flows, wall, fields)
         except DumpInterrupted:
             if not writer.spools or attempt == retries:
                 raise
@@ -74,6 +74,10 @@ class Preparer:
     def __init__(self, enrich, clock=time.monotonic, wait=None):
         self.enrich = enrich
         self.clock = clock
+        self._columns = list        # with interfaces: columns that keep their ends for the writer
+        if enrich.ifaces is not None:
+            from .enrich.ifacetotals import Columns, ends_of
+            self._columns, self._ends_of = Columns, ends_of
         if enrich.process is not None:
             try:
                 enrich.process.refresh()
@@ -94,7 +98,7 @@ class Preparer:
             enrich.process.forget_answers()     # the last batch's: asked once, written
         if not flows:
             return None
-        fields = list(zip(*flows))          # a column per field: no attribute read a flow
+        fields = self._columns(zip(*flows))     # a column per field: no attribute read a flow
         ifaces = enrich.ifaces
         if ifaces is not None:
             if getattr(ifaces, "max_entries", None) and (
@@ -103,8 +107,7 @@ class Preparer:
                 # evicted (a copy of 4,096 entries every other datagram: 4 % of 100k flows)
                 ifaces.forget()
             if getattr(ifaces, "by_ends", False):   # one flow per distinct ends is asked
-                from .enrich.ifacetotals import ends_keys
-                flows = list(dict(zip(ends_keys(fields), flows)).values())
+                flows = list(self._ends_of(fields, flows)[1].values())
             try:
                 ifaces.prefetch(flows)
             except OSError:

@@ -457,3 +457,21 @@ def test_a_datagrams_route_lookups_are_asked_once_per_distinct_ends_when_they_fo
                 for f in given} == ends and len(given) == len(ends)
     else:
         assert given == flows
+
+
+def test_a_datagrams_ends_are_worked_out_once_for_the_prefetch_and_the_writer(monkeypatch):
+    from flowtop.enrich import ifacetotals
+    from flowtop.enrich.bundle import Enrichment
+    from flowtop.services import Services
+    _when, flows = recorded(RECORDINGS[-1])
+    ifaces = Prefetched(True)
+    fields = once_mod.Preparer(Enrichment(Services(), ifaces=ifaces))(flows)
+    assert fields == list(zip(*flows))
+    made = []
+    monkeypatch.setattr(ifacetotals, "ends_keys", lambda f: made.append(f) or [])
+    keys, answers = ifacetotals.answers_by_ends(ifaces, fields, flows)
+    assert made == [] and len(keys) == len(flows)
+    assert set(answers) == {(f.src, f.reply_src if f.reply_src is not None else f.dst, f.mark)
+                            for f in flows} and set(answers.values()) == {("eth0", None)}
+    plain, _ = ifacetotals.answers_by_ends(ifaces, list(zip(*flows)), flows)
+    assert made and plain == []         # plain columns: worked out again

@@ -100,3 +100,32 @@ def test_a_map_that_keeps_its_answers_is_asked_for_every_flow(tmp_path, monkeypa
     flows = _flows(200)
     assert BatchLookup(m).answers(flows, list(zip(*flows))) == [real(e) for e in flows]
     assert asked == flows
+
+
+def _one_kind_batches():
+    """Batches whose flows share one answer (a router's forwarded flows, a
+    host's closed sockets), and the same with one flow that differs."""
+    fwd = [flow(UDP, "192.168.1.50", 30000 + i, "198.51.100.7", 9000 + i) for i in range(40)]
+    local = [flow(UDP, "10.0.0.1", 30000 + i, "198.51.100.7", 9000 + i) for i in range(40)]
+    dns = flow(UDP, "10.0.0.1", 33333, "198.51.100.53", 53)
+    curl = flow(TCP, "10.0.0.1", 40000, "93.184.216.34", 443)
+    return [fwd, local, local + [dns], fwd + [curl], [curl] + local, fwd[:1]]
+
+
+def test_a_batch_of_one_answer_is_written_as_each_flow_on_its_own(tmp_path):
+    from flowtop.views.procbatch import labels
+    m = _world(tmp_path)
+    enrich = Enrichment(Services(), m)
+    tail = JsonTail(enrich)
+
+    class Owner:
+        pass
+    for flows in _one_kind_batches():
+        fields = list(zip(*flows))
+        assert BatchLookup(m).answers(flows, fields) == [m.lookup_both(e) for e in flows]
+        tail.fresh()
+        assert tail.lines(flows) == [tail.line(e) for e in flows]
+        assert labels(Owner(), enrich, flows, fields) == list(map(enrich.process_label, flows))
+    texts = labels(Owner(), enrich, _one_kind_batches()[3], fields=list(zip(
+        *_one_kind_batches()[3])))
+    assert texts[0] == "forwarded" and texts[-1].startswith("curl/")

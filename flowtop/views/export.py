@@ -84,7 +84,7 @@ class JsonLinesWriter(Writer):
     def write_flows(self, flows, now):
         self.write(self.lines(flows, now), now)
 
-    def write_batch(self, rows, flows, wall):
+    def write_batch(self, rows, flows, wall, fields=None):
         self.stream.write("".join(self.lines(flows, wall)))
 
     def write(self, lines, now):
@@ -170,7 +170,7 @@ class OnceCsv(CsvWriter):
         super().__init__(Spool(), enrich, keep, redact)
         self.out = stream
 
-    def write_batch(self, rows, flows, wall):
+    def write_batch(self, rows, flows, wall, fields=None):
         self._head(self._columns())
         self._writer.writerows(self._rows(flows, wall))
 

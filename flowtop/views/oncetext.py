@@ -4,9 +4,8 @@ for a whole table, byte for byte, at a fraction of its cost a row."""
 
 import time
 from itertools import compress, repeat
-from operator import eq, is_
+from operator import is_
 
-from ..enrich.bundle import _DNS_PORT
 from ..health import offload_mark
 from ..memo import Memo
 from ..model import ICMP_PROTOS, proto_name, state_name
@@ -60,7 +59,7 @@ class OnceText(Writer):
         self.spool = []     # per batch: its rows' cells, "\\0" between, "\\n" after each row
         self.plain = True   # every cell printable ASCII so far
 
-    def write_batch(self, rows, flows, wall):
+    def write_batch(self, rows, flows, wall, fields=None):
         st, fmt = self.state, self.fmt
         st.wall = wall
         # the rarer filters (select._rare_filter's) only when one is set: the
@@ -69,7 +68,10 @@ class OnceText(Writer):
                 or st.group is not None)
         if rows is None:        # (each flow its row: as the table would store it)
             rows = _rows(flows, wall, rare or self.fast is None)
-        fields = list(zip(*flows)) if rows is flows and flows else None   # (dated, open)
+        if rows is not flows or not flows:
+            fields = None           # (dated, open rows: their own columns)
+        elif fields is None:
+            fields = list(zip(*flows))
         counts, lacking = header_counts(rows) if fields is None else _counts(fields)
         for name, n in counts.items():
             self.counts[name] = self.counts.get(name, 0) + n
@@ -237,7 +239,8 @@ class RowTexts:
         cols = self._kinds(fields)
         want = set(self.names)
         if "process" in want:
-            cols["process"] = self._processes(entries, fields)
+            from .procbatch import labels
+            cols["process"] = labels(self, self.fmt.enrich, entries, fields)
         if "id" in want:
             ids = fields[_ID]
             cols["id"] = list(map(str, ids)) if None not in ids else \
@@ -330,32 +333,15 @@ class RowTexts:
             from ..enrich.ifacetotals import answers_by_ends
             keys, pairs = answers_by_ends(ifaces, fields, entries)
             pairs = {k: (a or "", b or "") for k, (a, b) in pairs.items()}
+            one = set(pairs.values())
+            if len(one) == 1:       # (a host's "lo", a router's few links: per batch)
+                (a, b), n = one.pop(), len(keys)
+                cols["in_iface"], cols["out_iface"] = (a,) * n, (b,) * n
+                return
             cells = map(pairs.__getitem__, keys)
         else:
             cells = ((a or "", b or "") for a, b in map(ifaces.of_flow, entries))
         cols["in_iface"], cols["out_iface"] = zip(*cells)
-
-    def _processes(self, entries, fields):
-        """The PROCESS column: the flows' answers by one ``map``, each
-        distinct answer's label once a batch (the sockets' answers are
-        shared: 2.5k of 100k flows had one of their own), and whether a
-        query is flowtop's own asked only of the flows to port 53 without
-        an answer (``Enrichment._own_dns`` answers no other)."""
-        enrich = self.fmt.enrich
-        try:
-            from .procbatch import BatchLookup
-            answers = BatchLookup.of(self, enrich.process).answers(entries, fields)
-        except OSError:                 # each flow on its own: "" where it fails
-            return list(map(enrich.process_label, entries))
-        keys = list(map(id, answers))       # (the same answer: mostly the same object)
-        labels = {k: "" if answers[i] == (None, None) else enrich.process_label(entries[i])
-                  for k, i in dict(zip(keys, range(len(keys)))).items()}
-        texts = list(map(labels.__getitem__, keys))
-        own_dns, label_of = enrich._own_dns, enrich.process_label
-        for i in compress(range(len(texts)), map(eq, fields[_DPORT], repeat(_DNS_PORT))):
-            if answers[i] == (None, None):
-                texts[i] = "" if own_dns(entries[i]) is None else label_of(entries[i])
-        return texts
 
     def _numbers(self, fields, wall):
         """The columns TX to AGE of the flows whose fields are ``fields``

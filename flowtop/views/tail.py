@@ -104,10 +104,13 @@ class JsonTail:
         self._template = tpl
         if fields is None:
             fields = list(zip(*entries))
+        n = len(entries)
         if enrich.process is None:
-            cols = [("null",) * len(entries)] * 5
+            cols = [("null",) * n] * 5
         else:
-            cols = list(zip(*self._processes(entries, fields)))
+            rows = self._processes(entries, fields)
+            cols = [(v,) * n for v in rows[0]] if rows.count(rows[0]) == n \
+                else list(zip(*rows))
         cols.append(self._service_column(fields))
         if enrich.dns is not None:      # each address's name once, then read in C
             hosts = self._hosts
@@ -122,7 +125,10 @@ class JsonTail:
                 from ..enrich.ifacetotals import answers_by_ends
                 keys, pairs = answers_by_ends(enrich.ifaces, fields, entries)
                 made = {p: texts(p) for p in set(pairs.values())}
-                cols.extend(zip(*[made[pairs[k]] for k in keys]))
+                if len(made) == 1:      # (a host's "lo", a router's few links: per batch)
+                    cols.extend((t,) * n for t in made.popitem()[1])
+                else:
+                    cols.extend(zip(*[made[pairs[k]] for k in keys]))
         return self._filled(tpl, cols, heads)
 
     def _filled(self, tpl, cols, heads):
@@ -203,10 +209,13 @@ class JsonTail:
             answers = BatchLookup.of(self, self.enrich.process).answers(entries, fields)
         except OSError:                 # each flow on its own: none where it fails
             return list(map(self._process, entries))
-        keys = list(map(id, answers))       # (the same answer: mostly the same object)
-        known = {k: self._answer(entries[i], answers[i], False)
-                 for k, i in dict(zip(keys, range(len(keys)))).items()}
-        out = list(map(known.__getitem__, keys))
+        if answers.count(answers[0]) == len(answers):     # one answer (a router: forwarded)
+            out = [self._answer(entries[0], answers[0], False)] * len(answers)
+        else:
+            keys = list(map(id, answers))       # (the same answer: mostly the same object)
+            known = {k: self._answer(entries[i], answers[i], False)
+                     for k, i in dict(zip(keys, range(len(keys)))).items()}
+            out = list(map(known.__getitem__, keys))
         for i in compress(range(len(out)), map(eq, fields[_DPORT], repeat(_DNS_PORT))):
             values = self._answer(entries[i], answers[i], True)
             out[i] = values if values is not None else self._process(entries[i])

@@ -17,7 +17,7 @@ class Writer:
     def write_flows(self, flows, now):
         raise NotImplementedError
 
-    def write_batch(self, rows, flows, wall):
+    def write_batch(self, rows, flows, wall, fields=None):
         raise NotImplementedError
 
     def finish(self, wall):
