@@ -76,7 +76,8 @@ class KernelSource:
             else:
                 items = json_lines(o.families, o.protocols, self.sock, self.recorder,
                                    now, tail.line if tail is not None else None, chunks=True,
-                                   prepare=prepare, tails=tail.lines if tail is not None else None)
+                                   prepare=prepare, tails=tail.lines if tail is not None else None,
+                                   service_of=tail.service_json if tail is not None else None)
         elif wants == "batches":
             keep = api.make_filter(o.families, o.protocols)
             items = api.batches(o.families, self.sock, self.recorder, None, True)
@@ -156,7 +157,7 @@ class ReplaySource:
 
 
 def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None, tail=None,
-               services=None, chunks=False, prepare=None, tails=None):
+               services=None, chunks=False, prepare=None, tails=None, service_of=None):
     """Yield the current table as JSON Lines text (one str per flow, or ""
     for a flow filtered out), decoded straight from the kernel's bytes;
     with ``chunks``, one str per received datagram (its lines joined),
@@ -168,7 +169,9 @@ def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None
     ``services``, a views.tail.JsonTail of an Enrichment with only service
     names to add, whose keys are then baked into the per-layout formatters.
     ``prepare(flows)`` runs per datagram before its tails; ``tails(flows)``, when
-    given, makes them a datagram at a time (``tail`` then gives none).
+    given, makes them a datagram at a time (``tail`` then gives none), with
+    each flow's service as JSON made by the formatter from ``service_of(l4proto)``
+    ({port: name as JSON}) when given.
     Reads ahead (see ``api.stream``): one-shot output.
     """
     from .netlink.ctdecoder import Decoder
@@ -176,7 +179,8 @@ def json_lines(families=None, protocols=None, sock=None, recorder=None, now=None
     fams = {(FAMILY_NUMBERS[f] if isinstance(f, str) else int(f)) for f in (families or ())}
     protos = {(PROTO_NUMBERS[p] if isinstance(p, str) else int(p)) for p in (protocols or ())}
     defer = prepare is not None and tail is not None
-    target = JsonTarget(fams, protos, tail, Flow, services, defer)
+    target = JsonTarget(fams, protos, tail, Flow, services, defer,
+                        service_of if tails is not None else None)
     target.now = time.time() if now is None else now
     batches = api.batches(families, sock, recorder, Decoder(Flow, target), True)
     if defer:
@@ -197,12 +201,12 @@ def _tailed(batches, prepare, tail, tails=None, filtered=True):
     not asked for)."""
     for batch in batches:
         pairs = [p for p in batch if p] if filtered and "" in batch else batch
-        heads, entries = zip(*pairs) if pairs else ((), ())
+        heads, entries, *services = zip(*pairs) if pairs else ((), ())
         fields = prepare(entries)
         if tails is None:
             yield [head + tail(e) + "}\n" for head, e in zip(heads, entries)]
         else:
-            yield tails(entries, heads, fields)
+            yield tails(entries, heads, fields, services[0] if services else None)
 
 
 def one_table(source, enrich):

@@ -220,6 +220,31 @@ def test_deferred_json_target_hands_each_flow_with_its_line_for_the_tail(path):
             json.loads(json_line(f, when)) for f in flows]
 
 
+@pytest.mark.parametrize("path", RECORDINGS, ids=os.path.basename)
+def test_deferred_json_target_makes_each_flows_service_as_the_tails_line_does(path):
+    """``service_of``: the formatter's third item is the service value
+    ``JsonTail.line`` writes for the flow (a name, the lower port, null)."""
+    import json
+    from flowtop.enrich.bundle import Enrichment
+    from flowtop.model import Flow
+    from flowtop.netlink import ctnetlink
+    from flowtop.netlink.conntrack import DumpState, feed
+    from flowtop.services import Services
+    from flowtop.views.record import JsonTarget
+    from flowtop.views.tail import JsonTail
+    when, data = _raw_dump(path)
+    tail = JsonTail(Enrichment(Services()))
+    target = JsonTarget(tail=tail.line, cls=Flow, defer=True, service_of=tail.service_json)
+    target.now = when
+    decoder = ctnetlink.Decoder(Flow, target)
+    for _ in range(2):                      # learning the layouts, then the fast functions
+        triples = []
+        feed(data, triples, DumpState(), decode=decoder)
+        want = [json.loads("{" + tail.line(e)[1:] + "}")["service"] for _, e, _ in triples]
+        assert [json.loads(sv) for _, _, sv in triples] == want
+    assert any(w and not w.isdigit() for w in want)     # a name in every recording
+
+
 def test_helper_fixture_names_the_helper_its_labels_and_the_master_of_the_related_flow():
     """ctnetlink-helper.rec: nf_conntrack_ftp on the control flow (the nftables rule
     set labels 5 and 70), and the data flow its PASV reply announced, whose

@@ -61,13 +61,17 @@ def test_a_deferred_batch_is_prepared_then_tailed_a_flow_or_a_batch_at_a_time():
         seen.append(("prepare", list(flows)))
         return "columns of %s" % (flows,)
 
-    def tails(es, heads, fields):
-        seen.append(("tails", list(es), fields))
+    def tails(es, heads, fields, services=None):
+        seen.append(("tails", list(es), fields, services))
         return ["%s,%d}\n" % he for he in zip(heads, es)]
     out = list(_tailed(iter(batches), prepare, None, tails))
     assert out == [["{a,1}\n", "{b,2}\n"], ["{c,3}\n"]]
-    assert seen == [("prepare", [1, 2]), ("tails", [1, 2], "columns of (1, 2)"),
-                    ("prepare", [3]), ("tails", [3], "columns of (3,)")]
+    assert seen == [("prepare", [1, 2]), ("tails", [1, 2], "columns of (1, 2)", None),
+                    ("prepare", [3]), ("tails", [3], "columns of (3,)", None)]
+    seen.clear()        # the formatter's services, a third item a flow: handed on as a column
+    out = list(_tailed(iter([[("{e", 5, "x"), "", ("{f", 6, "y")]]), prepare, None, tails))
+    assert out == [["{e,5}\n", "{f,6}\n"]]
+    assert seen[-1] == ("tails", [5, 6], "columns of (5, 6)", ("x", "y"))
     out = list(_tailed(iter([["", ""], [("{d", 4)]]), lambda flows: None, None, tails))
     assert out == [[], ["{d,4}\n"]]
 

@@ -86,14 +86,15 @@ class JsonTail:
                 values += text
         return tpl % values
 
-    def lines(self, entries, heads=None, fields=None):
+    def lines(self, entries, heads=None, fields=None, services=None):
         """``[line(e) for e in entries]`` for a batch made ready (its route
         lookups and names: ``fresh``), a key at a time: what repeats once a
         batch (names per address, interfaces per distinct ends), the
         service by a comprehension, the text by one ``map`` (GeoIP: a line
         at a time).  With ``heads`` (each flow's record without its closing
         "}\n"), whole lines: one %-format a flow places head and keys.
-        ``fields``: the batch's columns (``zip(*entries)``), when made."""
+        ``fields``: the batch's columns (``zip(*entries)``), when made;
+        ``services``: their service values, when the formatter made them."""
         self.fresh()
         enrich = self.enrich
         if enrich.geo is not None or not entries:
@@ -111,7 +112,7 @@ class JsonTail:
             rows = self._processes(entries, fields)
             cols = [(v,) * n for v in rows[0]] if rows.count(rows[0]) == n \
                 else list(zip(*rows))
-        cols.append(self._service_column(fields))
+        cols.append(self._service_column(fields) if services is None else services)
         if enrich.dns is not None:      # each address's name once, then read in C
             hosts = self._hosts
             for a in set(fields[_SRC]).union(fields[_DST]).difference(hosts):
@@ -163,6 +164,10 @@ class JsonTail:
                 names[p].get(d) or (s is not None and names[p].get(s))
                 or f'"{d if s is None or d <= s else s}"'     # (an f-string: ~20 % less than %d)
                 for p, s, d in zip(protos, fields[_SPORT], fields[_DPORT])]
+
+    def service_json(self, proto):
+        """{port: its service name as JSON} of ``proto`` (``line``'s names)."""
+        return self._service_json.get(proto) or self._service_table(proto)
 
     def _service_table(self, proto):
         """{port: its service name as JSON} of ``proto``, made once."""
