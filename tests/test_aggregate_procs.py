@@ -1,7 +1,8 @@
 """The Processes view on a process map that tells which ports have a
 socket (views.procgroups): equal to the view spelt out flow by flow with
 keys_of, with only the flows a socket may match asked one by one and no
-answer kept for the others."""
+answer kept for the others, whether summed a column at a time or in a
+pass a flow."""
 
 import pytest
 
@@ -67,9 +68,12 @@ def _plain(rows, enrich, by_name):
 
 @pytest.mark.parametrize("by_name", [False, True])
 @pytest.mark.parametrize("dns", [None, "resolving"])
-def test_the_processes_view_equals_its_keys_flow_by_flow(tmp_path, monkeypatch, by_name, dns):
-    # these flows' remote ends repeat: the columns' pass is asked for all the same
-    monkeypatch.setattr(agg, "_many_remotes", lambda rows, enrich: True)
+@pytest.mark.parametrize("columns", [True, False])
+def test_the_processes_view_equals_its_keys_flow_by_flow(tmp_path, monkeypatch, by_name, dns,
+                                                         columns):
+    """Summed a column at a time (remote ends mostly distinct: procgroups.by_process)
+    or in a pass a flow (they repeat: by_flow), a first look and the next."""
+    monkeypatch.setattr(agg, "_many_remotes", lambda rows, enrich: columns)
     m = _world(tmp_path)
     m.keep = True                       # the live view's map: answers kept across ticks
     local = {"10.0.0.1", "192.168.1.1", "2001:db8::1"}

@@ -115,6 +115,7 @@ class ProcessMap:
     ``retain(live keys)``.  ``stats`` describes the last refresh.
     ``fd_count(path)``: descriptors of a /proc/PID/fd (a seam for a fake /proc).
     """
+    local = property(operator.attrgetter("_local"))     # is_local's addresses (a frozenset)
 
     def __init__(self, proc_root="/proc", local_addresses=None, clock=time.monotonic,
                  sockets="auto", user_name=None, retry_interval=2.0, local_interval=5.0,

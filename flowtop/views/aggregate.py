@@ -18,8 +18,8 @@ from ..runtime import gc_paused
 from ..table import TableFlow
 from ..text import sanitize
 from ..values import VIEWS  # noqa: F401  (agg.VIEWS: the Tab order)
-from .groups import Group, _add_idle, _add_idle_crossing
-from .procgroups import by_process, key_label, known_answers, proc_which
+from .groups import Group, _add_idle_crossing, add_idle_rows, entry
+from .procgroups import by_flow, by_process, key_label, known_answers, proc_which
 from .remotes import by_remote, country_of, inbound_of
 TITLES = {"flows": "Flows", "process": "Processes", "host": "Hosts", "country": "Countries",
           "iface": "Interfaces", "device": "Devices"}
@@ -106,6 +106,8 @@ def aggregate(rows, view, enrich, redact=None, by_name=False, address=None):
                     out = by_process(rows, enrich, by_name)
                 else:
                     out, shared = by_remote(rows, view, enrich, redact)
+            elif view == "process":
+                out = by_flow(rows, enrich, by_name)
             if out is None:
                 out = _by_distinct(rows, view, enrich, redact, by_name)
         if shared:
@@ -196,12 +198,7 @@ def _by_distinct(rows, view, enrich, redact, by_name):
             ent[3 if inbound and not ent[1] else 2].append(r)
         else:
             ent[0].add(r, True if ent[1] else not inbound, e)
-    for g, _forwarded, sent, received in groups.values():
-        if sent:
-            _add_idle(g, sent, True)
-        if received:
-            _add_idle(g, received, False)
-    return [ent[0] for ent in groups.values()]
+    return add_idle_rows(groups)
 
 
 def _entry(named, groups, view, which, enrich, redact, by_name):
@@ -210,11 +207,7 @@ def _entry(named, groups, view, which, enrich, redact, by_name):
     250k addresses were 250k sums of one row each (1.7 s)."""
     ent = named.get(which)
     if ent is None:
-        key, label, forwarded = _key_label(view, which, enrich, redact, by_name)
-        ent = groups.get(key)
-        if ent is None:
-            ent = groups[key] = [Group(key, sanitize(label, 64)), forwarded, [], []]
-        named[which] = ent
+        ent = named[which] = entry(groups, *_key_label(view, which, enrich, redact, by_name))
     return ent
 
 

@@ -4,6 +4,7 @@ one a column at a time (``views.aggregate``'s views)."""
 from operator import itemgetter
 
 from ..netlink.ctnetlink import FIELDS
+from ..text import sanitize
 
 _GET_BO, _GET_BR = itemgetter(FIELDS.index("bytes_orig")), itemgetter(FIELDS.index("bytes_reply"))
 _GET_PO = itemgetter(FIELDS.index("packets_orig"))
@@ -105,6 +106,26 @@ def _add_idle(g, rows, outbound):
     g.bytes_rx += br
     g.pkts_tx += po
     g.pkts_rx += pr
+
+
+def entry(groups, key, label, forwarded):
+    """``groups[key]``, made if new: [Group, forwarded, its idle rows sent,
+    its idle rows received] (the pass a flow of ``views.aggregate`` and
+    ``views.procgroups``; the idle rows summed by ``add_idle_rows``)."""
+    ent = groups.get(key)
+    if ent is None:
+        ent = groups[key] = [Group(key, sanitize(label, 64)), forwarded, [], []]
+    return ent
+
+
+def add_idle_rows(groups):
+    """The Groups of ``entry``'s ``groups``, their idle rows added."""
+    for g, _forwarded, sent, received in groups.values():
+        if sent:
+            _add_idle(g, sent, True)
+        if received:
+            _add_idle(g, received, False)
+    return [ent[0] for ent in groups.values()]
 
 
 def _add_idle_crossing(g, rows, what, which, first):
