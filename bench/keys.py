@@ -128,6 +128,10 @@ def main():
     ap.add_argument("--tabs", type=int, default=0, metavar="R",
                     help="only Tab round the views R times, the table frozen (gc.freeze(), as "
                          "the collector leaves it after a dump): CPU ms per view")
+    ap.add_argument("--sorts", type=int, default=0, metavar="R",
+                    help="only 'o' round the sorts R times, the table frozen: CPU ms per sort")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="with --tabs or --sorts: cProfile them, the N costliest functions")
     ap.add_argument("--flags", default="", help="flowtop's options, e.g. '-n -G'")
     args = ap.parse_args()
     import curses
@@ -176,8 +180,8 @@ def main():
     scr.refresh()
     if args.flood:
         return flood(args, table, scr, Snapshot, when)
-    if args.tabs:
-        return tabs(args.tabs, scr, st)
+    if args.tabs or args.sorts:
+        return rounds(args, scr, st)
     keys = (("Down", curses.KEY_DOWN), ("Up", curses.KEY_UP), ("PgDn", curses.KEY_NPAGE),
             ("s (source column)", "s"), ("b (bits)", "b"), ("o (sort)", "o"),
             ("r (reverse)", "r"), ("a (active)", "a"), ("L (loopback)", "L"))
@@ -259,22 +263,37 @@ def main():
                                                     len(scr.ui.view)))
 
 
-def tabs(rounds, scr, st):
-    """Tab round the views ``rounds`` times, the rows frozen as the live
-    view's collector leaves them: CPU ms per view (min / median; the first
-    look at each view first)."""
+def rounds(args, scr, st):
+    """Tab round the views (``--tabs``) or 'o' round the sorts (``--sorts``)
+    R times, the rows frozen as the live view's collector leaves them: CPU
+    ms per view or sort (min / median; the first look at each first);
+    ``--profile N``: the N functions of most own time over them all."""
     import gc
+    from flowtop.views.state import SORTS
     gc.freeze()
+    key, what, steps = ("\t", "view", 6) if args.tabs else ("o", "sort", len(SORTS))
+    prof = None
+    if args.profile:
+        import cProfile
+        prof = cProfile.Profile()
     cpus = {}
-    for _ in range(rounds):
-        for _ in range(6):
+    for _ in range(args.tabs or args.sorts):
+        for _ in range(steps):
             c0 = time.process_time()
-            scr.key("\t")
+            if prof is not None:
+                prof.enable()
+            scr.key(key)
             scr.refresh()
-            cpus.setdefault(st.view, []).append((time.process_time() - c0) * 1000)
-    for view, ms in cpus.items():
-        print("  Tab -> %-8s CPU ms min %5.0f median %5.0f  (%s)" % (
-            view, min(ms), statistics.median(ms), " ".join("%.0f" % t for t in ms)))
+            if prof is not None:
+                prof.disable()
+            cpus.setdefault(getattr(st, what), []).append((time.process_time() - c0) * 1000)
+    for name, ms in cpus.items():
+        print("  %s -> %-8s CPU ms min %5.0f median %5.0f  (%s)" % (
+            "Tab" if args.tabs else "o", name, min(ms), statistics.median(ms),
+            " ".join("%.0f" % t for t in ms)))
+    if prof is not None:
+        import pstats
+        pstats.Stats(prof).sort_stats("tottime").print_stats(args.profile)
 
 
 def snapshots(table, scr, Snapshot, when, bumped):

@@ -56,12 +56,22 @@ def test_the_key_lists_sort_as_the_plain_tuple_keys_with_ties_in_table_order(sor
 def test_the_destination_order_of_rows_that_share_no_address(families, descending):
     """A server's or a router's table: every row its own address (and one
     without), sorted by the text in each family, as the plain key does."""
-    entries = []
-    for n in range(300):
+    def family_dst(n):
         family = families[n % len(families)]
-        dst = None if n == 7 else ("10.%d.0.%d" % (n % 3, n) if family == 2 else "fe80::%x" % n)
+        return family, None if n == 7 else ("10.%d.0.%d" % (n % 3, n) if family == 2
+                                            else "fe80::%x" % n)
+    rows, got = _by_dst(300, family_dst, (None, 80, 443, 53), descending)
+    assert [r.key for r in got] != [r.key for r in rows]
+
+
+def _by_dst(count, family_dst, ports, descending):
+    """(rows, the rows sorted by dst) of ``count`` flows (``family_dst(n)``:
+    the family and destination of the n-th), asserting the plain key's order."""
+    entries = []
+    for n in range(count):
+        family, dst = family_dst(n)
         e = CtEntry(family=family, l4proto=(6, 17, 47)[n % 3], src="10.0.0.1", dst=dst,
-                    sport=1, dport=(None, 80, 443, 53)[n % 4], id=n, bytes_orig=1,
+                    sport=1, dport=ports[n % 4], id=n, bytes_orig=1,
                     start=(1_700_000_000 + n) * 10**9, key=b"%d" % n)
         entries.append(tuple.__new__(TableFlow, e) if n % 2 else e)
     t = FlowTable()
@@ -72,7 +82,19 @@ def test_the_destination_order_of_rows_that_share_no_address(families, descendin
     got = list(rows)
     assert sort_in_place(got, "dst", descending)
     assert [r.key for r in got] == [r.key for r in want]
-    assert [r.key for r in got] != [r.key for r in rows]
+    return rows, got
+
+
+@pytest.mark.parametrize("addresses", [40, 3000])
+@pytest.mark.parametrize("descending", [False, True])
+def test_rows_that_share_addresses_sort_as_the_plain_keys_few_or_many(addresses, descending):
+    """The rank key is one int: below 2**30 for a few addresses, wider for
+    thousands (family * addresses + rank, then the port): the same order."""
+    def family_dst(n):
+        return (2, 10)[n % 5 == 0], None if n == 9 else (
+            "10.%d.%d.1" % (n % addresses // 250, n % 250) if n % 7
+            else "fe80::%x" % (n % addresses))
+    _by_dst(2 * addresses, family_dst, (None, 80, 65535, 53), descending)
 
 
 def test_rows_that_share_no_address_are_sorted_by_it_without_a_rank_table(monkeypatch):
