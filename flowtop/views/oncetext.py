@@ -294,7 +294,7 @@ class RowTexts:
         texts = dict(zip(addrs, addrs))
         forms = dict(zip(addrs, [("[%s]:%%d" if ":" in a and "#" not in a else "%s:%%d")
                                  % a.replace("%", "%%") for a in addrs]))
-        if enrich.dns is not None:
+        if enrich.dns is not None and getattr(enrich.dns, "known", True):   # (--once: a name)
             for a, known in zip(addrs, map(enrich.host, addrs)):
                 if known:
                     texts[a], forms[a] = known, "%s:%%d" % known.replace("%", "%%")

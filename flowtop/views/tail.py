@@ -113,7 +113,9 @@ class JsonTail:
             cols = [(v,) * n for v in rows[0]] if rows.count(rows[0]) == n \
                 else list(zip(*rows))
         cols.append(self._service_column(fields) if services is None else services)
-        if enrich.dns is not None:      # each address's name once, then read in C
+        if enrich.dns is not None and not getattr(enrich.dns, "known", True):
+            cols.extend([("null",) * n] * 2)    # --once's names: none found (no DNS: a router)
+        elif enrich.dns is not None:    # each address's name once, then read in C
             hosts = self._hosts
             for a in set(fields[_SRC]).union(fields[_DST]).difference(hosts):
                 self._host(a, hosts)
