@@ -19,7 +19,7 @@ from .netlink.errors import DumpInterrupted
 from .netlink.session import MAX_DUMP_RETRIES
 from .table import FlowTable
 
-_SRC, _DST = FIELDS.index("src"), FIELDS.index("dst")
+_SRC, _DST, _RSRC, _RDST = (FIELDS.index(n) for n in ("src", "dst", "reply_src", "reply_dst"))
 DNS_WAIT = 1.0     # seconds to wait for reverse DNS names, in total
 SILENT_AFTER = 512  # addresses asked, after which --once stops asking if under
 SILENT_SHARE = 64   # one in this many has a name
@@ -39,7 +39,7 @@ def run(source, enrich, keep, writer, retries=MAX_DUMP_RETRIES):
     ``spools`` (text, CSV: nothing written before ``finish``) has an
     interrupted dump redone, as a whole-table dump would be; one that
     streams (JSON) ends with the error instead, as the JSON fast path does."""
-    prepare = Preparer(enrich)
+    prepare = Preparer(enrich, translated=getattr(writer, "shows_translated", False))
     for attempt in range(retries + 1):
         snap = source.snapshot("batches")
         if snap is None:
@@ -71,9 +71,11 @@ class Preparer:
     lookups sent in one go, their names resolved within the one DNS_WAIT
     of the whole run (then names stop: nothing after it would print them)."""
 
-    def __init__(self, enrich, clock=time.monotonic, wait=None):
+    def __init__(self, enrich, clock=time.monotonic, wait=None, translated=False):
         self.enrich = enrich
         self.clock = clock
+        # translated: the reply ends' names are written too (text's XLATE column)
+        self.ends = (_SRC, _DST, _RSRC, _RDST) if translated else (_SRC, _DST)
         self._columns = list        # with interfaces: columns that keep their ends for the writer
         if enrich.ifaces is not None:
             from .enrich.ifacetotals import Columns, ends_of
@@ -113,7 +115,7 @@ class Preparer:
             except OSError:
                 pass
         if self.names is not None:
-            self.names.ready(chain.from_iterable(zip(fields[_SRC], fields[_DST])))
+            self.names.ready(chain.from_iterable(zip(*(fields[i] for i in self.ends))))
         return fields
 
 

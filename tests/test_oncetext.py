@@ -260,3 +260,39 @@ def test_flows_without_an_address_read_as_the_whole_table_frame(args):
     want = frame(opts, when, flows, enrichment())
     assert "[-]:" in want and "-:" in want
     assert streamed(opts, when, flows, enrichment()) == want
+
+
+def _translated(flows):
+    """The flows with their reply tuples moved every way NAT moves them:
+    the source, the destination, both, only a port, a missing reply end."""
+    out = []
+    for i, f in enumerate(flows):
+        d = f.as_dict()
+        v6, kind = ":" in (f.src or ""), 2 if f.l4proto == 47 else i % 6     # GRE: keys
+        if kind in (0, 2):          # masquerade: the reply comes back to the router
+            d.update(reply_dst="2001:db8::fe" if v6 else "192.0.2.254",
+                     reply_dport=None if f.reply_dport is None else 40000 + i)
+        if kind in (1, 2):          # a forwarded port: the reply comes from the server
+            d.update(reply_src="2001:db8::7" if v6 else "10.1.2.3")
+        if kind == 3 and f.reply_sport is not None:
+            d.update(reply_sport=f.reply_sport + 1)
+        if kind == 4:
+            d.update(reply_src=None, reply_dst=None)
+        out.append(type(f)(**d))
+    return out
+
+
+@pytest.mark.parametrize("path", DATED[:2], ids=lambda p: p.rsplit("/", 1)[-1])
+@pytest.mark.parametrize("names", [None, Names, HostileNames], ids=["numeric", "names", "hostile"])
+def test_translated_flows_nat_and_xlate_cells_are_the_whole_table_frames(path, names):
+    when, flows = recorded(path)
+    flows = _translated(flows)
+    opts = cli.parse(["--once", "-G", "--wide"] + (["-n"] if names is None else []))
+    addrs = {a for f in flows for a in (f.src, f.dst, f.reply_src, f.reply_dst)} - {None}
+
+    def enrichment():
+        return Enrichment(Services(), dns=None if names is None else names(addrs))
+
+    want = frame(opts, when, flows, enrichment())
+    assert "NAT" in want and " SD " in want and "src " in want and " dst " in want
+    assert streamed(opts, when, flows, enrichment(), size=7) == want

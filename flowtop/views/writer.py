@@ -5,6 +5,7 @@ frames): the live loop and ``--once`` call these whatever the format."""
 class Writer:
     spools = False      # writes nothing before ``finish``: ``reset`` may start over
     wants_rows = False  # write_batch reads rows (ages, rates), not only flows
+    shows_translated = False    # writes the names of NAT's translated ends (XLATE)
 
     """``write_rows`` writes one snapshot of a table's open rows;
     ``write_flows`` a list of flows (``--once``); ``write_batch`` the
