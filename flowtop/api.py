@@ -168,6 +168,19 @@ def events_waiting(sock, most=256, wait=0.5, destroy_keys=False):
     return _ct.read_events_waiting(sock, _decoder_for(sock), most, wait, destroy_keys)
 
 
+def pause_events(sock, paused=True):
+    """Stop (``paused``) or restart the events of an ``open_events`` socket:
+    stopped, the kernel sends it none (nor makes them, without another
+    listener); restarted, they come from then on (a dump covers the rest).
+    Events already waiting stay: ``drop_waiting`` drops them unread."""
+    _ct.subscribe_events(sock, not paused)
+
+
+def drop_waiting(sock):
+    """Drop the datagrams waiting on a non-blocking socket, unread: how many."""
+    return sock.discard()
+
+
 def count(sock=None):
     """Number of entries in the table, all families (``conntrack -C``)."""
     own = sock is None

@@ -9,7 +9,7 @@ this, so the screen keeps answering keys while a dump is being read.
 import threading
 import time
 
-from .cadence import Cadence, spacing
+from .cadence import Cadence, EventsWatch, spacing
 from .netlink.errors import DecodeError, DumpInterrupted
 from .recording import RecordingError
 from .eventreader import CollectorFailed, EventReader
@@ -49,6 +49,9 @@ class Collector(threading.Thread):
     # Events applied a tick, at most: at 20,000 new flows/s, 2-3 s dumps queued 100k events,
     # applied in one 0.75 s burst.  The rest wait for the next tick, which comes at once.
     EVENTS_MAX = 20000
+    # of a core the event reader may take a tick before it is paused (a flood; full dumps
+    # then, cadence.EventsWatch): at 20k new flows/s it took 25-30 %, the dumps 15 %
+    PAUSE_SHARE = 0.15
 
     def __init__(self, source, interval, enrich=None, table=None, monotonic=time.monotonic,
                  events=True, reconcile=True, cpu=time.process_time, thread_cpu=time.thread_time):
@@ -75,6 +78,7 @@ class Collector(threading.Thread):
         self._owed_after = 0.0       # s after the last full dump that an owed one may come
         self._dumped_ns = 0          # wall ns before the last full dump began
         self._churn = 0              # events the last tick applied
+        self._watch = EventsWatch(self.PAUSE_SHARE, self.FLOOD_EVENTS)
         self.resyncs = 0
         self._want_events = events and source.live
         self.events = None
@@ -145,7 +149,9 @@ class Collector(threading.Thread):
                     if full:
                         if self.events is not None:
                             self.events.drain()     # read before the dump: it covers them
+                        added = self.table.added
                         wall = self._full_tick()
+                        self._resume(started, self.table.added - added)
                         ended = wall is None
                         self._dumped_ns = int(wall * 1e9) if wall is not None else 0
                         # from its end: a dump of 200k flows in a flood took 2-3 s,
@@ -155,6 +161,7 @@ class Collector(threading.Thread):
                         wall = self._partial(events)
                         if kernel is not None and self._drifted(kernel):
                             self._cadence.forced = True     # a full dump sets it right
+                    self._pause(self.monotonic())     # (its CPU is read now)
                 except DumpInterrupted:
                     last_full = None          # the table changed mid-dump: again, now
                     error = "dump interrupted; retrying"
@@ -200,9 +207,32 @@ class Collector(threading.Thread):
         self._trim()
         return wall
 
+    def _pause(self, now):
+        """Pauses the event reader when reading its events cost more than PAUSE_SHARE."""
+        ev = self.events
+        if ev is not None and not ev.paused and self._watch.reading(now, self._reader_cpu(),
+                                                                    ev.read):
+            ev.pause()
+
+    def _resume(self, start, added):
+        """After a full dump (``start``; ``added``: its new flows) while the reader is paused:
+        events again when the flood has passed, and a full dump owed for those missed."""
+        ev = self.events
+        if ev is not None and ev.paused and self._watch.dumped(start, added):
+            ev.resume()
+            self._cadence.forced = True
+
+    def _paused(self):
+        return self.events is not None and self.events.paused
+
+    def _reader_cpu(self):
+        return thread_cpu(getattr(self.events, "ident", None))
+
     def spacing(self, cost):
-        """cadence.spacing with this collector's interval, BUDGET, MAX_AGE and CEILING."""
-        return spacing(cost, self.interval, self.BUDGET, self.MAX_AGE, self.CEILING)
+        """cadence.spacing with this collector's interval, BUDGET, MAX_AGE and CEILING;
+        with the event reader's PAUSE_SHARE too while it is paused (dumps ~5 s apart, not 11)."""
+        budget = self.BUDGET + (self.PAUSE_SHARE if self._paused() else 0.0)
+        return spacing(cost, self.interval, budget, self.MAX_AGE, self.CEILING)
 
     def _due(self, now, last_full, lost):
         """Whether this tick is a full dump: the first, one without events,
@@ -219,8 +249,10 @@ class Collector(threading.Thread):
 
     def _paced(self, now):
         """pace.Pace over the process's CPU, less the full dumps' and the event reader's."""
-        cpu = self.cpu() - self._full_spent - thread_cpu(getattr(self.events, "ident", None))
-        return self._pace(now, cpu, self.interval, self._full_share, self._churn)
+        cpu = self.cpu() - self._full_spent - self._reader_cpu()
+        # paused in a flood, a tick is its count (the kernel's): 10 s apart, it was 80 % off
+        churn = self.FLOOD_EVENTS if self._paused() else self._churn
+        return self._pace(now, cpu, self.interval, self._full_share, churn)
 
     def _publish(self, wall, error, full):
         """A new Snapshot; without a wall time (a failed tick) it keeps the
@@ -279,7 +311,8 @@ class Collector(threading.Thread):
     def _drifted(self, kernel):
         """Cadence.drifted for the table's open flows (kept by the table: no pass)."""
         mine = sum(self.table.tally().protos.values())
-        return self._cadence.drifted(mine, kernel, self._churn >= self.FLOOD_EVENTS)
+        flooding = self._churn >= self.FLOOD_EVENTS or self._paused()   # (behind: events off)
+        return self._cadence.drifted(mine, kernel, flooding)
 
     def _full(self):
         hold = getattr(self.events, "hold", None)

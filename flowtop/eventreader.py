@@ -33,15 +33,20 @@ class EventReader(threading.Thread):
     waiting (``api.events_waiting``): in a flood one recv an event, not a
     poll and a recv, and one turn of the loop for many."""
 
-    def __init__(self, open_events=None, read=None, gate=None, destroy_keys=False):
+    def __init__(self, open_events=None, read=None, gate=None, destroy_keys=False,
+                 pause_events=None, drop_waiting=None):
         super().__init__(name="flowtop-events", daemon=True)
         from . import api as conntrack
         self.sock = (open_events or conntrack.open_events)()
         self.sock.settimeout(0.5 if read is not None else 0.0)   # to notice stop()
         self._read = read or (lambda sock: conntrack.events_waiting(
             sock, destroy_keys=destroy_keys))
+        self._pause_events = pause_events or conntrack.pause_events
+        self._drop_waiting = drop_waiting or conntrack.drop_waiting
         self._lock = threading.Lock()
         self._events = []
+        self.read = 0                 # events read so far (none while paused)
+        self.paused = False           # pause(): the kernel sends none until resume()
         self.overflowed = False
         self.failure = None           # the exception that ended run(), if one did
         self._halt = threading.Event()
@@ -64,6 +69,12 @@ class EventReader(threading.Thread):
         errors = 0
         while not self._halt.is_set():
             self._go.wait()
+            if self.paused:
+                self._drop_waiting(self.sock)   # sent before the pause: a dump covers them
+                with self._lock:
+                    if self.paused:
+                        self._go.clear()        # until resume (or hold's release)
+                continue
             if self._gate is not None:
                 self._gate.wait()
             try:
@@ -79,6 +90,9 @@ class EventReader(threading.Thread):
                 continue
             errors = 0
             with self._lock:
+                if self.paused:
+                    continue                # read as the pause came: a dump covers them
+                self.read += len(batch)
                 for kind, entry in batch:
                     if entry is None:
                         self.overflowed = True
@@ -110,6 +124,26 @@ class EventReader(threading.Thread):
         self._go.clear()
 
     def release(self):
+        self._go.set()
+
+    def pause(self):
+        """Stop the events until ``resume``: the kernel sends none (leaving
+        its groups), those waiting are dropped unread, none are pending.  In
+        a flood of 20,000 new flows a second reading them took 25 % of a
+        core, more than the full dumps that list the same flows."""
+        self._pause_events(self.sock, True)
+        with self._lock:
+            self.paused = True
+            self._events, self.overflowed = [], False
+
+    def resume(self):
+        """Events again from now on (those missed meanwhile: a full dump's)."""
+        if not self.paused:
+            return
+        self._pause_events(self.sock, False)
+        with self._lock:
+            self.paused = False
+            self._events, self.overflowed = [], False
         self._go.set()
 
     def stop(self):

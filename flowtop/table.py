@@ -67,6 +67,8 @@ class FlowTable:
         self._bare_seen = None    # when the TableFlow rows were sampled (last full apply)
         self._bare_span = 0.0     # how long that apply's dump took (first to last stamp)
         self._deleted = 0         # keys deleted from self.rows since it was last compacted
+        self.added = 0            # rows full applies found new, so far (a flood's size)
+        self._held = 0            # rows held as the last full apply began
         # Kept as rows change, so that no tick walks every row for them: the
         # open rows' Tally (None: recounted when asked), the keys of closed rows.
         self._tally = None
@@ -106,6 +108,7 @@ class FlowTable:
         takes 1-1.5 s: one stamp for all of it put rates 40-140 % off
         around every dump.  Idle flows stored bare are dated ``start``
         (their counters were the same then: exact for a later delta)."""
+        self._held = len(self.rows)     # before: the rows it adds are new (``added``)
         try:
             end = self._apply_full(batches, start, wall)
         except BaseException:
@@ -225,6 +228,7 @@ class FlowTable:
         Row of an older apply) have vanished and start to linger.  The rest
         are the open rows, counted afresh (a sum kept by adding and taking
         away drifts)."""
+        self.added += len(rows) - self._held
         vanished = {k: r for k, r in rows.items()
                     if (r.gen != gen if type(r) is Row
                         else type(r) is StaleFlow or type(r) is StaleFresh)}

@@ -36,6 +36,8 @@ class Sized(FlowTable):
 class Flood:
     """An event reader in the flood: RATE NEW events a tick; ``lost`` on every tick."""
 
+    paused, read = False, 0
+
     def __init__(self, lost=False):
         from tests.test_collector_reconcile import entry
         self.batch = [("new", entry(1))] * RATE

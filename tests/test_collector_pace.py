@@ -120,6 +120,8 @@ def test_the_ticks_share_grows_back_when_full_dumps_are_cheap():
 class Flood:
     """An event reader in a flood: 2,000 NEW events a tick."""
 
+    paused, read = False, 0
+
     def drain(self, limit=None):
         from tests.test_collector_reconcile import entry
         return [("new", entry(i)) for i in range(2000)], False

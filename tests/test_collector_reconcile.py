@@ -56,6 +56,8 @@ class Source:
 
 
 class Events:
+    paused, read = False, 0      # never paused: no reader's CPU here
+
     def drain(self, limit=None):
         return [], False
 

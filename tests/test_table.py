@@ -554,3 +554,12 @@ def test_a_refreshed_row_without_counters_that_did_not_change_keeps_the_version(
     assert t.version == v and t.get(b"a") is row and t.take_changes() == (set(), {})
     t.update([uncounted(b"a", state=4)], 16.0, 1006.0)        # it moved on: a change
     assert t.version != v and t.get(b"a").entry.state == 4
+
+
+def test_full_applies_count_the_flows_they_found_new_not_those_listed_again():
+    """The collector reads a flood's rate from it while its event reader is paused."""
+    t = FlowTable()
+    t.apply([ent(b"a"), ent(b"b")], 1.0, 1.0)
+    t.update([ent(b"c")], 1.5, 1.5)                 # a NEW event's flow: not a dump's
+    t.apply([ent(b"a"), ent(b"c"), ent(b"d"), ent(b"e")], 2.0, 2.0)    # b vanished
+    assert t.added == 2 + 2

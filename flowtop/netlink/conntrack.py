@@ -226,9 +226,15 @@ def open_events(rcvbuf=64 << 20):
     large receive buffer: at thousands of new flows a second the default
     one overflows (ENOBUFS) within a second."""
     sock = NetlinkSocket(rcvbuf=rcvbuf)
-    sock.subscribe(NFNLGRP_CONNTRACK_NEW)
-    sock.subscribe(NFNLGRP_CONNTRACK_DESTROY)
+    subscribe_events(sock)
     return sock
+
+
+def subscribe_events(sock, on=True):
+    """Join (``on``) or leave the NEW and DESTROY event groups: left, the
+    kernel sends this socket none (nor builds them, without other listeners)."""
+    for group in (NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_DESTROY):
+        (sock.subscribe if on else sock.unsubscribe)(group)
 
 
 def read_events(sock, decode=ctnetlink.decode_entry):

@@ -3,9 +3,11 @@
 # The C module, not socket.py: its enum conversions of every AF_/SOCK_/MSG_ constant
 # cost ~0.3 s of a mipsel router's start-up, and flowtop needs none of its wrappers.
 import _socket
+from errno import ENOBUFS
 
 from .errors import DecodeError
-from .uapi import NETLINK_ADD_MEMBERSHIP, NETLINK_NETFILTER, SO_RCVBUFFORCE, SOL_NETLINK
+from .uapi import (NETLINK_ADD_MEMBERSHIP, NETLINK_DROP_MEMBERSHIP, NETLINK_NETFILTER,
+                   SO_RCVBUFFORCE, SOL_NETLINK)
 
 RECV_BUFFER = 1 << 16     # the kernel caps a dump datagram at 32 KiB (netlink_recvmsg)
 
@@ -44,6 +46,24 @@ class NetlinkSocket:
 
     def subscribe(self, group):
         self.sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group)
+
+    def unsubscribe(self, group):
+        self.sock.setsockopt(SOL_NETLINK, NETLINK_DROP_MEMBERSHIP, group)
+
+    def discard(self, most=1 << 20):
+        """Drop the datagrams waiting, unread (a non-blocking socket; up to
+        ``most``; an overflow's ENOBUFS too): how many there were."""
+        n = 0
+        while n < most:
+            try:
+                self.sock.recv_into(self._buf)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno != ENOBUFS:
+                    raise
+            n += 1
+        return n
 
     def settimeout(self, seconds):
         self.sock.settimeout(seconds)

@@ -72,3 +72,46 @@ def test_dump_without_permission_raises_eperm(ready):
     if "Permission denied" in r.stderr and "errno" not in r.stdout:
         pytest.skip("checkout not readable by nobody: %s" % r.stderr.strip()[-120:])
     assert r.stdout.strip() == "errno 1", (r.stdout, r.stderr)
+
+
+# Runs inside the namespace: events of flows made before, during and after a pause.
+PAUSED = r"""
+import json, socket, sys, time
+sys.path.insert(0, sys.argv[1])
+from flowtop import api
+ev = api.open_events()
+ev.settimeout(0.0)
+
+def flows(first, n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for i in range(first, first + n):
+        s.sendto(b"x", ("127.0.0.1", 20000 + i))
+    s.close()
+    time.sleep(0.2)
+
+def news():
+    got = []
+    while True:
+        batch = api.events_waiting(ev, wait=0.2)
+        if not batch:
+            return sorted(e.dport for kind, e in got if kind == "new")
+        got += batch
+flows(0, 3)
+before = news()
+flows(10, 3)                       # waiting as the pause comes: dropped unread
+api.pause_events(ev)
+dropped = api.drop_waiting(ev)
+flows(20, 3)                       # while paused: the kernel sends none
+during = news()
+api.pause_events(ev, False)
+flows(30, 3)
+print(json.dumps({"before": before, "dropped": dropped, "during": during, "after": news()}))
+"""
+
+
+def test_paused_events_are_not_sent_and_those_waiting_are_dropped(ready):
+    with Netns("i16tpause") as ns:
+        got = json.loads(ns.run(sys.executable, "-c", PAUSED, REPO).stdout)
+    assert got["before"] == [20000, 20001, 20002]
+    assert got["dropped"] == 3 and got["during"] == []
+    assert got["after"] == [20030, 20031, 20032]
