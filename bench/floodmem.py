@@ -163,6 +163,16 @@ def timed_stages():
             spent["why-log"].append((time.monotonic(), "lost"))
         return out
     Collector._drifted, Collector._take_events = why_drift, why_lost
+    try:
+        from flowtop.eventreader import EventReader
+    except ImportError:
+        EventReader = None
+    for name in ("pause", "resume"):            # the reader paused in a flood (i16t)
+        if EventReader is not None and hasattr(EventReader, name):
+            def said(self, _fn=getattr(EventReader, name), _name=name):
+                spent["why-log"].append((time.monotonic(), "events " + _name))
+                return _fn(self)
+            setattr(EventReader, name, said)
     for mod, cls, names in STAGES:
         try:
             klass = getattr(importlib.import_module(mod), cls)
@@ -237,6 +247,12 @@ def inner(args):
         if ended is not None and time.monotonic() - ended > args.after:
             break
         time.sleep(1.0)
+    if stages is not None and ended is not None:     # after the flood: dumps, pause, resume
+        out["fulls"] = out.get("fulls", []) + [
+            (round(t - wall0, 2), n, round(c, 3), round(e, 2)) for t, n, c, e in stages.pop(
+                "full-log", ())]
+        out["why"] = out.get("why", []) + [(round(t - wall0, 2), w) for t, w in stages.pop(
+            "why-log", ()) if not w.startswith("drift False")]
     out.update(peak=peak, after=rss_mib(), arenas_after=arenas(), flows=len(col.table))
     print("RESULT " + json.dumps(out), flush=True)
     if args.owners:

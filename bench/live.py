@@ -958,14 +958,14 @@ def run(args):
         print()
         print("flood: %d new UDP flows/s for %g s, UDP timeout %g s, in a fresh namespace"
               % (f["rate"], f["seconds"], f["udp_timeout"]))
-        print(flood_report(f["programs"]))
+        print(flood_report(f["programs"], args.flood_after))
     if args.json_out:
         with open(args.json_out, "w") as fh:
             json.dump(result, fh, indent=2)
     return 0
 
 
-def flood_report(results):
+def flood_report(results, after=FLOOD_AFTER_DEFAULT):
     def mib(kib):
         return fmt_num(kib and kib / 1024)
     rows = [
@@ -980,7 +980,7 @@ def flood_report(results):
         ("RSS before, MiB", lambda f: mib(f.get("rss_before_kib"))),
         ("RSS peak (VmHWM), MiB", lambda f: "%s (%s)" % (mib(f.get("rss_peak_kib")),
                                                          mib(f.get("vmhwm_kib")))),
-        ("RSS %gs after, MiB" % FLOOD_AFTER_DEFAULT, lambda f: mib(f.get("rss_after_kib"))),
+        ("RSS %gs after, MiB" % after, lambda f: mib(f.get("rss_after_kib"))),
         ("exit status after q", lambda f: str(f.get("exit"))),
     ]
     w = max(26, max(len(f["label"]) for f in results) + 2)
