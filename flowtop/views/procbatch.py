@@ -72,6 +72,19 @@ class BatchLookup:
 
 
 
+def by_answer(answers, entries, make):
+    """``[make(e, answer) ...]`` of a batch's flows, made once per distinct
+    answer (by ``id``: the sockets' answers are shared) from its first flow;
+    a batch of one answer (a router: forwarded) is one value repeated."""
+    first = answers[0]
+    if answers.count(first) == len(answers):
+        return [make(entries[0], first)] * len(answers)
+    keys = list(map(id, answers))
+    made = {k: make(entries[i], answers[i])
+            for k, i in dict(zip(keys, range(len(keys)))).items()}
+    return list(map(made.__getitem__, keys))
+
+
 def labels(owner, enrich, entries, fields):
     """The PROCESS column of ``--once`` text: the flows' answers by
     ``owner``'s BatchLookup, each distinct answer's label once a batch (the
@@ -82,15 +95,8 @@ def labels(owner, enrich, entries, fields):
         answers = BatchLookup.of(owner, enrich.process).answers(entries, fields)
     except OSError:                 # each flow on its own: "" where it fails
         return list(map(enrich.process_label, entries))
-    first = answers[0]
-    if answers.count(first) == len(answers):    # one answer (a router: forwarded)
-        texts = ["" if first == (None, None) else enrich.process_label(entries[0])] \
-            * len(answers)
-    else:
-        keys = list(map(id, answers))   # (the same answer: mostly the same object)
-        made = {k: "" if answers[i] == (None, None) else enrich.process_label(entries[i])
-                for k, i in dict(zip(keys, range(len(keys)))).items()}
-        texts = list(map(made.__getitem__, keys))
+    texts = by_answer(answers, entries, lambda e, answer: "" if answer == (None, None)
+                      else enrich.process_label(e))
     own_dns, label_of = enrich._own_dns, enrich.process_label
     for i in compress(range(len(texts)), map(eq, fields[_DPORT], repeat(_DNS_PORT))):
         if answers[i] == (None, None):

@@ -212,17 +212,11 @@ class JsonTail:
         shared), whether a query is flowtop's own asked only of the flows to
         port 53 without an answer (``Enrichment._own_dns`` answers no other)."""
         try:
-            from .procbatch import BatchLookup
+            from .procbatch import BatchLookup, by_answer
             answers = BatchLookup.of(self, self.enrich.process).answers(entries, fields)
         except OSError:                 # each flow on its own: none where it fails
             return list(map(self._process, entries))
-        if answers.count(answers[0]) == len(answers):     # one answer (a router: forwarded)
-            out = [self._answer(entries[0], answers[0], False)] * len(answers)
-        else:
-            keys = list(map(id, answers))       # (the same answer: mostly the same object)
-            known = {k: self._answer(entries[i], answers[i], False)
-                     for k, i in dict(zip(keys, range(len(keys)))).items()}
-            out = list(map(known.__getitem__, keys))
+        out = by_answer(answers, entries, lambda e, answer: self._answer(e, answer, False))
         for i in compress(range(len(out)), map(eq, fields[_DPORT], repeat(_DNS_PORT))):
             values = self._answer(entries[i], answers[i], True)
             out[i] = values if values is not None else self._process(entries[i])
