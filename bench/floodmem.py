@@ -58,6 +58,29 @@ def arenas():
     return None
 
 
+def mappings(top=8):
+    """The process's memory by where it lies (/proc/self/smaps): the brk heap,
+    each anonymous mapping (Python's arenas, glibc's thread arenas, big
+    blocks), the files; the largest anonymous ones by RSS."""
+    kinds, anon, cur = collections.Counter(), [], None
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and not head[0].endswith(":"):
+                lo, hi = (int(x, 16) for x in head[0].split("-"))
+                name = head[5] if len(head) > 5 else ""
+                cur = [name or "anon", (hi - lo) >> 10, 0, head[1]]
+                (anon if not name else []).append(cur)
+            elif head[0] == "Rss:" and cur is not None:
+                cur[2] = int(head[1])
+                kinds["[heap]" if cur[0] == "[heap]" else "anon" if cur[0] == "anon"
+                      else "files"] += cur[2]
+    print("RSS by kind, MiB: " + ", ".join("%s %.1f" % (k, v / 1024)
+                                           for k, v in kinds.most_common()))
+    for name, size, rss, perms in sorted(anon, key=lambda m: -m[2])[:top]:
+        print("  anon %s %8.1f MiB mapped %8.1f MiB resident" % (perms, size / 1024, rss / 1024))
+
+
 def owners(roots, top=20):
     """What holds the small objects that are alone (< 300) in a 1 MiB region."""
     import types
@@ -96,6 +119,16 @@ def owners(roots, top=20):
     held = collections.Counter(path(o) for objs in regions.values() if len(objs) < 300
                                for o in objs[:8])
     sparse = sum(1 for objs in regions.values() if len(objs) < 300)
+    sizes = sorted(len(objs) for objs in regions.values())
+    print("reachable small objects: %d in %d regions (%.1f MiB); per region: %s" % (
+        sum(sizes), len(sizes), sum(sys.getsizeof(o) for objs in regions.values()
+                                    for o in objs) / 2**20, sizes))
+    dense = collections.Counter()
+    for objs in regions.values():
+        if len(objs) >= 300:
+            dense.update(path(o) for o in objs)
+    for k, n in dense.most_common(top):
+        print("  dense %6d  %s" % (n, k))
     return sparse, held.most_common(top)
 
 
@@ -214,6 +247,10 @@ def inner(args):
     while True:
         if sender is None and time.monotonic() - t0 > 5:
             out["before"], out["arenas_before"] = rss_mib(), arenas()
+            out["blocks_before"] = sys.getallocatedblocks()
+            if args.trace:              # the blocks made from here on, by where
+                import tracemalloc
+                tracemalloc.start(args.trace)
             sender = subprocess.Popen([sys.executable, "-c", live.SENDER, str(args.rate),
                                        str(args.seconds)], stdout=subprocess.DEVNULL,
                                       env=dict(os.environ, FTBENCH_V4_NET="10"))
@@ -253,8 +290,22 @@ def inner(args):
                 "full-log", ())]
         out["why"] = out.get("why", []) + [(round(t - wall0, 2), w) for t, w in stages.pop(
             "why-log", ()) if not w.startswith("drift False")]
-    out.update(peak=peak, after=rss_mib(), arenas_after=arenas(), flows=len(col.table))
+    out.update(peak=peak, after=rss_mib(), blocks=sys.getallocatedblocks())
+    out.update(arenas_after=arenas(), after_gc=rss_mib(), blocks_gc=sys.getallocatedblocks(),
+               flows=len(col.table))
     print("RESULT " + json.dumps(out), flush=True)
+    mappings()
+    if args.trace:
+        import tracemalloc
+        snap = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__)])
+        stats = snap.statistics("traceback")
+        print("blocks made since the flood began and alive at the end: %d (%.1f MiB)" % (
+            sum(st.count for st in stats), sum(st.size for st in stats) / 2**20))
+        for st in stats[:25]:
+            print("  %6d blocks %8d B  %s" % (st.count, st.size, " <- ".join(
+                "%s:%d" % (f.filename.split("/flowtop/")[-1].split("/lib/")[-1], f.lineno)
+                for f in reversed(st.traceback))))
     if args.owners:
         sparse, held = owners(list(sys.modules.values()) + list(sys._current_frames().values())
                               + [col, source, enrich, sel, fmt, state])
@@ -273,6 +324,9 @@ def main():
     ap.add_argument("--after", type=float, default=60.0)
     ap.add_argument("--tree", action="append", default=[])
     ap.add_argument("--owners", action="store_true")
+    ap.add_argument("--trace", type=int, default=0, metavar="FRAMES",
+                    help="tracemalloc from the flood on: where the blocks left at the end"
+                         " were made (FRAMES deep; slows the run ~2x)")
     ap.add_argument("--profile", metavar="OUT.json",
                     help="sample every thread's stacks (live_profile.py; --report reads it)")
     ap.add_argument("--stages", action="store_true",
@@ -296,7 +350,8 @@ def main():
         for tree in args.tree or [ROOT]:
             argv = [sys.executable, os.path.abspath(__file__), "--inner", "--tree", tree,
                     "--rate", str(args.rate), "--seconds", str(args.seconds),
-                    "--after", str(args.after)] + (["--owners"] if args.owners else []) + (
+                    "--after", str(args.after), "--trace", str(args.trace)] + (
+                        ["--owners"] if args.owners else []) + (
                         ["--profile", os.path.abspath(args.profile)] if args.profile else []) + (
                         ["--stages"] if args.stages else [])
             r = ns.run(*(argv + ["--"] + args.flowtop), check=False)
@@ -308,6 +363,9 @@ def main():
             print("%-28s %8s %8s %8s %8s %8s %8s %8s" % (
                 tree[-28:], d["before"], d["peak"], d["after"], d["arenas_before"],
                 d["arenas_after"], d["flows"], d.get("cpu")), flush=True)
+            print("  after a full gc.collect(): VmRSS %s MiB; allocated blocks before / after /"
+                  " after gc: %s / %s / %s" % (d["after_gc"], d["blocks_before"], d["blocks"],
+                                               d["blocks_gc"]))
             for k, (u, s) in sorted(d.get("threads", {}).items()):
                 print("  thread %-22s %6.2f s user %6.2f s sys" % (k, u, s))
             for t, n, c, e in d.get("fulls", ()):

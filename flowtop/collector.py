@@ -12,6 +12,7 @@ import time
 from .cadence import Cadence, EventsWatch, spacing
 from .netlink.errors import DecodeError, DumpInterrupted
 from .recording import RecordingError
+from .ebb import Ebb
 from .eventreader import CollectorFailed, EventReader
 from .pace import Pace, thread_cpu
 from .published import Gate, Snapshot, since_taken  # noqa: F401 (Gate, Snapshot: as before)
@@ -65,7 +66,7 @@ class Collector(threading.Thread):
         # off (nf_conntrack_events=0).  Only for an unfiltered table.
         self.reconcile = reconcile and source.live
         self.kernel_count = None
-        self._trimmed_at = 0     # the table's size at the last _trim or since
+        self._ebb = Ebb()
         self.monotonic = monotonic
         self.cpu, self.thread_cpu = cpu, thread_cpu     # the process's, this thread's
         self.visible = ()            # keys the screen shows: refreshed every tick
@@ -280,22 +281,9 @@ class Collector(threading.Thread):
                                 table.version, delta)
 
     def _trim(self):
-        """Empty the value caches (the decoders' address texts and ints, the
-        route cache, the services') holding far more than this table needs (4 per flow), and
-        each time it has shrunk to a quarter since: after a flood they pinned
-        its memory (460 MB RSS with the table empty; values cached while it
-        drained kept 170 of Python's 1 MiB arenas)."""
-        n = len(self.table)
-        shrunk, limit = 4 * n + 64 < self._trimmed_at, 4 * n + 4096
-        self._trimmed_at = n if shrunk else max(self._trimmed_at, n)
-        for sock in (self.source.sock if self.source.live else None,
-                     getattr(self.events, "sock", None)):
-            decoder = getattr(sock, "decoder", None)
-            if decoder is not None and (shrunk or decoder.cached() > limit):
-                decoder.forget()
-        for cache in (getattr(self.enrich, "ifaces", None), getattr(self.enrich, "services", None)):
-            if cache is not None and (shrunk or cache.cached() > limit):
-                cache.forget()
+        """The caches past what the table needs, after a flood (``ebb``)."""
+        self._ebb.trim(self.table, (self.source.sock if self.source.live else None,
+                                    getattr(self.events, "sock", None)), self.enrich)
 
     def _kernel_count(self):
         """The kernel's count, or None (then no more reconciling: a kernel

@@ -256,3 +256,38 @@ def test_the_services_names_asked_are_forgotten_once_a_big_table_shrank():
                   events=False)
     run_ticks(c, 5)
     assert services.cached() == 0 and services.name(53, 17) == "domain"
+
+
+class Names:
+    """The enrichment's reverse DNS, its cache filled by hand: what the
+    collector may keep of it after a table shrank."""
+
+    def __init__(self, addrs):
+        from flowtop.enrich.dns import Resolver
+        self.dns = Resolver(resolve=lambda a: None, clock=lambda: 0.0)
+        for a in addrs:
+            self.dns._cache.put(a, ("host-" + a.replace(".", "-"), 1e9))
+
+    def tick(self, table):
+        pass
+
+
+def test_after_a_flood_the_names_of_addresses_gone_are_forgotten_and_the_rest_kept():
+    """A flood's screenfuls of names (~500, negative answers mostly) held
+    32-41 of Python's 1 MiB arenas 60 s after it (bench/floodmem.py)."""
+    flood = ["10.%d.%d.%d" % (i >> 16, (i >> 8) & 255, i & 255) for i in range(30000)]
+    enrich = Names(flood[::8] + flood[:100] + ["192.0.2.7", "10.0.0.1"])
+    c = Collector(Source([30000, 30000, 100, 100, 100]), 0.005, enrich, events=False)
+    run_ticks(c, 5)
+    dns = enrich.dns
+    assert sorted(dns._cache) == sorted(set(["10.0.0.1"] + flood[:100]))
+    assert dns.lookup("10.0.0.99") == "host-10-0-0-99"     # still a hit: no query
+    assert dns.stats["misses"] == 0
+
+
+def test_names_are_all_kept_while_the_table_does_not_shrink():
+    addrs = ["10.0.%d.%d" % (i >> 8, i & 255) for i in range(3000)]
+    enrich = Names(addrs)
+    c = Collector(Source([3000, 2000, 3000]), 0.005, enrich, events=False)
+    run_ticks(c, 3)
+    assert len(enrich.dns._cache) == 3000

@@ -588,3 +588,17 @@ def test_no_such_name_or_a_name_breaks_the_silent_run(make):
     assert not r.silent and len(table.calls) == 60
     assert out[addrs[5]] == "five.example"
     assert r.stats["unanswered"] == 60 - 5 - 1
+
+
+def test_retain_forgets_the_names_of_other_addresses_and_keeps_the_rest_in_order(make):
+    r, table = make({"192.0.2.1": "a.example", "192.0.2.2": "b.example",
+                     "192.0.2.3": "c.example"})
+    addrs = ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
+    assert r.wait(addrs, 5.0) == {"192.0.2.1": "a.example", "192.0.2.2": "b.example",
+                                  "192.0.2.3": "c.example"}
+    r.retain({"192.0.2.3", "192.0.2.1", "198.51.100.9"})
+    assert list(r._cache) == ["192.0.2.1", "192.0.2.3"]
+    assert r.stats["cached"] == 2
+    misses = r.stats["misses"]
+    assert r.lookup("192.0.2.1") == "a.example" and r.stats["misses"] == misses
+    assert r.lookup("192.0.2.2") is None and r.stats["misses"] == misses + 1

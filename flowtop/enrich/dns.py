@@ -178,6 +178,14 @@ class Resolver:
         self._enqueue_locked(addr)
         return entry[0] if entry is not None else None
 
+    def retain(self, addrs):
+        """Forget the names of addresses not in ``addrs`` (a set), answers
+        and failures alike; the rest keep their LRU order."""
+        with self._lock:
+            kept = Memo(self.cache_size)
+            kept.update((a, v) for a, v in self._cache.items() if a in addrs)
+            self._cache = kept
+
     def _enqueue_locked(self, addr):
         if addr in self._pending or self._closed:
             return
