@@ -515,3 +515,23 @@ def test_the_rate_order_tells_idle_bare_rows_by_their_type(monkeypatch):
     got = sel.sort_rows(list(rows), st)
     monkeypatch.undo()
     assert got == want
+
+
+def test_each_snapshot_is_chosen_by_the_first_equal_which_not_a_new_one():
+    """The which-tuple kept from one snapshot to the next is the oldest equal
+    one: a new one a snapshot (15 small tuples) lands in the holes a flood left
+    and keeps its 1 MiB arenas from the system (bench/floodmem.py --owners)."""
+    from flowtop.views import select as sel
+    t, _ = table_of()
+    rows = list(t)
+    st = state_of("--loopback")
+    fmt = Formatter(st, FakeEnrich())
+    selection = sel.Selection()
+    selection.build(rows, st, fmt)
+    first = selection._which
+    for _ in range(3):
+        selection.build(list(rows), st, fmt)          # new snapshots, the same filters
+        assert selection._which is first
+    st.filter = "5001"
+    selection.build(list(rows), st, fmt)
+    assert selection._which is not first and selection._which == st.which()

@@ -108,7 +108,7 @@ class Selection:
 
     def __init__(self):
         self._rows = self._base_of = self._base = None
-        self._which = self._chosen = self._how = None
+        self._which = self._chosen = self._how = self._kept = None
         self._view = []
         self._map = self._version = None     # the base rows by key, of that table version
         self._loop = None       # keys of the open loopback rows of self._rows (None: not counted)
@@ -127,6 +127,10 @@ class Selection:
                 self._base_of = self._map = self._loop = None
             trim(len(rows))
         which = state.which()
+        if which == self._kept:     # the old one: a new tuple a snapshot pins a flood's holes
+            which = self._kept
+        else:
+            self._kept = which
         if which != self._which:
             self._chosen = self._choose(rows, state, formatter, which)
             self._which, self._how = which, None
