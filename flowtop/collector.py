@@ -41,7 +41,7 @@ class Collector(threading.Thread):
     # + 0.1 for the ticks leave keys their 5 %; ticks MAX_PACE apart at most.
     LIVE_BUDGET, TICK_SHARE, MAX_PACE = 0.3, 0.1, 10.0
     FLOOD_EVENTS = 1000  # events a tick from which the ticks keep the interval (a flood)
-    FIRST_ROWS = 0.25    # s into the first dump, its rows so far shown (1.0: mipsel held 675 back)
+    FIRST_ROWS = 0.0     # s into the first dump, its rows so far shown (0.25: 20-50 M instr. more)
     # s of a dump the event reader is held at most: its socket's 64 MiB keep ~100k events
     # (1.3 KB each), and at 40k a second a 2.5 s dump of a flood's table overflowed it
     HOLD_MAX = 1.0
@@ -334,16 +334,16 @@ class Collector(threading.Thread):
                 self.events.release()
 
     def _publish_early(self):
-        """The rows the first dump has brought so far, as a Snapshot, while
-        it goes on: on a router CPU the first dump of 16k flows took 53 s,
-        and the screen showed only its progress.  Called between datagrams
-        (the table holds whole ones); the dump's own Snapshot follows."""
+        """The rows the first dump has brought so far, as a Snapshot, while it goes on
+        (a router CPU's first dump of 16k flows took 53 s), drawn before it goes on
+        (Gate.published).  Called between datagrams; the dump's own Snapshot follows."""
         from .tablerows import tally
         rows = list(self.table)
         counts = tally(rows)
         self._seq += 1
         self._latest = Snapshot(rows, time.time(), counts.totals(), None, self._seq, False,
                                 None, self.resyncs, None, counts, None, None)
+        self.gate.published(self._latest)
 
     def _partial(self, events):
         """Between full dumps: the rows on screen by GET, flows from events."""

@@ -324,3 +324,50 @@ def test_an_idle_screen_wakes_five_times_a_second_at_most(monkeypatch):
     scr.clock = clock
     assert scr.run() is None
     assert Idle.waits * 0.005 / 10.0 <= 0.03, Idle.waits
+
+
+def test_before_its_first_rows_the_screen_draws_them_when_published_not_after_a_key_s_wait(
+        monkeypatch):
+    """On a mipsel router the first rows came up to TICK (0.2 s) after the collector
+    published them, while the screen waited for a key.  It waits for them instead
+    (the collector's Gate), draws them, and the first dump, waiting, goes on."""
+    import threading
+    from flowtop.published import Gate
+    from tests.viewutil import table_of
+    monkeypatch.setattr(curses, "doupdate", lambda: None)
+    monkeypatch.setattr(curses, "has_colors", lambda: False)
+    monkeypatch.setattr(curses, "curs_set", lambda n: None)
+    monkeypatch.setattr(Window, "keypad", lambda self, flag: None, raising=False)
+    t, when = table_of()
+    early = Snapshot(list(t), when, t.tally().totals(), None, 1, full=False)
+    col = Collector(None)
+    col.gate = Gate()
+    waited = []
+
+    def publish():                       # the collector's first dump, a datagram in
+        time.sleep(0.05)
+        col.snap = early
+        t0 = time.monotonic()
+        col.gate.published(early)        # back once the rows are drawn
+        waited.append(time.monotonic() - t0)
+
+    class Keys(Window):
+        def timeout(self, ms):
+            self.ms = ms
+
+        def get_wch(self):
+            if waited or time.monotonic() > give_up:
+                return "q"
+            if scr.snap is None:
+                self.waits.append(self.ms)
+            time.sleep(self.ms / 1000.0)
+            raise curses.error("no input")
+    scr = screen("--loopback", size=(30, 160))
+    scr.scr, scr.collector, scr.scr.waits = Keys(), col, []
+    give_up = time.monotonic() + 5
+    threading.Thread(target=publish, daemon=True).start()
+    assert scr.run() is None
+    assert scr.snap is early and early.taken and " 0 flows" not in scr.scr.lines[0][0]
+    # no key's 0.2 s wait before the rows: a look for them (Gate.shown), then one for keys
+    assert scr.scr.waits == [0], scr.scr.waits
+    assert waited and waited[0] < Gate.DRAW_WAIT / 2, waited

@@ -21,7 +21,6 @@ from .. import health as _health
 from .cells import CellCache
 from .columns import group_layout, layout, marked, place
 from .escapes import after_escape
-from .filterfields import compiled
 from .header import empty_text, header_line, reading_text, status_line, total_spark
 from .select import Selection, header_counts, named
 
@@ -33,9 +32,8 @@ WARM = 0.02    # s of '/' texts made between two looks for a key (no wait while 
 
 
 class Screen:
-    """One curses session.  ``collector`` publishes snapshots (``latest()``)
-    and takes ``set_interval`` and ``set_visible``; ``info`` is a dict of
-    header facts."""
+    """One curses session.  ``collector`` publishes snapshots (``latest()``) and takes
+    ``set_interval`` and ``set_visible``; ``info`` is a dict of header facts."""
 
     def __init__(self, stdscr, state, formatter, collector, info):
         self.scr = stdscr
@@ -49,8 +47,7 @@ class Screen:
         self.stale = True          # the rows must be chosen again
         self.dirty = True          # the screen must be drawn again
         self._counts, self._counts_of = {}, None
-        self.colors = {}
-        self._lacking = 0
+        self.colors, self._lacking = {}, 0
         self._loop, self._loop_of = 0, None
         self.note = ""             # what the status line had no room for (an error)
         self.reading, self._reading_at = "", 0.0    # a long dump's progress (header.reading_text)
@@ -90,6 +87,8 @@ class Screen:
     # -- loop -------------------------------------------------------------------------
     def run(self):
         self.setup()
+        gate = getattr(self.collector, "gate", None)
+        shown = gate.watch() if gate is not None else (lambda snap, seconds: False)
         while True:
             snap = self.collector.latest()
             if snap is not None and snap is not self.snap and not self.state.paused:
@@ -98,7 +97,9 @@ class Screen:
             self.refresh()
             warm = self.ui.mode == "filter" and self.selection.warm(self.state, self.fmt, WARM,
                                                                     self.clock)
-            self.scr.timeout(0 if warm else int(TICK * 1000))
+            # a first dump's first rows: drawn once published (the dump waits), the keys after
+            first = shown(self.snap, TICK if self.snap is None and not self.state.paused else 0)
+            self.scr.timeout(0 if warm or first else int(TICK * 1000))
             try:
                 ch = self.scr.get_wch()
             except curses.error:
@@ -132,8 +133,7 @@ class Screen:
             self.dirty = True
 
     def refresh(self):
-        """Choose the rows again if a snapshot or a key made them stale, and
-        draw if anything changed."""
+        """Choose the rows again if a snapshot or a key made them stale; draw if anything changed."""
         if self.stale:
             self.rebuild()
             self.stale, self.dirty = False, True
@@ -143,11 +143,10 @@ class Screen:
             self._every = max(PROGRESS_EVERY, (self.cpu() - cpu) / PROGRESS_SHARE)
 
     def rebuild(self):
-        rows = [] if self.snap is None else self.snap.rows
-        if self.snap is not None:
-            self.state.wall = self.snap.wall          # what 'age<1h' counts to
         snap = self.snap
-        self.ui.show(self.selection.build(rows, self.state, self.fmt,
+        if snap is not None:
+            self.state.wall = snap.wall          # what 'age<1h' counts to
+        self.ui.show(self.selection.build([] if snap is None else snap.rows, self.state, self.fmt,
                                           snap and snap.version, snap and snap.delta))
 
     # -- keys -------------------------------------------------------------------------
@@ -308,6 +307,7 @@ class Screen:
                       else self.message, w, self.colors.get("warn", curses.A_BOLD) | curses.A_BOLD)
             return
         if self.ui.mode == "filter":
+            from .filterfields import compiled      # with a filter typed only
             err = compiled(self.state.filter)[1]
             self._put(h - 1, 0, "filter: %s_  %s" % (self.state.filter, "(Enter keeps, Esc clears)"
                                                      if err is None else "<- " + str(err)), w,
