@@ -14,5 +14,10 @@ def run():
         # what argparse's version action prints
         sys.stdout.write("flowtop %s\n" % __version__)
         return
-    from .cli import run as cli_run
-    cli_run()
+    from .runtime import start_paused, started
+    start_paused()          # the garbage collector, until the run begins (main)
+    try:
+        from .cli import run as cli_run
+        cli_run()
+    finally:
+        started()           # (a parse error, --help: on again all the same)

@@ -16,13 +16,11 @@ from .recording import RecordingError, open_regular
 from .sources import MODULE_HINT, FlowtopError, KernelSource, ReplaySource, one_table  # noqa: F401
 from .enrich.bundle import from_options
 from .sysctl import SysctlGuard, Terminated, exit_status_for
+from .runtime import started
 from .text import sanitize
 
 EXIT_OK = 0
 EXIT_ERROR = 1
-
-
-from .once import DNS_WAIT  # noqa: E402,F401 - --once: seconds to wait for names, in total
 
 
 def iface_keep(opts, enrich):
@@ -130,6 +128,7 @@ def once(source, opts, stdout, enrich, notes):
         flows = [r.entry for r in table if keep(r)]
     if enrich.dns is not None:
         addrs = {a for f in flows for a in (f.src, f.dst)}
+        from .once import DNS_WAIT     # (the live view's start loads no once.py)
         enrich.dns.wait(sorted(addrs), DNS_WAIT)
     writer = make_writer(opts, stdout, enrich, notes)
     if opts.output != "text" and opts.view != "flows":
@@ -232,6 +231,7 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
         stderr.flush()
 
     if opts.update:
+        started()
         return _geoip_update(opts, stdout, say)
     problem = _geoip_db_problem(opts)
     if problem:
@@ -246,6 +246,7 @@ def main(opts, stdout=None, stderr=None, sysctl_root="/proc/sys"):
                 notes = _sysctl_notes(guard) if source.live else []
                 enrich = from_options(opts, live=source.live, warn=say)
                 warn_unknown_ifaces(opts, enrich, say)
+                started()       # the collector on again: the start's objects frozen
                 try:
                     _run_mode(source, opts, stdout, say, enrich, guard, notes)
                 finally:

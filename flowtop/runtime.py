@@ -6,6 +6,7 @@ would walk the whole table again and again); back as it was after.
 ``switch_interval(seconds)``: how often a thread holding the GIL yields; a
 shorter one lets the key loop or the event reader run while a dump decodes.
 ``cpus()``: how many CPUs this process may run on.
+``start_paused()``/``started()``: the collector off while the command starts.
 """
 
 import contextlib
@@ -13,7 +14,9 @@ import gc
 import os
 import sys
 
-__all__ = ["gc_paused", "switch_interval", "cpus"]
+__all__ = ["gc_paused", "switch_interval", "cpus", "start_paused", "started"]
+
+_starting = []          # [True] from start_paused() until started()
 
 
 def cpus():
@@ -51,3 +54,21 @@ def switch_interval(seconds, at_most=False):
         yield
     finally:
         sys.setswitchinterval(before)
+
+
+def start_paused():
+    """The garbage collector off while the command starts (``entry``): its imports and
+    set-up make ~100k objects that all live on, and the collections over them were 4.9 M
+    of the live view's 150 M instructions to its first rows (none found a cycle)."""
+    if gc.isenabled():
+        gc.disable()
+        _starting.append(True)
+
+
+def started():
+    """The run begins: the collector on again, what the start made moved to the
+    permanent generation (never scanned again); nothing if ``start_paused`` was not."""
+    if _starting:
+        _starting.clear()
+        gc.freeze()
+        gc.enable()

@@ -5,6 +5,12 @@ to show; ``optgroups`` turns it into argparse's error.
 """
 
 VIEWS = ("flows", "process", "host", "country", "iface", "device")
+# the views' names on screen and their key columns' titles: here, not in views.aggregate,
+# so the live view starts without the aggregate views' modules (4 M instructions)
+TITLES = {"flows": "Flows", "process": "Processes", "host": "Hosts", "country": "Countries",
+          "iface": "Interfaces", "device": "Devices"}
+KEY_TITLES = {"process": "PROCESS", "host": "REMOTE HOST", "country": "COUNTRY",
+              "iface": "INTERFACE", "device": "DEVICE"}
 
 PROTOCOL_FLAGS = (
     # dest, short, long, protocols, help

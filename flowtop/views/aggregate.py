@@ -17,16 +17,12 @@ from ..netlink.ctnetlink import FIELDS
 from ..runtime import gc_paused
 from ..table import TableFlow
 from ..text import sanitize
-from ..values import VIEWS  # noqa: F401  (agg.VIEWS: the Tab order)
+from ..values import KEY_TITLES, TITLES, VIEWS  # noqa: F401  (importable here as before)
 from .groups import Group, _add_idle_crossing, add_idle_rows, entry
 from .procgroups import by_flow, by_process, key_label, known_answers, proc_which
 from .remotes import by_remote, country_of, inbound_of
-TITLES = {"flows": "Flows", "process": "Processes", "host": "Hosts", "country": "Countries",
-          "iface": "Interfaces", "device": "Devices"}
 _SRC, _DST, _RSRC = FIELDS.index("src"), FIELDS.index("dst"), FIELDS.index("reply_src")
 _MARK, _KEY, _DPORT = FIELDS.index("mark"), FIELDS.index("key"), FIELDS.index("dport")
-KEY_TITLES = {"process": "PROCESS", "host": "REMOTE HOST", "country": "COUNTRY",
-              "iface": "INTERFACE", "device": "DEVICE"}
 
 
 def _outbound(e, enrich):

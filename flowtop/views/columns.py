@@ -166,7 +166,7 @@ def group_layout(width, state, cells_list=()):
     taking what is left; number columns as wide as their texts in
     ``cells_list`` (``Formatter.group_cells``); rates only where a view
     has them; NOACCT only when some group has flows without counters."""
-    from .aggregate import KEY_TITLES
+    from ..values import KEY_TITLES
     widths = widths_of(cells_list)
     wanted = [c for c in _widened(GROUP_COLUMNS, widths)
               if (state.show_rates or c.name not in ("rate_tx", "rate_rx"))

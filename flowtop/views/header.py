@@ -6,7 +6,7 @@ interval).  No curses: the screen draws them.
 
 from .. import __version__
 from .. import health as _health
-from . import aggregate as agg
+from ..values import TITLES, VIEWS
 from .select import flows_text
 
 
@@ -73,7 +73,7 @@ def status_line(st, snap, info, shown, w, reading=""):
     filters = st.filters_text()
     error = "error: %s" % snap.error if snap.error else ""
     # (priority: 0 never dropped, larger dropped first; text)
-    facts = [(0, "[%s]" % agg.TITLES[st.view]),
+    facts = [(0, "[%s]" % TITLES[st.view]),
              (0, "PAUSED" if st.paused else ""),
              (0, error),
              (1, reading),
@@ -95,7 +95,7 @@ def status_line(st, snap, info, shown, w, reading=""):
             break
         del facts[worst]
     line = "  ".join(t for _p, t in facts)
-    tabs = " ".join(("[%s]" if v == st.view else "%s") % agg.TITLES[v] for v in agg.VIEWS)
+    tabs = " ".join(("[%s]" if v == st.view else "%s") % TITLES[v] for v in VIEWS)
     if len(line) + len(tabs) - len(facts[0][1]) <= w - 1:
         line = tabs + line[len(facts[0][1]):]        # every view's name when there is room
     return line, note

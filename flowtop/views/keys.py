@@ -7,7 +7,7 @@ names for the others ("KEY_UP"); the help screen is made from the table.
 import operator
 from itertools import repeat
 
-from . import aggregate as agg
+from ..values import VIEWS
 from .state import AGE_FORMATS, FAMILIES, GROUPS, SORTS, UNITS
 
 # Reactions, cheapest first.  REDRAW: the same rows drawn again (the cursor,
@@ -112,8 +112,8 @@ def sideways(ui, key):
 
 def next_view(ui, key):
     st = ui.state
-    n = agg.VIEWS.index(st.view) + (1 if key == "\t" else -1)
-    st.view = agg.VIEWS[n % len(agg.VIEWS)]
+    n = VIEWS.index(st.view) + (1 if key == "\t" else -1)
+    st.view = VIEWS[n % len(VIEWS)]
     st.group = None
     ui.first()
     return RESELECT

@@ -162,8 +162,8 @@ class JsonTarget:
             prelude, result, env = self.compile(exprs, {"family": f[0], "l4proto": f[1]},
                                                  wanted=True)
             env = dict(env, new=tuple.__new__, cls=self.cls or type(f))
-            exec(compile("def line(f):\n%s    return %s\n" % (prelude, result),
-                         "<json layout>", "exec"), env)       # ints and names only
+            # (the text, not compile()'s code: see netlink.ctdecoder)
+            exec("def line(f):\n%s    return %s\n" % (prelude, result), env)  # ints, names
             fmt = env["line"]
             self._lines.put(layout, fmt)
         return fmt(f)

@@ -69,10 +69,11 @@ def test_version_alone_loads_only_the_entry_point_and_prints_what_argparse_print
     # the parser is cli, its option groups (optgroups) and the value checks they share
     # with flowtoprc (values); the sort names (views.state, with the text helpers it
     # formats its labels by)
-    # (cmdline hands --version to argparse)
+    # (cmdline hands --version to argparse); the garbage collector's pause at the start
+    # (runtime)
     assert ours == ["flowtop", "flowtop.cli", "flowtop.cmdline", "flowtop.entry",
-                    "flowtop.optgroups", "flowtop.text", "flowtop.values", "flowtop.views",
-                    "flowtop.views.state"], ours
+                    "flowtop.optgroups", "flowtop.runtime", "flowtop.text", "flowtop.values",
+                    "flowtop.views", "flowtop.views.state"], ours
 
 
 def test_parsing_the_options_loads_no_shutil(tmp_path):
@@ -107,22 +108,40 @@ def test_the_live_view_draws_and_quits_without_locale_py_and_copy(tmp_path):
     patterns), ~0.07 s of a mipsel start before the first rows: the screen sets
     the locale and reads its codeset through _locale.  copy (with weakref, 4.7 M)
     only with a delete key's group question (act, imported at the start)."""
+    status, mods = _live_modules(tmp_path, "i12hlocale")
+    assert status == 0 and "flowtop.views.screen" in mods and "_locale" in mods
+    assert not {"locale", "copy"} & mods, sorted({"locale", "copy"} & mods)
+
+
+def _live_modules(tmp_path, name):
+    """The live view over a recording, drawn and quit: its exit status and modules."""
     from tests.tmuxutil import Tmux, pane_command, read_exit
     out = str(tmp_path / "modules.txt")
     # -S: this machine's site imports locale itself
     argv = ["env", "TERM=xterm-256color", "LANG=C.UTF-8", "LC_ALL=C.UTF-8",
             "PYTHONPATH=" + L.REPO, sys.executable, "-S", "-c", MODULES, out, "--no-sysctl",
             "--replay", L.MIXED, "-n", "-G", "--loopback"]
-    with Tmux("i12hlocale") as tm:
+    with Tmux(name) as tm:
         tm.start(pane_command(argv, str(tmp_path)), 120, 30, str(tmp_path))
         tm.wait_for(lambda ls: " flows" in ls[0] and "RATE_TX\u25bc" in ls[2], 30,
                     "the recording on screen, its sort column marked in UTF-8")
         tm.send("q")
         status, _ = read_exit(str(tmp_path), 30)
     with open(out) as f:
-        mods = set(f.read().split())
-    assert status == 0 and "flowtop.views.screen" in mods and "_locale" in mods
-    assert not {"locale", "copy"} & mods, sorted({"locale", "copy"} & mods)
+        return status, set(f.read().split())
+
+
+def test_the_live_view_of_flows_draws_and_quits_without_the_once_aggregate_and_filter_modules(
+        tmp_path):
+    """Each flowtop module is ~17 ms of a mipsel router's start (-X importtime) before
+    the first rows: the aggregate views' four (4 M instructions; their titles are
+    values'), --once's (main's DNS_WAIT) and the filter's fields (with a filter typed)
+    wait until a key or an option asks for them."""
+    status, mods = _live_modules(tmp_path, "i12slean")
+    later = {"flowtop.once", "flowtop.views.aggregate", "flowtop.views.groups",
+             "flowtop.views.remotes", "flowtop.views.procgroups", "flowtop.views.filterfields"}
+    assert status == 0 and "flowtop.views.screen" in mods
+    assert not later & mods, sorted(later & mods)
 
 
 # An event reader over a quiet socket (its timeouts), then stopped: which modules it loaded.
@@ -224,3 +243,42 @@ def test_lean_once_on_the_kernel_loads_no_optional_module(tmp_path, fmt):
         populate(ns)
         mods, _ = _loaded(tmp_path, ["--once", "--no-sysctl", "-n"] + fmt, ns=ns)
     assert "flowtop.netlink.route" in mods and "flowtop.enrich.process" in mods, sorted(mods)
+
+
+# The garbage collector's state where the options are parsed and where the run begins.
+GC_STATE = r"""
+import gc, sys
+import flowtop.cli as cli, flowtop.main as wiring
+seen = []
+parse, run_mode = cli.parse, wiring._run_mode
+def parsing(argv=None):
+    seen.append(("parse", gc.isenabled()))
+    return parse(argv)
+def running(*args):
+    seen.append(("run", gc.isenabled(), gc.get_freeze_count() > 0))
+    return run_mode(*args)
+cli.parse, wiring._run_mode = parsing, running
+sys.argv = ["flowtop"] + sys.argv[1:]
+from flowtop.entry import run
+try:
+    run()
+except SystemExit:
+    pass
+sys.stderr.write("%r %r\n" % (seen, gc.isenabled()))
+"""
+
+
+def test_the_command_starts_without_the_garbage_collector_and_runs_with_it_its_start_frozen():
+    """The imports and set-up make ~100k objects that all live on; collections over them
+    were 4.9 M of the live view's 150 M instructions to its first rows (valgrind).  The
+    run itself has the collector, and the start's objects are never scanned again."""
+    r = subprocess.run([sys.executable, "-S", "-c", GC_STATE, "--once", "--no-sysctl",
+                        "--replay", L.MIXED, "-n", "-G"], env=L.env(blocked=False),
+                       cwd=L.REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout, r.stderr
+    assert r.stderr.strip() == "[('parse', False), ('run', True, True)] True", r.stderr
+    # a command line that never runs (a bad option) leaves it on all the same
+    r = subprocess.run([sys.executable, "-S", "-c", GC_STATE, "--no-such-option"],
+                       env=L.env(blocked=False), cwd=L.REPO, capture_output=True, text=True,
+                       timeout=60)
+    assert r.stderr.strip().endswith("[('parse', False)] True"), r.stderr
