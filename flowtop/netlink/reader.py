@@ -6,7 +6,7 @@ datagrams while the caller decodes the current one runs that work on
 another core.  At 100k flows that is ~0.2 s of a ~0.6 s ``--once --json``.
 """
 
-import queue
+import collections
 import struct
 import sys
 import threading
@@ -46,13 +46,21 @@ class DumpReader:
     exception in the thread is raised by ``recv()``.  While it runs, the
     interpreter's switch interval is shortened so that the thread gets the
     GIL soon after each datagram arrives (restored by ``close``).
+
+    A full read-ahead waits until the caller has taken half of it: a wake-up
+    of the thread per DEPTH/2 datagrams, not per datagram as a full
+    ``queue.Queue``'s (250k flows, in-process: 1.70 -> 1.56 s for ``--json -n -G``).
     """
 
     DEPTH = 64                  # 2 MiB of 32 KiB datagrams
     SWITCH = 0.0005
 
     def __init__(self, sock, seq, depth=DEPTH):
-        self._queue = queue.Queue(depth)
+        self._items = collections.deque()
+        self._depth = max(1, depth)
+        self._low = self._depth // 2
+        self._cond = threading.Condition(threading.Lock())
+        self._reader_waits = self._caller_waits = False
         self._stop = False
         self._switch = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch, self.SWITCH))
@@ -61,20 +69,47 @@ class DumpReader:
         self._thread.start()
 
     def _run(self, sock, seq):
-        put = self._queue.put
         try:
             while True:
+                if len(self._items) >= self._depth:
+                    self._room()
                 chunk = sock.recv()
                 if not self._stop:
-                    put(chunk)
+                    self._put(chunk)
                 if ends_dump(chunk, seq):
                     return
         except BaseException as exc:     # noqa: B036 - handed to the caller
             if not self._stop:
-                put(exc)
+                self._put(exc)
+
+    def _room(self):
+        """(the thread) Wait until the caller has taken the read-ahead down to its half."""
+        with self._cond:
+            while len(self._items) > self._low and not self._stop:
+                self._reader_waits = True
+                self._cond.wait()
+            self._reader_waits = False
+
+    def _put(self, item):
+        with self._cond:         # (under the lock: a caller about to wait sees it, or is woken)
+            self._items.append(item)
+            if self._caller_waits:
+                self._cond.notify()
 
     def recv(self):
-        item = self._queue.get()
+        items = self._items
+        if not items:
+            with self._cond:
+                while not items:
+                    if self._reader_waits:
+                        self._cond.notify()
+                    self._caller_waits = True
+                    self._cond.wait()
+                self._caller_waits = False
+        item = items.popleft()
+        if self._reader_waits and len(items) <= self._low:
+            with self._cond:
+                self._cond.notify()
         if isinstance(item, BaseException):
             raise item
         return item
@@ -84,14 +119,9 @@ class DumpReader:
         to read the rest of the dump."""
         self._stop = True
         try:
-            for _ in range(int(timeout / 0.05) + 1):
-                try:                     # unblock a put into a full queue
-                    while True:
-                        self._queue.get_nowait()
-                except queue.Empty:
-                    pass
-                self._thread.join(0.05)
-                if not self._thread.is_alive():
-                    break
+            with self._cond:
+                self._items.clear()
+                self._cond.notify_all()
+            self._thread.join(timeout)
         finally:
             sys.setswitchinterval(self._switch)
