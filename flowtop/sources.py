@@ -80,7 +80,8 @@ class KernelSource:
                                    service_of=tail.service_json if tail is not None else None)
         elif wants == "batches":
             keep = api.make_filter(o.families, o.protocols)
-            items = api.batches(o.families, self.sock, self.recorder, None, True)
+            items = api.batches(o.families, self.sock, self.recorder,
+                                api.passing_decoder(self.sock), True)
             if keep is not None:
                 items = ([f for f in batch if keep(f)] for batch in items)
         elif wants == "stamped":        # (monotonic time read, [flows]) per datagram

@@ -22,13 +22,12 @@ class TupleTarget:
     Another target (``flowtop.views.record.JsonTarget``) writes JSON text
     straight from the bytes.  ``keeps``: what it builds holds the values
     for long, so equal ports, timeouts and status words should be one shared
-    int object.
+    int object (False: records written once and dropped, ``--once``).
     """
 
-    keeps = True
-
-    def __init__(self, cls=CtEntry):
+    def __init__(self, cls=CtEntry, keeps=True):
         self.cls = cls
+        self.keeps = keeps
 
     def compile(self, exprs, consts):
         return "", "new(cls, (%s,))" % ",".join(exprs[n] for n in FIELDS), {
