@@ -12,7 +12,6 @@ import time
 from .cadence import Cadence, EventsWatch, spacing
 from .netlink.errors import DecodeError, DumpInterrupted
 from .recording import RecordingError
-from .ebb import Ebb
 from .eventreader import CollectorFailed, EventReader
 from .pace import Pace, thread_cpu
 from .published import Gate, Snapshot, since_taken  # noqa: F401 (Gate, Snapshot: as before)
@@ -66,7 +65,7 @@ class Collector(threading.Thread):
         # off (nf_conntrack_events=0).  Only for an unfiltered table.
         self.reconcile = reconcile and source.live
         self.kernel_count = None
-        self._ebb = Ebb()
+        self._ebb = None             # an ebb.Ebb from the first full dump's end on
         self.monotonic = monotonic
         self.cpu, self.thread_cpu = cpu, thread_cpu     # the process's, this thread's
         self.visible = ()            # keys the screen shows: refreshed every tick
@@ -282,6 +281,9 @@ class Collector(threading.Thread):
 
     def _trim(self):
         """The caches past what the table needs, after a flood (``ebb``)."""
+        if self._ebb is None:       # (its import: not on the way to the first rows)
+            from .ebb import Ebb
+            self._ebb = Ebb()
         self._ebb.trim(self.table, (self.source.sock if self.source.live else None,
                                     getattr(self.events, "sock", None)), self.enrich)
 
@@ -344,6 +346,9 @@ class Collector(threading.Thread):
         self._latest = Snapshot(rows, time.time(), counts.totals(), None, self._seq, False,
                                 None, self.resyncs, None, counts, None, None)
         self.gate.published(self._latest)
+        attach = getattr(self.enrich, "attach", None)
+        if attach is not None:      # the providers left for after the first rows (main)
+            attach()
 
     def _partial(self, events):
         """Between full dumps: the rows on screen by GET, flows from events."""
@@ -389,9 +394,8 @@ def run_screen(source, opts, enrich, info):
         return str(exc)
     try:
         state = ViewState(opts)
-        ifaces = getattr(enrich, "ifaces", None)
-        if ifaces is not None:
-            ifaces.deferred = True      # the screen thread reads routes; the collector looks up
+        if enrich is not None:      # the screen thread reads routes; the collector looks up
+            enrich.defer_routes()
         collector = Collector(source, opts.interval, enrich,     # the kernel counts every flow:
                               reconcile=not (opts.families or opts.protocols))  # none filtered
         collector.start()

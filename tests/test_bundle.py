@@ -98,3 +98,80 @@ def test_names_on_both_sides_ask_no_local_address():
     enr.tick([])
     assert enr.host("10.0.0.1") == "name-of-10.0.0.1" and enr.host("8.8.8.8")
     assert asked == []          # a --json line asks two names: no local test for them
+
+
+def _live_view_enrichment(later, *args):
+    from flowtop import cli
+    from flowtop.enrich.bundle import from_options
+    return from_options(cli.parse(["-n", "-G"] + list(args)), live=True, later=later)
+
+
+def test_a_live_views_providers_left_for_later_are_planned_then_made_by_attach():
+    """The live view's first rows come before the process map, the interfaces, the
+    devices and the rate history (their imports: ~12 M of ~141 M instructions to the
+    first rows); ``planned`` keeps their names, ``attach`` makes them."""
+    e = _live_view_enrichment(True)
+    assert (e.process, e.ifaces, e.devices, e.history) == (None,) * 4
+    assert e.planned == {"process", "ifaces", "devices", "history"}
+    assert all(e.will_have(n) for n in e.planned) and not e.will_have("geo")
+    e.defer_routes()              # the live view's: only the collector asks for routes
+    e.attach()
+    try:
+        assert None not in (e.process, e.ifaces, e.devices, e.history)
+        assert e.ifaces.deferred and e.planned == {"process", "ifaces", "devices", "history"}
+        made = e.process
+        e.attach()                # once
+        assert e.process is made
+    finally:
+        e.close()
+
+
+def test_without_later_every_provider_is_made_at_once_as_before():
+    e = _live_view_enrichment(False, "--no-iface")
+    try:
+        assert e.process is not None and e.devices is not None and e.history is not None
+        assert e.ifaces is None and e.planned == frozenset() and not e.will_have("ifaces")
+    finally:
+        e.close()
+
+
+def test_the_first_tick_attaches_what_is_left_for_later():
+    """Where no first rows were drawn (an empty table; text frames when curses could not
+    start), the first full tick makes them before it refreshes them."""
+    from flowtop.table import FlowTable
+    e = _live_view_enrichment(True, "--no-iface")
+    try:
+        e.tick(FlowTable())
+        assert e.process is not None and e.history is not None and e.ifaces is None
+    finally:
+        e.close()
+
+
+def test_the_live_views_columns_are_placed_for_planned_providers_and_fill_in_once_made():
+    """The first frame has the PROCESS, IN and OUT columns (and H's history ones) where
+    the table will have them: blank cells until the providers come, the same layout."""
+    from flowtop.views.cells import Formatter
+    from flowtop.views.columns import layout
+    from tests.viewutil import state_of, table_of
+
+    e = _live_view_enrichment(True, "--wide")
+    state = state_of("-n", "-G", "--wide", "--loopback")
+    fmt = Formatter(state, e)
+    assert state.has_process and state.has_iface and state.has_history
+    table, when = table_of()
+    r = next(iter(table))
+    before = fmt.cells(r, when)
+    assert before["process"] == "" and (before["in_iface"], before["out_iface"]) == ("", "")
+    assert (before["avg2"], before["peak"]) == ("-", "-")
+    assert fmt.history_text(r).startswith("none yet")
+    from flowtop.views.columns import widths_of
+    cols = layout(200, state, widths=widths_of([before]))
+    assert {"process", "in_iface", "out_iface", "avg2"} <= {c.name for c, _ in cols}
+    e._later = (("process", lambda enrich: FakeProcesses(lambda f: (P, None))),)
+    e.attach()
+    after = fmt.cells(r, when)
+    assert after["process"] == "nginx/7" and layout(200, state, widths=widths_of([after])) == cols
+
+
+class P:
+    pid, name, user = 7, "nginx", "www"

@@ -293,6 +293,39 @@ def test_a_screen_that_does_not_draw_the_first_rows_holds_the_dump_a_while_only(
     assert not dump.is_alive() and len(src.seen) == 10
 
 
+def test_the_providers_left_for_later_are_made_once_the_first_rows_are_drawn():
+    """The live view's process map, interfaces, devices and history (main: their imports
+    were ~12 M instructions before the first rows) are made in the collector's thread
+    when the screen has drawn the first rows, before the first dump goes on."""
+    import threading
+    from tests.clock import Clock
+    clock = Clock(0.0)
+    src = SlowFirstDump(clock, 10)
+    made = []
+
+    class Later:
+        def attach(self):
+            made.append((len(src.seen), c.latest()))
+
+        def tick(self, table):
+            made.append("tick")
+
+    c = Collector(src, 1.0, Later(), monotonic=clock, reconcile=False)
+    src.collector = c
+    shown = c.gate.watch()
+    dump = threading.Thread(target=c._full_tick, daemon=True)
+    dump.start()
+    deadline = time.monotonic() + 10
+    while c.latest() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.2)
+    assert made == []                          # not while the screen has not drawn them
+    early = c.latest()
+    shown(early)
+    dump.join(10)
+    assert made == [(2, early), "tick"] and len(src.seen) == 10
+
+
 def test_later_dumps_publish_only_when_they_end():
     from tests.clock import Clock
     clock = Clock(0.0)

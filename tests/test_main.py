@@ -65,3 +65,28 @@ def test_once_json_stats_with_interfaces_reads_the_table_to_count_offloaded_flow
     only under -n --no-iface, where README says the count is null."""
     source, _, _ = once_live("--stats", "-n", "-G", "--no-process")
     assert source.asked and source.asked[0][0] == "list"
+
+
+def test_only_the_live_flows_view_on_a_terminal_draws_rows_before_its_providers(monkeypatch):
+    """main leaves the process map, interfaces, devices and history for after the first
+    rows where nothing on the first screen needs them: the flows view of the kernel's
+    table, no interface or filter choosing its rows, on a terminal (else text frames)."""
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    class Live:
+        live = True
+
+    monkeypatch.setenv("TERM", "xterm")
+    screen_first = main._screen_first
+    assert screen_first(cli.parse(["-n", "-G"]), Live(), Tty())
+    live_view = cli.parse(["-n"])
+    assert screen_first(live_view, Live(), Tty())
+    for opts in (cli.parse(["--once"]), cli.parse(["-c"]), cli.parse(["--json"]),
+                 cli.parse(["--view", "process"]), cli.parse(["--in-iface", "eth0"]),
+                 cli.parse(["--events"]), live_view._replace(filter="proto tcp")):
+        assert not screen_first(opts, Live(), Tty()), opts
+    assert not screen_first(live_view, Live(), io.StringIO())        # not a terminal
+    Live.live = False                                                # a replay
+    assert not screen_first(live_view, Live(), Tty())

@@ -52,6 +52,36 @@ class Enrichment:
 
     devices = None        # an enrich.devices.Devices: totals per LAN device (--view device)
     history = None        # a flowtop.history.History: rate rings (live views)
+    # The providers from_options(later=True) leaves for ``attach`` (their names; kept after):
+    # their imports were ~12 M of the live view's ~141 M instructions to its first rows.
+    planned = frozenset()
+    _later = ()           # (name, factory) pairs not made yet
+    _routes_deferred = False
+
+    def will_have(self, name):
+        """Whether provider ``name`` is here or planned (a column's place is kept for it)."""
+        return getattr(self, name, None) is not None or name in self.planned
+
+    def attach(self):
+        """Make the providers left for later (the live view's collector thread, once the
+        first rows are drawn; else the first ``tick``).  One that cannot start stays None
+        (from_options' makers: they catch what it raises)."""
+        later = self._later
+        if not later:
+            return
+        for name, make in later:
+            value = make(self)
+            if name == "ifaces" and value is not None and self._routes_deferred:
+                value.deferred = True
+            setattr(self, name, value)
+        self._later = ()
+
+    def defer_routes(self):
+        """Only the collector's prefetch asks the kernel for routes (the live view: the
+        screen's thread reads the cache), those attached later too."""
+        self._routes_deferred = True
+        if self.ifaces is not None:
+            self.ifaces.deferred = True
 
     def device_of(self, e):
         """(name, mac, address) of the flow's local device, or None."""
@@ -69,6 +99,8 @@ class Enrichment:
         """Refresh what is refreshed per tick (never per flow).  ``table``:
         a FlowTable, iterated and asked ``key in`` (at 100k flows no list
         or set of its flows is built)."""
+        if self._later:
+            self.attach()
         self._local_stale = True
         if self.process is not None:
             try:
@@ -93,6 +125,8 @@ class Enrichment:
     def tick_new(self, entries):
         """Between full refreshes: get ready for flows that just appeared
         (their sockets and routes), without the per-flow sweep of ``tick``."""
+        if self._later:
+            self.attach()
         if self.process is not None:
             try:
                 self.process.refresh()
@@ -261,25 +295,18 @@ class Enrichment:
         }
 
 
-def from_options(opts, live=True, services=None, warn=None):
+def from_options(opts, live=True, services=None, warn=None, later=False):
     """The Enrichment that ``opts`` ask for, with whatever providers this
     machine has.  A provider that cannot start is left out, and ``warn``
     (if given) hears one line why; nothing here raises for that.  For a
     replayed recording (``live`` False) this host's processes, addresses
-    and routes say nothing, so only names (DNS, GeoIP, services) apply."""
+    and routes say nothing, so only names (DNS, GeoIP, services) apply.
+    ``later``: the process map, the interfaces, the devices and the rate
+    history are made by ``Enrichment.attach`` (the live view: after its
+    first rows are drawn; ``planned`` names them meanwhile, silently)."""
     from ..services import Services
     services = services or Services()
-    process = dns = geo = ifaces = local = None
-    if live and getattr(opts, "process", True):
-        try:
-            from .process import ProcessMap
-            process = ProcessMap()
-        except ImportError:
-            process = None
-        except OSError as exc:
-            _say(warn, "no process names: %s" % exc)
-    if live:
-        local = _local_addresses
+    dns = geo = None
     if opts.dns:
         try:
             from .dns import Resolver
@@ -299,26 +326,57 @@ def from_options(opts, live=True, services=None, warn=None):
                 _say(warn, provider.reason)
         except ImportError:
             pass
-    if live and getattr(opts, "ifaces", False):
-        try:
-            from .iface import Interfaces
-            ifaces = Interfaces()
-        except ImportError:
-            ifaces = None
-        except OSError as exc:
-            _say(warn, "no interfaces: %s" % exc)
-    enrich = Enrichment(services, process, dns, geo, ifaces, local,
+    enrich = Enrichment(services, None, dns, geo, None, _local_addresses if live else None,
                         getattr(opts, "numeric_local", False), getattr(opts, "numeric_remote", False))
+    enrich._later = tuple(_makers(opts, live, None if later else warn))
+    if later:
+        enrich.planned = frozenset(name for name, _ in enrich._later)
+    else:
+        enrich.attach()
+    return enrich
+
+
+def _makers(opts, live, warn):
+    """(provider name, its maker: Enrichment -> provider or None) of what ``opts`` ask for."""
+    if live and getattr(opts, "process", True):
+        yield "process", lambda enrich: _started(_process_map, warn, "no process names")
+    if live and getattr(opts, "ifaces", False):
+        yield "ifaces", lambda enrich: _started(_interfaces, warn, "no interfaces")
     # --once without --leases/--ethers/--view device has no devices (for_options says
     # None): the module stays unloaded on the lean path
     if hasattr(opts, "leases") and (opts.leases or opts.ethers or opts.view == "device"
                                     or not opts.once):
-        from .devices import for_options
-        enrich.devices = for_options(opts, live, enrich)
+        def devices(enrich):
+            from .devices import for_options
+            return for_options(opts, live, enrich)
+        yield "devices", devices
     if not (opts.once or opts.continuous) and opts.output == "text":   # the live view draws it
-        from ..history import History
-        enrich.history = History()
-    return enrich
+        def history(enrich):
+            from ..history import History
+            return History()
+        yield "history", history
+
+
+def _process_map():
+    from .process import ProcessMap
+    return ProcessMap()
+
+
+def _interfaces():
+    from .iface import Interfaces
+    return Interfaces()
+
+
+def _started(make, warn, what):
+    """``make()``, or None when its module is missing or it cannot start (``warn``
+    hears "what: why")."""
+    try:
+        return make()
+    except ImportError:
+        return None
+    except OSError as exc:
+        _say(warn, "%s: %s" % (what, exc))
+        return None
 
 
 def _local_addresses():

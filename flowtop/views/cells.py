@@ -18,10 +18,12 @@ class Formatter:
         self.state = state
         self.enrich = enrich
         self.services = enrich.services
-        state.has_process = enrich.process is not None
+        # (a provider planned for after the live view's first rows has its column from the first)
+        planned = getattr(enrich, "planned", ())
+        state.has_process = enrich.process is not None or "process" in planned
         state.has_geo = enrich.geo is not None
-        state.has_iface = enrich.ifaces is not None
-        state.has_history = getattr(enrich, "history", None) is not None
+        state.has_iface = enrich.ifaces is not None or "ifaces" in planned
+        state.has_history = getattr(enrich, "history", None) is not None or "history" in planned
         self.redact = Redactor(enrich.is_local, state)
 
     def rate(self, value):
@@ -93,7 +95,7 @@ class Formatter:
         averages and the peak."""
         from ..history import sparkline
         h = self.enrich.history
-        ring = h.of(row.key)
+        ring = None if h is None else h.of(row.key)      # (None: planned, not attached yet)
         if ring is None:
             return "none yet (idle since it was first seen)"
         a2, a10, a40, peak = h.averages(row.key)
@@ -103,9 +105,12 @@ class Formatter:
 
     def _history(self, row):
         """The 2 s / 10 s / 40 s averages and peak of a flow, as text."""
+        h = self.enrich.history
         if not (self.state.show_history or self.state.wide):
             return ("",) * 4
-        return tuple(self.rate(v) for v in self.enrich.history.averages(row.key))
+        if h is None:               # planned, not attached yet: as a flow without history
+            return (self.rate(None),) * 4
+        return tuple(self.rate(v) for v in h.averages(row.key))
 
     def names(self, e):
         """The cells of a flow (CtEntry) that name things, what '/' searches:
@@ -162,8 +167,11 @@ class Formatter:
         group had (no counters, or no rate yet), not 0."""
         (bt, br), (pt, pr), (rt, rr) = g.totals()
         st = self.state
-        hist = (tuple(self.rate(v) for v in self.enrich.history.group_averages(st.view, g.key))
-                if st.has_history and (st.show_history or st.wide) else ("",) * 4)
+        hist = ("",) * 4
+        if st.has_history and (st.show_history or st.wide):
+            h = self.enrich.history         # (None: planned, not attached yet)
+            hist = tuple(self.rate(v) for v in (h.group_averages(st.view, g.key)
+                                                 if h is not None else (None,) * 4))
         return {"avg2": hist[0], "avg10": hist[1], "avg40": hist[2], "peak": hist[3],
                 "label": g.label, "flows": str(g.flows), "uncounted": str(g.uncounted),
                 "bytes_tx": self.amount(bt), "bytes_rx": self.amount(br),

@@ -252,8 +252,9 @@ def chosen(rows, state, formatter, based=False, search=None):
     needle = _plain(state.filter)
     if needle:
         groups = [g for g in groups if needle in g.label.lower()]
-    if state.has_history:                  # per-group rate history, once per snapshot
-        formatter.enrich.history.feed_groups(state.view, groups, state.wall)
+    history = formatter.enrich.history if state.has_history else None   # (None: not yet)
+    if history is not None:                # per-group rate history, once per snapshot
+        history.feed_groups(state.view, groups, state.wall)
     return groups
 
 
