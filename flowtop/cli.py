@@ -6,9 +6,9 @@ scripts carry over.
 
 import os
 import sys
-from collections import namedtuple
 
 from . import __version__
+from .tuples import named
 from .optgroups import (
     EXPORT_DEFAULTS, EXPORT_FIELDS, OPS_DEFAULTS, OPS_FIELDS, VIEW_DEFAULTS, VIEW_FIELDS,
     add_export_options, add_ops_options, add_view_options, export_options, ops_options,
@@ -19,7 +19,7 @@ from .values import PROTOCOL_FLAGS, VIEWS  # noqa: F401  (cli.PROTOCOL_FLAGS, cl
 # argparse and views.state are imported where used: importing this module stays
 # cheap (~1 ms, was 40 ms here), so run() takes Ctrl-C over before the heavy imports.
 
-Options = namedtuple("Options", (
+Options = named("Options", (
     "families",      # frozenset of "ipv4"/"ipv6"; empty = both
     "protocols",     # frozenset of protocol names; empty = every protocol
     "interval",      # seconds between snapshots

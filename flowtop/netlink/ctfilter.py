@@ -6,13 +6,13 @@ ignores the attribute and sends more: callers filter again, always.
 Pure: bytes out."""
 
 import sys
-from collections import namedtuple
 
 from . import attrs, nlmsg
 from .ctnetlink import MSG_CT_GET, nfgenmsg
 from . import uapi as u
+from ..tuples import named
 
-DumpFilter = namedtuple("DumpFilter", (
+DumpFilter = named("DumpFilter", (
     "family",        # AF_INET/AF_INET6 the tuple's addresses are in, or AF_UNSPEC
     "mark", "mark_mask",          # ints or None
     "status", "status_mask",      # ints or None

@@ -13,12 +13,12 @@ check and one struct call.
 import operator
 import _socket as socket  # not socket.py (see netlink/socket.py)
 import struct
-from collections import namedtuple
 
 from . import attrs, nlmsg
 from . import uapi as _u
 from .errors import DecodeError
 from ..memo import Memo
+from ..tuples import named
 from .uapi import (
     CTA_COUNTERS32_BYTES, CTA_COUNTERS32_PACKETS, CTA_COUNTERS_BYTES, CTA_COUNTERS_ORIG,
     CTA_COUNTERS_PACKETS, CTA_COUNTERS_REPLY, CTA_ID, CTA_IP_V4_DST, CTA_IP_V4_SRC,
@@ -223,8 +223,8 @@ def _value(buf, off, kind, rel, size=None):
 # What a helped or RELATED flow carries beyond its tuples (rare: one shared
 # None for all others).  labels: the set label bit numbers; master_*: the
 # original tuple of the flow this one was expected by (CTA_TUPLE_MASTER).
-Related = namedtuple("Related", ("helper", "labels", "master_l4proto", "master_src",
-                                 "master_dst", "master_sport", "master_dport"))
+Related = named("Related", ("helper", "labels", "master_l4proto", "master_src",
+                            "master_dst", "master_sport", "master_dport"))
 RELATED_PARTS = ("helper", "labels") + Related._fields[2:]
 _RELATED = Memo(4096)
 _LONG = struct.Struct("@L")

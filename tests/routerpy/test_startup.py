@@ -70,10 +70,10 @@ def test_version_alone_loads_only_the_entry_point_and_prints_what_argparse_print
     # with flowtoprc (values); the sort names (views.state, with the text helpers it
     # formats its labels by)
     # (cmdline hands --version to argparse); the garbage collector's pause at the start
-    # (runtime)
+    # (runtime); Options' class (tuples)
     assert ours == ["flowtop", "flowtop.cli", "flowtop.cmdline", "flowtop.entry",
-                    "flowtop.optgroups", "flowtop.runtime", "flowtop.text", "flowtop.values",
-                    "flowtop.views", "flowtop.views.state"], ours
+                    "flowtop.optgroups", "flowtop.runtime", "flowtop.text", "flowtop.tuples",
+                    "flowtop.values", "flowtop.views", "flowtop.views.state"], ours
 
 
 def test_parsing_the_options_loads_no_shutil(tmp_path):
@@ -189,6 +189,7 @@ def test_lean_replay_loads_no_optional_module(tmp_path, fmt):
 # path costs every router start (~50x this machine's time) and must be chosen.
 LEAN_MODULES = {
     "": ["entry", "cli", "cmdline", "optgroups", "values", "text", "settings", "resources", "runtime", "main",
+         "tuples",
          "once", "api", "sources", "recording", "sysctl", "handover", "services", "memo",
          "model", "table", "tablerows", "enrich", "enrich.bundle",
          "netlink", "netlink.attrs", "netlink.conntrack", "netlink.ctdecoder",
