@@ -25,18 +25,22 @@ MAX_CONF = 1 << 20
 def parse_conf(text):
     """'port, name' lines -> {port: name}; comments (#) and junk skipped."""
     out = {}
+    plain = text.isascii()      # then a short printable name is its own sanitize
     for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line or "," not in line:
+        if "#" in line:
+            line = line.split("#", 1)[0]
+        port, comma, name = line.partition(",")
+        if not comma:
             continue
-        port, _, name = line.partition(",")
         try:
             port = int(port)
         except ValueError:
             continue
-        name = sanitize(name.strip(), 16)
-        if 0 < port < 65536 and name:
-            out.setdefault(port, name)
+        name = name.strip()
+        if not (plain and len(name) <= 16 and name.isprintable()):
+            name = sanitize(name, 16)
+        if 0 < port < 65536 and name and port not in out:
+            out[port] = name
     return out
 
 
@@ -45,43 +49,50 @@ _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567
 _NAME = _ALNUM | frozenset("_.+-")
 
 
-def parse_services(text):
-    r"""services(5) text -> {proto: {port: first name}}: lines that match
-    ``NAME\s+PORT/PROTO\b`` (NAME of ``[A-Za-z0-9][\w.+-]*``), read without
-    ``re`` (whose import and this pattern were ~0.3 s of a mipsel start)."""
+def parse_services(text, protos=_PROTOS):
+    r"""services(5) text -> {proto: {port: first name}} of ``protos``: lines that
+    match ``NAME\s+PORT/PROTO\b`` (NAME of ``[A-Za-z0-9][\w.+-]*``), read without
+    ``re`` (whose import and this pattern were ~0.3 s of a mipsel start), a line
+    in one pass of this loop (a call a line was 13.7 k instructions, 4.9 M for
+    Debian's 361 lines on the live view's way to its first rows; 3.8 M now, and
+    1.1 M for its 95 udp lines alone: a line without "/udp" is skipped in C)."""
     out = {}
+    marker = "/" + protos[0] if len(protos) == 1 else "/"
     for line in text.splitlines():
-        found = _service(line.split("#", 1)[0].strip())
-        if found is not None:
-            name, port, proto = found
-            if 0 < port < 65536:
-                out.setdefault(proto, {}).setdefault(port, sanitize(name, 16))
+        if marker not in line:                      # no PORT/PROTO: comments, blanks
+            continue
+        parts = line.split("#", 1)[0].split(None, 1)
+        if len(parts) < 2:
+            continue
+        name, rest = parts
+        if name[0] not in _ALNUM or not (
+                _NAME.issuperset(name) if name.isascii()
+                else all(c.isalnum() or c in "_.+-" for c in name)):    # \w is Unicode's
+            continue
+        digits, slash, after = rest.partition("/")
+        if not slash or not digits.isdecimal():     # \d: Unicode decimal digits
+            continue
+        proto = after[:3]           # a whole word: "tcp" but not "tcpx"
+        if proto not in protos:
+            proto = after[:4]
+            if proto not in protos:
+                continue
+        follow = after[len(proto):len(proto) + 1]
+        port = int(digits)
+        if follow.isalnum() or follow == "_" or not 0 < port < 65536:
+            continue
+        table = out.get(proto)
+        if table is None:
+            table = out[proto] = {}
+        if port not in table:
+            table[port] = name if len(name) <= 16 and name.isascii() else sanitize(name, 16)
     return out
 
 
-def _service(line):
-    """(name, port, proto) of one services(5) line, or None."""
-    parts = line.split(None, 1)
-    if len(parts) < 2 or parts[0][0] not in _ALNUM:
-        return None
-    name, rest = parts
-    if not (_NAME.issuperset(name) if name.isascii()
-            else all(c.isalnum() or c in "_.+-" for c in name)):      # \w is Unicode's
-        return None
-    digits, slash, after = rest.partition("/")
-    if not slash or not digits.isdecimal():          # \d: Unicode decimal digits
-        return None
-    for proto in _PROTOS:       # a whole word: "tcp" but not "tcpx"
-        if after.startswith(proto) and not (after[len(proto):len(proto) + 1].isalnum()
-                                            or after[len(proto):len(proto) + 1] == "_"):
-            return name, int(digits), proto
-    return None
-
-
-def load_system(path="/etc/services"):
+def load_system(path="/etc/services", protos=_PROTOS):
     try:
         with open(path, "rb") as f:
-            return parse_services(f.read(MAX_CONF).decode("utf-8", "replace"))
+            return parse_services(f.read(MAX_CONF).decode("utf-8", "replace"), protos)
     except OSError:
         return {}
 
@@ -105,10 +116,11 @@ class Services:
     """Names ports; the side of a flow with a known name (or the lower
     port) is the service.  Tables load on first use."""
 
-    def __init__(self, etc_dir=ETC_DIR, system=load_system, load=load_conf):
+    def __init__(self, etc_dir=ETC_DIR, system=None, load=load_conf):
         self._etc = etc_dir
-        self._system_fn = system
-        self._system = None
+        self._system_fn = system    # -> every protocol's table; None: /etc/services'
+        self._whole = None          # what it gave
+        self._system = {}           # proto -> {port: name}, read on first use
         self._load = load
         self._tables = {}
         self._cache = Memo(65536)
@@ -128,10 +140,25 @@ class Services:
                 table = self._tables[proto] = self._load(proto, self._etc)
             name = table.get(port)
             if name is None:
-                if self._system is None:
-                    self._system = self._system_fn()
-                name = self._system.get(proto, {}).get(port)
+                system = self._system.get(proto)
+                if system is None:
+                    system = self._system_table(proto)
+                name = system.get(port)
         return cache.put(key, name)
+
+    def _system_table(self, proto):
+        """The services database's {port: name} of ``proto``: /etc/services read for
+        that protocol alone (its other lines skipped), or the ``system`` table's."""
+        table = self._system.get(proto)
+        if table is None:
+            if self._system_fn is None:
+                table = load_system(protos=(proto,)).get(proto, {})
+            else:
+                if self._whole is None:
+                    self._whole = self._system_fn()
+                table = self._whole.get(proto, {})
+            self._system[proto] = table
+        return table
 
     def cached(self):
         return len(self._cache)
@@ -148,12 +175,10 @@ class Services:
         proto = _CONF_OF.get(l4proto)
         if proto is None:
             return {}
-        if self._system is None:
-            self._system = self._system_fn()
         table = self._tables.get(proto)
         if table is None:
             table = self._tables[proto] = self._load(proto, self._etc)
-        merged = dict(self._system.get(proto, {}))
+        merged = dict(self._system_table(proto))
         merged.update(table)
         return merged
 

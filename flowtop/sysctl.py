@@ -12,16 +12,17 @@ namespace to leave (``Handover``: a directory under /run keyed by the namespace'
 The root directory is a parameter so tests run on a temp dir without root.
 """
 
-from __future__ import annotations
-
 import atexit
 import os
 import _signal as signal  # not signal.py: its enums (and enum's import) cost a router ~0.3 s
 import sys
 import threading
-from collections.abc import Callable, Iterable   # not typing: its import is 0.5 MiB of RSS
 
 from .handover import Handover, default_share, netns_identity
+
+TYPE_CHECKING = False      # (typing's own, without typing's import)
+if TYPE_CHECKING:          # annotations naming these or a union are text: importing __future__
+    from collections.abc import Callable, Iterable   # and these was 1.0 M instructions a start
 
 ACCT = "net.netfilter.nf_conntrack_acct"
 TIMESTAMP = "net.netfilter.nf_conntrack_timestamp"
@@ -58,7 +59,7 @@ class Terminated(BaseException):
             return f"terminated by signal {self.signum}"
 
 
-def exit_status_for(exc: BaseException | None) -> int:
+def exit_status_for(exc: "BaseException | None") -> int:
     """Shell-style exit status: 0 for None, 128+signum for Terminated, 130 for Ctrl-C, else 1."""
     if exc is None:
         return 0
@@ -96,10 +97,10 @@ class SysctlGuard:
 
     def __init__(
         self,
-        names: Iterable[str] = DEFAULT_NAMES,
+        names: "Iterable[str]" = DEFAULT_NAMES,
         root: str = "/proc/sys",
         enabled: bool = True,
-        warn: Callable[[str], None] = _warn_stderr,
+        warn: "Callable[[str], None]" = _warn_stderr,
         share: "str | None | bool" = True,
         identity: "Callable[[], tuple[int, int]]" = netns_identity,
     ) -> None:
@@ -123,11 +124,11 @@ class SysctlGuard:
     # -- values in effect -------------------------------------------------------------
 
     @property
-    def acct(self) -> bool | None:
+    def acct(self) -> "bool | None":
         return self.state.get(ACCT)
 
     @property
-    def timestamp(self) -> bool | None:
+    def timestamp(self) -> "bool | None":
         return self.state.get(TIMESTAMP)
 
     def path(self, name: str) -> str:
@@ -212,7 +213,7 @@ class SysctlGuard:
 
     # -- internals --------------------------------------------------------------------
 
-    def _close(self) -> int | None:
+    def _close(self) -> "int | None":
         """Restore sysctls, then handlers; return a signal that arrived meanwhile, if any."""
         if not self._active:
             return None

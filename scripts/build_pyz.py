@@ -122,10 +122,12 @@ def write_code_archive(stage, output):
                     rel = os.path.relpath(os.path.join(top, name), stage)
                     if rel == CODE:         # the stage holds the package and BOOT's .pyc
                         continue
-                    # what loads before the importer, stored: no zlib to import for it
-                    boot = rel.endswith(".pyc") or rel == "__main__.py"
+                    # what loads before the importer, and the port names a live view's
+                    # first rows read (conf/*.conf, 8 KB), stored: no zlib to import for
+                    # them (its import and the inflating: 0.9 M instructions)
+                    stored = rel.endswith((".pyc", ".conf")) or rel == "__main__.py"
                     z.write(os.path.join(stage, rel), rel.replace(os.sep, "/"),
-                            compress_type=zipfile.ZIP_STORED if boot else None)
+                            compress_type=zipfile.ZIP_STORED if stored else None)
     os.chmod(output, os.stat(output).st_mode | 0o100)     # as zipapp
 
 
