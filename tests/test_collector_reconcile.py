@@ -132,7 +132,7 @@ def test_decoder_caches_are_emptied_again_each_time_the_table_shrank_to_a_quarte
     sizes = [40000, 40000, 8000, 8000, 1500, 1500, 200, 200, 20, 20, 20]
     src = Source(sizes)
     c = Collector(src, 0.005, events=False)
-    run_ticks(c, len(sizes))
+    run_ticks(c, len(sizes) + 1)        # (+1: the first dump's early Snapshot, its one datagram)
     assert src.sock.decoder.forgotten >= 4
     run_more = Collector(Source([20] * 5), 0.005, events=False)
     run_ticks(run_more, 5)
@@ -278,7 +278,7 @@ def test_after_a_flood_the_names_of_addresses_gone_are_forgotten_and_the_rest_ke
     flood = ["10.%d.%d.%d" % (i >> 16, (i >> 8) & 255, i & 255) for i in range(30000)]
     enrich = Names(flood[::8] + flood[:100] + ["192.0.2.7", "10.0.0.1"])
     c = Collector(Source([30000, 30000, 100, 100, 100]), 0.005, enrich, events=False)
-    run_ticks(c, 5)
+    run_ticks(c, 6)                     # (the first dump's early Snapshot, then five dumps)
     dns = enrich.dns
     assert sorted(dns._cache) == sorted(set(["10.0.0.1"] + flood[:100]))
     assert dns.lookup("10.0.0.99") == "host-10-0-0-99"     # still a hit: no query

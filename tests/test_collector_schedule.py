@@ -273,7 +273,9 @@ def _first_rows_in_a_thread(datagrams=10):
 def test_with_a_screen_the_first_dump_waits_until_its_first_rows_are_drawn():
     """On a mipsel router the first rows (0.4-1.5 s of CPU to choose and draw) were
     drawn beside the first dump going on, in 1-3.5 s of wall: the dump now waits
-    between two datagrams until the screen has drawn them."""
+    between two datagrams until the screen has drawn them - those of the first
+    datagram, before the second is decoded (it was: 5.7 M instructions more before
+    the first rows of 16,000 flows, with its layouts' code)."""
     c, src, dump, shown = _first_rows_in_a_thread()
     early = c.latest()
     time.sleep(0.3)
@@ -281,7 +283,7 @@ def test_with_a_screen_the_first_dump_waits_until_its_first_rows_are_drawn():
     shown(early)                               # the screen drew them
     dump.join(10)
     assert early is not None and early.full is False and len(early.rows) == 100
-    assert waited == 2 and not dump.is_alive() and len(src.seen) == 10, src.seen
+    assert waited == 1 and not dump.is_alive() and len(src.seen) == 10, src.seen
     assert c.latest() is early                 # (the dump's own Snapshot: _publish's)
 
 
@@ -323,7 +325,7 @@ def test_the_providers_left_for_later_are_made_once_the_first_rows_are_drawn():
     early = c.latest()
     shown(early)
     dump.join(10)
-    assert made == [(2, early), "tick"] and len(src.seen) == 10
+    assert made == [(1, early), "tick"] and len(src.seen) == 10
 
 
 def test_later_dumps_publish_only_when_they_end():
