@@ -3,7 +3,7 @@
 Names come from netsniff-ng-format files ("port, name" lines): first
 ``/etc/flowtop/{tcp,udp}.conf`` when present, else the ones shipped in the
 package (``resources.get_data``, so a zipapp works), then /etc/services for
-ports neither lists - read once into a table: getservbyport rereads the
+ports neither lists - read once a protocol into a table: getservbyport rereads the
 file on every call (~25 us), far too slow for 64k ports.  A conf file is
 input like any other: names pass ``text.sanitize``.
 """

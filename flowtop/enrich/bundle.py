@@ -58,10 +58,6 @@ class Enrichment:
     _later = ()           # (name, factory) pairs not made yet
     _routes_deferred = False
 
-    def will_have(self, name):
-        """Whether provider ``name`` is here or planned (a column's place is kept for it)."""
-        return getattr(self, name, None) is not None or name in self.planned
-
     def attach(self):
         """Make the providers left for later (the live view's collector thread, once the
         first rows are drawn; else the first ``tick``).  One that cannot start stays None
