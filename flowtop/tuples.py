@@ -83,10 +83,14 @@ def _make(cls, iterable):
     return result
 
 
+# what namedtuple's _replace raises for an unknown field: ValueError until 3.13
+_UNKNOWN_FIELD = TypeError if sys.version_info >= (3, 13) else ValueError
+
+
 def _replace(self, **kwargs):
     result = self._make(map(kwargs.pop, self._fields, self))
     if kwargs:
-        raise ValueError("Got unexpected field names: %r" % list(kwargs))
+        raise _UNKNOWN_FIELD("Got unexpected field names: %r" % list(kwargs))
     return result
 
 
