@@ -82,29 +82,40 @@ class Handover:
         return True
 
     def __enter__(self):
-        import fcntl
         lock = os.path.join(self.dir, "lock")
         deadline = time.monotonic() + LOCK_WAIT
         while True:
             if not self._make_dirs():     # the last one to leave removes them
                 raise OSError(errno.EPERM, "not a private directory", self.dir)
-            fd = _open_nofollow(lock, os.O_RDWR | os.O_CREAT)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                if os.fstat(fd).st_ino == os.stat(lock).st_ino:
-                    break                 # locked, and still the namespace's lock file
-            except (BlockingIOError, FileNotFoundError):
-                pass
-            except BaseException:
-                os.close(fd)
-                raise
-            os.close(fd)
+            fd = self._try_lock(lock)
+            if fd is not None:
+                self._lock = fd
+                return self
             if time.monotonic() > deadline:
                 raise OSError(errno.EWOULDBLOCK, "another flowtop holds the lock for %gs"
                               % LOCK_WAIT, lock)
             time.sleep(0.005)
-        self._lock = fd
-        return self
+
+    @staticmethod
+    def _try_lock(lock):
+        """The fd of ``lock`` flock'ed, or None when another holds it or the last one
+        out removed it meanwhile (then the caller makes the directory again)."""
+        import fcntl
+        try:
+            fd = _open_nofollow(lock, os.O_RDWR | os.O_CREAT)
+        except FileNotFoundError:         # the directory went after our check
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                return fd                 # locked, and still the namespace's lock file
+        except (BlockingIOError, FileNotFoundError):
+            pass
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+        return None
 
     def remove(self):
         """Under the lock, when nobody runs and nothing is left to restore: the
