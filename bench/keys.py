@@ -123,6 +123,9 @@ def main():
                     help="with this host's processes (enrich.process.ProcessMap)")
     ap.add_argument("--bare", action="store_true",
                     help="entries as the kernel source decodes them: idle rows stored bare")
+    ap.add_argument("--fresh", action="store_true",
+                    help="with --bare: the table after its first dump only (FreshFlow rows: "
+                         "rates unknown), as a router's stays until its next full dump")
     ap.add_argument("--distinct", action="store_true",
                     help="each flow to a destination address of its own (a server's table)")
     ap.add_argument("--tabs", type=int, default=0, metavar="R",
@@ -151,7 +154,8 @@ def main():
     table.apply(entries, 100.0, when)
     bumped = [tuple.__new__(type(e), e[:21] + ((e[21] or 0) + 5000,) + e[22:]) if i % 3 == 0
               else e for i, e in enumerate(entries)]
-    table.apply(bumped, 101.0, when + 1)
+    if not args.fresh:
+        table.apply(bumped, 101.0, when + 1)
     rows = list(table)
 
     class Collector:

@@ -13,7 +13,7 @@ KEY = _FIELDS.index("key")
 
 from flowtop import cli, conntrack
 from flowtop.enrich.bundle import Enrichment
-from flowtop.table import FlowTable, TableFlow
+from flowtop.table import FlowTable, FreshFlow, TableFlow
 from flowtop.views import aggregate as agg
 from flowtop.views.cells import Formatter
 from flowtop.views.columns import Column, place
@@ -346,10 +346,11 @@ def test_the_hosts_and_countries_views_ask_once_per_remote_address_not_per_flow(
     assert sorted(geo.asked, key=str) == sorted(remotes, key=str)
 
 
-def _many(copies, names=("ctnetlink-mixed.rec", "ctnetlink-acct-off.rec")):
+def _many(copies, names=("ctnetlink-mixed.rec", "ctnetlink-acct-off.rec"), sights=2):
     """A table of the mixed and acct-off recordings' flows, ``copies`` times
     each (keys kept apart), seen twice: idle flows stored bare (TableFlow),
-    as the live view's table stores most of a big table; then a few moved."""
+    as the live view's table stores most of a big table; then a few moved.
+    ``sights=1``: seen once, the rest first seen (FreshFlow: rates unknown)."""
     t = FlowTable()
     flows, when = [], 0.0
     for name in names:
@@ -360,7 +361,8 @@ def _many(copies, names=("ctnetlink-mixed.rec", "ctnetlink-acct-off.rec")):
                 fields[KEY] = b"%s-%d-" % (name.encode(), c) + f.key
                 flows.append(tuple.__new__(TableFlow, fields))
     t.apply(flows, 100.0, when)
-    t.apply(list(flows), 101.0, when + 1)
+    if sights > 1:
+        t.apply(list(flows), 101.0, when + 1)
     t.update(moved(flows), 102.0, when + 2)
     return t
 
@@ -379,13 +381,16 @@ def moved(flows):
 @pytest.mark.parametrize("view", ["process", "host", "country"])
 @pytest.mark.parametrize("by_name", [False, True])
 @pytest.mark.parametrize("copies", [12, 120])
-def test_idle_rows_stored_bare_sum_as_their_keys_say_flow_by_flow(view, by_name, copies):
-    """Groups of many idle bare rows and of many moving rows (each summed a
-    column at a time), flows without counters, sent and received, equal
-    keys_of's."""
-    t = _many(copies)
+@pytest.mark.parametrize("sights", [2, 1], ids=["idle", "first-seen"])
+def test_idle_rows_stored_bare_sum_as_their_keys_say_flow_by_flow(view, by_name, copies,
+                                                                  sights):
+    """Groups of many idle bare rows (or first seen: rates unknown, not
+    rated) and of many moving rows (each summed a column at a time), flows
+    without counters, sent and received, equal keys_of's."""
+    t = _many(copies, sights=sights)
     rows = list(t)
-    assert sum(type(r) is TableFlow for r in rows) > len(rows) // 3
+    bare = TableFlow if sights > 1 else FreshFlow
+    assert sum(type(r) is bare for r in rows) > len(rows) // 3
     assert any(type(r) is not TableFlow for r in rows)
     local = {r.entry.src for r in rows[::3]} | {r.entry.dst for r in rows[1::4]}
     if copies > 100:        # servers: flows to them are received, many of them moving
@@ -404,11 +409,14 @@ def test_idle_rows_stored_bare_sum_as_their_keys_say_flow_by_flow(view, by_name,
     assert any(v[1] for v in got.values())          # some flows without counters
 
 
-def test_the_aggregate_views_make_no_call_per_idle_flow():
+@pytest.mark.parametrize("sights", [2, 1], ids=["idle", "first-seen"])
+def test_the_aggregate_views_make_no_call_per_idle_flow(sights):
     """Tab to Processes, Hosts or Countries at 100k flows was ~120 ms, a
     Group.add and two locality tests per flow: idle rows are summed per
-    group, and each address's locality asked once."""
-    t = _many(300, ("ctnetlink-mixed.rec",))      # flows with timestamps: stored bare
+    group, and each address's locality asked once.  So are a first
+    snapshot's rows (FreshFlow), which a router keeps until its next full
+    dump (30-90 s at 16k flows on mipsel)."""
+    t = _many(300, ("ctnetlink-mixed.rec",), sights)   # flows with timestamps: stored bare
     rows = list(t)
     enrich = Enrichment(Services(), process=Procs(), local=lambda: {"127.0.0.1"})
     for view in ("process", "host", "country"):
@@ -463,8 +471,9 @@ def _plain_ifaces(rows, enrich):
     return {k: (g.flows, g.uncounted, g.rated, g.totals()) for k, g in out.items()}
 
 
-def test_the_interfaces_view_equals_its_crossings_flow_by_flow():
-    rows = list(_many(12))
+@pytest.mark.parametrize("sights", [2, 1], ids=["idle", "first-seen"])
+def test_the_interfaces_view_equals_its_crossings_flow_by_flow(sights):
+    rows = list(_many(12, sights=sights))
     enrich = Enrichment(Services(), ifaces=Ifaces())
     got = {g.key: (g.flows, g.uncounted, g.rated, g.totals())
            for g in agg.aggregate(rows, "iface", enrich)}

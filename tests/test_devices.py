@@ -261,3 +261,28 @@ def test_the_device_field_of_the_filter_language(tmp_path):
     assert not compile("device=tv")(acc)
     other = RowFields(enrich, device=enrich.device_of).of(flow(b"b", "8.8.8.8", "1.1.1.1"))
     assert not compile("device~*")(other) and compile("device!=phone")(other)
+
+
+def test_group_rows_ask_only_the_flows_with_an_end_a_device_may_have(tmp_path):
+    # Tab to Devices at 100k flows: two device_key calls a flow; now only flows with an
+    # end in the neighbour table, the leases or /etc/ethers are asked (and the same ones
+    # counted: a port forward's reply source too)
+    from flowtop.views.aggregate import Group
+    d = make(tmp_path, {"192.168.1.10": "aa:bb:cc:dd:ee:01"})
+    d.refresh()
+    rows = [flow(b"a", "192.168.1.10", "8.8.8.8", rates=(10.0, 20.0))]
+    rows += [flow(b"f%d" % i, "10.0.%d.1" % i, "9.9.9.%d" % i) for i in range(50)]
+    forward = flow(b"p", "8.8.4.4", "203.0.113.1", rates=(1.0, 2.0))
+    forward.entry.reply_src = "192.168.1.10"         # DNAT to the device
+    rows.append(forward)
+    d.account(rows)
+    asked = []
+    key = d.device_key
+    d.device_key = lambda addr: asked.append(addr) or key(addr)
+    (g,) = dv.group_rows(rows, d, Group)
+    assert (g.flows, g.rate_tx, g.rate_rx) == (2, 12.0, 21.0)
+    assert len(asked) <= 4, asked
+    empty = dv.Devices(lambda: {}, lambda a: False, None, dnsmasq=(), odhcpd=(), ethers=())
+    empty.refresh()                                  # a server: no neighbours, no leases
+    empty.device_key = lambda addr: asked.append(addr)
+    assert dv.group_rows(rows, empty, Group) == [] and len(asked) <= 4

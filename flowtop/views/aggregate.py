@@ -15,7 +15,7 @@ from operator import add, attrgetter
 from ..enrich.bundle import _DNS_PORT as DNS_PORT     # Enrichment.proc's own queries
 from ..netlink.ctnetlink import FIELDS
 from ..runtime import gc_paused
-from ..table import TableFlow
+from ..table import FreshFlow, TableFlow
 from ..text import sanitize
 from ..values import KEY_TITLES, TITLES, VIEWS  # noqa: F401  (importable here as before)
 from .groups import Group, _add_idle_crossing, add_idle_rows, entry
@@ -132,7 +132,7 @@ def _many_remotes(rows, enrich, sample=512):
     Tab to Hosts ~1 s -> ~0.45 s); where they repeat, a pass a flow with
     each address asked once costs less (250k flows to 250 addresses: ~0.14
     s, against ~0.26 s in C passes)."""
-    ents = [r if type(r) is TableFlow else r.entry for r in rows[:sample]]
+    ents = [r if type(r) is TableFlow or type(r) is FreshFlow else r.entry for r in rows[:sample]]
     dst = [e[_DST] for e in ents]
     inbound = inbound_of(ents, dst, enrich)         # remote_of's, in C: no call a flow
     remotes = dst if inbound is None else [e[_SRC] if i else d
@@ -155,12 +155,12 @@ def _by_distinct(rows, view, enrich, redact, by_name):
     by_proc = view == "process"
     held = {}                   # id(process answer) -> (it, its named entry)
     known = known_answers(enrich, len(rows)) if by_proc else None
-    bare = TableFlow
+    bare, fresh = TableFlow, FreshFlow
     for r in rows:
         idle = type(r) is bare  # idle, open, read by index: no property call
         if not idle and r.closed:
             continue
-        e = r if idle else r.entry
+        e = r if idle or type(r) is fresh else r.entry      # (first seen: as idle, apart)
         src, dst = e[_SRC], e[_DST]
         inbound = local.get(dst)           # remote_of's and _outbound's test
         if inbound is None:
@@ -192,6 +192,8 @@ def _by_distinct(rows, view, enrich, redact, by_name):
         if idle:
             # outbound unless inbound (a forwarded flow's original direction is sent)
             ent[3 if inbound and not ent[1] else 2].append(r)
+        elif type(r) is fresh:          # rates unknown: summed apart (groups._add_idle)
+            ent[5 if inbound and not ent[1] else 4].append(r)
         else:
             ent[0].add(r, True if ent[1] else not inbound, e)
     return add_idle_rows(groups)
@@ -231,14 +233,14 @@ def _by_iface(rows, enrich):
     if ifaces is not None:
         from ..enrich.iface import crossings
     groups = {}
-    answers = {}                # FlowIfaces -> [[(group, what, which, first)], idle rows]
+    answers = {}      # FlowIfaces -> [[(group, what, which, first)], idle rows, first seen]
     ends = {}                   # (src, other end, mark) -> its answer's entry
-    bare = TableFlow
+    bare, fresh = TableFlow, FreshFlow
     for r in rows:
         idle = type(r) is bare  # idle, open, read by index: no property call
         if not idle and r.closed:
             continue
-        e = r if idle else r.entry
+        e = r if idle or type(r) is fresh else r.entry      # (first seen: as idle, apart)
         if ifaces is None:
             k = None
         else:
@@ -255,17 +257,20 @@ def _by_iface(rows, enrich):
             ent = answers.get(fi)
             if ent is None:
                 ent = answers[fi] = [_crossing_parts(
-                    [(None, "rx", "orig")] if fi is None else crossings(fi), groups), []]
+                    [(None, "rx", "orig")] if fi is None else crossings(fi), groups), [], []]
             ends[k] = ent
         if idle:
             ent[1].append(r)
+        elif type(r) is fresh:
+            ent[2].append(r)
         else:
             for g, what, which, first in ent[0]:
                 g.add_crossing(r, what, which, first)
-    for parts, idle in answers.values():
-        if idle:
-            for g, what, which, first in parts:
-                _add_idle_crossing(g, idle, what, which, first)
+    for parts, idle, fresh_rows in answers.values():
+        for rows, rated in ((idle, True), (fresh_rows, False)):
+            if rows:
+                for g, what, which, first in parts:
+                    _add_idle_crossing(g, rows, what, which, first, rated)
     return list(groups.values())
 
 

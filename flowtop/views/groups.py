@@ -83,9 +83,11 @@ class Group:
 _SMALL = 8        # fewer idle rows than this in a group: a call each beats the C loops' setup
 
 
-def _add_idle(g, rows, outbound):
-    """``Group.add`` of each of ``rows`` (TableFlow: idle, open, rates 0.0),
-    as sums over columns: map and sum run in C."""
+def _add_idle(g, rows, outbound, rated=True):
+    """``Group.add`` of each of ``rows`` (TableFlow: idle, open, rates 0.0; or,
+    not ``rated``, FreshFlow: first seen, rates unknown), as sums over
+    columns: map and sum run in C (a first dump's 100k FreshFlows were a
+    call each: Tab at 100k 112-124 -> 56-72 ms, bench/keys.py --fresh)."""
     if len(rows) < _SMALL:
         for r in rows:
             g.add(r, outbound, r)
@@ -101,7 +103,8 @@ def _add_idle(g, rows, outbound):
         bo, br, po, pr = br, bo, pr, po
     g.flows += len(rows)
     g.uncounted += uncounted
-    g.rated += len(rows)           # a TableFlow's rates are known: 0.0
+    if rated:
+        g.rated += len(rows)       # a TableFlow's rates are known: 0.0
     g.bytes_tx += bo
     g.bytes_rx += br
     g.pkts_tx += po
@@ -110,27 +113,32 @@ def _add_idle(g, rows, outbound):
 
 def entry(groups, key, label, forwarded):
     """``groups[key]``, made if new: [Group, forwarded, its idle rows sent,
-    its idle rows received] (the pass a flow of ``views.aggregate`` and
-    ``views.procgroups``; the idle rows summed by ``add_idle_rows``)."""
+    received, its first seen rows (FreshFlow) sent, received] (the pass a
+    flow of ``views.aggregate`` and ``views.procgroups``; those rows summed
+    by ``add_idle_rows``)."""
     ent = groups.get(key)
     if ent is None:
-        ent = groups[key] = [Group(key, sanitize(label, 64)), forwarded, [], []]
+        ent = groups[key] = [Group(key, sanitize(label, 64)), forwarded, [], [], [], []]
     return ent
 
 
 def add_idle_rows(groups):
     """The Groups of ``entry``'s ``groups``, their idle rows added."""
-    for g, _forwarded, sent, received in groups.values():
+    for g, _forwarded, sent, received, fresh_sent, fresh_received in groups.values():
         if sent:
             _add_idle(g, sent, True)
         if received:
             _add_idle(g, received, False)
+        if fresh_sent:
+            _add_idle(g, fresh_sent, True, False)
+        if fresh_received:
+            _add_idle(g, fresh_received, False, False)
     return [ent[0] for ent in groups.values()]
 
 
-def _add_idle_crossing(g, rows, what, which, first):
-    """``Group.add_crossing`` of each of ``rows`` (TableFlow: idle, open,
-    rates 0.0), as sums over columns."""
+def _add_idle_crossing(g, rows, what, which, first, rated=True):
+    """``Group.add_crossing`` of each of ``rows`` (TableFlow or FreshFlow,
+    ``_add_idle``'s), as sums over columns."""
     if len(rows) < _SMALL:
         for r in rows:
             g.add_crossing(r, what, which, first)
@@ -139,7 +147,7 @@ def _add_idle_crossing(g, rows, what, which, first):
     if first:
         g.flows += len(rows)
         g.uncounted += nb.count(None)
-        g.rated += len(rows)       # a TableFlow's rates are known: 0.0
+        g.rated += len(rows) if rated else 0    # a TableFlow's rates are known: 0.0
     nb = sum(filter(None, nb))
     np_ = sum(filter(None, map(_GET_PO if which == "orig" else _GET_PR, rows)))
     if what == "tx":

@@ -13,7 +13,7 @@ from ..model import ICMP_PROTOS
 from ..netlink.ctnetlink import FIELDS
 from ..netlink.uapi import AF_INET, AF_INET6
 from ..text import sanitize
-from ..table import TableFlow
+from ..table import FreshFlow, TableFlow
 from .groups import add_idle_rows, entry
 from .remotes import Sums, inbound_of, open_flows
 
@@ -60,12 +60,10 @@ def by_process(rows, enrich, by_name):
 
 
 def by_flow(rows, enrich, by_name):
-    """``aggregate``'s Groups of the process view in one pass a flow (where
-    remote ends repeat), or None (see ``by_process``).  A flow on ports no
-    socket has takes its group from its ends' locality, as ``lookup_both``
-    answers it, and keeps no answer; the others read the answer kept, else
-    ask.  250k such flows: a first look was ~0.6-0.9 s of ``lookup_both``
-    calls (then ~0.12 s filing them), ~0.25 s now as after (bench/README.md)."""
+    """``aggregate``'s Groups of the process view in one pass a flow (where remote ends
+    repeat), or None (see ``by_process``).  A flow on ports no socket has: its group from
+    its ends' locality, as ``lookup_both`` answers, no answer kept; the others read the
+    answer kept, else ask (250k: ~0.6-0.9 s of ``lookup_both`` -> ~0.25 s, bench/README)."""
     process = enrich.process
     of_proto = _socket_ports(process)
     if of_proto is None:
@@ -75,12 +73,12 @@ def by_flow(rows, enrich, by_name):
     dns = DNS_PORT if enrich.dns is not None else -1   # flowtop's own queries asked
     groups, held, mine, local = {}, {}, {}, {}      # mine: process.is_local; local: enrich's
     known, ask = _asker(enrich, groups, held, by_name)
-    unknown, forwarded, bare = None, None, TableFlow
+    unknown, forwarded, bare, fresh = None, None, TableFlow, FreshFlow
     for r in rows:
         idle = type(r) is bare          # idle, open, read by index: no property call
         if not idle and r.closed:
             continue
-        e = r if idle else r.entry
+        e = r if idle or type(r) is fresh else r.entry      # (first seen: as idle, apart)
         src, back, bport = e[_SRC], e[_RSRC], e[_RSPORT]
         ports = of_proto.get(e[_PROTO], _NONE)          # None: ICMP, raw sockets' protocols
         if (ports is None or bport is None or back is None or e[_SPORT] in ports
@@ -116,6 +114,8 @@ def by_flow(rows, enrich, by_name):
                 inbound = not ls
         if idle:
             ent[3 if inbound else 2].append(r)
+        elif type(r) is fresh:          # rates unknown: summed apart (groups._add_idle)
+            ent[5 if inbound else 4].append(r)
         else:
             ent[0].add(r, not inbound, e)
     return add_idle_rows(groups)
