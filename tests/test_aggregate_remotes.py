@@ -155,3 +155,19 @@ def test_tables_whose_remote_ends_repeat_are_summed_a_flow_at_a_time():
     assert not agg._many_remotes(rows, enrich)
     assert agg._many_remotes(list(_distinct(100)), enrich)
     assert not agg._many_remotes([], enrich)
+
+
+def test_first_seen_flows_are_summed_a_column_at_a_time_without_a_call_each():
+    """A router's table reads as first seen (FreshFlow) until its next full dump,
+    30-90 s at 16k flows on mipsel: their entries are taken without the entry
+    property's call each."""
+    from flowtop.table import FreshFlow
+    from tests.test_aggregate import calls_of
+    rows = list(_distinct(400, seen=1))
+    fresh = sum(type(r) is FreshFlow for r in rows)     # (no timestamps: a Row each)
+    assert fresh >= len(rows) // 3
+    enrich = Enrichment(Services(), local=lambda: set())
+    for view in ("host", "country", "process"):
+        calls, groups = calls_of(agg.aggregate, rows, view, enrich)
+        assert calls < fresh // 4, (view, calls, fresh)     # (a Row's entry: a slot)
+        assert sum(g.flows for g in groups) == len(rows)

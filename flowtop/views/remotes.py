@@ -10,7 +10,7 @@ from functools import reduce
 from operator import add, and_, attrgetter, eq, ge, is_, is_not, itemgetter, not_, or_
 
 from ..netlink.ctnetlink import FIELDS
-from ..table import TableFlow
+from ..table import FreshFlow, TableFlow
 from ..text import sanitize
 from .groups import Summed
 
@@ -77,13 +77,20 @@ def country_of(g):
 def open_flows(rows):
     """(idle rows, live rows, entries: the idle ones then the live ones') of
     the open ``rows``; the idle ones are TableFlows (their own entry, rates
-    0.0), the live ones Rows or first seen TableFlows."""
+    0.0), the live ones first seen TableFlows (FreshFlow: their own entry,
+    rates unknown; a router's table until its next full dump), then Rows."""
     kinds = list(map(type, rows))
     idle = list(compress(rows, map(is_, kinds, repeat(TableFlow))))
     live = list(compress(rows, map(is_not, kinds, repeat(TableFlow))))
+    fresh = []
+    if FreshFlow in set(kinds):       # (a list's ``in`` compares each type: ~4x the set's)
+        kinds = list(map(type, live))
+        fresh = list(compress(live, map(is_, kinds, repeat(FreshFlow))))
+        live = list(compress(live, map(is_not, kinds, repeat(FreshFlow))))
     if any(map(attrgetter("closed"), live)):
         live = [r for r in live if not r.closed]
-    return idle, live, idle + list(map(attrgetter("entry"), live))
+    # (their entry property a call each: 100k first seen flows, ~10 ms)
+    return idle, fresh + live, idle + fresh + list(map(attrgetter("entry"), live))
 
 
 def inbound_of(ents, dst, enrich):
