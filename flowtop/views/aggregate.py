@@ -18,7 +18,7 @@ from ..runtime import gc_paused
 from ..table import FreshFlow, TableFlow
 from ..text import sanitize
 from ..values import KEY_TITLES, TITLES, VIEWS  # noqa: F401  (importable here as before)
-from .groups import Group, _add_idle_crossing, add_idle_rows, entry
+from .groups import Group, _add_idle_crossing, _add_moving_crossing, add_idle_rows, entry
 from .procgroups import by_flow, by_process, key_label, known_answers, proc_which
 from .remotes import by_remote, country_of, inbound_of
 _SRC, _DST, _RSRC = FIELDS.index("src"), FIELDS.index("dst"), FIELDS.index("reply_src")
@@ -195,7 +195,7 @@ def _by_distinct(rows, view, enrich, redact, by_name):
         elif type(r) is fresh:          # rates unknown: summed apart (groups._add_idle)
             ent[5 if inbound and not ent[1] else 4].append(r)
         else:
-            ent[0].add(r, True if ent[1] else not inbound, e)
+            ent[6 if ent[1] or not inbound else 7].append(r)     # moving: groups._add_moving
     return add_idle_rows(groups)
 
 
@@ -233,7 +233,7 @@ def _by_iface(rows, enrich):
     if ifaces is not None:
         from ..enrich.iface import crossings
     groups = {}
-    answers = {}      # FlowIfaces -> [[(group, what, which, first)], idle rows, first seen]
+    answers = {}      # FlowIfaces -> [[(group, what, which, first)], idle, first seen, moving]
     ends = {}                   # (src, other end, mark) -> its answer's entry
     bare, fresh = TableFlow, FreshFlow
     for r in rows:
@@ -257,16 +257,18 @@ def _by_iface(rows, enrich):
             ent = answers.get(fi)
             if ent is None:
                 ent = answers[fi] = [_crossing_parts(
-                    [(None, "rx", "orig")] if fi is None else crossings(fi), groups), [], []]
+                    [(None, "rx", "orig")] if fi is None else crossings(fi), groups), [], [], []]
             ends[k] = ent
         if idle:
             ent[1].append(r)
         elif type(r) is fresh:
             ent[2].append(r)
         else:
-            for g, what, which, first in ent[0]:
-                g.add_crossing(r, what, which, first)
-    for parts, idle, fresh_rows in answers.values():
+            ent[3].append(r)
+    for parts, idle, fresh_rows, moving in answers.values():
+        if moving:                  # (their rates in the rows' order, as add_crossing's)
+            for g, what, which, first in parts:
+                _add_moving_crossing(g, moving, what, which, first)
         for rows, rated in ((idle, True), (fresh_rows, False)):
             if rows:
                 for g, what, which, first in parts:

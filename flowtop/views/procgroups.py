@@ -117,7 +117,7 @@ def by_flow(rows, enrich, by_name):
         elif type(r) is fresh:          # rates unknown: summed apart (groups._add_idle)
             ent[5 if inbound else 4].append(r)
         else:
-            ent[0].add(r, not inbound, e)
+            ent[7 if inbound else 6].append(r)             # moving: groups._add_moving
     return add_idle_rows(groups)
 
 
