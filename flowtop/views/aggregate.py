@@ -18,7 +18,7 @@ from ..runtime import gc_paused
 from ..table import FreshFlow, TableFlow
 from ..text import sanitize
 from ..values import KEY_TITLES, TITLES, VIEWS  # noqa: F401  (importable here as before)
-from .groups import Group, _add_idle_crossing, _add_moving_crossing, add_idle_rows, entry
+from .groups import FRESH, IDLE, MOVING, Group, _add_crossing_summed, add_idle_rows, entry
 from .procgroups import by_flow, by_process, key_label, known_answers, proc_which
 from .remotes import by_remote, country_of, inbound_of
 _SRC, _DST, _RSRC = FIELDS.index("src"), FIELDS.index("dst"), FIELDS.index("reply_src")
@@ -145,7 +145,7 @@ def _by_distinct(rows, view, enrich, redact, by_name):
     addresses repeat (else ``remotes``, ``procgroups``): the locality, key
     and label of each address or process asked once; the idle
     rows stored bare (most of a big table) summed per group by C loops
-    (``_add_idle``), not a call each (Tab at 100k: ~100 -> ~45 ms).
+    (``_add_summed``), not a call each (Tab at 100k: ~100 -> ~45 ms).
     ``keys_of`` stays the plain twin (test_aggregate holds them equal)."""
     groups = {}                 # group key -> [group, forwarded, idle sent, idle received]
     named = {}                  # which -> its group's entry
@@ -192,10 +192,10 @@ def _by_distinct(rows, view, enrich, redact, by_name):
         if idle:
             # outbound unless inbound (a forwarded flow's original direction is sent)
             ent[3 if inbound and not ent[1] else 2].append(r)
-        elif type(r) is fresh:          # rates unknown: summed apart (groups._add_idle)
+        elif type(r) is fresh:          # rates unknown: summed apart (groups._add_summed)
             ent[5 if inbound and not ent[1] else 4].append(r)
         else:
-            ent[6 if ent[1] or not inbound else 7].append(r)     # moving: groups._add_moving
+            ent[6 if ent[1] or not inbound else 7].append(r)     # moving: groups._add_summed
     return add_idle_rows(groups)
 
 
@@ -266,13 +266,10 @@ def _by_iface(rows, enrich):
         else:
             ent[3].append(r)
     for parts, idle, fresh_rows, moving in answers.values():
-        if moving:                  # (their rates in the rows' order, as add_crossing's)
-            for g, what, which, first in parts:
-                _add_moving_crossing(g, moving, what, which, first)
-        for rows, rated in ((idle, True), (fresh_rows, False)):
+        for rows, kind in ((moving, MOVING), (idle, IDLE), (fresh_rows, FRESH)):
             if rows:
                 for g, what, which, first in parts:
-                    _add_idle_crossing(g, rows, what, which, first, rated)
+                    _add_crossing_summed(g, rows, what, which, first, kind)
     return list(groups.values())
 
 

@@ -1,9 +1,9 @@
-"""One aggregate row (``Group``) and the sums that add many idle rows to
-one a column at a time (``views.aggregate``'s views)."""
+"""One aggregate row (``Group``) and the sums that add many rows (idle,
+first seen or moving) to one a column at a time (``views.aggregate``'s views)."""
 
 from functools import reduce
-from operator import add, and_, attrgetter, is_, is_not, itemgetter, or_
 from itertools import repeat
+from operator import add, and_, attrgetter, is_, is_not, itemgetter, or_
 
 from ..netlink.ctnetlink import FIELDS
 from ..text import sanitize
@@ -86,60 +86,53 @@ class Group:
 _SMALL = 8        # fewer idle rows than this in a group: a call each beats the C loops' setup
 
 
-def _add_idle(g, rows, outbound, rated=True):
-    """``Group.add`` of each of ``rows`` (TableFlow: idle, open, rates 0.0; or,
-    not ``rated``, FreshFlow: first seen, rates unknown), as sums over
-    columns: map and sum run in C (a first dump's 100k FreshFlows were a
-    call each: Tab at 100k 112-124 -> 56-72 ms, bench/keys.py --fresh)."""
-    if len(rows) < _SMALL:
-        for r in rows:
-            g.add(r, outbound, r)
-        return
-    bo = list(map(_GET_BO, rows))
-    br = list(map(_GET_BR, rows))
-    uncounted = 0
-    if None in bo and None in br:
-        uncounted = sum(1 for a, b in zip(bo, br) if a is None and b is None)
-    bo, br = sum(filter(None, bo)), sum(filter(None, br))
-    po, pr = sum(filter(None, map(_GET_PO, rows))), sum(filter(None, map(_GET_PR, rows)))
-    if not outbound:
-        bo, br, po, pr = br, bo, pr, po
-    g.flows += len(rows)
-    g.uncounted += uncounted
-    if rated:
-        g.rated += len(rows)       # a TableFlow's rates are known: 0.0
-    g.bytes_tx += bo
-    g.bytes_rx += br
-    g.pkts_tx += po
-    g.pkts_rx += pr
+IDLE, FRESH, MOVING = "idle", "fresh", "moving"   # the rows a pass a flow sums apart
 
 
-def _add_moving(g, rows, outbound):
-    """``Group.add`` of each of ``rows`` (moving: a Row each, rates None when
-    unknown), as sums over columns; the rates added in the rows' order, one
-    by one (``reduce``), so the floats are Group.add's (Tab at 100k: ~65k
-    Rows, a call each, were most of the Interfaces view's time)."""
-    if len(rows) < _SMALL:
-        for r in rows:
-            g.add(r, outbound)
-        return
-    ents = list(map(_ENTRY, rows))
-    bo, br = list(map(_GET_BO, ents)), list(map(_GET_BR, ents))
+def _columns_of(rows, kind):
+    """(the entries, the rates read or None, how many are rated) of ``rows`` of
+    ``kind``: IDLE (TableFlow: its own entry, rates known, 0.0), FRESH
+    (FreshFlow, first seen: its own entry, rates unknown), MOVING (a Row:
+    ``entry``, rates None when unknown)."""
+    if kind != MOVING:
+        return rows, None, len(rows) if kind == IDLE else 0
     ro, rr = list(map(_RATE_O, rows)), list(map(_RATE_R, rows))
+    rated = sum(map(or_, map(is_not, ro, repeat(None)), map(is_not, rr, repeat(None))))
+    return list(map(_ENTRY, rows)), (ro, rr), rated
+
+
+def _add_summed(g, rows, outbound, kind=IDLE):
+    """``Group.add`` of each of ``rows`` (``_columns_of``'s ``kind``), as sums
+    over columns: map and sum run in C (Tab at 100k: a first dump's 100k
+    FreshFlows, 112-124 -> 56-72 ms, bench/keys.py --fresh; ~65k Rows were
+    most of the Interfaces view).  The rates are added in the rows' order,
+    one by one (``reduce``), so the floats are Group.add's."""
+    if len(rows) < _SMALL:
+        if kind == MOVING:
+            for r in rows:
+                g.add(r, outbound)
+        else:
+            for r in rows:
+                g.add(r, outbound, r)           # (its own entry: no property call)
+        return
+    ents, rates, rated = _columns_of(rows, kind)
+    bo, br = list(map(_GET_BO, ents)), list(map(_GET_BR, ents))
     if None in bo and None in br:
         g.uncounted += sum(map(and_, map(is_, bo, repeat(None)), map(is_, br, repeat(None))))
-    g.rated += sum(map(or_, map(is_not, ro, repeat(None)), map(is_not, rr, repeat(None))))
     bo, br = sum(filter(None, bo)), sum(filter(None, br))
     po, pr = sum(filter(None, map(_GET_PO, ents))), sum(filter(None, map(_GET_PR, ents)))
+    ro, rr = rates or ((), ())
     if not outbound:
         bo, br, po, pr, ro, rr = br, bo, pr, po, rr, ro
     g.flows += len(rows)
+    g.rated += rated
     g.bytes_tx += bo
     g.bytes_rx += br
     g.pkts_tx += po
     g.pkts_rx += pr
-    g.rate_tx = reduce(add, filter(None, ro), g.rate_tx)
-    g.rate_rx = reduce(add, filter(None, rr), g.rate_rx)
+    if rates is not None:
+        g.rate_tx = reduce(add, filter(None, ro), g.rate_tx)
+        g.rate_rx = reduce(add, filter(None, rr), g.rate_rx)
 
 
 def entry(groups, key, label, forwarded):
@@ -157,67 +150,48 @@ def add_idle_rows(groups):
     """The Groups of ``entry``'s ``groups``, their idle rows added."""
     for g, _forwarded, sent, received, fresh_sent, fresh_received, moving_sent, \
             moving_received in groups.values():
+        # (ifs, not a loop over a tuple: 250k hosts are 250k groups)
         if moving_sent:             # first: their rates in row order, as Group.add's
-            _add_moving(g, moving_sent, True)
+            _add_summed(g, moving_sent, True, MOVING)
         if moving_received:
-            _add_moving(g, moving_received, False)
+            _add_summed(g, moving_received, False, MOVING)
         if sent:
-            _add_idle(g, sent, True)
+            _add_summed(g, sent, True)
         if received:
-            _add_idle(g, received, False)
+            _add_summed(g, received, False)
         if fresh_sent:
-            _add_idle(g, fresh_sent, True, False)
+            _add_summed(g, fresh_sent, True, FRESH)
         if fresh_received:
-            _add_idle(g, fresh_received, False, False)
+            _add_summed(g, fresh_received, False, FRESH)
     return [ent[0] for ent in groups.values()]
 
 
-def _add_idle_crossing(g, rows, what, which, first, rated=True):
-    """``Group.add_crossing`` of each of ``rows`` (TableFlow or FreshFlow,
-    ``_add_idle``'s), as sums over columns."""
-    if len(rows) < _SMALL:
-        for r in rows:
-            g.add_crossing(r, what, which, first)
-        return
-    nb = list(map(_GET_BO if which == "orig" else _GET_BR, rows))
-    if first:
-        g.flows += len(rows)
-        g.uncounted += nb.count(None)
-        g.rated += len(rows) if rated else 0    # a TableFlow's rates are known: 0.0
-    nb = sum(filter(None, nb))
-    np_ = sum(filter(None, map(_GET_PO if which == "orig" else _GET_PR, rows)))
-    if what == "tx":
-        g.bytes_tx += nb
-        g.pkts_tx += np_
-    else:
-        g.bytes_rx += nb
-        g.pkts_rx += np_
-
-
-def _add_moving_crossing(g, rows, what, which, first):
-    """``Group.add_crossing`` of each of ``rows`` (moving: ``_add_moving``'s),
+def _add_crossing_summed(g, rows, what, which, first, kind=IDLE):
+    """``Group.add_crossing`` of each of ``rows`` (``_columns_of``'s ``kind``),
     as sums over columns, the rates in the rows' order."""
     if len(rows) < _SMALL:
         for r in rows:
             g.add_crossing(r, what, which, first)
         return
-    ents = list(map(_ENTRY, rows))
+    ents, rates, rated = _columns_of(rows, kind)
     nb = list(map(_GET_BO if which == "orig" else _GET_BR, ents))
-    rate = list(map(_RATE_O if which == "orig" else _RATE_R, rows))
+    rate = None if rates is None else rates[0 if which == "orig" else 1]
     if first:
         g.flows += len(rows)
         g.uncounted += nb.count(None)
-        g.rated += len(rate) - rate.count(None)
+        g.rated += rated if rate is None else len(rate) - rate.count(None)
     nb = sum(filter(None, nb))
     np_ = sum(filter(None, map(_GET_PO if which == "orig" else _GET_PR, ents)))
     if what == "tx":
         g.bytes_tx += nb
         g.pkts_tx += np_
-        g.rate_tx = reduce(add, filter(None, rate), g.rate_tx)
+        if rate is not None:
+            g.rate_tx = reduce(add, filter(None, rate), g.rate_tx)
     else:
         g.bytes_rx += nb
         g.pkts_rx += np_
-        g.rate_rx = reduce(add, filter(None, rate), g.rate_rx)
+        if rate is not None:
+            g.rate_rx = reduce(add, filter(None, rate), g.rate_rx)
 
 
 def _field(i):

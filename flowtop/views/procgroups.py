@@ -114,10 +114,10 @@ def by_flow(rows, enrich, by_name):
                 inbound = not ls
         if idle:
             ent[3 if inbound else 2].append(r)
-        elif type(r) is fresh:          # rates unknown: summed apart (groups._add_idle)
+        elif type(r) is fresh:          # rates unknown: summed apart (groups._add_summed)
             ent[5 if inbound else 4].append(r)
         else:
-            ent[7 if inbound else 6].append(r)             # moving: groups._add_moving
+            ent[7 if inbound else 6].append(r)             # moving: groups._add_summed
     return add_idle_rows(groups)
 
 
