@@ -104,7 +104,8 @@ class Selection:
     rows the first filters are ~30 ms, '/' ~50 us a row, a sort 10-60 ms;
     a cursor move or a change of looks needs none of them.  Given the
     snapshot's ``version`` and ``delta`` (collector.Snapshot), the first
-    filters pass over the rows that changed only (250k rows: 60 ms a tick)."""
+    filters pass over the rows that changed only (250k rows: 60 ms a tick),
+    after a full dump too (0.5 % moved: 106-176 -> 28-58 ms of CPU)."""
 
     def __init__(self):
         self._rows = self._base_of = self._base = None
