@@ -353,7 +353,8 @@ def test_a_selection_that_follows_the_table_changes_chooses_what_a_fresh_build_d
     """Partial samples (new flows, moving ones, gone ones, lingering ones
     leaving, a key back after it left) and full ones, published as the
     collector does: the Selection given each snapshot's delta passes over
-    the changed rows only, and shows the rows in the order a fresh build does."""
+    the changed rows only (after a full sample too, when it changed few),
+    and shows the rows in the order a fresh build does."""
     import random
     from flowtop.collector import Snapshot
     from flowtop.netlink.ctnetlink import CtEntry
@@ -374,7 +375,7 @@ def test_a_selection_that_follows_the_table_changes_chooses_what_a_fresh_build_d
     t = FlowTable(linger=2, linger_max=3)
     moved = {i: 0 for i in range(60)}
     t.apply([flow(i) for i in moved], 10.0, 1000.0)
-    sel, prev, now, follows = Selection(), None, 10.0, 0
+    sel, prev, now, follows, after_full = Selection(), None, 10.0, 0, 0
     for tick in range(80):
         now += 1.0
         if tick % 15 == 14:
@@ -396,12 +397,13 @@ def test_a_selection_that_follows_the_table_changes_chooses_what_a_fresh_build_d
         changes = t.take_changes()
         delta = None if changes is None or prev is None else (prev.version,) + changes
         follows += delta is not None
+        after_full += delta is not None and tick % 15 == 14
         snap = Snapshot(list(t), 1000.0 + now, t.totals(), None, tick, version=t.version,
                         delta=delta)
         got = sel.build(snap.rows, st, fmt, snap.version, snap.delta)
         assert _reading(got) == _reading(build(snap.rows, st, fmt)), tick
         prev = snap
-    assert follows > 35
+    assert follows > 35 and after_full >= 3
 
 
 def test_the_loopback_count_tests_addresses_as_model_does_without_a_call_per_address(

@@ -14,15 +14,13 @@ from ..netlink.ctnetlink import FIELDS, Interner
 from ..netlink.uapi import IPPROTO_GRE
 from ..table import TableFlow
 from ..text import sanitize
-from .counts import flows_text, header_counts, named, summary, uncounted  # noqa: F401 (importable here)
+from .counts import (  # noqa: F401 (importable here)
+    _LOOP_PREFIXES, flows_text, header_counts, loopback_count, named, summary, uncounted)
 from .state import GROUP_OF, GROUPS
 
 _PROTO, _FAMILY = FIELDS.index("l4proto"), FIELDS.index("family")
 _SRC, _DST = FIELDS.index("src"), FIELDS.index("dst")
 _KEY = FIELDS.index("key")
-# model.is_loopback as two string tests, inlined in base(): a memo of 2**17
-# addresses thrashed past 200k distinct ones (170-290 ms a snapshot) and held ~10 MB.
-_LOOP_PREFIXES = ("127.", "::ffff:127.")
 
 
 def _port(e):
@@ -112,6 +110,7 @@ class Selection:
         self._which = self._chosen = self._how = self._kept = None
         self._view = []
         self._map = self._version = None     # the base rows by key, of that table version
+        self._whole = False     # the base rows are every row (nothing hidden): no map needed
         self._loop = None       # keys of the open loopback rows of self._rows (None: not counted)
         from .searchtext import SearchTexts     # the live view's alone
         self._texts = SearchTexts()
@@ -123,7 +122,7 @@ class Selection:
                        and self._version is not None and self._base_of == state.base())
             self._rows, self._which, self._version = rows, None, version
             if follows:
-                self._follow(delta[1], delta[2], state)
+                self._follow(rows, delta[1], delta[2], state)
             else:
                 self._base_of = self._map = self._loop = None
             trim(len(rows))
@@ -150,10 +149,21 @@ class Selection:
             return loopback_count(rows)
         return len(self._loop)
 
-    def _follow(self, dropped, changed, state):
+    def _follow(self, rows, dropped, changed, state):
         """The last base rows, as the rows ``changed`` (key -> row, None:
         gone) and ``dropped`` (keys) since make them: whether a row passes
-        depends on its key alone (protocol, family, addresses)."""
+        depends on its key alone (protocol, family, addresses).  While every
+        row passes, the new ``rows`` themselves (a map of 250k rows by key
+        held ~20 MiB, for nothing)."""
+        loop = self._loop
+        if self._whole:
+            if loop is not None:
+                loop.difference_update(dropped)
+            news = [r for r in changed.values() if r is not None]
+            if len(base(news, state, loop)) == len(news):
+                self._base = rows
+                return
+            self._whole = False         # (its base: the last rows; a key's loop mark again below)
         if self._map is None:           # made on the first delta (none while the table is static)
             bare = TableFlow            # its key by index: no property call (160k rows: 30 ms)
             self._map = {(r[_KEY] if type(r) is bare else r.key): r for r in self._base}
@@ -178,6 +188,7 @@ class Selection:
         if of != self._base_of:
             self._loop = None if state.loopback else set()
             self._base_of, self._base, self._map = of, base(rows, state, self._loop), None
+            self._whole = len(self._base) == len(rows)
         narrower = self._which is not None and _narrows(self._which, which)
         search = None
         if state.filter.strip():
@@ -398,23 +409,3 @@ def _by_rate(out, descending):
     moving.sort(key=_rate_sum, reverse=descending)
     out[:] = moving + idle if descending else idle + moving
     return out
-
-
-def loopback_count(rows):
-    """Open flows on a loopback address: what "no flows" would hide.  Once
-    a snapshot while the view is empty (base's tests inlined: a call per
-    address made it 10 % of the screen's time; ``Selection.loopback_count``
-    has it from its base pass)."""
-    n = 0
-    pre, bare = _LOOP_PREFIXES, TableFlow
-    for r in rows:
-        if type(r) is bare:
-            e = r
-        elif r.closed:
-            continue
-        else:
-            e = r.entry
-        a, b = e[_SRC], e[_DST]
-        if (a and (a.startswith(pre) or a == "::1")) or (b and (b.startswith(pre) or b == "::1")):
-            n += 1
-    return n
