@@ -25,6 +25,7 @@ The rows themselves, and why idle flows are stored bare: ``tablerows``.
 """
 
 import itertools
+from collections import deque
 
 from .tablerows import (   # noqa: F401 (Row, TableFlow, open_counts, MAX_DELTA: importable here)
     MAX_DELTA, MIN_INTERVAL, FreshFlow, Row, StaleFlow, StaleFresh, TableFlow, closed_copy,
@@ -129,7 +130,7 @@ class FlowTable:
         """``apply_stamped``'s loop, in place (see the top): Rows carry their apply's ``gen``, bare
         records are stale (a class) until listed; a raise leaves the rows listed so far."""
         rows, gen = self.rows, _mark_stale(self.rows)
-        rows_get, touched = rows.get, []        # the keys of the rows that changed
+        rows_get, touched = rows.get, deque(maxlen=len(rows) // 4 + 65)   # (see _sweep)
         stale_idle, stale_fresh, fresh_cls = StaleFlow, StaleFresh, FreshFlow
         row_cls, bare_cls, bare_seen = Row, TableFlow, self._bare_seen
         min_dt, row, span, touch = MIN_INTERVAL, _row, self._bare_span, touched.append
@@ -235,13 +236,16 @@ class FlowTable:
         # The changes a reader follows (views.select.Selection: the rows past the
         # filters by key, not a pass over 250k, ~60 ms, each full dump); past a
         # quarter of the table, "anything" (a pass costs less than following),
-        # and none kept (--once and the exports never take them).
+        # and none kept (--once and the exports never take them).  ``touched``
+        # holds that many at most: a list of all 250k keys of a first-seen table
+        # turning idle raised the live view's peak RSS by ~20 MiB.
         if vanished:
             self._linger(vanished, rows)
         closing = [k for k in vanished if k in rows]    # (in the table's order)
         self._closed = set(closing)
         log = self._log
-        if self._log_all or len(touched) + len(vanished) + len(log) > len(rows) // 4 + 64:
+        if self._log_all or len(touched) == touched.maxlen \
+                or len(touched) + len(vanished) + len(log) > len(rows) // 4 + 64:
             self._log_all = True
             self._log, self._dropped = {}, set()
         else:                           # (the vanished ones left: dropped by _linger)
