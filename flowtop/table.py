@@ -25,6 +25,7 @@ The rows themselves, and why idle flows are stored bare: ``tablerows``.
 """
 
 import itertools
+from collections import deque
 
 from .tablerows import (   # noqa: F401 (Row, TableFlow, open_counts, MAX_DELTA: importable here)
     MAX_DELTA, MIN_INTERVAL, FreshFlow, Row, StaleFlow, StaleFresh, TableFlow, closed_copy,
@@ -76,8 +77,8 @@ class FlowTable:
         # Counts the changes a reader can see (a row added, gone, or reading
         # otherwise): equal versions, equal rows (a static table's ticks).
         self.version = 0
-        # Since take_changes(): the keys of rows changed (in order) and deleted
-        # by partial samples, or everything (a full apply that changed a row).
+        # Since take_changes(): the keys of rows changed (in order) and deleted,
+        # or everything (a full apply that changed over a quarter of the rows).
         self._log, self._dropped, self._log_all = {}, set(), True
 
     def __len__(self):
@@ -129,17 +130,17 @@ class FlowTable:
         """``apply_stamped``'s loop, in place (see the top): Rows carry their apply's ``gen``, bare
         records are stale (a class) until listed; a raise leaves the rows listed so far."""
         rows, gen = self.rows, _mark_stale(self.rows)
-        rows_get = rows.get
+        rows_get, touched = rows.get, deque(maxlen=len(rows) // 4 + 65)   # (see _sweep)
         stale_idle, stale_fresh, fresh_cls = StaleFlow, StaleFresh, FreshFlow
         row_cls, bare_cls, bare_seen = Row, TableFlow, self._bare_seen
-        min_dt, row, span, changed = MIN_INTERVAL, _row, self._bare_span, 0   # changed: version
+        min_dt, row, span, touch = MIN_INTERVAL, _row, self._bare_span, touched.append
         # Inlined: a call per flow costs as much as the rest; new and moving flows make one.
         for now, entries in batches:
             for e in entries:
                 key = e[_KEY]
                 prev = rows_get(key)
                 if prev is None:
-                    changed += 1
+                    touch(key)
                     if type(e) is bare_cls and e[_START]:
                         e.__class__ = fresh_cls         # first sight, in a full snapshot
                         rows[key] = e
@@ -154,7 +155,7 @@ class FlowTable:
                     pe = prev               # stale: sampled at the last full apply,
                     pseen = bare_seen if t is stale_idle or t is stale_fresh else now
                 if e[_ID] != pe[_ID] or e[_START] != pe[_START]:
-                    changed += 1
+                    touch(key)
                     rows[key] = row(e, key, None, None, now, now, gen, wall, span)   # re-created
                     continue
                 if (e[_BO] == pe[_BO] and e[_BR] == pe[_BR] and e[_PO] == pe[_PO]
@@ -169,21 +170,21 @@ class FlowTable:
                             continue
                         if t is bare_cls or t is stale_fresh or t is fresh_cls:
                             if t is not bare_cls or (prev is not pe and not reads_idle(prev)):
-                                changed += 1    # no longer new; a Row that moved, idle now
+                                touch(key)    # no longer new; a Row that moved, idle now
                             pe.__class__ = bare_cls
                             rows[key] = pe
                             continue
                         if type(e) is bare_cls:
-                            changed += 1
+                            touch(key)
                             rows[key] = e
                             continue
                     if type(prev) is row_cls and now - pseen >= min_dt and reads_idle(prev):
                         prev.seen, prev.gen = now, gen   # the idle Row, in place (_idle_kept)
                         continue
                     e, key = pe, pe[_KEY]
-                changed += 1
+                touch(key)
                 rows[key] = row(e, key, prev, pe, pseen, now, gen, wall, span)
-        self._sweep(rows, gen, changed)
+        self._sweep(rows, gen, touched)
         return now
 
     def _apply_sample(self, entries, now, wall):
@@ -223,22 +224,36 @@ class FlowTable:
             rows[key] = _row(e, key, prev, pe, pseen, now, 0, wall, span)
         self.rows = rows
 
-    def _sweep(self, rows, gen, changed):
-        """After a full apply: the rows it did not list (still stale, or a
-        Row of an older apply) have vanished and start to linger.  The rest
-        are the open rows, counted afresh (a sum kept by adding and taking
-        away drifts)."""
+    def _sweep(self, rows, gen, touched):
+        """After a full apply (``touched``: the keys of the rows it changed): the
+        rows it did not list (still stale, or a Row of an older apply) have
+        vanished and start to linger.  The rest are the open rows, counted
+        afresh (a sum kept by adding and taking away drifts)."""
         self.added += len(rows) - self._held
         vanished = {k: r for k, r in rows.items()
                     if (r.gen != gen if type(r) is Row
                         else type(r) is StaleFlow or type(r) is StaleFresh)}
+        # The changes a reader follows (views.select.Selection: the rows past the
+        # filters by key, not a pass over 250k, ~60 ms, each full dump); past a
+        # quarter of the table, "anything" (a pass costs less than following),
+        # and none kept (--once and the exports never take them).  ``touched``
+        # holds that many at most: a list of all 250k keys of a first-seen table
+        # turning idle raised the live view's peak RSS by ~20 MiB.
         if vanished:
             self._linger(vanished, rows)
-        self._closed = {k for k in vanished if k in rows}
-        self._tally = tally(rows.values())
-        if changed or vanished:
-            self.version += 1
+        closing = [k for k in vanished if k in rows]    # (in the table's order)
+        self._closed = set(closing)
+        log = self._log
+        if self._log_all or len(touched) == touched.maxlen \
+                or len(touched) + len(vanished) + len(log) > len(rows) // 4 + 64:
             self._log_all = True
+            self._log, self._dropped = {}, set()
+        else:                           # (the vanished ones left: dropped by _linger)
+            log.update(dict.fromkeys(touched))
+            log.update(dict.fromkeys(closing))
+        self._tally = tally(rows.values())
+        if touched or vanished:
+            self.version += 1
         self._compact()
 
     def _compact(self):
@@ -326,7 +341,8 @@ class FlowTable:
     def take_changes(self):
         """What changed since the last call: (keys deleted, {key: its row,
         None if gone} in the order the rows were changed or added), or None
-        when a full apply changed rows (anything may have)."""
+        when anything may have (a full apply that changed over a quarter of
+        the rows, or failed)."""
         out = None if self._log_all else (self._dropped, {k: self.rows.get(k) for k in self._log})
         self._log, self._dropped, self._log_all = {}, set(), False
         return out
@@ -352,6 +368,8 @@ class FlowTable:
             elif key in rows:
                 del rows[key]
                 self._deleted += 1
+                self._dropped.add(key)
+                self._log.pop(key, None)
 
     def open_keys(self):
         return [k for k, r in self.rows.items() if not r.closed]

@@ -353,7 +353,8 @@ def test_a_selection_that_follows_the_table_changes_chooses_what_a_fresh_build_d
     """Partial samples (new flows, moving ones, gone ones, lingering ones
     leaving, a key back after it left) and full ones, published as the
     collector does: the Selection given each snapshot's delta passes over
-    the changed rows only, and shows the rows in the order a fresh build does."""
+    the changed rows only (after a full sample too, when it changed few),
+    and shows the rows in the order a fresh build does."""
     import random
     from flowtop.collector import Snapshot
     from flowtop.netlink.ctnetlink import CtEntry
@@ -374,7 +375,7 @@ def test_a_selection_that_follows_the_table_changes_chooses_what_a_fresh_build_d
     t = FlowTable(linger=2, linger_max=3)
     moved = {i: 0 for i in range(60)}
     t.apply([flow(i) for i in moved], 10.0, 1000.0)
-    sel, prev, now, follows = Selection(), None, 10.0, 0
+    sel, prev, now, follows, after_full = Selection(), None, 10.0, 0, 0
     for tick in range(80):
         now += 1.0
         if tick % 15 == 14:
@@ -396,13 +397,56 @@ def test_a_selection_that_follows_the_table_changes_chooses_what_a_fresh_build_d
         changes = t.take_changes()
         delta = None if changes is None or prev is None else (prev.version,) + changes
         follows += delta is not None
+        after_full += delta is not None and tick % 15 == 14
         snap = Snapshot(list(t), 1000.0 + now, t.totals(), None, tick, version=t.version,
                         delta=delta)
         got = sel.build(snap.rows, st, fmt, snap.version, snap.delta)
         assert _reading(got) == _reading(build(snap.rows, st, fmt)), tick
         prev = snap
-    assert follows > 35
+    assert follows > 35 and after_full >= 3
 
+
+
+def test_a_hidden_row_that_becomes_its_bare_record_unlogged_stays_hidden():
+    """A Row read idle is replaced by its own record at the next full apply
+    without a change logged (it reads the same): the Selection tells the
+    rows its first filters hide by their records, so a hidden loopback
+    flow does not slip into the view; with many hidden, it follows a map."""
+    from flowtop.collector import Snapshot
+    from flowtop.netlink.ctnetlink import CtEntry
+    from flowtop.table import Row, TableFlow
+    from flowtop.views.select import Selection, build
+    st = state_of()
+    fmt = Formatter(st, FakeEnrich())
+
+    def flow(i, loop):
+        e = CtEntry(family=2, l4proto=17, src="127.0.0.1" if i < loop else "10.0.0.%d" % i,
+                    dst="10.1.0.1", sport=1000 + i, dport=53, id=i, bytes_orig=100,
+                    bytes_reply=0, packets_orig=1, packets_reply=0,
+                    start=(1_700_000_000 + i) * 10**9, key=b"%d" % i)
+        return tuple.__new__(TableFlow, e)
+
+    for loop in (2, 40):                # few hidden of 50, then most
+        t = FlowTable()
+        flows = [flow(i, loop) for i in range(50)]
+        t.apply(flows, 10.0, 1000.0)
+        t.apply(flows, 11.0, 1001.0)
+        t.take_changes()
+        sel, snap = Selection(), Snapshot(list(t), 1001.0, t.totals(), None, 0, version=t.version)
+        sel.build(snap.rows, st, fmt, snap.version, None)
+        for tick, (now, update) in enumerate(((12.0, True), (13.0, False), (14.0, True))):
+            if update:                  # a GET of the same counters: a Row, read idle
+                t.update([flow(0, loop), flow(loop, loop)], now, 1000.0 + now)
+            else:                       # listed again, idle: each Row becomes its record
+                t.apply([flow(i, loop) for i in range(50)], now, 1000.0 + now)
+            kinds = {type(t.get(k)) for k in (b"0", b"%d" % loop)}
+            assert kinds == ({Row} if update else {TableFlow}), (loop, tick)
+            delta = (snap.version,) + t.take_changes()
+            snap = Snapshot(list(t), 1000.0 + now, t.totals(), None, tick, version=t.version,
+                            delta=delta)
+            got = sel.build(snap.rows, st, fmt, snap.version, snap.delta)
+            assert _reading(got) == _reading(build(snap.rows, st, fmt)), (loop, tick)
+            assert len(got) == 50 - loop and (sel._map is None) == (loop == 2)
 
 def test_the_loopback_count_tests_addresses_as_model_does_without_a_call_per_address(
         monkeypatch):

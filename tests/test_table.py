@@ -515,7 +515,7 @@ def test_a_static_table_keeps_its_version_across_full_and_partial_snapshots():
 def test_changes_list_the_rows_in_the_order_the_table_holds_the_new_ones():
     """take_changes: what partial samples changed since the last call, a
     key that left and came back logged where the table now holds it (last);
-    a full apply that changed a row says "anything" (None)."""
+    a full apply lists what it changed too (see the next test for "anything")."""
     t = FlowTable(linger=1)
     t.apply([_table_flow(k, bo=100) for k in (b"a", b"b", b"c")], 10.0, 1000.0)
     assert t.take_changes() is None
@@ -527,7 +527,45 @@ def test_changes_list_the_rows_in_the_order_the_table_holds_the_new_ones():
     assert changed[b"a"] is t.get(b"a") and not t.get(b"a").closed
     assert t.take_changes() == (set(), {})
     t.apply([_table_flow(k, bo=100) for k in (b"b", b"c")], 14.0, 1004.0)
-    assert t.take_changes() is None
+    dropped, changed = t.take_changes()      # b, c no longer new; d, a closing (linger 1)
+    assert dropped == set() and list(changed) == [b"b", b"c", b"d", b"a"]
+    assert [type(r) for r in changed.values()][:2] == [TableFlow, TableFlow]
+    assert [changed[k].closed for k in (b"d", b"a")] == [1, 1] and changed[b"a"] is t.get(b"a")
+
+
+def test_a_full_apply_lists_the_rows_it_changed_unless_over_a_quarter_of_them():
+    """The screen follows a full dump's changes (views.select.Selection) instead
+    of a pass over every row (250k: ~60 ms each dump); past a quarter of the
+    table a pass costs less, and the table says "anything" (None)."""
+    keys = [b"%d" % i for i in range(1000)]
+    t = FlowTable(linger=1)
+    t.apply([_table_flow(k, bo=100) for k in keys], 10.0, 1000.0)
+    t.apply([_table_flow(k, bo=100) for k in keys], 11.0, 1001.0)
+    assert t.take_changes() is None                     # the first apply: everything
+    moved = keys[10:20]
+    t.apply([_table_flow(k, bo=200 if k in moved else 100) for k in keys[:-5]], 12.0, 1002.0)
+    dropped, changed = t.take_changes()
+    assert dropped == set() and list(changed) == moved + keys[-5:]    # the last 5 closing
+    assert all(changed[k] is t.get(k) for k in changed) and t.get(keys[-1]).closed == 1
+    t.apply([_table_flow(k, bo=100) for k in keys[:-5]], 13.0, 1003.0)
+    dropped, changed = t.take_changes()     # the moved ones idle again; the closed ones leave
+    assert dropped == set(keys[-5:]) and list(changed) == moved
+    listed = [_table_flow(k, bo=300 if i < 400 else 100) for i, k in enumerate(keys[:-5])]
+    t.apply(listed, 14.0, 1004.0)
+    assert t.take_changes() is None                     # 400 moved of 995
+    t.apply(listed, 15.0, 1005.0)
+    assert t.take_changes() is None                     # the 400 idle again
+    t.apply(listed, 16.0, 1006.0)
+    assert t.take_changes() == (set(), {})
+
+
+def test_tables_that_nobody_takes_changes_from_keep_no_log():
+    """--once, the streams and the exports apply full dumps and never ask."""
+    t = FlowTable(linger=1)
+    for i in range(5):
+        t.apply([_table_flow(b"%d" % k, bo=100 * i) for k in range(i, i + 100)], 10.0 + i,
+                1000.0 + i)
+        assert t._log == {} and t._dropped == set()
 
 
 def test_a_refreshed_row_without_counters_that_did_not_change_keeps_the_version():

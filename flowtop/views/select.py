@@ -8,21 +8,22 @@ selects nothing.
 """
 
 import time
+from itertools import chain
+from operator import itemgetter
 
 from ..model import proto_name
 from ..netlink.ctnetlink import FIELDS, Interner
 from ..netlink.uapi import IPPROTO_GRE
 from ..table import TableFlow
 from ..text import sanitize
-from .counts import flows_text, header_counts, named, summary, uncounted  # noqa: F401 (importable here)
+from .counts import (  # noqa: F401 (importable here)
+    _LOOP_PREFIXES, flows_text, header_counts, loopback_count, named, summary, uncounted)
 from .state import GROUP_OF, GROUPS
 
 _PROTO, _FAMILY = FIELDS.index("l4proto"), FIELDS.index("family")
 _SRC, _DST = FIELDS.index("src"), FIELDS.index("dst")
 _KEY = FIELDS.index("key")
-# model.is_loopback as two string tests, inlined in base(): a memo of 2**17
-# addresses thrashed past 200k distinct ones (170-290 ms a snapshot) and held ~10 MB.
-_LOOP_PREFIXES = ("127.", "::ffff:127.")
+_KEY_OF = itemgetter(_KEY)
 
 
 def _port(e):
@@ -104,13 +105,15 @@ class Selection:
     rows the first filters are ~30 ms, '/' ~50 us a row, a sort 10-60 ms;
     a cursor move or a change of looks needs none of them.  Given the
     snapshot's ``version`` and ``delta`` (collector.Snapshot), the first
-    filters pass over the rows that changed only (250k rows: 60 ms a tick)."""
+    filters pass over the rows that changed only (250k rows: 60 ms a tick),
+    after a full dump too (250k rows, 0.5 % moved: ~110 -> ~22 ms of CPU)."""
 
     def __init__(self):
         self._rows = self._base_of = self._base = None
         self._which = self._chosen = self._how = self._kept = None
         self._view = []
         self._map = self._version = None     # the base rows by key, of that table version
+        self._hidden = None     # key -> record of the rows the first filters hide, of it too
         self._loop = None       # keys of the open loopback rows of self._rows (None: not counted)
         from .searchtext import SearchTexts     # the live view's alone
         self._texts = SearchTexts()
@@ -122,9 +125,9 @@ class Selection:
                        and self._version is not None and self._base_of == state.base())
             self._rows, self._which, self._version = rows, None, version
             if follows:
-                self._follow(delta[1], delta[2], state)
+                self._follow(rows, delta[1], delta[2], state)
             else:
-                self._base_of = self._map = self._loop = None
+                self._base_of = self._map = self._hidden = self._loop = None
             trim(len(rows))
         which = state.which()
         if which == self._kept:     # the old one: a new tuple a snapshot pins a flood's holes
@@ -149,34 +152,47 @@ class Selection:
             return loopback_count(rows)
         return len(self._loop)
 
-    def _follow(self, dropped, changed, state):
-        """The last base rows, as the rows ``changed`` (key -> row, None:
-        gone) and ``dropped`` (keys) since make them: whether a row passes
-        depends on its key alone (protocol, family, addresses)."""
-        if self._map is None:           # made on the first delta (none while the table is static)
-            bare = TableFlow            # its key by index: no property call (160k rows: 30 ms)
-            self._map = {(r[_KEY] if type(r) is bare else r.key): r for r in self._base}
-        kept = self._map
-        for k in dropped:
-            kept.pop(k, None)
-        loop = self._loop
+    def _follow(self, rows, dropped, changed, state):
+        """The base rows of ``rows``, from the rows ``changed`` (key -> row, None: gone) and
+        ``dropped`` (keys) since the last (a row passes by its key alone).  Few hidden: ``rows``
+        less those, by their records (a Row read idle becomes its record, unlogged); many
+        (a loopback flood): the last base rows by key, followed (~20 MiB at 250k rows)."""
+        hidden, loop = self._hidden, self._loop
         if loop is not None:
             loop.difference_update(dropped)
             loop.difference_update(changed)
-        passing = {id(r) for r in base([r for r in changed.values() if r is not None], state,
-                                       loop)}
+        for k in chain(dropped, changed) if hidden is not None else ():
+            hidden.pop(k, None)
+        more = []
+        passing = base([r for r in changed.values() if r is not None], state, loop, more)
+        if hidden is not None and (len(hidden) + len(more)) * 4 <= len(rows):
+            hidden.update(zip(map(_KEY_OF, more), more))
+            ids, bare = set(map(id, hidden.values())), TableFlow
+            self._base = [r for r in rows if id(r if type(r) is bare else r.entry)
+                          not in ids] if ids else rows
+            return
+        self._hidden = None             # many: the map until the next whole pass (_choose)
+        if self._map is None:
+            bare = TableFlow            # its key by index: no property call (160k rows: 30 ms)
+            self._map = {(r[_KEY] if type(r) is bare else r.key): r for r in self._base}
+        kept, passing = self._map, set(map(id, passing))
+        for k in dropped:
+            kept.pop(k, None)
         for k, r in changed.items():
-            if r is None:
-                kept.pop(k, None)
-            elif id(r) in passing:
+            if r is not None and id(r) in passing:
                 kept[k] = r             # in its place; a new key last, as in the table
+            else:
+                kept.pop(k, None)
         self._base = list(kept.values())
 
     def _choose(self, rows, state, formatter, which):
         of = state.base()
         if of != self._base_of:
             self._loop = None if state.loopback else set()
-            self._base_of, self._base, self._map = of, base(rows, state, self._loop), None
+            hidden = []
+            self._base_of, self._base, self._map = of, base(rows, state, self._loop, hidden), None
+            self._hidden = (dict(zip(map(_KEY_OF, hidden), hidden))   # (None: many, a map)
+                            if len(hidden) * 4 <= len(rows) else None)
         narrower = self._which is not None and _narrows(self._which, which)
         search = None
         if state.filter.strip():
@@ -275,10 +291,11 @@ def select(rows, state, formatter, sort=True):
     return sort_rows(out, state) if sort else out
 
 
-def base(rows, state, hidden_loop=None):
+def base(rows, state, hidden_loop=None, hidden_rows=None):
     """The rows past the filters every view has on: protocols, families,
     loopback (a new list).  ``hidden_loop``: a set that gets the keys of the
-    open rows the loopback filter alone hid (what L would show)."""
+    open rows the loopback filter alone hid (what L would show); ``hidden_rows``
+    a list that gets each hidden row's record."""
     hidden = set()
     for k in state.hidden_groups:
         hidden |= GROUPS[k]
@@ -299,6 +316,8 @@ def base(rows, state, hidden_loop=None):
         if ok is None:
             ok = shown[p] = not (p in hidden or (not other and p not in GROUP_OF))
         if not ok or e[_FAMILY] in fams:
+            if hidden_rows is not None:
+                hidden_rows.append(e)
             continue
         if not loop:                    # unrolled: a loop over (src, dst) was ~25 % of the pass
             a, b = e[_SRC], e[_DST]
@@ -306,6 +325,8 @@ def base(rows, state, hidden_loop=None):
                                                                    or b == "::1")):
                 if hidden_loop is not None and not r.closed:
                     hidden_loop.add(e[_KEY])
+                if hidden_rows is not None:
+                    hidden_rows.append(e)
                 continue
         out.append(r)
     return out
@@ -397,23 +418,3 @@ def _by_rate(out, descending):
     moving.sort(key=_rate_sum, reverse=descending)
     out[:] = moving + idle if descending else idle + moving
     return out
-
-
-def loopback_count(rows):
-    """Open flows on a loopback address: what "no flows" would hide.  Once
-    a snapshot while the view is empty (base's tests inlined: a call per
-    address made it 10 % of the screen's time; ``Selection.loopback_count``
-    has it from its base pass)."""
-    n = 0
-    pre, bare = _LOOP_PREFIXES, TableFlow
-    for r in rows:
-        if type(r) is bare:
-            e = r
-        elif r.closed:
-            continue
-        else:
-            e = r.entry
-        a, b = e[_SRC], e[_DST]
-        if (a and (a.startswith(pre) or a == "::1")) or (b and (b.startswith(pre) or b == "::1")):
-            n += 1
-    return n
