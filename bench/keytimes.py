@@ -18,8 +18,8 @@ key's own cost from a wait behind the collector.
 
 import argparse
 import os
+import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -88,22 +88,20 @@ def main():
            os.path.abspath(args.tree)] + args.flowtop
     if args.netns:
         cmd = ["ip", "netns", "exec", args.netns] + cmd
-    session = "keytimes-%d" % os.getpid()
-    tmux = ["tmux", "-L", session]
-    line = "TERM=xterm-256color " + " ".join("'%s'" % a for a in cmd)
-    subprocess.run(tmux + ["new-session", "-d", "-s", "k", "-x", "200", "-y", "50", line],
-                   check=True)
+    from live import TERM, Tmux     # live.py's private tmux server (bench/ is on sys.path)
+    tm = Tmux()
     try:
+        tm.start("k", "env TERM=%s %s" % (TERM, shlex.join(cmd)))
         time.sleep(args.wait)
         for _ in range(args.presses):
-            subprocess.run(tmux + ["send-keys", "-t", "k", args.key], check=True)
+            tm.send("k", args.key)
             time.sleep(args.gap)
-        subprocess.run(tmux + ["send-keys", "-t", "k", "q"], check=True)
+        tm.send("k", "q")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not os.path.getsize(out):
             time.sleep(0.2)
     finally:
-        subprocess.run(tmux + ["kill-server"], stderr=subprocess.DEVNULL)
+        tm.kill()
     report(out)
     os.unlink(out)
 
