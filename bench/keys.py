@@ -147,7 +147,8 @@ def main():
     from flowtop.table import FlowTable
     from flowtop.views import screen as ui
     from flowtop.views.cells import Formatter
-    from flowtop.views.state import SORTS, ViewState
+    from flowtop.values import SORTS
+    from flowtop.views.state import ViewState
 
     when, entries = synthetic(args.n, args.bare, args.distinct)
     table = FlowTable()
@@ -273,7 +274,7 @@ def rounds(args, scr, st):
     ms per view or sort (min / median; the first look at each first);
     ``--profile N``: the N functions of most own time over them all."""
     import gc
-    from flowtop.views.state import SORTS
+    from flowtop.values import SORTS
     gc.freeze()
     key, what, steps = ("\t", "view", 6) if args.tabs else ("o", "sort", len(SORTS))
     prof = None

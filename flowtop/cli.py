@@ -32,7 +32,7 @@ Options = named("Options", (
     "geoip",         # GeoIP wanted (-G turns it off)
     "units",         # "si" | "iec" | "raw"
     "continuous",    # plain text frames instead of the curses view
-    "sort",          # "[+]column" of views.state.SORTS ("+": ascending)
+    "sort",          # "[+]column" of values.SORTS ("+": ascending)
     "threshold",     # bytes/s: hide flows slower than this (0: none)
     "active",        # only flows with a non-zero rate
     "bits",          # rates in bits/s
@@ -59,7 +59,7 @@ Options = named("Options", (
     defaults=EXPORT_DEFAULTS + OPS_DEFAULTS + VIEW_DEFAULTS)
 
 def sort_spec(text):
-    from .views.state import SORTS
+    from .values import SORTS
     col = text.lstrip("+")
     if col not in SORTS:
         import argparse
@@ -102,7 +102,7 @@ def build_parser():
 
 def define(p):
     """Every option, on ``p``: an argparse parser, or cmdline's Recorder."""
-    from .views.state import SORTS
+    from .values import SORTS
     g = p.add_argument_group("what to show")
     g.add_argument("-4", "--ipv4", dest="ipv4", action="store_true", help="show IPv4 flows")
     g.add_argument("-6", "--ipv6", dest="ipv6", action="store_true", help="show IPv6 flows")

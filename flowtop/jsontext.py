@@ -9,6 +9,11 @@ to ``json`` itself (tests/test_jsontext.py holds the two together).
 """
 
 
+# the characters that are their own JSON text inside a string: printable ASCII
+# but the quote and the backslash (``PLAIN.issuperset(name)``: one C call a name)
+PLAIN = frozenset(map(chr, range(32, 127))).difference('"\\')
+
+
 def dumps(value):
     """``json.dumps(value, separators=(",", ":"))``, mostly without json."""
     if value is None:

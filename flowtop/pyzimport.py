@@ -2,13 +2,17 @@
 
 ``scripts/build_pyz.py --python X.Y`` writes, as the archive's first member
 (``CODE``, not compressed), the target Python's magic number, an index
-``{module: (offset, size, is package)}`` and each module's marshalled code.
-The archive's ``__main__`` calls ``install``: a meta-path finder then reads a
-module's code with one ``pread`` and one ``marshal.loads``.  zipimport (pure
-Python since 3.8) spent ~0.8 M instructions a module (a local header parsed,
-the member inflated: 27 instructions a byte, more than the unmarshalling), 17 ms
-each on a mipsel router.  With no such member, another Python's magic number,
-or a module missing from the index, zipimport serves as before (from the .py).
+``{module: (offset, size, is package)}`` and each module's marshalled code; the
+modules' sources go in one more member (``SOURCES``: ``{module: (source, is
+package)}``, marshalled), not a member each.  The archive's ``__main__`` calls
+``install``: a meta-path finder then reads a module's code with one ``pread`` and
+one ``marshal.loads``.  zipimport (pure Python since 3.8) spent ~0.8 M
+instructions a module (a local header parsed, the member inflated: 27
+instructions a byte, more than the unmarshalling), 17 ms each on a mipsel
+router; and it parses the whole central directory at start, ~44 k instructions
+a member (121 members: 4.2 M of a 58 M ``--version``).  With another Python's
+magic number, or a module missing from the code, the module is compiled from
+``SOURCES``; an archive without ``CODE`` is left to zipimport.
 """
 
 import marshal
@@ -17,6 +21,8 @@ import sys
 from _imp import _fix_co_filename
 
 CODE = b"flowtop.code"
+SOURCES = "flowtop.src"
+_PACKAGE = __name__.partition(".")[0]      # flowtop
 _HEAD = 4096                    # the shebang line and the member's local header fit
 
 
@@ -45,7 +51,7 @@ def code_start(head):
 def install(zip_loader):
     """Put a ``CodeImporter`` for ``zip_loader``'s archive (a zipimporter) before
     sys.meta_path's path finder; False (and nothing changed) when its archive
-    holds no code for this Python."""
+    holds no ``CODE`` (a sources-only zipapp: zipimport serves it)."""
     archive = getattr(zip_loader, "archive", None)
     if archive is None:
         return False
@@ -54,15 +60,17 @@ def install(zip_loader):
         try:
             head = os.pread(fd, _HEAD, 0)
             start = code_start(head)
-            if start is None or os.pread(fd, 4, start) != _magic():
+            if start is None:
                 return False
-            size = int.from_bytes(os.pread(fd, 4, start + 4), "little")
-            index = marshal.loads(os.pread(fd, size, start + 8))
+            index, base = {}, 0         # another Python's bytecode: all from SOURCES
+            if os.pread(fd, 4, start) == _magic():
+                size = int.from_bytes(os.pread(fd, 4, start + 4), "little")
+                index, base = marshal.loads(os.pread(fd, size, start + 8)), start + 8 + size
         finally:
             os.close(fd)
     except (OSError, ValueError, EOFError, TypeError):
         return False
-    importer = CodeImporter(archive, zip_loader, index, start + 8 + size)
+    importer = CodeImporter(archive, zip_loader, index, base)
     # first: only flowtop's modules are in its index (a dict miss for any other), and
     # asking the builtin and frozen finders first was 14 k instructions a module
     sys.meta_path.insert(0, importer)
@@ -70,20 +78,42 @@ def install(zip_loader):
 
 
 class CodeImporter:
-    """Finder and loader of the modules in ``index``; source and data files
-    (tracebacks' lines, ``resources.get_data``) through the archive's zipimporter."""
+    """Finder and loader of the modules in ``index`` (their code) or in the
+    archive's ``SOURCES``; data files (``resources.get_data``) through the
+    archive's zipimporter."""
 
     def __init__(self, archive, zip_loader, index, base):
         self.archive, self.zip, self.index, self.base = archive, zip_loader, index, base
         self.spec_type = type(__spec__)
+        self._sources = None        # SOURCES, read when a module's code is not in index
+
+    def sources(self):
+        """{module: (source bytes, is package)}, read once ({} if unreadable)."""
+        if self._sources is None:
+            try:
+                self._sources = marshal.loads(self.zip.get_data(SOURCES))
+            except (OSError, ValueError, EOFError, TypeError):
+                self._sources = {}
+        return self._sources
+
+    def _package(self, name):
+        """Whether ``name`` is a package; None: not in this archive."""
+        entry = self.index.get(name)
+        if entry is not None:
+            return entry[2]
+        if name.partition(".")[0] != _PACKAGE:      # any other module: SOURCES not read
+            return None
+        entry = self.sources().get(name)
+        return None if entry is None else entry[1]
 
     def find_spec(self, name, path=None, target=None):
-        entry = self.index.get(name)
-        if entry is None:
+        package = self._package(name)
+        if package is None:
             return None
-        spec = self.spec_type(name, self, origin=self.get_filename(name), is_package=entry[2])
-        spec.has_location = True
-        if entry[2]:
+        # no has_location: importlib would make each a __cached__ path (cache_from_source,
+        # ~30 k instructions a module); exec_module sets __file__
+        spec = self.spec_type(name, self, origin=self.get_filename(name), is_package=package)
+        if package:
             spec.submodule_search_locations = [os.path.dirname(spec.origin)]
         return spec
 
@@ -92,18 +122,23 @@ class CodeImporter:
 
     def exec_module(self, module):
         spec = module.__spec__
+        module.__file__ = spec.origin
         exec(self.get_code(spec.name, spec.origin), module.__dict__)
 
     def get_filename(self, name):
-        rel = name.replace(".", os.sep) + (os.sep + "__init__.py" if self.index[name][2]
+        rel = name.replace(".", os.sep) + (os.sep + "__init__.py" if self._package(name)
                                            else ".py")
         return os.path.join(self.archive, rel)
 
     def is_package(self, name):
-        return self.index[name][2]
+        return self._package(name)
 
     def get_code(self, name, filename=None):
-        offset, size, _ = self.index[name]
+        filename = filename or self.get_filename(name)
+        entry = self.index.get(name)
+        if entry is None:
+            return compile(self.sources()[name][0], filename, "exec", dont_inherit=True)
+        offset, size, _ = entry
         fd = os.open(self.archive, os.O_RDONLY)
         try:
             data = os.pread(fd, size, self.base + offset)
@@ -111,11 +146,12 @@ class CodeImporter:
             os.close(fd)
         code = marshal.loads(data)
         # tracebacks name the archive's .py
-        _fix_co_filename(code, filename or self.get_filename(name))
+        _fix_co_filename(code, filename)
         return code
 
     def get_source(self, name):
-        return self.get_data(self.get_filename(name)).decode("utf-8")
+        entry = self.sources().get(name)
+        return None if entry is None else entry[0].decode("utf-8")
 
     def get_data(self, path):
         return self.zip.get_data(path)

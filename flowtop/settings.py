@@ -41,7 +41,7 @@ def rc_path(explicit=None, environ=None, home=None):
 def _value(kind, text):
     """The Options value of one setting, or raise ValueError."""
     from .values import VIEWS, rate, seconds
-    from .views.state import AGE_FORMATS, SORTS, UNITS
+    from .values import AGE_FORMATS, SORTS, UNITS
     if kind == "bool":
         if text.lower() not in _TRUE:
             raise ValueError("not yes/no: %r" % text)

@@ -16,7 +16,6 @@ import atexit
 import os
 import _signal as signal  # not signal.py: its enums (and enum's import) cost a router ~0.3 s
 import sys
-import threading
 
 from .handover import Handover, default_share, netns_identity
 
@@ -317,13 +316,14 @@ class SysctlGuard:
         raise Terminated(signum)
 
     def _install_handlers(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return  # signal.signal only works in the main thread
         for sig in _SIGNALS:
             old = signal.getsignal(sig)
             if old == signal.SIG_IGN:
                 continue  # e.g. under nohup: the process is meant to survive it
-            signal.signal(sig, self._on_signal)
+            try:
+                signal.signal(sig, self._on_signal)
+            except ValueError:  # not the main thread, where alone it works (and no
+                return          # threading to ask: its import, ~1.5 M instructions a start)
             self._old_handlers[sig] = old
 
     def _restore_handlers(self) -> None:

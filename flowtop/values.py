@@ -4,6 +4,11 @@ the views and protocol groups.  A mistake raises ValueError with the line
 to show; ``optgroups`` turns it into argparse's error.
 """
 
+# what --sort, --age and --units take (views.state's too: cli checks them here,
+# without loading the view-model on a --once's way)
+SORTS = ("state", "rate", "bytes", "packets", "age", "proto", "dst", "port")
+AGE_FORMATS = ("human", "seconds", "none")
+UNITS = ("si", "iec", "raw")
 VIEWS = ("flows", "process", "host", "country", "iface", "device")
 # the views' names on screen and their key columns' titles: here, not in views.aggregate,
 # so the live view starts without the aggregate views' modules (4 M instructions)

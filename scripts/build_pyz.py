@@ -16,8 +16,11 @@ The bytecode is one stored member, ``flowtop.code``, the archive's first
 zipimport parsed and inflated a member in pure Python); the archive's
 ``__main__`` installs its importer.  Only that ``__main__``, ``flowtop/__init__``
 and ``flowtop/pyzimport`` are .pyc beside their .py (zipimport's layout,
-hash-based and unchecked).  Another Python version sees a foreign magic number
-and falls back to the .py (as does a module missing from the member).
+hash-based and unchecked); the other modules' sources are one member,
+``flowtop.src`` (zipimport parses every member's directory entry at each start:
+~44 k instructions each, 4.2 M for 118 .py members).  Another Python version
+sees a foreign magic number and compiles from that member (as does a module
+missing from the code).
 """
 
 import argparse
@@ -67,6 +70,7 @@ for rel in boot:
 print("%d.%d" % sys.version_info[:2])
 """
 CODE = "flowtop.code"           # flowtop.pyzimport.CODE
+SOURCES = "flowtop.src"         # flowtop.pyzimport.SOURCES
 MAIN = """\
 # -*- coding: utf-8 -*-
 # flowtop's modules from this archive's code member (scripts/build_pyz.py)
@@ -109,18 +113,37 @@ def compile_for(python, stage, want=None):
     return got
 
 
+def sources_member(stage):
+    """pyzimport's SOURCES: marshalled {module: (source bytes, is package)} of
+    the staged package but BOOT (zipimport loads those before the importer)."""
+    import marshal
+    out = {}
+    for top, dirs, files in sorted(os.walk(os.path.join(stage, "flowtop"))):
+        for name in sorted(f for f in files if f.endswith(".py")):
+            rel = os.path.relpath(os.path.join(top, name), stage)
+            if rel in BOOT:
+                continue
+            module = rel[:-3].replace(os.sep, ".")
+            package = module.endswith(".__init__")
+            with open(os.path.join(stage, rel), "rb") as f:
+                out[module[:-9] if package else module] = (f.read(), package)
+    return marshal.dumps(out, 2)        # (version 2: any Python 3 reads it)
+
+
 def write_code_archive(stage, output):
     """zipapp's archive (shebang, deflated members, executable), with CODE first
-    and stored: pyzimport reads it in place, after the shebang."""
+    and stored: pyzimport reads it in place, after the shebang; the sources but
+    BOOT's in SOURCES."""
     import zipfile
     with open(output, "wb") as f:
         f.write(b"#!/usr/bin/env python3\n")
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as z:
             z.write(os.path.join(stage, CODE), CODE, compress_type=zipfile.ZIP_STORED)
+            z.writestr(SOURCES, sources_member(stage))
             for top, dirs, files in sorted(os.walk(stage)):
                 for name in sorted(files):
                     rel = os.path.relpath(os.path.join(top, name), stage)
-                    if rel == CODE:         # the stage holds the package and BOOT's .pyc
+                    if rel == CODE or (rel.endswith(".py") and rel not in BOOT):
                         continue
                     # what loads before the importer, and the port names a live view's
                     # first rows read (conf/*.conf, 8 KB), stored: no zlib to import for
@@ -153,7 +176,7 @@ def main():
                                   main="flowtop.entry:run", filter=include, compressed=True)
     import zipfile
     with zipfile.ZipFile(args.output) as z:
-        if "flowtop/__init__.py" not in z.namelist():
+        if "flowtop/__init__.py" not in z.namelist():       # (BOOT's, in both layouts)
             sys.exit("build_pyz: the archive lacks the flowtop package")
     print(args.output)
 

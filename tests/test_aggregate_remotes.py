@@ -134,7 +134,7 @@ def _plain_sort(groups, sort, reverse):
 
 @pytest.mark.parametrize("view", ["host", "country"])
 def test_groups_sort_as_their_key_functions_say_ties_by_label(view):
-    from flowtop.views.state import SORTS
+    from flowtop.values import SORTS
     rows = list(_distinct(300))
     enrich = Enrichment(Services(), geo=Geo(), local=lambda: {r.entry.dst for r in rows[::4]})
     groups = agg.aggregate(rows, view, enrich)

@@ -10,7 +10,8 @@ from flowtop.table import FlowTable
 from flowtop.model import is_loopback, proto_name
 from flowtop.views.cells import Formatter
 from flowtop.views.select import _port, header_counts, select
-from flowtop.views.state import ASCENDING, GROUPS, GROUP_OF, SORTS
+from flowtop.values import SORTS
+from flowtop.views.state import ASCENDING, GROUPS, GROUP_OF
 
 from tests.viewutil import MIXED, FakeEnrich, state_of, table_of
 

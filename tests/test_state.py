@@ -49,7 +49,7 @@ def test_which_changes_with_the_filters_not_with_the_looks_or_the_order():
     assert grouped.which() == relabelled.which() != which
 
 
-def test_cli_reads_the_sort_names_without_importing_the_view_model():
+def test_cli_reads_the_sort_names_without_importing_any_view_module():
     import subprocess
     import sys
     code = ("import sys, flowtop.cli; flowtop.cli.parse(['--sort', 'dst']); "
@@ -57,7 +57,7 @@ def test_cli_reads_the_sort_names_without_importing_the_view_model():
             "('flowtop.views.', 'flowtop.table', 'flowtop.netlink'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
-    assert out == "['flowtop.views.state']", out
+    assert out == "[]", out        # (values holds them: 0.3 M instructions a start)
 
 
 def test_the_protocol_groups_and_families_are_the_kernel_numbers_of_uapi():

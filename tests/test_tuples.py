@@ -77,7 +77,14 @@ def test_options_and_the_netlink_records_are_named_records():
     from flowtop.cli import Options
     from flowtop.netlink.ctfilter import DumpFilter
     from flowtop.netlink.ctnetlink import Related
-    for cls in (Options, DumpFilter, Related):
+    from flowtop.netlink.neigh import NeighInfo
+    from flowtop.netlink.route import AddrInfo, LinkInfo
+    from flowtop.netlink.rtdump import RouteEntry, RuleEntry
+    from flowtop.netlink.rtlookup import RouteInfo
+    from flowtop.enrich.ifacetotals import FlowIfaces
+    # (the route records too: six namedtuples were ~2 M instructions of a --once's start)
+    for cls in (Options, DumpFilter, Related, RouteInfo, AddrInfo, LinkInfo, RouteEntry,
+                RuleEntry, NeighInfo, FlowIfaces):
         assert "__new__" in vars(cls) and cls.__new__.__code__ is Plain.__new__.__code__
     assert DumpFilter(mark=1)._replace(proto=6) == DumpFilter(mark=1, proto=6)
     assert Options(*[None] * len(Options._fields))._fields == Options._fields

@@ -5,14 +5,13 @@ end, mark) of a batch's flows that ``Interfaces.of_flow`` answers by.  Pure; the
 lookups that find the interfaces are in ``iface.py``.
 """
 
-from collections import namedtuple
-
 from ..netlink.ctnetlink import FIELDS
+from ..tuples import named
 
 _ENDS = tuple(FIELDS.index(n) for n in ("src", "dst", "reply_src", "mark"))
 
 
-FlowIfaces = namedtuple("FlowIfaces", "in_iface out_iface src_local dst_local")
+FlowIfaces = named("FlowIfaces", "in_iface out_iface src_local dst_local")
 FlowIfaces.__doc__ = """``in_iface``/``out_iface`` names (None when unknown) and whether
 the flow's originator (``src``) and its final destination (``reply_src``)
 are this host."""

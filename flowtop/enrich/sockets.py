@@ -11,10 +11,14 @@ always come from /proc/net/icmp{,6}; a ``proc_root`` other than /proc
 """
 
 import os
+from itertools import compress, repeat
+from operator import contains, is_
 
+from ..model import ICMP_PROTOS
 from ..netlink import sockdiag
+from ..netlink.ctnetlink import FIELDS
 from ..netlink.errors import DecodeError, DumpInterrupted, NetlinkError
-from ..netlink.uapi import IPPROTO_RAW, IPPROTO_TCP, TCP_LISTEN
+from ..netlink.uapi import AF_INET, AF_INET6, IPPROTO_RAW, IPPROTO_TCP, TCP_LISTEN
 from .answers import code
 from .procfs import FILE_OF, NET_CAP, PING, PROC_NET, hex_text, parse_proc_net, read_file
 
@@ -121,3 +125,32 @@ class SocketTable:
         data = read_file(os.path.join(self.proc_root, "net", name), NET_CAP)
         if data:
             parse_proc_net(data, proto, out, self._hex)
+
+
+# the columns asked_of reads (``fields``: a batch's, by FIELDS index)
+_FAMILY, _PROTO, _SPORT, _RSRC, _RSPORT = (FIELDS.index(n) for n in (
+    "family", "l4proto", "sport", "reply_src", "reply_sport"))
+
+
+def asked_of(ports, fields, n):
+    """The indices (a set) of the ``n`` flows (``fields``: their columns by
+    FIELDS index) a socket of ``ports`` (``socket_ports``) may match: on a
+    socket's (protocol, port) at either end, without a reply end, ICMP, raw
+    sockets' protocols, families other than IP.  The others' process
+    answer is their ends' locality alone (``ProcessMap._unmatched``)."""
+    protos, sports = fields[_PROTO], fields[_SPORT]
+    backs, bports = fields[_RSRC], fields[_RSPORT]
+    asked = set(compress(range(n), map(contains, repeat(ports, n), zip(protos, sports))))
+    asked.update(compress(range(n), map(contains, repeat(ports, n), zip(protos, bports))))
+    if None in backs or None in bports:     # no reply end (ICMP's ports): asked
+        asked.update(compress(range(n), map(is_, backs, repeat(None))))
+        asked.update(compress(range(n), map(is_, bports, repeat(None))))
+    # ICMP (its echo id), a raw socket's protocols, other families: as lookup_both
+    # does them (GRE or SCTP without a raw socket: only their ends' locality)
+    odd = {p for p in set(protos) if p in ICMP_PROTOS or (p, None) in ports}
+    if odd:
+        asked.update(compress(range(n), map(odd.__contains__, protos)))
+    odd = set(fields[_FAMILY]).difference((AF_INET, AF_INET6))
+    if odd:
+        asked.update(compress(range(n), map(odd.__contains__, fields[_FAMILY])))
+    return asked

@@ -4,8 +4,8 @@ helpers they share with addresses and links are in ``route.py``.
 """
 
 import struct
-from collections import namedtuple
 
+from ..tuples import named
 from . import nlmsg
 from .errors import DecodeError
 from .attrs import iter_attrs
@@ -18,7 +18,7 @@ from .uapi import (
 # struct ndmsg: family, pad1, pad2, ifindex, state, flags, type
 NDMSG = struct.Struct("=BBHiHBB")
 
-NeighInfo = namedtuple("NeighInfo", "family index address lladdr state")
+NeighInfo = named("NeighInfo", "family index address lladdr state")
 NeighInfo.__doc__ = """One neighbour table entry (RTM_NEWNEIGH): NDA_DST as address text,
 NDA_LLADDR as "aa:bb:cc:dd:ee:ff" (None when absent: incomplete, or a
 device without link-layer addresses), ``index`` the interface, ``state``

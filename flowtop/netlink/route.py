@@ -22,8 +22,8 @@ retries, ENOBUFS, the NOOP+ACK end of a batch) live in ``session.py``.
 
 import _socket as socket  # not socket.py (see netlink/socket.py)
 import struct
-from collections import namedtuple
 
+from ..tuples import named
 from . import nlmsg, session
 from .attrs import iter_attrs, pack_attr
 from .errors import DecodeError
@@ -40,12 +40,12 @@ IFADDRMSG = struct.Struct("=BBBBI")
 IFINFOMSG = struct.Struct("=BBHiII")
 _U32 = struct.Struct("=I")
 
-AddrInfo = namedtuple("AddrInfo", "family prefixlen index address label")
+AddrInfo = named("AddrInfo", "family prefixlen index address label")
 AddrInfo.__doc__ = """One configured address (RTM_NEWADDR): ``address`` is IFA_LOCAL when
 present (the local end of a point-to-point link) else IFA_ADDRESS, as text;
 ``index`` the owning interface; ``label`` IFA_LABEL (IPv4 only) or None."""
 
-LinkInfo = namedtuple("LinkInfo", "index name flags")
+LinkInfo = named("LinkInfo", "index name flags")
 LinkInfo.__doc__ = """One interface (RTM_NEWLINK): ifindex, raw IFLA_IFNAME (not yet
 sanitized) and the IFF_* flags."""
 

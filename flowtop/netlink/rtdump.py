@@ -10,8 +10,8 @@ judge it: ``enrich/fib.py`` decides.
 """
 
 import struct
-from collections import namedtuple
 
+from ..tuples import named
 from . import nlmsg, session
 from .attrs import iter_attrs
 from .errors import DecodeError, DumpInterrupted
@@ -29,8 +29,8 @@ RTMSG = struct.Struct("=BBBBBBBBI")
 # struct fib_rule_hdr: family, dst_len, src_len, tos, table, res1, res2, action, flags
 FIB_RULE_HDR = struct.Struct("=BBBBBBBBI")
 
-RouteEntry = namedtuple("RouteEntry", "family dst_len dst table type oif priority "
-                                      "src_len tos flags multipath")
+RouteEntry = named("RouteEntry", "family dst_len dst table type oif priority "
+                                 "src_len tos flags multipath")
 RouteEntry.__doc__ = """One route of a table (RTM_NEWROUTE of a dump): ``dst`` text (None for
 a default route), ``table`` (RTA_TABLE, else rtm_table), ``type`` RTN_*, ``oif``
 (None when absent), ``priority`` the metric (RTA_PRIORITY, 0 when absent);
@@ -38,7 +38,7 @@ a default route), ``table`` (RTA_TABLE, else rtm_table), ``type`` RTN_*, ``oif``
 when the route has several nexthops or a nexthop object (RTA_MULTIPATH,
 RTA_NH_ID)."""
 
-RuleEntry = namedtuple("RuleEntry", "family priority table action plain")
+RuleEntry = named("RuleEntry", "family priority table action plain")
 RuleEntry.__doc__ = """One policy rule (RTM_NEWRULE): ``priority`` (0 when absent),
 ``table``, ``action`` FR_ACT_*; ``plain`` true when it selects every packet (no
 prefix, tos, flags, suppress_prefixlength, or any attribute but priority, table and

@@ -6,8 +6,8 @@ the rtnetlink modules share).
 
 import errno
 import struct
-from collections import namedtuple
 
+from ..tuples import named
 from . import nlmsg, session
 from .attrs import iter_attrs, pack_attr
 from .errors import DecodeError, NetlinkError
@@ -22,7 +22,7 @@ from .uapi import (
 # struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
 RTMSG = struct.Struct("=BBBBBBBBI")
 
-RouteInfo = namedtuple("RouteInfo", "oif iif prefsrc gateway table type dst")
+RouteInfo = named("RouteInfo", "oif iif prefsrc gateway table type dst")
 RouteInfo.__doc__ = """The kernel's answer to one RTM_GETROUTE: ``oif``/``iif`` ifindexes
 (None when absent), ``prefsrc``/``gateway``/``dst`` address text or None,
 ``table`` (RTA_TABLE, else rtm_table) and ``type`` (RTN_*)."""

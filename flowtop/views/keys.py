@@ -8,7 +8,8 @@ import operator
 from itertools import repeat
 
 from ..values import VIEWS
-from .state import AGE_FORMATS, FAMILIES, GROUPS, SORTS, UNITS
+from ..values import AGE_FORMATS, SORTS, UNITS
+from .state import FAMILIES, GROUPS
 
 # Reactions, cheapest first.  REDRAW: the same rows drawn again (the cursor,
 # the looks); RESELECT: filters or order changed, the rows are chosen again;

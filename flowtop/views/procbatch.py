@@ -8,8 +8,8 @@ from operator import eq, or_
 
 from ..enrich.bundle import _DNS_PORT
 from ..enrich.owners import FORWARDED
+from ..enrich.sockets import asked_of
 from ..netlink.ctnetlink import FIELDS
-from .procgroups import asked_of
 
 _SRC, _RSRC, _DPORT = (FIELDS.index(n) for n in ("src", "reply_src", "dport"))
 _ANSWER = {True: (None, None), False: (FORWARDED, FORWARDED)}     # by "an end is local"

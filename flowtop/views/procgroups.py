@@ -6,9 +6,10 @@ the sums a column at a time (``views.remotes``).  A first look at 250k
 flows was ~0.7 s, half of it a ``lookup_both`` a flow."""
 
 from itertools import compress, repeat
-from operator import and_, contains, eq, is_, itemgetter, or_, truth
+from operator import and_, eq, itemgetter, or_, truth
 
 from ..enrich.bundle import _DNS_PORT as DNS_PORT     # Enrichment.proc's own queries
+from ..enrich.sockets import asked_of
 from ..model import ICMP_PROTOS
 from ..netlink.ctnetlink import FIELDS
 from ..netlink.uapi import AF_INET, AF_INET6
@@ -181,30 +182,6 @@ def _ask(ents, asked, which, keys, labels, enrich, by_name):
                 labels.append(sanitize(label, 64))
             ent = held[id(p)] = (p, g)
         which[i] = ent[1]
-
-
-def asked_of(ports, fields, n):
-    """The indices (a set) of the ``n`` flows (``fields``: their columns by
-    FIELDS index) a socket of ``ports`` (``socket_ports``) may match: on a
-    socket's (protocol, port) at either end, without a reply end, ICMP, raw
-    sockets' protocols, families other than IP.  The others' process
-    answer is their ends' locality alone (``ProcessMap._unmatched``)."""
-    protos, sports = fields[_PROTO], fields[_SPORT]
-    backs, bports = fields[_RSRC], fields[_RSPORT]
-    asked = set(compress(range(n), map(contains, repeat(ports, n), zip(protos, sports))))
-    asked.update(compress(range(n), map(contains, repeat(ports, n), zip(protos, bports))))
-    if None in backs or None in bports:     # no reply end (ICMP's ports): asked
-        asked.update(compress(range(n), map(is_, backs, repeat(None))))
-        asked.update(compress(range(n), map(is_, bports, repeat(None))))
-    # ICMP (its echo id), a raw socket's protocols, other families: as lookup_both
-    # does them (GRE or SCTP without a raw socket: only their ends' locality)
-    odd = {p for p in set(protos) if p in ICMP_PROTOS or (p, None) in ports}
-    if odd:
-        asked.update(compress(range(n), map(odd.__contains__, protos)))
-    odd = set(fields[_FAMILY]).difference((AF_INET, AF_INET6))
-    if odd:
-        asked.update(compress(range(n), map(odd.__contains__, fields[_FAMILY])))
-    return asked
 
 
 def known_answers(enrich, n):

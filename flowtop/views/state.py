@@ -2,18 +2,16 @@
 Options alone and changed afterwards only by the key handlers
 (``views.keys``).  Never the data.
 
-The names here (sorts, units, protocol groups) are what ``cli`` checks
-its arguments against: this module imports nothing of the view-model.
+The protocol groups here are what ``cli`` checks its arguments against
+(the sorts and units, in ``values``): this module imports nothing of the
+view-model.
 """
 
 from ..text import human, sanitize
 
-SORTS = ("state", "rate", "bytes", "packets", "age", "proto", "dst", "port")
 # Columns whose natural order is ascending (names, ports); the others
 # (rate, bytes, age) read best largest first.
 ASCENDING = {"state", "proto", "dst", "port"}
-AGE_FORMATS = ("human", "seconds", "none")
-UNITS = ("si", "iec", "raw")
 
 # Protocol groups for flowtop's toggles, by key letter.  Kernel numbers by
 # hand: cli imports this module and must not load netlink/ (start-up on a

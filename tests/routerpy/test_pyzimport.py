@@ -4,9 +4,11 @@ zipimport (pure Python since 3.8) cost ~0.8 M instructions a module here, ~17 ms
 on a mipsel router (~55 modules for a small ``--once``): a local header parsed
 and a member inflated each.  ``scripts/build_pyz.py --python X.Y`` stores every
 module's code in one member, served by a meta-path finder the archive's
-``__main__`` installs; zipimport serves what that member cannot (no member,
-another Python's magic number, a module missing from it).  Run under the
-python3-light blocker; scripts/ci-pythons.sh runs this file under 3.9 and 3.13.
+``__main__`` installs, and their sources in one more (zipimport parses every
+member's directory entry at start); that finder compiles from the sources what
+the code cannot serve (another Python's magic number, a module missing from
+it); zipimport serves an archive without code.  Run under the python3-light
+blocker; scripts/ci-pythons.sh runs this file under 3.9 and 3.13.
 """
 
 import glob
@@ -104,23 +106,43 @@ def test_pyz_for_a_python_serves_every_module_from_its_code_member(tmp_path, ver
     assert version_line.stdout == L.flowtop("--version").stdout
 
 
+def test_the_archive_holds_a_member_for_the_code_and_one_for_the_sources(tmp_path):
+    import zipfile
+    from flowtop import pyzimport
+    pyz = L.build_pyz(str(tmp_path), bytecode_for=sys.executable)
+    with zipfile.ZipFile(pyz) as z:
+        names = z.namelist()
+    assert names[:2] == [pyzimport.CODE.decode(), pyzimport.SOURCES]
+    # only what zipimport loads before the importer, and data files, are members
+    assert sorted(n for n in names if n.endswith(".py")) == [
+        "__main__.py", "flowtop/__init__.py", "flowtop/pyzimport.py"]
+    assert len(names) < 16, names
+
+
 def test_a_module_missing_from_the_code_member_comes_from_its_source(tmp_path):
     pyz = L.build_pyz(str(tmp_path), bytecode_for=sys.executable)
-    mods = _origins(sys.executable, pyz, drop=["flowtop.cli", "flowtop.views"])["modules"]
-    assert mods["flowtop.cli"] == ["zipimporter", pyz + "/flowtop/cli.py"]
-    assert mods["flowtop.views"] == ["zipimporter", pyz + "/flowtop/views/__init__.py"]
+    got = _origins(sys.executable, pyz, drop=["flowtop.cli", "flowtop.views"])
+    mods = got["modules"]
+    assert mods["flowtop.cli"] == ["CodeImporter", pyz + "/flowtop/cli.py"]
+    assert mods["flowtop.views"] == ["CodeImporter", pyz + "/flowtop/views/__init__.py"]
+    assert got["co_filename"] == pyz + "/flowtop/cli.py"     # compiled, named alike
+    assert got["line"].startswith("def run(")
     # a package's modules still come from the member
     assert mods["flowtop.views.select"][0] == "CodeImporter"
     assert mods["flowtop.main"][0] == "CodeImporter"
 
 
-def _zipimport_only(mods, pyz, boot_pyc=True):
-    """The modules zipimport did not load from the archive's .py (BOOT's .pyc)."""
-    return {n: m for n, m in mods.items()
-            if m != ["zipimporter", _file(pyz, n) + ("c" if boot_pyc and n in BOOT else "")]}
+def _misplaced(mods, pyz, boot_pyc=True):
+    """The modules not served as they should be: BOOT by zipimport (its .pyc,
+    or its .py for another Python), the others by the CodeImporter."""
+    def want(n):
+        if n in BOOT:
+            return ["zipimporter", _file(pyz, n) + ("c" if boot_pyc else "")]
+        return ["CodeImporter", _file(pyz, n)]
+    return {n: m for n, m in mods.items() if m != want(n)}
 
 
-def test_a_foreign_magic_number_falls_back_to_zipimport(tmp_path):
+def test_a_foreign_magic_number_compiles_from_the_sources_member(tmp_path):
     from flowtop import pyzimport
     pyz = L.build_pyz(str(tmp_path), bytecode_for=sys.executable)
     with open(pyz, "r+b") as f:
@@ -129,7 +151,9 @@ def test_a_foreign_magic_number_falls_back_to_zipimport(tmp_path):
         magic = f.read(4)
         f.seek(start)
         f.write(bytes([magic[0] ^ 0xFF]) + magic[1:])      # another bytecode version
-    assert not _zipimport_only(_origins(sys.executable, pyz)["modules"], pyz)
+    got = _origins(sys.executable, pyz)
+    assert len(got["modules"]) >= 10 and not _misplaced(got["modules"], pyz)
+    assert got["line"].startswith("def run(")
     out = _run(sys.executable, pyz, "--replay", L.MIXED, "-n", "--once", "--json")
     assert out.returncode == 0 and out.stdout == L.flowtop(
         "--replay", L.MIXED, "-n", "--once", "--json").stdout, out.stderr
@@ -142,7 +166,7 @@ def test_pyz_for_another_python_falls_back_to_its_sources(tmp_path):
     if other is None:
         pytest.skip("no second Python 3.9+ installed")
     pyz = L.build_pyz(str(tmp_path), bytecode_for=other)
-    assert not _zipimport_only(_origins(sys.executable, pyz)["modules"], pyz, boot_pyc=False)
+    assert not _misplaced(_origins(sys.executable, pyz)["modules"], pyz, boot_pyc=False)
     r = _run(sys.executable, pyz, "--version")
     assert r.returncode == 0 and r.stdout.startswith("flowtop "), r.stderr
 

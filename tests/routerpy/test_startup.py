@@ -66,14 +66,13 @@ def test_version_alone_loads_only_the_entry_point_and_prints_what_argparse_print
     mods, parsed = _loaded(tmp_path, ["-n", "--version"])
     assert out == parsed and out.startswith("flowtop ")
     ours = sorted(m for m in mods if m.startswith("flowtop"))
-    # the parser is cli, its option groups (optgroups) and the value checks they share
-    # with flowtoprc (values); the sort names (views.state, with the text helpers it
-    # formats its labels by)
+    # the parser is cli, its option groups (optgroups) and the value checks and names
+    # (the sorts too) they share with flowtoprc (values); no view-model (views.state)
     # (cmdline hands --version to argparse); the garbage collector's pause at the start
     # (runtime); Options' class (tuples)
     assert ours == ["flowtop", "flowtop.cli", "flowtop.cmdline", "flowtop.entry",
-                    "flowtop.optgroups", "flowtop.runtime", "flowtop.text", "flowtop.tuples",
-                    "flowtop.values", "flowtop.views", "flowtop.views.state"], ours
+                    "flowtop.optgroups", "flowtop.runtime", "flowtop.tuples",
+                    "flowtop.values"], ours
 
 
 def test_parsing_the_options_loads_no_shutil(tmp_path):
@@ -195,8 +194,8 @@ LEAN_MODULES = {
          "netlink", "netlink.attrs", "netlink.conntrack", "netlink.ctdecoder",
          "netlink.ctfilter", "netlink.ctnetlink", "netlink.errors", "netlink.nlmsg",
          "netlink.session", "netlink.socket", "netlink.uapi",
-         "views", "views.redact", "views.state", "views.writer"],
-    "text": ["health", "views.cells", "views.columns", "views.counts", "views.select",
+         "views", "views.redact", "views.writer"],
+    "text": ["health", "views.state", "views.cells", "views.columns", "views.counts", "views.select",
              "views.oncetext", "views.rowtexts"],   # (oncetext split at 420 lines)
     "json": ["jsontext", "views.export", "views.record", "views.tail"],
 }
