@@ -43,29 +43,37 @@ def include(path):
 
 # Run by the target interpreter over the staged package: every module's code in
 # one file (pyzimport's layout: magic, index size, marshalled index {module:
-# (offset, size, is package)}, the codes), and legacy-layout .pyc (module.pyc beside
-# module.py, what zipimport reads) for the modules that load before the importer.
+# (offset, size, is package)}, the codes), every source but BOOT's in another
+# (pyzimport's SOURCES: marshalled {module: (source bytes, is package)}), and
+# legacy-layout .pyc (module.pyc beside module.py, what zipimport reads) for the
+# modules that load before the importer.
 # optimize=2: no docstrings (nothing reads one; SOURCES keeps them for tracebacks):
 # 14 flows, --once --json -n -G: peak RSS 12.66 -> 12.52 MiB, the archive 190 KB
 # smaller (a router's flash), 0.4 M fewer instructions.
 COMPILE = r"""
 import marshal, os, py_compile, sys
 from importlib.util import MAGIC_NUMBER
-stage, out, boot = sys.argv[1], sys.argv[2], sys.argv[3:]
-index, codes, at = {}, [], 0
+stage, out, sources_out, boot = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+index, codes, at, sources = {}, [], 0, {}
 for top, dirs, files in sorted(os.walk(os.path.join(stage, "flowtop"))):
     for name in sorted(f for f in files if f.endswith(".py")):
         rel = os.path.relpath(os.path.join(top, name), stage)
         with open(os.path.join(stage, rel), "rb") as f:
-            data = marshal.dumps(compile(f.read(), rel, "exec", dont_inherit=True, optimize=2))
+            source = f.read()
+        data = marshal.dumps(compile(source, rel, "exec", dont_inherit=True, optimize=2))
         module = rel[:-3].replace(os.sep, ".")
         package = module.endswith(".__init__")
-        index[module[:-9] if package else module] = (at, len(data), package)
+        module = module[:-9] if package else module
+        index[module] = (at, len(data), package)
+        if rel not in boot:
+            sources[module] = (source, package)
         codes.append(data)
         at += len(data)
 head = marshal.dumps(index)
 with open(out, "wb") as f:
     f.write(MAGIC_NUMBER + len(head).to_bytes(4, "little") + head + b"".join(codes))
+with open(sources_out, "wb") as f:
+    f.write(marshal.dumps(sources))
 for rel in boot:
     src = os.path.join(stage, rel)
     py_compile.compile(src, cfile=src + "c", dfile=rel, doraise=True,
@@ -105,8 +113,9 @@ def find_python(spec):
 
 def compile_for(python, stage, want=None):
     """Byte-compile the staged package with ``python`` into ``stage/CODE`` (and
-    BOOT's .pyc); returns its X.Y."""
-    r = subprocess.run([python, "-I", "-c", COMPILE, stage, os.path.join(stage, CODE)] + BOOT,
+    BOOT's .pyc), its sources into ``stage/SOURCES``; returns its X.Y."""
+    r = subprocess.run([python, "-I", "-c", COMPILE, stage, os.path.join(stage, CODE),
+                        os.path.join(stage, SOURCES)] + BOOT,
                        stdout=subprocess.PIPE, universal_newlines=True)
     if r.returncode != 0:
         sys.exit("build_pyz: %s could not compile the package" % python)
@@ -114,23 +123,6 @@ def compile_for(python, stage, want=None):
     if want and os.sep not in want and got != want:
         sys.exit("build_pyz: %s is Python %s, not %s" % (python, got, want))
     return got
-
-
-def sources_member(stage):
-    """pyzimport's SOURCES: marshalled {module: (source bytes, is package)} of
-    the staged package but BOOT (zipimport loads those before the importer)."""
-    import marshal
-    out = {}
-    for top, dirs, files in sorted(os.walk(os.path.join(stage, "flowtop"))):
-        for name in sorted(f for f in files if f.endswith(".py")):
-            rel = os.path.relpath(os.path.join(top, name), stage)
-            if rel in BOOT:
-                continue
-            module = rel[:-3].replace(os.sep, ".")
-            package = module.endswith(".__init__")
-            with open(os.path.join(stage, rel), "rb") as f:
-                out[module[:-9] if package else module] = (f.read(), package)
-    return marshal.dumps(out, 2)        # (version 2: any Python 3 reads it)
 
 
 def write_code_archive(stage, output):
@@ -142,11 +134,11 @@ def write_code_archive(stage, output):
         f.write(b"#!/usr/bin/env python3\n")
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as z:
             z.write(os.path.join(stage, CODE), CODE, compress_type=zipfile.ZIP_STORED)
-            z.writestr(SOURCES, sources_member(stage))
+            z.write(os.path.join(stage, SOURCES), SOURCES)
             for top, dirs, files in sorted(os.walk(stage)):
                 for name in sorted(files):
                     rel = os.path.relpath(os.path.join(top, name), stage)
-                    if rel == CODE or (rel.endswith(".py") and rel not in BOOT):
+                    if rel in (CODE, SOURCES) or (rel.endswith(".py") and rel not in BOOT):
                         continue
                     # what loads before the importer, and the port names a live view's
                     # first rows read (conf/*.conf, 8 KB), stored: no zlib to import for
