@@ -85,11 +85,13 @@ class Quiet(Collector):
         return self.kernel
 
 
-def run_ticks(c, ticks, timeout=10.0):
+def run_ticks(c, ticks, timeout=10.0, until=None):
+    """Run ``c`` until its ``ticks``-th snapshot (and ``until()``, if given) or ``timeout``."""
     c.start()
     deadline = time.monotonic() + timeout
     try:
-        while c._seq < ticks and time.monotonic() < deadline:
+        while ((c._seq < ticks or (until is not None and not until()))
+               and time.monotonic() < deadline):
             time.sleep(0.005)
     finally:
         c.stop()
