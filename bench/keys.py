@@ -61,6 +61,17 @@ def synthetic(n, bare=False, distinct=False):
     return when, out
 
 
+def dumped(bare=False):
+    """(when, the entries) of one dump of this namespace's table (``bare``: as
+    ``synthetic``'s)."""
+    from flowtop import api as conntrack
+    entries = list(conntrack.dump())
+    if bare:
+        from flowtop.table import TableFlow
+        entries = [tuple.__new__(TableFlow, e) for e in entries]
+    return time.time(), entries
+
+
 def flood(args, table, scr, Snapshot, when):
     """The screen's share of a flood, as the collector publishes it: each
     tick ``--flood`` new flows (to loopback with ``--loop``: the default view
@@ -136,6 +147,9 @@ def main():
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="with --tabs or --sorts: cProfile them, the N costliest functions")
     ap.add_argument("--flags", default="", help="flowtop's options, e.g. '-n -G'")
+    ap.add_argument("--kernel", action="store_true",
+                    help="the flows of this namespace's table (as root, in one: ip netns exec "
+                         "NS) and the providers --flags ask for (processes, interfaces)")
     args = ap.parse_args()
     import curses
     for name in ("doupdate", "newwin"):
@@ -150,7 +164,8 @@ def main():
     from flowtop.values import SORTS
     from flowtop.views.state import ViewState
 
-    when, entries = synthetic(args.n, args.bare, args.distinct)
+    when, entries = (dumped(args.bare) if args.kernel
+                     else synthetic(args.n, args.bare, args.distinct))
     table = FlowTable()
     table.apply(entries, 100.0, when)
     bumped = [tuple.__new__(type(e), e[:21] + ((e[21] or 0) + 5000,) + e[22:]) if i % 3 == 0
@@ -175,6 +190,9 @@ def main():
                     version=table.version)
     st = ViewState(cli.parse(args.flags.split()))
     enrich = Enrichment(Services())
+    if args.kernel:         # the live view's providers, attached at once
+        from flowtop.enrich.bundle import from_options
+        enrich = from_options(cli.parse(args.flags.split()))
     if args.process:        # this host's sockets: the Processes view asks each flow's
         from flowtop.enrich.process import ProcessMap
         enrich = Enrichment(Services(), process=ProcessMap())

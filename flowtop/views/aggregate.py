@@ -268,8 +268,9 @@ def _by_iface(rows, enrich):
     for parts, idle, fresh_rows, moving in answers.values():
         for rows, kind in ((moving, MOVING), (idle, IDLE), (fresh_rows, FRESH)):
             if rows:
+                memo = {}
                 for g, what, which, first in parts:
-                    _add_crossing_summed(g, rows, what, which, first, kind)
+                    _add_crossing_summed(g, rows, what, which, first, kind, memo)
     return list(groups.values())
 
 
