@@ -14,11 +14,10 @@ import time
 
 from .model import Flow, PROTO_NUMBERS, FAMILY_NAMES
 from .netlink import conntrack as _ct
-from .netlink.errors import DecodeError, DumpInterrupted, NetlinkError
+from .netlink.errors import DecodeError, DumpInterrupted, NetlinkError, RecordingError
 from .netlink.socket import NetlinkSocket
 from .netlink.nlmsg import iter_messages
 from .netlink.uapi import AF_UNSPEC, NLMSG_DONE, NLMSG_ERROR
-from .recording import RecordingError, iter_dumps, read_header
 
 __all__ = ["Flow", "dump", "stream", "stamped", "replay", "refresh", "open_events", "events",
            "events_waiting", "make_filter", "open_socket", "count", "DecodeError", "NetlinkError",
@@ -219,6 +218,7 @@ def replay(stream, families=None, protocols=None):
     or was made on a machine of the other byte order; DecodeError when a
     recorded message is malformed.
     """
+    from .recording import iter_dumps, read_header
     read_header(stream)
     keep = make_filter(families, protocols)
     decode = _decoder()

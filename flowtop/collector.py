@@ -11,7 +11,7 @@ import time
 
 from .cadence import Cadence, EventsWatch, spacing
 from .netlink.errors import DecodeError, DumpInterrupted
-from .recording import RecordingError
+from .netlink.errors import RecordingError
 from .eventreader import CollectorFailed, EventReader
 from .pace import Pace, thread_cpu
 from .published import Gate, Snapshot, since_taken  # noqa: F401 (Gate, Snapshot: as before)

@@ -12,7 +12,7 @@ import time
 
 from .netlink.errors import DecodeError, DumpInterrupted, NetlinkError
 from .netlink.session import MAX_DUMP_RETRIES
-from .recording import RecordingError, open_regular
+from .netlink.errors import RecordingError
 from .sources import MODULE_HINT, FlowtopError, KernelSource, ReplaySource, one_table  # noqa: F401
 from .enrich.bundle import from_options
 from .sysctl import SysctlGuard, Terminated, exit_status_for
@@ -65,8 +65,10 @@ def make_writer(opts, stream, enrich=None, notes=()):
 
 def _format_writer(opts, stream, enrich=None, notes=()):
     keep = iface_keep(opts, enrich)
-    from .views.redact import of as redactor
-    redact = redactor(opts, enrich)
+    redact = None                   # (redacting nothing: views.redact not loaded)
+    if opts.redact_local or opts.redact_remote:
+        from .views.redact import of as redactor
+        redact = redactor(opts, enrich)
     if opts.output in ("json", "csv") and opts.view != "flows":
         from .views.export import GroupWriter
         sort = opts.sort.lstrip("+")
@@ -363,6 +365,7 @@ def _geoip_db_problem(opts):
     forever), in one line; a missing file is the GeoIP module's to report."""
     for path in opts.geoip_db if opts.geoip else ():
         try:
+            from .recording import open_regular
             open_regular(path).close()
         except FileNotFoundError:
             continue

@@ -17,7 +17,6 @@ from itertools import chain
 from .netlink.ctnetlink import FIELDS
 from .netlink.errors import DumpInterrupted
 from .netlink.session import MAX_DUMP_RETRIES
-from .table import FlowTable
 
 _SRC, _DST, _RSRC, _RDST = (FIELDS.index(n) for n in ("src", "dst", "reply_src", "reply_dst"))
 DNS_WAIT = 1.0     # seconds to wait for reverse DNS names, in total
@@ -40,6 +39,8 @@ def run(source, enrich, keep, writer, retries=MAX_DUMP_RETRIES):
     interrupted dump redone, as a whole-table dump would be; one that
     streams (JSON) ends with the error instead, as the JSON fast path does."""
     prepare = Preparer(enrich, translated=getattr(writer, "shows_translated", False))
+    if keep is not None or writer.wants_rows:
+        from .table import FlowTable        # (JSON's fast path: no table, not loaded)
     for attempt in range(retries + 1):
         snap = source.snapshot("batches")
         if snap is None:

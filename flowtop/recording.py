@@ -20,6 +20,8 @@ import struct
 import sys
 import time
 
+from .netlink.errors import RecordingError  # noqa: F401 (raised here, importable here)
+
 MAGIC = b"FLOWTOP-RECORDING\n"
 FORMAT = 1
 _DUMP = b"DUMP"
@@ -27,8 +29,6 @@ _DUMP_HDR = struct.Struct(">dI")
 MAX_HEADER = 4096
 
 
-class RecordingError(Exception):
-    """A recording that cannot be read (not one, cut short, other byte order)."""
 
 
 def open_regular(path, pipes=False):

@@ -6,8 +6,7 @@ import time
 
 from . import api
 from .model import FAMILY_NAMES, PROTO_NUMBERS, Flow
-from .netlink.errors import DecodeError, NetlinkError
-from .recording import Recorder, RecordingError, open_regular
+from .netlink.errors import DecodeError, NetlinkError, RecordingError
 
 FAMILY_NUMBERS = {v: k for k, v in FAMILY_NAMES.items()}
 
@@ -35,7 +34,7 @@ class KernelSource:
     def open(self):
         """Open the socket and prove we may read the table, before any sysctl
         is touched: without permission we say so and change nothing."""
-        from .table import TableFlow     # flows the live table can store bare
+        from .tablerows import TableFlow     # flows the live table can store bare
         self.sock = api.open_socket(TableFlow)
         if self.opts.filter:                # what the kernel can filter, it does
             from .views.filterpush import for_options
@@ -50,6 +49,7 @@ class KernelSource:
             raise
         if self.opts.record:
             self._record_file = open(self.opts.record, "wb")
+            from .recording import Recorder
             self.recorder = Recorder(self._record_file, self.clock)
 
     def snapshot(self, wants="list", enrich=None, prepare=None):
@@ -120,6 +120,7 @@ class ReplaySource:
         self._error = None       # what reading ahead met: raised after the dumps before it
 
     def open(self):
+        from .recording import open_regular
         self._file = open_regular(self.opts.replay, pipes=True)
         self._dumps = api.replay(self._file, self.opts.families, self.opts.protocols)
         self._advance()

@@ -8,7 +8,7 @@ requests and the decoders of their replies.
 import errno
 
 from ..runtime import gc_paused
-from . import ctfilter, ctnetlink, nlmsg, session
+from . import ctnetlink, nlmsg, session
 from .errors import DecodeError, NetlinkError
 from .session import DumpState, MAX_DUMP_RETRIES  # noqa: F401 - re-exported
 from .socket import NetlinkSocket
@@ -52,6 +52,8 @@ def iter_dump(sock, family=AF_UNSPEC, recorder=None, decode=ctnetlink.decode_ent
     flt = getattr(sock, "dump_filter", None)
     if state is None:
         state = DumpState()
+    if flt is not None:
+        from . import ctfilter      # (a filter's own: not loaded by a plain dump)
     if flt is not None and family == AF_UNSPEC and ctfilter.needs_family(flt):
         if recorder is None:
             # CTA_FILTER's tuple needs a family (else EOPNOTSUPP): one dump each
@@ -72,6 +74,7 @@ def _request(family, flt):
     or those the kernel's filter ``flt`` keeps."""
     if flt is None:
         return lambda seq: ctnetlink.dump_request(seq, family)
+    from . import ctfilter
     return lambda seq: ctfilter.dump_request(seq, family, flt)
 
 
@@ -132,6 +135,8 @@ def dump(sock, family=AF_UNSPEC, recorder=None, decode=ctnetlink.decode_entry,
 
 def _dump(sock, family, recorder, decode, retries):
     flt = getattr(sock, "dump_filter", None)     # see iter_dump
+    if flt is not None:
+        from . import ctfilter
     if flt is not None and family == AF_UNSPEC and ctfilter.needs_family(flt):
         if recorder is None:
             return (_dump(sock, AF_INET, None, decode, retries)

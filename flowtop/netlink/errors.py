@@ -20,5 +20,11 @@ class NetlinkError(OSError):
         super().__init__(errno_, msg)
 
 
+class RecordingError(Exception):
+    """A recording (``flowtop.recording``: netlink dumps in a file) that cannot
+    be read (not one, cut short, other byte order).  Here, not there: the
+    outputs that record or replay nothing do not load that module."""
+
+
 class DumpInterrupted(Exception):
     """The table changed while it was dumped (NLM_F_DUMP_INTR): dump again."""

@@ -190,13 +190,14 @@ LEAN_MODULES = {
     "": ["entry", "cli", "cmdline", "optgroups", "values", "text", "settings", "resources", "runtime", "main",
          "tuples",
          "once", "api", "sources", "recording", "sysctl", "handover", "services", "memo",
-         "model", "table", "tablerows", "enrich", "enrich.bundle",
+         "model", "enrich", "enrich.bundle",
          "netlink", "netlink.attrs", "netlink.conntrack", "netlink.ctdecoder",
-         "netlink.ctfilter", "netlink.ctnetlink", "netlink.errors", "netlink.nlmsg",
+         "netlink.ctnetlink", "netlink.errors", "netlink.nlmsg",
          "netlink.session", "netlink.socket", "netlink.uapi",
-         "views", "views.redact", "views.writer"],
+         "views", "views.writer"],
     "text": ["health", "views.state", "views.cells", "views.columns", "views.counts", "views.select",
-             "views.oncetext", "views.rowtexts"],   # (oncetext split at 420 lines)
+             "views.oncetext", "views.rowtexts",    # (oncetext split at 420 lines)
+             "table", "tablerows", "views.redact"],  # (JSON: no table, no redaction asked)
     "json": ["jsontext", "views.export", "views.record", "views.tail"],
 }
 
