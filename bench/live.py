@@ -349,7 +349,8 @@ def quit_pane(tm, name, pid, res, status_file):
     while time.monotonic() - t0 < 30:
         if gone is None and not _running(pid):
             gone = time.monotonic() - t0
-        if gone is not None and os.path.exists(status_file):
+        # (the shell creates the file before it writes the status: wait for the text)
+        if gone is not None and os.path.exists(status_file) and tail(status_file).strip():
             break
         time.sleep(0.02)
     res["quit_exit_s"] = gone
