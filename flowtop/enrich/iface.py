@@ -64,7 +64,6 @@ from ..netlink import route as _route
 from ..netlink import rtlookup as _rtlookup
 from ..netlink.errors import DecodeError, NetlinkError
 from ..text import sanitize
-from . import fib as _fib
 from .ifaceflow import _FAILED, FlowAnswers
 from .ifacetotals import (   # the pure half, importable from here too
     FlowIfaces, crossings, iface_filter, iface_match, iface_totals, unmatched,
@@ -75,6 +74,10 @@ STALE_MIN = 4096          # stale lookups refreshed per prefetch, at least ...
 STALE_SHARE = 8           # ... or this fraction of the ends passed in
 RETRY = 5.0               # seconds before a failed (not "no route") lookup is retried
 NAMES_MIN_INTERVAL = 1.0  # an unknown ifindex re-dumps the links at most this often
+# Addresses asked of the kernel one by one before the routing tables are copied (fib): a
+# host's few ends cost less so (14 flows, --once: ~2 M instructions of fib's import and two
+# dumps), a router's thousands are answered by the copy
+FIB_AFTER = 32
 
 
 
@@ -97,7 +100,8 @@ class Interfaces(FlowAnswers):
         self.clock = clock
         self.ttl = ttl
         self.max_entries = max_entries
-        self._lookup_fn = lookup or _fib.Lookups(self._kernel_lookup, clock, min(ttl, _fib.TTL))
+        self._lookup_fn = lookup or self._first_lookups
+        self._direct = 0          # addresses the kernel answered before the copy (FIB_AFTER)
         self._links_fn = links or self._kernel_links
         self._owners_fn = owners or self._kernel_owners
         self._sock = None
@@ -144,6 +148,16 @@ class Interfaces(FlowAnswers):
         self.asked += len(keys)
         return self._kernel(lambda s: _rtlookup.route_get_many(
             [(addr, None, mark or None, None) for addr, mark in keys], sock=s))
+
+    def _first_lookups(self, keys):
+        """The kernel's answers for the first FIB_AFTER addresses; from then on a
+        copy of the routing tables answers (``fib.Lookups``: what it cannot, the kernel)."""
+        self._direct += len(keys)
+        if self._direct <= FIB_AFTER:
+            return self._kernel_lookup(keys)
+        from . import fib
+        self._lookup_fn = fib.Lookups(self._kernel_lookup, self.clock, min(self.ttl, fib.TTL))
+        return self._lookup_fn(keys)
 
     def _kernel_links(self):
         return self._kernel(_route.interfaces)
