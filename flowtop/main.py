@@ -10,9 +10,8 @@ import os
 import sys
 import time
 
-from .netlink.errors import DecodeError, DumpInterrupted, NetlinkError
+from .netlink.errors import DecodeError, DumpInterrupted, NetlinkError, RecordingError
 from .netlink.session import MAX_DUMP_RETRIES
-from .netlink.errors import RecordingError
 from .sources import MODULE_HINT, FlowtopError, KernelSource, ReplaySource, one_table  # noqa: F401
 from .enrich.bundle import from_options
 from .sysctl import SysctlGuard, Terminated, exit_status_for
@@ -364,8 +363,8 @@ def _geoip_db_problem(opts):
     """A --geoip-db that is a FIFO or a device (a read would block the start
     forever), in one line; a missing file is the GeoIP module's to report."""
     for path in opts.geoip_db if opts.geoip else ():
+        from .recording import open_regular     # (only with a path: not at every start)
         try:
-            from .recording import open_regular
             open_regular(path).close()
         except FileNotFoundError:
             continue

@@ -30,7 +30,7 @@ class JsonTail:
         self._jstr = Memo(65536)
         self._template = None
         self._pairs = {}            # (in, out) interface names -> their JSON texts
-        self._baked = {}            # (a batch's one-value columns, no heads) -> its template
+        self._baked = {}            # (a batch's one-value columns, no heads) -> its fixed texts
         self._ends = None           # (src, reply end, mark) -> the same, in a batch (``fresh``)
         self._hosts = None          # address -> its name's JSON text, in a batch (``fresh``)
         self._service_json = {}     # l4proto -> {port: its service name as JSON}
