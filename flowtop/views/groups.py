@@ -180,7 +180,7 @@ def _add_crossing_summed(g, rows, what, which, first, kind=IDLE, memo=None):
         return
     got = None if memo is None else memo.get(which)
     if got is None:
-        got = _crossing_sums(rows, kind, which)
+        got = _crossing_sums(rows, kind, which, memo)
         if memo is not None:
             memo[which] = got
     flows, uncounted, rated, nb, np_, rate = got
@@ -200,10 +200,16 @@ def _add_crossing_summed(g, rows, what, which, first, kind=IDLE, memo=None):
             g.rate_rx = reduce(add, filter(None, rate), g.rate_rx)
 
 
-def _crossing_sums(rows, kind, which):
+def _crossing_sums(rows, kind, which, memo=None):
     """(flows, uncounted, rated, bytes, packets, the rates read or None) of
-    ``rows`` in direction ``which`` ("orig", "reply")."""
-    ents, rates, rated = _columns_of(rows, kind)
+    ``rows`` in direction ``which`` ("orig", "reply"); their columns kept in
+    ``memo`` for the other direction (moving rows: three lists, made once)."""
+    columns = None if memo is None else memo.get("columns")
+    if columns is None:
+        columns = _columns_of(rows, kind)
+        if memo is not None:
+            memo["columns"] = columns
+    ents, rates, rated = columns
     get = _GET_BO if which == "orig" else _GET_BR
     try:
         nb, uncounted = sum(map(get, ents)), 0
