@@ -310,8 +310,11 @@ def test_signal_raises_terminated_and_restores(fake, warned, handlers, signum):
 
 @pytest.fixture
 def sigint():
+    # Python's own handler, whatever the suite was started with: a shell's background
+    # job starts with SIGINT ignored, which the guard rightly leaves alone
     saved = signal.getsignal(signal.SIGINT)
-    yield saved
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield signal.default_int_handler
     signal.signal(signal.SIGINT, saved)
 
 

@@ -5,7 +5,7 @@ holds only sources (zipimport compiles every module at every start, and caches
 nothing), so ``scripts/build_pyz.py --python X.Y`` ships .pyc for the router's
 Python; and ``--once -n -G --no-iface --no-process`` must not load the curses,
 DNS, GeoIP, route or sock_diag code it never uses.  Run under the python3-light
-blocker; scripts/ci-pythons.sh runs this file under Python 3.9 and 3.13.
+blocker; scripts/ci-pythons.sh runs this file under Python 3.9, 3.10, 3.12 and 3.13.
 """
 
 import subprocess
