@@ -13,10 +13,12 @@ One input is one received datagram.  It goes through ``feed`` with
 * a ``Decoder`` trained on every recorded fixture (mutations that keep a
   known message length hit a compiled layout's checks at once);
 * a trained ``Decoder`` with a ``JsonTarget``, compared with
-  ``record()`` of the plain decoder's flows.
+  ``record()`` of the plain decoder's flows;
+* each message's ``Decoder.key`` (a DESTROY event's), fresh and trained.
 
 The oracle: only DecodeError / NetlinkError escape, every decoder gives the
-same flows, the same DumpState and the same exception.  Anything else is a
+same flows, the same DumpState and the same exception, and each key is the
+key of the record decoded whole (or both fail).  Anything else is a
 crash.  With FLOWTOP_FUZZ_KEEP_GOING=DIR set, a crash is saved once per
 (exception type, file, line) in DIR and fuzzing goes on, so one long run
 reports every distinct bug instead of stopping at the first.
@@ -37,7 +39,7 @@ sys.path.insert(0, ROOT)
 
 with atheris.instrument_imports(include=["flowtop"]):
     from flowtop.model import Flow
-    from flowtop.netlink import ctdecoder, ctnetlink   # ctdecoder here: instrumented too
+    from flowtop.netlink import ctdecoder, ctnetlink, nlmsg   # ctdecoder: instrumented too
     from flowtop.netlink.conntrack import DumpState, feed
     from flowtop.netlink.errors import DecodeError, NetlinkError
     from flowtop.netlink.uapi import NFGENMSG_LEN
@@ -61,6 +63,17 @@ def run(data, decode):
     except ACCEPTED as e:
         exc = (type(e).__name__, e.args)
     return out, (state.done, state.interrupted, state.dropped, state.foreign), exc
+
+
+def _messages(data):
+    """(body, end) of each message before any header that lies."""
+    out = []
+    try:
+        for _t, _f, _s, _p, body, end in nlmsg.iter_messages(data):
+            out.append((body, end))
+    except DecodeError:
+        pass
+    return out
 
 
 def plain(buf, off, end):
@@ -105,6 +118,20 @@ def check(data):
     got = [json.loads(line) for line in lines]
     if got != expect:
         raise Mismatch("JsonTarget lines differ from record():\n%r\n%r" % (got, expect))
+    # a DESTROY event's key (a learnt layout's mask check and one slice) is the
+    # key of the record decoded whole, or both fail
+    for decoder in (ctdecoder.Decoder(Flow), TRAINED.clone()):
+        for body, end in _messages(data):
+            try:
+                want = plain(data, body, end).key
+            except DecodeError:
+                want = DecodeError
+            try:
+                got = decoder.key(data, body, end)
+            except DecodeError:
+                got = DecodeError
+            if got != want:
+                raise Mismatch("Decoder.key %r != the record's %r" % (got, want))
     # the stats decoder reads the same kind of body
     if len(data) >= 16 + NFGENMSG_LEN:
         try:

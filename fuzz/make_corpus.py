@@ -9,7 +9,8 @@ of consecutive messages up to MAX_LEN bytes, the small dumps whole, and a
 few hand-made edge cases (empty body, bare DONE, an NLMSG_ERROR).
 
 route: each input starts with one selector byte (see fuzz_route.py), then
-the recorded rtnetlink dumps (route-*.bin) and sock_diag dumps
+the recorded rtnetlink dumps (route-*.bin: addresses, links, route replies,
+the routing tables, the rules, the neighbours) and sock_diag dumps
 (sockdiag-dump.json), whole and one message at a time.
 
 Deterministic: the same fixtures give the same files (named by sha1).
@@ -36,7 +37,7 @@ MAX_LEN = 4096
 DONE = nlmsg.pack(NLMSG_DONE, 2, 0, struct.pack("=i", 0))
 
 # selector bytes of fuzz_route.py
-ROUTE_ADDR, ROUTE_LINK, ROUTE_GET, SOCKDIAG = 0, 1, 2, 3
+ROUTE_ADDR, ROUTE_LINK, ROUTE_GET, SOCKDIAG, ROUTE_DUMP, RULE_DUMP, NEIGH_DUMP = range(7)
 
 
 def messages(data):
@@ -80,7 +81,8 @@ def ctnetlink_seeds():
 def route_seeds():
     seeds = []
     for sel, name in ((ROUTE_ADDR, "route-addr.bin"), (ROUTE_LINK, "route-link.bin"),
-                      (ROUTE_GET, "route-get.bin")):
+                      (ROUTE_GET, "route-get.bin"), (ROUTE_DUMP, "route-routes.bin"),
+                      (RULE_DUMP, "route-rules.bin"), (NEIGH_DUMP, "route-neigh.bin")):
         with open(os.path.join(FIXTURES, name), "rb") as f:
             data = f.read()
         if len(data) < MAX_LEN:

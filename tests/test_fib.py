@@ -150,6 +150,17 @@ def test_mutated_route_and_rule_dumps_raise_only_decode_errors_and_build_a_copy(
                 copy.lookup(addr)
 
 
+def test_a_route_whose_address_is_of_the_other_family_leaves_that_family_to_the_kernel():
+    # RTA_DST of 16 bytes in an AF_INET route decodes to IPv6 text (and 4 bytes in an
+    # AF_INET6 one to IPv4): the copy cannot place it, so that family is asked
+    six = [rtdump.RuleEntry(AF_INET6, 0, 254, 1, True)]
+    for bad in (_route("::1", 32, 2), _route("10.0.0.0", 8, 2, family=AF_INET6)):
+        copy = fib.build([_route(None, 0, 2), bad], PLAIN + six)
+        asked = "10.1.1.1" if bad.family == AF_INET else "fd00::1"
+        assert copy.lookup(asked) is fib.ASK, bad
+    assert _answer(fib.build([_route(None, 0, 2)], PLAIN).lookup("10.1.1.1")) == (2, RTN_UNICAST)
+
+
 def test_cut_headers_raise_decode_error():
     with pytest.raises(DecodeError):
         rtdump.decode_route_entry(b"\0" * 11, 0, 11)

@@ -26,6 +26,7 @@ import json
 import math
 import os
 import signal
+import socket
 import struct
 import sys
 import threading
@@ -37,10 +38,14 @@ from hypothesis import strategies as st
 
 from flowtop import conntrack as ft_conntrack
 from flowtop.model import Flow
-from flowtop.netlink import ctnetlink, nlmsg, route, rtlookup, sockdiag
+from flowtop.enrich import fib
+from flowtop.netlink import ctnetlink, neigh, nlmsg, route, rtdump, rtlookup, sockdiag
 from flowtop.netlink.conntrack import DumpState, feed
 from flowtop.netlink.errors import DecodeError, NetlinkError
-from flowtop.netlink.uapi import CTA_TUPLE_ORIG, NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLMSG_DONE
+from flowtop.netlink.uapi import (
+    CTA_TUPLE_ORIG, NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLMSG_DONE, RTM_NEWNEIGH, RTM_NEWROUTE,
+    RTM_NEWRULE,
+)
 from flowtop.recording import MAGIC, RecordingError, iter_dumps, read_header
 from flowtop.table import FlowTable, TableFlow
 from flowtop.views.record import JsonTarget, record
@@ -215,7 +220,27 @@ def check_feed(data):
     got = [json.loads(line) for line in lines if line]
     assert [g.pop("tail") for g in got] == list(range(1, len(kept) + 1))
     assert got == [record(f, NOW) for f in kept]
+    check_keys(data)
     return want
+
+
+def check_keys(data):
+    """A Decoder's ``key`` of each message (all a DESTROY event is read for:
+    its learnt layout's mask check and one slice) is the key of the record
+    decoded whole, or both raise DecodeError."""
+    messages = []
+    try:
+        for _t, _f, _s, _p, body, end in nlmsg.iter_messages(data):
+            messages.append((body, end))
+    except DecodeError:
+        pass                        # the messages before a header that lies
+    for label, decoder in (("fresh Decoder", ctnetlink.Decoder(Flow)),
+                           ("trained Decoder", TRAINED.clone())):
+        for body, end in messages:
+            want = outcome(plain, data, body, end)
+            got = outcome(decoder.key, data, body, end)
+            assert got[0] == want[0], (label, got, want)
+            assert got[0] == "error" or got[1] == want[1].key, (label, got[1], want[1].key)
 
 
 # --- 1. random attribute trees in ctnetlink messages -------------------------------------
@@ -775,6 +800,35 @@ def test_mutated_route_dumps_raise_only_decode_or_netlink_errors(name, mutations
                 pass
 
 
+TABLE_DUMPS = {"route-routes.bin": (RTM_NEWROUTE, rtdump.decode_route_entry),
+               "route-rules.bin": (RTM_NEWRULE, rtdump.decode_rule),
+               "route-neigh.bin": (RTM_NEWNEIGH, neigh.decode_neigh)}
+LOOKED_UP = ("10.77.1.9", "8.8.8.8", "127.0.0.1", "fd00:77:1::9", "::1", "fe80::1")
+RECORDED = {name: route.decode_dump(_read(name), *TABLE_DUMPS[name])[0]
+            for name in ("route-routes.bin", "route-rules.bin")}
+
+
+@budget(150)
+@given(name=st.sampled_from(sorted(TABLE_DUMPS)),
+       mutations=st.lists(MUTATION, min_size=1, max_size=6))
+def test_mutated_table_rule_and_neighbour_dumps_decode_or_raise_and_their_copy_never_does(
+        name, mutations):
+    mtype, decode = TABLE_DUMPS[name]
+    data = mutate(_read(name), mutations)
+    with no_hang():
+        try:
+            values = route.decode_dump(data, mtype, decode)[0]
+        except (DecodeError, NetlinkError):
+            return
+        if mtype == RTM_NEWNEIGH:
+            neigh.lladdr_of(values)
+            return
+        copy = (fib.build(values, RECORDED["route-rules.bin"]) if mtype == RTM_NEWROUTE
+                else fib.build(RECORDED["route-routes.bin"], values))
+        for addr in LOOKED_UP:
+            copy.lookup(addr)
+
+
 @budget(100)
 @given(dump=st.sampled_from(SOCKDIAG), mutations=st.lists(MUTATION, min_size=1, max_size=6),
        seq=st.one_of(st.none(), st.integers(0, 0xFFFFFFFF)))
@@ -901,6 +955,18 @@ def test_regress_recording_impossible_dump_time(name):
     for when, _data in dumps:
         assert math.isfinite(when)
         time.gmtime(when)            # ValueError / OverflowError for what no clock shows
+
+
+def test_regress_route_of_the_other_familys_address():
+    """Found by fuzz/fuzz_route.py on 2026-12-07 (main 4edea8c): an AF_INET6
+    route whose RTA_DST holds 4 bytes decodes to IPv4 text, and the copy of
+    the tables (``fib.build``) raised OSError from inet_pton; the interfaces
+    of every flow then failed.  That family is left to the kernel instead."""
+    (bad,) = route.decode_dump(_regression("route-regress-route-family"), RTM_NEWROUTE,
+                               rtdump.decode_route_entry)[0]
+    assert bad.family == socket.AF_INET6 and ":" not in bad.dst
+    copy = fib.build([bad], RECORDED["route-rules.bin"])
+    assert copy.lookup("fd00:77:1::9") is fib.ASK
 
 
 def test_regress_recording_huge_dump_length():

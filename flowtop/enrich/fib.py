@@ -116,7 +116,10 @@ def _tables(family, routes):
             continue
         if not 0 <= r.dst_len <= bits or (r.dst is None) != (r.dst_len == 0):
             raise ValueError("a route of prefix length %d to %r" % (r.dst_len, r.dst))
-        prefix = _int(family, r.dst) >> (bits - r.dst_len) if r.dst_len else 0
+        try:
+            prefix = _int(family, r.dst) >> (bits - r.dst_len) if r.dst_len else 0
+        except OSError:     # an address of the other family's size (a dump that lies)
+            raise ValueError("a route of family %d to %r" % (family, r.dst)) from None
         key = (r.table, r.dst_len, prefix)
         metric = r.priority
         seen = best.get(key)
