@@ -29,8 +29,6 @@ _DUMP_HDR = struct.Struct(">dI")
 MAX_HEADER = 4096
 
 
-
-
 def open_regular(path, pipes=False):
     """``open(path, "rb")`` that never blocks at the start: a directory, device or
     socket is refused with OSError (EINVAL, its kind named), and so is a FIFO unless

@@ -49,6 +49,7 @@ from flowtop.netlink.uapi import (
 from flowtop.recording import MAGIC, RecordingError, iter_dumps, read_header
 from flowtop.table import FlowTable, TableFlow
 from flowtop.views.record import JsonTarget, record
+from tests.test_fib import recorded as recorded_tables
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 RECORDINGS = ("ctnetlink-acct-off.rec", "ctnetlink-mixed.rec", "ctnetlink-multipart.rec",
@@ -804,8 +805,7 @@ TABLE_DUMPS = {"route-routes.bin": (RTM_NEWROUTE, rtdump.decode_route_entry),
                "route-rules.bin": (RTM_NEWRULE, rtdump.decode_rule),
                "route-neigh.bin": (RTM_NEWNEIGH, neigh.decode_neigh)}
 LOOKED_UP = ("10.77.1.9", "8.8.8.8", "127.0.0.1", "fd00:77:1::9", "::1", "fe80::1")
-RECORDED = {name: route.decode_dump(_read(name), *TABLE_DUMPS[name])[0]
-            for name in ("route-routes.bin", "route-rules.bin")}
+ROUTES, RULES = recorded_tables()
 
 
 @budget(150)
@@ -823,8 +823,7 @@ def test_mutated_table_rule_and_neighbour_dumps_decode_or_raise_and_their_copy_n
         if mtype == RTM_NEWNEIGH:
             neigh.lladdr_of(values)
             return
-        copy = (fib.build(values, RECORDED["route-rules.bin"]) if mtype == RTM_NEWROUTE
-                else fib.build(RECORDED["route-routes.bin"], values))
+        copy = fib.build(values, RULES) if mtype == RTM_NEWROUTE else fib.build(ROUTES, values)
         for addr in LOOKED_UP:
             copy.lookup(addr)
 
@@ -965,7 +964,7 @@ def test_regress_route_of_the_other_familys_address():
     (bad,) = route.decode_dump(_regression("route-regress-route-family"), RTM_NEWROUTE,
                                rtdump.decode_route_entry)[0]
     assert bad.family == socket.AF_INET6 and ":" not in bad.dst
-    copy = fib.build([bad], RECORDED["route-rules.bin"])
+    copy = fib.build([bad], RULES)
     assert copy.lookup("fd00:77:1::9") is fib.ASK
 
 
